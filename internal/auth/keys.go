@@ -1,0 +1,102 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authgraph/authgraph/internal/token"
+)
+
+// NewUserKey is a key just made, with the secret that only this answer carries.
+type NewUserKey struct {
+	Key    *UserKey
+	Secret string
+}
+
+// CreateUserKey makes an API key for the current user.
+func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *time.Time) (*NewUserKey, error) {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLabel("name", name); err != nil {
+		return nil, err
+	}
+	now := s.clock.Now().UTC()
+	if expiresAt != nil {
+		if !expiresAt.After(now) {
+			return nil, Errorf(CodeInvalidInput, "expiresAt must be in the future")
+		}
+		t := expiresAt.UTC()
+		expiresAt = &t
+	}
+	secret, err := token.New(token.UserKeySecret)
+	if err != nil {
+		return nil, fmt.Errorf("new key secret: %w", err)
+	}
+	hash, err := s.hasher.Hash(ctx, secret)
+	if err != nil {
+		return nil, fmt.Errorf("hash key secret: %w", err)
+	}
+	k := &UserKey{UserID: p.User.ID, Name: name, SecretHash: hash, CreatedAt: now, ExpiresAt: expiresAt}
+	if err := s.store.CreateKey(ctx, k); err != nil {
+		return nil, fmt.Errorf("create key: %w", err)
+	}
+	return &NewUserKey{Key: k, Secret: secret}, nil
+}
+
+// DeleteUserKey deletes one of the current user's keys and ends the sessions made from it.
+// Someone else's key is not found, never forbidden.
+func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, error) {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.store.DeleteKey(ctx, p.User.ID, keyID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "user key not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete key: %w", err)
+	}
+	sessions, err := s.store.SessionsOf(ctx, p.User.ID)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of deleted key: %w", err)
+	}
+	for _, sess := range sessions {
+		if sess.UserKeyID != k.ID {
+			continue
+		}
+		if _, err := s.store.DeleteSession(ctx, p.User.ID, sess.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("end session of deleted key: %w", err)
+		}
+	}
+	return k, nil
+}
+
+// UserKeys lists a user's keys: the caller's own, or anyone's for an admin.
+func (s *Service) UserKeys(ctx context.Context, userID int64) ([]*UserKey, error) {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !canSee(p, userID) {
+		return nil, Errorf(CodeNotFound, "user not found")
+	}
+	return s.store.KeysOf(ctx, userID)
+}
+
+// UserKey answers one of the caller's keys (or anyone's for an admin); nil if it is gone.
+func (s *Service) UserKey(ctx context.Context, keyID int64) (*UserKey, error) {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.store.Key(ctx, keyID)
+	if errors.Is(err, ErrNotFound) || (err == nil && !canSee(p, k.UserID)) {
+		return nil, nil
+	}
+	return k, err
+}

@@ -1,0 +1,137 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/authgraph/authgraph/internal/token"
+)
+
+// NewSession is a session just made, with the token that only this answer carries.
+type NewSession struct {
+	Session *Session
+	Token   string
+}
+
+func invalidCredentials() error {
+	return &Error{Code: CodeInvalidCredentials, Message: MsgInvalidCredentials}
+}
+
+// LoginPassword signs a user in. An unknown username costs the same argon2 work as a wrong
+// password and answers the same error.
+func (s *Service) LoginPassword(ctx context.Context, username, password, name string, client ClientInfo) (*NewSession, error) {
+	if err := checkLabel("name", name); err != nil {
+		return nil, err
+	}
+	if len(username) > 4*maxUsernameLen || len(password) > 4*maxPasswordLen {
+		// Longer than any account's could be: answer as for a wrong password, without the
+		// hashing work an attacker would like us to do on megabytes.
+		s.hasher.VerifyDummy(ctx, "")
+		return nil, invalidCredentials()
+	}
+	u, err := s.store.UserByUsername(ctx, username)
+	if errors.Is(err, ErrNotFound) {
+		s.hasher.VerifyDummy(ctx, password)
+		return nil, invalidCredentials()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return nil, fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		return nil, invalidCredentials()
+	}
+	if rehash {
+		// Best effort: a failure leaves the old hash, which still verifies, and the next
+		// login tries again.
+		if h, err := s.hasher.Hash(ctx, password); err == nil {
+			_ = s.store.SetPasswordHash(ctx, u.ID, h)
+		}
+	}
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: name}, client)
+}
+
+// LoginUserKey trades a user key's secret for a session. An unknown key, a wrong secret and an
+// expired key all answer the same error after the same argon2 work.
+func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name string, client ClientInfo) (*NewSession, error) {
+	if err := checkLabel("name", name); err != nil {
+		return nil, err
+	}
+	if len(secret) > maxSecretLen {
+		s.hasher.VerifyDummy(ctx, "")
+		return nil, invalidCredentials()
+	}
+	k, err := s.store.Key(ctx, keyID)
+	if errors.Is(err, ErrNotFound) {
+		s.hasher.VerifyDummy(ctx, secret)
+		return nil, invalidCredentials()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find user key: %w", err)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, secret, k.SecretHash)
+	if err != nil {
+		return nil, fmt.Errorf("verify key secret: %w", err)
+	}
+	if !ok || k.Expired(s.clock.Now()) {
+		return nil, invalidCredentials()
+	}
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, secret); err == nil {
+			_ = s.store.SetKeyHash(ctx, k.ID, h)
+		}
+	}
+	return s.startSession(ctx, &Session{UserID: k.UserID, Method: MethodUserKey, UserKeyID: k.ID, Name: name}, client)
+}
+
+// startSession fills in and saves a session, and answers it with its token.
+func (s *Service) startSession(ctx context.Context, sess *Session, client ClientInfo) (*NewSession, error) {
+	tok, err := token.New(token.Session)
+	if err != nil {
+		return nil, fmt.Errorf("new session token: %w", err)
+	}
+	now := s.clock.Now().UTC()
+	sess.TokenDigest = token.Sum(tok)
+	sess.CreatedAt = now
+	sess.ExpiresAt = now.Add(s.cfg.SessionTTL)
+	sess.ClientName = clip(client.Name, 256)
+	sess.ClientVersion = clip(client.Version, 64)
+	sess.UserAgent = clip(client.UserAgent, 512)
+	sess.IP = clip(client.IP, 64)
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return &NewSession{Session: sess, Token: tok}, nil
+}
+
+// Authenticate resolves a session token to its principal. A malformed, unknown or expired
+// token, or one whose user is gone, answers UNAUTHENTICATED; a store failure answers an error
+// wrapping ErrUnavailable, which must never be shown as a 401.
+func (s *Service) Authenticate(ctx context.Context, tok string) (*Principal, error) {
+	unauth := &Error{Code: CodeUnauthenticated, Message: MsgUnauthenticated}
+	if token.Check(token.Session, tok) != nil {
+		return nil, unauth
+	}
+	sess, err := s.store.SessionByDigest(ctx, token.Sum(tok))
+	if errors.Is(err, ErrNotFound) {
+		return nil, unauth
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find session: %w", err)
+	}
+	if sess.Expired(s.clock.Now()) {
+		return nil, unauth
+	}
+	u, err := s.store.User(ctx, sess.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, unauth
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find session user: %w", err)
+	}
+	return &Principal{User: u, Session: sess, Token: tok}, nil
+}

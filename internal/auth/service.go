@@ -1,0 +1,52 @@
+package auth
+
+import (
+	"context"
+	"time"
+
+	"github.com/authgraph/authgraph/internal/clock"
+)
+
+// Hasher hashes and verifies secrets (passwords, key secrets). internal/argon2id implements
+// it. ctx lets an implementation bound concurrent hashing and give up when the caller does.
+type Hasher interface {
+	Hash(ctx context.Context, secret string) (string, error)
+	// Verify reports whether secret matches encoded, and whether encoded was made with
+	// parameters other than the current ones (so it should be replaced after a match).
+	Verify(ctx context.Context, secret, encoded string) (ok, needsRehash bool, err error)
+	// VerifyDummy does the work of a Verify against nothing, so that an unknown id costs
+	// what a wrong secret costs.
+	VerifyDummy(ctx context.Context, secret string)
+}
+
+// Config holds the service's tunables.
+type Config struct {
+	// SessionTTL is how long a session lasts (default 30 days).
+	SessionTTL time.Duration
+}
+
+// DefaultSessionTTL is the lifetime of a session when none is configured: 30 days, as in the
+// first reference API.
+const DefaultSessionTTL = 30 * 24 * time.Hour
+
+// Service applies authgraph's rules. Transports call it; it calls the store and the hasher.
+type Service struct {
+	store  Store
+	hasher Hasher
+	clock  clock.Clock
+	cfg    Config
+}
+
+// NewService wires a service. A zero SessionTTL means DefaultSessionTTL.
+func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	return &Service{store: store, hasher: hasher, clock: c, cfg: cfg}
+}
+
+// Now is the service's clock reading, for answers that depend on it (such as expiresIn).
+func (s *Service) Now() time.Time { return s.clock.Now() }
+
+// Ping reports whether the store answers.
+func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }

@@ -1,0 +1,86 @@
+// Package auth is authgraph's domain: users, user keys and sessions, the rules that govern
+// them (hashing, expiry, ownership), and the small interfaces its adapters implement. It knows
+// nothing of HTTP, GraphQL or Redis.
+package auth
+
+import (
+	"time"
+
+	"github.com/authgraph/authgraph/internal/token"
+)
+
+// Role decides what a user may do beyond managing their own credentials.
+type Role string
+
+// Roles.
+const (
+	RoleAdmin  Role = "ADMIN"
+	RoleMember Role = "MEMBER"
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return r == RoleAdmin || r == RoleMember }
+
+// User is an account holder.
+type User struct {
+	ID           int64
+	Username     string
+	PasswordHash string // argon2id PHC string; never leaves the domain
+	Role         Role
+	CreatedAt    time.Time
+}
+
+// UserKey is an API credential a user makes for a program: an id plus a secret shown once.
+type UserKey struct {
+	ID         int64
+	UserID     int64
+	Name       string
+	SecretHash string // argon2id PHC string of the secret
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	ExpiresAt  *time.Time
+}
+
+// Expired reports whether the key can no longer make sessions at now.
+func (k *UserKey) Expired(now time.Time) bool {
+	return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
+}
+
+// SessionMethod says how a session was made.
+type SessionMethod string
+
+// Session methods.
+const (
+	MethodPassword SessionMethod = "PASSWORD"
+	MethodUserKey  SessionMethod = "USER_KEY"
+)
+
+// Session is a signed-in client. Its token exists only in the answer that made it; the store
+// keeps the token's SHA-256 digest.
+type Session struct {
+	ID            int64
+	UserID        int64
+	TokenDigest   token.Digest
+	Method        SessionMethod
+	UserKeyID     int64 // 0 unless Method is MethodUserKey
+	Name          string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	LastUsedAt    *time.Time
+	ClientName    string
+	ClientVersion string
+	UserAgent     string
+	IP            string
+}
+
+// Expired reports whether the session is over at now.
+func (s *Session) Expired(now time.Time) bool { return !now.Before(s.ExpiresAt) }
+
+// ClientInfo describes the client making a request; it is recorded on the sessions the
+// request creates.
+type ClientInfo struct {
+	Name      string // apollographql-client-name
+	Version   string // apollographql-client-version
+	UserAgent string
+	IP        string
+}
