@@ -1,0 +1,127 @@
+package redistest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// process is a private redis-server. It can be killed and started again on the same port.
+type process struct {
+	bin, dir string
+	port     int
+	out      syncBuffer // stdout and stderr of every run, for the test log on failure
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been waited for
+}
+
+// newProcess starts redis-server on a free loopback port. A port found free can be taken by
+// someone else before redis-server binds it, so a start that fails is retried on another.
+func newProcess(bin, dir string) (*process, error) {
+	p := &process{bin: bin, dir: dir}
+	var err error
+	for range 5 {
+		if p.port, err = freePort(); err != nil {
+			return p, err
+		}
+		if err = p.start(); err == nil {
+			return p, nil
+		}
+	}
+	return p, err
+}
+
+func (p *process) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) }
+
+// start runs redis-server and waits until it answers PING.
+func (p *process) start() error {
+	cmd := exec.Command(p.bin,
+		"--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", p.dir,
+	)
+	cmd.Dir = p.dir
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	cmd.SysProcAttr = sysProcAttr()
+	fmt.Fprintf(&p.out, "--- %s on port %d\n", p.bin, p.port)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
+
+	c := redis.NewClient(&redis.Options{
+		Addr: p.addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1, PoolSize: 1,
+	})
+	defer c.Close()
+	if err := waitPing(c, 5*time.Second, exited); err != nil {
+		p.kill()
+		return err
+	}
+	return nil
+}
+
+// kill ends the server and its process group, and waits for it. It is safe to call on a
+// server that is already gone.
+func (p *process) kill() {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.cmd = nil
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-exited: // already gone and reaped: its pid may belong to someone else now
+	default:
+		killGroup(cmd)
+		<-exited
+	}
+}
+
+func (p *process) output() string { return p.out.String() }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	a, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, errors.New("redistest: listener has no TCP address")
+	}
+	return a.Port, nil
+}
+
+// syncBuffer is a bytes.Buffer that the process writes while the test may read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,219 @@
+// Package redistest gives tests a throwaway Redis: the server named by AUTHGRAPH_REDIS_URL, or
+// else a private redis-server from PATH on a free loopback port. With neither, tests skip
+// loudly, or fail under CI=true, so that a CI run cannot pass without having run them.
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// EnvURL names the variable that points the tests at an existing Redis.
+const EnvURL = "AUTHGRAPH_REDIS_URL"
+
+// Server is one test's Redis.
+type Server struct {
+	Addr   string // host:port
+	URL    string // redis://… URL of the server
+	Client redis.UniversalClient
+	// Prefix is unique to this Start; stores under test must put every key under it, so that
+	// tests sharing one AUTHGRAPH_REDIS_URL server neither collide nor leave data behind.
+	Prefix string
+	// External is true when the server is AUTHGRAPH_REDIS_URL's: Stop and Restart are refused,
+	// so fault tests should skip when it is set.
+	External bool
+
+	t    testing.TB
+	proc *process // nil when External
+}
+
+// Start gives t a Redis and arranges for it to be cleaned up when t ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	p, arg := choose(os.Getenv, exec.LookPath)
+	s := &Server{t: t, Prefix: "t" + randomHex(6) + ":"}
+	switch p {
+	case planExternal:
+		s.startExternal(arg)
+	case planLocal:
+		s.startLocal(arg)
+	case planFail:
+		t.Fatal(arg)
+	case planSkip:
+		warnOnce.Do(func() { fmt.Fprintf(os.Stderr, "\n*** %s ***\n\n", arg) })
+		t.Skip(arg)
+	}
+	return s
+}
+
+// NewClient returns another client of the server, configured by configure (nil for the
+// defaults), e.g. with short timeouts for a test that stops the server. It is closed when
+// the test ends.
+func (s *Server) NewClient(configure func(*redis.Options)) redis.UniversalClient {
+	s.t.Helper()
+	opts, err := redis.ParseURL(s.URL)
+	if err != nil {
+		s.t.Fatalf("redistest: parse %s: %v", EnvURL, err)
+	}
+	if configure != nil {
+		configure(opts)
+	}
+	c := redis.NewClient(opts)
+	s.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Stop kills the server, as a crash would. Call it from the test's goroutine.
+func (s *Server) Stop() {
+	s.t.Helper()
+	if s.External {
+		s.t.Fatalf("redistest: Stop needs a private redis-server, not the one in %s; skip this test when Server.External is set", EnvURL)
+	}
+	s.proc.kill()
+}
+
+// Restart starts a stopped server again on the same port and directory. It comes back empty:
+// the harness runs Redis without persistence.
+func (s *Server) Restart() {
+	s.t.Helper()
+	if s.External {
+		s.t.Fatalf("redistest: Restart needs a private redis-server, not the one in %s; skip this test when Server.External is set", EnvURL)
+	}
+	if err := s.proc.start(); err != nil {
+		s.t.Fatalf("redistest: restart redis-server: %v\n%s", err, s.proc.output())
+	}
+}
+
+type plan int
+
+const (
+	planExternal plan = iota // arg: the URL
+	planLocal                // arg: the redis-server binary
+	planSkip                 // arg: the message
+	planFail                 // arg: the message
+)
+
+// choose decides where the tests' Redis comes from.
+func choose(getenv func(string) string, lookPath func(string) (string, error)) (plan, string) {
+	if u := getenv(EnvURL); u != "" {
+		return planExternal, u
+	}
+	if bin, err := lookPath("redis-server"); err == nil {
+		return planLocal, bin
+	}
+	const how = "install redis-server (e.g. apt-get install redis-server) or set " + EnvURL + "=redis://host:port/db"
+	if ci, _ := strconv.ParseBool(getenv("CI")); ci {
+		return planFail, "redistest: CI=true but there is no Redis to test against: " + how
+	}
+	return planSkip, "REDIS TESTS SKIPPED: no redis-server on PATH and no " + EnvURL + "; " + how +
+		" to run them (under CI=true this is a failure)"
+}
+
+var warnOnce sync.Once
+
+func (s *Server) startExternal(url string) {
+	s.t.Helper()
+	s.URL, s.External = url, true
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		s.t.Fatalf("redistest: parse %s: %v", EnvURL, err) // the error never holds the password
+	}
+	s.Addr = opts.Addr
+	c := redis.NewClient(opts)
+	s.Client = c
+	s.t.Cleanup(func() { _ = c.Close() })
+	s.t.Cleanup(func() {
+		if err := deletePrefix(c, s.Prefix); err != nil {
+			s.t.Errorf("redistest: delete keys under %q: %v", s.Prefix, err)
+		}
+	})
+	if err := waitPing(c, 5*time.Second, nil); err != nil {
+		s.t.Fatalf("redistest: Redis at %s does not answer: %v", s.Addr, err)
+	}
+}
+
+func (s *Server) startLocal(bin string) {
+	s.t.Helper()
+	p, err := newProcess(bin, s.t.TempDir())
+	if p != nil {
+		// Registered first so that it runs last, after the kill, with all the output.
+		s.t.Cleanup(func() {
+			if s.t.Failed() {
+				s.t.Logf("redis-server output:\n%s", p.output())
+			}
+		})
+		s.t.Cleanup(p.kill)
+	}
+	if err != nil {
+		out := ""
+		if p != nil {
+			out = p.output()
+		}
+		s.t.Fatalf("redistest: start redis-server: %v\n%s", err, out)
+	}
+	s.proc = p
+	s.Addr = p.addr()
+	s.URL = "redis://" + s.Addr
+	s.Client = s.NewClient(nil)
+}
+
+// deletePrefix removes every key under prefix, for a shared server.
+func deletePrefix(c redis.UniversalClient, prefix string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 1000 {
+			if err := c.Unlink(ctx, batch...).Err(); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		return c.Unlink(ctx, batch...).Err()
+	}
+	return nil
+}
+
+// waitPing polls until c answers PING, the timeout passes, or exited is closed.
+func waitPing(c redis.UniversalClient, timeout time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer to PING within %v: %w", timeout, err)
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server exited")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand documents it)
+	return hex.EncodeToString(b)
+}
