@@ -1,0 +1,107 @@
+package redisstore
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgraph/authgraph/internal/auth"
+)
+
+func TestSessionCodec(t *testing.T) {
+	created := time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.FixedZone("X", 3600))
+	used := created.Add(time.Minute)
+	tests := []struct {
+		name string
+		s    auth.Session
+	}{
+		{"zero", auth.Session{}},
+		{"password", auth.Session{ID: 1, UserID: 1, Method: auth.MethodPassword, CreatedAt: created, ExpiresAt: created.Add(720 * time.Hour)}},
+		{"full", auth.Session{
+			ID: 1 << 40, UserID: 99, Method: auth.MethodUserKey, UserKeyID: 130, Name: "bot ✓",
+			CreatedAt: created, ExpiresAt: created.Add(time.Hour), LastUsedAt: &used,
+			ClientName: "web", ClientVersion: "1.0", UserAgent: strings.Repeat("u", 300), IP: "2001:db8::1",
+		}},
+		{"other method", auth.Session{ID: 2, Method: "WEBAUTHN", CreatedAt: created}},
+		{"before 1970", auth.Session{ID: 3, CreatedAt: time.Date(1900, 1, 1, 0, 0, 0, 1, time.UTC)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := encodeSession(&tt.s)
+			if !bytes.HasPrefix(b, sessionHead(nil, tt.s.ID, tt.s.UserID)) {
+				t.Error("the encoding does not begin with sessionHead")
+			}
+			got, err := decodeSession(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.CreatedAt.Location() != time.UTC {
+				t.Errorf("CreatedAt is in %v, want UTC", got.CreatedAt.Location())
+			}
+			want := tt.s
+			if !got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
+				(got.LastUsedAt == nil) != (want.LastUsedAt == nil) ||
+				(got.LastUsedAt != nil && !got.LastUsedAt.Equal(*want.LastUsedAt)) {
+				t.Errorf("times = %v %v %v, want %v %v %v", got.CreatedAt, got.ExpiresAt, got.LastUsedAt,
+					want.CreatedAt, want.ExpiresAt, want.LastUsedAt)
+			}
+			got.CreatedAt, got.ExpiresAt, got.LastUsedAt = want.CreatedAt, want.ExpiresAt, want.LastUsedAt
+			if *got != want {
+				t.Errorf("decoded %+v\nwant    %+v", *got, want)
+			}
+			// Every truncation is an error, never a panic or a silently shorter session.
+			for n := range len(b) {
+				if _, err := decodeSession(b[:n]); err == nil {
+					t.Fatalf("decoding the first %d of %d bytes succeeded", n, len(b))
+				}
+			}
+		})
+	}
+}
+
+func FuzzDecodeSession(f *testing.F) {
+	f.Add(encodeSession(&auth.Session{ID: 1, UserID: 2, Method: auth.MethodPassword, Name: "n"}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeSession(b) // must not panic
+		if err != nil {
+			return
+		}
+		// Whatever was read must survive a round trip (b itself may use longer varints).
+		again, err := decodeSession(encodeSession(s))
+		if err != nil || !bytes.Equal(encodeSession(again), encodeSession(s)) {
+			t.Errorf("%x decodes to %+v, which does not survive a round trip (%v)", b, s, err)
+		}
+	})
+}
+
+func TestKeyHead(t *testing.T) {
+	for _, uid := range []int64{1, 12, 1 << 50} {
+		b, err := encodeKey(&auth.UserKey{UserID: uid, Name: "n"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(b), keyHead(uid)) {
+			t.Errorf("encoding %s does not begin with keyHead(%d) = %s", b, uid, keyHead(uid))
+		}
+		if uid == 12 && strings.HasPrefix(string(b), keyHead(1)) {
+			t.Errorf("keyHead(1) matches a key of user 12")
+		}
+	}
+}
+
+func TestCeilMilli(t *testing.T) {
+	base := time.UnixMilli(1_800_000_000_000)
+	for _, tt := range []struct {
+		in   time.Time
+		want time.Time
+	}{
+		{base, base},
+		{base.Add(time.Nanosecond), base.Add(time.Millisecond)},
+		{base.Add(time.Millisecond - time.Nanosecond), base.Add(time.Millisecond)},
+	} {
+		if got := ceilMilli(tt.in); !got.Equal(tt.want) {
+			t.Errorf("ceilMilli(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

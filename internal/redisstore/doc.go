@@ -1,0 +1,60 @@
+// Package redisstore keeps authgraph's users, user keys and sessions in Redis (one node,
+// Sentinel or Cluster, through redis.UniversalClient). It needs Redis 7.0 or later.
+//
+// # Data model
+//
+// Every key name starts with Options.Prefix, p below (default "ag:"). Ids are decimal.
+//
+//	p seq:u, p seq:k, p seq:s   counters (INCR) of user, key and session ids
+//	p u:<id>                    user: compact JSON {"n","h","r","c"} (username, hash, role, created)
+//	p un:<username>             username → user id; claimed with SET NX, so it is the lock that
+//	                            makes usernames unique
+//	p k:<id>                    user key: compact JSON {"u","n","h","c","l","e"}, owner first
+//	p {u<uid>}:k                SET of the user's key ids
+//	p t:<digest>                session, under the 32 raw bytes of its token's SHA-256 digest:
+//	                            a binary record (codec.go), PEXPIREAT its ExpiresAt
+//	p {u<uid>}:s                HASH session id → digest of the user's sessions; it expires with
+//	                            the user's longest-lived session
+//
+// A token is never stored, only its digest, and only as a key name. Password and secret hashes
+// are stored as given. Users and keys are JSON so that an operator can read them with
+// redis-cli; sessions, the only records whose number grows with traffic, are binary (about 70
+// bytes plus the client strings, against ~250 as JSON). User keys have no TTL: a key past its
+// ExpiresAt stays listed until its owner deletes it, and the domain refuses to use it.
+//
+// # Atomicity and Redis Cluster
+//
+// Every atomic step touches exactly one key, so no operation can fail with CROSSSLOT, and the
+// {u<uid>} hash tags only keep a user's two indexes together for future per-user scripts. The
+// record that can be looked up without knowing its owner (k:<id>, t:<digest>) is the point of
+// truth; the per-user index is written after it and cleaned after it:
+//
+//   - DeleteKey and DeleteSession run one Lua script on the record: GET, check that the value
+//     starts with the encoding of the expected owner (and session id), DEL, answer the value.
+//     Of concurrent calls exactly one gets the value; the others find nothing (ErrNotFound).
+//     The winner then removes the index entry (SREM / HDEL).
+//   - CreateKey and CreateSession write the record, then add the index entry (a MULTI for the
+//     session index's HSET and its TTL). If the second step fails they delete the record again
+//     and report ErrUnavailable; the caller never saw its id or token.
+//   - So an index entry whose record is missing is always stale (deleted or expired), never a
+//     record being made: KeysOf and SessionsOf delete such entries when they meet them, and
+//     CreateSession prunes a user's session index every 64 entries. A crash between the two
+//     steps of a delete can thus leave an index entry only until the next listing.
+//   - CreateUser: INCR the id, claim the username with SET NX (ErrConflict if taken), write
+//     the record; if that write fails, the claim is released (only if still ours, by script).
+//   - SetPasswordHash and SetKeyHash read, change and write the record under WATCH, so an
+//     update can never bring back a record deleted meanwhile.
+//
+// # Expiry
+//
+// A session expires twice: Redis deletes it at ExpiresAt by its own clock (PEXPIREAT, rounded
+// up to the millisecond), and the store answers ErrNotFound for a record whose ExpiresAt has
+// passed on the injected clock, whatever Redis still holds. The first frees memory; the second
+// is what the domain and the tests rely on.
+//
+// # Errors
+//
+// A missing record is auth.ErrNotFound; any failure to talk to Redis wraps both
+// auth.ErrUnavailable and the go-redis error. Error texts never hold key names, so no digest,
+// username or hash can leak through them.
+package redisstore

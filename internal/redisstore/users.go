@@ -1,0 +1,81 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/authgraph/authgraph/internal/auth"
+)
+
+// CreateUser implements auth.UserStore. An id is used up even when the username is taken.
+func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
+	const op = "create user"
+	rec, err := encodeUser(u)
+	if err != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	id, err := s.rdb.Incr(ctx, s.name.seq("u")).Result()
+	if err != nil {
+		return fail(op, err)
+	}
+	claim := s.name.username(u.Username)
+	ok, err := s.rdb.SetNX(ctx, claim, id, 0).Result()
+	if err != nil {
+		return fail(op, err)
+	}
+	if !ok {
+		return conflict(op)
+	}
+	if err := s.rdb.Set(ctx, s.name.user(id), rec, 0).Err(); err != nil {
+		// Release the claim, or the username would stay taken by a user that does not exist.
+		uctx, cancel := undoContext(ctx)
+		defer cancel()
+		_ = deleteIfEqual.Run(uctx, s.rdb, []string{claim}, id).Err()
+		return fail(op, err)
+	}
+	u.ID = id
+	return nil
+}
+
+// User implements auth.UserStore.
+func (s *Store) User(ctx context.Context, id int64) (*auth.User, error) {
+	const op = "user"
+	b, err := s.rdb.Get(ctx, s.name.user(id)).Bytes()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	u, err := decodeUser(id, b)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	return u, nil
+}
+
+// UserByUsername implements auth.UserStore.
+func (s *Store) UserByUsername(ctx context.Context, username string) (*auth.User, error) {
+	const op = "user by username"
+	v, err := s.rdb.Get(ctx, s.name.username(username)).Result()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return nil, fail(op, fmt.Errorf("%w: username claim", errCorrupt))
+	}
+	// A claim whose user record is missing (a CreateUser under way, or one that died between
+	// its two writes) is no user: User answers ErrNotFound.
+	return s.User(ctx, id)
+}
+
+// SetPasswordHash implements auth.UserStore.
+func (s *Store) SetPasswordHash(ctx context.Context, id int64, hash string) error {
+	return s.update(ctx, "set password hash", s.name.user(id), func(b []byte) ([]byte, error) {
+		u, err := decodeUser(id, b)
+		if err != nil {
+			return nil, err
+		}
+		u.PasswordHash = hash
+		return encodeUser(u)
+	})
+}
