@@ -1,0 +1,66 @@
+package graph
+
+import (
+	"context"
+	"errors"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/rs/zerolog"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/gid"
+	"github.com/authgraph/authgraph/internal/requestid"
+)
+
+// PresentError is the one place where an error becomes what a client sees: domain errors
+// keep their code and message, a malformed id is BAD_USER_INPUT, a store outage is
+// SERVICE_UNAVAILABLE, and anything else is logged and masked as INTERNAL_SERVER_ERROR with
+// the request id, so no internal detail ever reaches a client.
+func PresentError(ctx context.Context, err error) *gqlerror.Error {
+	var gqlErr *gqlerror.Error
+	if errors.As(err, &gqlErr) {
+		copied := *gqlErr
+		gqlErr = &copied
+	} else {
+		gqlErr = &gqlerror.Error{Path: graphql.GetPath(ctx)}
+	}
+
+	var domainErr *auth.Error
+	switch {
+	case errors.As(err, &domainErr):
+		gqlErr.Message = domainErr.Message
+		setCode(gqlErr, string(domainErr.Code))
+	case errors.Is(err, gid.ErrInvalid):
+		gqlErr.Message = err.Error()
+		setCode(gqlErr, string(auth.CodeInvalidInput))
+	case errors.Is(err, auth.ErrUnavailable):
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("dependency unavailable")
+		gqlErr.Message = auth.MsgUnavailable
+		setCode(gqlErr, string(auth.CodeUnavailable))
+	case gqlErr.Message != "" && errors.As(err, new(*gqlerror.Error)):
+		// gqlgen's own errors: parse and validation (which carry their code) and argument
+		// coercion (a scalar that does not parse, which carries the cause). Resolvers return
+		// plain errors, so a *gqlerror.Error here is always about the request.
+		if _, ok := gqlErr.Extensions["code"]; !ok {
+			setCode(gqlErr, string(auth.CodeInvalidInput))
+		}
+	default:
+		id := requestid.From(ctx)
+		zerolog.Ctx(ctx).Error().Err(err).Msg("internal error")
+		gqlErr.Message = "Internal server error. Request ID: " + id
+		setCode(gqlErr, string(auth.CodeInternal))
+		gqlErr.Extensions["requestId"] = id
+	}
+	gqlErr.Err = nil
+	return gqlErr
+}
+
+func setCode(e *gqlerror.Error, code string) {
+	ext := make(map[string]any, len(e.Extensions)+1)
+	for k, v := range e.Extensions {
+		ext[k] = v
+	}
+	ext["code"] = code
+	e.Extensions = ext
+}

@@ -1,0 +1,21 @@
+// Package model holds the GraphQL types that are not domain types as they are: the generated
+// connection and input types, and wrappers that add what only one answer may show.
+package model
+
+import "github.com/authgraph/authgraph/internal/auth"
+
+// UserKey is a domain key plus its secret, which only createUserKey's answer carries.
+type UserKey struct {
+	auth.UserKey
+	Secret *string
+}
+
+// Session is a domain session plus its token, which only the answer that made (or ended) it
+// carries.
+type Session struct {
+	auth.Session
+	Token *string
+}
+
+// Node is the Go side of the Node interface: User (auth.User), UserKey and Session.
+type Node interface{}

@@ -1,0 +1,39 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/authgraph/authgraph/internal/auth"
+)
+
+// Resolver holds what the resolvers need. They translate GraphQL to calls of the domain
+// service and back; every rule lives in the service.
+type Resolver struct {
+	Service *auth.Service
+	Version string
+}
+
+// Directives returns the schema directives' implementations. They make the schema show who
+// may call what; the service checks again, so a missing directive cannot open a hole.
+func Directives() DirectiveRoot {
+	return DirectiveRoot{
+		Auth: func(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+			if auth.PrincipalFrom(ctx) == nil {
+				return nil, &auth.Error{Code: auth.CodeUnauthenticated, Message: auth.MsgUnauthenticated}
+			}
+			return next(ctx)
+		},
+		HasRole: func(ctx context.Context, _ any, next graphql.Resolver, role auth.Role) (any, error) {
+			p := auth.PrincipalFrom(ctx)
+			if p == nil {
+				return nil, &auth.Error{Code: auth.CodeUnauthenticated, Message: auth.MsgUnauthenticated}
+			}
+			if p.User.Role != role {
+				return nil, auth.Errorf(auth.CodeForbidden, "This operation needs the %s role.", role)
+			}
+			return next(ctx)
+		},
+	}
+}
