@@ -1,0 +1,41 @@
+# authgraph: `make run` starts the server, `make test` runs every test.
+GO        ?= go
+PKGS      := ./...
+FUZZTIME  ?= 10s
+
+.PHONY: run test generate check-generate lint fuzz bench build
+
+## run: start the server (embedded store unless AUTHGRAPH_REDIS_URL is set)
+run:
+	$(GO) run ./server
+
+## build: build the server binary into bin/authgraph
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/authgraph ./server
+
+## test: all tests, with the race detector; Redis tests start a throwaway redis-server
+test:
+	$(GO) test -race -count=1 $(PKGS)
+
+## generate: regenerate gqlgen's code from schema.graphqls
+generate:
+	$(GO) generate ./...
+
+## check-generate: fail when the committed generated code is stale
+check-generate: generate
+	@git diff --exit-code -- graph/ || (echo "generated code is stale: run 'make generate' and commit" >&2; exit 1)
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## fuzz: run each fuzz target for FUZZTIME (their seed corpora also run in `make test`)
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/gid/
+	$(GO) test -run='^$$' -fuzz='^FuzzCheck$$' -fuzztime=$(FUZZTIME) ./internal/token/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/argon2id/
+
+## bench: Go benchmarks with allocations
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/authgraph/authgraph/internal/auth"
+)
+
+// authenticate resolves the request's session token, if any, to a principal in the context.
+// A token that is sent but not valid is answered 401 here, before any GraphQL runs: that is
+// how clients learn to sign in again. A store outage is a 503, never a 401, so an outage does
+// not log everyone out.
+func authenticate(svc *auth.Service, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, err := requestToken(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, err.Error())
+			return
+		}
+		if tok == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := svc.Authenticate(r.Context(), tok)
+		switch code := auth.ErrorCode(err); code {
+		case "":
+		case auth.CodeUnauthenticated:
+			info(r.Context()).outcome = "invalid_token"
+			writeError(w, http.StatusUnauthorized, code, auth.MsgUnauthenticated)
+			return
+		case auth.CodeUnavailable:
+			zerolog.Ctx(r.Context()).Warn().Err(err).Msg("cannot check session")
+			writeError(w, http.StatusServiceUnavailable, code, auth.MsgUnavailable)
+			return
+		default:
+			zerolog.Ctx(r.Context()).Error().Err(err).Msg("cannot check session")
+			writeInternal(w, r)
+			return
+		}
+		info(r.Context()).userID = p.User.ID
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+var errTwoTokens = errors.New("The request carries two different tokens; send one.")
+
+// requestToken reads the session token from x-auth-token or Authorization: Bearer. Two
+// different tokens in one request are refused (RFC 6750 §2): which one would be meant is a
+// guess, and guessing about credentials is how sessions get confused.
+func requestToken(r *http.Request) (string, error) {
+	header := strings.TrimSpace(r.Header.Get("x-auth-token"))
+	bearer := ""
+	if a := r.Header.Get("Authorization"); a != "" {
+		scheme, rest, ok := strings.Cut(strings.TrimSpace(a), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return "", errors.New("The Authorization header must be of the form: Bearer <token>.")
+		}
+		bearer = strings.TrimSpace(rest)
+	}
+	switch {
+	case header != "" && bearer != "" && header != bearer:
+		return "", errTwoTokens
+	case header != "":
+		return header, nil
+	}
+	return bearer, nil
+}

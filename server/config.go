@@ -1,0 +1,142 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/authgraph/authgraph/internal/argon2id"
+	"github.com/authgraph/authgraph/internal/auth"
+)
+
+// Config is everything the server reads at start. Each field has an AUTHGRAPH_* variable and
+// a flag of the same meaning; a flag wins over the variable. The README's table lists them.
+type Config struct {
+	Addr            string
+	RedisURL        string
+	RedisTimeout    time.Duration
+	RedisPrefix     string
+	AdminUsername   string
+	AdminPassword   string
+	SessionTTL      time.Duration
+	Playground      bool
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	Argon2          argon2id.Params
+}
+
+type setting struct {
+	env, flag, def, usage string
+	set                   func(string) error
+}
+
+// loadConfig reads the environment (through getenv) and then args.
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c := Config{Argon2: argon2id.DefaultParams}
+	settings := []setting{
+		{"AUTHGRAPH_ADDR", "addr", "127.0.0.1:8080", "listen address", str(&c.Addr)},
+		{"AUTHGRAPH_REDIS_URL", "redis-url", "", "Redis URL; empty: the embedded in-process store", str(&c.RedisURL)},
+		{"AUTHGRAPH_REDIS_TIMEOUT", "redis-timeout", "2s", "bound on each Redis call", dur(&c.RedisTimeout)},
+		{"AUTHGRAPH_REDIS_PREFIX", "redis-prefix", "ag:", "prefix of every Redis key authgraph writes", str(&c.RedisPrefix)},
+		{"AUTHGRAPH_ADMIN_USERNAME", "admin-username", "", "admin to create at start if no such user exists", str(&c.AdminUsername)},
+		{"AUTHGRAPH_ADMIN_PASSWORD", "admin-password", "", "that admin's password (prefer the variable: flags show in ps)", str(&c.AdminPassword)},
+		{"AUTHGRAPH_SESSION_TTL", "session-ttl", "720h", "session lifetime", dur(&c.SessionTTL)},
+		{"AUTHGRAPH_PLAYGROUND", "playground", "true", "serve the GraphQL playground at /", boolean(&c.Playground)},
+		{"AUTHGRAPH_MAX_BODY_BYTES", "max-body-bytes", "1048576", "largest request body accepted", integer(&c.MaxBodyBytes)},
+		{"AUTHGRAPH_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "how long SIGTERM waits for requests in flight", dur(&c.ShutdownTimeout)},
+		{"AUTHGRAPH_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(&c.LogLevel)},
+		{"AUTHGRAPH_ARGON2_MEMORY", "argon2-memory", "19456", "argon2id memory in KiB", uint32v(&c.Argon2.Memory)},
+		{"AUTHGRAPH_ARGON2_TIME", "argon2-time", "2", "argon2id passes", uint32v(&c.Argon2.Time)},
+		{"AUTHGRAPH_ARGON2_THREADS", "argon2-threads", "1", "argon2id lanes", uint8v(&c.Argon2.Threads)},
+	}
+	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		if err := s.set(def); err != nil {
+			return c, fmt.Errorf("%s: %w", s.env, err)
+		}
+		fs.Func(s.flag, s.usage+" ($"+s.env+")", s.set)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case c.SessionTTL <= 0:
+		return c, fmt.Errorf("AUTHGRAPH_SESSION_TTL must be positive")
+	case c.MaxBodyBytes <= 0:
+		return c, fmt.Errorf("AUTHGRAPH_MAX_BODY_BYTES must be positive")
+	case (c.AdminUsername == "") != (c.AdminPassword == ""):
+		return c, fmt.Errorf("set both AUTHGRAPH_ADMIN_USERNAME and AUTHGRAPH_ADMIN_PASSWORD, or neither")
+	}
+	if err := c.Argon2.Validate(); err != nil {
+		return c, fmt.Errorf("argon2 parameters: %w", err)
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = auth.DefaultSessionTTL
+	}
+	return c, nil
+}
+
+func str(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+
+func dur(p *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration (e.g. 720h, 30s): %q", v)
+		}
+		*p = d
+		return nil
+	}
+}
+
+func boolean(p *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", v)
+		}
+		*p = b
+		return nil
+	}
+}
+
+func integer(p *int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", v)
+		}
+		*p = n
+		return nil
+	}
+}
+
+func uint32v(p *uint32) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return fmt.Errorf("not a whole number: %q", v)
+		}
+		*p = uint32(n)
+		return nil
+	}
+}
+
+func uint8v(p *uint8) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 8)
+		if err != nil {
+			return fmt.Errorf("not a whole number up to 255: %q", v)
+		}
+		*p = uint8(n)
+		return nil
+	}
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"io"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		check   func(Config) bool
+		wantErr bool
+	}{
+		{name: "defaults", check: func(c Config) bool {
+			return c.Addr == "127.0.0.1:8080" && c.SessionTTL == 720*time.Hour && c.RedisURL == "" && c.Playground && c.Argon2.Memory == 19456
+		}},
+		{name: "env", env: map[string]string{"AUTHGRAPH_ADDR": ":9000", "AUTHGRAPH_SESSION_TTL": "24h", "AUTHGRAPH_REDIS_URL": "redis://localhost:6379/0"},
+			check: func(c Config) bool {
+				return c.Addr == ":9000" && c.SessionTTL == 24*time.Hour && c.RedisURL == "redis://localhost:6379/0"
+			}},
+		{name: "a flag wins over the env", env: map[string]string{"AUTHGRAPH_ADDR": ":9000"}, args: []string{"-addr", ":9001"},
+			check: func(c Config) bool { return c.Addr == ":9001" }},
+		{name: "a bad duration", env: map[string]string{"AUTHGRAPH_SESSION_TTL": "forever"}, wantErr: true},
+		{name: "a negative ttl", env: map[string]string{"AUTHGRAPH_SESSION_TTL": "-1h"}, wantErr: true},
+		{name: "an admin name without a password", env: map[string]string{"AUTHGRAPH_ADMIN_USERNAME": "root"}, wantErr: true},
+		{name: "argon2 memory too small", env: map[string]string{"AUTHGRAPH_ARGON2_MEMORY": "1"}, wantErr: true},
+		{name: "an unknown flag", args: []string{"-nope"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("want an error, got %+v", c)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Fatalf("config %+v", c)
+			}
+		})
+	}
+}
+
+func TestNewRedisClientURLForms(t *testing.T) {
+	tests := []struct {
+		url     string
+		wantErr bool
+	}{
+		{"redis://localhost:6379/0", false},
+		{"rediss://user:pass@localhost:6380", false},
+		{"redis+cluster://localhost:7000?addr=localhost:7001&addr=localhost:7002", false},
+		{"redis+sentinel://localhost:26379?master_name=mymaster&addr=localhost:26380", false},
+		{"redis+sentinel://localhost:26379", true},
+		{"http://localhost", true},
+		{"localhost:6379", true},
+		{"redis+mesh://localhost", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			c, err := newRedisClient(tt.url, time.Second)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if c != nil {
+				c.Close()
+			}
+		})
+	}
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/rs/zerolog"
+
+	"github.com/authgraph/authgraph/graph"
+	"github.com/authgraph/authgraph/internal/auth"
+)
+
+// maxComplexity bounds the work one GraphQL request may ask for (each field costs 1, lists
+// cost their page size).
+const maxComplexity = 2000
+
+// newHandler wires the HTTP routes: /graphql, /healthz, /readyz and the playground at /.
+func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	api := logRequests(logger, cors(limitBody(cfg.MaxBodyBytes, withClient(authenticate(svc, newGraphQL(svc))))))
+	mux.Handle("/graphql", api)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain")
+		if err := svc.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "store unavailable\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	if cfg.Playground {
+		mux.Handle("GET /{$}", playground.Handler("authgraph", "/graphql"))
+	}
+	return mux
+}
+
+func newGraphQL(svc *auth.Service) http.Handler {
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{
+		Resolvers:  &graph.Resolver{Service: svc, Version: version},
+		Directives: graph.Directives(),
+	}))
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.FixedComplexityLimit(maxComplexity))
+	srv.SetErrorPresenter(graph.PresentError)
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		zerolog.Ctx(ctx).Error().Interface("panic", p).Msg("panic in resolver")
+		return errors.New("panic") // masked by PresentError
+	})
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
+		name := oc.OperationName
+		if name == "" && oc.Operation != nil {
+			name = oc.Operation.Name
+		}
+		if name == "" && oc.Operation != nil {
+			name = string(oc.Operation.Operation) // "query" / "mutation"
+		}
+		info(ctx).operation = clipLog(name)
+		return next(ctx)
+	})
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		resp := next(ctx)
+		if resp != nil && len(resp.Errors) > 0 {
+			codes := make([]string, 0, len(resp.Errors))
+			for _, e := range resp.Errors {
+				if c, ok := e.Extensions["code"].(string); ok {
+					codes = append(codes, c)
+				}
+			}
+			if s := statusFor(codes); s != http.StatusOK {
+				info(ctx).status = s
+			}
+		}
+		return resp
+	})
+	return srv
+}
+
+// limitBody reads at most max bytes of the request body; a larger body is answered 413
+// before anything parses it.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			writeError(w, http.StatusRequestEntityTooLarge, auth.CodeInvalidInput, "The request body is too large.")
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+			if err != nil {
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					writeError(w, http.StatusRequestEntityTooLarge, auth.CodeInvalidInput, "The request body is too large.")
+					return
+				}
+				writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, "The request body could not be read.")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withClient records who is calling (Apollo client headers, User-Agent, peer address) for
+// the sessions the request may create.
+func withClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			ip = r.RemoteAddr
+		}
+		ctx := graph.WithClient(r.Context(), auth.ClientInfo{
+			Name:      r.Header.Get("apollographql-client-name"),
+			Version:   r.Header.Get("apollographql-client-version"),
+			UserAgent: r.Header.Get("User-Agent"),
+			IP:        ip,
+		})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// cors lets browser clients (Apollo among them) call the API from other origins. Tokens
+// travel in headers, not cookies, so any origin may send them.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if origin := r.Header.Get("Origin"); origin != "" {
+			h.Set("Access-Control-Allow-Origin", "*")
+			h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
+			h.Add("Vary", "Origin")
+		}
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Auth-Token, Apollographql-Client-Name, Apollographql-Client-Version, X-Requested-With")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

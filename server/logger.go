@@ -1,0 +1,24 @@
+package main
+
+import (
+	"io"
+	"log"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func newLogger(w io.Writer, level string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+// newStdLogger routes net/http's own messages (TLS handshake errors and the like) into the
+// JSON log.
+func newStdLogger(l zerolog.Logger) *log.Logger {
+	return log.New(l.With().Str("source", "net/http").Logger(), "", 0)
+}

@@ -1,0 +1,124 @@
+// Command authgraph serves the authgraph GraphQL API: sessions and user keys over GraphQL,
+// stored in Redis (or, with no Redis configured, in an embedded in-process store).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/authgraph/authgraph/internal/argon2id"
+	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/memstore"
+	"github.com/authgraph/authgraph/internal/redisstore"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "authgraph:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the server and blocks until ctx ends, then shuts down gracefully. ready, if not
+// nil, is told the address it listens on (tests listen on port 0).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(addr string)) error {
+	cfg, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stdout, cfg.LogLevel)
+
+	store, closeStore, err := openStore(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	hasher, err := argon2id.New(cfg.Argon2)
+	if err != nil {
+		return fmt.Errorf("argon2id: %w", err)
+	}
+	svc := auth.NewService(store, hasher, clock.Real{}, auth.Config{SessionTTL: cfg.SessionTTL})
+
+	if cfg.AdminUsername != "" {
+		made, err := svc.EnsureUser(ctx, cfg.AdminUsername, cfg.AdminPassword, auth.RoleAdmin)
+		if err != nil {
+			return fmt.Errorf("bootstrap admin %q: %w", cfg.AdminUsername, err)
+		}
+		logger.Info().Str("username", cfg.AdminUsername).Bool("created", made).Msg("bootstrap admin")
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           newHandler(cfg, svc, logger),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          newStdLogger(logger),
+	}
+	logger.Info().Str("addr", ln.Addr().String()).Str("version", version).Msg("listening")
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info().Msg("stopped")
+	return nil
+}
+
+// openStore picks Redis when a URL is configured, else the embedded store.
+func openStore(cfg Config, logger zerolog.Logger) (auth.Store, func(), error) {
+	if cfg.RedisURL == "" {
+		logger.Warn().Msg("store: embedded in-process store (no AUTHGRAPH_REDIS_URL); data is lost when the process exits")
+		return memstore.New(clock.Real{}), func() {}, nil
+	}
+	rdb, err := newRedisClient(cfg.RedisURL, cfg.RedisTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, Clock: clock.Real{}})
+	pctx, cancel := context.WithTimeout(context.Background(), cfg.RedisTimeout)
+	defer cancel()
+	if err := store.Ping(pctx); err != nil {
+		// Start anyway: /readyz reports it, and requests answer 503 until Redis is back.
+		logger.Error().Err(err).Msg("store: Redis does not answer yet")
+	}
+	logger.Info().Msg("store: Redis")
+	return store, func() { _ = rdb.Close() }, nil
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/requestid"
+)
+
+type errorBody struct {
+	Errors []errorItem `json:"errors"`
+}
+
+type errorItem struct {
+	Message    string         `json:"message"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// writeError answers a request that never reached GraphQL execution with a body in the
+// GraphQL error shape, so clients parse every failure the same way.
+func writeError(w http.ResponseWriter, status int, code auth.Code, msg string) {
+	writeErrorExt(w, status, map[string]any{"code": string(code)}, msg)
+}
+
+func writeErrorExt(w http.ResponseWriter, status int, ext map[string]any, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Errors: []errorItem{{Message: msg, Extensions: ext}}})
+}
+
+func writeInternal(w http.ResponseWriter, r *http.Request) {
+	id := requestid.From(r.Context())
+	writeErrorExt(w, http.StatusInternalServerError,
+		map[string]any{"code": string(auth.CodeInternal), "requestId": id},
+		"Internal server error. Request ID: "+id)
+}
+
+// statusFor is the HTTP status of a GraphQL answer whose errors carry these codes: an outage
+// is 503 and a rate limit 429 so that clients and proxies retry rather than give up; any
+// other error is part of a normal 200 GraphQL answer.
+func statusFor(codes []string) int {
+	status := http.StatusOK
+	for _, c := range codes {
+		switch auth.Code(c) {
+		case auth.CodeUnavailable:
+			return http.StatusServiceUnavailable
+		case "RATE_LIMITED":
+			status = http.StatusTooManyRequests
+		}
+	}
+	return status
+}
