@@ -122,4 +122,3 @@ func wantUnavailable(t *testing.T, what string, err error) {
 		t.Errorf("%s: err = %v; want ErrUnavailable and not ErrNotFound", what, err)
 	}
 }
-
