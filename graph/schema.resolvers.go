@@ -207,8 +207,10 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 // UserKey returns UserKeyResolver implementation.
 func (r *Resolver) UserKey() UserKeyResolver { return &userKeyResolver{r} }
 
-type mutationResolver struct{ *Resolver }
-type queryResolver struct{ *Resolver }
-type sessionResolver struct{ *Resolver }
-type userResolver struct{ *Resolver }
-type userKeyResolver struct{ *Resolver }
+type (
+	mutationResolver struct{ *Resolver }
+	queryResolver    struct{ *Resolver }
+	sessionResolver  struct{ *Resolver }
+	userResolver     struct{ *Resolver }
+	userKeyResolver  struct{ *Resolver }
+)
