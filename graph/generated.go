@@ -850,6 +850,7 @@ type SessionEdge {
   node: Session!
 }
 
+"The read operations. Only ` + "`" + `version` + "`" + ` is public; the rest need a session."
 type Query {
   "The server's version. Public."
   version: String!
@@ -913,6 +914,7 @@ input CreateUserInput {
   role: Role
 }
 
+"The write operations. Signing in is public; the rest need a session."
 type Mutation {
   "Sign in with a username and password. Public. Wrong username or password: ` + "`" + `INVALID_CREDENTIALS` + "`" + `."
   createSessionUsingUsername(

@@ -65,6 +65,7 @@ type DeleteUserKeyPayload struct {
 	UserKey *UserKey `json:"userKey"`
 }
 
+// The write operations. Signing in is public; the rest need a session.
 type Mutation struct {
 }
 
@@ -80,6 +81,7 @@ type PageInfo struct {
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 
+// The read operations. Only `version` is public; the rest need a session.
 type Query struct {
 }
 
