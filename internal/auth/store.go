@@ -12,8 +12,9 @@ import (
 //
 // Every method returns ErrNotFound (wrapped) for a missing or expired record, ErrConflict for
 // a taken unique value, and ErrUnavailable (wrapped) when the backend cannot be reached.
-// Stores read time from an injected clock: a record whose expiry has passed on that clock is
-// absent, whatever the backend's own TTL says.
+// Stores read time from an injected clock: a session whose expiry has passed on that clock is
+// absent, whatever the backend's own TTL says. Expired user keys stay stored (and listed, so
+// their owner can see and delete them); the service refuses to make sessions from them.
 
 // UserStore keeps users.
 type UserStore interface {
@@ -40,7 +41,9 @@ type KeyStore interface {
 
 // SessionStore keeps sessions, found by the digest of their token.
 type SessionStore interface {
-	// CreateSession assigns s.ID from a counter and saves s until s.ExpiresAt.
+	// CreateSession assigns s.ID from a counter and saves s until s.ExpiresAt; ErrConflict if
+	// a session with the same token digest exists (which 256 random bits make impossible
+	// short of a bug).
 	CreateSession(ctx context.Context, s *Session) error
 	SessionByDigest(ctx context.Context, d token.Digest) (*Session, error)
 	// SessionsOf lists a user's live sessions in ascending id order.

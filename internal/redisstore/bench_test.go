@@ -72,6 +72,7 @@ func BenchmarkSessionMemory(b *testing.B) {
 			}
 			s := New(srv.Client, Options{})
 			before := usedMemory(b, srv)
+			b.ResetTimer()
 			const workers = 32
 			var wg sync.WaitGroup
 			for w := range workers {

@@ -12,14 +12,15 @@
 //	p k:<id>                    user key: compact JSON {"u","n","h","c","l","e"}, owner first
 //	p {u<uid>}:k                SET of the user's key ids
 //	p t:<digest>                session, under the 32 raw bytes of its token's SHA-256 digest:
-//	                            a binary record (codec.go), PEXPIREAT its ExpiresAt
+//	                            a binary record (codec.go) that Redis expires at its ExpiresAt
 //	p {u<uid>}:s                HASH session id → digest of the user's sessions; it expires with
 //	                            the user's longest-lived session
 //
 // A token is never stored, only its digest, and only as a key name. Password and secret hashes
 // are stored as given. Users and keys are JSON so that an operator can read them with
-// redis-cli; sessions, the only records whose number grows with traffic, are binary (about 70
-// bytes plus the client strings, against ~250 as JSON). User keys have no TTL: a key past its
+// redis-cli; sessions, the only records whose number grows with traffic, are binary (about 35
+// bytes plus the client strings, against some 150 as JSON). BenchmarkSessionMemory measures
+// what a session costs in Redis, indexes included. User keys have no TTL: a key past its
 // ExpiresAt stays listed until its owner deletes it, and the domain refuses to use it.
 //
 // # Atomicity and Redis Cluster
@@ -42,6 +43,8 @@
 //     steps of a delete can thus leave an index entry only until the next listing.
 //   - CreateUser: INCR the id, claim the username with SET NX (ErrConflict if taken), write
 //     the record; if that write fails, the claim is released (only if still ours, by script).
+//     A process that dies between claim and record leaves the username taken by no one
+//     (UserByUsername answers ErrNotFound); deleting p un:<username> frees it.
 //   - SetPasswordHash and SetKeyHash read, change and write the record under WATCH, so an
 //     update can never bring back a record deleted meanwhile.
 //
@@ -55,6 +58,7 @@
 // # Errors
 //
 // A missing record is auth.ErrNotFound; any failure to talk to Redis wraps both
-// auth.ErrUnavailable and the go-redis error. Error texts never hold key names, so no digest,
-// username or hash can leak through them.
+// auth.ErrUnavailable and the go-redis error; a value the store cannot decode is neither. The
+// store puts no key name or value in an error, so no digest, username or hash leaks through
+// one.
 package redisstore

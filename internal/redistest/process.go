@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // process is a private redis-server. It can be killed and started again on the same port.
@@ -26,6 +25,7 @@ type process struct {
 
 // newProcess starts redis-server on a free loopback port. A port found free can be taken by
 // someone else before redis-server binds it, so a start that fails is retried on another.
+// It answers the process even with an error, for its output.
 func newProcess(bin, dir string) (*process, error) {
 	p := &process{bin: bin, dir: dir}
 	var err error
@@ -64,11 +64,7 @@ func (p *process) start() error {
 	p.cmd, p.exited = cmd, exited
 	p.mu.Unlock()
 
-	c := redis.NewClient(&redis.Options{
-		Addr: p.addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1, PoolSize: 1,
-	})
-	defer c.Close()
-	if err := waitPing(c, 5*time.Second, exited); err != nil {
+	if err := waitPing(p.ping, 5*time.Second, exited); err != nil {
 		p.kill()
 		return err
 	}
@@ -94,6 +90,31 @@ func (p *process) kill() {
 }
 
 func (p *process) output() string { return p.out.String() }
+
+// ping sends PING on a connection of its own. A go-redis client would not do for polling a
+// server that is starting: after PoolSize failed dials it stops dialling and answers the last
+// error until its background probe, made once a second, gets through.
+func (p *process) ping() error {
+	c, err := net.DialTimeout("tcp", p.addr(), 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(time.Second)); err != nil {
+		return err
+	}
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	reply := make([]byte, len("+PONG\r\n"))
+	if _, err := io.ReadFull(c, reply); err != nil {
+		return err
+	}
+	if string(reply) != "+PONG\r\n" {
+		return fmt.Errorf("PING answered %q", reply)
+	}
+	return nil
+}
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

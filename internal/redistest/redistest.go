@@ -50,7 +50,7 @@ func Start(t testing.TB) *Server {
 	case planFail:
 		t.Fatal(arg)
 	case planSkip:
-		warnOnce.Do(func() { fmt.Fprintf(os.Stderr, "\n*** %s ***\n\n", arg) })
+		warnOnce.Do(func() { warn(arg) })
 		t.Skip(arg)
 	}
 	return s
@@ -61,9 +61,9 @@ func Start(t testing.TB) *Server {
 // the test ends.
 func (s *Server) NewClient(configure func(*redis.Options)) redis.UniversalClient {
 	s.t.Helper()
-	opts, err := redis.ParseURL(s.URL)
+	opts, err := parseURL(s.URL)
 	if err != nil {
-		s.t.Fatalf("redistest: parse %s: %v", EnvURL, err)
+		s.t.Fatal(err)
 	}
 	if configure != nil {
 		configure(opts)
@@ -121,12 +121,23 @@ func choose(getenv func(string) string, lookPath func(string) (string, error)) (
 
 var warnOnce sync.Once
 
+// warn shouts msg where a person will see it. `go test ./...` shows a passing package's
+// stderr only with -v, so the terminal, when there is one, is told directly.
+func warn(msg string) {
+	w := os.Stderr
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		defer tty.Close()
+		w = tty
+	}
+	fmt.Fprintf(w, "\n*** %s ***\n\n", msg)
+}
+
 func (s *Server) startExternal(url string) {
 	s.t.Helper()
 	s.URL, s.External = url, true
-	opts, err := redis.ParseURL(url)
+	opts, err := parseURL(url)
 	if err != nil {
-		s.t.Fatalf("redistest: parse %s: %v", EnvURL, err) // the error never holds the password
+		s.t.Fatal(err)
 	}
 	s.Addr = opts.Addr
 	c := redis.NewClient(opts)
@@ -137,7 +148,12 @@ func (s *Server) startExternal(url string) {
 			s.t.Errorf("redistest: delete keys under %q: %v", s.Prefix, err)
 		}
 	})
-	if err := waitPing(c, 5*time.Second, nil); err != nil {
+	ping := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return c.Ping(ctx).Err()
+	}
+	if err := waitPing(ping, 5*time.Second, nil); err != nil {
 		s.t.Fatalf("redistest: Redis at %s does not answer: %v", s.Addr, err)
 	}
 }
@@ -145,21 +161,15 @@ func (s *Server) startExternal(url string) {
 func (s *Server) startLocal(bin string) {
 	s.t.Helper()
 	p, err := newProcess(bin, s.t.TempDir())
-	if p != nil {
-		// Registered first so that it runs last, after the kill, with all the output.
-		s.t.Cleanup(func() {
-			if s.t.Failed() {
-				s.t.Logf("redis-server output:\n%s", p.output())
-			}
-		})
-		s.t.Cleanup(p.kill)
-	}
-	if err != nil {
-		out := ""
-		if p != nil {
-			out = p.output()
+	// Registered first so that it runs last, after the kill, with all the output.
+	s.t.Cleanup(func() {
+		if s.t.Failed() {
+			s.t.Logf("redis-server output:\n%s", p.output())
 		}
-		s.t.Fatalf("redistest: start redis-server: %v\n%s", err, out)
+	})
+	s.t.Cleanup(p.kill)
+	if err != nil {
+		s.t.Fatalf("redistest: start redis-server: %v\n%s", err, p.output())
 	}
 	s.proc = p
 	s.Addr = p.addr()
@@ -191,13 +201,11 @@ func deletePrefix(c redis.UniversalClient, prefix string) error {
 	return nil
 }
 
-// waitPing polls until c answers PING, the timeout passes, or exited is closed.
-func waitPing(c redis.UniversalClient, timeout time.Duration, exited <-chan struct{}) error {
+// waitPing polls ping until it succeeds, the timeout passes, or exited is closed.
+func waitPing(ping func() error, timeout time.Duration, exited <-chan struct{}) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
+		err := ping()
 		if err == nil {
 			return nil
 		}
@@ -210,6 +218,15 @@ func waitPing(c redis.UniversalClient, timeout time.Duration, exited <-chan stru
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// parseURL is redis.ParseURL with an error that cannot hold the URL's password.
+func parseURL(u string) (*redis.Options, error) {
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		return nil, fmt.Errorf("redistest: %s is not a valid Redis URL (redis://[user:password@]host:port[/db])", EnvURL)
+	}
+	return opts, nil
 }
 
 func randomHex(n int) string {

@@ -46,7 +46,7 @@ func TestStopRestart(t *testing.T) {
 	}
 	addr := s.Addr
 	quick := s.NewClient(func(o *redis.Options) {
-		o.DialTimeout, o.ReadTimeout, o.MaxRetries = 200*time.Millisecond, 200*time.Millisecond, -1
+		o.DialTimeout, o.ReadTimeout, o.MaxRetries, o.DialerRetries = 200*time.Millisecond, 200*time.Millisecond, -1, 1
 	})
 
 	s.Stop()
@@ -73,7 +73,7 @@ func TestStopRestart(t *testing.T) {
 func TestExternalServerIsCleanedUp(t *testing.T) {
 	local := Start(t)
 	ctx := context.Background()
-	if err := local.Client.Set(ctx, "outside", "v", 0).Err(); err != nil {
+	if err := local.Client.Set(ctx, local.Prefix+"outside", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	var prefix string
@@ -94,7 +94,7 @@ func TestExternalServerIsCleanedUp(t *testing.T) {
 	if err != nil || len(keys) != 0 {
 		t.Errorf("keys under %q after cleanup = %q, %v; want none", prefix, keys, err)
 	}
-	if n, err := local.Client.Exists(ctx, "outside").Result(); err != nil || n != 1 {
+	if n, err := local.Client.Exists(ctx, local.Prefix+"outside").Result(); err != nil || n != 1 {
 		t.Errorf("a key outside the prefix was removed (%d, %v)", n, err)
 	}
 }

@@ -82,44 +82,42 @@ var userTests = []test{
 		checkUser(t, got, u)
 	}},
 	{"RecordsAreCopies", func(t *testing.T, e *env) {
-		// Changing a record the caller passed in or got back must not change the stored one.
+		// Changing a record the caller passed in or got back must not change the stored one,
+		// through pointer fields either.
 		u := e.newUser(t, "frank")
-		want := *u
-		u.Username, u.PasswordHash = "changed", "changed"
-		got, _ := e.User(e.ctx(t), want.ID)
-		got.PasswordHash = "changed"
-		checkUser(t, mustUser(t, e, want.ID), &want)
+		wantUser := *u
+		u.PasswordHash = "changed"
+		mustUser(t, e, u.ID).PasswordHash = "changed"
+		checkUser(t, mustUser(t, e, u.ID), &wantUser)
 
 		used := e.now()
-		k := &auth.UserKey{UserID: want.ID, Name: "k", SecretHash: "h", CreatedAt: e.now(), LastUsedAt: &used}
+		k := &auth.UserKey{UserID: u.ID, SecretHash: "h", CreatedAt: e.now(), LastUsedAt: &used}
 		if err := e.CreateKey(e.ctx(t), k); err != nil {
 			t.Fatal(err)
 		}
 		wantKey := *k
-		usedCopy := used
-		wantKey.LastUsedAt = &usedCopy
+		wantKey.LastUsedAt = ptr(used)
 		*k.LastUsedAt = used.Add(time.Hour)
-		gotKey, _ := e.Key(e.ctx(t), k.ID)
-		*gotKey.LastUsedAt = used.Add(time.Hour)
-		gotKey.Name = "changed"
-		gotKey, err := e.Key(e.ctx(t), k.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkKey(t, gotKey, &wantKey)
+		*mustKey(t, e, k.ID).LastUsedAt = used.Add(time.Hour)
+		checkKey(t, mustKey(t, e, k.ID), &wantKey)
 
-		s := e.newSession(t, want.ID, time.Hour)
-		wantSession := *s
-		s.Name = "changed"
-		gotSession, _ := e.SessionByDigest(e.ctx(t), s.TokenDigest)
-		gotSession.UserAgent = "changed"
-		gotSession, err = e.SessionByDigest(e.ctx(t), s.TokenDigest)
-		if err != nil {
+		s := &auth.Session{
+			UserID: u.ID, TokenDigest: newDigest(t), Method: auth.MethodPassword,
+			CreatedAt: e.now(), ExpiresAt: e.now().Add(time.Hour), LastUsedAt: ptr(e.now()),
+		}
+		if err := e.CreateSession(e.ctx(t), s); err != nil {
 			t.Fatal(err)
 		}
-		checkSession(t, gotSession, &wantSession)
+		wantSession := *s
+		wantSession.LastUsedAt = ptr(*s.LastUsedAt)
+		*s.LastUsedAt = used.Add(time.Hour)
+		got := mustSession(t, e, s)
+		got.UserAgent, *got.LastUsedAt = "changed", used.Add(time.Hour)
+		checkSession(t, mustSession(t, e, s), &wantSession)
 	}},
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func mustUser(t *testing.T, e *env, id int64) *auth.User {
 	t.Helper()
