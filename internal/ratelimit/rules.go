@@ -1,0 +1,56 @@
+package ratelimit
+
+import (
+	"fmt"
+	"maps"
+	"time"
+)
+
+// Rule names. Policy uses them; a limiter built with DefaultRules (or rules merged over them)
+// knows them all.
+const (
+	// RuleLoginIP counts every login attempt (password or user key) from one address,
+	// before any hashing: it bounds the argon2 work and the guesses one address can make.
+	RuleLoginIP = "login:ip"
+	// RuleLoginIPAccount counts failed logins from one address on one account.
+	RuleLoginIPAccount = "login:ip+id"
+	// RuleLoginAccount counts failed logins on one account, from anywhere.
+	RuleLoginAccount = "login:id"
+	// RuleRefreshIP counts refreshSession calls from one address.
+	RuleRefreshIP = "refresh:ip"
+	// RuleExternalIP counts external (OIDC) logins from one address.
+	RuleExternalIP = "external:ip"
+	// RuleTOTPAccount counts TOTP code checks on one account.
+	RuleTOTPAccount = "totp:id"
+)
+
+// DefaultRules returns the limits used when configuration sets none. They throttle one
+// address on one account (5 failures, then one per 3 minutes) far harder than the account
+// itself (20 failures, then one a minute), and the address overall (20 attempts a minute)
+// harder still than any human needs; see doc.go for why each is what it is.
+func DefaultRules() map[string]Limit {
+	return map[string]Limit{
+		RuleLoginIP:        {Rate: 20, Burst: 20, Period: time.Minute},
+		RuleLoginIPAccount: {Rate: 5, Burst: 5, Period: 15 * time.Minute},
+		RuleLoginAccount:   {Rate: 60, Burst: 20, Period: time.Hour},
+		RuleRefreshIP:      {Rate: 60, Burst: 60, Period: time.Minute},
+		RuleExternalIP:     {Rate: 20, Burst: 20, Period: time.Minute},
+		RuleTOTPAccount:    {Rate: 5, Burst: 5, Period: 5 * time.Minute},
+	}
+}
+
+// withDefaults returns DefaultRules with rules laid over them, after checking every limit, so
+// that configuration need only name the limits it changes and Policy always finds its rules.
+func withDefaults(rules map[string]Limit) (map[string]Limit, error) {
+	all := DefaultRules()
+	maps.Copy(all, rules)
+	for name, l := range all {
+		if name == "" {
+			return nil, fmt.Errorf("ratelimit: a rule has an empty name")
+		}
+		if err := l.Validate(); err != nil {
+			return nil, fmt.Errorf("ratelimit: rule %q: %w", name, err)
+		}
+	}
+	return all, nil
+}
