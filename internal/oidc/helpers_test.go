@@ -1,0 +1,194 @@
+package oidc_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/oidc"
+	"github.com/authgraph/authgraph/internal/oidc/oidctest"
+)
+
+// t0 is the fake clock's start; tokens are stamped relative to it.
+var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// fixture is a provider, a fake clock and a verifier trusting the provider with:
+// subject "alice-sub" (username "alice"), subject "bare-sub" (no mapping),
+// emails "Carol@Example.com" and "kim@example.com" (no mapping) and "dave@example.com"
+// (username "dave").
+type fixture struct {
+	p     *oidctest.Provider
+	clock *clock.Fake
+	v     *oidc.Verifier
+}
+
+func newFixture(t *testing.T, edit func(*oidc.Issuer), opts ...oidc.Option) *fixture {
+	t.Helper()
+	f := &fixture{p: oidctest.NewProvider(t), clock: clock.NewFake(t0)}
+	f.p.Now = f.clock.Now
+	iss := f.p.Issuer("alice-sub", "bare-sub")
+	iss.AllowedEmails = []string{"Carol@Example.com", "kim@example.com", "dave@example.com"}
+	iss.Users = map[string]string{"alice-sub": "alice", "dave@example.com": "dave"}
+	if edit != nil {
+		edit(&iss)
+	}
+	f.v = newVerifier(t, []oidc.Issuer{iss}, append([]oidc.Option{oidc.WithClock(f.clock.Now)}, opts...)...)
+	return f
+}
+
+func newVerifier(t *testing.T, issuers []oidc.Issuer, opts ...oidc.Option) *oidc.Verifier {
+	t.Helper()
+	v, err := oidc.New(context.Background(), issuers, opts...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return v
+}
+
+// claims returns the provider's valid claims for sub, edited by set (nil values delete).
+func (f *fixture) claims(sub string, set map[string]any) map[string]any {
+	c := f.p.Claims(sub)
+	for k, v := range set {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+// requireRejected checks that err is a rejection (not an outage) of the right class, and
+// that its message does not leak the token.
+func requireRejected(t *testing.T, err error, token string, notAllowed bool) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("token accepted, want rejected")
+	}
+	if !errors.Is(err, oidc.ErrInvalidToken) {
+		t.Errorf("error %q does not match ErrInvalidToken", err)
+	}
+	if errors.Is(err, oidc.ErrUnavailable) {
+		t.Errorf("error %q matches ErrUnavailable", err)
+	}
+	if got := errors.Is(err, oidc.ErrNotAllowed); got != notAllowed {
+		t.Errorf("errors.Is(%q, ErrNotAllowed) = %v, want %v", err, got, notAllowed)
+	}
+	requireNoLeak(t, err, token)
+}
+
+func requireUnavailable(t *testing.T, err error, token string) {
+	t.Helper()
+	if !errors.Is(err, oidc.ErrUnavailable) {
+		t.Fatalf("error %v does not match ErrUnavailable", err)
+	}
+	if errors.Is(err, oidc.ErrInvalidToken) {
+		t.Errorf("error %q matches ErrInvalidToken: callers would answer bad credentials", err)
+	}
+	requireNoLeak(t, err, token)
+}
+
+// requireNoLeak fails if the message holds the token or any long segment of it.
+func requireNoLeak(t *testing.T, err error, token string) {
+	t.Helper()
+	msg := err.Error()
+	if len(token) >= 16 && strings.Contains(msg, token) {
+		t.Errorf("error message contains the token: %q", msg)
+	}
+	for _, seg := range strings.Split(token, ".") {
+		if len(seg) >= 16 && strings.Contains(msg, seg) {
+			t.Errorf("error message contains a token segment: %q", msg)
+		}
+	}
+}
+
+func newRSAKey(t testing.TB) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// stubProvider is a provider whose JWKS response a test controls, for the cases
+// oidctest.Provider does not do on purpose (no kid, broken responses, odd keys).
+type stubProvider struct {
+	URL string
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	jwks     func(w http.ResponseWriter)
+	issuer   string // discovery "issuer"; URL unless set
+	requests int
+}
+
+func newStubProvider(t *testing.T, keys ...jose.JSONWebKey) *stubProvider {
+	t.Helper()
+	s := &stubProvider{}
+	s.setKeys(keys...)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		s.mu.Lock()
+		iss := s.issuer
+		s.mu.Unlock()
+		if iss == "" {
+			iss = s.URL
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": iss, "jwks_uri": s.URL + "/jwks"})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, _ *http.Request) {
+		s.mu.Lock()
+		s.requests++
+		serve := s.jwks
+		s.mu.Unlock()
+		serve(w)
+	})
+	s.srv = httptest.NewServer(mux)
+	t.Cleanup(s.srv.Close)
+	s.URL = s.srv.URL
+	return s
+}
+
+func (s *stubProvider) setKeys(keys ...jose.JSONWebKey) {
+	body, err := json.Marshal(jose.JSONWebKeySet{Keys: keys})
+	if err != nil {
+		panic(err)
+	}
+	s.setJWKS(func(w http.ResponseWriter) { _, _ = w.Write(body) })
+}
+
+func (s *stubProvider) setJWKS(serve func(w http.ResponseWriter)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jwks = serve
+}
+
+func (s *stubProvider) fetches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+func (s *stubProvider) issuerConfig(subjects ...string) oidc.Issuer {
+	return oidc.Issuer{URL: s.URL, Audiences: []string{oidctest.DefaultAudience}, AllowedSubjects: subjects}
+}
+
+// stubClaims are valid claims from s at t0.
+func (s *stubProvider) claims(sub string) map[string]any {
+	return map[string]any{
+		"iss": s.URL, "sub": sub, "aud": oidctest.DefaultAudience,
+		"iat": t0.Unix(), "exp": t0.Add(time.Hour).Unix(),
+	}
+}
