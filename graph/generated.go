@@ -56,6 +56,7 @@ type ComplexityRoot struct {
 		CreateUserKey              func(childComplexity int, input *model.CreateUserKeyInput) int
 		DeleteSession              func(childComplexity int, input *model.DeleteSessionInput) int
 		DeleteUserKey              func(childComplexity int, input model.DeleteUserKeyInput) int
+		RefreshSession             func(childComplexity int, input *model.RefreshSessionInput) int
 	}
 
 	PageInfo struct {
@@ -71,21 +72,24 @@ type ComplexityRoot struct {
 	}
 
 	Session struct {
-		ClientName    func(childComplexity int) int
-		ClientVersion func(childComplexity int) int
-		CreatedAt     func(childComplexity int) int
-		Current       func(childComplexity int) int
-		ExpiresAt     func(childComplexity int) int
-		ExpiresIn     func(childComplexity int) int
-		ID            func(childComplexity int) int
-		IP            func(childComplexity int) int
-		LastUsedAt    func(childComplexity int) int
-		Method        func(childComplexity int) int
-		Name          func(childComplexity int) int
-		RawID         func(childComplexity int) int
-		Token         func(childComplexity int) int
-		UserAgent     func(childComplexity int) int
-		UserKey       func(childComplexity int) int
+		ClientName            func(childComplexity int) int
+		ClientVersion         func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		Current               func(childComplexity int) int
+		ExpiresAt             func(childComplexity int) int
+		ExpiresIn             func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		IP                    func(childComplexity int) int
+		LastUsedAt            func(childComplexity int) int
+		Method                func(childComplexity int) int
+		Name                  func(childComplexity int) int
+		RawID                 func(childComplexity int) int
+		RefreshToken          func(childComplexity int) int
+		RefreshTokenExpiresAt func(childComplexity int) int
+		Refreshable           func(childComplexity int) int
+		Token                 func(childComplexity int) int
+		UserAgent             func(childComplexity int) int
+		UserKey               func(childComplexity int) int
 	}
 
 	SessionConnection struct {
@@ -140,6 +144,7 @@ type ComplexityRoot struct {
 type MutationResolver interface {
 	CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error)
 	CreateSessionUsingUserKey(ctx context.Context, input model.CreateSessionUsingUserKeyInput) (*model.Session, error)
+	RefreshSession(ctx context.Context, input *model.RefreshSessionInput) (*model.Session, error)
 	CreateUserKey(ctx context.Context, input *model.CreateUserKeyInput) (*model.UserKey, error)
 	DeleteUserKey(ctx context.Context, input model.DeleteUserKeyInput) (*model.DeleteUserKeyPayload, error)
 	DeleteSession(ctx context.Context, input *model.DeleteSessionInput) (*model.Session, error)
@@ -261,6 +266,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteUserKey(childComplexity, args["input"].(model.DeleteUserKeyInput)), true
+	case "Mutation.refreshSession":
+		if e.ComplexityRoot.Mutation.RefreshSession == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshSession_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshSession(childComplexity, args["input"].(*model.RefreshSessionInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -372,6 +388,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Session.RawID(childComplexity), true
+	case "Session.refreshToken":
+		if e.ComplexityRoot.Session.RefreshToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.RefreshToken(childComplexity), true
+	case "Session.refreshTokenExpiresAt":
+		if e.ComplexityRoot.Session.RefreshTokenExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.RefreshTokenExpiresAt(childComplexity), true
+	case "Session.refreshable":
+		if e.ComplexityRoot.Session.Refreshable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.Refreshable(childComplexity), true
 	case "Session.token":
 		if e.ComplexityRoot.Session.Token == nil {
 			break
@@ -578,6 +612,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateUserKeyInput", ec.unmarshalInputCreateUserKeyInput),
 			graphql.NewInputUnmarshaler("DeleteSessionInput", ec.unmarshalInputDeleteSessionInput),
 			graphql.NewInputUnmarshaler("DeleteUserKeyInput", ec.unmarshalInputDeleteUserKeyInput),
+			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
 		)
 	}
 	first := true
@@ -655,7 +690,8 @@ func newExecutionContext(
 
 var sources = []*ast.Source{
 	{Name: "../schema.graphqls", Input: `"""
-Requires a valid session token (sent in ` + "`" + `x-auth-token` + "`" + ` or ` + "`" + `Authorization: Bearer` + "`" + `).
+Requires a valid session token (sent in ` + "`" + `x-auth-token` + "`" + `, ` + "`" + `Authorization: Bearer` + "`" + `, the session
+cookie of COOKIE mode, or ` + "`" + `?access_token=` + "`" + ` where the operator allows it).
 Without one the field answers an error with ` + "`" + `extensions.code` + "`" + ` ` + "`" + `UNAUTHENTICATED` + "`" + `.
 """
 directive @auth on FIELD_DEFINITION
@@ -694,6 +730,24 @@ enum SessionMethod {
   PASSWORD
   "By ` + "`" + `createSessionUsingUserKey` + "`" + `."
   USER_KEY
+}
+
+"""
+Where a sign-in or a refresh hands over the token that lasts longest: the session token of a
+plain session, or the refresh token of a refreshable one.
+"""
+enum TokenMode {
+  "In the JSON answer (` + "`" + `token` + "`" + ` or ` + "`" + `refreshToken` + "`" + `). The default."
+  JSON
+  """
+  In an HttpOnly, SameSite=Lax, Path=/ cookie whose Max-Age is the token's lifetime (Secure
+  and named with the ` + "`" + `__Host-` + "`" + ` prefix over TLS), and left out of the JSON answer (null). A
+  plain session's token goes in the session cookie, which then authenticates requests that
+  are POST with ` + "`" + `Content-Type: application/json` + "`" + ` or carry an ` + "`" + `X-Requested-With` + "`" + ` header (CSRF
+  defence). A refreshable session's refresh token goes in the refresh cookie, which
+  ` + "`" + `refreshSession` + "`" + ` reads; its access token stays in the JSON answer.
+  """
+  COOKIE
 }
 
 "An object with a global identifier."
@@ -769,9 +823,21 @@ type Session implements Node {
   rawID: String!
   """
   The session token, only in the answer that made the session (and echoed by ` + "`" + `deleteSession` + "`" + `
-  for the session that sent it). Send it in ` + "`" + `x-auth-token` + "`" + `. Opaque: do not parse it.
+  for the session that sent it). Send it in ` + "`" + `x-auth-token` + "`" + `. Opaque: do not parse it. Null in
+  COOKIE mode for a plain session, whose token is then in the session cookie. For a refreshable
+  session this is the short-lived access token.
   """
   token: String
+  """
+  The refresh token of a refreshable session, only in the answer of the sign-in or refresh
+  that made it (null in COOKIE mode: it is then in the refresh cookie). Pass it to
+  ` + "`" + `refreshSession` + "`" + ` once: it is single-use. Opaque: do not parse it.
+  """
+  refreshToken: String
+  "When ` + "`" + `refreshToken` + "`" + ` stops working; only in the answers that carry (or set) it."
+  refreshTokenExpiresAt: DateTime
+  "True if the session was made by a refreshable sign-in or by ` + "`" + `refreshSession` + "`" + `."
+  refreshable: Boolean!
   "A label given at creation."
   name: String
   "How the session was made."
@@ -866,6 +932,13 @@ input CreateSessionUsingUsernameInput {
   password: String!
   "An optional label for the session (at most 100 characters)."
   name: String
+  """
+  True: answer a short-lived access ` + "`" + `token` + "`" + ` plus a ` + "`" + `refreshToken` + "`" + ` for ` + "`" + `refreshSession` + "`" + `.
+  False or absent: one session token that lasts the session lifetime (30 days by default).
+  """
+  refreshable: Boolean
+  "Where to hand over the longest-lived token; JSON if absent."
+  mode: TokenMode
 }
 
 "Trade a user key's secret for a session."
@@ -876,6 +949,24 @@ input CreateSessionUsingUserKeyInput {
   secret: String!
   "An optional label for the session (at most 100 characters)."
   name: String
+  """
+  True: answer a short-lived access ` + "`" + `token` + "`" + ` plus a ` + "`" + `refreshToken` + "`" + ` for ` + "`" + `refreshSession` + "`" + `.
+  False or absent: one session token that lasts the session lifetime (30 days by default).
+  """
+  refreshable: Boolean
+  "Where to hand over the longest-lived token; JSON if absent."
+  mode: TokenMode
+}
+
+"Trade a refresh token for a new access token and refresh token."
+input RefreshSessionInput {
+  "The refresh token; absent: the one in the refresh cookie of COOKIE mode."
+  refreshToken: String
+  """
+  Where to hand over the new refresh token. Absent: COOKIE if the refresh token came from the
+  cookie (so that it never reaches scripts), else JSON.
+  """
+  mode: TokenMode
 }
 
 "Options for a new user key."
@@ -926,6 +1017,17 @@ type Mutation {
     "The key and its secret."
     input: CreateSessionUsingUserKeyInput!
   ): Session!
+  """
+  Trade the refresh token of a refreshable session for a new access token and refresh token.
+  Public. The refresh token is single-use: presented again within the grace window (10 s by
+  default; concurrent tabs) it answers the same new pair, and later ` + "`" + `REFRESH_TOKEN_REUSED` + "`" + `,
+  having ended every session of that sign-in. Unknown, expired or ended refresh token (or an
+  access token): ` + "`" + `INVALID_CREDENTIALS` + "`" + `.
+  """
+  refreshSession(
+    "The refresh token (or none, to use the refresh cookie) and the mode; may be left out."
+    input: RefreshSessionInput
+  ): Session!
   "Make an API user key for the current user. The answer holds the secret, shown only this once."
   createUserKey(
     "Options; may be left out."
@@ -936,7 +1038,11 @@ type Mutation {
     "The key to delete."
     input: DeleteUserKeyInput!
   ): DeleteUserKeyPayload! @auth
-  "End a session of the current user: the given one, or without input the current one (log out)."
+  """
+  End a session of the current user: the given one, or without input the current one (log
+  out). Ending a refreshable session ends its refresh token and every session made from it;
+  logging out also clears the COOKIE mode cookies.
+  """
   deleteSession(
     "The session to end; may be left out."
     input: DeleteSessionInput
@@ -985,6 +1091,12 @@ func (ec *executionContext) childFields_Session(ctx context.Context, field graph
 		return ec.fieldContext_Session_rawID(ctx, field)
 	case "token":
 		return ec.fieldContext_Session_token(ctx, field)
+	case "refreshToken":
+		return ec.fieldContext_Session_refreshToken(ctx, field)
+	case "refreshTokenExpiresAt":
+		return ec.fieldContext_Session_refreshTokenExpiresAt(ctx, field)
+	case "refreshable":
+		return ec.fieldContext_Session_refreshable(ctx, field)
 	case "name":
 		return ec.fieldContext_Session_name(ctx, field)
 	case "method":
@@ -1315,6 +1427,20 @@ func (ec *executionContext) field_Mutation_deleteUserKey_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_refreshSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (*model.RefreshSessionInput, error) {
+			return ec.unmarshalORefreshSessionInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRefreshSessionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1593,6 +1719,50 @@ func (ec *executionContext) fieldContext_Mutation_createSessionUsingUserKey(ctx 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_createSessionUsingUserKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshSession(ctx, fc.Args["input"].(*model.RefreshSessionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Session) graphql.Marshaler {
+			return ec.marshalNSession2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshSession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Session(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2135,6 +2305,75 @@ func (ec *executionContext) _Session_token(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Session_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Session", field, false, false, "String")
+}
+
+func (ec *executionContext) _Session_refreshToken(ctx context.Context, field graphql.CollectedField, obj *model.Session) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Session_refreshToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefreshToken, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Session_refreshToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Session", field, false, false, "String")
+}
+
+func (ec *executionContext) _Session_refreshTokenExpiresAt(ctx context.Context, field graphql.CollectedField, obj *model.Session) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Session_refreshTokenExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefreshTokenExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Session_refreshTokenExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Session", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Session_refreshable(ctx context.Context, field graphql.CollectedField, obj *model.Session) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Session_refreshable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Refreshable(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Session_refreshable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Session", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _Session_name(ctx context.Context, field graphql.CollectedField, obj *model.Session) (ret graphql.Marshaler) {
@@ -4218,7 +4457,7 @@ func (ec *executionContext) unmarshalInputCreateSessionUsingUserKeyInput(ctx con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"userKeyId", "secret", "name"}
+	fieldsInOrder := [...]string{"userKeyId", "secret", "name", "refreshable", "mode"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -4246,6 +4485,20 @@ func (ec *executionContext) unmarshalInputCreateSessionUsingUserKeyInput(ctx con
 				return it, err
 			}
 			it.Name = data
+		case "refreshable":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refreshable"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Refreshable = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐTokenMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
 		}
 	}
 	return it, nil
@@ -4274,7 +4527,7 @@ func (ec *executionContext) unmarshalInputCreateSessionUsingUsernameInput(ctx co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"username", "password", "name"}
+	fieldsInOrder := [...]string{"username", "password", "name", "refreshable", "mode"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -4302,6 +4555,20 @@ func (ec *executionContext) unmarshalInputCreateSessionUsingUsernameInput(ctx co
 				return it, err
 			}
 			it.Name = data
+		case "refreshable":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refreshable"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Refreshable = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐTokenMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
 		}
 	}
 	return it, nil
@@ -4508,6 +4775,55 @@ func UnmarshalDeleteUserKeyInput(ctx context.Context, raw any) (model.DeleteUser
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRefreshSessionInput(ctx context.Context, obj any) (model.RefreshSessionInput, error) {
+	var it model.RefreshSessionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"refreshToken", "mode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "refreshToken":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refreshToken"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefreshToken = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐTokenMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRefreshSessionInput unmarshals raw into the RefreshSessionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRefreshSessionInput(ctx context.Context, raw any) (model.RefreshSessionInput, error) {
+	var out model.RefreshSessionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RefreshSessionInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -4612,6 +4928,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "createSessionUsingUserKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createSessionUsingUserKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshSession":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshSession(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -4797,6 +5120,21 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 		case "token":
 			out.Values[i] = ec._Session_token(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "refreshToken":
+			out.Values[i] = ec._Session_refreshToken(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "refreshTokenExpiresAt":
+			out.Values[i] = ec._Session_refreshTokenExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "refreshable":
+			out.Values[i] = ec._Session_refreshable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
@@ -6083,6 +6421,14 @@ func (ec *executionContext) marshalOObjectID2ᚖgithubᚗcomᚋauthgraphᚋauthg
 	return res
 }
 
+func (ec *executionContext) unmarshalORefreshSessionInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRefreshSessionInput(ctx context.Context, v any) (*model.RefreshSessionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRefreshSessionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalORole2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx context.Context, v any) (*auth.Role, error) {
 	if v == nil {
 		return nil, nil
@@ -6141,6 +6487,22 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐTokenMode(ctx context.Context, v any) (*model.TokenMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.TokenMode)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐTokenMode(ctx context.Context, sel ast.SelectionSet, v *model.TokenMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOUserKey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserKey(ctx context.Context, sel ast.SelectionSet, v *model.UserKey) graphql.Marshaler {

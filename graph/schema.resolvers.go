@@ -16,11 +16,15 @@ import (
 
 // CreateSessionUsingUsername is the resolver for the createSessionUsingUsername field.
 func (r *mutationResolver) CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error) {
-	ns, err := r.Service.LoginPassword(ctx, input.Username, input.Password, deref(input.Name), ClientFrom(ctx))
+	mode, err := modeOf(ctx, input.Mode, model.TokenModeJSON)
 	if err != nil {
 		return nil, err
 	}
-	return newSession(ns), nil
+	ns, err := r.Service.LoginPassword(ctx, input.Username, input.Password, deref(input.Name), ClientFrom(ctx), loginOptions(input.Refreshable)...)
+	if err != nil {
+		return nil, err
+	}
+	return r.deliver(ctx, ns, mode), nil
 }
 
 // CreateSessionUsingUserKey is the resolver for the createSessionUsingUserKey field.
@@ -29,11 +33,20 @@ func (r *mutationResolver) CreateSessionUsingUserKey(ctx context.Context, input 
 	if err != nil {
 		return nil, err
 	}
-	ns, err := r.Service.LoginUserKey(ctx, keyID, input.Secret, deref(input.Name), ClientFrom(ctx))
+	mode, err := modeOf(ctx, input.Mode, model.TokenModeJSON)
 	if err != nil {
 		return nil, err
 	}
-	return newSession(ns), nil
+	ns, err := r.Service.LoginUserKey(ctx, keyID, input.Secret, deref(input.Name), ClientFrom(ctx), loginOptions(input.Refreshable)...)
+	if err != nil {
+		return nil, err
+	}
+	return r.deliver(ctx, ns, mode), nil
+}
+
+// RefreshSession is the resolver for the refreshSession field.
+func (r *mutationResolver) RefreshSession(ctx context.Context, input *model.RefreshSessionInput) (*model.Session, error) {
+	return r.refreshSession(ctx, input)
 }
 
 // CreateUserKey is the resolver for the createUserKey field.
@@ -78,6 +91,10 @@ func (r *mutationResolver) DeleteSession(ctx context.Context, input *model.Delet
 	s := &model.Session{Session: *ended.Session}
 	if ended.Token != "" {
 		s.Token = &ended.Token
+		if jar := cookieJarFrom(ctx); jar != nil { // logged out: the cookies hold dead tokens
+			jar.Clear(SessionCookie)
+			jar.Clear(RefreshCookie)
+		}
 	}
 	return s, nil
 }

@@ -7,29 +7,37 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/auth"
 )
 
-// authenticate resolves the request's session token, if any, to a principal in the context.
-// A token that is sent but not valid is answered 401 here, before any GraphQL runs: that is
-// how clients learn to sign in again. A store outage is a 503, never a 401, so an outage does
-// not log everyone out.
-func authenticate(svc *auth.Service, next http.Handler) http.Handler {
+// authenticate resolves the request's session token, if any, to a principal in the context,
+// and gives the resolvers the request's cookie jar (transport.go). A token that is sent but
+// not valid is answered 401 here, before any GraphQL runs: that is how clients learn to sign
+// in again (a dead session cookie is cleared with it). A store outage is a 503, never a 401,
+// so an outage does not log everyone out.
+func authenticate(opts transportOptions, svc *auth.Service, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, err := requestToken(r)
+		cred, err := requestCredential(r, opts)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, err.Error())
 			return
 		}
-		if tok == "" {
+		r = withoutQueryToken(r)
+		jar := newCookieJar(w, r, opts)
+		r = r.WithContext(graph.WithCookieJar(r.Context(), jar))
+		if cred.token == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		p, err := svc.Authenticate(r.Context(), tok)
+		p, err := svc.Authenticate(r.Context(), cred.token)
 		switch code := auth.ErrorCode(err); code {
 		case "":
 		case auth.CodeUnauthenticated:
 			info(r.Context()).outcome = "invalid_token"
+			if cred.source == fromCookie {
+				jar.Clear(graph.SessionCookie)
+			}
 			writeError(w, http.StatusUnauthorized, code, auth.MsgUnauthenticated)
 			return
 		case auth.CodeUnavailable:

@@ -26,6 +26,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	Argon2          argon2id.Params
+	// Refreshable sessions and token transports (issue 3).
+	AccessTokenTTL, RefreshTokenTTL, RefreshGrace time.Duration
+	CookieSecure, AllowQueryToken                 bool
 }
 
 type setting struct {
@@ -51,6 +54,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_ARGON2_MEMORY", "argon2-memory", "19456", "argon2id memory in KiB", uint32v(&c.Argon2.Memory)},
 		{"AUTHGRAPH_ARGON2_TIME", "argon2-time", "2", "argon2id passes", uint32v(&c.Argon2.Time)},
 		{"AUTHGRAPH_ARGON2_THREADS", "argon2-threads", "1", "argon2id lanes", uint8v(&c.Argon2.Threads)},
+		{"AUTHGRAPH_ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "access token lifetime of refreshable sessions", dur(&c.AccessTokenTTL)},
+		{"AUTHGRAPH_REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "refresh token lifetime, from each refresh", dur(&c.RefreshTokenTTL)},
+		{"AUTHGRAPH_REFRESH_GRACE", "refresh-grace", "10s", "how long a rotated refresh token still answers the same new pair (0: not at all)", dur(&c.RefreshGrace)},
+		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "false", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front)", boolean(&c.CookieSecure)},
+		{"AUTHGRAPH_ALLOW_QUERY_TOKEN", "allow-query-token", "false", "accept ?access_token= (risky: URLs reach logs, history and Referer)", boolean(&c.AllowQueryToken)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -72,6 +80,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("AUTHGRAPH_SESSION_TTL must be positive")
 	case c.MaxBodyBytes <= 0:
 		return c, fmt.Errorf("AUTHGRAPH_MAX_BODY_BYTES must be positive")
+	case c.AccessTokenTTL <= 0:
+		return c, fmt.Errorf("AUTHGRAPH_ACCESS_TOKEN_TTL must be positive")
+	case c.RefreshTokenTTL <= c.AccessTokenTTL:
+		return c, fmt.Errorf("AUTHGRAPH_REFRESH_TOKEN_TTL must be longer than AUTHGRAPH_ACCESS_TOKEN_TTL")
+	case c.RefreshGrace < 0 || c.RefreshGrace >= c.AccessTokenTTL:
+		return c, fmt.Errorf("AUTHGRAPH_REFRESH_GRACE must be at least 0 and shorter than AUTHGRAPH_ACCESS_TOKEN_TTL")
 	case (c.AdminUsername == "") != (c.AdminPassword == ""):
 		return c, fmt.Errorf("set both AUTHGRAPH_ADMIN_USERNAME and AUTHGRAPH_ADMIN_PASSWORD, or neither")
 	}
@@ -82,6 +96,20 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		c.SessionTTL = auth.DefaultSessionTTL
 	}
 	return c, nil
+}
+
+// authConfig is the domain's part of the configuration.
+func (c Config) authConfig() auth.Config {
+	grace := c.RefreshGrace
+	if grace == 0 {
+		grace = -1 // the operator turned the window off; auth reads 0 as "default"
+	}
+	return auth.Config{SessionTTL: c.SessionTTL, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, RefreshGrace: grace}
+}
+
+// transportOptions is the HTTP layer's part: where tokens may travel.
+func (c Config) transportOptions() transportOptions {
+	return transportOptions{cookieSecure: c.CookieSecure, allowQueryToken: c.AllowQueryToken}
 }
 
 func str(p *string) func(string) error { return func(v string) error { *p = v; return nil } }

@@ -28,6 +28,20 @@ func TestLoadConfig(t *testing.T) {
 		{name: "an admin name without a password", env: map[string]string{"AUTHGRAPH_ADMIN_USERNAME": "root"}, wantErr: true},
 		{name: "argon2 memory too small", env: map[string]string{"AUTHGRAPH_ARGON2_MEMORY": "1"}, wantErr: true},
 		{name: "an unknown flag", args: []string{"-nope"}, wantErr: true},
+		{name: "refresh defaults", check: func(c Config) bool {
+			a := c.authConfig()
+			return c.AccessTokenTTL == 15*time.Minute && c.RefreshTokenTTL == 720*time.Hour && c.RefreshGrace == 10*time.Second &&
+				!c.CookieSecure && !c.AllowQueryToken && a.RefreshGrace == 10*time.Second && a.AccessTokenTTL == 15*time.Minute
+		}},
+		{name: "a zero grace turns the window off", env: map[string]string{"AUTHGRAPH_REFRESH_GRACE": "0s"},
+			check: func(c Config) bool { return c.authConfig().RefreshGrace < 0 }},
+		{name: "cookie and query switches", env: map[string]string{"AUTHGRAPH_COOKIE_SECURE": "true", "AUTHGRAPH_ALLOW_QUERY_TOKEN": "1"},
+			check: func(c Config) bool {
+				return c.transportOptions() == transportOptions{cookieSecure: true, allowQueryToken: true}
+			}},
+		{name: "a refresh token shorter than the access token", env: map[string]string{"AUTHGRAPH_REFRESH_TOKEN_TTL": "10m"}, wantErr: true},
+		{name: "a negative grace", env: map[string]string{"AUTHGRAPH_REFRESH_GRACE": "-1s"}, wantErr: true},
+		{name: "a grace as long as the access token", env: map[string]string{"AUTHGRAPH_REFRESH_GRACE": "15m"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

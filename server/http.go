@@ -27,7 +27,7 @@ const maxComplexity = 2000
 // newHandler wires the HTTP routes: /graphql, /healthz, /readyz and the playground at /.
 func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	api := logRequests(logger, cors(limitBody(cfg.MaxBodyBytes, withClient(authenticate(svc, newGraphQL(svc))))))
+	api := logRequests(logger, cors(limitBody(cfg.MaxBodyBytes, withClient(authenticate(cfg.transportOptions(), svc, newGraphQL(svc))))))
 	mux.Handle("/graphql", api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -137,8 +137,10 @@ func withClient(next http.Handler) http.Handler {
 	})
 }
 
-// cors lets browser clients (Apollo among them) call the API from other origins. Tokens
-// travel in headers, not cookies, so any origin may send them.
+// cors lets browser clients (Apollo among them) call the API from other origins with tokens
+// in headers. It never allows credentials (no Access-Control-Allow-Credentials), so COOKIE
+// mode is for same-origin clients: another origin can neither read an answer made with the
+// user's cookies nor get a preflighted request sent with them.
 func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

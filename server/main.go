@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("argon2id: %w", err)
 	}
-	svc := auth.NewService(store, hasher, clock.Real{}, auth.Config{SessionTTL: cfg.SessionTTL})
+	svc := auth.NewService(store, hasher, clock.Real{}, cfg.authConfig())
 
 	if cfg.AdminUsername != "" {
 		made, err := svc.EnsureUser(ctx, cfg.AdminUsername, cfg.AdminPassword, auth.RoleAdmin)

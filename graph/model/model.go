@@ -2,7 +2,11 @@
 // connection and input types, and wrappers that add what only one answer may show.
 package model
 
-import "github.com/authgraph/authgraph/internal/auth"
+import (
+	"time"
+
+	"github.com/authgraph/authgraph/internal/auth"
+)
 
 // UserKey is a domain key plus its secret, which only createUserKey's answer carries.
 type UserKey struct {
@@ -11,10 +15,13 @@ type UserKey struct {
 }
 
 // Session is a domain session plus its token, which only the answer that made (or ended) it
-// carries.
+// carries, and for a refreshable session its refresh token, which only the answer that made
+// it carries.
 type Session struct {
 	auth.Session
-	Token *string
+	Token                 *string
+	RefreshToken          *string
+	RefreshTokenExpiresAt *time.Time
 }
 
 // Node is the Go side of the Node interface: User (auth.User), UserKey and Session.

@@ -3,6 +3,10 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/authgraph/authgraph/internal/auth"
@@ -17,6 +21,11 @@ type CreateSessionUsingUserKeyInput struct {
 	Secret string `json:"secret"`
 	// An optional label for the session (at most 100 characters).
 	Name *string `json:"name,omitempty"`
+	// True: answer a short-lived access `token` plus a `refreshToken` for `refreshSession`.
+	// False or absent: one session token that lasts the session lifetime (30 days by default).
+	Refreshable *bool `json:"refreshable,omitempty"`
+	// Where to hand over the longest-lived token; JSON if absent.
+	Mode *TokenMode `json:"mode,omitempty"`
 }
 
 // Sign in with a username and password.
@@ -27,6 +36,11 @@ type CreateSessionUsingUsernameInput struct {
 	Password string `json:"password"`
 	// An optional label for the session (at most 100 characters).
 	Name *string `json:"name,omitempty"`
+	// True: answer a short-lived access `token` plus a `refreshToken` for `refreshSession`.
+	// False or absent: one session token that lasts the session lifetime (30 days by default).
+	Refreshable *bool `json:"refreshable,omitempty"`
+	// Where to hand over the longest-lived token; JSON if absent.
+	Mode *TokenMode `json:"mode,omitempty"`
 }
 
 // A new user.
@@ -85,6 +99,15 @@ type PageInfo struct {
 type Query struct {
 }
 
+// Trade a refresh token for a new access token and refresh token.
+type RefreshSessionInput struct {
+	// The refresh token; absent: the one in the refresh cookie of COOKIE mode.
+	RefreshToken *string `json:"refreshToken,omitempty"`
+	// Where to hand over the new refresh token. Absent: COOKIE if the refresh token came from the
+	// cookie (so that it never reaches scripts), else JSON.
+	Mode *TokenMode `json:"mode,omitempty"`
+}
+
 // A page of sessions.
 type SessionConnection struct {
 	// The sessions on this page.
@@ -123,4 +146,68 @@ type UserKeyEdge struct {
 	Cursor string `json:"cursor"`
 	// The key.
 	Node *UserKey `json:"node"`
+}
+
+// Where a sign-in or a refresh hands over the token that lasts longest: the session token of a
+// plain session, or the refresh token of a refreshable one.
+type TokenMode string
+
+const (
+	// In the JSON answer (`token` or `refreshToken`). The default.
+	TokenModeJSON TokenMode = "JSON"
+	// In an HttpOnly, SameSite=Lax, Path=/ cookie whose Max-Age is the token's lifetime (Secure
+	// and named with the `__Host-` prefix over TLS), and left out of the JSON answer (null). A
+	// plain session's token goes in the session cookie, which then authenticates requests that
+	// are POST with `Content-Type: application/json` or carry an `X-Requested-With` header (CSRF
+	// defence). A refreshable session's refresh token goes in the refresh cookie, which
+	// `refreshSession` reads; its access token stays in the JSON answer.
+	TokenModeCookie TokenMode = "COOKIE"
+)
+
+var AllTokenMode = []TokenMode{
+	TokenModeJSON,
+	TokenModeCookie,
+}
+
+func (e TokenMode) IsValid() bool {
+	switch e {
+	case TokenModeJSON, TokenModeCookie:
+		return true
+	}
+	return false
+}
+
+func (e TokenMode) String() string {
+	return string(e)
+}
+
+func (e *TokenMode) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TokenMode(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TokenMode", str)
+	}
+	return nil
+}
+
+func (e TokenMode) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TokenMode) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TokenMode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -65,8 +65,18 @@ func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, err
 	if err != nil {
 		return nil, fmt.Errorf("list sessions of deleted key: %w", err)
 	}
+	ended := map[int64]bool{} // families revoked already
 	for _, sess := range sessions {
-		if sess.UserKeyID != k.ID {
+		if sess.UserKeyID != k.ID || ended[sess.FamilyID] {
+			continue
+		}
+		if sess.Refreshable() {
+			// Families with no live access session are ended at their next refresh, which
+			// finds the key gone (familyMayContinue).
+			ended[sess.FamilyID] = true
+			if err := s.endFamilyOf(ctx, p.User.ID, sess); err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, fmt.Errorf("end token family of deleted key: %w", err)
+			}
 			continue
 		}
 		if _, err := s.store.DeleteSession(ctx, p.User.ID, sess.ID); err != nil && !errors.Is(err, ErrNotFound) {

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/authgraph/authgraph/internal/token"
 )
 
-// NewSession is a session just made, with the token that only this answer carries.
+// NewSession is a session just made, with the token that only this answer carries. A
+// refreshable one also carries its refresh token; for the others RefreshToken is empty.
 type NewSession struct {
-	Session *Session
-	Token   string
+	Session          *Session
+	Token            string
+	RefreshToken     string
+	RefreshExpiresAt time.Time
 }
 
 func invalidCredentials() error {
@@ -20,7 +24,7 @@ func invalidCredentials() error {
 
 // LoginPassword signs a user in. An unknown username costs the same argon2 work as a wrong
 // password and answers the same error.
-func (s *Service) LoginPassword(ctx context.Context, username, password, name string, client ClientInfo) (*NewSession, error) {
+func (s *Service) LoginPassword(ctx context.Context, username, password, name string, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
 	if err := checkLabel("name", name); err != nil {
 		return nil, err
 	}
@@ -52,12 +56,12 @@ func (s *Service) LoginPassword(ctx context.Context, username, password, name st
 			_ = s.store.SetPasswordHash(ctx, u.ID, h)
 		}
 	}
-	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: name}, client)
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: name}, client, opts)
 }
 
 // LoginUserKey trades a user key's secret for a session. An unknown key, a wrong secret and an
 // expired key all answer the same error after the same argon2 work.
-func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name string, client ClientInfo) (*NewSession, error) {
+func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name string, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
 	if err := checkLabel("name", name); err != nil {
 		return nil, err
 	}
@@ -85,11 +89,14 @@ func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name st
 			_ = s.store.SetKeyHash(ctx, k.ID, h)
 		}
 	}
-	return s.startSession(ctx, &Session{UserID: k.UserID, Method: MethodUserKey, UserKeyID: k.ID, Name: name}, client)
+	return s.startSession(ctx, &Session{UserID: k.UserID, Method: MethodUserKey, UserKeyID: k.ID, Name: name}, client, opts)
 }
 
 // startSession fills in and saves a session, and answers it with its token.
-func (s *Service) startSession(ctx context.Context, sess *Session, client ClientInfo) (*NewSession, error) {
+func (s *Service) startSession(ctx context.Context, sess *Session, client ClientInfo, opts []LoginOption) (*NewSession, error) {
+	if loginOptionsOf(opts).refreshable {
+		return s.startFamily(ctx, sess, client)
+	}
 	tok, err := token.New(token.Session)
 	if err != nil {
 		return nil, fmt.Errorf("new session token: %w", err)
@@ -98,14 +105,19 @@ func (s *Service) startSession(ctx context.Context, sess *Session, client Client
 	sess.TokenDigest = token.Sum(tok)
 	sess.CreatedAt = now
 	sess.ExpiresAt = now.Add(s.cfg.SessionTTL)
-	sess.ClientName = clip(client.Name, 256)
-	sess.ClientVersion = clip(client.Version, 64)
-	sess.UserAgent = clip(client.UserAgent, 512)
-	sess.IP = clip(client.IP, 64)
+	setClient(sess, client)
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
 	return &NewSession{Session: sess, Token: tok}, nil
+}
+
+// setClient records the requesting client on a session, bounded.
+func setClient(sess *Session, client ClientInfo) {
+	sess.ClientName = clip(client.Name, 256)
+	sess.ClientVersion = clip(client.Version, 64)
+	sess.UserAgent = clip(client.UserAgent, 512)
+	sess.IP = clip(client.IP, 64)
 }
 
 // Authenticate resolves a session token to its principal. A malformed, unknown or expired

@@ -23,6 +23,9 @@ type Hasher interface {
 type Config struct {
 	// SessionTTL is how long a session lasts (default 30 days).
 	SessionTTL time.Duration
+	// AccessTokenTTL, RefreshTokenTTL and RefreshGrace govern refreshable sessions; see
+	// refresh.go for their defaults.
+	AccessTokenTTL, RefreshTokenTTL, RefreshGrace time.Duration
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days, as in the
@@ -37,11 +40,13 @@ type Service struct {
 	cfg    Config
 }
 
-// NewService wires a service. A zero SessionTTL means DefaultSessionTTL.
+// NewService wires a service. A zero TTL means its default; a negative RefreshGrace means no
+// grace window.
 func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
+	cfg = refreshDefaults(cfg)
 	return &Service{store: store, hasher: hasher, clock: c, cfg: cfg}
 }
 

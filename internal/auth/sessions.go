@@ -14,7 +14,8 @@ type EndedSession struct {
 }
 
 // DeleteSession ends one of the current user's sessions; sessionID nil means the current
-// one (log out). Someone else's session is not found, never forbidden.
+// one (log out). Someone else's session is not found, never forbidden. Ending a refreshable
+// session ends its whole family: its refresh token stops working too.
 func (s *Service) DeleteSession(ctx context.Context, sessionID *int64) (*EndedSession, error) {
 	p, err := requirePrincipal(ctx)
 	if err != nil {
@@ -23,6 +24,9 @@ func (s *Service) DeleteSession(ctx context.Context, sessionID *int64) (*EndedSe
 	id := p.Session.ID
 	if sessionID != nil {
 		id = *sessionID
+	}
+	if ended, err := s.deleteRefreshable(ctx, p, id); ended != nil || err != nil {
+		return ended, err
 	}
 	sess, err := s.store.DeleteSession(ctx, p.User.ID, id)
 	if errors.Is(err, ErrNotFound) {
@@ -33,6 +37,41 @@ func (s *Service) DeleteSession(ctx context.Context, sessionID *int64) (*EndedSe
 	}
 	ended := &EndedSession{Session: sess}
 	if sess.ID == p.Session.ID {
+		ended.Token = p.Token
+	}
+	return ended, nil
+}
+
+// deleteRefreshable ends session id's family if the session is refreshable, and answers
+// nil, nil if it is not (or does not exist), for DeleteSession to go on as for any session.
+// The family is revoked before anything else is deleted, so a failure leaves the session in
+// place for a retry to find, never a refresh token outliving its session.
+func (s *Service) deleteRefreshable(ctx context.Context, p *Principal, id int64) (*EndedSession, error) {
+	target := p.Session
+	if id != p.Session.ID {
+		target = nil
+		sessions, err := s.store.SessionsOf(ctx, p.User.ID)
+		if err != nil {
+			return nil, fmt.Errorf("find session: %w", err)
+		}
+		for _, sess := range sessions {
+			if sess.ID == id {
+				target = sess
+			}
+		}
+	}
+	if target == nil || !target.Refreshable() {
+		return nil, nil
+	}
+	err := s.endFamilyOf(ctx, p.User.ID, target)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "session not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("end token family: %w", err)
+	}
+	ended := &EndedSession{Session: target}
+	if target.ID == p.Session.ID {
 		ended.Token = p.Token
 	}
 	return ended, nil

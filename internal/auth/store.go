@@ -58,6 +58,7 @@ type Store interface {
 	UserStore
 	KeyStore
 	SessionStore
+	RefreshStore // refresh.go
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }

@@ -71,7 +71,14 @@ type Session struct {
 	ClientVersion string
 	UserAgent     string
 	IP            string
+	// FamilyID is the refresh token family the session belongs to (see Family); 0 for a
+	// session that is not refreshable.
+	FamilyID int64
 }
+
+// Refreshable reports whether the session was made by a refreshable sign-in (or a refresh):
+// ending it ends its whole family.
+func (s *Session) Refreshable() bool { return s.FamilyID != 0 }
 
 // Expired reports whether the session is over at now.
 func (s *Session) Expired(now time.Time) bool { return !now.Before(s.ExpiresAt) }

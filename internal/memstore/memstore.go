@@ -34,6 +34,8 @@ type Store struct {
 	// sweepAt is the number of stored sessions at which expired ones are next swept out, so
 	// that sessions nobody looks up again do not pile up forever.
 	sweepAt int
+
+	refresh refreshState // families.go
 }
 
 var _ auth.Store = (*Store)(nil)
@@ -49,6 +51,7 @@ func New(c clock.Clock) *Store {
 		sessions:   map[int64]*auth.Session{},
 		byDigest:   map[token.Digest]int64{},
 		sessionsOf: map[int64]map[int64]struct{}{},
+		refresh:    newRefreshState(),
 	}
 }
 

@@ -15,6 +15,11 @@ import (
 func (s *Store) CreateSession(_ context.Context, sess *auth.Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.createSession(sess)
+}
+
+// createSession is CreateSession with s.mu held.
+func (s *Store) createSession(sess *auth.Session) error {
 	if _, err := s.liveByDigest(sess.TokenDigest); err == nil {
 		return fmt.Errorf("memstore: create session: %w", auth.ErrConflict)
 	}

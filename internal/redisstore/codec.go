@@ -69,6 +69,10 @@ func keyHead(userID int64) string { return `{"u":` + itoa(userID) + "," }
 // uvarint of nanoseconds (always UTC); an optional time is a 0 byte, or a 1 byte and the time;
 // a method is a byte (1 PASSWORD, 2 USER_KEY), or 0 and a string for any other value. The
 // digest is not in the value: it is the key name.
+//
+// A session of a refresh token family (FamilyID ≠ 0) has the method byte's high bit set and a
+// varint family id right after the user key id. Records without it read as before, and a
+// record cut short before the family id is an error, not a session without one.
 
 const sessionVersion = 1
 
@@ -78,6 +82,9 @@ func sessionHead(b []byte, id, userID int64) []byte {
 	b = binary.AppendVarint(b, id)
 	return binary.AppendVarint(b, userID)
 }
+
+// familyFlag, set in the method byte, says that a family id follows the user key id.
+const familyFlag = 0x80
 
 // methods are the session methods with a one-byte code: the code is the index.
 var methods = [...]auth.SessionMethod{1: auth.MethodPassword, 2: auth.MethodUserKey}
@@ -94,12 +101,19 @@ func methodCode(m auth.SessionMethod) byte {
 func encodeSession(s *auth.Session) []byte {
 	b := make([]byte, 0, 64+len(s.Name)+len(s.ClientName)+len(s.ClientVersion)+len(s.UserAgent)+len(s.IP))
 	b = sessionHead(b, s.ID, s.UserID)
+	var family byte
+	if s.FamilyID != 0 {
+		family = familyFlag
+	}
 	if code := methodCode(s.Method); code != 0 {
-		b = append(b, code)
+		b = append(b, code|family)
 	} else {
-		b = appendString(append(b, 0), string(s.Method))
+		b = appendString(append(b, family), string(s.Method))
 	}
 	b = binary.AppendVarint(b, s.UserKeyID)
+	if s.FamilyID != 0 {
+		b = binary.AppendVarint(b, s.FamilyID)
+	}
 	b = appendString(b, s.Name)
 	b = appendTime(b, s.CreatedAt)
 	b = appendTime(b, s.ExpiresAt)
@@ -129,7 +143,9 @@ func decodeSession(b []byte) (*auth.Session, error) {
 		return nil, fmt.Errorf("%w: session: unknown version", errCorrupt)
 	}
 	s := &auth.Session{ID: r.varint(), UserID: r.varint()}
-	switch code := r.byte(); {
+	code := r.byte()
+	inFamily := code&familyFlag != 0
+	switch code &^= familyFlag; {
 	case code == 0:
 		s.Method = auth.SessionMethod(r.string())
 	case int(code) < len(methods):
@@ -138,6 +154,11 @@ func decodeSession(b []byte) (*auth.Session, error) {
 		r.fail()
 	}
 	s.UserKeyID = r.varint()
+	if inFamily {
+		if s.FamilyID = r.varint(); s.FamilyID == 0 {
+			r.fail()
+		}
+	}
 	s.Name = r.string()
 	s.CreatedAt = r.time()
 	s.ExpiresAt = r.time()

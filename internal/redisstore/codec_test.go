@@ -24,6 +24,8 @@ func TestSessionCodec(t *testing.T) {
 			ClientName: "web", ClientVersion: "1.0", UserAgent: strings.Repeat("u", 300), IP: "2001:db8::1",
 		}},
 		{"other method", auth.Session{ID: 2, Method: "WEBAUTHN", CreatedAt: created}},
+		{"refreshable", auth.Session{ID: 4, UserID: 7, Method: auth.MethodPassword, CreatedAt: created, FamilyID: 1 << 33}},
+		{"refreshable, other method", auth.Session{ID: 5, Method: "WEBAUTHN", CreatedAt: created, FamilyID: 3}},
 		{"before 1970", auth.Session{ID: 3, CreatedAt: time.Date(1900, 1, 1, 0, 0, 0, 1, time.UTC)}},
 	}
 	for _, tt := range tests {

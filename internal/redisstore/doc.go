@@ -15,13 +15,31 @@
 //	                            a binary record (codec.go) that Redis expires at its ExpiresAt
 //	p {u<uid>}:s                HASH session id → digest of the user's sessions; it expires with
 //	                            the user's longest-lived session
+//	p seq:f                     counter (INCR) of token family ids
+//	p {f<fid>}                  token family (a refreshable sign-in): HASH u (user id), t (method),
+//	                            k (user key id, if any), n (name, if any), c (created, Unix ns),
+//	                            r (current refresh token digest, 32 bytes), e (its expiry, Unix ms),
+//	                            and a:<session id> → access session digest + expiry (Unix ms) for
+//	                            each unexpired access session it made; PEXPIREAT e
+//	p {f<fid>}:g:<digest>       HASH d (deadline, Unix ms), s (sealed successor pair) of a refresh
+//	                            token rotated less than the grace window ago; PEXPIRE the window
+//	p r:<digest>                "<fid>:<expiry ms>": the family of a refresh token, current or
+//	                            rotated (to recognise reuse); PEXPIREAT that token's expiry
 //
-// A token is never stored, only its digest, and only as a key name. Password and secret hashes
-// are stored as given. Users and keys are JSON so that an operator can read them with
-// redis-cli; sessions, the only records whose number grows with traffic, are binary (about 35
-// bytes plus the client strings, against some 150 as JSON). BenchmarkSessionMemory measures
-// what a session costs in Redis, indexes included. User keys have no TTL: a key past its
-// ExpiresAt stays listed until its owner deletes it, and the domain refuses to use it.
+// The access sessions of a family are ordinary sessions (t:<digest>, listed in {u<uid>}:s)
+// whose record carries the family id (codec.go).
+//
+// A token is never stored, only its digest, as a key name or (r, a:) a family field. The one
+// exception is the successor pair of a rotation, kept for the grace window (default 10 s) so
+// that concurrent refreshes with one token all get the same pair: it is AES-256-GCM ciphertext
+// under a key derived from the rotated token's plaintext, which Redis never sees (see
+// internal/auth/seal.go). Password and secret hashes are stored as given.
+//
+// Users and keys are JSON so that an operator can read them with redis-cli; sessions, the
+// only records whose number grows with traffic, are binary (about 35 bytes plus the client
+// strings, against some 150 as JSON). BenchmarkSessionMemory measures what a session costs in
+// Redis, indexes included. User keys have no TTL: a key past its ExpiresAt stays listed until
+// its owner deletes it, and the domain refuses to use it.
 //
 // # Atomicity and Redis Cluster
 //
@@ -48,9 +66,32 @@
 //   - SetPasswordHash and SetKeyHash read, change and write the record under WATCH, so an
 //     update can never bring back a record deleted meanwhile.
 //
+// Token families are the exception to "one key per atomic step": a rotation must read and
+// change the family and its grace key together, so both carry the hash tag {f<fid>} and live
+// in one slot, and the two scripts of families.go touch only keys of that slot:
+//
+//   - rotate: if the presented digest is the family's current one, make the successor current
+//     (r, e, PEXPIREAT), register the new access session (a:<id>, pruning expired ones) and
+//     keep the sealed pair under the presented token's grace key; if it was rotated within the
+//     window, answer that sealed pair; otherwise (a reuse) delete the family and answer its
+//     access sessions. Everything a rotation writes outside the slot — the new access session
+//     (t:) and the successor's pointer (r:) — is written before the script, where nothing can
+//     reach it yet, and deleted again unless the script rotated. Written after the script, a
+//     revocation running in between could miss the new access session.
+//   - revoke: delete the family if it belongs to the user, and answer its access sessions.
+//     The caller then deletes those (t: and the index entries). The pointers (r:) are left to
+//     expire: they now lead to no family, so every refresh token of it is dead at once.
+//
+// Memory: a family hash is ~150 bytes plus ~50 per live access session; a grace key lives 10 s.
+// The pointers are what grows: each rotation leaves the old token's pointer (~100 bytes) until
+// that token would have expired, because presenting it again must be recognised as a reuse. A
+// client refreshing every 15 minutes around the clock for the 30-day refresh lifetime keeps
+// ~2,900 of them (~300 KB); a longer AUTHGRAPH_ACCESS_TOKEN_TTL means fewer.
+//
 // # Expiry
 //
-// A session expires twice: Redis deletes it at ExpiresAt by its own clock (PEXPIREAT, rounded
+// A family expires with its current refresh token, a pointer with its token, and both are
+// also checked against the injected clock like sessions. A session expires twice: Redis deletes it at ExpiresAt by its own clock (PEXPIREAT, rounded
 // up to the millisecond), and the store answers ErrNotFound for a record whose ExpiresAt has
 // passed on the injected clock, whatever Redis still holds. The first frees memory; the second
 // is what the domain and the tests rely on.

@@ -46,7 +46,8 @@ func checkSession(t *testing.T, got, want *auth.Session) {
 		got.UserKeyID != want.UserKeyID || got.Name != want.Name ||
 		!sameTime(got.CreatedAt, want.CreatedAt) || !sameTime(got.ExpiresAt, want.ExpiresAt) ||
 		!sameTimePtr(got.LastUsedAt, want.LastUsedAt) || got.ClientName != want.ClientName ||
-		got.ClientVersion != want.ClientVersion || got.UserAgent != want.UserAgent || got.IP != want.IP {
+		got.ClientVersion != want.ClientVersion || got.UserAgent != want.UserAgent || got.IP != want.IP ||
+		got.FamilyID != want.FamilyID {
 		t.Errorf("session = %s\nwant %s", fmtSession(got), fmtSession(want))
 	}
 }

@@ -1,0 +1,292 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authgraph/authgraph/internal/token"
+)
+
+// Refreshable sessions (issue 3; Lightbug's `refreshable`, Directus, datarhei, Luma).
+//
+// A refreshable sign-in starts a token Family: a short-lived access session (an ordinary
+// Session with FamilyID set, AccessTokenTTL long) and a refresh token (RefreshTokenTTL long).
+// Refresh trades the refresh token for a successor pair — a new access session and a new
+// refresh token — and the traded token becomes single-use:
+//
+//   - Presented again within RefreshGrace of its rotation (two tabs refreshing at once), it
+//     answers the very same successor pair, so no tab is logged out by the other.
+//   - Presented again later, it is a reuse: one of its two holders is not the user. The whole
+//     family is revoked (every access session and refresh token descending from the sign-in)
+//     and the answer is REFRESH_TOKEN_REUSED.
+//
+// Refresh tokens slide: each successor lives RefreshTokenTTL from its own issue, so a client
+// that comes back within that time stays signed in, and a client that does not must sign in
+// again. Ending any session of a family (deleteSession, logout), deleting the user key it was
+// made from, or the user's disappearance ends the whole family.
+//
+// Tokens are stored only as digests. To hand the same successor pair to every concurrent
+// caller, the rotation stores that pair sealed (AES-256-GCM) under a key derived from the
+// presented token's plaintext, for the grace window only: see seal.go.
+
+// Defaults of the refresh settings.
+const (
+	DefaultAccessTokenTTL  = 15 * time.Minute    // Luma's 15-minute token
+	DefaultRefreshTokenTTL = 30 * 24 * time.Hour // as long as a plain session
+	DefaultRefreshGrace    = 10 * time.Second
+)
+
+// CodeRefreshTokenReused answers a refresh with a token that was already traded for a
+// successor before the grace window: its family has been revoked. (Kept here rather than in
+// errors.go's list to keep this feature's edits to shared files small.)
+const CodeRefreshTokenReused Code = "REFRESH_TOKEN_REUSED"
+
+// MsgRefreshTokenReused is CodeRefreshTokenReused's message.
+const MsgRefreshTokenReused = "This refresh token was already used. Every session of this sign-in has been ended; please sign in again."
+
+func refreshDefaults(cfg Config) Config {
+	if cfg.AccessTokenTTL <= 0 {
+		cfg.AccessTokenTTL = DefaultAccessTokenTTL
+	}
+	if cfg.RefreshTokenTTL <= 0 {
+		cfg.RefreshTokenTTL = DefaultRefreshTokenTTL
+	}
+	switch {
+	case cfg.RefreshGrace == 0:
+		cfg.RefreshGrace = DefaultRefreshGrace
+	case cfg.RefreshGrace < 0:
+		cfg.RefreshGrace = 0
+	}
+	return cfg
+}
+
+// LoginOption changes how a sign-in makes its session.
+type LoginOption func(*loginOptions)
+
+type loginOptions struct{ refreshable bool }
+
+// Refreshable asks for a refreshable session when on is true: a short-lived access token plus
+// a refresh token, instead of one long-lived session token.
+func Refreshable(on bool) LoginOption { return func(o *loginOptions) { o.refreshable = on } }
+
+func loginOptionsOf(opts []LoginOption) loginOptions {
+	var o loginOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// Family is a refreshable sign-in: the chain of refresh tokens that one login started, each
+// rotated into the next, and the access sessions they made. Revoking it ends them all.
+type Family struct {
+	ID        int64
+	UserID    int64
+	Method    SessionMethod
+	UserKeyID int64 // 0 unless Method is MethodUserKey
+	Name      string
+	CreatedAt time.Time // when the sign-in happened
+	// RefreshDigest is the digest of the family's current refresh token, which expires at
+	// RefreshExpiresAt. Earlier tokens are remembered only to recognise their reuse.
+	RefreshDigest    token.Digest
+	RefreshExpiresAt time.Time
+}
+
+// RefreshStore keeps token families. Like every store, it answers ErrNotFound (wrapped) for
+// what is missing or expired on its injected clock, and ErrUnavailable for an outage.
+type RefreshStore interface {
+	// CreateFamily assigns f.ID and saves f with its first refresh token (f.RefreshDigest,
+	// until f.RefreshExpiresAt), and saves first, the family's first access session, as
+	// CreateSession would, with first.FamilyID set to f.ID.
+	CreateFamily(ctx context.Context, f *Family, first *Session) error
+	// FamilyByRefreshDigest answers the family that issued the refresh token with digest d,
+	// whether d is still its current token or was rotated already, as long as that token has
+	// not expired and the family lives.
+	FamilyByRefreshDigest(ctx context.Context, d token.Digest) (*Family, error)
+	// Rotate is the atomic step of a refresh; see Rotation for what it does.
+	Rotate(ctx context.Context, r *Rotation) (*RotationResult, error)
+	// RevokeFamily ends family id of userID: every refresh token of it stops working and every
+	// access session of it ends. ErrNotFound if userID has no such live family; of concurrent
+	// calls for one family exactly one succeeds.
+	RevokeFamily(ctx context.Context, userID, id int64) error
+}
+
+// Rotation is one refresh, applied by RefreshStore.Rotate in one atomic step against family
+// FamilyID, of which Presented must be a refresh token (as FamilyByRefreshDigest found):
+//
+//   - Presented is the family's current token: it is rotated. Access is saved (as
+//     CreateSession would, with FamilyID set), Next becomes the current token until
+//     NextExpiresAt, and Sealed is kept with Presented for Grace. Outcome Rotated.
+//   - Presented was rotated less than Grace ago (on Now): nothing changes; the answer carries
+//     the Sealed pair that the rotation kept. Outcome Replayed.
+//   - Presented was rotated Grace or more ago: the family is revoked as by RevokeFamily.
+//     Outcome Reused.
+//   - The family is gone, or its current token has expired: ErrNotFound, nothing changes.
+type Rotation struct {
+	FamilyID      int64
+	Presented     token.Digest
+	Now           time.Time
+	Next          token.Digest
+	NextExpiresAt time.Time
+	Access        *Session
+	Sealed        []byte
+	Grace         time.Duration
+}
+
+// RotationOutcome says what Rotate did.
+type RotationOutcome int
+
+// Rotation outcomes.
+const (
+	Rotated RotationOutcome = iota + 1
+	Replayed
+	Reused
+)
+
+// RotationResult is Rotate's answer. Sealed is set for Replayed: the successor pair that the
+// winning rotation sealed.
+type RotationResult struct {
+	Outcome RotationOutcome
+	Sealed  []byte
+}
+
+// startFamily makes a refreshable session: a new family with its first access session.
+func (s *Service) startFamily(ctx context.Context, sess *Session, client ClientInfo) (*NewSession, error) {
+	access, err := token.New(token.Session)
+	if err != nil {
+		return nil, fmt.Errorf("new access token: %w", err)
+	}
+	refresh, err := token.New(token.Refresh)
+	if err != nil {
+		return nil, fmt.Errorf("new refresh token: %w", err)
+	}
+	now := s.clock.Now().UTC()
+	sess.TokenDigest = token.Sum(access)
+	sess.CreatedAt = now
+	sess.ExpiresAt = now.Add(s.cfg.AccessTokenTTL)
+	setClient(sess, client)
+	f := &Family{
+		UserID: sess.UserID, Method: sess.Method, UserKeyID: sess.UserKeyID, Name: sess.Name,
+		CreatedAt: now, RefreshDigest: token.Sum(refresh), RefreshExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
+	}
+	if err := s.store.CreateFamily(ctx, f, sess); err != nil {
+		return nil, fmt.Errorf("create token family: %w", err)
+	}
+	return &NewSession{Session: sess, Token: access, RefreshToken: refresh, RefreshExpiresAt: f.RefreshExpiresAt}, nil
+}
+
+// Refresh trades a refresh token for a successor pair (see the top of this file). An unknown,
+// malformed, expired or revoked refresh token — an access token included — answers
+// INVALID_CREDENTIALS, as any wrong credential given to a public mutation does; a token
+// reused after the grace window answers REFRESH_TOKEN_REUSED.
+func (s *Service) Refresh(ctx context.Context, refreshToken string, client ClientInfo) (*NewSession, error) {
+	if token.Check(token.Refresh, refreshToken) != nil {
+		return nil, invalidCredentials()
+	}
+	presented := token.Sum(refreshToken)
+	f, err := s.store.FamilyByRefreshDigest(ctx, presented)
+	if errors.Is(err, ErrNotFound) {
+		return nil, invalidCredentials()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find token family: %w", err)
+	}
+	now := s.clock.Now().UTC()
+	if err := s.familyMayContinue(ctx, f, now); err != nil {
+		return nil, err
+	}
+
+	access, err := token.New(token.Session)
+	if err != nil {
+		return nil, fmt.Errorf("new access token: %w", err)
+	}
+	next, err := token.New(token.Refresh)
+	if err != nil {
+		return nil, fmt.Errorf("new refresh token: %w", err)
+	}
+	succ := successor{Access: access, Refresh: next, RefreshExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}
+	sealed, err := seal(refreshToken, succ)
+	if err != nil {
+		return nil, fmt.Errorf("seal successor: %w", err)
+	}
+	sess := &Session{
+		UserID: f.UserID, TokenDigest: token.Sum(access), Method: f.Method, UserKeyID: f.UserKeyID,
+		Name: f.Name, CreatedAt: now, ExpiresAt: now.Add(s.cfg.AccessTokenTTL), FamilyID: f.ID,
+	}
+	setClient(sess, client)
+	res, err := s.store.Rotate(ctx, &Rotation{
+		FamilyID: f.ID, Presented: presented, Now: now,
+		Next: token.Sum(next), NextExpiresAt: succ.RefreshExpiresAt,
+		Access: sess, Sealed: sealed, Grace: s.cfg.RefreshGrace,
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, invalidCredentials()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	switch res.Outcome {
+	case Rotated:
+		return &NewSession{Session: sess, Token: access, RefreshToken: next, RefreshExpiresAt: succ.RefreshExpiresAt}, nil
+	case Replayed:
+		return s.replay(ctx, refreshToken, res.Sealed)
+	case Reused:
+		return nil, &Error{Code: CodeRefreshTokenReused, Message: MsgRefreshTokenReused}
+	}
+	return nil, fmt.Errorf("rotate refresh token: unknown outcome %d", res.Outcome)
+}
+
+// replay answers the successor pair that a concurrent refresh with the same token made.
+func (s *Service) replay(ctx context.Context, refreshToken string, sealed []byte) (*NewSession, error) {
+	succ, err := open(refreshToken, sealed)
+	if err != nil {
+		// Only the holder of refreshToken could have sealed it: this is a bug or tampering.
+		return nil, fmt.Errorf("open sealed successor: %w", err)
+	}
+	sess, err := s.store.SessionByDigest(ctx, token.Sum(succ.Access))
+	if errors.Is(err, ErrNotFound) {
+		return nil, invalidCredentials() // the family was revoked meanwhile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find successor session: %w", err)
+	}
+	return &NewSession{Session: sess, Token: succ.Access, RefreshToken: succ.Refresh, RefreshExpiresAt: succ.RefreshExpiresAt}, nil
+}
+
+// familyMayContinue checks what a refresh depends on besides its token: the user still
+// exists and, for a family made from a user key, the key still exists and has not expired
+// (deleting a key ends its sessions, and a refresh must not outlive that). If not, the family
+// is revoked and the answer is INVALID_CREDENTIALS.
+func (s *Service) familyMayContinue(ctx context.Context, f *Family, now time.Time) error {
+	_, err := s.store.User(ctx, f.UserID)
+	gone := errors.Is(err, ErrNotFound)
+	if err != nil && !gone {
+		return fmt.Errorf("find family user: %w", err)
+	}
+	if !gone && f.Method == MethodUserKey {
+		k, err := s.store.Key(ctx, f.UserKeyID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			gone = true
+		case err != nil:
+			return fmt.Errorf("find family user key: %w", err)
+		default:
+			gone = k.UserID != f.UserID || k.Expired(now)
+		}
+	}
+	if !gone {
+		return nil
+	}
+	if err := s.store.RevokeFamily(ctx, f.UserID, f.ID); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("revoke orphaned family: %w", err)
+	}
+	return invalidCredentials()
+}
+
+// endFamilyOf ends the family of sess (a refreshable session of userID): every access
+// session and refresh token of it. ErrNotFound (wrapped) if it has ended already.
+func (s *Service) endFamilyOf(ctx context.Context, userID int64, sess *Session) error {
+	return s.store.RevokeFamily(ctx, userID, sess.FamilyID)
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgraph/authgraph/graph"
+)
+
+func TestCookiesHonoured(t *testing.T) {
+	tests := []struct {
+		method, contentType, xrw string
+		want                     bool
+	}{
+		{"POST", "application/json", "", true},
+		{"POST", "application/json; charset=utf-8", "", true},
+		{"POST", "text/plain", "", false},
+		{"POST", "application/x-www-form-urlencoded", "", false},
+		{"POST", "multipart/form-data; boundary=x", "", false},
+		{"POST", "", "", false},
+		{"POST", "text/plain", "XMLHttpRequest", true},
+		{"GET", "", "", false},
+		{"GET", "application/json", "", false},
+		{"GET", "", "XMLHttpRequest", true},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(tt.method, "/graphql", nil)
+		if tt.contentType != "" {
+			r.Header.Set("Content-Type", tt.contentType)
+		}
+		if tt.xrw != "" {
+			r.Header.Set("X-Requested-With", tt.xrw)
+		}
+		if got := cookiesHonoured(r); got != tt.want {
+			t.Errorf("%s %q X-Requested-With=%q: honoured %v, want %v", tt.method, tt.contentType, tt.xrw, got, tt.want)
+		}
+	}
+}
+
+func TestRequestCredential(t *testing.T) {
+	const a, b = "ags_a", "ags_b"
+	on := transportOptions{allowQueryToken: true}
+	req := func(target string, headers ...string) *http.Request {
+		r := httptest.NewRequest("POST", target, nil)
+		r.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(headers); i += 2 {
+			r.Header.Add(headers[i], headers[i+1])
+		}
+		return r
+	}
+	tests := []struct {
+		name    string
+		r       *http.Request
+		opts    transportOptions
+		want    credential
+		wantErr bool
+	}{
+		{"none", req("/graphql"), on, credential{}, false},
+		{"header", req("/graphql", "x-auth-token", a), on, credential{a, fromHeader}, false},
+		{"cookie", req("/graphql", "Cookie", "authgraph_session="+a), on, credential{a, fromCookie}, false},
+		{"secure cookie name only when secure", req("/graphql", "Cookie", "__Host-authgraph_session="+a), on, credential{}, false},
+		{"query when on", req("/graphql?access_token=" + a), on, credential{a, fromQuery}, false},
+		{"query when off", req("/graphql?access_token=" + a), transportOptions{}, credential{}, true},
+		{"same token in header and cookie", req("/graphql", "x-auth-token", a, "Cookie", "authgraph_session="+a), on, credential{a, fromCookie}, false},
+		{"header and cookie differ", req("/graphql", "x-auth-token", a, "Cookie", "authgraph_session="+b), on, credential{}, true},
+		{"bearer and query differ", req("/graphql?access_token="+b, "Authorization", "Bearer "+a), on, credential{}, true},
+		{"cookie and query differ", req("/graphql?access_token="+b, "Cookie", "authgraph_session="+a), on, credential{}, true},
+		{"two query tokens differ", req("/graphql?access_token=" + a + "&access_token=" + b), on, credential{}, true},
+		{"two session cookies differ", req("/graphql", "Cookie", "authgraph_session="+a+"; authgraph_session="+b), on, credential{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := requestCredential(tt.r, tt.opts)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("= %+v, %v; want %+v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+
+	// A cookie on a request that may not use it is as if absent, and so cannot conflict.
+	r := httptest.NewRequest("GET", "/graphql", nil)
+	r.Header.Set("Cookie", "authgraph_session="+b)
+	r.Header.Set("x-auth-token", a)
+	if got, err := requestCredential(r, on); err != nil || got != (credential{a, fromHeader}) {
+		t.Fatalf("GET with a cookie and a header: %+v, %v", got, err)
+	}
+}
+
+func TestWithoutQueryToken(t *testing.T) {
+	r := httptest.NewRequest("GET", "/graphql?query=%7Bversion%7D&access_token=ags_secret", nil)
+	got := withoutQueryToken(r)
+	if strings.Contains(got.URL.String(), "ags_secret") || strings.Contains(got.RequestURI, "ags_secret") {
+		t.Fatalf("token still in %s / %s", got.URL, got.RequestURI)
+	}
+	if got.URL.Query().Get("query") != "{version}" {
+		t.Fatalf("query lost: %s", got.URL)
+	}
+	if r := httptest.NewRequest("GET", "/graphql?query=x", nil); withoutQueryToken(r) != r {
+		t.Fatal("a request without the parameter was copied")
+	}
+}
+
+func TestCookieJarAttributes(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		opts   transportOptions
+		tls    bool
+		cookie string
+		secure bool
+	}{
+		{"plain", transportOptions{}, false, "authgraph_refresh", false},
+		{"operator says TLS", transportOptions{cookieSecure: true}, false, "__Host-authgraph_refresh", true},
+		{"TLS", transportOptions{}, true, "__Host-authgraph_refresh", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/graphql", nil)
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			w := httptest.NewRecorder()
+			jar := newCookieJar(w, r, tt.opts)
+			jar.Set(graph.RefreshCookie, "agr_x", 90*time.Second+time.Nanosecond) // rounded up
+			jar.Clear(graph.SessionCookie)
+			cookies := w.Result().Cookies()
+			if len(cookies) != 2 {
+				t.Fatalf("cookies: %v", w.Header()["Set-Cookie"])
+			}
+			c := cookies[0]
+			if c.Name != tt.cookie || c.Value != "agr_x" || c.MaxAge != 91 || !c.HttpOnly || c.Secure != tt.secure ||
+				c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
+				t.Fatalf("Set-Cookie: %s", w.Header()["Set-Cookie"][0])
+			}
+			if cleared := cookies[1]; !strings.HasSuffix(cleared.Name, "authgraph_session") || cleared.MaxAge != -1 ||
+				!strings.Contains(w.Header()["Set-Cookie"][1], "Max-Age=0") {
+				t.Fatalf("clearing Set-Cookie: %s", w.Header()["Set-Cookie"][1])
+			}
+			if w.Header().Get("Cache-Control") != "no-store" {
+				t.Fatal("an answer setting a token cookie may be cached")
+			}
+		})
+	}
+}
