@@ -18,27 +18,48 @@ func invalidCredentials() error {
 	return &Error{Code: CodeInvalidCredentials, Message: MsgInvalidCredentials}
 }
 
-// LoginPassword signs a user in. An unknown username costs the same argon2 work as a wrong
-// password and answers the same error.
+// PasswordLogin is a sign-in with a username and password.
+type PasswordLogin struct {
+	// Account is the slug of the user's account; "" picks it from the username (see
+	// loginUser).
+	Account  string
+	Username string
+	Password string
+	// Name is an optional label for the session.
+	Name string
+}
+
+// LoginPassword signs a user in by username and password alone (no account, no code).
 func (s *Service) LoginPassword(ctx context.Context, username, password, name string, client ClientInfo) (*NewSession, error) {
-	if err := checkLabel("name", name); err != nil {
+	return s.Login(ctx, PasswordLogin{Username: username, Password: password, Name: name}, client)
+}
+
+// Login signs a user in with a password. An unknown account or username costs the same argon2
+// work as a wrong password and answers the same error.
+func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo) (*NewSession, error) {
+	if err := checkLabel("name", in.Name); err != nil {
 		return nil, err
 	}
-	if len(username) > 4*maxUsernameLen || len(password) > 4*maxPasswordLen {
+	if in.Account != "" {
+		if err := checkSlug(in.Account); err != nil {
+			return nil, err
+		}
+	}
+	if len(in.Username) > 4*maxUsernameLen || len(in.Password) > 4*maxPasswordLen {
 		// Longer than any account's could be: answer as for a wrong password, without the
 		// hashing work an attacker would like us to do on megabytes.
 		s.hasher.VerifyDummy(ctx, "")
 		return nil, invalidCredentials()
 	}
-	u, err := s.store.UserByUsername(ctx, username)
+	u, err := s.loginUser(ctx, in.Account, in.Username)
 	if errors.Is(err, ErrNotFound) {
-		s.hasher.VerifyDummy(ctx, password)
+		s.hasher.VerifyDummy(ctx, in.Password)
 		return nil, invalidCredentials()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find user: %w", err)
+		return nil, err
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	ok, rehash, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
 		return nil, fmt.Errorf("verify password: %w", err)
 	}
@@ -48,11 +69,11 @@ func (s *Service) LoginPassword(ctx context.Context, username, password, name st
 	if rehash {
 		// Best effort: a failure leaves the old hash, which still verifies, and the next
 		// login tries again.
-		if h, err := s.hasher.Hash(ctx, password); err == nil {
+		if h, err := s.hasher.Hash(ctx, in.Password); err == nil {
 			_ = s.store.SetPasswordHash(ctx, u.ID, h)
 		}
 	}
-	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: name}, client)
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: in.Name}, client)
 }
 
 // LoginUserKey trades a user key's secret for a session. An unknown key, a wrong secret and an

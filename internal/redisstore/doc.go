@@ -1,14 +1,22 @@
-// Package redisstore keeps authgraph's users, user keys and sessions in Redis (one node,
-// Sentinel or Cluster, through redis.UniversalClient). It needs Redis 7.0 or later.
+// Package redisstore keeps authgraph's accounts, users, user keys and sessions in Redis (one
+// node, Sentinel or Cluster, through redis.UniversalClient). It needs Redis 7.0 or later.
 //
 // # Data model
 //
 // Every key name starts with Options.Prefix, p below (default "ag:"). Ids are decimal.
 //
-//	p seq:u, p seq:k, p seq:s   counters (INCR) of user, key and session ids
-//	p u:<id>                    user: compact JSON {"n","h","r","c"} (username, hash, role, created)
-//	p un:<username>             username → user id; claimed with SET NX, so it is the lock that
-//	                            makes usernames unique
+//	p seq:a, p seq:u,           counters (INCR) of account, user, key and session ids
+//	p seq:k, p seq:s
+//	p a:<id>                    account: compact JSON {"s","n","c"} (slug, name, created)
+//	p as:<slug>                 slug → account id; claimed with SET NX, so it is the lock that
+//	                            makes slugs unique
+//	p u:<id>                    user: compact JSON {"a","n","h","r","c"} (account id, username,
+//	                            hash, role, created)
+//	p un:<username>             HASH account id → user id: the accounts that have a user of that
+//	                            name (HKEYS, for a login that names no account) and the user in
+//	                            each (HGET). A field is claimed with HSETNX, so it is the lock
+//	                            that makes usernames unique within an account. One small hash per
+//	                            distinct username (listpack-encoded: tens of bytes)
 //	p k:<id>                    user key: compact JSON {"u","n","h","c","l","e"}, owner first
 //	p {u<uid>}:k                SET of the user's key ids
 //	p t:<digest>                session, under the 32 raw bytes of its token's SHA-256 digest:
@@ -41,10 +49,12 @@
 //     record being made: KeysOf and SessionsOf delete such entries when they meet them, and
 //     CreateSession prunes a user's session index every 64 entries. A crash between the two
 //     steps of a delete can thus leave an index entry only until the next listing.
-//   - CreateUser: INCR the id, claim the username with SET NX (ErrConflict if taken), write
-//     the record; if that write fails, the claim is released (only if still ours, by script).
-//     A process that dies between claim and record leaves the username taken by no one
-//     (UserByUsername answers ErrNotFound); deleting p un:<username> frees it.
+//   - CreateUser: INCR the id, claim the username in its account with HSETNX (ErrConflict if
+//     taken), write the record; if that write fails, the claim is released (only if still
+//     ours, by script). CreateAccount does the same with its slug and SET NX. A process that
+//     dies between claim and record leaves the username taken in that account by no one
+//     (UserByUsername answers ErrNotFound, though the account still counts in HKEYS);
+//     HDEL p un:<username> <account id> frees it (DEL p as:<slug> for a slug).
 //   - SetPasswordHash and SetKeyHash read, change and write the record under WATCH, so an
 //     update can never bring back a record deleted meanwhile.
 //

@@ -42,7 +42,13 @@ func TestRedisDown(t *testing.T) {
 			return f.CreateUser(ctx, &auth.User{Username: "bob", Role: auth.RoleMember, CreatedAt: now})
 		}},
 		{"User", func(ctx context.Context) error { _, err := f.User(ctx, u.ID); return err }},
-		{"UserByUsername", func(ctx context.Context) error { _, err := f.UserByUsername(ctx, "alice"); return err }},
+		{"UserByUsername", func(ctx context.Context) error { _, err := f.UserByUsername(ctx, 1, "alice"); return err }},
+		{"AccountsWithUsername", func(ctx context.Context) error { _, err := f.AccountsWithUsername(ctx, "alice"); return err }},
+		{"CreateAccount", func(ctx context.Context) error {
+			return f.CreateAccount(ctx, &auth.Account{Slug: "acme", Name: "Acme", CreatedAt: now})
+		}},
+		{"Account", func(ctx context.Context) error { _, err := f.Account(ctx, 1); return err }},
+		{"AccountBySlug", func(ctx context.Context) error { _, err := f.AccountBySlug(ctx, "default"); return err }},
 		{"SetPasswordHash", func(ctx context.Context) error { return f.SetPasswordHash(ctx, u.ID, "h") }},
 		{"CreateKey", func(ctx context.Context) error {
 			return f.CreateKey(ctx, &auth.UserKey{UserID: u.ID, CreatedAt: now})

@@ -24,3 +24,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 `)
+
+// hdelIfEqual deletes field ARGV[1] of hash KEYS[1] if its value is ARGV[2]: it releases a
+// username claim only if the claim is still the caller's.
+var hdelIfEqual = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+	return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+`)
