@@ -25,6 +25,8 @@ type PasswordLogin struct {
 	Account  string
 	Username string
 	Password string
+	// OTP is a TOTP code or a recovery code, needed when the user has TOTP on.
+	OTP string
 	// Name is an optional label for the session.
 	Name string
 }
@@ -34,8 +36,10 @@ func (s *Service) LoginPassword(ctx context.Context, username, password, name st
 	return s.Login(ctx, PasswordLogin{Username: username, Password: password, Name: name}, client)
 }
 
-// Login signs a user in with a password. An unknown account or username costs the same argon2
-// work as a wrong password and answers the same error.
+// Login signs a user in with a password, and a second factor if the user has TOTP on. An
+// unknown account or username costs the same argon2 work as a wrong password and answers the
+// same error. OTP_REQUIRED comes only after the password was verified, so it never answers a
+// wrong password.
 func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo) (*NewSession, error) {
 	if err := checkLabel("name", in.Name); err != nil {
 		return nil, err
@@ -66,6 +70,9 @@ func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo
 	if !ok {
 		return nil, invalidCredentials()
 	}
+	if err := s.checkSecondFactor(ctx, u.ID, in.OTP); err != nil {
+		return nil, err
+	}
 	if rehash {
 		// Best effort: a failure leaves the old hash, which still verifies, and the next
 		// login tries again.
@@ -77,7 +84,9 @@ func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo
 }
 
 // LoginUserKey trades a user key's secret for a session. An unknown key, a wrong secret and an
-// expired key all answer the same error after the same argon2 work.
+// expired key all answer the same error after the same argon2 work. TOTP does not apply: the
+// key is a 256-bit credential made for programs, which cannot answer a code prompt; a user
+// with TOTP on who makes keys accepts that each key stands in for both factors.
 func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name string, client ClientInfo) (*NewSession, error) {
 	if err := checkLabel("name", name); err != nil {
 		return nil, err

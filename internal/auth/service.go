@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/seal"
 )
 
 // Hasher hashes and verifies secrets (passwords, key secrets). internal/argon2id implements
@@ -23,6 +24,9 @@ type Hasher interface {
 type Config struct {
 	// SessionTTL is how long a session lasts (default 30 days).
 	SessionTTL time.Duration
+	// SecretKey, if set, encrypts TOTP secrets at rest (AES-256-GCM); it must be seal.KeyLen
+	// (32) bytes. Without it they are stored in plaintext.
+	SecretKey []byte
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days, as in the
@@ -35,15 +39,24 @@ type Service struct {
 	hasher Hasher
 	clock  clock.Clock
 	cfg    Config
+	box    *seal.Box // seals TOTP secrets
 }
 
-// NewService wires a service. A zero SessionTTL means DefaultSessionTTL.
+// NewService wires a service. A zero SessionTTL means DefaultSessionTTL. It panics if
+// cfg.SecretKey is set but not 32 bytes: the server validates the key before it gets here.
 func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
-	return &Service{store: store, hasher: hasher, clock: c, cfg: cfg}
+	box, err := seal.New(cfg.SecretKey)
+	if err != nil {
+		panic("auth: NewService: " + err.Error())
+	}
+	return &Service{store: store, hasher: hasher, clock: c, cfg: cfg, box: box}
 }
+
+// EncryptsSecrets reports whether TOTP secrets are encrypted at rest (Config.SecretKey set).
+func (s *Service) EncryptsSecrets() bool { return s.box.Encrypts() }
 
 // Now is the service's clock reading, for answers that depend on it (such as expiresIn).
 func (s *Service) Now() time.Time { return s.clock.Now() }

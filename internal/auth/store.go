@@ -64,6 +64,7 @@ type Store interface {
 	KeyStore
 	SessionStore
 	AccountStore // accounts.go
+	TOTPStore    // totp.go
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }

@@ -28,6 +28,9 @@ type Store struct {
 	accounts map[int64]*auth.Account
 	bySlug   map[string]int64
 
+	totp      map[int64]*totpState        // user id → second factor, while on
+	enrolling map[int64]*auth.PendingTOTP // user id → enrolment under way
+
 	keys   map[int64]*auth.UserKey
 	keysOf map[int64]map[int64]struct{} // user id → key ids
 
@@ -49,6 +52,8 @@ func New(c clock.Clock) *Store {
 		byUsername: map[string]map[int64]int64{},
 		accounts:   map[int64]*auth.Account{},
 		bySlug:     map[string]int64{},
+		totp:       map[int64]*totpState{},
+		enrolling:  map[int64]*auth.PendingTOTP{},
 		keys:       map[int64]*auth.UserKey{},
 		keysOf:     map[int64]map[int64]struct{}{},
 		sessions:   map[int64]*auth.Session{},

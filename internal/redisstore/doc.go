@@ -1,5 +1,6 @@
-// Package redisstore keeps authgraph's accounts, users, user keys and sessions in Redis (one
-// node, Sentinel or Cluster, through redis.UniversalClient). It needs Redis 7.0 or later.
+// Package redisstore keeps authgraph's accounts, users, user keys, sessions and second factors
+// in Redis (one node, Sentinel or Cluster, through redis.UniversalClient). It needs Redis 7.0
+// or later.
 //
 // # Data model
 //
@@ -23,20 +24,31 @@
 //	                            a binary record (codec.go) that Redis expires at its ExpiresAt
 //	p {u<uid>}:s                HASH session id → digest of the user's sessions; it expires with
 //	                            the user's longest-lived session
+//	p {u<uid>}:totp             HASH, while the user has TOTP on: "s" the sealed secret (see
+//	                            below), "t" the last accepted 30-second step, and one empty
+//	                            field per unused recovery code, named "r" + the code's 32-byte
+//	                            SHA-256 digest. About 13 small fields, listpack-encoded: ~500
+//	                            bytes per user with TOTP, nothing for the others. No TTL
+//	p {u<uid>}:totp:new         an enrolment under way: 20 digits of its expiry in Unix
+//	                            nanoseconds, then the sealed secret; Redis expires it then
+//	                            (15 minutes after enableTotp)
 //
 // A token is never stored, only its digest, and only as a key name. Password and secret hashes
-// are stored as given. Users and keys are JSON so that an operator can read them with
-// redis-cli; sessions, the only records whose number grows with traffic, are binary (about 35
-// bytes plus the client strings, against some 150 as JSON). BenchmarkSessionMemory measures
-// what a session costs in Redis, indexes included. User keys have no TTL: a key past its
-// ExpiresAt stays listed until its owner deletes it, and the domain refuses to use it.
+// are stored as given. Recovery codes are stored only as SHA-256 digests. A TOTP secret is
+// stored as the domain sealed it: AES-256-GCM under AUTHGRAPH_SECRET_KEY, bound to its user
+// (internal/seal), or, without a key, in plaintext behind a 'P' marker. Users and keys are
+// JSON so that an operator can read them with redis-cli; sessions, the only records whose
+// number grows with traffic, are binary (about 35 bytes plus the client strings, against some
+// 150 as JSON). BenchmarkSessionMemory measures what a session costs in Redis, indexes
+// included. User keys have no TTL: a key past its ExpiresAt stays listed until its owner
+// deletes it, and the domain refuses to use it.
 //
 // # Atomicity and Redis Cluster
 //
-// Every atomic step touches exactly one key, so no operation can fail with CROSSSLOT, and the
-// {u<uid>} hash tags only keep a user's two indexes together for future per-user scripts. The
-// record that can be looked up without knowing its owner (k:<id>, t:<digest>) is the point of
-// truth; the per-user index is written after it and cleaned after it:
+// Every atomic step touches one key, or several keys of one user that share the {u<uid>} hash
+// tag (and so one Cluster slot), so no operation can fail with CROSSSLOT. The record that can
+// be looked up without knowing its owner (k:<id>, t:<digest>) is the point of truth; the
+// per-user index is written after it and cleaned after it:
 //
 //   - DeleteKey and DeleteSession run one Lua script on the record: GET, check that the value
 //     starts with the encoding of the expected owner (and session id), DEL, answer the value.
@@ -57,6 +69,13 @@
 //     HDEL p un:<username> <account id> frees it (DEL p as:<slug> for a slug).
 //   - SetPasswordHash and SetKeyHash read, change and write the record under WATCH, so an
 //     update can never bring back a record deleted meanwhile.
+//   - UseTOTPStep is one script on {u<uid>}:totp (HGET "t", compare, HSET "t"): a step at or
+//     before the last accepted one is refused, and of concurrent logins with one code exactly
+//     one passes. UseRecoveryCode is one HDEL: exactly one caller hears 1. EnableTOTP is one
+//     script on {u<uid>}:totp:new and {u<uid>}:totp (two keys, one slot): it checks that the
+//     enrolment is unexpired and still holds the secret the code was checked against, then
+//     moves it into the hash with the recovery digests and the step the code used, so at most
+//     one of concurrent confirmations wins. DisableTOTP deletes both keys in one MULTI.
 //
 // # Expiry
 //
