@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/seal"
 )
 
 // Config is everything the server reads at start. Each field has an AUTHGRAPH_* variable and
@@ -26,6 +27,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	Argon2          argon2id.Params
+	// SecretKey encrypts TOTP secrets at rest (AES-256-GCM); empty: they are stored as is.
+	SecretKey []byte
 }
 
 type setting struct {
@@ -36,6 +39,9 @@ type setting struct {
 // loadConfig reads the environment (through getenv) and then args.
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	c := Config{Argon2: argon2id.DefaultParams}
+	// Read as text and checked after parsing: the flag package would quote a rejected value in
+	// its error, and a mistyped key is still mostly the key.
+	var secretKeyText string
 	settings := []setting{
 		{"AUTHGRAPH_ADDR", "addr", "127.0.0.1:8080", "listen address", str(&c.Addr)},
 		{"AUTHGRAPH_REDIS_URL", "redis-url", "", "Redis URL; empty: the embedded in-process store", str(&c.RedisURL)},
@@ -51,6 +57,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_ARGON2_MEMORY", "argon2-memory", "19456", "argon2id memory in KiB", uint32v(&c.Argon2.Memory)},
 		{"AUTHGRAPH_ARGON2_TIME", "argon2-time", "2", "argon2id passes", uint32v(&c.Argon2.Time)},
 		{"AUTHGRAPH_ARGON2_THREADS", "argon2-threads", "1", "argon2id lanes", uint8v(&c.Argon2.Threads)},
+		{"AUTHGRAPH_SECRET_KEY", "secret-key", "", "base64 of 32 random bytes that encrypt TOTP secrets at rest (prefer the variable: flags show in ps)", str(&secretKeyText)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -77,6 +84,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if err := c.Argon2.Validate(); err != nil {
 		return c, fmt.Errorf("argon2 parameters: %w", err)
+	}
+	if secretKeyText != "" {
+		key, err := seal.ParseKey(secretKeyText)
+		if err != nil {
+			return c, fmt.Errorf("AUTHGRAPH_SECRET_KEY: %w", err)
+		}
+		c.SecretKey = key
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = auth.DefaultSessionTTL

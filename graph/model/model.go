@@ -17,5 +17,6 @@ type Session struct {
 	Token *string
 }
 
-// Node is the Go side of the Node interface: User (auth.User), UserKey and Session.
+// Node is the Go side of the Node interface: User (auth.User), Account (auth.Account), UserKey
+// and Session.
 type Node interface{}
