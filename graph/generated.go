@@ -997,8 +997,8 @@ type TotpEnrollment {
   "The shared secret, base32 (160 bits). Shown only in this answer."
   secret: String!
   """
-  The same as an ` + "`" + `otpauth://totp/authgraph:<username>?secret=…&issuer=authgraph&algorithm=SHA1&digits=6&period=30` + "`" + `
-  URI, the form authenticator apps read from a QR code.
+  The same as a URI, the form authenticator apps read from a QR code:
+  ` + "`" + `otpauth://totp/authgraph:<username>?algorithm=SHA1&digits=6&issuer=authgraph&period=30&secret=…` + "`" + `.
   """
   uri: String!
   "When the enrolment lapses if not confirmed (15 minutes); call ` + "`" + `enableTotp` + "`" + ` again then."
