@@ -14,13 +14,26 @@ import (
 	"github.com/authgraph/authgraph/internal/gid"
 )
 
+// ID is the resolver for the id field.
+func (r *accountResolver) ID(ctx context.Context, obj *auth.Account) (*gid.ID, error) {
+	return &gid.ID{Type: typeAccount, N: obj.ID}, nil
+}
+
+// RawID is the resolver for the rawID field.
+func (r *accountResolver) RawID(ctx context.Context, obj *auth.Account) (string, error) {
+	return strconv.FormatInt(obj.ID, 10), nil
+}
+
 // CreateSessionUsingUsername is the resolver for the createSessionUsingUsername field.
 func (r *mutationResolver) CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error) {
 	mode, err := modeOf(ctx, input.Mode, model.TokenModeJSON)
 	if err != nil {
 		return nil, err
 	}
-	ns, err := r.Service.LoginPassword(ctx, input.Username, input.Password, deref(input.Name), ClientFrom(ctx), loginOptions(input.Refreshable)...)
+	ns, err := r.Service.Login(ctx, auth.PasswordLogin{
+		Account: deref(input.Account), Username: input.Username, Password: input.Password,
+		OTP: deref(input.Otp), Name: deref(input.Name),
+	}, ClientFrom(ctx), loginOptions(input.Refreshable)...)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +118,42 @@ func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUse
 	if input.Role != nil {
 		role = *input.Role
 	}
-	return r.Service.CreateUser(ctx, input.Username, input.Password, role)
+	return r.Service.CreateUserIn(ctx, deref(input.Account), input.Username, input.Password, role)
+}
+
+// CreateAccount is the resolver for the createAccount field.
+func (r *mutationResolver) CreateAccount(ctx context.Context, input model.CreateAccountInput) (*auth.Account, error) {
+	return r.Service.CreateAccount(ctx, input.Slug, input.Name)
+}
+
+// EnableTotp is the resolver for the enableTotp field.
+func (r *mutationResolver) EnableTotp(ctx context.Context) (*auth.TOTPEnrollment, error) {
+	return r.Service.EnableTOTP(ctx)
+}
+
+// ConfirmTotp is the resolver for the confirmTotp field.
+func (r *mutationResolver) ConfirmTotp(ctx context.Context, input model.ConfirmTotpInput) (*model.ConfirmTotpPayload, error) {
+	codes, err := r.Service.ConfirmTOTP(ctx, input.Code)
+	if err != nil {
+		return nil, err
+	}
+	me, err := r.Service.Me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ConfirmTotpPayload{RecoveryCodes: codes, User: me}, nil
+}
+
+// DisableTotp is the resolver for the disableTotp field.
+func (r *mutationResolver) DisableTotp(ctx context.Context, input model.DisableTotpInput) (*model.DisableTotpPayload, error) {
+	if err := r.Service.DisableTOTP(ctx, deref(input.Code), deref(input.Password)); err != nil {
+		return nil, err
+	}
+	me, err := r.Service.Me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DisableTotpPayload{User: me}, nil
 }
 
 // Version is the resolver for the version field.
@@ -161,6 +209,16 @@ func (r *userResolver) RawID(ctx context.Context, obj *auth.User) (string, error
 	return strconv.FormatInt(obj.ID, 10), nil
 }
 
+// Account is the resolver for the account field.
+func (r *userResolver) Account(ctx context.Context, obj *auth.User) (*auth.Account, error) {
+	return r.Service.Account(ctx, obj.AccountID)
+}
+
+// TotpEnabled is the resolver for the totpEnabled field.
+func (r *userResolver) TotpEnabled(ctx context.Context, obj *auth.User) (bool, error) {
+	return r.Service.TOTPEnabled(ctx, obj.ID)
+}
+
 // UserKeys is the resolver for the userKeys field.
 func (r *userResolver) UserKeys(ctx context.Context, obj *auth.User, first *int, after *string, last *int, before *string) (*model.UserKeyConnection, error) {
 	keys, err := r.Service.UserKeys(ctx, obj.ID)
@@ -209,6 +267,9 @@ func (r *userKeyResolver) RawID(ctx context.Context, obj *model.UserKey) (string
 	return strconv.FormatInt(obj.ID, 10), nil
 }
 
+// Account returns AccountResolver implementation.
+func (r *Resolver) Account() AccountResolver { return &accountResolver{r} }
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
@@ -225,6 +286,7 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 func (r *Resolver) UserKey() UserKeyResolver { return &userKeyResolver{r} }
 
 type (
+	accountResolver  struct{ *Resolver }
 	mutationResolver struct{ *Resolver }
 	queryResolver    struct{ *Resolver }
 	sessionResolver  struct{ *Resolver }

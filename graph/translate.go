@@ -12,6 +12,7 @@ const (
 	typeUser    = "User"
 	typeUserKey = "UserKey"
 	typeSession = "Session"
+	typeAccount = "Account"
 )
 
 type clientKey struct{}

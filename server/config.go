@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/seal"
 )
 
 // Config is everything the server reads at start. Each field has an AUTHGRAPH_* variable and
@@ -29,6 +30,8 @@ type Config struct {
 	// Refreshable sessions and token transports (issue 3).
 	AccessTokenTTL, RefreshTokenTTL, RefreshGrace time.Duration
 	CookieSecure, AllowQueryToken                 bool
+	// SecretKey encrypts TOTP secrets at rest (AES-256-GCM); empty: they are stored as is.
+	SecretKey []byte
 }
 
 type setting struct {
@@ -39,6 +42,9 @@ type setting struct {
 // loadConfig reads the environment (through getenv) and then args.
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	c := Config{Argon2: argon2id.DefaultParams}
+	// Read as text and checked after parsing: the flag package would quote a rejected value in
+	// its error, and a mistyped key is still mostly the key.
+	var secretKeyText string
 	settings := []setting{
 		{"AUTHGRAPH_ADDR", "addr", "127.0.0.1:8080", "listen address", str(&c.Addr)},
 		{"AUTHGRAPH_REDIS_URL", "redis-url", "", "Redis URL; empty: the embedded in-process store", str(&c.RedisURL)},
@@ -59,6 +65,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_REFRESH_GRACE", "refresh-grace", "10s", "how long a rotated refresh token still answers the same new pair (0: not at all)", dur(&c.RefreshGrace)},
 		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "false", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front)", boolean(&c.CookieSecure)},
 		{"AUTHGRAPH_ALLOW_QUERY_TOKEN", "allow-query-token", "false", "accept ?access_token= (risky: URLs reach logs, history and Referer)", boolean(&c.AllowQueryToken)},
+		{"AUTHGRAPH_SECRET_KEY", "secret-key", "", "base64 of 32 random bytes that encrypt TOTP secrets at rest (prefer the variable: flags show in ps)", str(&secretKeyText)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -92,6 +99,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if err := c.Argon2.Validate(); err != nil {
 		return c, fmt.Errorf("argon2 parameters: %w", err)
 	}
+	if secretKeyText != "" {
+		key, err := seal.ParseKey(secretKeyText)
+		if err != nil {
+			return c, fmt.Errorf("AUTHGRAPH_SECRET_KEY: %w", err)
+		}
+		c.SecretKey = key
+	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = auth.DefaultSessionTTL
 	}
@@ -104,7 +118,7 @@ func (c Config) authConfig() auth.Config {
 	if grace == 0 {
 		grace = -1 // the operator turned the window off; auth reads 0 as "default"
 	}
-	return auth.Config{SessionTTL: c.SessionTTL, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, RefreshGrace: grace}
+	return auth.Config{SessionTTL: c.SessionTTL, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, RefreshGrace: grace, SecretKey: c.SecretKey}
 }
 
 // transportOptions is the HTTP layer's part: where tokens may travel.

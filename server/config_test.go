@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
+
+// testKey is a valid AUTHGRAPH_SECRET_KEY: base64 of 32 bytes.
+const testKey = "q83vEjRWeJq8neHwEiM0VWZ3iJmqu8zd7v8AESIzRFU="
 
 func TestLoadConfig(t *testing.T) {
 	tests := []struct {
@@ -42,6 +47,13 @@ func TestLoadConfig(t *testing.T) {
 		{name: "a refresh token shorter than the access token", env: map[string]string{"AUTHGRAPH_REFRESH_TOKEN_TTL": "10m"}, wantErr: true},
 		{name: "a negative grace", env: map[string]string{"AUTHGRAPH_REFRESH_GRACE": "-1s"}, wantErr: true},
 		{name: "a grace as long as the access token", env: map[string]string{"AUTHGRAPH_REFRESH_GRACE": "15m"}, wantErr: true},
+		{name: "a secret key", env: map[string]string{"AUTHGRAPH_SECRET_KEY": testKey},
+			check: func(c Config) bool { return len(c.SecretKey) == 32 }},
+		{name: "a secret key by flag, URL-safe and unpadded", args: []string{"-secret-key", strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(testKey), "=")},
+			check: func(c Config) bool { return len(c.SecretKey) == 32 }},
+		{name: "no secret key", check: func(c Config) bool { return c.SecretKey == nil }},
+		{name: "a short secret key", env: map[string]string{"AUTHGRAPH_SECRET_KEY": "c2hvcnQ="}, wantErr: true},
+		{name: "a secret key that is not base64", env: map[string]string{"AUTHGRAPH_SECRET_KEY": "not base64!"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +71,26 @@ func TestLoadConfig(t *testing.T) {
 				t.Fatalf("config %+v", c)
 			}
 		})
+	}
+}
+
+// A rejected key is never echoed: not in the error, not in the usage output.
+func TestSecretKeyIsNeverEchoed(t *testing.T) {
+	bad := testKey[:40] + "!!" // a mistyped key is still mostly the key
+	for _, args := range [][]string{nil, {"-secret-key", bad}} {
+		var stderr bytes.Buffer
+		_, err := loadConfig(args, func(k string) string {
+			if k == "AUTHGRAPH_SECRET_KEY" && args == nil {
+				return bad
+			}
+			return ""
+		}, &stderr)
+		if err == nil {
+			t.Fatalf("a malformed key was accepted (args %v)", args)
+		}
+		if strings.Contains(err.Error()+stderr.String(), testKey[:16]) {
+			t.Fatalf("the key is echoed: %v\n%s", err, stderr.String())
+		}
 	}
 }
 

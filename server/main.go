@@ -55,6 +55,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("argon2id: %w", err)
 	}
 	svc := auth.NewService(store, hasher, clock.Real{}, cfg.authConfig())
+	if !svc.EncryptsSecrets() {
+		logger.Warn().Msg("totp: AUTHGRAPH_SECRET_KEY is not set, so TOTP secrets are stored unencrypted; " +
+			"anyone who can read the store can make codes. Set it to base64 of 32 random bytes (openssl rand -base64 32)")
+	}
+
+	// The default account exists from the start. Redis may be down now: the server starts
+	// anyway (see openStore), and the account is made when the first user is.
+	if _, err := svc.EnsureDefaultAccount(ctx); err != nil {
+		logger.Warn().Err(err).Msg("default account: not made yet")
+	}
 
 	if cfg.AdminUsername != "" {
 		made, err := svc.EnsureUser(ctx, cfg.AdminUsername, cfg.AdminPassword, auth.RoleAdmin)

@@ -24,5 +24,6 @@ type Session struct {
 	RefreshTokenExpiresAt *time.Time
 }
 
-// Node is the Go side of the Node interface: User (auth.User), UserKey and Session.
+// Node is the Go side of the Node interface: User (auth.User), Account (auth.Account), UserKey
+// and Session.
 type Node interface{}

@@ -13,6 +13,30 @@ import (
 	"github.com/authgraph/authgraph/internal/gid"
 )
 
+// Finish TOTP enrolment.
+type ConfirmTotpInput struct {
+	// The 6-digit code the authenticator app shows for the secret `enableTotp` answered.
+	Code string `json:"code"`
+}
+
+// TOTP is on: what `confirmTotp` answers.
+type ConfirmTotpPayload struct {
+	// Ten one-time recovery codes (`abcd-efgh-ijkl-mnop`, 80 random bits each), shown only in this
+	// answer: keep them safe. Each can stand in for a TOTP code once, at sign-in (`otp`) or in
+	// `disableTotp`. authgraph keeps only their SHA-256 digests.
+	RecoveryCodes []string `json:"recoveryCodes"`
+	// The user, now with `totpEnabled` true.
+	User *auth.User `json:"user"`
+}
+
+// A new account (tenant).
+type CreateAccountInput struct {
+	// 1 to 63 lowercase letters, digits and hyphens, not beginning or ending with a hyphen; unique.
+	Slug string `json:"slug"`
+	// A display name: 1 to 100 characters, no surrounding spaces.
+	Name string `json:"name"`
+}
+
 // Trade a user key's secret for a session.
 type CreateSessionUsingUserKeyInput struct {
 	// The key's id, as answered by `createUserKey` (the integer works too).
@@ -41,16 +65,28 @@ type CreateSessionUsingUsernameInput struct {
 	Refreshable *bool `json:"refreshable,omitempty"`
 	// Where to hand over the longest-lived token; JSON if absent.
 	Mode *TokenMode `json:"mode,omitempty"`
+	// The slug of the user's account (tenant). Needed when the username exists in several
+	// accounts; without it, the only account that has the username is used, or, if several do,
+	// the `default` account if it is one of them. Otherwise, as for an unknown account or
+	// username, the answer is `INVALID_CREDENTIALS` (never a hint that the username exists
+	// elsewhere). A malformed slug is `BAD_USER_INPUT`.
+	Account *string `json:"account,omitempty"`
+	// A one-time password, needed when the user has TOTP on: the 6-digit code of the
+	// authenticator app (accepted for ±30 s of clock skew, once), or an unused recovery code.
+	// Missing, wrong or already used: `OTP_REQUIRED`, answered only when the password is right.
+	Otp *string `json:"otp,omitempty"`
 }
 
 // A new user.
 type CreateUserInput struct {
-	// The name to sign in with: 1 to 64 characters, no surrounding spaces; unique.
+	// The name to sign in with: 1 to 64 characters, no surrounding spaces; unique in its account.
 	Username string `json:"username"`
 	// The user's password: 1 to 128 characters.
 	Password string `json:"password"`
 	// What the user may do; MEMBER if absent.
 	Role *auth.Role `json:"role,omitempty"`
+	// The slug of the account to put the user in; the `default` account if absent.
+	Account *string `json:"account,omitempty"`
 }
 
 // Options for a new user key.
@@ -77,6 +113,20 @@ type DeleteUserKeyInput struct {
 type DeleteUserKeyPayload struct {
 	// The deleted key (its secret is not shown).
 	UserKey *UserKey `json:"userKey"`
+}
+
+// Turn TOTP off. Give exactly one of `code` and `password`.
+type DisableTotpInput struct {
+	// A current 6-digit TOTP code, or an unused recovery code (which is used up).
+	Code *string `json:"code,omitempty"`
+	// The user's password.
+	Password *string `json:"password,omitempty"`
+}
+
+// TOTP is off: what `disableTotp` answers.
+type DisableTotpPayload struct {
+	// The user, now with `totpEnabled` false.
+	User *auth.User `json:"user"`
 }
 
 // The write operations. Signing in is public; the rest need a session.

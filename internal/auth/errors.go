@@ -15,6 +15,7 @@ const (
 	CodeForbidden          Code = "FORBIDDEN"
 	CodeInvalidInput       Code = "BAD_USER_INPUT"
 	CodeInvalidCredentials Code = "INVALID_CREDENTIALS"
+	CodeOTPRequired        Code = "OTP_REQUIRED"
 	CodeNotFound           Code = "NOT_FOUND"
 	CodeConflict           Code = "CONFLICT"
 	CodeUnavailable        Code = "SERVICE_UNAVAILABLE"

@@ -22,45 +22,75 @@ func invalidCredentials() error {
 	return &Error{Code: CodeInvalidCredentials, Message: MsgInvalidCredentials}
 }
 
-// LoginPassword signs a user in. An unknown username costs the same argon2 work as a wrong
-// password and answers the same error.
+// PasswordLogin is a sign-in with a username and password.
+type PasswordLogin struct {
+	// Account is the slug of the user's account; "" picks it from the username (see
+	// loginUser).
+	Account  string
+	Username string
+	Password string
+	// OTP is a TOTP code or a recovery code, needed when the user has TOTP on.
+	OTP string
+	// Name is an optional label for the session.
+	Name string
+}
+
+// LoginPassword signs a user in by username and password alone (no account, no code).
 func (s *Service) LoginPassword(ctx context.Context, username, password, name string, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
-	if err := checkLabel("name", name); err != nil {
+	return s.Login(ctx, PasswordLogin{Username: username, Password: password, Name: name}, client, opts...)
+}
+
+// Login signs a user in with a password, and a second factor if the user has TOTP on. An
+// unknown account or username costs the same argon2 work as a wrong password and answers the
+// same error. OTP_REQUIRED comes only after the password was verified, so it never answers a
+// wrong password.
+func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
+	if err := checkLabel("name", in.Name); err != nil {
 		return nil, err
 	}
-	if len(username) > 4*maxUsernameLen || len(password) > 4*maxPasswordLen {
+	if in.Account != "" {
+		if err := checkSlug(in.Account); err != nil {
+			return nil, err
+		}
+	}
+	if len(in.Username) > 4*maxUsernameLen || len(in.Password) > 4*maxPasswordLen {
 		// Longer than any account's could be: answer as for a wrong password, without the
 		// hashing work an attacker would like us to do on megabytes.
 		s.hasher.VerifyDummy(ctx, "")
 		return nil, invalidCredentials()
 	}
-	u, err := s.store.UserByUsername(ctx, username)
+	u, err := s.loginUser(ctx, in.Account, in.Username)
 	if errors.Is(err, ErrNotFound) {
-		s.hasher.VerifyDummy(ctx, password)
+		s.hasher.VerifyDummy(ctx, in.Password)
 		return nil, invalidCredentials()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find user: %w", err)
+		return nil, err
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	ok, rehash, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
 		return nil, fmt.Errorf("verify password: %w", err)
 	}
 	if !ok {
 		return nil, invalidCredentials()
 	}
+	if err := s.checkSecondFactor(ctx, u.ID, in.OTP); err != nil {
+		return nil, err
+	}
 	if rehash {
 		// Best effort: a failure leaves the old hash, which still verifies, and the next
 		// login tries again.
-		if h, err := s.hasher.Hash(ctx, password); err == nil {
+		if h, err := s.hasher.Hash(ctx, in.Password); err == nil {
 			_ = s.store.SetPasswordHash(ctx, u.ID, h)
 		}
 	}
-	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: name}, client, opts)
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: in.Name}, client, opts)
 }
 
 // LoginUserKey trades a user key's secret for a session. An unknown key, a wrong secret and an
-// expired key all answer the same error after the same argon2 work.
+// expired key all answer the same error after the same argon2 work. TOTP does not apply: the
+// key is a 256-bit credential made for programs, which cannot answer a code prompt; a user
+// with TOTP on who makes keys accepts that each key stands in for both factors.
 func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name string, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
 	if err := checkLabel("name", name); err != nil {
 		return nil, err

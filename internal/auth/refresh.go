@@ -207,7 +207,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, client Clien
 		return nil, fmt.Errorf("new refresh token: %w", err)
 	}
 	succ := successor{Access: access, Refresh: next, RefreshExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}
-	sealed, err := seal(refreshToken, succ)
+	sealed, err := sealSuccessor(refreshToken, succ)
 	if err != nil {
 		return nil, fmt.Errorf("seal successor: %w", err)
 	}
@@ -240,7 +240,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, client Clien
 
 // replay answers the successor pair that a concurrent refresh with the same token made.
 func (s *Service) replay(ctx context.Context, refreshToken string, sealed []byte) (*NewSession, error) {
-	succ, err := open(refreshToken, sealed)
+	succ, err := openSuccessor(refreshToken, sealed)
 	if err != nil {
 		// Only the holder of refreshToken could have sealed it: this is a bug or tampering.
 		return nil, fmt.Errorf("open sealed successor: %w", err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/seal"
 )
 
 // Hasher hashes and verifies secrets (passwords, key secrets). internal/argon2id implements
@@ -26,6 +27,9 @@ type Config struct {
 	// AccessTokenTTL, RefreshTokenTTL and RefreshGrace govern refreshable sessions; see
 	// refresh.go for their defaults.
 	AccessTokenTTL, RefreshTokenTTL, RefreshGrace time.Duration
+	// SecretKey, if set, encrypts TOTP secrets at rest (AES-256-GCM); it must be seal.KeyLen
+	// (32) bytes. Without it they are stored in plaintext.
+	SecretKey []byte
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days, as in the
@@ -38,17 +42,26 @@ type Service struct {
 	hasher Hasher
 	clock  clock.Clock
 	cfg    Config
+	box    *seal.Box // seals TOTP secrets
 }
 
 // NewService wires a service. A zero TTL means its default; a negative RefreshGrace means no
-// grace window.
+// grace window. It panics if cfg.SecretKey is set but not 32 bytes: the server validates the
+// key before it gets here.
 func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
 	cfg = refreshDefaults(cfg)
-	return &Service{store: store, hasher: hasher, clock: c, cfg: cfg}
+	box, err := seal.New(cfg.SecretKey)
+	if err != nil {
+		panic("auth: NewService: " + err.Error())
+	}
+	return &Service{store: store, hasher: hasher, clock: c, cfg: cfg, box: box}
 }
+
+// EncryptsSecrets reports whether TOTP secrets are encrypted at rest (Config.SecretKey set).
+func (s *Service) EncryptsSecrets() bool { return s.box.Encrypts() }
 
 // Now is the service's clock reading, for answers that depend on it (such as expiresIn).
 func (s *Service) Now() time.Time { return s.clock.Now() }

@@ -254,7 +254,7 @@ func TestCreateUserRules(t *testing.T) {
 
 func TestPasswordRehashedWhenParamsChange(t *testing.T) {
 	old := newFixture(t, fastParams)
-	u, err := old.store.UserByUsername(context.Background(), "admin")
+	u, err := old.store.UserByUsername(context.Background(), 1, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestPasswordRehashedWhenParamsChange(t *testing.T) {
 	if _, err := svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{}); err != nil {
 		t.Fatal(err)
 	}
-	u2, _ := old.store.UserByUsername(context.Background(), "admin")
+	u2, _ := old.store.UserByUsername(context.Background(), 1, "admin")
 	if u2.PasswordHash == u.PasswordHash || !strings.Contains(u2.PasswordHash, "t=2") {
 		t.Fatalf("hash not upgraded: %q", u2.PasswordHash)
 	}

@@ -18,10 +18,15 @@ import (
 
 // UserStore keeps users.
 type UserStore interface {
-	// CreateUser assigns u.ID from a counter and saves u; ErrConflict if the username is taken.
+	// CreateUser assigns u.ID from a counter and saves u; ErrConflict if u.Username is taken
+	// in u.AccountID (the same username may exist in other accounts).
 	CreateUser(ctx context.Context, u *User) error
 	User(ctx context.Context, id int64) (*User, error)
-	UserByUsername(ctx context.Context, username string) (*User, error)
+	// UserByUsername finds the user with that username (compared exactly) in an account.
+	UserByUsername(ctx context.Context, accountID int64, username string) (*User, error)
+	// AccountsWithUsername lists the ids of the accounts that have a user with that username,
+	// ascending; none is not an error.
+	AccountsWithUsername(ctx context.Context, username string) ([]int64, error)
 	SetPasswordHash(ctx context.Context, id int64, hash string) error
 }
 
@@ -59,6 +64,8 @@ type Store interface {
 	KeyStore
 	SessionStore
 	RefreshStore // refresh.go
+	AccountStore // accounts.go
+	TOTPStore    // totp.go
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }

@@ -24,7 +24,8 @@ func (r Role) Valid() bool { return r == RoleAdmin || r == RoleMember }
 // User is an account holder.
 type User struct {
 	ID           int64
-	Username     string
+	AccountID    int64  // the account (tenant) the user belongs to; see accounts.go
+	Username     string // unique within the account
 	PasswordHash string // argon2id PHC string; never leaves the domain
 	Role         Role
 	CreatedAt    time.Time

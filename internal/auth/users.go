@@ -6,8 +6,14 @@ import (
 	"fmt"
 )
 
-// CreateUser makes a user. Only admins may.
+// CreateUser makes a user in the default account. Only admins may.
 func (s *Service) CreateUser(ctx context.Context, username, password string, role Role) (*User, error) {
+	return s.CreateUserIn(ctx, "", username, password, role)
+}
+
+// CreateUserIn makes a user in the account with the given slug ("": the default account).
+// Only admins may.
+func (s *Service) CreateUserIn(ctx context.Context, accountSlug, username, password string, role Role) (*User, error) {
 	p, err := requirePrincipal(ctx)
 	if err != nil {
 		return nil, err
@@ -15,20 +21,24 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 	if p.User.Role != RoleAdmin {
 		return nil, Errorf(CodeForbidden, "only admins may create users")
 	}
-	return s.createUser(ctx, username, password, role)
+	return s.createUser(ctx, accountSlug, username, password, role)
 }
 
-// EnsureUser makes the user unless one with that username exists: the operator's bootstrap
-// of the first admin. It answers whether it made the user.
+// EnsureUser makes the user in the default account unless one with that username exists
+// there: the operator's bootstrap of the first admin. It answers whether it made the user.
 func (s *Service) EnsureUser(ctx context.Context, username, password string, role Role) (bool, error) {
-	_, err := s.store.UserByUsername(ctx, username)
+	def, err := s.EnsureDefaultAccount(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = s.store.UserByUsername(ctx, def.ID, username)
 	if err == nil {
 		return false, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
-	if _, err := s.createUser(ctx, username, password, role); err != nil {
+	if _, err := s.createUser(ctx, "", username, password, role); err != nil {
 		if ErrorCode(err) == CodeConflict { // made by another replica meanwhile
 			return false, nil
 		}
@@ -37,7 +47,7 @@ func (s *Service) EnsureUser(ctx context.Context, username, password string, rol
 	return true, nil
 }
 
-func (s *Service) createUser(ctx context.Context, username, password string, role Role) (*User, error) {
+func (s *Service) createUser(ctx context.Context, accountSlug, username, password string, role Role) (*User, error) {
 	if role == "" {
 		role = RoleMember
 	}
@@ -50,14 +60,18 @@ func (s *Service) createUser(ctx context.Context, username, password string, rol
 	if err := checkNewPassword(password); err != nil {
 		return nil, err
 	}
+	account, err := s.accountForNewUser(ctx, accountSlug)
+	if err != nil {
+		return nil, err
+	}
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
-	u := &User{Username: username, PasswordHash: hash, Role: role, CreatedAt: s.clock.Now().UTC()}
+	u := &User{AccountID: account.ID, Username: username, PasswordHash: hash, Role: role, CreatedAt: s.clock.Now().UTC()}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return nil, Errorf(CodeConflict, "username is taken")
+			return nil, Errorf(CodeConflict, "username is taken in this account")
 		}
 		return nil, fmt.Errorf("create user: %w", err)
 	}

@@ -19,11 +19,17 @@ import (
 type Store struct {
 	clock clock.Clock
 
-	mu                             sync.Mutex
-	lastUser, lastKey, lastSession int64
+	mu                                          sync.Mutex
+	lastUser, lastKey, lastSession, lastAccount int64
 
 	users      map[int64]*auth.User
-	byUsername map[string]int64
+	byUsername map[string]map[int64]int64 // username → account id → user id
+
+	accounts map[int64]*auth.Account
+	bySlug   map[string]int64
+
+	totp      map[int64]*totpState        // user id → second factor, while on
+	enrolling map[int64]*auth.PendingTOTP // user id → enrolment under way
 
 	keys   map[int64]*auth.UserKey
 	keysOf map[int64]map[int64]struct{} // user id → key ids
@@ -45,7 +51,11 @@ func New(c clock.Clock) *Store {
 	return &Store{
 		clock:      c,
 		users:      map[int64]*auth.User{},
-		byUsername: map[string]int64{},
+		byUsername: map[string]map[int64]int64{},
+		accounts:   map[int64]*auth.Account{},
+		bySlug:     map[string]int64{},
+		totp:       map[int64]*totpState{},
+		enrolling:  map[int64]*auth.PendingTOTP{},
 		keys:       map[int64]*auth.UserKey{},
 		keysOf:     map[int64]map[int64]struct{}{},
 		sessions:   map[int64]*auth.Session{},

@@ -3,6 +3,8 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/authgraph/authgraph/internal/auth"
 )
@@ -11,13 +13,16 @@ import (
 func (s *Store) CreateUser(_ context.Context, u *auth.User) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, taken := s.byUsername[u.Username]; taken {
+	if _, taken := s.byUsername[u.Username][u.AccountID]; taken {
 		return fmt.Errorf("memstore: create user: %w", auth.ErrConflict)
 	}
 	s.lastUser++
 	u.ID = s.lastUser
 	s.users[u.ID] = copyUser(u)
-	s.byUsername[u.Username] = u.ID
+	if s.byUsername[u.Username] == nil {
+		s.byUsername[u.Username] = map[int64]int64{}
+	}
+	s.byUsername[u.Username][u.AccountID] = u.ID
 	return nil
 }
 
@@ -33,14 +38,21 @@ func (s *Store) User(_ context.Context, id int64) (*auth.User, error) {
 }
 
 // UserByUsername implements auth.UserStore.
-func (s *Store) UserByUsername(_ context.Context, username string) (*auth.User, error) {
+func (s *Store) UserByUsername(_ context.Context, accountID int64, username string) (*auth.User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, ok := s.byUsername[username]
+	id, ok := s.byUsername[username][accountID]
 	if !ok {
 		return nil, notFound("user by username")
 	}
 	return copyUser(s.users[id]), nil
+}
+
+// AccountsWithUsername implements auth.UserStore.
+func (s *Store) AccountsWithUsername(_ context.Context, username string) ([]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.byUsername[username])), nil
 }
 
 // SetPasswordHash implements auth.UserStore.

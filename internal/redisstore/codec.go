@@ -14,6 +14,7 @@ import (
 // back in UTC. JSON needs valid UTF-8 strings, which the domain guarantees.
 
 type userRecord struct {
+	Account  int64     `json:"a"`
 	Username string    `json:"n"`
 	Hash     string    `json:"h"`
 	Role     auth.Role `json:"r"`
@@ -21,7 +22,7 @@ type userRecord struct {
 }
 
 func encodeUser(u *auth.User) ([]byte, error) {
-	return json.Marshal(userRecord{u.Username, u.PasswordHash, u.Role, u.CreatedAt})
+	return json.Marshal(userRecord{u.AccountID, u.Username, u.PasswordHash, u.Role, u.CreatedAt})
 }
 
 func decodeUser(id int64, b []byte) (*auth.User, error) {
@@ -29,7 +30,28 @@ func decodeUser(id int64, b []byte) (*auth.User, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%w: user: %w", errCorrupt, err)
 	}
-	return &auth.User{ID: id, Username: r.Username, PasswordHash: r.Hash, Role: r.Role, CreatedAt: r.Created.UTC()}, nil
+	return &auth.User{
+		ID: id, AccountID: r.Account, Username: r.Username, PasswordHash: r.Hash, Role: r.Role,
+		CreatedAt: r.Created.UTC(),
+	}, nil
+}
+
+type accountRecord struct {
+	Slug    string    `json:"s"`
+	Name    string    `json:"n"`
+	Created time.Time `json:"c"`
+}
+
+func encodeAccount(a *auth.Account) ([]byte, error) {
+	return json.Marshal(accountRecord{a.Slug, a.Name, a.CreatedAt})
+}
+
+func decodeAccount(id int64, b []byte) (*auth.Account, error) {
+	var r accountRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: account: %w", errCorrupt, err)
+	}
+	return &auth.Account{ID: id, Slug: r.Slug, Name: r.Name, CreatedAt: r.Created.UTC()}, nil
 }
 
 type keyRecord struct {

@@ -1,14 +1,23 @@
-// Package redisstore keeps authgraph's users, user keys and sessions in Redis (one node,
-// Sentinel or Cluster, through redis.UniversalClient). It needs Redis 7.0 or later.
+// Package redisstore keeps authgraph's accounts, users, user keys, sessions and second factors
+// in Redis (one node, Sentinel or Cluster, through redis.UniversalClient). It needs Redis 7.0
+// or later.
 //
 // # Data model
 //
 // Every key name starts with Options.Prefix, p below (default "ag:"). Ids are decimal.
 //
-//	p seq:u, p seq:k, p seq:s   counters (INCR) of user, key and session ids
-//	p u:<id>                    user: compact JSON {"n","h","r","c"} (username, hash, role, created)
-//	p un:<username>             username → user id; claimed with SET NX, so it is the lock that
-//	                            makes usernames unique
+//	p seq:a, p seq:u,           counters (INCR) of account, user, key and session ids
+//	p seq:k, p seq:s
+//	p a:<id>                    account: compact JSON {"s","n","c"} (slug, name, created)
+//	p as:<slug>                 slug → account id; claimed with SET NX, so it is the lock that
+//	                            makes slugs unique
+//	p u:<id>                    user: compact JSON {"a","n","h","r","c"} (account id, username,
+//	                            hash, role, created)
+//	p un:<username>             HASH account id → user id: the accounts that have a user of that
+//	                            name (HKEYS, for a login that names no account) and the user in
+//	                            each (HGET). A field is claimed with HSETNX, so it is the lock
+//	                            that makes usernames unique within an account. One small hash per
+//	                            distinct username (listpack-encoded: tens of bytes)
 //	p k:<id>                    user key: compact JSON {"u","n","h","c","l","e"}, owner first
 //	p {u<uid>}:k                SET of the user's key ids
 //	p t:<digest>                session, under the 32 raw bytes of its token's SHA-256 digest:
@@ -25,6 +34,14 @@
 //	                            token rotated less than the grace window ago; PEXPIRE the window
 //	p r:<digest>                "<fid>:<expiry ms>": the family of a refresh token, current or
 //	                            rotated (to recognise reuse); PEXPIREAT that token's expiry
+//	p {u<uid>}:totp             HASH, while the user has TOTP on: "s" the sealed secret (see
+//	                            below), "t" the last accepted 30-second step, and one empty
+//	                            field per unused recovery code, named "r" + the code's 32-byte
+//	                            SHA-256 digest. About 13 small fields, listpack-encoded: ~500
+//	                            bytes per user with TOTP, nothing for the others. No TTL
+//	p {u<uid>}:totp:new         an enrolment under way: 20 digits of its expiry in Unix
+//	                            nanoseconds, then the sealed secret; Redis expires it then
+//	                            (15 minutes after enableTotp)
 //
 // The access sessions of a family are ordinary sessions (t:<digest>, listed in {u<uid>}:s)
 // whose record carries the family id (codec.go).
@@ -33,7 +50,10 @@
 // exception is the successor pair of a rotation, kept for the grace window (default 10 s) so
 // that concurrent refreshes with one token all get the same pair: it is AES-256-GCM ciphertext
 // under a key derived from the rotated token's plaintext, which Redis never sees (see
-// internal/auth/seal.go). Password and secret hashes are stored as given.
+// internal/auth/successor_seal.go). Password and secret hashes are stored as given. Recovery codes are
+// stored only as SHA-256 digests. A TOTP secret is stored as the domain sealed it: AES-256-GCM
+// under AUTHGRAPH_SECRET_KEY, bound to its user (internal/seal), or, without a key, in
+// plaintext behind a 'P' marker.
 //
 // Users and keys are JSON so that an operator can read them with redis-cli; sessions, the
 // only records whose number grows with traffic, are binary (about 35 bytes plus the client
@@ -43,10 +63,10 @@
 //
 // # Atomicity and Redis Cluster
 //
-// Every atomic step touches exactly one key, so no operation can fail with CROSSSLOT, and the
-// {u<uid>} hash tags only keep a user's two indexes together for future per-user scripts. The
-// record that can be looked up without knowing its owner (k:<id>, t:<digest>) is the point of
-// truth; the per-user index is written after it and cleaned after it:
+// Every atomic step touches one key, or several keys of one user that share the {u<uid>} hash
+// tag (and so one Cluster slot), so no operation can fail with CROSSSLOT. The record that can
+// be looked up without knowing its owner (k:<id>, t:<digest>) is the point of truth; the
+// per-user index is written after it and cleaned after it:
 //
 //   - DeleteKey and DeleteSession run one Lua script on the record: GET, check that the value
 //     starts with the encoding of the expected owner (and session id), DEL, answer the value.
@@ -59,12 +79,21 @@
 //     record being made: KeysOf and SessionsOf delete such entries when they meet them, and
 //     CreateSession prunes a user's session index every 64 entries. A crash between the two
 //     steps of a delete can thus leave an index entry only until the next listing.
-//   - CreateUser: INCR the id, claim the username with SET NX (ErrConflict if taken), write
-//     the record; if that write fails, the claim is released (only if still ours, by script).
-//     A process that dies between claim and record leaves the username taken by no one
-//     (UserByUsername answers ErrNotFound); deleting p un:<username> frees it.
+//   - CreateUser: INCR the id, claim the username in its account with HSETNX (ErrConflict if
+//     taken), write the record; if that write fails, the claim is released (only if still
+//     ours, by script). CreateAccount does the same with its slug and SET NX. A process that
+//     dies between claim and record leaves the username taken in that account by no one
+//     (UserByUsername answers ErrNotFound, though the account still counts in HKEYS);
+//     HDEL p un:<username> <account id> frees it (DEL p as:<slug> for a slug).
 //   - SetPasswordHash and SetKeyHash read, change and write the record under WATCH, so an
 //     update can never bring back a record deleted meanwhile.
+//   - UseTOTPStep is one script on {u<uid>}:totp (HGET "t", compare, HSET "t"): a step at or
+//     before the last accepted one is refused, and of concurrent logins with one code exactly
+//     one passes. UseRecoveryCode is one HDEL: exactly one caller hears 1. EnableTOTP is one
+//     script on {u<uid>}:totp:new and {u<uid>}:totp (two keys, one slot): it checks that the
+//     enrolment is unexpired and still holds the secret the code was checked against, then
+//     moves it into the hash with the recovery digests and the step the code used, so at most
+//     one of concurrent confirmations wins. DisableTOTP deletes both keys in one MULTI.
 //
 // Token families are the exception to "one key per atomic step": a rotation must read and
 // change the family and its grace key together, so both carry the hash tag {f<fid>} and live

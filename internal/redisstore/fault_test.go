@@ -42,7 +42,22 @@ func TestRedisDown(t *testing.T) {
 			return f.CreateUser(ctx, &auth.User{Username: "bob", Role: auth.RoleMember, CreatedAt: now})
 		}},
 		{"User", func(ctx context.Context) error { _, err := f.User(ctx, u.ID); return err }},
-		{"UserByUsername", func(ctx context.Context) error { _, err := f.UserByUsername(ctx, "alice"); return err }},
+		{"UserByUsername", func(ctx context.Context) error { _, err := f.UserByUsername(ctx, 1, "alice"); return err }},
+		{"AccountsWithUsername", func(ctx context.Context) error { _, err := f.AccountsWithUsername(ctx, "alice"); return err }},
+		{"CreateAccount", func(ctx context.Context) error {
+			return f.CreateAccount(ctx, &auth.Account{Slug: "acme", Name: "Acme", CreatedAt: now})
+		}},
+		{"Account", func(ctx context.Context) error { _, err := f.Account(ctx, 1); return err }},
+		{"AccountBySlug", func(ctx context.Context) error { _, err := f.AccountBySlug(ctx, "default"); return err }},
+		{"SetPendingTOTP", func(ctx context.Context) error {
+			return f.SetPendingTOTP(ctx, u.ID, &auth.PendingTOTP{Secret: []byte("s"), ExpiresAt: now.Add(time.Hour)})
+		}},
+		{"PendingTOTP", func(ctx context.Context) error { _, err := f.PendingTOTP(ctx, u.ID); return err }},
+		{"EnableTOTP", func(ctx context.Context) error { return f.EnableTOTP(ctx, u.ID, []byte("s"), 1, nil) }},
+		{"TOTP", func(ctx context.Context) error { _, err := f.TOTP(ctx, u.ID); return err }},
+		{"UseTOTPStep", func(ctx context.Context) error { return f.UseTOTPStep(ctx, u.ID, 2) }},
+		{"UseRecoveryCode", func(ctx context.Context) error { return f.UseRecoveryCode(ctx, u.ID, token.Sum("c")) }},
+		{"DisableTOTP", func(ctx context.Context) error { return f.DisableTOTP(ctx, u.ID) }},
 		{"SetPasswordHash", func(ctx context.Context) error { return f.SetPasswordHash(ctx, u.ID, "h") }},
 		{"CreateKey", func(ctx context.Context) error {
 			return f.CreateKey(ctx, &auth.UserKey{UserID: u.ID, CreatedAt: now})

@@ -39,7 +39,7 @@ func newFixture(t *testing.T, rdb redis.UniversalClient, srv *redistest.Server) 
 
 func (f fixture) user(t *testing.T, name string) *auth.User {
 	t.Helper()
-	u := &auth.User{Username: name, PasswordHash: "hash", Role: auth.RoleMember, CreatedAt: time.Now()}
+	u := &auth.User{AccountID: 1, Username: name, PasswordHash: "hash", Role: auth.RoleMember, CreatedAt: time.Now()}
 	if err := f.CreateUser(t.Context(), u); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,8 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// Each script touches only KEYS[1], so it runs unchanged on Redis Cluster.
+// Each script touches only KEYS[1], or keys that share a hash tag ({u<uid>}), so it runs
+// unchanged on Redis Cluster.
 
 // deleteIfPrefix deletes KEYS[1] and answers its value if the value begins with ARGV[1], and
 // answers nil otherwise. The records put their owner first, so the prefix check is the
@@ -23,4 +24,52 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 	return redis.call('DEL', KEYS[1])
 end
 return 0
+`)
+
+// hdelIfEqual deletes field ARGV[1] of hash KEYS[1] if its value is ARGV[2]: it releases a
+// username claim only if the claim is still the caller's.
+var hdelIfEqual = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+	return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+`)
+
+// enableTOTP turns TOTP on: KEYS[1] is the user's pending enrolment, KEYS[2] the user's TOTP
+// hash (one hash tag, so one slot). ARGV[1] is now (20-digit Unix nanoseconds), ARGV[2] the
+// sealed secret the caller checked a code against, ARGV[3] the step that code used, ARGV[4…]
+// the recovery code fields. It answers -1 if TOTP is on already, 0 if the enrolment is gone,
+// expired or holds another secret, and 1 once it has moved the secret into the hash.
+var enableTOTP = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then
+	return -1
+end
+local p = redis.call('GET', KEYS[1])
+if not p or string.sub(p, 1, 20) <= ARGV[1] or string.sub(p, 21) ~= ARGV[2] then
+	return 0
+end
+redis.call('DEL', KEYS[1])
+local args = {'s', ARGV[2], 't', ARGV[3]}
+for i = 4, #ARGV do
+	args[#args + 1] = ARGV[i]
+	args[#args + 1] = ''
+end
+redis.call('HSET', KEYS[2], unpack(args))
+return 1
+`)
+
+// useTOTPStep records ARGV[1] as the last accepted step in the TOTP hash KEYS[1] if it is
+// after the one recorded: 1. A step at or before it (a replay) answers 0 and changes nothing;
+// no hash (TOTP off) answers -1. One script, so of concurrent calls with one step exactly one
+// answers 1.
+var useTOTPStep = redis.NewScript(`
+local last = redis.call('HGET', KEYS[1], 't')
+if not last then
+	return -1
+end
+if tonumber(ARGV[1]) <= tonumber(last) then
+	return 0
+end
+redis.call('HSET', KEYS[1], 't', ARGV[1])
+return 1
 `)

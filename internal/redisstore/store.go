@@ -57,6 +57,10 @@ type names struct{ prefix string }
 func (n names) seq(kind string) string         { return n.prefix + "seq:" + kind }
 func (n names) user(id int64) string           { return n.prefix + "u:" + itoa(id) }
 func (n names) username(name string) string    { return n.prefix + "un:" + name }
+func (n names) account(id int64) string        { return n.prefix + "a:" + itoa(id) }
+func (n names) slug(slug string) string        { return n.prefix + "as:" + slug }
+func (n names) totp(userID int64) string       { return n.prefix + "{u" + itoa(userID) + "}:totp" }
+func (n names) totpNew(userID int64) string    { return n.prefix + "{u" + itoa(userID) + "}:totp:new" }
 func (n names) key(id int64) string            { return n.prefix + "k:" + itoa(id) }
 func (n names) keysOf(userID int64) string     { return n.prefix + "{u" + itoa(userID) + "}:k" }
 func (n names) token(d token.Digest) string    { return n.prefix + "t:" + string(d[:]) }

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/authgraph/authgraph/internal/auth"
@@ -19,8 +20,10 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 	if err != nil {
 		return fail(op, err)
 	}
-	claim := s.name.username(u.Username)
-	ok, err := s.rdb.SetNX(ctx, claim, id, 0).Result()
+	// The username's hash maps account id → user id; HSETNX claims the username in the
+	// account, so it is the lock that makes usernames unique per account.
+	claim, field := s.name.username(u.Username), itoa(u.AccountID)
+	ok, err := s.rdb.HSetNX(ctx, claim, field, id).Result()
 	if err != nil {
 		return fail(op, err)
 	}
@@ -31,7 +34,7 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 		// Release the claim, or the username would stay taken by a user that does not exist.
 		uctx, cancel := undoContext(ctx)
 		defer cancel()
-		_ = deleteIfEqual.Run(uctx, s.rdb, []string{claim}, id).Err()
+		_ = hdelIfEqual.Run(uctx, s.rdb, []string{claim}, field, id).Err()
 		return fail(op, err)
 	}
 	u.ID = id
@@ -53,9 +56,9 @@ func (s *Store) User(ctx context.Context, id int64) (*auth.User, error) {
 }
 
 // UserByUsername implements auth.UserStore.
-func (s *Store) UserByUsername(ctx context.Context, username string) (*auth.User, error) {
+func (s *Store) UserByUsername(ctx context.Context, accountID int64, username string) (*auth.User, error) {
 	const op = "user by username"
-	v, err := s.rdb.Get(ctx, s.name.username(username)).Result()
+	v, err := s.rdb.HGet(ctx, s.name.username(username), itoa(accountID)).Result()
 	if err != nil {
 		return nil, fail(op, err)
 	}
@@ -66,6 +69,25 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (*auth.User
 	// A claim whose user record is missing (a CreateUser under way, or one that died between
 	// its two writes) is no user: User answers ErrNotFound.
 	return s.User(ctx, id)
+}
+
+// AccountsWithUsername implements auth.UserStore.
+func (s *Store) AccountsWithUsername(ctx context.Context, username string) ([]int64, error) {
+	const op = "accounts with username"
+	fields, err := s.rdb.HKeys(ctx, s.name.username(username)).Result()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	ids := make([]int64, 0, len(fields))
+	for _, f := range fields {
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil, fail(op, fmt.Errorf("%w: username claim", errCorrupt))
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // SetPasswordHash implements auth.UserStore.

@@ -23,7 +23,7 @@ func sameTimePtr(a, b *time.Time) bool {
 
 func checkUser(t *testing.T, got, want *auth.User) {
 	t.Helper()
-	if got == nil || got.ID != want.ID || got.Username != want.Username ||
+	if got == nil || got.ID != want.ID || got.AccountID != want.AccountID || got.Username != want.Username ||
 		got.PasswordHash != want.PasswordHash || got.Role != want.Role ||
 		!sameTime(got.CreatedAt, want.CreatedAt) {
 		t.Errorf("user = %+v\nwant %+v", got, want)

@@ -36,7 +36,7 @@ var raceTests = []test{
 	{"RaceCreateUser", func(t *testing.T, e *env) {
 		users := make([]*auth.User, 20)
 		wins := race(t, 20, func(i int) error {
-			users[i] = &auth.User{Username: "same", PasswordHash: "h", Role: auth.RoleMember, CreatedAt: e.now()}
+			users[i] = &auth.User{AccountID: testAccount, Username: "same", PasswordHash: "h", Role: auth.RoleMember, CreatedAt: e.now()}
 			err := e.CreateUser(e.ctx(t), users[i])
 			if err != nil && !errors.Is(err, auth.ErrConflict) {
 				t.Errorf("CreateUser: %v, want nil or ErrConflict", err)
@@ -51,7 +51,7 @@ var raceTests = []test{
 		}
 		for _, u := range users {
 			if u != nil {
-				got, err := e.UserByUsername(e.ctx(t), "same")
+				got, err := e.UserByUsername(e.ctx(t), testAccount, "same")
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -20,7 +20,7 @@ import (
 // expire records by its own clock (Redis TTLs): a record must outlive the test in real time,
 // and its expiry is tested by moving the fake clock.
 func Run(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Store) {
-	groups := [][]test{userTests, keyTests, sessionTests, raceTests, familyTests}
+	groups := [][]test{userTests, keyTests, sessionTests, raceTests, familyTests, accountTests, totpTests}
 	for _, group := range groups {
 		for _, tt := range group {
 			t.Run(tt.name, func(t *testing.T) {
@@ -50,7 +50,17 @@ func (e *env) ctx(t *testing.T) context.Context { return t.Context() }
 
 func (e *env) newUser(t *testing.T, username string) *auth.User {
 	t.Helper()
+	return e.newUserIn(t, testAccount, username)
+}
+
+// testAccount is the account id of newUser's users. Stores do not check that an account
+// exists (the domain does), so the tests need not make it.
+const testAccount = 1
+
+func (e *env) newUserIn(t *testing.T, accountID int64, username string) *auth.User {
+	t.Helper()
 	u := &auth.User{
+		AccountID:    accountID,
 		Username:     username,
 		PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
 		Role:         auth.RoleMember,

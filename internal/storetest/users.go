@@ -22,7 +22,7 @@ var userTests = []test{
 	}},
 	{"UserRoundTrip", func(t *testing.T, e *env) {
 		want := e.newUser(t, "alice")
-		admin := &auth.User{Username: "root", PasswordHash: "h", Role: auth.RoleAdmin, CreatedAt: e.now()}
+		admin := &auth.User{AccountID: testAccount, Username: "root", PasswordHash: "h", Role: auth.RoleAdmin, CreatedAt: e.now()}
 		if err := e.CreateUser(e.ctx(t), admin); err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +32,7 @@ var userTests = []test{
 				t.Fatalf("User(%d): %v", u.ID, err)
 			}
 			checkUser(t, got, u)
-			got, err = e.UserByUsername(e.ctx(t), u.Username)
+			got, err = e.UserByUsername(e.ctx(t), testAccount, u.Username)
 			if err != nil {
 				t.Fatalf("UserByUsername(%q): %v", u.Username, err)
 			}
@@ -41,9 +41,9 @@ var userTests = []test{
 	}},
 	{"UsernameTaken", func(t *testing.T, e *env) {
 		first := e.newUser(t, "bob")
-		dup := &auth.User{Username: "bob", PasswordHash: "other", Role: auth.RoleAdmin, CreatedAt: e.now()}
+		dup := &auth.User{AccountID: testAccount, Username: "bob", PasswordHash: "other", Role: auth.RoleAdmin, CreatedAt: e.now()}
 		wantErr(t, "CreateUser of a taken username", e.CreateUser(e.ctx(t), dup), auth.ErrConflict)
-		got, err := e.UserByUsername(e.ctx(t), "bob")
+		got, err := e.UserByUsername(e.ctx(t), testAccount, "bob")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,9 +55,9 @@ var userTests = []test{
 		wantErr(t, "User(unknown)", err, auth.ErrNotFound)
 		_, err = e.User(e.ctx(t), 0)
 		wantErr(t, "User(0)", err, auth.ErrNotFound)
-		_, err = e.UserByUsername(e.ctx(t), "nobody")
+		_, err = e.UserByUsername(e.ctx(t), testAccount, "nobody")
 		wantErr(t, "UserByUsername(unknown)", err, auth.ErrNotFound)
-		_, err = e.UserByUsername(e.ctx(t), "Carol") // usernames are compared exactly
+		_, err = e.UserByUsername(e.ctx(t), testAccount, "Carol") // usernames are compared exactly
 		wantErr(t, "UserByUsername(other case)", err, auth.ErrNotFound)
 		wantErr(t, "SetPasswordHash(unknown)", e.SetPasswordHash(e.ctx(t), 424242, "h"), auth.ErrNotFound)
 	}},
@@ -75,7 +75,7 @@ var userTests = []test{
 			}
 			checkUser(t, got, want)
 		}
-		got, err := e.UserByUsername(e.ctx(t), "dave")
+		got, err := e.UserByUsername(e.ctx(t), testAccount, "dave")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -58,7 +58,7 @@ func sealKey(rotated string) (cipher.AEAD, error) {
 }
 
 // seal encrypts succ for whoever holds the token rotated.
-func seal(rotated string, succ successor) ([]byte, error) {
+func sealSuccessor(rotated string, succ successor) ([]byte, error) {
 	aead, err := sealKey(rotated)
 	if err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func seal(rotated string, succ successor) ([]byte, error) {
 }
 
 // open decrypts what seal made for the token rotated.
-func open(rotated string, sealed []byte) (successor, error) {
+func openSuccessor(rotated string, sealed []byte) (successor, error) {
 	aead, err := sealKey(rotated)
 	if err != nil {
 		return successor{}, err

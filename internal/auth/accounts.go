@@ -1,0 +1,189 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Account is a tenant (the "subdomain" of the Luma reference API): a unique slug and a name.
+// Every user belongs to exactly one account, and usernames are unique only within an
+// account. Accounts are never renamed or deleted, so an id or slug, once seen, stays valid.
+type Account struct {
+	ID        int64
+	Slug      string
+	Name      string
+	CreatedAt time.Time
+}
+
+// The account that exists from the start: users created without naming an account (the
+// bootstrap admin among them) live in it.
+const (
+	DefaultAccountSlug = "default"
+	DefaultAccountName = "Default"
+)
+
+// AccountStore keeps accounts.
+type AccountStore interface {
+	// CreateAccount assigns a.ID from a counter and saves a; ErrConflict if a.Slug is taken.
+	CreateAccount(ctx context.Context, a *Account) error
+	Account(ctx context.Context, id int64) (*Account, error)
+	AccountBySlug(ctx context.Context, slug string) (*Account, error)
+}
+
+const (
+	maxSlugLen        = 63 // a DNS label, as the slug may name a subdomain
+	maxAccountNameLen = 100
+)
+
+// checkSlug accepts 1 to 63 lowercase ASCII letters, digits and hyphens, not beginning or
+// ending with a hyphen: a valid DNS label, since tenants are often told apart by subdomain.
+func checkSlug(slug string) error {
+	if slug == "" || len(slug) > maxSlugLen {
+		return Errorf(CodeInvalidInput, "account slug must be 1 to %d characters", maxSlugLen)
+	}
+	for i := 0; i < len(slug); i++ {
+		c := slug[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return Errorf(CodeInvalidInput, "account slug may hold only lowercase letters, digits and hyphens")
+		}
+	}
+	if slug[0] == '-' || slug[len(slug)-1] == '-' {
+		return Errorf(CodeInvalidInput, "account slug must not begin or end with a hyphen")
+	}
+	return nil
+}
+
+func checkAccountName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return Errorf(CodeInvalidInput, "account name must not be empty")
+	case strings.TrimSpace(name) != name:
+		return Errorf(CodeInvalidInput, "account name must not begin or end with spaces")
+	}
+	return checkLabel("account name", name)
+}
+
+// CreateAccount makes an account. Only admins may.
+func (s *Service) CreateAccount(ctx context.Context, slug, name string) (*Account, error) {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.User.Role != RoleAdmin {
+		return nil, Errorf(CodeForbidden, "only admins may create accounts")
+	}
+	if err := checkSlug(slug); err != nil {
+		return nil, err
+	}
+	if err := checkAccountName(name); err != nil {
+		return nil, err
+	}
+	a := &Account{Slug: slug, Name: name, CreatedAt: s.clock.Now().UTC()}
+	if err := s.store.CreateAccount(ctx, a); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, Errorf(CodeConflict, "an account with that slug exists")
+		}
+		return nil, fmt.Errorf("create account: %w", err)
+	}
+	return a, nil
+}
+
+// EnsureDefaultAccount makes the default account unless it exists, and answers it. The
+// server calls it at start; creating a user without an account calls it too, so a store
+// that was never bootstrapped still works.
+func (s *Service) EnsureDefaultAccount(ctx context.Context) (*Account, error) {
+	a, err := s.store.AccountBySlug(ctx, DefaultAccountSlug)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return a, err
+	}
+	a = &Account{Slug: DefaultAccountSlug, Name: DefaultAccountName, CreatedAt: s.clock.Now().UTC()}
+	err = s.store.CreateAccount(ctx, a)
+	if errors.Is(err, ErrConflict) { // made by another replica meanwhile
+		return s.store.AccountBySlug(ctx, DefaultAccountSlug)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create default account: %w", err)
+	}
+	return a, nil
+}
+
+// Account answers an account the caller may see: their own, or any for an admin. Others
+// are not found, so that account ids do not leak across tenants.
+func (s *Service) Account(ctx context.Context, id int64) (*Account, error) {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.User.AccountID != id && p.User.Role != RoleAdmin {
+		return nil, Errorf(CodeNotFound, "account not found")
+	}
+	a, err := s.store.Account(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "account not found")
+	}
+	return a, err
+}
+
+// accountForNewUser answers the account a new user goes to: the one with that slug, or the
+// default account for "".
+func (s *Service) accountForNewUser(ctx context.Context, slug string) (*Account, error) {
+	if slug == "" {
+		return s.EnsureDefaultAccount(ctx)
+	}
+	if err := checkSlug(slug); err != nil {
+		return nil, err
+	}
+	a, err := s.store.AccountBySlug(ctx, slug)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "account not found")
+	}
+	return a, err
+}
+
+// loginUser finds the user a password login names. With a slug: that account's user. Without
+// one: the user in the only account that has the username; if several accounts have it, the
+// default account's user if the default account is among them (so clients that never mention
+// accounts keep working however tenants name their users), else nobody.
+//
+// Nobody is ErrNotFound, for an unknown account as for an unknown or ambiguous username: the
+// caller answers all of them exactly as a wrong password (same error, same argon2 work), so a
+// login reveals neither which accounts exist nor in how many a username is used.
+func (s *Service) loginUser(ctx context.Context, slug, username string) (*User, error) {
+	var accountID int64
+	if slug != "" {
+		a, err := s.store.AccountBySlug(ctx, slug)
+		if err != nil {
+			return nil, fmt.Errorf("find account: %w", err)
+		}
+		accountID = a.ID
+	} else {
+		ids, err := s.store.AccountsWithUsername(ctx, username)
+		if err != nil {
+			return nil, fmt.Errorf("find accounts of username: %w", err)
+		}
+		switch len(ids) {
+		case 0:
+			return nil, fmt.Errorf("find user: %w", ErrNotFound)
+		case 1:
+			accountID = ids[0]
+		default:
+			def, err := s.store.AccountBySlug(ctx, DefaultAccountSlug)
+			if err != nil {
+				return nil, fmt.Errorf("find default account: %w", err)
+			}
+			if !slices.Contains(ids, def.ID) {
+				return nil, fmt.Errorf("username in several accounts, none named: %w", ErrNotFound)
+			}
+			accountID = def.ID
+		}
+	}
+	u, err := s.store.UserByUsername(ctx, accountID, username)
+	if err != nil {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	return u, nil
+}
