@@ -44,6 +44,10 @@ func (s *Service) LoginPassword(ctx context.Context, username, password, name st
 // unknown account or username costs the same argon2 work as a wrong password and answers the
 // same error. OTP_REQUIRED comes only after the password was verified, so it never answers a
 // wrong password.
+//
+// The attempt is counted by the service's Limiter (per address and per username) before
+// any lookup or hashing, and may be refused with RATE_LIMITED. The username alone names the account for the limits, whatever account
+// slug is given: a slug chosen per attempt must not buy a fresh budget.
 func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
 	if err := checkLabel("name", in.Name); err != nil {
 		return nil, err
@@ -53,15 +57,27 @@ func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo
 			return nil, err
 		}
 	}
+	if err := s.checkLimit(ctx, AttemptPassword, client.IP, in.Username); err != nil {
+		return nil, err
+	}
+	ns, err := s.login(ctx, in, client, opts)
+	return s.recordLogin(ctx, AttemptPassword, client.IP, in.Username, ns, err)
+}
+
+func (s *Service) login(ctx context.Context, in PasswordLogin, client ClientInfo, opts []LoginOption) (*NewSession, error) {
 	if len(in.Username) > 4*maxUsernameLen || len(in.Password) > 4*maxPasswordLen {
 		// Longer than any account's could be: answer as for a wrong password, without the
 		// hashing work an attacker would like us to do on megabytes.
-		s.hasher.VerifyDummy(ctx, "")
+		if err := s.verifyDummy(ctx, ""); err != nil {
+			return nil, fmt.Errorf("verify password: %w", err)
+		}
 		return nil, invalidCredentials()
 	}
 	u, err := s.loginUser(ctx, in.Account, in.Username)
 	if errors.Is(err, ErrNotFound) {
-		s.hasher.VerifyDummy(ctx, in.Password)
+		if err := s.verifyDummy(ctx, in.Password); err != nil {
+			return nil, fmt.Errorf("verify password: %w", err)
+		}
 		return nil, invalidCredentials()
 	}
 	if err != nil {
@@ -91,17 +107,33 @@ func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo
 // expired key all answer the same error after the same argon2 work. TOTP does not apply: the
 // key is a 256-bit credential made for programs, which cannot answer a code prompt; a user
 // with TOTP on who makes keys accepts that each key stands in for both factors.
+//
+// The attempt is counted by the service's Limiter (per address and per key id) before any
+// lookup or hashing, and may be refused with RATE_LIMITED.
 func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name string, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
 	if err := checkLabel("name", name); err != nil {
 		return nil, err
 	}
+	id := keyIdentifier(keyID)
+	if err := s.checkLimit(ctx, AttemptUserKey, client.IP, id); err != nil {
+		return nil, err
+	}
+	ns, err := s.loginUserKey(ctx, keyID, secret, name, client, opts)
+	return s.recordLogin(ctx, AttemptUserKey, client.IP, id, ns, err)
+}
+
+func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name string, client ClientInfo, opts []LoginOption) (*NewSession, error) {
 	if len(secret) > maxSecretLen {
-		s.hasher.VerifyDummy(ctx, "")
+		if err := s.verifyDummy(ctx, ""); err != nil {
+			return nil, fmt.Errorf("verify key secret: %w", err)
+		}
 		return nil, invalidCredentials()
 	}
 	k, err := s.store.Key(ctx, keyID)
 	if errors.Is(err, ErrNotFound) {
-		s.hasher.VerifyDummy(ctx, secret)
+		if err := s.verifyDummy(ctx, secret); err != nil {
+			return nil, fmt.Errorf("verify key secret: %w", err)
+		}
 		return nil, invalidCredentials()
 	}
 	if err != nil {

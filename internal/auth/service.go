@@ -30,6 +30,8 @@ type Config struct {
 	// SecretKey, if set, encrypts TOTP secrets at rest (AES-256-GCM); it must be seal.KeyLen
 	// (32) bytes. Without it they are stored in plaintext.
 	SecretKey []byte
+	// Limiter guards the public credential mutations (see Attempt); nil means no limits.
+	Limiter Limiter
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days, as in the

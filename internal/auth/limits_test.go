@@ -1,0 +1,262 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authgraph/authgraph/internal/argon2id"
+	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/memstore"
+)
+
+// fakeLimiter records what the service asks and answers what the test says.
+type fakeLimiter struct {
+	mu       sync.Mutex
+	checks   []string // "attempt ip identifier"
+	records  []string // "attempt ip identifier ok"
+	checkErr error
+	recErr   error
+}
+
+func (l *fakeLimiter) Check(_ context.Context, a auth.Attempt, ip, id string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.checks = append(l.checks, fmt.Sprint(a, " ", ip, " ", id))
+	return l.checkErr
+}
+
+func (l *fakeLimiter) Record(_ context.Context, a auth.Attempt, ip, id string, ok bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, fmt.Sprint(a, " ", ip, " ", id, " ", ok))
+	return l.recErr
+}
+
+func (l *fakeLimiter) reset(checkErr, recErr error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.checks, l.records, l.checkErr, l.recErr = nil, nil, checkErr, recErr
+}
+
+func (l *fakeLimiter) seen() (checks, records []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.checks...), append([]string(nil), l.records...)
+}
+
+// busyHasher answers like a full hashing pool: every Verify and dummy verify fails with an
+// error wrapping ErrUnavailable.
+type busyHasher struct {
+	*argon2id.Hasher
+	busy bool
+}
+
+var errBusy = fmt.Errorf("test pool full: %w", auth.ErrUnavailable)
+
+func (h *busyHasher) Verify(ctx context.Context, secret, encoded string) (bool, bool, error) {
+	if h.busy {
+		return false, false, errBusy
+	}
+	return h.Hasher.Verify(ctx, secret, encoded)
+}
+
+func (h *busyHasher) VerifyDummyErr(ctx context.Context, secret string) error {
+	if h.busy {
+		return errBusy
+	}
+	h.Hasher.VerifyDummy(ctx, secret)
+	return nil
+}
+
+type limitFixture struct {
+	svc    *auth.Service
+	lim    *fakeLimiter
+	hasher *countingHasher
+	keyID  int64
+	secret string
+}
+
+func newLimitFixture(t *testing.T) *limitFixture {
+	t.Helper()
+	h, err := argon2id.New(fastParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := clock.NewFake(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	lim := &fakeLimiter{}
+	ch := &countingHasher{Hasher: h}
+	svc := auth.NewService(memstore.New(c), ch, c, auth.Config{Limiter: lim})
+	if _, err := svc.EnsureUser(context.Background(), "admin", "admin-password", auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Authenticate(context.Background(), ns.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nk, err := svc.CreateUserKey(auth.WithPrincipal(context.Background(), p), "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &limitFixture{svc: svc, lim: lim, hasher: ch, keyID: nk.Key.ID, secret: nk.Secret}
+}
+
+// Every login is checked before any work, with the client's address and the identifier it
+// targets, and its outcome is recorded: wrong credentials and unknown accounts alike.
+func TestLoginsAreCheckedAndRecorded(t *testing.T) {
+	f := newLimitFixture(t)
+	ip := "203.0.113.7"
+	key := strconv.FormatInt(f.keyID, 10)
+	tests := []struct {
+		name       string
+		login      func() error
+		wantCode   auth.Code
+		wantCheck  string
+		wantRecord string
+	}{
+		{"right password", func() error {
+			_, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{IP: ip})
+			return err
+		}, "", "password " + ip + " admin", "password " + ip + " admin true"},
+		{"wrong password", func() error {
+			_, err := f.svc.LoginPassword(context.Background(), "admin", "nope", "", auth.ClientInfo{IP: ip})
+			return err
+		}, auth.CodeInvalidCredentials, "password " + ip + " admin", "password " + ip + " admin false"},
+		{"unknown username", func() error {
+			_, err := f.svc.LoginPassword(context.Background(), "ghost", "nope", "", auth.ClientInfo{IP: ip})
+			return err
+		}, auth.CodeInvalidCredentials, "password " + ip + " ghost", "password " + ip + " ghost false"},
+		{"right key secret", func() error {
+			_, err := f.svc.LoginUserKey(context.Background(), f.keyID, f.secret, "", auth.ClientInfo{IP: ip})
+			return err
+		}, "", "user_key " + ip + " " + key, "user_key " + ip + " " + key + " true"},
+		{"wrong key secret", func() error {
+			_, err := f.svc.LoginUserKey(context.Background(), f.keyID, f.secret+"x", "", auth.ClientInfo{IP: ip})
+			return err
+		}, auth.CodeInvalidCredentials, "user_key " + ip + " " + key, "user_key " + ip + " " + key + " false"},
+		{"unknown key", func() error {
+			_, err := f.svc.LoginUserKey(context.Background(), 999, f.secret, "", auth.ClientInfo{IP: ip})
+			return err
+		}, auth.CodeInvalidCredentials, "user_key " + ip + " 999", "user_key " + ip + " 999 false"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.lim.reset(nil, nil)
+			if err := tt.login(); auth.ErrorCode(err) != tt.wantCode {
+				t.Fatalf("code %q, want %q: %v", auth.ErrorCode(err), tt.wantCode, err)
+			}
+			checks, records := f.lim.seen()
+			if len(checks) != 1 || checks[0] != tt.wantCheck {
+				t.Fatalf("checks %q, want [%q]", checks, tt.wantCheck)
+			}
+			if len(records) != 1 || records[0] != tt.wantRecord {
+				t.Fatalf("records %q, want [%q]", records, tt.wantRecord)
+			}
+		})
+	}
+}
+
+// A refused attempt answers RATE_LIMITED with its wait, before any lookup or hashing, and
+// records nothing.
+func TestRefusedLoginCostsNothing(t *testing.T) {
+	f := newLimitFixture(t)
+	refusal := &auth.RateLimitedError{RetryAfter: 1500 * time.Millisecond, Rule: "login:ip"}
+	f.lim.reset(refusal, nil)
+	before := f.hasher.verifies.Load() + f.hasher.dummies.Load()
+	_, errPw := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{IP: "198.51.100.1"})
+	_, errKey := f.svc.LoginUserKey(context.Background(), f.keyID, f.secret, "", auth.ClientInfo{IP: "198.51.100.1"})
+	for _, err := range []error{errPw, errKey} {
+		if auth.ErrorCode(err) != auth.CodeRateLimited || auth.ErrorMessage(err) != auth.MsgRateLimited {
+			t.Fatalf("refusal answered %q %q", auth.ErrorCode(err), auth.ErrorMessage(err))
+		}
+		rl, ok := auth.IsRateLimited(err)
+		if !ok || rl.RetryAfterSeconds() != 2 {
+			t.Fatalf("refusal lost its wait: %v", err)
+		}
+	}
+	if after := f.hasher.verifies.Load() + f.hasher.dummies.Load(); after != before {
+		t.Fatalf("a refused attempt cost %d argon2 verifications", after-before)
+	}
+	if _, records := f.lim.seen(); len(records) != 0 {
+		t.Fatalf("a refused attempt was recorded: %q", records)
+	}
+}
+
+// Limits fail closed: when the limiter cannot answer, the attempt is SERVICE_UNAVAILABLE
+// (never let through uncounted), and a failure that cannot be recorded is not answered as
+// a plain wrong password either.
+func TestLimiterOutageFailsClosed(t *testing.T) {
+	f := newLimitFixture(t)
+	down := fmt.Errorf("limiter: %w", auth.ErrUnavailable)
+
+	f.lim.reset(down, nil)
+	if _, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{}); auth.ErrorCode(err) != auth.CodeUnavailable {
+		t.Fatalf("check failed, login answered %v", err)
+	}
+
+	f.lim.reset(nil, down)
+	if _, err := f.svc.LoginPassword(context.Background(), "admin", "wrong", "", auth.ClientInfo{}); auth.ErrorCode(err) != auth.CodeUnavailable {
+		t.Fatalf("record failed, wrong password answered %v", err)
+	}
+	// A success whose record fails still signs in: the session exists, and what is lost is
+	// only the forgiveness of earlier typos.
+	if _, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{}); err != nil {
+		t.Fatalf("record failed, right password answered %v", err)
+	}
+}
+
+// A full hashing pool answers the same for an unknown id as for a known one (503 both), so
+// filling the pool reveals nothing, and neither answer counts as a failed guess.
+func TestBusyHasherAnswersAlikeForUnknownIDs(t *testing.T) {
+	h, err := argon2id.New(fastParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := clock.NewFake(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	bh := &busyHasher{Hasher: h}
+	lim := &fakeLimiter{}
+	svc := auth.NewService(memstore.New(c), bh, c, auth.Config{Limiter: lim})
+	if _, err := svc.EnsureUser(context.Background(), "admin", "admin-password", auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	bh.busy = true
+	for _, user := range []string{"admin", "ghost", string(make([]byte, 1000))} {
+		_, err := svc.LoginPassword(context.Background(), user, "whatever", "", auth.ClientInfo{})
+		if auth.ErrorCode(err) != auth.CodeUnavailable || !errors.Is(err, errBusy) {
+			t.Fatalf("user %.8q with the pool full: %v", user, err)
+		}
+	}
+	for _, id := range []int64{1, 999} {
+		_, err := svc.LoginUserKey(context.Background(), id, "whatever", "", auth.ClientInfo{})
+		if auth.ErrorCode(err) != auth.CodeUnavailable {
+			t.Fatalf("key %d with the pool full: %v", id, err)
+		}
+	}
+	if _, records := lim.seen(); len(records) != 0 {
+		t.Fatalf("busy answers were recorded as failures: %q", records)
+	}
+}
+
+func TestRateLimitedErrorIsADomainError(t *testing.T) {
+	var err error = fmt.Errorf("wrapped: %w", &auth.RateLimitedError{RetryAfter: 0, Rule: "login:id"})
+	var de *auth.Error
+	if !errors.As(err, &de) || de.Code != auth.CodeRateLimited || de.Message != auth.MsgRateLimited {
+		t.Fatalf("errors.As to *auth.Error: %+v", de)
+	}
+	rl, _ := auth.IsRateLimited(err)
+	if rl.RetryAfterSeconds() != 1 {
+		t.Fatalf("a refusal must ask for at least a second: %d", rl.RetryAfterSeconds())
+	}
+	if got := (&auth.RateLimitedError{RetryAfter: 3 * time.Second}).RetryAfterSeconds(); got != 3 {
+		t.Fatalf("3s is %d seconds", got)
+	}
+}
