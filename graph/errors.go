@@ -31,6 +31,12 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 	case errors.As(err, &domainErr):
 		gqlErr.Message = domainErr.Message
 		setCode(gqlErr, string(domainErr.Code))
+		if rl, ok := auth.IsRateLimited(err); ok {
+			// The wait goes to the client (the HTTP layer also sends it as Retry-After);
+			// the rule that refused goes only to the log.
+			gqlErr.Extensions["retryAfter"] = rl.RetryAfterSeconds()
+			zerolog.Ctx(ctx).Info().Str("rule", rl.Rule).Dur("retry_after", rl.RetryAfter).Msg("rate limited")
+		}
 	case errors.Is(err, gid.ErrInvalid):
 		gqlErr.Message = err.Error()
 		setCode(gqlErr, string(auth.CodeInvalidInput))

@@ -84,6 +84,9 @@ func newGraphQL(svc *auth.Service) http.Handler {
 				if c, ok := e.Extensions["code"].(string); ok {
 					codes = append(codes, c)
 				}
+				if ra, ok := e.Extensions["retryAfter"].(int); ok {
+					info(ctx).retryAfter = max(info(ctx).retryAfter, ra)
+				}
 			}
 			if s := statusFor(codes); s != http.StatusOK {
 				info(ctx).status = s

@@ -21,6 +21,8 @@ type requestInfo struct {
 	// status, when set by the GraphQL layer, overrides the 200 gqlgen would send (503 for an
 	// outage, 429 for a rate limit).
 	status int
+	// retryAfter, in seconds, is sent as Retry-After with a 429 or 503 (see retryAfter).
+	retryAfter int
 }
 
 type infoKey struct{}
@@ -97,6 +99,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	if code == http.StatusOK && w.info.status != 0 {
 		code = w.info.status
 	}
+	setRetryAfter(w.Header(), code, w.info.retryAfter)
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/requestid"
@@ -26,6 +27,7 @@ func writeError(w http.ResponseWriter, status int, code auth.Code, msg string) {
 func writeErrorExt(w http.ResponseWriter, status int, ext map[string]any, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	setRetryAfter(w.Header(), status, 0)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(errorBody{Errors: []errorItem{{Message: msg, Extensions: ext}}})
 }
@@ -51,4 +53,14 @@ func statusFor(codes []string) int {
 		}
 	}
 	return status
+}
+
+// setRetryAfter tells a client refused with 429 or 503 when to try again (RFC 9110 §10.2.3):
+// the limiter's wait for a 429, a second for an outage or a full hashing queue (by then a
+// worker is free or Redis has had a second to come back; clients add their own backoff).
+func setRetryAfter(h http.Header, status, seconds int) {
+	if h.Get("Retry-After") != "" || (status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable) {
+		return
+	}
+	h.Set("Retry-After", strconv.Itoa(max(seconds, 1)))
 }
