@@ -32,6 +32,8 @@ type Config struct {
 	CookieSecure, AllowQueryToken                 bool
 	// SecretKey encrypts TOTP secrets at rest (AES-256-GCM); empty: they are stored as is.
 	SecretKey []byte
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (clientip.go).
+	TrustedProxies trustedProxies
 }
 
 type setting struct {
@@ -66,6 +68,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "false", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front)", boolean(&c.CookieSecure)},
 		{"AUTHGRAPH_ALLOW_QUERY_TOKEN", "allow-query-token", "false", "accept ?access_token= (risky: URLs reach logs, history and Referer)", boolean(&c.AllowQueryToken)},
 		{"AUTHGRAPH_SECRET_KEY", "secret-key", "", "base64 of 32 random bytes that encrypt TOTP secrets at rest (prefer the variable: flags show in ps)", str(&secretKeyText)},
+		{"AUTHGRAPH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses and CIDR blocks of proxies whose X-Forwarded-For is believed", proxies(&c.TrustedProxies)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -179,6 +182,17 @@ func uint8v(p *uint8) func(string) error {
 			return fmt.Errorf("not a whole number up to 255: %q", v)
 		}
 		*p = uint8(n)
+		return nil
+	}
+}
+
+func proxies(p *trustedProxies) func(string) error {
+	return func(v string) error {
+		t, err := parseTrustedProxies(v)
+		if err != nil {
+			return err
+		}
+		*p = t
 		return nil
 	}
 }

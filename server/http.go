@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"time"
 
@@ -27,7 +26,7 @@ const maxComplexity = 2000
 // newHandler wires the HTTP routes: /graphql, /healthz, /readyz and the playground at /.
 func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	api := logRequests(logger, cors(limitBody(cfg.MaxBodyBytes, withClient(authenticate(cfg.transportOptions(), svc, newGraphQL(svc))))))
+	api := logRequests(logger, cors(limitBody(cfg.MaxBodyBytes, withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, newGraphQL(svc))))))
 	mux.Handle("/graphql", api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -124,12 +123,11 @@ func limitBody(max int64, next http.Handler) http.Handler {
 
 // withClient records who is calling (Apollo client headers, User-Agent, peer address) for
 // the sessions the request may create.
-func withClient(next http.Handler) http.Handler {
+// The address is the peer's, or the one a trusted proxy names (clientip.go): it is what
+// the rate limits count by.
+func withClient(trusted trustedProxies, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			ip = r.RemoteAddr
-		}
+		ip := clientIP(r, trusted)
 		ctx := graph.WithClient(r.Context(), auth.ClientInfo{
 			Name:      r.Header.Get("apollographql-client-name"),
 			Version:   r.Header.Get("apollographql-client-version"),
