@@ -34,6 +34,13 @@ type Config struct {
 	SecretKey []byte
 	// TrustedProxies are the peers whose X-Forwarded-For names the client (clientip.go).
 	TrustedProxies trustedProxies
+	// Env is the deployment ("production" turns introspection and the playground off by
+	// default).
+	Env string
+	// Introspection lets clients ask __schema and __type.
+	Introspection bool
+	// Limits on one GraphQL operation (gqllimits.go); MaxTokens bounds the parser.
+	MaxDepth, MaxComplexity, MaxFields, MaxAliases, MaxTokens int
 }
 
 type setting struct {
@@ -47,7 +54,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	// Read as text and checked after parsing: the flag package would quote a rejected value in
 	// its error, and a mistyped key is still mostly the key.
 	var secretKeyText string
+	var introspection, playground string
 	settings := []setting{
+		{"AUTHGRAPH_ENV", "env", "", `deployment; "production" turns introspection and the playground off unless set`, str(&c.Env)},
 		{"AUTHGRAPH_ADDR", "addr", "127.0.0.1:8080", "listen address", str(&c.Addr)},
 		{"AUTHGRAPH_REDIS_URL", "redis-url", "", "Redis URL; empty: the embedded in-process store", str(&c.RedisURL)},
 		{"AUTHGRAPH_REDIS_TIMEOUT", "redis-timeout", "2s", "bound on each Redis call", dur(&c.RedisTimeout)},
@@ -55,7 +64,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_ADMIN_USERNAME", "admin-username", "", "admin to create at start if no such user exists", str(&c.AdminUsername)},
 		{"AUTHGRAPH_ADMIN_PASSWORD", "admin-password", "", "that admin's password (prefer the variable: flags show in ps)", str(&c.AdminPassword)},
 		{"AUTHGRAPH_SESSION_TTL", "session-ttl", "720h", "session lifetime", dur(&c.SessionTTL)},
-		{"AUTHGRAPH_PLAYGROUND", "playground", "true", "serve the GraphQL playground at /", boolean(&c.Playground)},
+		{"AUTHGRAPH_PLAYGROUND", "playground", "", "serve the GraphQL playground at / (default: true, false in production)", optBool(&playground)},
+		{"AUTHGRAPH_INTROSPECTION", "introspection", "", "answer introspection queries (default: true, false in production)", optBool(&introspection)},
+		{"AUTHGRAPH_MAX_DEPTH", "max-depth", "15", "deepest GraphQL selection nesting", positiveInt(&c.MaxDepth)},
+		{"AUTHGRAPH_MAX_COMPLEXITY", "max-complexity", "2000", "most GraphQL complexity (1 per field, lists their page size)", positiveInt(&c.MaxComplexity)},
+		{"AUTHGRAPH_MAX_FIELDS", "max-fields", "500", "most field selections in an operation, fragments expanded", positiveInt(&c.MaxFields)},
+		{"AUTHGRAPH_MAX_ALIASES", "max-aliases", "30", "most aliased fields in an operation", positiveInt(&c.MaxAliases)},
+		{"AUTHGRAPH_MAX_TOKENS", "max-tokens", "5000", "most lexical tokens in a GraphQL document", positiveInt(&c.MaxTokens)},
 		{"AUTHGRAPH_MAX_BODY_BYTES", "max-body-bytes", "1048576", "largest request body accepted", integer(&c.MaxBodyBytes)},
 		{"AUTHGRAPH_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "how long SIGTERM waits for requests in flight", dur(&c.ShutdownTimeout)},
 		{"AUTHGRAPH_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", str(&c.LogLevel)},
@@ -99,6 +114,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	case (c.AdminUsername == "") != (c.AdminPassword == ""):
 		return c, fmt.Errorf("set both AUTHGRAPH_ADMIN_USERNAME and AUTHGRAPH_ADMIN_PASSWORD, or neither")
 	}
+	production := c.Env == "production"
+	c.Playground = playground == "true" || playground == "" && !production
+	c.Introspection = introspection == "true" || introspection == "" && !production
 	if err := c.Argon2.Validate(); err != nil {
 		return c, fmt.Errorf("argon2 parameters: %w", err)
 	}
@@ -193,6 +211,34 @@ func proxies(p *trustedProxies) func(string) error {
 			return err
 		}
 		*p = t
+		return nil
+	}
+}
+
+// optBool stores a boolean setting in its canonical form ("true"/"false"), or "" when it is
+// not set, so that its default can depend on another setting.
+func optBool(p *string) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			*p = ""
+			return nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", v)
+		}
+		*p = strconv.FormatBool(b)
+		return nil
+	}
+}
+
+func positiveInt(p *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("not a positive integer: %q", v)
+		}
+		*p = n
 		return nil
 	}
 }

@@ -19,15 +19,12 @@ import (
 	"github.com/authgraph/authgraph/internal/auth"
 )
 
-// maxComplexity bounds the work one GraphQL request may ask for (each field costs 1, lists
-// cost their page size).
-const maxComplexity = 2000
-
 // newHandler wires the HTTP routes: /graphql, /healthz, /readyz and the playground at /.
 func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	api := logRequests(logger, cors(limitBody(cfg.MaxBodyBytes, withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, newGraphQL(svc))))))
+	api := logRequests(logger, cors(limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc))))))))
 	mux.Handle("/graphql", api)
+	mux.Handle("/", logRequests(logger, http.HandlerFunc(notFound)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
@@ -49,15 +46,25 @@ func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handl
 	return mux
 }
 
-func newGraphQL(svc *auth.Service) http.Handler {
+// newGraphQL is gqlgen's handler with authgraph's limits: the operation's shape
+// (queryLimits: depth, fields, aliases, introspection) is checked first, then its
+// complexity (each field costs 1, lists cost their page size); the parser stops at
+// MaxTokens. One operation per request (POST and GET transports only: no batching, no
+// websockets, no multipart).
+func newGraphQL(cfg Config, svc *auth.Service) http.Handler {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &graph.Resolver{Service: svc, Version: version},
 		Directives: graph.Directives(),
+		Complexity: graph.Complexity(),
 	}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.Use(extension.Introspection{})
-	srv.Use(extension.FixedComplexityLimit(maxComplexity))
+	srv.SetParserTokenLimit(cfg.MaxTokens)
+	srv.Use(queryLimits{MaxDepth: cfg.MaxDepth, MaxFields: cfg.MaxFields, MaxAliases: cfg.MaxAliases, Introspection: cfg.Introspection})
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.SetErrorPresenter(graph.PresentError)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		zerolog.Ctx(ctx).Error().Interface("panic", p).Msg("panic in resolver")

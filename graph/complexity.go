@@ -1,0 +1,28 @@
+package graph
+
+// Complexity is the cost model the server's complexity limit applies: every field costs 1
+// plus what it selects (gqlgen's default), and a connection costs what it selects times the
+// page it asks for (first or last, else the default page; clamped to the largest page, since
+// a larger one is refused anyway). So `sessions(first: 1000) { nodes { id name } }` costs
+// about 3000, and a client who wants more data asks for smaller pages.
+//
+// A connection field added to the schema must be given connectionCost here, or it would be
+// counted as if it returned one item.
+func Complexity() ComplexityRoot {
+	var c ComplexityRoot
+	c.User.Sessions = connectionCost
+	c.User.UserKeys = connectionCost
+	return c
+}
+
+func connectionCost(child int, first *int, _ *string, last *int, _ *string) int {
+	n := defaultPageSize
+	switch {
+	case first != nil:
+		n = *first
+	case last != nil:
+		n = *last
+	}
+	n = min(max(n, 1), maxPageSize)
+	return 1 + n*child
+}

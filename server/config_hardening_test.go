@@ -1,0 +1,50 @@
+package main
+
+import (
+	"io"
+	"testing"
+)
+
+func TestLoadConfigHardening(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		check   func(Config) bool
+		wantErr bool
+	}{
+		{name: "defaults", check: func(c Config) bool {
+			return c.Introspection && c.Playground && c.MaxDepth == 15 && c.MaxComplexity == 2000 &&
+				c.MaxFields == 500 && c.MaxAliases == 30 && c.MaxTokens == 5000 && len(c.TrustedProxies) == 0
+		}},
+		{name: "production turns introspection and the playground off", env: map[string]string{"AUTHGRAPH_ENV": "production"},
+			check: func(c Config) bool { return !c.Introspection && !c.Playground }},
+		{name: "production with both asked for", env: map[string]string{"AUTHGRAPH_ENV": "production", "AUTHGRAPH_INTROSPECTION": "1", "AUTHGRAPH_PLAYGROUND": "true"},
+			check: func(c Config) bool { return c.Introspection && c.Playground }},
+		{name: "introspection off", env: map[string]string{"AUTHGRAPH_INTROSPECTION": "false"},
+			check: func(c Config) bool { return !c.Introspection && c.Playground }},
+		{name: "limits", env: map[string]string{"AUTHGRAPH_MAX_DEPTH": "7", "AUTHGRAPH_MAX_COMPLEXITY": "99"},
+			check: func(c Config) bool { return c.MaxDepth == 7 && c.MaxComplexity == 99 }},
+		{name: "trusted proxies", env: map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "10.0.0.0/8,::1"},
+			check: func(c Config) bool { return len(c.TrustedProxies) == 2 }},
+		{name: "a zero depth", env: map[string]string{"AUTHGRAPH_MAX_DEPTH": "0"}, wantErr: true},
+		{name: "a bad boolean", env: map[string]string{"AUTHGRAPH_INTROSPECTION": "maybe"}, wantErr: true},
+		{name: "a bad proxy", env: map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "proxy.internal"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(nil, func(k string) string { return tt.env[k] }, io.Discard)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("want an error, got %+v", c)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Fatalf("config %+v", c)
+			}
+		})
+	}
+}
