@@ -260,3 +260,87 @@ func TestRateLimitedErrorIsADomainError(t *testing.T) {
 		t.Fatalf("3s is %d seconds", got)
 	}
 }
+
+// TOTP codes (at login, and to disable TOTP with a stolen session) and refreshes go through
+// the Limiter too; a refusal stops them before any check.
+func TestTOTPAndRefreshAreChecked(t *testing.T) {
+	lim := &fakeLimiter{}
+	f, dave := mfaFixture(t, auth.Config{Limiter: lim})
+	uid := strconv.FormatInt(auth.PrincipalFrom(dave).User.ID, 10)
+	secret, _ := enrol(t, f, dave)
+	client := auth.ClientInfo{IP: "192.0.2.9"}
+
+	lim.reset(nil, nil)
+	_, err := f.svc.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password"}, client)
+	if code(err) != auth.CodeOTPRequired {
+		t.Fatalf("no code: %v", err)
+	}
+	if checks, _ := lim.seen(); len(checks) != 1 || checks[0] != "password 192.0.2.9 dave" {
+		t.Fatalf("the prompt for a code counted a TOTP check: %q", checks)
+	}
+
+	lim.reset(nil, nil)
+	f.clock.Advance(time.Minute)
+	_, err = f.svc.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: codeAt(t, secret, f.clock.Now())}, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checks, _ := lim.seen(); len(checks) != 2 || checks[1] != "totp 192.0.2.9 "+uid {
+		t.Fatalf("checks %q: want the password, then the code", checks)
+	}
+
+	// Refused: the right code does not sign in, and is not used up.
+	f.clock.Advance(time.Minute)
+	good := codeAt(t, secret, f.clock.Now())
+	lim.reset(nil, nil)
+	refusal := &auth.RateLimitedError{RetryAfter: time.Minute, Rule: "totp:id"}
+	limitTOTPOnly := &onlyLimiter{fakeLimiter: lim, attempt: auth.AttemptTOTP, err: refusal}
+	f.svc = auth.NewService(f.store, f.hasher, f.clock, auth.Config{SessionTTL: time.Hour, Limiter: limitTOTPOnly})
+	if _, err := f.svc.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: good}, client); code(err) != auth.CodeRateLimited {
+		t.Fatalf("a refused code check: %v", err)
+	}
+	f.svc = auth.NewService(f.store, f.hasher, f.clock, auth.Config{SessionTTL: time.Hour, Limiter: lim})
+	if _, err := f.svc.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: good}, client); err != nil {
+		t.Fatalf("the code was used up by a refused check: %v", err)
+	}
+
+	// DisableTOTP with a code or a password, by the address in the request's context.
+	lim.reset(nil, nil)
+	ctx := auth.WithClient(dave, auth.ClientInfo{IP: "198.51.100.23"})
+	if err := f.svc.DisableTOTP(ctx, "000000", ""); code(err) != auth.CodeOTPRequired {
+		t.Fatalf("a wrong code: %v", err)
+	}
+	if err := f.svc.DisableTOTP(ctx, "", "not-daves"); code(err) != auth.CodeInvalidCredentials {
+		t.Fatalf("a wrong password: %v", err)
+	}
+	checks, records := lim.seen()
+	if len(checks) != 2 || checks[0] != "totp 198.51.100.23 "+uid || checks[1] != "password 198.51.100.23 dave" {
+		t.Fatalf("DisableTOTP checks %q", checks)
+	}
+	if len(records) != 1 || records[0] != "password 198.51.100.23 dave false" {
+		t.Fatalf("DisableTOTP records %q", records)
+	}
+
+	// refreshSession counts by address.
+	lim.reset(refusal, nil)
+	if _, err := f.svc.Refresh(context.Background(), "agr_whatever", client); code(err) != auth.CodeRateLimited {
+		t.Fatalf("a refused refresh: %v", err)
+	}
+	if checks, _ := lim.seen(); len(checks) != 1 || checks[0] != "refresh 192.0.2.9 " {
+		t.Fatalf("refresh checks %q", checks)
+	}
+}
+
+// onlyLimiter refuses one kind of attempt and passes the others to a fakeLimiter.
+type onlyLimiter struct {
+	*fakeLimiter
+	attempt auth.Attempt
+	err     error
+}
+
+func (l *onlyLimiter) Check(ctx context.Context, a auth.Attempt, ip, id string) error {
+	if a == l.attempt {
+		return l.err
+	}
+	return l.fakeLimiter.Check(ctx, a, ip, id)
+}

@@ -46,7 +46,8 @@ func (s *Service) LoginPassword(ctx context.Context, username, password, name st
 // wrong password.
 //
 // The attempt is counted by the service's Limiter (per address and per username) before
-// any lookup or hashing, and may be refused with RATE_LIMITED. The username alone names the account for the limits, whatever account
+// any lookup or hashing, and may be refused with RATE_LIMITED; a TOTP code is counted too
+// (AttemptTOTP), right or wrong. The username alone names the account for the limits, whatever account
 // slug is given: a slug chosen per attempt must not buy a fresh budget.
 func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
 	if err := checkLabel("name", in.Name); err != nil {
@@ -90,7 +91,7 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, client ClientInfo
 	if !ok {
 		return nil, invalidCredentials()
 	}
-	if err := s.checkSecondFactor(ctx, u.ID, in.OTP); err != nil {
+	if err := s.checkSecondFactor(ctx, client.IP, u.ID, in.OTP); err != nil {
 		return nil, err
 	}
 	if rehash {

@@ -181,7 +181,12 @@ func (s *Service) startFamily(ctx context.Context, sess *Session, client ClientI
 // malformed, expired or revoked refresh token — an access token included — answers
 // INVALID_CREDENTIALS, as any wrong credential given to a public mutation does; a token
 // reused after the grace window answers REFRESH_TOKEN_REUSED.
+//
+// Every call counts against the Limiter (AttemptRefresh, by address) before any work.
 func (s *Service) Refresh(ctx context.Context, refreshToken string, client ClientInfo) (*NewSession, error) {
+	if err := s.checkLimit(ctx, AttemptRefresh, client.IP, ""); err != nil {
+		return nil, err
+	}
 	if token.Check(token.Refresh, refreshToken) != nil {
 		return nil, invalidCredentials()
 	}

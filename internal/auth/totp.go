@@ -197,18 +197,20 @@ func (s *Service) DisableTOTP(ctx context.Context, code, password string) error 
 	if err != nil {
 		return fmt.Errorf("read totp: %w", err)
 	}
+	// A stolen session may guess here: the guesses count as the logins' do.
+	ip := ClientFrom(ctx).IP
 	if password != "" {
-		if len(password) > 4*maxPasswordLen {
-			return invalidCredentials()
+		if err := s.checkLimit(ctx, AttemptPassword, ip, p.User.Username); err != nil {
+			return err
 		}
-		ok, _, err := s.hasher.Verify(ctx, password, p.User.PasswordHash)
+		_, err := s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, s.checkPassword(ctx, p.User, password))
 		if err != nil {
-			return fmt.Errorf("verify password: %w", err)
-		}
-		if !ok {
-			return invalidCredentials()
+			return err
 		}
 	} else {
+		if err := s.checkLimit(ctx, AttemptTOTP, ip, strconv.FormatInt(uid, 10)); err != nil {
+			return err
+		}
 		ok, err := s.verifyOTP(ctx, uid, t, code)
 		if err != nil {
 			return err
@@ -221,6 +223,21 @@ func (s *Service) DisableTOTP(ctx context.Context, code, password string) error 
 		return Errorf(CodeConflict, "TOTP is not enabled")
 	} else if err != nil {
 		return fmt.Errorf("disable totp: %w", err)
+	}
+	return nil
+}
+
+// checkPassword is nil if password is the user's, INVALID_CREDENTIALS if not.
+func (s *Service) checkPassword(ctx context.Context, u *User, password string) error {
+	if len(password) > 4*maxPasswordLen {
+		return invalidCredentials()
+	}
+	ok, _, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		return invalidCredentials()
 	}
 	return nil
 }
@@ -248,7 +265,10 @@ func (s *Service) TOTPEnabled(ctx context.Context, userID int64) (bool, error) {
 // checkSecondFactor is the login's second step, run only once the password has been verified:
 // nil if the user has no TOTP or otp is a valid, unused TOTP or recovery code; OTP_REQUIRED
 // otherwise.
-func (s *Service) checkSecondFactor(ctx context.Context, userID int64, code string) error {
+//
+// Every code checked counts against the Limiter (AttemptTOTP, by ip and user), right or
+// wrong; a missing code (the prompt) does not.
+func (s *Service) checkSecondFactor(ctx context.Context, ip string, userID int64, code string) error {
 	t, err := s.store.TOTP(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -258,6 +278,9 @@ func (s *Service) checkSecondFactor(ctx context.Context, userID int64, code stri
 	}
 	if code == "" {
 		return otpRequired()
+	}
+	if err := s.checkLimit(ctx, AttemptTOTP, ip, strconv.FormatInt(userID, 10)); err != nil {
+		return err
 	}
 	ok, err := s.verifyOTP(ctx, userID, t, code)
 	if err != nil {
