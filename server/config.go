@@ -41,6 +41,11 @@ type Config struct {
 	Introspection bool
 	// Limits on one GraphQL operation (gqllimits.go); MaxTokens bounds the parser.
 	MaxDepth, MaxComplexity, MaxFields, MaxAliases, MaxTokens int
+	// RateLimits are the limits on credential attempts (limits.go).
+	RateLimits rateLimits
+	// HashWorkers and HashQueue bound argon2id (internal/hashpool): at most HashWorkers
+	// hashes at once (0: GOMAXPROCS) and HashQueue callers waiting (-1: twice the workers).
+	HashWorkers, HashQueue int
 }
 
 type setting struct {
@@ -83,6 +88,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "false", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front)", boolean(&c.CookieSecure)},
 		{"AUTHGRAPH_ALLOW_QUERY_TOKEN", "allow-query-token", "false", "accept ?access_token= (risky: URLs reach logs, history and Referer)", boolean(&c.AllowQueryToken)},
 		{"AUTHGRAPH_SECRET_KEY", "secret-key", "", "base64 of 32 random bytes that encrypt TOTP secrets at rest (prefer the variable: flags show in ps)", str(&secretKeyText)},
+		{"AUTHGRAPH_RATE_LIMITS", "rate-limits", "", "credential attempt limits that differ from the defaults, rule=RATE/PERIOD[/BURST],…; or off", limitsv(&c.RateLimits)},
+		{"AUTHGRAPH_HASH_WORKERS", "hash-workers", "0", "most argon2id hashes at once (0: one per CPU)", intRange(&c.HashWorkers, 0, 1<<16)},
+		{"AUTHGRAPH_HASH_QUEUE", "hash-queue", "-1", "most logins waiting for a hashing worker; beyond it 503 at once (-1: twice the workers)", intRange(&c.HashQueue, -1, 1<<20)},
 		{"AUTHGRAPH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses and CIDR blocks of proxies whose X-Forwarded-For is believed", proxies(&c.TrustedProxies)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
@@ -237,6 +245,28 @@ func positiveInt(p *int) func(string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			return fmt.Errorf("not a positive integer: %q", v)
+		}
+		*p = n
+		return nil
+	}
+}
+
+func limitsv(p *rateLimits) func(string) error {
+	return func(v string) error {
+		l, err := parseRateLimits(v)
+		if err != nil {
+			return err
+		}
+		*p = l
+		return nil
+	}
+}
+
+func intRange(p *int, lo, hi int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("not a whole number from %d to %d: %q", lo, hi, v)
 		}
 		*p = n
 		return nil

@@ -48,3 +48,34 @@ func TestLoadConfigHardening(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadConfigLimitsAndHashing(t *testing.T) {
+	c, err := loadConfig(nil, func(k string) string {
+		return map[string]string{"AUTHGRAPH_RATE_LIMITS": "login:ip=60/1m, login:id=120/1h/40", "AUTHGRAPH_HASH_WORKERS": "3", "AUTHGRAPH_HASH_QUEUE": "0"}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RateLimits.off || c.RateLimits.rules["login:ip"].Rate != 60 || c.RateLimits.rules["login:id"].Burst != 40 || c.HashWorkers != 3 || c.HashQueue != 0 {
+		t.Fatalf("config %+v", c)
+	}
+	c, err = loadConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil || c.RateLimits.off || len(c.RateLimits.rules) != 0 || c.HashWorkers != 0 || c.HashQueue != -1 {
+		t.Fatalf("defaults %+v %v", c, err)
+	}
+	for _, bad := range []map[string]string{
+		{"AUTHGRAPH_RATE_LIMITS": "login:everything=1/1m"},
+		{"AUTHGRAPH_RATE_LIMITS": "login:ip"},
+		{"AUTHGRAPH_RATE_LIMITS": "login:ip=0/1m"},
+		{"AUTHGRAPH_HASH_WORKERS": "-1"},
+		{"AUTHGRAPH_HASH_QUEUE": "-2"},
+	} {
+		if _, err := loadConfig(nil, func(k string) string { return bad[k] }, io.Discard); err == nil {
+			t.Fatalf("%v was accepted", bad)
+		}
+	}
+	c, _ = loadConfig(nil, func(k string) string { return map[string]string{"AUTHGRAPH_RATE_LIMITS": "off"}[k] }, io.Discard)
+	if !c.RateLimits.off {
+		t.Fatal("off is not off")
+	}
+}

@@ -134,13 +134,13 @@ func limitBody(max int64, next http.Handler) http.Handler {
 // the rate limits count by.
 func withClient(trusted trustedProxies, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := clientIP(r, trusted)
-		ctx := graph.WithClient(r.Context(), auth.ClientInfo{
+		c := auth.ClientInfo{
 			Name:      r.Header.Get("apollographql-client-name"),
 			Version:   r.Header.Get("apollographql-client-version"),
 			UserAgent: r.Header.Get("User-Agent"),
-			IP:        ip,
-		})
+			IP:        clientIP(r, trusted),
+		}
+		ctx := auth.WithClient(graph.WithClient(r.Context(), c), c)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
