@@ -101,7 +101,7 @@ func (s *testServer) stop() {
 func startRedisServer(t *testing.T, env map[string]string) (*testServer, *redistest.Server) {
 	t.Helper()
 	rs := redistest.Start(t)
-	vars := map[string]string{"AUTHGRAPH_REDIS_URL": rs.URL, "AUTHGRAPH_REDIS_PREFIX": rs.Prefix, "AUTHGRAPH_REDIS_TIMEOUT": "500ms"}
+	vars := map[string]string{"AUTHGRAPH_REDIS_URL": rs.URL, "AUTHGRAPH_REDIS_PREFIX": rs.Prefix, "AUTHGRAPH_REDIS_TIMEOUT": "2s"}
 	for k, v := range env {
 		vars[k] = v
 	}

@@ -109,7 +109,7 @@ func TestRateLimitsBoundOneAddressAcrossAccounts(t *testing.T) {
 func TestRateLimitsHoldAcrossReplicas(t *testing.T) {
 	a, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1"})
 	b := startServer(t, map[string]string{
-		"AUTHGRAPH_REDIS_URL": rs.URL, "AUTHGRAPH_REDIS_PREFIX": rs.Prefix, "AUTHGRAPH_REDIS_TIMEOUT": "500ms",
+		"AUTHGRAPH_REDIS_URL": rs.URL, "AUTHGRAPH_REDIS_PREFIX": rs.Prefix, "AUTHGRAPH_REDIS_TIMEOUT": "2s",
 		"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1",
 	})
 	const ip = "203.0.113.5"

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -17,12 +16,13 @@ import (
 
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/redisbudget"
 )
 
 // newHandler wires the HTTP routes: /graphql, /healthz, /readyz and the playground at /.
 func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	api := logRequests(logger, cors(limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc))))))))
+	api := logRequests(logger, withRedisBudget(cfg.RedisTimeout, cors(limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc)))))))))
 	mux.Handle("/graphql", api)
 	mux.Handle("/", logRequests(logger, http.HandlerFunc(notFound)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +30,7 @@ func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handl
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(redisbudget.With(r.Context(), cfg.RedisTimeout), cfg.RedisTimeout)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain")
 		if err := svc.Ping(ctx); err != nil {

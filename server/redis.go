@@ -16,7 +16,8 @@ import (
 //	                                              Sentinel: sentinel addresses and the master's name
 //
 // Query parameters are go-redis's own (dial_timeout, read_timeout, pool_size, …). Every
-// command is bounded by timeout unless the URL sets its own read/write timeouts.
+// command is bounded by timeout unless the URL sets its own read/write timeouts, and all the
+// commands of one request together by the request's Redis budget (redisbudget.go).
 func newRedisClient(rawURL string, timeout time.Duration) (redis.UniversalClient, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
@@ -34,14 +35,16 @@ func newRedisClient(rawURL string, timeout time.Duration) (redis.UniversalClient
 			return nil, fmt.Errorf("redis URL: %w", redactErr(err))
 		}
 		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, timeout, !strings.Contains(rest, "read_timeout"))
-		return redis.NewClient(o), nil
+		o.ContextTimeoutEnabled = true
+		return budgeted(redis.NewClient(o)), nil
 	case "cluster":
 		o, err := redis.ParseClusterURL(u)
 		if err != nil {
 			return nil, fmt.Errorf("redis cluster URL: %w", redactErr(err))
 		}
 		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, timeout, !strings.Contains(rest, "read_timeout"))
-		return redis.NewClusterClient(o), nil
+		o.ContextTimeoutEnabled = true
+		return budgeted(redis.NewClusterClient(o)), nil
 	case "sentinel":
 		o, err := redis.ParseFailoverURL(u)
 		if err != nil {
@@ -51,7 +54,8 @@ func newRedisClient(rawURL string, timeout time.Duration) (redis.UniversalClient
 			return nil, fmt.Errorf("redis sentinel URL needs master_name")
 		}
 		setTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, timeout, !strings.Contains(rest, "read_timeout"))
-		return redis.NewFailoverClient(o), nil
+		o.ContextTimeoutEnabled = true
+		return budgeted(redis.NewFailoverClient(o)), nil
 	}
 	return nil, fmt.Errorf("redis URL scheme %q: want redis, rediss, redis+cluster or redis+sentinel", scheme)
 }

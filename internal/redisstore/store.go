@@ -11,6 +11,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/redisbudget"
 	"github.com/authgraph/authgraph/internal/token"
 )
 
@@ -89,9 +90,10 @@ func notFound(op string) error { return fmt.Errorf("redisstore: %s: %w", op, aut
 func conflict(op string) error { return fmt.Errorf("redisstore: %s: %w", op, auth.ErrConflict) }
 
 // undoContext is for undoing a half-done write after ctx has failed or been cancelled: the
-// undo must still run, but not hang on a dead server.
+// undo must still run, but not hang on a dead server. It runs outside the request's Redis
+// budget too, which may be what ran out.
 func undoContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	return context.WithTimeout(redisbudget.Detach(context.WithoutCancel(ctx)), 2*time.Second)
 }
 
 // update rewrites the value at key with edit, under WATCH so that a concurrent delete makes
