@@ -30,11 +30,28 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## fuzz: run each fuzz target for FUZZTIME (their seed corpora also run in `make test`)
+## fuzz: run each fuzz target for FUZZTIME and print executions and crashers per target
+##       (their seed corpora also run in `make test`; a crasher is saved under testdata/fuzz)
+FUZZ_TARGETS := \
+	./internal/gid:FuzzDecode \
+	./internal/token:FuzzCheck \
+	./internal/argon2id:FuzzDecode \
+	./internal/redisstore:FuzzDecodeSession \
+	./internal/oidc:FuzzVerify \
+	./graph/scalar:FuzzUnmarshalObjectID \
+	./server:FuzzHandler
+FUZZMINIMIZETIME ?= 5s
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/gid/
-	$(GO) test -run='^$$' -fuzz='^FuzzCheck$$' -fuzztime=$(FUZZTIME) ./internal/token/
-	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/argon2id/
+	@set -u; failed=0; summary=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; log=$$(mktemp); \
+	  echo "== $$fn in $$pkg, $(FUZZTIME)"; \
+	  if $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg >$$log 2>&1; \
+	  then crashers=0; else crashers=1; failed=1; cat $$log; fi; \
+	  execs=$$(sed -n 's/.*execs: \([0-9]*\).*/\1/p' $$log | tail -1); rm -f $$log; \
+	  summary="$$summary$$(printf '%-24s %-22s %12s execs  %s crashers' $$fn $$pkg "$${execs:-?}" $$crashers)\n"; \
+	done; \
+	printf "\nfuzz summary (FUZZTIME=$(FUZZTIME)):\n$$summary"; exit $$failed
 
 ## bench: Go benchmarks with allocations
 bench:
