@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      := ./...
 FUZZTIME  ?= 10s
 
-.PHONY: run test generate check-generate lint fuzz bench build
+.PHONY: run test generate check-generate lint fuzz bench build attack chaos
 
 ## run: start the server (embedded store unless AUTHGRAPH_REDIS_URL is set)
 run:
@@ -52,6 +52,16 @@ fuzz:
 	  summary="$$summary$$(printf '%-24s %-22s %12s execs  %s crashers' $$fn $$pkg "$${execs:-?}" $$crashers)\n"; \
 	done; \
 	printf "\nfuzz summary (FUZZTIME=$(FUZZTIME)):\n$$summary"; exit $$failed
+
+## attack: 200 clients send wrong secrets for 20 s to the real binary on a real Redis, with
+##         { me { id } } beside them; prints the answers, peak RSS and latency (README: Figures)
+attack: build
+	$(GO) run ./internal/loadtest -bin bin/authgraph attack
+
+## chaos: under load, kill Redis (AOF on) for 5 s and start it again; prints the answers
+##        during the gap, sessions before and after, and the time to recover (README: Figures)
+chaos: build
+	$(GO) run ./internal/loadtest -bin bin/authgraph chaos
 
 ## bench: Go benchmarks with allocations
 bench:

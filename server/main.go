@@ -131,6 +131,7 @@ func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalCl
 		logger.Warn().Msg("store: embedded in-process store (no AUTHGRAPH_REDIS_URL); data is lost when the process exits")
 		return memstore.New(clock.Real{}), nil, func() {}, nil
 	}
+	redis.SetLogger(newRedisLogger(logger))
 	rdb, err := newRedisClient(cfg.RedisURL, cfg.RedisTimeout)
 	if err != nil {
 		return nil, nil, nil, err

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
 	"github.com/authgraph/authgraph/internal/redisbudget"
 )
@@ -28,4 +31,17 @@ func withRedisBudget(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(redisbudget.With(r.Context(), d)))
 	})
+}
+
+// redisLogger routes go-redis's own messages (a failed dial, a pool that gives up) into the
+// JSON log, at most 5 a second: during an outage go-redis reports every failed dial, and
+// those would otherwise be plain-text lines on stderr by the thousand.
+type redisLogger struct{ l zerolog.Logger }
+
+func newRedisLogger(l zerolog.Logger) redisLogger {
+	return redisLogger{l.With().Str("source", "go-redis").Logger().Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second})}
+}
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.l.Warn().Msg(fmt.Sprintf(format, v...))
 }
