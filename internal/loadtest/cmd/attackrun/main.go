@@ -1,10 +1,10 @@
-// Command loadtest measures how authgraph holds under attack and faults, for the figures in
+// Command attackrun measures how authgraph holds under attack and faults, for the figures in
 // the README. It starts everything it needs on loopback (a redis-server from PATH and the
 // authgraph binary given with -bin), runs one scenario for a bounded time, prints the
 // figures and stops everything it started.
 //
-//	go run ./internal/loadtest -bin bin/authgraph attack   (make attack)
-//	go run ./internal/loadtest -bin bin/authgraph chaos    (make chaos)
+//	go run ./internal/loadtest/cmd/attackrun -bin bin/authgraph attack   (make attack)
+//	go run ./internal/loadtest/cmd/attackrun -bin bin/authgraph chaos    (make chaos)
 //
 // attack: 200 concurrent clients send wrong passwords and wrong user-key secrets for 20 s,
 // each from its own address (X-Forwarded-For through a trusted proxy), while 4 clients
