@@ -56,12 +56,12 @@ fuzz:
 ## attack: 200 clients send wrong secrets for 20 s to the real binary on a real Redis, with
 ##         { me { id } } beside them; prints the answers, peak RSS and latency (README: Figures)
 attack: build
-	$(GO) run ./internal/loadtest -bin bin/authgraph attack
+	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph attack
 
 ## chaos: under load, kill Redis (AOF on) for 5 s and start it again; prints the answers
 ##        during the gap, sessions before and after, and the time to recover (README: Figures)
 chaos: build
-	$(GO) run ./internal/loadtest -bin bin/authgraph chaos
+	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph chaos
 
 ## bench: Go benchmarks with allocations
 bench:
