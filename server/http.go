@@ -24,11 +24,15 @@ import (
 // cost their page size).
 const maxComplexity = 2000
 
-// newHandler wires the HTTP routes: /graphql, /healthz, /readyz and the playground at /.
-func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handler {
+// newHandler wires the HTTP routes: /graphql, /healthz, /readyz, /metrics and the playground
+// at /.
+func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
 	mux := http.NewServeMux()
-	api := logRequests(logger, cors(limitBody(cfg.MaxBodyBytes, withClient(authenticate(cfg.transportOptions(), svc, newGraphQL(svc))))))
-	mux.Handle("/graphql", api)
+	api := logRequests(logger, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, withClient(authenticate(cfg.transportOptions(), svc, newGraphQL(svc, x))))))
+	mux.Handle("/graphql", instrument(x.metrics, api))
+	if x.metrics != nil {
+		mux.Handle("GET /metrics", x.metrics.Handler())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
@@ -50,7 +54,7 @@ func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handl
 	return mux
 }
 
-func newGraphQL(svc *auth.Service) http.Handler {
+func newGraphQL(svc *auth.Service, x extras) http.Handler {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &graph.Resolver{Service: svc, Version: version},
 		Directives: graph.Directives(),
@@ -59,6 +63,8 @@ func newGraphQL(svc *auth.Service) http.Handler {
 	srv.AddTransport(transport.POST{})
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(maxComplexity))
+	usePersistedQueries(srv, x.apq)
+	observeGraphQL(srv, x.metrics)
 	srv.SetErrorPresenter(graph.PresentError)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		zerolog.Ctx(ctx).Error().Interface("panic", p).Msg("panic in resolver")
@@ -134,28 +140,5 @@ func withClient(next http.Handler) http.Handler {
 			IP:        ip,
 		})
 		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// cors lets browser clients (Apollo among them) call the API from other origins with tokens
-// in headers. It never allows credentials (no Access-Control-Allow-Credentials), so COOKIE
-// mode is for same-origin clients: another origin can neither read an answer made with the
-// user's cookies nor get a preflighted request sent with them.
-func cors(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		if origin := r.Header.Get("Origin"); origin != "" {
-			h.Set("Access-Control-Allow-Origin", "*")
-			h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
-			h.Add("Vary", "Origin")
-		}
-		if r.Method == http.MethodOptions {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Auth-Token, Apollographql-Client-Name, Apollographql-Client-Version, X-Requested-With")
-			h.Set("Access-Control-Max-Age", "600")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }

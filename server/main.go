@@ -14,11 +14,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/hashpool"
 	"github.com/authgraph/authgraph/internal/memstore"
 	"github.com/authgraph/authgraph/internal/redisstore"
 )
@@ -44,7 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := newLogger(stdout, cfg.LogLevel)
 
-	store, closeStore, err := openStore(cfg, logger)
+	store, rdb, closeStore, err := openStore(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -54,7 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("argon2id: %w", err)
 	}
-	svc := auth.NewService(store, hasher, clock.Real{}, cfg.authConfig())
+	pool := hashpool.New(hasher, 0, -1) // bounded hashing; its queue is exported as metrics
+	svc := auth.NewService(store, pool, clock.Real{}, cfg.authConfig())
 	if !svc.EncryptsSecrets() {
 		logger.Warn().Msg("totp: AUTHGRAPH_SECRET_KEY is not set, so TOTP secrets are stored unencrypted; " +
 			"anyone who can read the store can make codes. Set it to base64 of 32 random bytes (openssl rand -base64 32)")
@@ -79,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	srv := &http.Server{
-		Handler:           newHandler(cfg, svc, logger),
+		Handler:           newHandler(cfg, svc, logger, newExtras(cfg, logger, rdb, pool)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -112,15 +115,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// openStore picks Redis when a URL is configured, else the embedded store.
-func openStore(cfg Config, logger zerolog.Logger) (auth.Store, func(), error) {
+// openStore picks Redis when a URL is configured, else the embedded store. It answers the
+// Redis client too (nil for the embedded store) for the parts that share it.
+func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalClient, func(), error) {
 	if cfg.RedisURL == "" {
 		logger.Warn().Msg("store: embedded in-process store (no AUTHGRAPH_REDIS_URL); data is lost when the process exits")
-		return memstore.New(clock.Real{}), func() {}, nil
+		return memstore.New(clock.Real{}), nil, func() {}, nil
 	}
 	rdb, err := newRedisClient(cfg.RedisURL, cfg.RedisTimeout)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, Clock: clock.Real{}})
 	pctx, cancel := context.WithTimeout(context.Background(), cfg.RedisTimeout)
@@ -130,5 +134,5 @@ func openStore(cfg Config, logger zerolog.Logger) (auth.Store, func(), error) {
 		logger.Error().Err(err).Msg("store: Redis does not answer yet")
 	}
 	logger.Info().Msg("store: Redis")
-	return store, func() { _ = rdb.Close() }, nil
+	return store, rdb, func() { _ = rdb.Close() }, nil
 }
