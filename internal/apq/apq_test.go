@@ -83,7 +83,9 @@ func TestRedisFailureIsAMiss(t *testing.T) {
 	if rs.External {
 		t.Skip("needs a private redis-server to stop")
 	}
-	rdb := rs.NewClient(func(o *redis.Options) { o.DialTimeout, o.ReadTimeout, o.MaxRetries = 200*time.Millisecond, 200*time.Millisecond, -1 })
+	rdb := rs.NewClient(func(o *redis.Options) {
+		o.DialTimeout, o.ReadTimeout, o.MaxRetries = 200*time.Millisecond, 200*time.Millisecond, -1
+	})
 	var errs int
 	s := New(NewRedis(rdb, rs.Prefix, time.Hour, func(error) { errs++ }), nil)
 	rs.Stop()
