@@ -1,5 +1,6 @@
 // Command authgraph serves the authgraph GraphQL API: sessions and user keys over GraphQL,
-// stored in Redis (or, with no Redis configured, in an embedded in-process store).
+// stored in Redis (or, with no Redis configured, in an embedded in-process store). The same
+// binary is a command-line client of the API (authgraph login, keys, sessions; see cli.go).
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/cli"
 	"github.com/authgraph/authgraph/internal/clock"
 	"github.com/authgraph/authgraph/internal/hashpool"
 	"github.com/authgraph/authgraph/internal/memstore"
@@ -31,7 +33,13 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
+	args, serve := serveArgs(os.Args[1:])
+	if !serve { // a client or operator command: see cli.go
+		code := runCLI(ctx, os.Args, cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+		stop()
+		os.Exit(code)
+	}
+	if err := run(ctx, args, os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "authgraph:", err)
 		os.Exit(1)
 	}
