@@ -33,9 +33,10 @@ type Config struct {
 	// SecretKey encrypts TOTP secrets at rest (AES-256-GCM); empty: they are stored as is.
 	SecretKey []byte
 	// Operations and clients: metrics, persisted queries, CORS.
-	Metrics bool
-	APQTTL  time.Duration
-	CORS    corsPolicy
+	Metrics     bool
+	APQTTL      time.Duration
+	CORS        corsPolicy
+	AccountPage bool
 }
 
 type setting struct {
@@ -72,6 +73,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_SECRET_KEY", "secret-key", "", "base64 of 32 random bytes that encrypt TOTP secrets at rest (prefer the variable: flags show in ps)", str(&secretKeyText)},
 		{"AUTHGRAPH_METRICS", "metrics", "true", "serve Prometheus metrics at /metrics", boolean(&c.Metrics)},
 		{"AUTHGRAPH_APQ_TTL", "apq-ttl", "24h", "how long an unused persisted query is kept in Redis", dur(&c.APQTTL)},
+		{"AUTHGRAPH_ACCOUNT_PAGE", "account-page", "true", "serve the account page (keys and sessions) at /account", boolean(&c.AccountPage)},
 		{"AUTHGRAPH_CORS_ORIGINS", "cors-origins", "*", "origins browsers may call from: *, none, or a comma-separated list", corsv(&c.CORS)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)

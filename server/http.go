@@ -18,20 +18,26 @@ import (
 
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/webui"
 )
 
 // maxComplexity bounds the work one GraphQL request may ask for (each field costs 1, lists
 // cost their page size).
 const maxComplexity = 2000
 
-// newHandler wires the HTTP routes: /graphql, /healthz, /readyz, /metrics and the playground
-// at /.
+// newHandler wires the HTTP routes: /graphql, /healthz, /readyz, /metrics, the account page
+// at /account and the playground at /.
 func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
 	mux := http.NewServeMux()
 	api := logRequests(logger, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, withClient(authenticate(cfg.transportOptions(), svc, newGraphQL(svc, x))))))
 	mux.Handle("/graphql", instrument(x.metrics, api))
 	if x.metrics != nil {
 		mux.Handle("GET /metrics", x.metrics.Handler())
+	}
+	if cfg.AccountPage {
+		page := webui.Handler("/account")
+		mux.Handle("/account", page)
+		mux.Handle("/account/", page)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
