@@ -81,6 +81,7 @@ func Command(env Env, extra ...*ucli.Command) *ucli.Command {
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "username", Aliases: []string{"u"}, Usage: "sign in with this user's password"},
 					&ucli.StringFlag{Name: "key-id", Usage: "sign in with this user key", Sources: ucli.EnvVars("AUTHGRAPH_USER_KEY_ID")},
+					&ucli.StringFlag{Name: "account", Usage: "the account (tenant) to sign in to, on servers that have accounts"},
 					&ucli.StringFlag{Name: "name", Usage: "a label for the session"},
 				},
 				Action: a.login,

@@ -73,12 +73,16 @@ func (a *app) login(ctx context.Context, cmd *ucli.Command) error {
 		if err != nil {
 			return err
 		}
-		vars := map[string]any{"u": username, "p": password, "name": name}
+		input := map[string]any{"username": username, "password": password, "name": name}
+		if acct := cmd.String("account"); acct != "" {
+			input["account"] = acct // tenants: only sent when asked, for servers that have them
+		}
+		const loginQuery = `mutation CliLogin($input: CreateSessionUsingUsernameInput!) {
+  createSessionUsingUsername(input: $input) { ` + sessionFields + ` } }`
 		var out struct {
 			S sessionAnswer `json:"createSessionUsingUsername"`
 		}
-		err = c.do(ctx, `mutation CliLogin($u: String!, $p: String!, $name: String) {
-  createSessionUsingUsername(input: {username: $u, password: $p, name: $name}) { `+sessionFields+` } }`, vars, &out)
+		err = c.do(ctx, loginQuery, map[string]any{"input": input}, &out)
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && apiErr.Code == "OTP_REQUIRED" {
 			// The account has a second factor: ask for the code and sign in again with it.
@@ -86,9 +90,8 @@ func (a *app) login(ctx context.Context, cmd *ucli.Command) error {
 			if oerr != nil {
 				return oerr
 			}
-			vars["otp"] = strings.TrimSpace(otp)
-			err = c.do(ctx, `mutation CliLoginWithOTP($u: String!, $p: String!, $otp: String!, $name: String) {
-  createSessionUsingUsername(input: {username: $u, password: $p, otp: $otp, name: $name}) { `+sessionFields+` } }`, vars, &out)
+			input["otp"] = strings.TrimSpace(otp)
+			err = c.do(ctx, loginQuery, map[string]any{"input": input}, &out)
 		}
 		if err != nil {
 			return err
