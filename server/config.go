@@ -37,6 +37,7 @@ type Config struct {
 	APQTTL      time.Duration
 	CORS        corsPolicy
 	AccountPage bool
+	Tracing     string
 }
 
 type setting struct {
@@ -74,6 +75,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_METRICS", "metrics", "true", "serve Prometheus metrics at /metrics", boolean(&c.Metrics)},
 		{"AUTHGRAPH_APQ_TTL", "apq-ttl", "24h", "how long an unused persisted query is kept in Redis", dur(&c.APQTTL)},
 		{"AUTHGRAPH_ACCOUNT_PAGE", "account-page", "true", "serve the account page (keys and sessions) at /account", boolean(&c.AccountPage)},
+		{"AUTHGRAPH_TRACING", "tracing", "off", "OpenTelemetry tracing: off, or otlp (configured by the OTEL_* variables)", str(&c.Tracing)},
 		{"AUTHGRAPH_CORS_ORIGINS", "cors-origins", "*", "origins browsers may call from: *, none, or a comma-separated list", corsv(&c.CORS)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
@@ -94,6 +96,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	switch {
 	case c.SessionTTL <= 0:
 		return c, fmt.Errorf("AUTHGRAPH_SESSION_TTL must be positive")
+	case c.Tracing != "off" && c.Tracing != "otlp":
+		return c, fmt.Errorf("AUTHGRAPH_TRACING must be off or otlp")
 	case c.APQTTL <= 0:
 		return c, fmt.Errorf("AUTHGRAPH_APQ_TTL must be positive")
 	case c.MaxBodyBytes <= 0:

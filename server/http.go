@@ -30,7 +30,7 @@ const maxComplexity = 2000
 func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
 	mux := http.NewServeMux()
 	api := logRequests(logger, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, withClient(authenticate(cfg.transportOptions(), svc, newGraphQL(svc, x))))))
-	mux.Handle("/graphql", instrument(x.metrics, api))
+	mux.Handle("/graphql", instrument(x.metrics, x.tracer.HTTP("/graphql", api)))
 	if x.metrics != nil {
 		mux.Handle("GET /metrics", x.metrics.Handler())
 	}
@@ -71,6 +71,7 @@ func newGraphQL(svc *auth.Service, x extras) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(maxComplexity))
 	usePersistedQueries(srv, x.apq)
 	observeGraphQL(srv, x.metrics)
+	traceGraphQL(srv, x.tracer)
 	srv.SetErrorPresenter(graph.PresentError)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		zerolog.Ctx(ctx).Error().Interface("panic", p).Msg("panic in resolver")

@@ -85,12 +85,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Info().Str("username", cfg.AdminUsername).Bool("created", made).Msg("bootstrap admin")
 	}
 
+	x, err := newExtras(ctx, cfg, logger, rdb, pool)
+	if err != nil {
+		return err
+	}
+	defer x.close(logger)
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           newHandler(cfg, svc, logger, newExtras(cfg, logger, rdb, pool)),
+		Handler:           newHandler(cfg, svc, logger, x),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
