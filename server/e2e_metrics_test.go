@@ -107,3 +107,45 @@ func TestMetricsCanBeTurnedOff(t *testing.T) {
 		t.Fatal(r.Raw)
 	}
 }
+
+// TestMetricsCookieAndRefresh: a token in the COOKIE mode cookie is counted like one in a
+// header, and refreshes are counted, a reused refresh token as refresh_reused.
+func TestMetricsCookieAndRefresh(t *testing.T) {
+	srv := startServer(t, map[string]string{"AUTHGRAPH_REFRESH_GRACE": "0"})
+	r := srv.post(t, "", `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p, mode: COOKIE}) { token } }`,
+		map[string]any{"u": adminName, "p": adminPass})
+	var cookie string
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if strings.HasSuffix(c.Name, "authgraph_session") {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	if cookie == "" {
+		t.Fatalf("no session cookie: %v %s", r.Header, r.Raw)
+	}
+	if me := srv.raw(t, http.MethodPost, "/graphql", `{"query":"{ me { username } }"}`, "Content-Type", "application/json", "Cookie", cookie); me.str(t, "me.username") != adminName {
+		t.Fatalf("cookie request: %s", me.Raw)
+	}
+	rr := srv.post(t, "", `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p, refreshable: true}) { refreshToken } }`,
+		map[string]any{"u": adminName, "p": adminPass})
+	refresh := rr.str(t, "createSessionUsingUsername.refreshToken")
+	const q = `mutation($r: String) { refreshSession(input: {refreshToken: $r}) { token } }`
+	if r := srv.post(t, "", q, map[string]any{"r": refresh}); r.code() != "" {
+		t.Fatalf("refresh: %s", r.Raw)
+	}
+	if r := srv.post(t, "", q, map[string]any{"r": refresh}); r.code() != "REFRESH_TOKEN_REUSED" {
+		t.Fatalf("reuse: %s", r.Raw)
+	}
+	body := srv.scrape(t)
+	for _, want := range []string{
+		`authgraph_auth_outcomes_total{method="token",outcome="ok"} 1`,
+		`authgraph_auth_outcomes_total{method="refresh",outcome="ok"} 1`,
+		`authgraph_auth_outcomes_total{method="refresh",outcome="refresh_reused"} 1`,
+		`authgraph_graphql_requests_total{operation="refreshSession",status="200"} 2`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %q in /metrics", want)
+		}
+	}
+	assertNoSecretIn(t, "/metrics", body, []string{refresh, strings.SplitN(cookie, "=", 2)[1]})
+}

@@ -30,7 +30,7 @@ const maxComplexity = 2000
 func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
 	mux := http.NewServeMux()
 	api := logRequests(logger, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, withClient(authenticate(cfg.transportOptions(), svc, newGraphQL(svc, x))))))
-	mux.Handle("/graphql", instrument(x.metrics, x.tracer.HTTP("/graphql", api)))
+	mux.Handle("/graphql", instrument(x.metrics, cfg.transportOptions(), x.tracer.HTTP("/graphql", api)))
 	if x.metrics != nil {
 		mux.Handle("GET /metrics", x.metrics.Handler())
 	}

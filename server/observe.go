@@ -20,8 +20,8 @@ type opLabelKey struct{}
 type opLabel struct{ name string }
 
 // instrument counts each GraphQL HTTP request by operation and status, times it, and counts
-// the outcome of the session token it carried, if any.
-func instrument(m *metrics.Metrics, next http.Handler) http.Handler {
+// the outcome of the access token it carried in any transport (header, cookie, query), if any.
+func instrument(m *metrics.Metrics, opts transportOptions, next http.Handler) http.Handler {
 	if m == nil {
 		return next
 	}
@@ -35,7 +35,7 @@ func instrument(m *metrics.Metrics, next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		m.ObserveRequest(lbl.name, status, time.Since(start))
-		if tok, err := requestToken(r); err == nil && tok != "" {
+		if cred, err := requestCredential(r, opts); err == nil && cred.token != "" {
 			switch status {
 			case http.StatusUnauthorized:
 				m.AuthOutcome(metrics.MethodToken, metrics.OutcomeInvalidToken)

@@ -48,7 +48,7 @@ func New() *Metrics {
 		}, []string{"operation"}),
 		authOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "auth_outcomes_total",
-			Help: "Authentication attempts by method (token, password, user_key, refresh, other) and outcome (ok, invalid_token, bad_credentials, rate_limited, otp_required, unavailable, error).",
+			Help: "Authentication attempts by method (token, password, user_key, refresh, other) and outcome (ok, invalid_token, bad_credentials, rate_limited, otp_required, refresh_reused, unavailable, error).",
 		}, []string{"method", "outcome"}),
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "redis_errors_total",
@@ -111,6 +111,7 @@ const (
 	OutcomeBadCredentials = "bad_credentials"
 	OutcomeRateLimited    = "rate_limited"
 	OutcomeOTPRequired    = "otp_required"
+	OutcomeRefreshReused  = "refresh_reused" // a refresh token shown again: its sign-in has ended
 	OutcomeUnavailable    = "unavailable"
 	OutcomeError          = "error"
 )
@@ -127,7 +128,7 @@ func (m *Metrics) AuthOutcome(method, outcome string) {
 		method = MethodOther
 	}
 	switch outcome {
-	case OutcomeOK, OutcomeInvalidToken, OutcomeBadCredentials, OutcomeRateLimited, OutcomeOTPRequired, OutcomeUnavailable:
+	case OutcomeOK, OutcomeInvalidToken, OutcomeBadCredentials, OutcomeRateLimited, OutcomeOTPRequired, OutcomeRefreshReused, OutcomeUnavailable:
 	default:
 		outcome = OutcomeError
 	}
@@ -145,6 +146,8 @@ func OutcomeForCode(code string) string {
 		return OutcomeRateLimited
 	case "OTP_REQUIRED":
 		return OutcomeOTPRequired
+	case "REFRESH_TOKEN_REUSED":
+		return OutcomeRefreshReused
 	case "UNAUTHENTICATED":
 		return OutcomeInvalidToken
 	case "SERVICE_UNAVAILABLE":
