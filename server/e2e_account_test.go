@@ -81,8 +81,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 }
 
 // TestAccountPageInChromium signs in on /account in a real headless Chromium (a wrong
-// password first), creates a key and reads its secret once, sees it listed, ends another
-// session, revokes the key, and signs out, checking each step through the API as well.
+// password first) with the session in an HttpOnly cookie that survives a reload, creates a
+// key and reads its secret once, sees it listed, ends another session, revokes the key, signs
+// out, and signs in as a user with TOTP on; each step is checked through the API as well.
 func TestAccountPageInChromium(t *testing.T) {
 	ctx := newBrowser(t)
 	srv, _ := startRedisServer(t, nil)
@@ -114,6 +115,12 @@ func TestAccountPageInChromium(t *testing.T) {
 	if unlabelled != 0 {
 		t.Fatalf("%d form controls without a label or name", unlabelled)
 	}
+	var shown bool
+	run("hidden parts are hidden", chromedp.Evaluate(`getComputedStyle(document.getElementById("otp-field")).display !== "none"
+		|| getComputedStyle(document.getElementById("account")).display !== "none"`, &shown))
+	if shown {
+		t.Fatal("the one-time code field or the account view shows before sign-in")
+	}
 
 	run("a wrong password",
 		chromedp.SendKeys("#username", adminName, chromedp.ByID),
@@ -137,6 +144,15 @@ func TestAccountPageInChromium(t *testing.T) {
 	)
 	if text != adminName {
 		t.Fatalf("signed in as %q", text)
+	}
+	var cookies string
+	run("a reload keeps the session, which scripts cannot see",
+		chromedp.Reload(),
+		chromedp.WaitVisible("#account", chromedp.ByID),
+		chromedp.Evaluate(`document.cookie`, &cookies),
+	)
+	if cookies != "" {
+		t.Fatalf("the session cookie is readable by scripts: %q", cookies)
 	}
 
 	// Another session of the same user, made elsewhere, for the page to end.
@@ -171,7 +187,7 @@ func TestAccountPageInChromium(t *testing.T) {
 	}
 	run("copy the secret",
 		chromedp.Click("#copy-secret", chromedp.ByID),
-		chromedp.Poll(`document.getElementById("status").textContent.includes("opy")`, nil, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Poll(`/cop(y|ied)/i.test(document.getElementById("status").textContent)`, nil, chromedp.WithPollingTimeout(5*time.Second)),
 	)
 	// The secret works: a program trades it for a session.
 	kr := srv.post(t, "", `mutation($id: ObjectID!, $s: String!) { createSessionUsingUserKey(input: {userKeyId: $id, secret: $s}) { token } }`,
@@ -228,5 +244,34 @@ func TestAccountPageInChromium(t *testing.T) {
 		t.Fatalf("the page's session outlived its sign-out: %s", left.Raw)
 	}
 	screenshot(t, ctx, "account-page-signed-out.png")
-	assertNoSecretIn(t, "the server log", srv.logs.String(), []string{secret, adminPass})
+
+	// A user with TOTP on is asked for the one-time code.
+	srv.createUser(t, admin, "otto", "otto-password-1")
+	otto := srv.login(t, "otto", "otto-password-1")
+	totpSecret := srv.post(t, otto, `mutation { enableTotp { secret } }`, nil).str(t, "enableTotp.secret")
+	if r := srv.post(t, otto, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
+		map[string]any{"c": totpCode(t, totpSecret, time.Now())}); r.code() != "" {
+		t.Fatalf("confirmTotp: %s", r.Raw)
+	}
+	run("a password is not enough with TOTP on",
+		chromedp.SendKeys("#username", "otto", chromedp.ByID),
+		chromedp.SendKeys("#password", "otto-password-1", chromedp.ByID),
+		chromedp.Click("#signin-submit", chromedp.ByID),
+		chromedp.WaitVisible("#otp", chromedp.ByID),
+		chromedp.Text("#error", &text, chromedp.ByID),
+	)
+	if !strings.Contains(text, "OTP_REQUIRED") {
+		t.Fatalf("error shown: %q", text)
+	}
+	run("sign in with the one-time code",
+		chromedp.SendKeys("#otp", totpCode(t, totpSecret, time.Now().Add(30*time.Second)), chromedp.ByID),
+		chromedp.Click("#signin-submit", chromedp.ByID),
+		chromedp.WaitVisible("#account", chromedp.ByID),
+		chromedp.Text("#current-user", &text, chromedp.ByID),
+	)
+	if text != "otto" {
+		t.Fatalf("signed in as %q", text)
+	}
+	screenshot(t, ctx, "account-page-totp.png")
+	assertNoSecretIn(t, "the server log", srv.logs.String(), []string{secret, adminPass, totpSecret})
 }

@@ -1,15 +1,13 @@
 // The account page: sign in, list and manage your keys and sessions, sign out.
 //
-// The session: when the server offers COOKIE mode (the TokenMode enum), the page signs in
-// with mode: COOKIE and the token lives in an HttpOnly cookie that no script, this one
-// included, can read; requests carry X-Requested-With, which the server requires before it
-// honours that cookie. Otherwise the token is kept in a variable of this closure only: never
-// in localStorage, sessionStorage or a readable cookie, so nothing outlives the page.
+// The session: the page signs in with mode: COOKIE, so its token lives in an HttpOnly cookie
+// that no script, this one included, can read, and the page never holds a token at all
+// (nothing in localStorage, sessionStorage or a variable). Requests are same-origin POSTs of
+// application/json with X-Requested-With, which is what the server asks before it honours
+// that cookie (its CSRF rule). Signing out ends the session, and the server clears the cookie.
 "use strict";
 (() => {
   const API = "/graphql";
-  let token = null;        // header mode only
-  let cookieMode = false;
 
   const $ = (id) => document.getElementById(id);
 
@@ -24,7 +22,6 @@
       "apollographql-client-name": "authgraph-account-page",
       "apollographql-client-version": "1",
     };
-    if (token) headers["x-auth-token"] = token;
     let resp;
     try {
       resp = await fetch(API, { method: "POST", headers, credentials: "same-origin", body: JSON.stringify({ query, variables }) });
@@ -63,7 +60,6 @@
 
   // --- views ----------------------------------------------------------------------------
   function showSignIn() {
-    token = null;
     $("account").hidden = true;
     $("whoami").hidden = true;
     $("signin").hidden = false;
@@ -163,13 +159,12 @@
       return;
     }
     await busy($("signin-submit"), async () => {
-      const input = { username, password, name: "account page" };
+      const input = { username, password, name: "account page", mode: "COOKIE" };
       if (!$("otp-field").hidden && $("otp").value) input.otp = $("otp").value.trim();
-      if (cookieMode) input.mode = "COOKIE";
       try {
-        const data = await gql(`mutation AccountSignIn($input: CreateSessionUsingUsernameInput!) {
-          createSessionUsingUsername(input: $input) { token } }`, { input });
-        token = cookieMode ? null : data.createSessionUsingUsername.token;
+        // The token comes back null: it is in the HttpOnly cookie the answer sets.
+        await gql(`mutation AccountSignIn($input: CreateSessionUsingUsernameInput!) {
+          createSessionUsingUsername(input: $input) { id } }`, { input });
       } catch (err) {
         if (err instanceof ApiError && err.code === "INVALID_CREDENTIALS") {
           $("password").value = "";
@@ -262,11 +257,10 @@
     $("dismiss-secret").addEventListener("click", dismissSecret);
     $("signout").addEventListener("click", () => busy($("signout"), signOut));
     try {
-      const data = await gql(`query AccountTokenModes { __type(name: "TokenMode") { enumValues { name } } }`);
-      cookieMode = !!(data.__type && data.__type.enumValues.some((v) => v.name === "COOKIE"));
-    } catch (e) { cookieMode = false; }
-    if (cookieMode) {
-      try { await loadAccount(); return; } catch (e) { /* no live session cookie */ }
+      await loadAccount(); // a live session cookie from an earlier visit
+      return;
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === "UNAUTHENTICATED")) fail(e);
     }
     showSignIn();
   }
