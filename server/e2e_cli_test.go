@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authgraph/authgraph/internal/cli"
 )
@@ -229,4 +230,42 @@ func TestCLIUsageAndErrors(t *testing.T) {
 			t.Fatal("login would serve")
 		}
 	})
+}
+
+// TestCLIOneTimeCodeAndAccounts: against the real server, a user with TOTP on signs in with
+// the CLI (password, then the code, each a line of stdin); a wrong code is OTP_REQUIRED; a
+// user of another account signs in with --account.
+func TestCLIOneTimeCodeAndAccounts(t *testing.T) {
+	srv, _ := startRedisServer(t, nil)
+	admin := srv.login(t, adminName, adminPass)
+	srv.createUser(t, admin, "otto", "otto-password-1")
+	otto := srv.login(t, "otto", "otto-password-1")
+	secret := srv.post(t, otto, `mutation { enableTotp { secret } }`, nil).str(t, "enableTotp.secret")
+	if r := srv.post(t, otto, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
+		map[string]any{"c": totpCode(t, secret, time.Now())}); r.code() != "" {
+		t.Fatalf("confirmTotp: %s", r.Raw)
+	}
+
+	c := newCLI(t, srv.URL, nil)
+	if code, _, errs := c.run("otto-password-1\n000000\n", "login", "--username", "otto"); code != 1 || !strings.Contains(errs, "OTP_REQUIRED") {
+		t.Fatalf("a wrong code: %d %s", code, errs)
+	}
+	out := c.ok("otto-password-1\n"+totpCode(t, secret, time.Now().Add(30*time.Second))+"\n", "login", "--username", "otto")
+	if !strings.Contains(out, "as otto") {
+		t.Fatal(out)
+	}
+	if who := c.ok("", "whoami"); !strings.HasPrefix(who, "otto ") {
+		t.Fatal(who)
+	}
+
+	if r := srv.post(t, admin, `mutation { createAccount(input: {slug: "acme", name: "Acme"}) { slug } }`, nil); r.code() != "" {
+		t.Fatalf("createAccount: %s", r.Raw)
+	}
+	if r := srv.post(t, admin, `mutation { createUser(input: {username: "ann", password: "ann-password-1", account: "acme"}) { id } }`, nil); r.code() != "" {
+		t.Fatalf("createUser: %s", r.Raw)
+	}
+	ann := newCLI(t, srv.URL, nil)
+	if out := ann.ok("ann-password-1\n", "login", "--username", "ann", "--account", "acme"); !strings.Contains(out, "as ann") {
+		t.Fatal(out)
+	}
 }
