@@ -17,13 +17,13 @@ build:
 test:
 	$(GO) test -race -count=1 $(PKGS)
 
-## generate: regenerate gqlgen's code from schema.graphqls
+## generate: regenerate gqlgen's code and the README's schema reference from schema.graphqls
 generate:
 	$(GO) generate ./...
 
-## check-generate: fail when the committed generated code is stale
+## check-generate: fail when the committed generated code (or the README's schema reference) is stale
 check-generate: generate
-	@git diff --exit-code -- graph/ || (echo "generated code is stale: run 'make generate' and commit" >&2; exit 1)
+	@git diff --exit-code -- graph/ README.md || (echo "generated code is stale: run 'make generate' and commit" >&2; exit 1)
 
 ## lint: gofmt and go vet
 lint:

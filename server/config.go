@@ -32,6 +32,12 @@ type Config struct {
 	CookieSecure, AllowQueryToken                 bool
 	// SecretKey encrypts TOTP secrets at rest (AES-256-GCM); empty: they are stored as is.
 	SecretKey []byte
+	// Operations and clients: metrics, persisted queries, CORS.
+	Metrics     bool
+	APQTTL      time.Duration
+	CORS        corsPolicy
+	AccountPage bool
+	Tracing     string
 }
 
 type setting struct {
@@ -66,6 +72,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "false", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front)", boolean(&c.CookieSecure)},
 		{"AUTHGRAPH_ALLOW_QUERY_TOKEN", "allow-query-token", "false", "accept ?access_token= (risky: URLs reach logs, history and Referer)", boolean(&c.AllowQueryToken)},
 		{"AUTHGRAPH_SECRET_KEY", "secret-key", "", "base64 of 32 random bytes that encrypt TOTP secrets at rest (prefer the variable: flags show in ps)", str(&secretKeyText)},
+		{"AUTHGRAPH_METRICS", "metrics", "true", "serve Prometheus metrics at /metrics", boolean(&c.Metrics)},
+		{"AUTHGRAPH_APQ_TTL", "apq-ttl", "24h", "how long an unused persisted query is kept in Redis", dur(&c.APQTTL)},
+		{"AUTHGRAPH_ACCOUNT_PAGE", "account-page", "true", "serve the account page (keys and sessions) at /account", boolean(&c.AccountPage)},
+		{"AUTHGRAPH_TRACING", "tracing", "off", "OpenTelemetry tracing: off, or otlp (configured by the OTEL_* variables)", str(&c.Tracing)},
+		{"AUTHGRAPH_CORS_ORIGINS", "cors-origins", "*", "origins browsers may call from: *, none, or a comma-separated list", corsv(&c.CORS)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -85,6 +96,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	switch {
 	case c.SessionTTL <= 0:
 		return c, fmt.Errorf("AUTHGRAPH_SESSION_TTL must be positive")
+	case c.Tracing != "off" && c.Tracing != "otlp":
+		return c, fmt.Errorf("AUTHGRAPH_TRACING must be off or otlp")
+	case c.APQTTL <= 0:
+		return c, fmt.Errorf("AUTHGRAPH_APQ_TTL must be positive")
 	case c.MaxBodyBytes <= 0:
 		return c, fmt.Errorf("AUTHGRAPH_MAX_BODY_BYTES must be positive")
 	case c.AccessTokenTTL <= 0:
@@ -124,6 +139,17 @@ func (c Config) authConfig() auth.Config {
 // transportOptions is the HTTP layer's part: where tokens may travel.
 func (c Config) transportOptions() transportOptions {
 	return transportOptions{cookieSecure: c.CookieSecure, allowQueryToken: c.AllowQueryToken}
+}
+
+func corsv(p *corsPolicy) func(string) error {
+	return func(v string) error {
+		c, err := parseCORS(v)
+		if err != nil {
+			return err
+		}
+		*p = c
+		return nil
+	}
 }
 
 func str(p *string) func(string) error { return func(v string) error { *p = v; return nil } }

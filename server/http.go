@@ -18,17 +18,27 @@ import (
 
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/webui"
 )
 
 // maxComplexity bounds the work one GraphQL request may ask for (each field costs 1, lists
 // cost their page size).
 const maxComplexity = 2000
 
-// newHandler wires the HTTP routes: /graphql, /healthz, /readyz and the playground at /.
-func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handler {
+// newHandler wires the HTTP routes: /graphql, /healthz, /readyz, /metrics, the account page
+// at /account and the playground at /.
+func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
 	mux := http.NewServeMux()
-	api := logRequests(logger, cors(limitBody(cfg.MaxBodyBytes, withClient(authenticate(cfg.transportOptions(), svc, newGraphQL(svc))))))
-	mux.Handle("/graphql", api)
+	api := logRequests(logger, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, withClient(authenticate(cfg.transportOptions(), svc, newGraphQL(svc, x))))))
+	mux.Handle("/graphql", instrument(x.metrics, cfg.transportOptions(), x.tracer.HTTP("/graphql", api)))
+	if x.metrics != nil {
+		mux.Handle("GET /metrics", x.metrics.Handler())
+	}
+	if cfg.AccountPage {
+		page := webui.Handler("/account")
+		mux.Handle("/account", page)
+		mux.Handle("/account/", page)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
@@ -50,7 +60,7 @@ func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handl
 	return mux
 }
 
-func newGraphQL(svc *auth.Service) http.Handler {
+func newGraphQL(svc *auth.Service, x extras) http.Handler {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &graph.Resolver{Service: svc, Version: version},
 		Directives: graph.Directives(),
@@ -59,6 +69,9 @@ func newGraphQL(svc *auth.Service) http.Handler {
 	srv.AddTransport(transport.POST{})
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(maxComplexity))
+	usePersistedQueries(srv, x.apq)
+	observeGraphQL(srv, x.metrics)
+	traceGraphQL(srv, x.tracer)
 	srv.SetErrorPresenter(graph.PresentError)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		zerolog.Ctx(ctx).Error().Interface("panic", p).Msg("panic in resolver")
@@ -134,28 +147,5 @@ func withClient(next http.Handler) http.Handler {
 			IP:        ip,
 		})
 		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// cors lets browser clients (Apollo among them) call the API from other origins with tokens
-// in headers. It never allows credentials (no Access-Control-Allow-Credentials), so COOKIE
-// mode is for same-origin clients: another origin can neither read an answer made with the
-// user's cookies nor get a preflighted request sent with them.
-func cors(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		if origin := r.Header.Get("Origin"); origin != "" {
-			h.Set("Access-Control-Allow-Origin", "*")
-			h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
-			h.Add("Vary", "Origin")
-		}
-		if r.Method == http.MethodOptions {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Auth-Token, Apollographql-Client-Name, Apollographql-Client-Version, X-Requested-With")
-			h.Set("Access-Control-Max-Age", "600")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }

@@ -1,5 +1,6 @@
 // Command authgraph serves the authgraph GraphQL API: sessions and user keys over GraphQL,
-// stored in Redis (or, with no Redis configured, in an embedded in-process store).
+// stored in Redis (or, with no Redis configured, in an embedded in-process store). The same
+// binary is a command-line client of the API (authgraph login, keys, sessions; see cli.go).
 package main
 
 import (
@@ -14,11 +15,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/cli"
 	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/hashpool"
 	"github.com/authgraph/authgraph/internal/memstore"
 	"github.com/authgraph/authgraph/internal/redisstore"
 )
@@ -29,7 +33,13 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
+	args, serve := serveArgs(os.Args[1:])
+	if !serve { // a client or operator command: see cli.go
+		code := runCLI(ctx, os.Args, cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+		stop()
+		os.Exit(code)
+	}
+	if err := run(ctx, args, os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "authgraph:", err)
 		os.Exit(1)
 	}
@@ -44,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := newLogger(stdout, cfg.LogLevel)
 
-	store, closeStore, err := openStore(cfg, logger)
+	store, rdb, closeStore, err := openStore(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -54,7 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("argon2id: %w", err)
 	}
-	svc := auth.NewService(store, hasher, clock.Real{}, cfg.authConfig())
+	pool := hashpool.New(hasher, 0, -1) // bounded hashing; its queue is exported as metrics
+	svc := auth.NewService(store, pool, clock.Real{}, cfg.authConfig())
 	if !svc.EncryptsSecrets() {
 		logger.Warn().Msg("totp: AUTHGRAPH_SECRET_KEY is not set, so TOTP secrets are stored unencrypted; " +
 			"anyone who can read the store can make codes. Set it to base64 of 32 random bytes (openssl rand -base64 32)")
@@ -74,12 +85,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Info().Str("username", cfg.AdminUsername).Bool("created", made).Msg("bootstrap admin")
 	}
 
+	x, err := newExtras(ctx, cfg, logger, rdb, pool)
+	if err != nil {
+		return err
+	}
+	defer x.close(logger)
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           newHandler(cfg, svc, logger),
+		Handler:           newHandler(cfg, svc, logger, x),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -112,15 +129,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// openStore picks Redis when a URL is configured, else the embedded store.
-func openStore(cfg Config, logger zerolog.Logger) (auth.Store, func(), error) {
+// openStore picks Redis when a URL is configured, else the embedded store. It answers the
+// Redis client too (nil for the embedded store) for the parts that share it.
+func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalClient, func(), error) {
 	if cfg.RedisURL == "" {
 		logger.Warn().Msg("store: embedded in-process store (no AUTHGRAPH_REDIS_URL); data is lost when the process exits")
-		return memstore.New(clock.Real{}), func() {}, nil
+		return memstore.New(clock.Real{}), nil, func() {}, nil
 	}
 	rdb, err := newRedisClient(cfg.RedisURL, cfg.RedisTimeout)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, Clock: clock.Real{}})
 	pctx, cancel := context.WithTimeout(context.Background(), cfg.RedisTimeout)
@@ -130,5 +148,5 @@ func openStore(cfg Config, logger zerolog.Logger) (auth.Store, func(), error) {
 		logger.Error().Err(err).Msg("store: Redis does not answer yet")
 	}
 	logger.Info().Msg("store: Redis")
-	return store, func() { _ = rdb.Close() }, nil
+	return store, rdb, func() { _ = rdb.Close() }, nil
 }
