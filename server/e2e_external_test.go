@@ -226,6 +226,22 @@ func TestExternalLoginRedis(t *testing.T) {
 		e.wantSignedIn(t, "another issuer meanwhile", e.login(t, p.Sign(t, p.Claims("alice-sub")), nil), "alice", "default")
 	})
 
+	t.Run("metrics count external sign-ins, and hold no token", func(t *testing.T) {
+		body := e.srv.scrape(t)
+		for _, want := range []string{
+			`authgraph_auth_outcomes_total{method="external",outcome="ok"} `,
+			`authgraph_auth_outcomes_total{method="external",outcome="bad_credentials"} `,
+			`authgraph_auth_outcomes_total{method="external",outcome="unavailable"} 1`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("no %q in /metrics", want)
+			}
+		}
+		if strings.Contains(body, `method="other"`) {
+			t.Errorf("external sign-ins counted as method other")
+		}
+		assertNoSecretIn(t, "/metrics", body, e.tokens)
+	})
 	t.Run("no token in the log", func(t *testing.T) {
 		logs := e.srv.logs.String()
 		if !strings.Contains(logs, "external_login_refused") {
