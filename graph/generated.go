@@ -68,17 +68,18 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ConfirmTotp                func(childComplexity int, input model.ConfirmTotpInput) int
-		CreateAccount              func(childComplexity int, input model.CreateAccountInput) int
-		CreateSessionUsingUserKey  func(childComplexity int, input model.CreateSessionUsingUserKeyInput) int
-		CreateSessionUsingUsername func(childComplexity int, input model.CreateSessionUsingUsernameInput) int
-		CreateUser                 func(childComplexity int, input model.CreateUserInput) int
-		CreateUserKey              func(childComplexity int, input *model.CreateUserKeyInput) int
-		DeleteSession              func(childComplexity int, input *model.DeleteSessionInput) int
-		DeleteUserKey              func(childComplexity int, input model.DeleteUserKeyInput) int
-		DisableTotp                func(childComplexity int, input model.DisableTotpInput) int
-		EnableTotp                 func(childComplexity int) int
-		RefreshSession             func(childComplexity int, input *model.RefreshSessionInput) int
+		ConfirmTotp                     func(childComplexity int, input model.ConfirmTotpInput) int
+		CreateAccount                   func(childComplexity int, input model.CreateAccountInput) int
+		CreateSessionUsingExternalToken func(childComplexity int, input model.CreateSessionUsingExternalTokenInput) int
+		CreateSessionUsingUserKey       func(childComplexity int, input model.CreateSessionUsingUserKeyInput) int
+		CreateSessionUsingUsername      func(childComplexity int, input model.CreateSessionUsingUsernameInput) int
+		CreateUser                      func(childComplexity int, input model.CreateUserInput) int
+		CreateUserKey                   func(childComplexity int, input *model.CreateUserKeyInput) int
+		DeleteSession                   func(childComplexity int, input *model.DeleteSessionInput) int
+		DeleteUserKey                   func(childComplexity int, input model.DeleteUserKeyInput) int
+		DisableTotp                     func(childComplexity int, input model.DisableTotpInput) int
+		EnableTotp                      func(childComplexity int) int
+		RefreshSession                  func(childComplexity int, input *model.RefreshSessionInput) int
 	}
 
 	PageInfo struct {
@@ -178,6 +179,7 @@ type AccountResolver interface {
 type MutationResolver interface {
 	CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error)
 	CreateSessionUsingUserKey(ctx context.Context, input model.CreateSessionUsingUserKeyInput) (*model.Session, error)
+	CreateSessionUsingExternalToken(ctx context.Context, input model.CreateSessionUsingExternalTokenInput) (*model.Session, error)
 	RefreshSession(ctx context.Context, input *model.RefreshSessionInput) (*model.Session, error)
 	CreateUserKey(ctx context.Context, input *model.CreateUserKeyInput) (*model.UserKey, error)
 	DeleteUserKey(ctx context.Context, input model.DeleteUserKeyInput) (*model.DeleteUserKeyPayload, error)
@@ -313,6 +315,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAccount(childComplexity, args["input"].(model.CreateAccountInput)), true
+	case "Mutation.createSessionUsingExternalToken":
+		if e.ComplexityRoot.Mutation.CreateSessionUsingExternalToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSessionUsingExternalToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSessionUsingExternalToken(childComplexity, args["input"].(model.CreateSessionUsingExternalTokenInput)), true
 	case "Mutation.createSessionUsingUserKey":
 		if e.ComplexityRoot.Mutation.CreateSessionUsingUserKey == nil {
 			break
@@ -769,6 +782,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("ConfirmTotpInput", ec.unmarshalInputConfirmTotpInput),
 			graphql.NewInputUnmarshaler("CreateAccountInput", ec.unmarshalInputCreateAccountInput),
+			graphql.NewInputUnmarshaler("CreateSessionUsingExternalTokenInput", ec.unmarshalInputCreateSessionUsingExternalTokenInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingUserKeyInput", ec.unmarshalInputCreateSessionUsingUserKeyInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingUsernameInput", ec.unmarshalInputCreateSessionUsingUsernameInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
@@ -894,6 +908,8 @@ enum SessionMethod {
   PASSWORD
   "By ` + "`" + `createSessionUsingUserKey` + "`" + `."
   USER_KEY
+  "By ` + "`" + `createSessionUsingExternalToken` + "`" + `: a token from an external identity provider (OpenID Connect)."
+  EXTERNAL
 }
 
 """
@@ -1197,6 +1213,27 @@ input CreateSessionUsingUserKeyInput {
   mode: TokenMode
 }
 
+"""
+Sign in with a token from an external identity provider (OpenID Connect: Auth0, Keycloak,
+Okta, Google, ...) that the operator trusts (` + "`" + `AUTHGRAPH_OIDC_ISSUERS` + "`" + `).
+"""
+input CreateSessionUsingExternalTokenInput {
+  """
+  The provider's JWT, an ID token or an access token (for Auth0: an access token for the API
+  identifier the operator configured as an audience). It is only verified, never kept.
+  """
+  token: String!
+  "An optional label for the session (at most 100 characters)."
+  name: String
+  """
+  True: answer a short-lived access ` + "`" + `token` + "`" + ` plus a ` + "`" + `refreshToken` + "`" + ` for ` + "`" + `refreshSession` + "`" + `.
+  False or absent: one session token that lasts the session lifetime (30 days by default).
+  """
+  refreshable: Boolean
+  "Where to hand over the longest-lived token; JSON if absent."
+  mode: TokenMode
+}
+
 "Trade a refresh token for a new access token and refresh token."
 input RefreshSessionInput {
   "The refresh token; absent: the one in the refresh cookie of COOKIE mode."
@@ -1287,6 +1324,20 @@ type Mutation {
   createSessionUsingUserKey(
     "The key and its secret."
     input: CreateSessionUsingUserKeyInput!
+  ): Session!
+  """
+  Trade a token from a trusted external identity provider (OpenID Connect) for a session of
+  the local user it maps to. Public. The token must come from a configured issuer, be signed
+  with an allowed algorithm by a key the issuer publishes, be unexpired and already valid, be
+  meant for a configured audience, and name an allowed subject or verified email; the user it
+  maps to must already exist (an admin makes it first; nobody is created here). Otherwise:
+  ` + "`" + `INVALID_CREDENTIALS` + "`" + `, whatever the reason. The provider unreachable: ` + "`" + `SERVICE_UNAVAILABLE` + "`" + `
+  (HTTP 503; retry). External login not configured: ` + "`" + `BAD_USER_INPUT` + "`" + `. TOTP does not apply:
+  the provider authenticates the user. The session's ` + "`" + `method` + "`" + ` is ` + "`" + `EXTERNAL` + "`" + `.
+  """
+  createSessionUsingExternalToken(
+    "The provider's token and the session's options."
+    input: CreateSessionUsingExternalTokenInput!
   ): Session!
   """
   Trade the refresh token of a refreshable session for a new access token and refresh token.
@@ -1713,6 +1764,20 @@ func (ec *executionContext) field_Mutation_createAccount_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CreateAccountInput, error) {
 			return ec.unmarshalNCreateAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createSessionUsingExternalToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateSessionUsingExternalTokenInput, error) {
+			return ec.unmarshalNCreateSessionUsingExternalTokenInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingExternalTokenInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2313,6 +2378,50 @@ func (ec *executionContext) fieldContext_Mutation_createSessionUsingUserKey(ctx 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_createSessionUsingUserKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createSessionUsingExternalToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSessionUsingExternalToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSessionUsingExternalToken(ctx, fc.Args["input"].(model.CreateSessionUsingExternalTokenInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Session) graphql.Marshaler {
+			return ec.marshalNSession2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSessionUsingExternalToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Session(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSessionUsingExternalToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -5476,6 +5585,69 @@ func UnmarshalCreateAccountInput(ctx context.Context, raw any) (model.CreateAcco
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateSessionUsingExternalTokenInput(ctx context.Context, obj any) (model.CreateSessionUsingExternalTokenInput, error) {
+	var it model.CreateSessionUsingExternalTokenInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"token", "name", "refreshable", "mode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "refreshable":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refreshable"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Refreshable = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐTokenMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSessionUsingExternalTokenInput unmarshals raw into the CreateSessionUsingExternalTokenInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSessionUsingExternalTokenInput(ctx context.Context, raw any) (model.CreateSessionUsingExternalTokenInput, error) {
+	var out model.CreateSessionUsingExternalTokenInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSessionUsingExternalTokenInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateSessionUsingUserKeyInput(ctx context.Context, obj any) (model.CreateSessionUsingUserKeyInput, error) {
 	var it model.CreateSessionUsingUserKeyInput
 	if obj == nil {
@@ -6161,6 +6333,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "createSessionUsingUserKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createSessionUsingUserKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createSessionUsingExternalToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSessionUsingExternalToken(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -7239,6 +7418,11 @@ func (ec *executionContext) unmarshalNCreateAccountInput2githubᚗcomᚋauthgrap
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateSessionUsingExternalTokenInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingExternalTokenInput(ctx context.Context, v any) (model.CreateSessionUsingExternalTokenInput, error) {
+	res, err := ec.unmarshalInputCreateSessionUsingExternalTokenInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateSessionUsingUserKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingUserKeyInput(ctx context.Context, v any) (model.CreateSessionUsingUserKeyInput, error) {
 	res, err := ec.unmarshalInputCreateSessionUsingUserKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7449,10 +7633,12 @@ var (
 	unmarshalNSessionMethod2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionMethod = map[string]auth.SessionMethod{
 		"PASSWORD": auth.MethodPassword,
 		"USER_KEY": auth.MethodUserKey,
+		"EXTERNAL": auth.MethodExternal,
 	}
 	marshalNSessionMethod2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionMethod = map[auth.SessionMethod]string{
 		auth.MethodPassword: "PASSWORD",
 		auth.MethodUserKey:  "USER_KEY",
+		auth.MethodExternal: "EXTERNAL",
 	}
 )
 

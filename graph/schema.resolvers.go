@@ -57,6 +57,11 @@ func (r *mutationResolver) CreateSessionUsingUserKey(ctx context.Context, input 
 	return r.deliver(ctx, ns, mode), nil
 }
 
+// CreateSessionUsingExternalToken is the resolver for the createSessionUsingExternalToken field.
+func (r *mutationResolver) CreateSessionUsingExternalToken(ctx context.Context, input model.CreateSessionUsingExternalTokenInput) (*model.Session, error) {
+	return r.createSessionUsingExternalToken(ctx, input)
+}
+
 // RefreshSession is the resolver for the refreshSession field.
 func (r *mutationResolver) RefreshSession(ctx context.Context, input *model.RefreshSessionInput) (*model.Session, error) {
 	return r.refreshSession(ctx, input)

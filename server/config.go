@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/oidc"
 	"github.com/authgraph/authgraph/internal/seal"
 )
 
@@ -38,6 +39,9 @@ type Config struct {
 	CORS        corsPolicy
 	AccountPage bool
 	Tracing     string
+	// External identity providers (external.go): none turns external sign-in off.
+	OIDCIssuers            []oidc.Issuer
+	OIDCMinRefreshInterval time.Duration
 }
 
 type setting struct {
@@ -51,6 +55,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	// Read as text and checked after parsing: the flag package would quote a rejected value in
 	// its error, and a mistyped key is still mostly the key.
 	var secretKeyText string
+	var oidcIssuersText string
 	settings := []setting{
 		{"AUTHGRAPH_ADDR", "addr", "127.0.0.1:8080", "listen address", str(&c.Addr)},
 		{"AUTHGRAPH_REDIS_URL", "redis-url", "", "Redis URL; empty: the embedded in-process store", str(&c.RedisURL)},
@@ -77,6 +82,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_ACCOUNT_PAGE", "account-page", "true", "serve the account page (keys and sessions) at /account", boolean(&c.AccountPage)},
 		{"AUTHGRAPH_TRACING", "tracing", "off", "OpenTelemetry tracing: off, or otlp (configured by the OTEL_* variables)", str(&c.Tracing)},
 		{"AUTHGRAPH_CORS_ORIGINS", "cors-origins", "*", "origins browsers may call from: *, none, or a comma-separated list", corsv(&c.CORS)},
+		{"AUTHGRAPH_OIDC_ISSUERS", "oidc-issuers", "", "JSON array of trusted OpenID Connect issuers for createSessionUsingExternalToken; empty: external login off", str(&oidcIssuersText)},
+		{"AUTHGRAPH_OIDC_MIN_REFRESH_INTERVAL", "oidc-min-refresh-interval", "10s", "shortest time between two fetches of an issuer's JWKS", dur(&c.OIDCMinRefreshInterval)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -108,6 +115,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("AUTHGRAPH_REFRESH_TOKEN_TTL must be longer than AUTHGRAPH_ACCESS_TOKEN_TTL")
 	case c.RefreshGrace < 0 || c.RefreshGrace >= c.AccessTokenTTL:
 		return c, fmt.Errorf("AUTHGRAPH_REFRESH_GRACE must be at least 0 and shorter than AUTHGRAPH_ACCESS_TOKEN_TTL")
+	case c.OIDCMinRefreshInterval < 0:
+		return c, fmt.Errorf("AUTHGRAPH_OIDC_MIN_REFRESH_INTERVAL must not be negative")
 	case (c.AdminUsername == "") != (c.AdminPassword == ""):
 		return c, fmt.Errorf("set both AUTHGRAPH_ADMIN_USERNAME and AUTHGRAPH_ADMIN_PASSWORD, or neither")
 	}
@@ -121,6 +130,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		}
 		c.SecretKey = key
 	}
+	issuers, err := parseIssuers(oidcIssuersText)
+	if err != nil {
+		return c, fmt.Errorf("AUTHGRAPH_OIDC_ISSUERS: %w", err)
+	}
+	c.OIDCIssuers = issuers
 	if c.SessionTTL == 0 {
 		c.SessionTTL = auth.DefaultSessionTTL
 	}

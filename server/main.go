@@ -65,7 +65,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("argon2id: %w", err)
 	}
 	pool := hashpool.New(hasher, 0, -1) // bounded hashing; its queue is exported as metrics
-	svc := auth.NewService(store, pool, clock.Real{}, cfg.authConfig())
+	acfg := cfg.authConfig()
+	if acfg.External, err = newExternalVerifier(ctx, cfg, logger); err != nil {
+		return err
+	}
+	svc := auth.NewService(store, pool, clock.Real{}, acfg)
 	if !svc.EncryptsSecrets() {
 		logger.Warn().Msg("totp: AUTHGRAPH_SECRET_KEY is not set, so TOTP secrets are stored unencrypted; " +
 			"anyone who can read the store can make codes. Set it to base64 of 32 random bytes (openssl rand -base64 32)")

@@ -88,6 +88,8 @@ func signInMethod(field string) (string, bool) {
 		return metrics.MethodUserKey, true
 	case "refreshSession":
 		return metrics.MethodRefresh, true
+	case "createSessionUsingExternalToken":
+		return metrics.MethodExternal, true
 	}
 	if strings.HasPrefix(field, "createSessionUsing") {
 		return metrics.MethodOther, true

@@ -37,6 +37,21 @@ type CreateAccountInput struct {
 	Name string `json:"name"`
 }
 
+// Sign in with a token from an external identity provider (OpenID Connect: Auth0, Keycloak,
+// Okta, Google, ...) that the operator trusts (`AUTHGRAPH_OIDC_ISSUERS`).
+type CreateSessionUsingExternalTokenInput struct {
+	// The provider's JWT, an ID token or an access token (for Auth0: an access token for the API
+	// identifier the operator configured as an audience). It is only verified, never kept.
+	Token string `json:"token"`
+	// An optional label for the session (at most 100 characters).
+	Name *string `json:"name,omitempty"`
+	// True: answer a short-lived access `token` plus a `refreshToken` for `refreshSession`.
+	// False or absent: one session token that lasts the session lifetime (30 days by default).
+	Refreshable *bool `json:"refreshable,omitempty"`
+	// Where to hand over the longest-lived token; JSON if absent.
+	Mode *TokenMode `json:"mode,omitempty"`
+}
+
 // Trade a user key's secret for a session.
 type CreateSessionUsingUserKeyInput struct {
 	// The key's id, as answered by `createUserKey` (the integer works too).

@@ -30,6 +30,9 @@ type Config struct {
 	// SecretKey, if set, encrypts TOTP secrets at rest (AES-256-GCM); it must be seal.KeyLen
 	// (32) bytes. Without it they are stored in plaintext.
 	SecretKey []byte
+	// External verifies tokens of external identity providers (external.go); nil turns
+	// external sign-in off.
+	External ExternalVerifier
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days, as in the

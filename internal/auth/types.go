@@ -54,6 +54,8 @@ type SessionMethod string
 const (
 	MethodPassword SessionMethod = "PASSWORD"
 	MethodUserKey  SessionMethod = "USER_KEY"
+	// MethodExternal: a token from an external identity provider (see external.go).
+	MethodExternal SessionMethod = "EXTERNAL"
 )
 
 // Session is a signed-in client. Its token exists only in the answer that made it; the store

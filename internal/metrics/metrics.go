@@ -66,7 +66,7 @@ func New() *Metrics {
 	)
 	// Make the outcomes visible at zero from the start, so rate() and alerts work before
 	// the first failure.
-	for _, method := range []string{MethodToken, MethodPassword, MethodUserKey} {
+	for _, method := range []string{MethodToken, MethodPassword, MethodUserKey, MethodExternal} {
 		for _, o := range []string{OutcomeOK, OutcomeInvalidToken, OutcomeBadCredentials, OutcomeRateLimited} {
 			if method == MethodToken && o == OutcomeBadCredentials || method != MethodToken && o == OutcomeInvalidToken {
 				continue
@@ -101,6 +101,7 @@ const (
 	MethodPassword = "password"
 	MethodUserKey  = "user_key"
 	MethodRefresh  = "refresh"
+	MethodExternal = "external" // a token from an external identity provider (OIDC)
 	MethodOther    = "other"
 )
 
@@ -123,7 +124,7 @@ func (m *Metrics) AuthOutcome(method, outcome string) {
 		return
 	}
 	switch method {
-	case MethodToken, MethodPassword, MethodUserKey, MethodRefresh:
+	case MethodToken, MethodPassword, MethodUserKey, MethodRefresh, MethodExternal:
 	default:
 		method = MethodOther
 	}
