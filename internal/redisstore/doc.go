@@ -11,14 +11,18 @@
 //	p a:<id>                    account: compact JSON {"s","n","c"} (slug, name, created)
 //	p as:<slug>                 slug → account id; claimed with SET NX, so it is the lock that
 //	                            makes slugs unique
-//	p u:<id>                    user: compact JSON {"a","n","h","r","c"} (account id, username,
-//	                            hash, role, created)
+//	p u:<id>                    user: compact JSON {"a","n","h","r","c","d"} (account id,
+//	                            username, hash, role, created, disabled); "!" and the JSON
+//	                            while DeleteUser runs
 //	p un:<username>             HASH account id → user id: the accounts that have a user of that
 //	                            name (HKEYS, for a login that names no account) and the user in
 //	                            each (HGET). A field is claimed with HSETNX, so it is the lock
 //	                            that makes usernames unique within an account. One small hash per
 //	                            distinct username (listpack-encoded: tens of bytes)
-//	p k:<id>                    user key: compact JSON {"u","n","h","c","l","e"}, owner first
+//	p users                     ZSET of user ids (score = id), for listing users by page
+//	p k:<id>                    user key: compact JSON {"u","n","h","c","l","e","s","i","ph",
+//	                            "pi","pe"}, owner first (s: scopes; i: the secret's checksum
+//	                            hint; p…: the previous secret during a reroll's grace period)
 //	p {u<uid>}:k                SET of the user's key ids
 //	p t:<digest>                session, under the 32 raw bytes of its token's SHA-256 digest:
 //	                            a binary record (codec.go) that Redis expires at its ExpiresAt
@@ -85,8 +89,13 @@
 //     dies between claim and record leaves the username taken in that account by no one
 //     (UserByUsername answers ErrNotFound, though the account still counts in HKEYS);
 //     HDEL p un:<username> <account id> frees it (DEL p as:<slug> for a slug).
-//   - SetPasswordHash and SetKeyHash read, change and write the record under WATCH, so an
-//     update can never bring back a record deleted meanwhile.
+//   - CreateUser then ZADDs the id to the users index (undoing the rest if that fails).
+//   - SetPasswordHash, SetKeyHash, UpdateUser and UpdateKey read, change and write the record
+//     under WATCH, so an update can never bring back a record deleted meanwhile.
+//   - TouchSession rewrites a session record with SET KEEPTTL in a script that first checks
+//     the record is still that session's (setIfPrefix): it never revives an ended session.
+//   - DeleteSessionsOf reads the user's session index and runs the DeleteSession script on
+//     each record in one pipeline: each session is ended (and counted) by one caller only.
 //   - UseTOTPStep is one script on {u<uid>}:totp (HGET "t", compare, HSET "t"): a step at or
 //     before the last accepted one is refused, and of concurrent logins with one code exactly
 //     one passes. UseRecoveryCode is one HDEL: exactly one caller hears 1. EnableTOTP is one
@@ -116,6 +125,25 @@
 // that token would have expired, because presenting it again must be recognised as a reuse. A
 // client refreshing every 15 minutes around the clock for the 30-day refresh lifetime keeps
 // ~2,900 of them (~300 KB); a longer AUTHGRAPH_ACCESS_TOKEN_TTL means fewer.
+//
+// # Deleting a user
+//
+// A user's records live in several slots, so DeleteUser cannot be one script. It goes:
+//
+//  1. markDeleted: the user record becomes a tombstone ("!" + the record) in one atomic step.
+//     Of concurrent calls exactly one turns it, and wins. From here the user is not found by
+//     User, UserByUsername, ListUsers or UpdateUser, so no session of theirs authenticates
+//     and no login succeeds.
+//  2. Purge: every key (deleteIfPrefix on k:<id>, then the key index), every session (the
+//     same on t:<digest>, then the session index), the users-index entry, the username
+//     claim (its account's field, only if it still names this id), and last the tombstone itself.
+//
+// Every purge step is idempotent. A DeleteUser that dies half-way leaves the tombstone, and
+// the next DeleteUser of that id (which finds the tombstone and answers ErrNotFound) runs
+// the purge again. CreateKey and CreateSession, after writing their record and index entry,
+// check that the user still lives (GET u:<id>) and undo their writes if not: either the
+// purge's listing saw their entry, or they see the tombstone (or nothing), so a key or
+// session made while its user is deleted never stays behind.
 //
 // # Expiry
 //
