@@ -116,3 +116,19 @@ func sortScopes(s []Scope) []Scope {
 	slices.SortFunc(s, func(a, b Scope) int { return slices.Index(AllScopes, a) - slices.Index(AllScopes, b) })
 	return s
 }
+
+// EffectiveKeyScopes answers what sessions made from k may do: its scopes, or for a key
+// made without any, the scopes a key of its owner may hold.
+func (s *Service) EffectiveKeyScopes(ctx context.Context, k *UserKey) ([]Scope, error) {
+	if k.Scopes != nil {
+		return slices.Clone(k.Scopes), nil
+	}
+	if p := PrincipalFrom(ctx); p != nil && p.User.ID == k.UserID {
+		return KeyScopes(p.User.Role), nil
+	}
+	u, err := s.store.User(ctx, k.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return KeyScopes(u.Role), nil
+}
