@@ -10,8 +10,8 @@ import (
 // rules are part of the conformance suite (internal/storetest) like the others'.
 //
 // Two rules bind the older methods too:
-//   - CreateKey and CreateSession answer ErrNotFound, and leave nothing behind, when the user
-//     does not exist, also when DeleteUser removes the user while they run.
+//   - CreateKey, CreateSession and CreateFamily answer ErrNotFound, and leave nothing behind,
+//     when the user does not exist, also when DeleteUser removes the user while they run.
 //   - Sessions are immutable once made, except for LastUsedAt (TouchSession).
 type LifecycleStore interface {
 	// UpdateUser applies edit to the stored user and saves the result, atomically: concurrent
@@ -25,8 +25,9 @@ type LifecycleStore interface {
 	ListUsers(ctx context.Context, after, before int64, limit int, fromEnd bool) ([]*User, error)
 	// CountUsers answers how many users there are.
 	CountUsers(ctx context.Context) (int, error)
-	// DeleteUser removes the user with everything that is theirs: username, keys, sessions
-	// and every index entry. Of concurrent calls for one user exactly one answers the user;
+	// DeleteUser removes the user with everything that is theirs: username, keys, sessions,
+	// refresh token families (with every refresh token they issued), second factor, and every
+	// index entry. Of concurrent calls for one user exactly one answers the user;
 	// the others answer ErrNotFound. A call that fails half-way leaves the user unusable (not
 	// found), and a later DeleteUser of the same id finishes the cleanup.
 	DeleteUser(ctx context.Context, id int64) (*User, error)
@@ -38,6 +39,9 @@ type LifecycleStore interface {
 	// nothing if the session has ended meanwhile, and never extends its life.
 	TouchSession(ctx context.Context, sess *Session, at time.Time) error
 	// DeleteSessionsOf ends every live session of userID except exceptID (0: none), and
-	// answers how many it ended. Each session is ended at most once across concurrent calls.
+	// answers how many it ended; each session is ended, and counted, by one of concurrent
+	// calls only. It also revokes every refresh token family of userID but exceptID's own, so
+	// that no refresh token of an ended sign-in (even one whose access sessions have all
+	// expired) can make a new session.
 	DeleteSessionsOf(ctx context.Context, userID, exceptID int64) (int, error)
 }

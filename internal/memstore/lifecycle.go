@@ -58,7 +58,8 @@ func (s *Store) CountUsers(context.Context) (int, error) {
 	return len(s.users), nil
 }
 
-// DeleteUser implements auth.LifecycleStore.
+// DeleteUser implements auth.LifecycleStore: the user, their username, keys, sessions, refresh
+// token families and second factor.
 func (s *Store) DeleteUser(_ context.Context, id int64) (*auth.User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -70,12 +71,19 @@ func (s *Store) DeleteUser(_ context.Context, id int64) (*auth.User, error) {
 		delete(s.keys, keyID)
 	}
 	delete(s.keysOf, id)
+	for _, fam := range s.refresh.families {
+		if fam.UserID == id {
+			s.removeFamily(fam)
+		}
+	}
 	for sessID := range s.sessionsOf[id] {
 		if sess, ok := s.sessions[sessID]; ok {
 			s.remove(sess)
 		}
 	}
 	delete(s.sessionsOf, id)
+	delete(s.totp, id)
+	delete(s.enrolling, id)
 	if byAccount := s.byUsername[u.Username]; byAccount[u.AccountID] == id {
 		delete(byAccount, u.AccountID)
 		if len(byAccount) == 0 {
@@ -114,10 +122,15 @@ func (s *Store) TouchSession(_ context.Context, sess *auth.Session, at time.Time
 	return nil
 }
 
-// DeleteSessionsOf implements auth.LifecycleStore.
+// DeleteSessionsOf implements auth.LifecycleStore. It scans every family: the embedded store
+// is for development, where families are few.
 func (s *Store) DeleteSessionsOf(_ context.Context, userID, exceptID int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var keepFamily int64
+	if sess, ok := s.live(exceptID); ok && sess.UserID == userID {
+		keepFamily = sess.FamilyID
+	}
 	n := 0
 	for id := range s.sessionsOf[userID] {
 		if id == exceptID {
@@ -126,6 +139,11 @@ func (s *Store) DeleteSessionsOf(_ context.Context, userID, exceptID int64) (int
 		if sess, ok := s.live(id); ok {
 			s.remove(sess)
 			n++
+		}
+	}
+	for _, fam := range s.refresh.families {
+		if fam.UserID == userID && fam.ID != keepFamily {
+			s.removeFamily(fam)
 		}
 	}
 	return n, nil

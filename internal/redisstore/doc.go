@@ -38,6 +38,11 @@
 //	                            token rotated less than the grace window ago; PEXPIRE the window
 //	p r:<digest>                "<fid>:<expiry ms>": the family of a refresh token, current or
 //	                            rotated (to recognise reuse); PEXPIREAT that token's expiry
+//	p {f<fid>}:p                SET of the digests of every refresh token the family issued
+//	                            (so its pointers can be deleted with it); expires with the
+//	                            family's latest token
+//	p {u<uid>}:f                SET of the user's family ids, expiring with the user's
+//	                            latest-expiring family; pruned every 64 families
 //	p {u<uid>}:totp             HASH, while the user has TOTP on: "s" the sealed secret (see
 //	                            below), "t" the last accepted 30-second step, and one empty
 //	                            field per unused recovery code, named "r" + the code's 32-byte
@@ -109,7 +114,8 @@
 // in one slot, and the two scripts of families.go touch only keys of that slot:
 //
 //   - rotate: if the presented digest is the family's current one, make the successor current
-//     (r, e, PEXPIREAT), register the new access session (a:<id>, pruning expired ones) and
+//     (r, e, PEXPIREAT; SADD to the token set), register the new access session (a:<id>,
+//     pruning expired ones) and
 //     keep the sealed pair under the presented token's grace key; if it was rotated within the
 //     window, answer that sealed pair; otherwise (a reuse) delete the family and answer its
 //     access sessions. Everything a rotation writes outside the slot — the new access session
@@ -117,14 +123,22 @@
 //     reach it yet, and deleted again unless the script rotated. Written after the script, a
 //     revocation running in between could miss the new access session.
 //   - revoke: delete the family if it belongs to the user, and answer its access sessions.
-//     The caller then deletes those (t: and the index entries). The pointers (r:) are left to
-//     expire: they now lead to no family, so every refresh token of it is dead at once.
+//     The caller then deletes those (t: and the index entries), and then, with purgeFamily,
+//     the token set and every pointer (r:) it names. Those lead to no family already, so
+//     every refresh token of it is dead at the first step; deleting them only frees memory
+//     (and is best effort: they expire anyway). A reuse revokes the same way.
+//   - purgeFamily (DeleteUser, and after a revocation): delete the family and its token set
+//     in one step and answer the digests and access sessions, which the caller deletes with
+//     the grace keys. A family is listed in {u<uid>}:f after it is written (CreateFamily then
+//     checks that the user still lives, as CreateSession does), so DeleteUser finds every
+//     family, even one whose access sessions have all expired.
 //
 // Memory: a family hash is ~150 bytes plus ~50 per live access session; a grace key lives 10 s.
-// The pointers are what grows: each rotation leaves the old token's pointer (~100 bytes) until
-// that token would have expired, because presenting it again must be recognised as a reuse. A
-// client refreshing every 15 minutes around the clock for the 30-day refresh lifetime keeps
-// ~2,900 of them (~300 KB); a longer AUTHGRAPH_ACCESS_TOKEN_TTL means fewer.
+// The pointers are what grows: each rotation leaves the old token's pointer (~100 bytes) and
+// its digest in the token set (~40 bytes) until that token would have expired, because
+// presenting it again must be recognised as a reuse. A client refreshing every 15 minutes
+// around the clock for the 30-day refresh lifetime keeps ~2,900 of them (~400 KB); a longer
+// AUTHGRAPH_ACCESS_TOKEN_TTL means fewer, and an idle timeout shortens the refresh lifetime.
 //
 // # Deleting a user
 //
@@ -134,13 +148,16 @@
 //     Of concurrent calls exactly one turns it, and wins. From here the user is not found by
 //     User, UserByUsername, ListUsers or UpdateUser, so no session of theirs authenticates
 //     and no login succeeds.
-//  2. Purge: every key (deleteIfPrefix on k:<id>, then the key index), every session (the
-//     same on t:<digest>, then the session index), the users-index entry, the username
-//     claim (its account's field, only if it still names this id), and last the tombstone itself.
+//  2. Purge: every token family in {u<uid>}:f (purgeFamily: the family, its token set,
+//     pointers, grace keys and access sessions), every key (deleteIfPrefix on k:<id>), every
+//     session (the same on t:<digest>), then in one DEL the key, session and family indexes
+//     and the second factor ({u<uid>}:totp, :totp:new), the users-index entry, the username
+//     claim (its account's field, only if it still names this id), and last the tombstone.
 //
 // Every purge step is idempotent. A DeleteUser that dies half-way leaves the tombstone, and
 // the next DeleteUser of that id (which finds the tombstone and answers ErrNotFound) runs
-// the purge again. CreateKey and CreateSession, after writing their record and index entry,
+// the purge again. CreateKey, CreateSession and CreateFamily, after writing their record and
+// index entry,
 // check that the user still lives (GET u:<id>) and undo their writes if not: either the
 // purge's listing saw their entry, or they see the tombstone (or nothing), so a key or
 // session made while its user is deleted never stays behind.

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -174,6 +175,18 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) (*auth.User, error) {
 
 // purgeUser removes everything of u whose record is a tombstone already, the record last.
 func (s *Store) purgeUser(ctx context.Context, u *auth.User) error {
+	familiesIndex := s.name.familiesOf(u.ID)
+	fids, err := s.rdb.SMembers(ctx, familiesIndex).Result()
+	if err != nil {
+		return err
+	}
+	for _, f := range fids {
+		if fid, err := strconv.ParseInt(f, 10, 64); err == nil {
+			if err := s.purgeFamily(ctx, u.ID, fid); err != nil {
+				return err
+			}
+		}
+	}
 	keysIndex := s.name.keysOf(u.ID)
 	keyIDs, err := s.rdb.SMembers(ctx, keysIndex).Result()
 	if err != nil {
@@ -206,8 +219,9 @@ func (s *Store) purgeUser(ctx context.Context, u *auth.User) error {
 	}); err != nil {
 		return err
 	}
-	// Both indexes share the {u<id>} hash tag: one DEL, even on a Cluster.
-	if err := s.rdb.Del(ctx, keysIndex, sessionsIndex).Err(); err != nil {
+	// The indexes and the second factor share the {u<id>} hash tag: one DEL, even on a
+	// Cluster.
+	if err := s.rdb.Del(ctx, keysIndex, sessionsIndex, familiesIndex, s.name.totp(u.ID), s.name.totpNew(u.ID)).Err(); err != nil {
 		return err
 	}
 	if err := s.rdb.ZRem(ctx, s.name.users(), u.ID).Err(); err != nil {
@@ -321,5 +335,110 @@ func (s *Store) DeleteSessionsOf(ctx context.Context, userID, exceptID int64) (i
 	if firstErr != nil {
 		return ended, fail(op, firstErr)
 	}
+	// Then the families, so that a refresh racing with this cannot keep a new access session:
+	// revoking a family ends the sessions it made. The kept session's own family goes on.
+	var keep int64
+	if d, ok := entries[itoa(exceptID)]; ok && len(d) == len(token.Digest{}) {
+		if b, err := s.rdb.Get(ctx, s.name.token(token.Digest([]byte(d)))).Bytes(); err == nil {
+			if sess, err := decodeSession(b); err == nil {
+				keep = sess.FamilyID
+			}
+		}
+	}
+	fids, err := s.rdb.SMembers(ctx, s.name.familiesOf(userID)).Result()
+	if err != nil {
+		return ended, fail(op, err)
+	}
+	for _, f := range fids {
+		fid, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || fid == keep {
+			continue
+		}
+		if err := s.RevokeFamily(ctx, userID, fid); err != nil && !errors.Is(err, auth.ErrNotFound) {
+			return ended, err
+		}
+	}
 	return ended, nil
+}
+
+// purgeFamily deletes a family with everything it made: the family hash and its token set
+// in one atomic step (a rotation racing with it then finds the family gone and undoes its
+// own writes), then every refresh token pointer and grace key of the family, and its access
+// sessions. On a family already revoked it deletes what revoking leaves: the token set and
+// the pointers.
+func (s *Store) purgeFamily(ctx context.Context, userID, fid int64) error {
+	res, err := purgeFamily.Run(ctx, s.rdb, []string{s.name.family(fid), s.name.familyTokens(fid)}).Slice()
+	if err != nil {
+		return err
+	}
+	if len(res) != 2 {
+		return fmt.Errorf("%w: purgeFamily answered %d items", errCorrupt, len(res))
+	}
+	digests, _ := res[0].([]any)
+	access, _ := res[1].([]any)
+	if err := s.deleteAll(ctx, len(digests), func(p redis.Pipeliner, i int) {
+		if d, ok := digests[i].(string); ok && len(d) == len(token.Digest{}) {
+			p.Del(ctx, s.name.refresh(token.Digest([]byte(d))), s.name.grace(fid, token.Digest([]byte(d))))
+		}
+	}); err != nil {
+		return err
+	}
+	return s.dropSessions(ctx, userID, accessPairs(access))
+}
+
+// indexFamily adds a new family to its user's index, then checks that the user still lives:
+// a DeleteUser that ran meanwhile may have read the index before the SADD, so if the user is
+// gone the family is purged here (as CreateKey and CreateSession undo theirs). Every 64
+// families it prunes the index of those that are gone (their token set has expired).
+func (s *Store) indexFamily(ctx context.Context, userID, fid int64, expires time.Time) error {
+	index := s.name.familiesOf(userID)
+	var size *redis.IntCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, index, fid)
+		p.Do(ctx, "PEXPIREAT", index, expires.UnixMilli(), "NX")
+		p.Do(ctx, "PEXPIREAT", index, expires.UnixMilli(), "GT")
+		size = p.SCard(ctx, index)
+		return nil
+	})
+	if err == nil {
+		err = s.checkUserLives(ctx, userID)
+	}
+	if err != nil {
+		uctx, cancel := undoContext(ctx)
+		defer cancel()
+		_ = s.purgeFamily(uctx, userID, fid)
+		_ = s.rdb.SRem(uctx, index, fid).Err()
+		return err
+	}
+	if size.Val()%pruneEvery == 0 {
+		s.pruneFamilies(ctx, userID) // best effort
+	}
+	return nil
+}
+
+// pruneFamilies drops from a user's family index the families whose token set is gone
+// (purged or expired): nothing of them is left to find.
+func (s *Store) pruneFamilies(ctx context.Context, userID int64) {
+	index := s.name.familiesOf(userID)
+	fids, err := s.rdb.SMembers(ctx, index).Result()
+	if err != nil {
+		return
+	}
+	cmds := make([]*redis.IntCmd, len(fids))
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, f := range fids {
+			fid, _ := strconv.ParseInt(f, 10, 64)
+			cmds[i] = p.Exists(ctx, s.name.familyTokens(fid))
+		}
+		return nil
+	})
+	var gone []any
+	for i, c := range cmds {
+		if n, err := c.Result(); err == nil && n == 0 {
+			gone = append(gone, fids[i])
+		}
+	}
+	if len(gone) > 0 {
+		_ = s.rdb.SRem(ctx, index, gone...).Err()
+	}
 }

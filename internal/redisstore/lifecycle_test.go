@@ -10,7 +10,8 @@ import (
 )
 
 // After DeleteUser the keyspace holds exactly what the other users need: the SCAN finds no
-// record, index entry, username claim or session of the deleted user.
+// record, index entry, username claim, session, refresh token family or pointer, or second
+// factor of the deleted user.
 func TestDeleteUserLeavesNothing(t *testing.T) {
 	f := newFixture(t, nil, redistest.Start(t))
 	ctx := t.Context()
@@ -19,13 +20,30 @@ func TestDeleteUserLeavesNothing(t *testing.T) {
 	f.key(t, alice.ID)
 	f.session(t, alice.ID, newToken(t), time.Hour)
 	f.session(t, alice.ID, newToken(t), 2*time.Hour)
+	// A refreshable sign-in rotated once, one revoked (which leaves pointers), and TOTP.
+	r0 := newRefreshToken()
+	fam, _ := f.family(t, alice.ID, r0, 24*time.Hour)
+	if res, err := f.Rotate(ctx, f.rotation(fam, r0, 48*time.Hour)); err != nil || res.Outcome != auth.Rotated {
+		t.Fatalf("Rotate: %+v, %v", res, err)
+	}
+	revoked, _ := f.family(t, alice.ID, newRefreshToken(), 24*time.Hour)
+	if err := f.RevokeFamily(ctx, alice.ID, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	pending := &auth.PendingTOTP{Secret: []byte("sealed"), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := f.SetPendingTOTP(ctx, alice.ID, pending); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.EnableTOTP(ctx, alice.ID, pending.Secret, 1, nil); err != nil {
+		t.Fatal(err)
+	}
 	bobKey := f.key(t, bob.ID)
 	bobSession := f.session(t, bob.ID, newToken(t), time.Hour)
 	if _, err := f.DeleteUser(ctx, alice.ID); err != nil {
 		t.Fatal(err)
 	}
 	checkDump(t, f.dump(t), map[string][]string{
-		"seq:u": {"2"}, "seq:k": {"3"}, "seq:s": {"3"},
+		"seq:u": {"2"}, "seq:k": {"3"}, "seq:s": {"6"}, "seq:f": {"2"},
 		"u:2": nil, "un:bob": {"1", "2"}, "users": {"2"},
 		"k:" + itoa(bobKey.ID): nil, "{u2}:k": {itoa(bobKey.ID)},
 		"t:" + string(bobSession.TokenDigest[:]): nil,

@@ -104,3 +104,26 @@ end
 redis.call('SET', KEYS[1], '!' .. v, 'KEEPTTL')
 return v
 `)
+
+// purgeFamily deletes the family KEYS[1] and its token set KEYS[2] (one slot, {f<fid>}) and
+// answers {digests, sessions}: the digest of every refresh token the family issued (its set
+// and its current one) and {id, digest, …} of its access sessions, for the caller to delete
+// what lives in other slots. A family already revoked still has its token set until that
+// expires, and is purged all the same.
+var purgeFamily = redis.NewScript(`
+local toks = redis.call('SMEMBERS', KEYS[2])
+local cur = redis.call('HGET', KEYS[1], 'r')
+if cur then
+	toks[#toks + 1] = cur
+end
+local sessions = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+	if string.sub(all[i], 1, 2) == 'a:' then
+		sessions[#sessions + 1] = string.sub(all[i], 3)
+		sessions[#sessions + 1] = string.sub(all[i + 1], 1, 32)
+	end
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return {toks, sessions}
+`)

@@ -66,6 +66,8 @@ func (n names) keysOf(userID int64) string     { return n.prefix + "{u" + itoa(u
 func (n names) token(d token.Digest) string    { return n.prefix + "t:" + string(d[:]) }
 func (n names) sessionsOf(userID int64) string { return n.prefix + "{u" + itoa(userID) + "}:s" }
 func (n names) users() string                  { return n.prefix + "users" }
+func (n names) familiesOf(userID int64) string { return n.prefix + "{u" + itoa(userID) + "}:f" }
+func (n names) familyTokens(id int64) string   { return n.family(id) + ":p" }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 

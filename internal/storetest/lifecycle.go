@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/token"
 )
 
 // lifecycleTests check auth.LifecycleStore: updates, ending many sessions, listing and
@@ -50,6 +51,51 @@ var lifecycleTests = []test{
 			CreatedAt: e.now(), ExpiresAt: e.now().Add(time.Hour),
 		})
 		wantErr(t, "CreateSession for a missing user", err, auth.ErrNotFound)
+		now := e.nowMilli()
+		err = e.CreateFamily(e.ctx(t), &auth.Family{
+			UserID: 424242, Method: auth.MethodPassword, CreatedAt: now,
+			RefreshDigest: newDigest(t), RefreshExpiresAt: now.Add(time.Hour),
+		}, &auth.Session{
+			UserID: 424242, TokenDigest: newDigest(t), Method: auth.MethodPassword,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		})
+		wantErr(t, "CreateFamily for a missing user", err, auth.ErrNotFound)
+	}},
+	{"DeleteSessionsOfRevokesFamilies", func(t *testing.T, e *env) {
+		// Ending sessions must end the sign-ins behind them: a refresh token left alive would
+		// make a new session right away. Even a family whose access sessions have all expired
+		// is revoked; the kept session's own family goes on.
+		u, other := e.newUser(t, "alice"), e.newUser(t, "bob")
+		keptFam, kept := e.newFamily(t, u.ID, 24*time.Hour)
+		endedFam, ended := e.newFamily(t, u.ID, 24*time.Hour)
+		lapsed := &auth.Family{
+			UserID: u.ID, Method: auth.MethodPassword, CreatedAt: e.nowMilli(),
+			RefreshDigest: newDigest(t), RefreshExpiresAt: e.nowMilli().Add(24 * time.Hour),
+		}
+		lapsedAccess := &auth.Session{
+			UserID: u.ID, TokenDigest: newDigest(t), Method: auth.MethodPassword,
+			CreatedAt: e.nowMilli(), ExpiresAt: e.nowMilli().Add(time.Minute),
+		}
+		if err := e.CreateFamily(e.ctx(t), lapsed, lapsedAccess); err != nil {
+			t.Fatal(err)
+		}
+		theirs, _ := e.newFamily(t, other.ID, 24*time.Hour)
+		e.clock.Advance(2 * time.Minute) // lapsedAccess is over; its family is not
+
+		n, err := e.DeleteSessionsOf(e.ctx(t), u.ID, kept.ID)
+		if err != nil || n != 1 {
+			t.Fatalf("DeleteSessionsOf = %d, %v; want 1 (the other family's access session)", n, err)
+		}
+		familyGone(t, e, u.ID, []token.Digest{endedFam.RefreshDigest, lapsed.RefreshDigest}, []*auth.Session{ended, lapsedAccess})
+		checkFamily(t, mustFamily(t, e, keptFam.RefreshDigest), keptFam)
+		checkSession(t, mustSession(t, e, kept), kept)
+		mustFamily(t, e, theirs.RefreshDigest)
+
+		if _, err := e.DeleteSessionsOf(e.ctx(t), u.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		familyGone(t, e, u.ID, []token.Digest{keptFam.RefreshDigest}, []*auth.Session{kept})
+		mustFamily(t, e, theirs.RefreshDigest)
 	}},
 	{"UpdateUser", func(t *testing.T, e *env) {
 		u, other := e.newUser(t, "alice"), e.newUser(t, "bob")
@@ -237,6 +283,20 @@ var lifecycleTests = []test{
 		u, other := e.newUser(t, "alice"), e.newUser(t, "bob")
 		k1, k2 := e.newKey(t, u.ID, "k1"), e.newKey(t, u.ID, "k2")
 		s1, s2 := e.newSession(t, u.ID, time.Hour), e.newSession(t, u.ID, 2*time.Hour)
+		fam, famAccess := e.newFamily(t, u.ID, 24*time.Hour)
+		rot := e.rotation(t, fam, fam.RefreshDigest, 24*time.Hour)
+		e.rotate(t, rot, auth.Rotated)
+		theirFam, _ := e.newFamily(t, other.ID, 24*time.Hour)
+		pending := &auth.PendingTOTP{Secret: []byte("sealed-secret"), ExpiresAt: e.now().Add(time.Hour)}
+		if err := e.SetPendingTOTP(e.ctx(t), u.ID, pending); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.EnableTOTP(e.ctx(t), u.ID, pending.Secret, 1, []token.Digest{newDigest(t)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.SetPendingTOTP(e.ctx(t), u.ID, pending); err != nil { // a new enrolment under way
+			t.Fatal(err)
+		}
 		theirKey, theirSession := e.newKey(t, other.ID, "theirs"), e.newSession(t, other.ID, time.Hour)
 
 		got, err := e.DeleteUser(e.ctx(t), u.ID)
@@ -256,6 +316,11 @@ var lifecycleTests = []test{
 			_, err = e.SessionByDigest(e.ctx(t), s.TokenDigest)
 			wantErr(t, "SessionByDigest of a deleted user", err, auth.ErrNotFound)
 		}
+		familyGone(t, e, u.ID, []token.Digest{fam.RefreshDigest, rot.Next}, []*auth.Session{famAccess, rot.Access})
+		_, err = e.TOTP(e.ctx(t), u.ID)
+		wantErr(t, "TOTP of a deleted user", err, auth.ErrNotFound)
+		_, err = e.PendingTOTP(e.ctx(t), u.ID)
+		wantErr(t, "PendingTOTP of a deleted user", err, auth.ErrNotFound)
 		if keys, err := e.KeysOf(e.ctx(t), u.ID); err != nil || len(keys) != 0 {
 			t.Errorf("KeysOf a deleted user = %v, %v", keyIDs(keys), err)
 		}
@@ -278,6 +343,7 @@ var lifecycleTests = []test{
 
 		// The others' records are untouched, and the username is free again, for a new id.
 		checkKey(t, mustKey(t, e, theirKey.ID), theirKey)
+		checkFamily(t, mustFamily(t, e, theirFam.RefreshDigest), theirFam)
 		checkSession(t, mustSession(t, e, theirSession), theirSession)
 		again := e.newUser(t, "alice")
 		if again.ID == u.ID {
@@ -305,8 +371,20 @@ var lifecycleTests = []test{
 		u := e.newUser(t, "alice")
 		keys := make([]*auth.UserKey, 20)
 		sessions := make([]*auth.Session, 20)
-		race(t, 41, func(i int) error {
+		families := make([]*auth.Family, 10)
+		race(t, 51, func(i int) error {
 			switch {
+			case i >= 41:
+				now := e.nowMilli()
+				f := &auth.Family{
+					UserID: u.ID, Method: auth.MethodPassword, CreatedAt: now,
+					RefreshDigest: newDigest(t), RefreshExpiresAt: now.Add(time.Hour),
+				}
+				families[i-41] = f
+				return e.CreateFamily(e.ctx(t), f, &auth.Session{
+					UserID: u.ID, TokenDigest: newDigest(t), Method: auth.MethodPassword,
+					CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+				})
 			case i == 40:
 				_, err := e.DeleteUser(e.ctx(t), u.ID)
 				return err
@@ -333,6 +411,11 @@ var lifecycleTests = []test{
 		for _, s := range sessions {
 			if _, err := e.SessionByDigest(e.ctx(t), s.TokenDigest); !errors.Is(err, auth.ErrNotFound) {
 				t.Errorf("session %d of the deleted user: err = %v, want ErrNotFound", s.ID, err)
+			}
+		}
+		for _, f := range families {
+			if _, err := e.FamilyByRefreshDigest(e.ctx(t), f.RefreshDigest); !errors.Is(err, auth.ErrNotFound) {
+				t.Errorf("a family of the deleted user: err = %v, want ErrNotFound", err)
 			}
 		}
 		if keys, _ := e.KeysOf(e.ctx(t), u.ID); len(keys) != 0 {
