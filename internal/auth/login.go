@@ -209,19 +209,26 @@ func (s *Service) startSession(ctx context.Context, sess *Session, client Client
 	}
 	now := s.clock.Now().UTC()
 	sess.TokenDigest = token.Sum(tok)
-	sess.CreatedAt = now
-	sess.AuthenticatedAt = now
-	sess.LastUsedAt = &now
-	if end := now.Add(s.cfg.SessionTTL); sess.ExpiresAt.IsZero() || end.Before(sess.ExpiresAt) {
-		sess.ExpiresAt = end
-	} else {
-		sess.ExpiresAt = sess.ExpiresAt.UTC()
-	}
+	stamp(sess, now, now, s.cfg.SessionTTL)
 	setClient(sess, client)
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
 	return &NewSession{Session: sess, Token: tok}, nil
+}
+
+// stamp sets the times of a session made at now by a sign-in that happened at signedIn: it
+// lasts ttl, or less if ExpiresAt is preset earlier (the expiry of the key it comes from),
+// and counts as used at its creation.
+func stamp(sess *Session, now, signedIn time.Time, ttl time.Duration) {
+	sess.CreatedAt = now
+	sess.AuthenticatedAt = signedIn
+	sess.LastUsedAt = &now
+	if end := now.Add(ttl); sess.ExpiresAt.IsZero() || end.Before(sess.ExpiresAt) {
+		sess.ExpiresAt = end
+	} else {
+		sess.ExpiresAt = sess.ExpiresAt.UTC()
+	}
 }
 
 // setClient records the requesting client on a session, bounded.
