@@ -19,8 +19,8 @@ const DefaultReauthWindow = 15 * time.Minute
 // new session. A session made from a user key never passes: a key is a program's credential,
 // not a proof that the person is there.
 //
-// Every sensitive change calls it: ChangePassword does, and enabling or disabling TOTP must
-// (that code lives on the TOTP branch, which applies it there).
+// Every sensitive change calls it: ChangePassword, EnableTOTP and DisableTOTP. A refreshed
+// session keeps the time of the sign-in it continues, so refreshing proves nothing new.
 func (s *Service) RequireRecentAuthentication(ctx context.Context) error {
 	p, err := requirePrincipal(ctx)
 	if err != nil {
