@@ -122,6 +122,7 @@ func TestKeyScopedSessionCannotCallWhatItsScopesLack(t *testing.T) {
 		{"deleteSession of another", qEndSession, map[string]any{"id": aliceSession}},
 		{"changePassword", qChangePass, map[string]any{"c": "alice-password", "n": "a-brand-new-password"}},
 		{"createUser", `mutation { createUser(input: {username: "x", password: "a-long-password"}) { id } }`, nil},
+		{"enableTotp", `mutation { enableTotp { secret } }`, nil},
 	} {
 		wantGQLCode(t, tt.name+" from a read-only key session", srv.post(t, reader, tt.query, tt.vars), "FORBIDDEN")
 	}
@@ -175,6 +176,7 @@ func TestChangePasswordEndsOtherSessions(t *testing.T) {
 	srv.createUser(t, admin, "alice", "alice-password")
 	current := srv.login(t, "alice", "alice-password")
 	other := srv.login(t, "alice", "alice-password")
+	otherRefreshable, _ := srv.loginRefreshable(t, "alice", "alice-password")
 	k := srv.createKey(t, current, nil)
 	keySession := srv.keyLogin(t, k.id, k.secret)
 
@@ -191,6 +193,8 @@ func TestChangePasswordEndsOtherSessions(t *testing.T) {
 	ok(t, "changePassword", srv.post(t, current, qChangePass, map[string]any{"c": "alice-password", "n": "a-brand-new-password"}))
 	want401(t, srv, "another password session", other)
 	want401(t, srv, "a key session", keySession)
+	want401(t, srv, "another sign-in's access token", otherRefreshable.access)
+	wantGQLCode(t, "another sign-in's refresh token", srv.refresh(t, otherRefreshable.refresh), "INVALID_CREDENTIALS")
 	r := ok(t, "the current session", srv.post(t, current, `{ me { username } }`, nil))
 	if r.str(t, "me.username") != "alice" {
 		t.Fatal(r.Raw)
@@ -284,7 +288,8 @@ func TestOtherUsersSessionsAndKeysAreNotFound(t *testing.T) {
 }
 
 // Deleting a user leaves nothing of theirs in Redis: a SCAN of the whole keyspace finds
-// neither their records nor their index entries, username, keys or session digests. Two
+// neither their records nor their index entries, username, keys, session digests, refresh
+// token families and pointers, or second factor. Two
 // admins racing to delete them: one succeeds, the other gets NOT_FOUND.
 func TestDeleteUserLeavesNoKeyOfTheirsInRedis(t *testing.T) {
 	srv, rs := startRedisServer(t, nil)
@@ -298,6 +303,19 @@ func TestDeleteUserLeavesNoKeyOfTheirsInRedis(t *testing.T) {
 	bobKey := srv.createKey(t, bob, nil)
 
 	tokens := []string{alice, srv.login(t, "alice", "alice-password")}
+	// A refreshable sign-in, refreshed once: its family and every refresh token pointer must go.
+	first, _ := srv.loginRefreshable(t, "alice", "alice-password")
+	fid := familyOf(t, rs.Client, rs.Prefix, first.refresh)
+	second := srv.refresh(t, first.refresh).pair(t, "refreshSession")
+	tokens = append(tokens, first.access, second.access)
+	refreshTokens := []string{first.refresh, second.refresh}
+	// TOTP on: its secret and recovery codes must go.
+	secret := ok(t, "enableTotp", srv.post(t, alice, `mutation { enableTotp { secret } }`, nil)).str(t, "enableTotp.secret")
+	ok(t, "confirmTotp", srv.post(t, alice, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
+		map[string]any{"c": totpCode(t, secret, time.Now())}))
+	if n := rs.Client.Exists(context.Background(), rs.Prefix+"{u"+aliceRaw+"}:totp").Val(); n != 1 {
+		t.Fatal("TOTP is not where the scan will look for it")
+	}
 	var keyIDs []string
 	for i := range 3 {
 		k := srv.createKey(t, alice, nil)
@@ -324,10 +342,16 @@ func TestDeleteUserLeavesNoKeyOfTheirsInRedis(t *testing.T) {
 	for _, tok := range tokens {
 		want401(t, srv, "a deleted user's session", tok)
 	}
+	wantGQLCode(t, "a deleted user's refresh token", srv.refresh(t, second.refresh), "INVALID_CREDENTIALS")
 
 	ctx := context.Background()
 	forbidden := []string{
 		rs.Prefix + "u:" + aliceRaw, rs.Prefix + "{u" + aliceRaw + "}", rs.Prefix + "un:alice",
+		rs.Prefix + "{f" + fid + "}",
+	}
+	for _, r := range refreshTokens {
+		d := token.Sum(r)
+		forbidden = append(forbidden, rs.Prefix+"r:"+string(d[:]))
 	}
 	for _, id := range keyIDs {
 		forbidden = append(forbidden, rs.Prefix+"k:"+id)
