@@ -23,6 +23,9 @@ type Config struct {
 	AdminUsername   string
 	AdminPassword   string
 	SessionTTL      time.Duration
+	IdleTimeout     time.Duration
+	ReauthWindow    time.Duration
+	UserKeyMaxTTL   time.Duration
 	Playground      bool
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
@@ -64,6 +67,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_ADMIN_USERNAME", "admin-username", "", "admin to create at start if no such user exists", str(&c.AdminUsername)},
 		{"AUTHGRAPH_ADMIN_PASSWORD", "admin-password", "", "that admin's password (prefer the variable: flags show in ps)", str(&c.AdminPassword)},
 		{"AUTHGRAPH_SESSION_TTL", "session-ttl", "720h", "session lifetime", dur(&c.SessionTTL)},
+		{"AUTHGRAPH_SESSION_IDLE_TIMEOUT", "session-idle-timeout", "0", "end sessions unused for this long; 0: never", dur(&c.IdleTimeout)},
+		{"AUTHGRAPH_REAUTH_WINDOW", "reauth-window", "15m", "how recent a sign-in sensitive changes need", dur(&c.ReauthWindow)},
+		{"AUTHGRAPH_USER_KEY_MAX_TTL", "user-key-max-ttl", "0", "longest lifetime of a new user key; 0: unlimited", dur(&c.UserKeyMaxTTL)},
 		{"AUTHGRAPH_PLAYGROUND", "playground", "true", "serve the GraphQL playground at /", boolean(&c.Playground)},
 		{"AUTHGRAPH_MAX_BODY_BYTES", "max-body-bytes", "1048576", "largest request body accepted", integer(&c.MaxBodyBytes)},
 		{"AUTHGRAPH_SHUTDOWN_TIMEOUT", "shutdown-timeout", "15s", "how long SIGTERM waits for requests in flight", dur(&c.ShutdownTimeout)},
@@ -107,6 +113,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("AUTHGRAPH_TRACING must be off or otlp")
 	case c.APQTTL <= 0:
 		return c, fmt.Errorf("AUTHGRAPH_APQ_TTL must be positive")
+	case c.IdleTimeout != 0 && c.IdleTimeout < 2*auth.LastUsedPrecision:
+		return c, fmt.Errorf("AUTHGRAPH_SESSION_IDLE_TIMEOUT must be 0 (off) or at least %s: lastUsedAt is kept to the minute", 2*auth.LastUsedPrecision)
+	case c.ReauthWindow <= 0:
+		return c, fmt.Errorf("AUTHGRAPH_REAUTH_WINDOW must be positive")
+	case c.UserKeyMaxTTL < 0:
+		return c, fmt.Errorf("AUTHGRAPH_USER_KEY_MAX_TTL must be 0 (unlimited) or positive")
 	case c.MaxBodyBytes <= 0:
 		return c, fmt.Errorf("AUTHGRAPH_MAX_BODY_BYTES must be positive")
 	case c.AccessTokenTTL <= 0:
@@ -147,7 +159,10 @@ func (c Config) authConfig() auth.Config {
 	if grace == 0 {
 		grace = -1 // the operator turned the window off; auth reads 0 as "default"
 	}
-	return auth.Config{SessionTTL: c.SessionTTL, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, RefreshGrace: grace, SecretKey: c.SecretKey}
+	return auth.Config{
+		SessionTTL: c.SessionTTL, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, RefreshGrace: grace, SecretKey: c.SecretKey,
+		IdleTimeout: c.IdleTimeout, ReauthWindow: c.ReauthWindow, UserKeyMaxTTL: c.UserKeyMaxTTL,
+	}
 }
 
 // transportOptions is the HTTP layer's part: where tokens may travel.

@@ -38,6 +38,12 @@ func newBrowser(t *testing.T) context.Context {
 		fmt.Fprintln(os.Stderr, "WARNING:", msg)
 		t.Skip(msg)
 	}
+	// Not t.TempDir: its cleanup fails the test when Chromium's exiting processes still write
+	// to the profile as it is removed. removeProfile retries instead.
+	profile, err := os.MkdirTemp("", "authgraph-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -50,17 +56,28 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelBrowser(); cancelAlloc() })
+	t.Cleanup(func() { cancelTimeout(); cancelBrowser(); cancelAlloc(); removeProfile(profile) })
 	if err := chromedp.Run(ctx); err != nil { // start the browser now, to report its failure plainly
 		t.Fatalf("start %s: %v", path, err)
 	}
 	return ctx
+}
+
+// removeProfile removes a browser profile, retrying for a few seconds while the browser's
+// last processes exit.
+func removeProfile(dir string) {
+	for range 50 {
+		if os.RemoveAll(dir) == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func screenshot(t *testing.T, ctx context.Context, name string) {

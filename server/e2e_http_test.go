@@ -42,7 +42,7 @@ func TestRolesAndInputErrors(t *testing.T) {
 		wantCode           string
 	}{
 		{"a member cannot create users", carol, `mutation { createUser(input: {username: "d", password: "dddddddd"}) { id } }`, nil, "FORBIDDEN"},
-		{"a taken username", admin, `mutation { createUser(input: {username: "carol", password: "another-one"}) { id } }`, nil, "CONFLICT"},
+		{"a taken username", admin, `mutation { createUser(input: {username: "carol", password: "another-long-one"}) { id } }`, nil, "CONFLICT"},
 		{"an empty username", admin, `mutation { createUser(input: {username: "", password: "another-one"}) { id } }`, nil, "BAD_USER_INPUT"},
 		{"a malformed ObjectID", carol, `mutation { deleteUserKey(input: {userKeyId: "%%%"}) { userKey { id } } }`, nil, "BAD_USER_INPUT"},
 		{"an ObjectID of another type", carol, `mutation($id: ObjectID!) { deleteUserKey(input: {userKeyId: $id}) { userKey { id } } }`, map[string]any{"id": userID}, "BAD_USER_INPUT"},

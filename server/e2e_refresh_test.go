@@ -312,9 +312,9 @@ func assertFamilyGone(t *testing.T, rdb redis.UniversalClient, prefix, fid strin
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Users, accounts, keys and their indexes live until deleted; everything a sign-in
-		// makes must expire by itself.
-		permanent := strings.HasPrefix(key, "seq:") || strings.HasPrefix(key, "u:") || strings.HasPrefix(key, "un:") ||
+		// Users, accounts, keys and their indexes (the users index too) live until deleted;
+		// everything a sign-in makes must expire by itself.
+		permanent := strings.HasPrefix(key, "seq:") || strings.HasPrefix(key, "u:") || strings.HasPrefix(key, "un:") || key == "users" ||
 			strings.HasPrefix(key, "a:") || strings.HasPrefix(key, "as:") ||
 			strings.HasPrefix(key, "k:") || (strings.HasPrefix(key, "{u") && strings.HasSuffix(key, "}:k"))
 		if ttl < 0 && !permanent {

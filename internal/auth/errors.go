@@ -20,6 +20,9 @@ const (
 	CodeConflict           Code = "CONFLICT"
 	CodeUnavailable        Code = "SERVICE_UNAVAILABLE"
 	CodeInternal           Code = "INTERNAL_SERVER_ERROR"
+	// CodeReauthenticationRequired: a sensitive change needs a session signed in recently
+	// (see RequireRecentAuthentication); sign in again and retry with the new session.
+	CodeReauthenticationRequired Code = "REAUTHENTICATION_REQUIRED"
 )
 
 // Error is an error meant for the client: its Message is safe to show. Any other error is

@@ -22,8 +22,8 @@ import (
 //   - A provider that cannot be reached (its keys cannot be fetched) answers
 //     SERVICE_UNAVAILABLE: nothing was decided, so it must not read as bad credentials.
 //   - An accepted identity signs in as the EXISTING user with the identity's username in the
-//     identity's account (the default account if it names none). No such account or user:
-//     INVALID_CREDENTIALS. Users are never made here: an admin provisions them first
+//     identity's account (the default account if it names none). No such account or user, or
+//     a disabled user: INVALID_CREDENTIALS. Users are never made here: an admin provisions them first
 //     (createUser), which is the point where someone decides what the user may do.
 //   - TOTP does not apply: the provider authenticated the user, with whatever factors it
 //     requires; require a second factor there.
@@ -120,6 +120,9 @@ func (s *Service) externalUser(ctx context.Context, id ExternalIdentity) (*User,
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find user: %w", err)
+	}
+	if u.Disabled {
+		return nil, rejectedExternal("issuer %q, subject %q: user %q is disabled", id.Issuer, id.Subject, id.Username)
 	}
 	return u, nil
 }

@@ -164,7 +164,12 @@ func TestTokenKindsDoNotCross(t *testing.T) {
 	f.wantAuth(t, "a refresh token as an access token", ns.RefreshToken, false)
 	f.wantRefreshCode(t, "an access token as a refresh token", ns.Token, auth.CodeInvalidCredentials)
 	unknown, _ := token.New(token.Refresh)
-	for _, tok := range []string{"", "garbage", unknown, ns.RefreshToken[:len(ns.RefreshToken)-1] + "x"} {
+	// Change the last character to one it is not (a fixed "x" is the same token 1 time in 62).
+	mangled := ns.RefreshToken[:len(ns.RefreshToken)-1] + "x"
+	if mangled == ns.RefreshToken {
+		mangled = mangled[:len(mangled)-1] + "y"
+	}
+	for _, tok := range []string{"", "garbage", unknown, mangled} {
 		f.wantRefreshCode(t, "a bad refresh token", tok, auth.CodeInvalidCredentials)
 	}
 	f.refresh(t, ns.RefreshToken) // none of that harmed the family

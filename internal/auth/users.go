@@ -14,12 +14,8 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 // CreateUserIn makes a user in the account with the given slug ("": the default account).
 // Only admins may.
 func (s *Service) CreateUserIn(ctx context.Context, accountSlug, username, password string, role Role) (*User, error) {
-	p, err := requirePrincipal(ctx)
-	if err != nil {
+	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
-	}
-	if p.User.Role != RoleAdmin {
-		return nil, Errorf(CodeForbidden, "only admins may create users")
 	}
 	return s.createUser(ctx, accountSlug, username, password, role)
 }
@@ -57,7 +53,7 @@ func (s *Service) createUser(ctx context.Context, accountSlug, username, passwor
 	if err := checkUsername(username); err != nil {
 		return nil, err
 	}
-	if err := checkNewPassword(password); err != nil {
+	if err := CheckPassword(password, username); err != nil {
 		return nil, err
 	}
 	account, err := s.accountForNewUser(ctx, accountSlug)
@@ -80,7 +76,7 @@ func (s *Service) createUser(ctx context.Context, accountSlug, username, passwor
 
 // Me answers the current user.
 func (s *Service) Me(ctx context.Context) (*User, error) {
-	p, err := requirePrincipal(ctx)
+	p, err := requireScope(ctx, ScopeRead)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +84,7 @@ func (s *Service) Me(ctx context.Context) (*User, error) {
 }
 
 // canSee reports whether the principal may read userID's keys and sessions: their own, or any
-// as an admin.
+// as an admin whose session holds the admin scope.
 func canSee(p *Principal, userID int64) bool {
-	return p.User.ID == userID || p.User.Role == RoleAdmin
+	return p.User.ID == userID || isAdmin(p)
 }

@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"bytes"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,12 +29,17 @@ func TestSessionCodec(t *testing.T) {
 		{"refreshable", auth.Session{ID: 4, UserID: 7, Method: auth.MethodPassword, CreatedAt: created, FamilyID: 1 << 33}},
 		{"refreshable, other method", auth.Session{ID: 5, Method: "WEBAUTHN", CreatedAt: created, FamilyID: 3}},
 		{"before 1970", auth.Session{ID: 3, CreatedAt: time.Date(1900, 1, 1, 0, 0, 0, 1, time.UTC)}},
+		{"scoped", auth.Session{
+			ID: 4, UserID: 5, Method: auth.MethodUserKey, UserKeyID: 6, CreatedAt: created, ExpiresAt: created.Add(time.Hour),
+			Scopes: []auth.Scope{auth.ScopeRead, "keys:write"}, AuthenticatedAt: created,
+		}},
+		{"no scope at all", auth.Session{ID: 5, UserID: 5, Method: auth.MethodExternal, Scopes: []auth.Scope{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := encodeSession(&tt.s)
-			if !bytes.HasPrefix(b, sessionHead(nil, tt.s.ID, tt.s.UserID)) {
-				t.Error("the encoding does not begin with sessionHead")
+			if b[0] != sessionVersion || !bytes.HasPrefix(b[1:], sessionOwner(tt.s.ID, tt.s.UserID)) {
+				t.Error("the encoding does not begin with the version and sessionOwner")
 			}
 			got, err := decodeSession(b)
 			if err != nil {
@@ -48,8 +55,13 @@ func TestSessionCodec(t *testing.T) {
 				t.Errorf("times = %v %v %v, want %v %v %v", got.CreatedAt, got.ExpiresAt, got.LastUsedAt,
 					want.CreatedAt, want.ExpiresAt, want.LastUsedAt)
 			}
+			if !got.AuthenticatedAt.Equal(want.AuthenticatedAt) || !slices.Equal(got.Scopes, want.Scopes) ||
+				(got.Scopes == nil) != (want.Scopes == nil) {
+				t.Errorf("authenticatedAt, scopes = %v %#v, want %v %#v", got.AuthenticatedAt, got.Scopes, want.AuthenticatedAt, want.Scopes)
+			}
 			got.CreatedAt, got.ExpiresAt, got.LastUsedAt = want.CreatedAt, want.ExpiresAt, want.LastUsedAt
-			if *got != want {
+			got.AuthenticatedAt, got.Scopes = want.AuthenticatedAt, want.Scopes
+			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("decoded %+v\nwant    %+v", *got, want)
 			}
 			// Every truncation is an error, never a panic or a silently shorter session.
@@ -59,6 +71,26 @@ func TestSessionCodec(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Records of version 1, written before sessions had scopes, still read: with the user's full
+// rights (nil scopes), as they were made, and never recently authenticated.
+func TestSessionCodecReadsVersion1(t *testing.T) {
+	created := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	s := auth.Session{ID: 7, UserID: 8, Method: auth.MethodPassword, CreatedAt: created, ExpiresAt: created.Add(time.Hour), IP: "192.0.2.1"}
+	v2 := encodeSession(&s)
+	// Version 1 is version 2 without the last two fields (two 0 bytes here).
+	v1 := append([]byte{1}, v2[1:len(v2)-2]...)
+	got, err := decodeSession(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != 7 || got.UserID != 8 || got.IP != "192.0.2.1" || got.Scopes != nil || !got.AuthenticatedAt.IsZero() {
+		t.Fatalf("decoded %+v", got)
+	}
+	if _, err := decodeSession(append([]byte{2}, v1[1:]...)); err == nil {
+		t.Fatal("a version 2 record without its last fields decoded")
 	}
 }
 

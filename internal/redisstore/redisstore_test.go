@@ -79,7 +79,7 @@ func newToken(t testing.TB) string {
 }
 
 // dump answers every key under the fixture's prefix, without the prefix, with its contents:
-// a string's value, a set's members, a hash's fields and values.
+// a string's value, a set's or sorted set's members, a hash's fields and values.
 func (f fixture) dump(t *testing.T) map[string][]string {
 	t.Helper()
 	ctx, rdb := t.Context(), f.srv.Client
@@ -96,6 +96,8 @@ func (f fixture) dump(t *testing.T) map[string][]string {
 			items = []string{v}
 		case "set":
 			items, err = rdb.SMembers(ctx, key).Result()
+		case "zset":
+			items, err = rdb.ZRange(ctx, key, 0, -1).Result()
 		case "hash":
 			var m map[string]string
 			m, err = rdb.HGetAll(ctx, key).Result()

@@ -138,18 +138,28 @@ func args(list ast.ArgumentDefinitionList) string {
 	return "(" + strings.Join(parts, ", ") + ")"
 }
 
+// access says who may call a field, from its guard directives: a session, a role, a scope
+// (several guards all apply).
 func access(dirs ast.DirectiveList) string {
+	var needs []string
 	for _, d := range dirs {
 		switch d.Name {
 		case "auth":
-			return " *Needs a session.*"
+			needs = append(needs, "a session")
 		case "hasRole":
 			if a := d.Arguments.ForName("role"); a != nil {
-				return " *Needs the " + a.Value.Raw + " role.*"
+				needs = append(needs, "the "+a.Value.Raw+" role")
+			}
+		case "hasScope":
+			if a := d.Arguments.ForName("scope"); a != nil {
+				needs = append(needs, "the `"+a.Value.Raw+"` scope")
 			}
 		}
 	}
-	return ""
+	if len(needs) == 0 {
+		return ""
+	}
+	return " *Needs " + strings.Join(needs, " and ") + ".*"
 }
 
 func defaultOf(v *ast.Value) string {

@@ -34,10 +34,16 @@ func TestRender(t *testing.T) {
 	out, err := Render("t.graphqls", `
 "Needs a session."
 directive @auth on FIELD_DEFINITION
+"Needs a role."
+directive @hasRole(role: String!) on FIELD_DEFINITION
+"Needs a scope."
+directive @hasScope(scope: String!) on FIELD_DEFINITION
 "Reads."
 type Query {
   "A | pipe."
   me: User! @auth
+  "Admins."
+  all: [User!]! @hasRole(role: "ADMIN") @hasScope(scope: "admin")
 }
 "A user."
 type User { "Its name." name(upper: Boolean = false): String! }
@@ -51,6 +57,7 @@ scalar ID2
 	}
 	for _, want := range []string{
 		"| `me` | `User!` | A \\| pipe. *Needs a session.* |",
+		"| `all` | `[User!]!` | Admins. *Needs the ADMIN role and the `admin` scope.* |",
 		"| `name(upper: Boolean)` | `String!` | Its name. |",
 		"- `RED`: Red.",
 		"- **`ID2`**: An id.",
