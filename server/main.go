@@ -82,6 +82,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	if cfg.AdminUsername != "" {
+		if why := auth.WeakPassword(cfg.AdminPassword, cfg.AdminUsername); why != "" {
+			logger.Warn().Str("username", cfg.AdminUsername).Str("reason", why).
+				Msg("bootstrap admin: AUTHGRAPH_ADMIN_PASSWORD fails the password policy; change it with changePassword")
+		}
 		made, err := svc.EnsureUser(ctx, cfg.AdminUsername, cfg.AdminPassword, auth.RoleAdmin)
 		if err != nil {
 			return fmt.Errorf("bootstrap admin %q: %w", cfg.AdminUsername, err)
