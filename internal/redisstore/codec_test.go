@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"reflect"
 	"slices"
 	"strings"
@@ -79,7 +80,7 @@ func TestSessionCodec(t *testing.T) {
 func TestSessionCodecReadsVersion1(t *testing.T) {
 	created := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	s := auth.Session{ID: 7, UserID: 8, Method: auth.MethodPassword, CreatedAt: created, ExpiresAt: created.Add(time.Hour), IP: "192.0.2.1"}
-	v2 := encodeSession(&s)
+	v2 := encodeSessionV2(&s)
 	// Version 1 is version 2 without the last two fields (two 0 bytes here).
 	v1 := append([]byte{1}, v2[1:len(v2)-2]...)
 	got, err := decodeSession(v1)
@@ -136,6 +137,167 @@ func TestCeilMilli(t *testing.T) {
 	} {
 		if got := ceilMilli(tt.in); !got.Equal(tt.want) {
 			t.Errorf("ceilMilli(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// Real user agents, of the browsers and programs the dictionary is made for and of some it
+// is not: every one must come back exactly.
+var userAgents = []string{
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+	"curl/8.5.0",
+	"python-requests/2.32.3",
+	"Go-http-client/1.1",
+	"authgraph-cli/1.0",
+	"",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Chrome/131.0.0.0 – not ASCII",
+	"\x00\x7f control bytes",
+}
+
+func TestUserAgentDictionary(t *testing.T) {
+	for _, ua := range userAgents {
+		s := auth.Session{ID: 7, UserID: 3, Method: auth.MethodPassword, UserAgent: ua}
+		b := encodeSession(&s)
+		got, err := decodeSession(b)
+		if err != nil {
+			t.Fatalf("%q: %v", ua, err)
+		}
+		if got.UserAgent != ua {
+			t.Errorf("user agent %q came back as %q", ua, got.UserAgent)
+		}
+		packed, ok := packUserAgent(nil, ua)
+		if ok && len(packed) > len(ua) {
+			t.Errorf("%q: coded in %d bytes, more than its own %d", ua, len(packed), len(ua))
+		}
+	}
+	packed, _ := packUserAgent(nil, userAgents[0])
+	if len(packed) > 25 {
+		t.Errorf("Chrome on macOS codes to %d bytes, want at most 25", len(packed))
+	}
+	if _, err := unpackUserAgent([]byte{0xff}); err == nil {
+		t.Error("an unknown fragment code was accepted")
+	}
+}
+
+// A 30-day password session from a browser: what BenchmarkSessionMemory stores. Its size
+// decides which allocation class Redis puts it in (80 bytes and under, here).
+func TestSessionEncodingSize(t *testing.T) {
+	now := time.Now()
+	s := auth.Session{
+		ID: 1_234_567, UserID: 123_456, Method: auth.MethodPassword,
+		CreatedAt: now, ExpiresAt: now.Add(720 * time.Hour),
+		ClientName: "web", ClientVersion: "1.4.2", UserAgent: userAgents[0], IP: "203.0.113.54",
+	}
+	if n := len(encodeSession(&s)); n > 70 {
+		t.Errorf("the session encodes to %d bytes, want at most 70", n)
+	}
+}
+
+// encodeSessionV2 is the version 2 encoder, as it was, to check that such records stay
+// readable. (Version 1 is version 2 without its last two fields.)
+func encodeSessionV2(s *auth.Session) []byte {
+	b := []byte{sessionVersionV2}
+	b = append(b, sessionOwner(s.ID, s.UserID)...)
+	var family byte
+	if s.FamilyID != 0 {
+		family = familyFlag
+	}
+	if code := methodCode(s.Method); code != 0 {
+		b = append(b, code|family)
+	} else {
+		b = appendString(append(b, family), string(s.Method))
+	}
+	b = binary.AppendVarint(b, s.UserKeyID)
+	if s.FamilyID != 0 {
+		b = binary.AppendVarint(b, s.FamilyID)
+	}
+	b = appendString(b, s.Name)
+	timeOld := func(b []byte, t time.Time) []byte {
+		return binary.AppendUvarint(binary.AppendVarint(b, t.Unix()), uint64(t.Nanosecond()))
+	}
+	optTimeOld := func(b []byte, t *time.Time) []byte {
+		if t == nil {
+			return append(b, 0)
+		}
+		return timeOld(append(b, 1), *t)
+	}
+	b = timeOld(b, s.CreatedAt)
+	b = timeOld(b, s.ExpiresAt)
+	b = optTimeOld(b, s.LastUsedAt)
+	for _, str := range []string{s.ClientName, s.ClientVersion, s.UserAgent, s.IP} {
+		b = appendString(b, str)
+	}
+	var authAt *time.Time
+	if !s.AuthenticatedAt.IsZero() {
+		authAt = &s.AuthenticatedAt
+	}
+	b = optTimeOld(b, authAt)
+	if s.Scopes == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(append(b, 1), uint64(len(s.Scopes)))
+	for _, sc := range s.Scopes {
+		b = appendString(b, string(sc))
+	}
+	return b
+}
+
+// Version 2 records, written before the compact encoding, read back whole.
+func TestSessionCodecReadsVersion2(t *testing.T) {
+	created := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	used := created.Add(time.Hour + 7)
+	want := auth.Session{
+		ID: 42, UserID: 9, Method: auth.MethodUserKey, UserKeyID: 5, FamilyID: 77, Name: "bot",
+		CreatedAt: created, ExpiresAt: created.Add(720 * time.Hour), LastUsedAt: &used,
+		ClientName: "c", ClientVersion: "1", UserAgent: userAgents[0], IP: "192.0.2.1",
+		AuthenticatedAt: created.Add(-time.Minute), Scopes: []auth.Scope{auth.ScopeRead},
+	}
+	b := encodeSessionV2(&want)
+	got, err := decodeSession(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.LastUsedAt.Equal(used) || !got.CreatedAt.Equal(created) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
+		!got.AuthenticatedAt.Equal(want.AuthenticatedAt) {
+		t.Errorf("times = %v %v %v %v", got.CreatedAt, got.ExpiresAt, got.LastUsedAt, got.AuthenticatedAt)
+	}
+	got.LastUsedAt, got.CreatedAt, got.ExpiresAt, got.AuthenticatedAt = want.LastUsedAt, want.CreatedAt, want.ExpiresAt, want.AuthenticatedAt
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("decoded %+v\nwant    %+v", *got, want)
+	}
+	for n := range len(b) {
+		if _, err := decodeSession(b[:n]); err == nil {
+			t.Fatalf("decoding the first %d of %d bytes succeeded", n, len(b))
+		}
+	}
+}
+
+func TestScaledTimes(t *testing.T) {
+	base := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	for _, d := range []time.Duration{0, time.Millisecond, 1500 * time.Microsecond, 7, time.Second - 1, -1, -time.Hour - 3} {
+		s := auth.Session{CreatedAt: base.Add(d), ExpiresAt: base.Add(-d).Add(720 * time.Hour), AuthenticatedAt: base.Add(-d)}
+		got, err := decodeSession(encodeSession(&s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.CreatedAt.Equal(s.CreatedAt) || !got.ExpiresAt.Equal(s.ExpiresAt) || !got.AuthenticatedAt.Equal(s.AuthenticatedAt) {
+			t.Errorf("%v: times %v %v, want %v %v", d, got.CreatedAt, got.ExpiresAt, s.CreatedAt, s.ExpiresAt)
+		}
+	}
+}
+
+func TestIPForms(t *testing.T) {
+	for _, ip := range []string{"", "203.0.113.54", "2001:db8::1", "::ffff:192.0.2.1", "2001:DB8::1", "fe80::1%eth0", "010.0.0.1", "not an ip", "[::1]"} {
+		s := auth.Session{IP: ip}
+		got, err := decodeSession(encodeSession(&s))
+		if err != nil || got.IP != ip {
+			t.Errorf("ip %q came back as %q (%v)", ip, got.IP, err)
 		}
 	}
 }
