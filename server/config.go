@@ -45,6 +45,10 @@ type Config struct {
 	// External identity providers (external.go): none turns external sign-in off.
 	OIDCIssuers            []oidc.Issuer
 	OIDCMinRefreshInterval time.Duration
+	// SessionCacheTTL and SessionCacheSize configure the in-process cache of verified
+	// sessions (internal/sessioncache) in front of Redis; either 0 turns it off.
+	SessionCacheTTL  time.Duration
+	SessionCacheSize int64
 }
 
 type setting struct {
@@ -90,6 +94,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_CORS_ORIGINS", "cors-origins", "*", "origins browsers may call from: *, none, or a comma-separated list", corsv(&c.CORS)},
 		{"AUTHGRAPH_OIDC_ISSUERS", "oidc-issuers", "", "JSON array of trusted OpenID Connect issuers for createSessionUsingExternalToken; empty: external login off", str(&oidcIssuersText)},
 		{"AUTHGRAPH_OIDC_MIN_REFRESH_INTERVAL", "oidc-min-refresh-interval", "10s", "shortest time between two fetches of an issuer's JWKS", dur(&c.OIDCMinRefreshInterval)},
+		{"AUTHGRAPH_SESSION_CACHE_TTL", "session-cache-ttl", "10s", "longest a replica trusts a cached session (Redis only; 0 turns the cache off)", dur(&c.SessionCacheTTL)},
+		{"AUTHGRAPH_SESSION_CACHE_SIZE", "session-cache-size", "100000", "sessions (and users) cached per replica at most (0 turns the cache off)", integer(&c.SessionCacheSize)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -129,6 +135,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("AUTHGRAPH_REFRESH_GRACE must be at least 0 and shorter than AUTHGRAPH_ACCESS_TOKEN_TTL")
 	case c.OIDCMinRefreshInterval < 0:
 		return c, fmt.Errorf("AUTHGRAPH_OIDC_MIN_REFRESH_INTERVAL must not be negative")
+	case c.SessionCacheTTL < 0 || c.SessionCacheSize < 0:
+		return c, fmt.Errorf("AUTHGRAPH_SESSION_CACHE_TTL and AUTHGRAPH_SESSION_CACHE_SIZE must not be negative")
 	case (c.AdminUsername == "") != (c.AdminPassword == ""):
 		return c, fmt.Errorf("set both AUTHGRAPH_ADMIN_USERNAME and AUTHGRAPH_ADMIN_PASSWORD, or neither")
 	}

@@ -67,6 +67,12 @@ func TestLoadConfig(t *testing.T) {
 		{name: "an idle timeout finer than lastUsedAt", env: map[string]string{"AUTHGRAPH_SESSION_IDLE_TIMEOUT": "30s"}, wantErr: true},
 		{name: "a zero reauth window", env: map[string]string{"AUTHGRAPH_REAUTH_WINDOW": "0"}, wantErr: true},
 		{name: "a negative key lifetime", env: map[string]string{"AUTHGRAPH_USER_KEY_MAX_TTL": "-1h"}, wantErr: true},
+		{name: "session cache defaults", check: func(c Config) bool {
+			return c.SessionCacheTTL == 10*time.Second && c.SessionCacheSize == 100_000
+		}},
+		{name: "session cache off", env: map[string]string{"AUTHGRAPH_SESSION_CACHE_TTL": "0s", "AUTHGRAPH_SESSION_CACHE_SIZE": "0"},
+			check: func(c Config) bool { return c.SessionCacheTTL == 0 && c.SessionCacheSize == 0 }},
+		{name: "a negative session cache size", env: map[string]string{"AUTHGRAPH_SESSION_CACHE_SIZE": "-1"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

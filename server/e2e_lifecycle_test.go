@@ -518,34 +518,49 @@ func commandStats(t *testing.T, rs *redistest.Server) map[string]int {
 }
 
 // The cost of an authenticated request in Redis commands, measured from INFO commandstats
-// around N requests: two GETs (the session, the user), and no write, since lastUsedAt is
-// written at most once a minute per session. The README quotes this figure.
+// around N requests: none once the session cache holds the session, and without the cache
+// two GETs (the session, the user). Neither writes, since lastUsedAt is written at most once
+// a minute per session. The README quotes these figures.
 func TestAuthenticatedRequestCost(t *testing.T) {
-	srv, rs := startRedisServer(t, nil)
-	if rs.External {
-		t.Skip("counting commands needs a private redis-server, not " + redistest.EnvURL)
-	}
-	tok := srv.login(t, adminName, adminPass)
-	ok(t, "warm-up", srv.post(t, tok, `{ me { id } }`, nil))
-	// Connection set-up and the measurement itself are not the request's cost.
-	ignore := map[string]bool{"info": true, "hello": true, "client|setinfo": true, "client": true, "ping": true, "select": true}
-	for _, query := range []string{`{ version }`, `{ me { id username role } }`} {
-		before := commandStats(t, rs)
-		const n = 200
-		for range n {
-			ok(t, query, srv.post(t, tok, query, nil))
-		}
-		after := commandStats(t, rs)
-		total, per := 0, map[string]int{}
-		for name, calls := range after {
-			if d := calls - before[name]; d > 0 && !ignore[name] {
-				per[name] = d
-				total += d
+	for _, tt := range []struct {
+		name   string
+		env    map[string]string
+		perReq int // GETs per request
+	}{
+		{"session cache on (the default)", nil, 0},
+		{"session cache off", map[string]string{"AUTHGRAPH_SESSION_CACHE_TTL": "0"}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, rs := startRedisServer(t, tt.env)
+			if rs.External {
+				t.Skip("counting commands needs a private redis-server, not " + redistest.EnvURL)
 			}
-		}
-		t.Logf("%s: %d Redis commands for %d authenticated requests (%.2f each): %v", query, total, n, float64(total)/n, per)
-		if total != 2*n || per["get"] != 2*n {
-			t.Errorf("%s: %d commands for %d requests (%v), want exactly 2 GETs each", query, total, n, per)
-		}
+			if tt.perReq == 0 {
+				waitCacheLive(t, srv)
+			}
+			tok := srv.login(t, adminName, adminPass)
+			ok(t, "warm-up", srv.post(t, tok, `{ me { id } }`, nil))
+			// Connection set-up and the measurement itself are not the request's cost.
+			ignore := map[string]bool{"info": true, "hello": true, "client|setinfo": true, "client": true, "ping": true, "select": true}
+			for _, query := range []string{`{ version }`, `{ me { id username role } }`} {
+				before := commandStats(t, rs)
+				const n = 200
+				for range n {
+					ok(t, query, srv.post(t, tok, query, nil))
+				}
+				after := commandStats(t, rs)
+				total, per := 0, map[string]int{}
+				for name, calls := range after {
+					if d := calls - before[name]; d > 0 && !ignore[name] {
+						per[name] = d
+						total += d
+					}
+				}
+				t.Logf("%s: %d Redis commands for %d authenticated requests (%.2f each): %v", query, total, n, float64(total)/n, per)
+				if total != tt.perReq*n || per["get"] != tt.perReq*n {
+					t.Errorf("%s: %d commands for %d requests (%v), want exactly %d GETs each", query, total, n, per, tt.perReq)
+				}
+			}
+		})
 	}
 }

@@ -148,7 +148,7 @@ func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalCl
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, Clock: clock.Real{}})
+	var store auth.Store = redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, Clock: clock.Real{}})
 	pctx, cancel := context.WithTimeout(context.Background(), cfg.RedisTimeout)
 	defer cancel()
 	if err := store.Ping(pctx); err != nil {
@@ -156,5 +156,10 @@ func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalCl
 		logger.Error().Err(err).Msg("store: Redis does not answer yet")
 	}
 	logger.Info().Msg("store: Redis")
-	return store, rdb, func() { _ = rdb.Close() }, nil
+	if cfg.SessionCacheTTL <= 0 || cfg.SessionCacheSize <= 0 {
+		logger.Info().Msg("session cache: off")
+		return store, rdb, func() { _ = rdb.Close() }, nil
+	}
+	cached := newSessionCache(store, rdb, cfg, logger)
+	return cached, rdb, func() { _ = cached.Close(); _ = rdb.Close() }, nil
 }
