@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      := ./...
 FUZZTIME  ?= 10s
 
-.PHONY: run test generate check-generate lint fuzz bench build
+.PHONY: run test test-cluster generate check-generate lint fuzz bench build
 
 ## run: start the server (embedded store unless AUTHGRAPH_REDIS_URL is set)
 run:
@@ -13,9 +13,19 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/authgraph ./server
 
-## test: all tests, with the race detector; Redis tests start a throwaway redis-server
+# The packages whose tests use Redis: `make test` runs them a second time on a Redis Cluster.
+CLUSTER_PKGS := ./internal/redisstore/ ./internal/sessioncache/ ./internal/ratelimit/ ./internal/redistest/ ./server/
+
+## test: all tests, with the race detector; Redis tests start a throwaway redis-server. Then
+## the Redis-backed suites again on a throwaway 3-master Redis Cluster (redis-server and
+## redis-cli --cluster create), torn down at the end.
 test:
 	$(GO) test -race -count=1 $(PKGS)
+	$(MAKE) test-cluster
+
+## test-cluster: the Redis-backed suites on a throwaway 3-master Redis Cluster
+test-cluster:
+	$(GO) run ./internal/redistest/cmd/withcluster -- $(GO) test -race -count=1 $(CLUSTER_PKGS)
 
 ## generate: regenerate gqlgen's code and the README's schema reference from schema.graphqls
 generate:

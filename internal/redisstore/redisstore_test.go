@@ -84,9 +84,11 @@ func (f fixture) dump(t *testing.T) map[string][]string {
 	t.Helper()
 	ctx, rdb := t.Context(), f.srv.Client
 	out := map[string][]string{}
-	iter := rdb.Scan(ctx, 0, f.srv.Prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
+	keys, err := redistest.Keys(ctx, rdb, f.srv.Prefix+"*") // every master of a cluster
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range keys {
 		var items []string
 		var err error
 		switch typ := rdb.Type(ctx, key).Val(); typ {
@@ -111,9 +113,6 @@ func (f fixture) dump(t *testing.T) map[string][]string {
 			t.Fatal(err)
 		}
 		out[key[len(f.srv.Prefix):]] = items
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

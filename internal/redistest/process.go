@@ -16,6 +16,7 @@ import (
 type process struct {
 	bin, dir string
 	port     int
+	extra    []string // more redis-server arguments
 	out      syncBuffer // stdout and stderr of every run, for the test log on failure
 
 	mu     sync.Mutex
@@ -26,8 +27,8 @@ type process struct {
 // newProcess starts redis-server on a free loopback port. A port found free can be taken by
 // someone else before redis-server binds it, so a start that fails is retried on another.
 // It answers the process even with an error, for its output.
-func newProcess(bin, dir string) (*process, error) {
-	p := &process{bin: bin, dir: dir}
+func newProcess(bin, dir string, extra ...string) (*process, error) {
+	p := &process{bin: bin, dir: dir, extra: extra}
 	var err error
 	for range 5 {
 		if p.port, err = freePort(); err != nil {
@@ -44,10 +45,11 @@ func (p *process) addr() string { return net.JoinHostPort("127.0.0.1", strconv.I
 
 // start runs redis-server and waits until it answers PING.
 func (p *process) start() error {
-	cmd := exec.Command(p.bin,
+	args := []string{
 		"--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", p.dir,
-	)
+	}
+	cmd := exec.Command(p.bin, append(args, p.extra...)...)
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	cmd.SysProcAttr = sysProcAttr()
