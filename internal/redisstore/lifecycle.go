@@ -378,7 +378,10 @@ func (s *Store) purgeFamily(ctx context.Context, userID, fid int64) error {
 	access, _ := res[1].([]any)
 	if err := s.deleteAll(ctx, len(digests), func(p redis.Pipeliner, i int) {
 		if d, ok := digests[i].(string); ok && len(d) == len(token.Digest{}) {
-			p.Del(ctx, s.name.refresh(token.Digest([]byte(d))), s.name.grace(fid, token.Digest([]byte(d))))
+			// Two slots (r:<digest> and {f<fid>}:…), so two DELs: one would be refused with
+			// CROSSSLOT on a Redis Cluster.
+			p.Del(ctx, s.name.refresh(token.Digest([]byte(d))))
+			p.Del(ctx, s.name.grace(fid, token.Digest([]byte(d))))
 		}
 	}); err != nil {
 		return err
