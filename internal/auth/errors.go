@@ -60,10 +60,11 @@ const (
 // ErrorCode returns the code of err: an *Error's own, CodeUnavailable for ErrUnavailable,
 // CodeNotFound for ErrNotFound, CodeInternal for anything else.
 func ErrorCode(err error) Code {
+	if err == nil {
+		return "" // before e, which errors.As makes escape: no allocation for a success
+	}
 	var e *Error
 	switch {
-	case err == nil:
-		return ""
 	case errors.As(err, &e):
 		return e.Code
 	case errors.Is(err, ErrUnavailable):

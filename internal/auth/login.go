@@ -246,29 +246,31 @@ func setClient(sess *Session, client ClientInfo) {
 // Its cost in the store: SessionByDigest and User (two reads), plus one TouchSession per
 // session and LastUsedPrecision.
 func (s *Service) Authenticate(ctx context.Context, tok string) (*Principal, error) {
-	unauth := &Error{Code: CodeUnauthenticated, Message: MsgUnauthenticated}
+	// The error is made only when needed: this runs on every request, and the common
+	// answer is a success that should not pay an allocation for it.
+	unauth := func() error { return &Error{Code: CodeUnauthenticated, Message: MsgUnauthenticated} }
 	if token.Check(token.Session, tok) != nil {
-		return nil, unauth
+		return nil, unauth()
 	}
 	sess, err := s.store.SessionByDigest(ctx, token.Sum(tok))
 	if errors.Is(err, ErrNotFound) {
-		return nil, unauth
+		return nil, unauth()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find session: %w", err)
 	}
 	now := s.clock.Now()
 	if sess.Expired(now) {
-		return nil, unauth
+		return nil, unauth()
 	}
 	if s.idleExpired(sess, now) {
 		// Best effort: the session is refused either way; deleting it drops it from lists.
 		_, _ = s.store.DeleteSession(ctx, sess.UserID, sess.ID)
-		return nil, unauth
+		return nil, unauth()
 	}
 	u, err := s.store.User(ctx, sess.UserID)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
-		return nil, unauth
+		return nil, unauth()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find session user: %w", err)
