@@ -139,4 +139,3 @@ func BenchmarkHandler(b *testing.B) {
 		})
 	}
 }
-

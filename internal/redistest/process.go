@@ -16,7 +16,7 @@ import (
 type process struct {
 	bin, dir string
 	port     int
-	extra    []string // more redis-server arguments
+	extra    []string   // more redis-server arguments
 	out      syncBuffer // stdout and stderr of every run, for the test log on failure
 
 	mu     sync.Mutex
