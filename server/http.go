@@ -12,14 +12,19 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/zerolog"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/webui"
 )
+
+// queryCacheSize is how many distinct query documents are kept parsed and validated.
+const queryCacheSize = 1000
 
 // maxComplexity bounds the work one GraphQL request may ask for (each field costs 1, lists
 // cost their page size).
@@ -67,6 +72,10 @@ func newGraphQL(svc *auth.Service, x extras) http.Handler {
 	}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	// Parsed and validated documents by query text: clients send the same few queries over
+	// and over, and parsing and validating one costs more than answering {version}. Bounded,
+	// so that made-up queries only evict each other.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(maxComplexity))
 	usePersistedQueries(srv, x.apq)
