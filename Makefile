@@ -46,6 +46,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzCheck$$' -fuzztime=$(FUZZTIME) ./internal/token/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./internal/argon2id/
 
-## bench: Go benchmarks with allocations
+## bench: Go benchmarks with allocations, then the load run: a real server binary and a real
+## redis-server on loopback, wrk (if installed) as the load, printing each scale target's
+## figure and ratio (README, "Scaling"). BENCHFLAGS go to the load run, e.g. -rounds 5.
+BENCHFLAGS ?=
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+	GO=$(GO) $(GO) run ./internal/loadtest/cmd/benchrun $(BENCHFLAGS)
