@@ -189,3 +189,18 @@ func TestSessionCacheCanBeTurnedOff(t *testing.T) {
 		t.Fatalf("after logout: %d", r.Status)
 	}
 }
+
+// The same server runs on Sentinel through the same client interface: the seed's flow, a
+// restart, and the session cache's invalidation channel (on the master Sentinel names).
+func TestSeedFlowSentinel(t *testing.T) {
+	rs := redistest.StartSentinel(t)
+	env := map[string]string{"AUTHGRAPH_REDIS_URL": rs.URL, "AUTHGRAPH_REDIS_PREFIX": rs.Prefix, "AUTHGRAPH_REDIS_TIMEOUT": "500ms"}
+	srv := startServer(t, env)
+	waitCacheLive(t, srv)
+	secrets := runSeedFlow(t, srv, func() *testServer {
+		srv.stop()
+		srv = startServer(t, env)
+		return srv
+	})
+	assertNoSecretInRedis(t, rs.Client, rs.Prefix, secrets)
+}

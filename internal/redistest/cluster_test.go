@@ -69,3 +69,20 @@ func TestCluster(t *testing.T) {
 		t.Errorf("%d keys left under the external test's prefix (%v)", len(keys), err)
 	}
 }
+
+func TestSentinel(t *testing.T) {
+	s := StartSentinel(t)
+	ctx := context.Background()
+	if _, ok := s.Client.(*redis.Client); !ok || !strings.HasPrefix(s.URL, "redis+sentinel://") {
+		t.Fatalf("StartSentinel gave client %T, URL %q", s.Client, s.URL)
+	}
+	if err := s.Client.Set(ctx, s.Prefix+"k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The value is on the master the sentinel names.
+	direct := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer direct.Close()
+	if v, err := direct.Get(ctx, s.Prefix+"k").Result(); err != nil || v != "v" {
+		t.Fatalf("GET on the master: %q, %v", v, err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 type process struct {
 	bin, dir string
 	port     int
+	first    []string   // arguments before the usual ones (a configuration file, --sentinel)
 	extra    []string   // more redis-server arguments
 	out      syncBuffer // stdout and stderr of every run, for the test log on failure
 
@@ -28,7 +29,11 @@ type process struct {
 // someone else before redis-server binds it, so a start that fails is retried on another.
 // It answers the process even with an error, for its output.
 func newProcess(bin, dir string, extra ...string) (*process, error) {
-	p := &process{bin: bin, dir: dir, extra: extra}
+	return startProcess(&process{bin: bin, dir: dir, extra: extra})
+}
+
+// startProcess starts p (with its bin, dir and arguments set) on a free port, as newProcess.
+func startProcess(p *process) (*process, error) {
 	var err error
 	for range 5 {
 		if p.port, err = freePort(); err != nil {
@@ -49,7 +54,7 @@ func (p *process) start() error {
 		"--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", p.dir,
 	}
-	cmd := exec.Command(p.bin, append(args, p.extra...)...)
+	cmd := exec.Command(p.bin, append(append(append([]string(nil), p.first...), args...), p.extra...)...)
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	cmd.SysProcAttr = sysProcAttr()

@@ -63,8 +63,8 @@ func (o options) on(section string) bool { return len(o.only) == 0 || o.only[sec
 
 func main() {
 	var o options
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each throughput run")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds of throughput runs (the report gives medians)")
+	flag.DurationVar(&o.duration, "duration", 4*time.Second, "length of each throughput run")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds of throughput runs (the report gives medians)")
 	flag.IntVar(&o.connections, "connections", 32, "concurrent connections of the throughput runs")
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&o.trials, "trials", 100, "revocation trials across two replicas")
@@ -234,7 +234,14 @@ func throughput(ctx context.Context, o options, runner loadtest.Runner, rdb *red
 	results := make([][]loadtest.Result, len(kinds))
 	commands := make([][]float64, len(kinds))
 	for round := range o.rounds {
-		for i, k := range kinds {
+		// Every other round runs the loads in the opposite order, so that a load that comes
+		// and goes on a shared machine does not always land on the same one.
+		order := []int{0, 1, 2, 3}
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, i := range order {
+			k := kinds[i]
 			if k.countRedis {
 				if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
 					return err
