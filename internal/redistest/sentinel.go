@@ -81,4 +81,3 @@ func StartSentinel(t testing.TB) *Server {
 	}
 	return s
 }
-
