@@ -34,7 +34,7 @@ func StartSentinel(t testing.TB) *Server {
 		warnOnce.Do(func() { warn(bin) })
 		t.Skip(bin)
 	}
-	master, err := newProcess(bin, filepath.Join(t.TempDir()))
+	master, err := newProcess(bin, t.TempDir())
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("redis-server output:\n%s", master.output())

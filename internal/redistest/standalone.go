@@ -18,5 +18,15 @@ func NewStandalone(bin, dir string) (*Standalone, error) {
 // Addr is the server's host:port.
 func (s *Standalone) Addr() string { return s.p.addr() }
 
+// Pid is the server's process id (to read its CPU time, say).
+func (s *Standalone) Pid() int {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	if s.p.cmd == nil {
+		return 0
+	}
+	return s.p.cmd.Process.Pid
+}
+
 // Close kills the server.
 func (s *Standalone) Close() { s.p.kill() }
