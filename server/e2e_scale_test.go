@@ -78,8 +78,8 @@ func waitRefused(t *testing.T, s *testServer, tok string, within time.Duration) 
 }
 
 // Replicas share all state through Redis: a session made through one works on the others,
-// and one ended through any is refused by all, in milliseconds, although each replica
-// caches the sessions it has checked.
+// is refreshed on another, and one ended through any is refused by all, in milliseconds,
+// although each replica caches the sessions it has checked.
 func TestReplicasShareState(t *testing.T) {
 	lb, reps, _ := startReplicas(t, 2, nil)
 	a, b := reps[0], reps[1]
@@ -113,9 +113,34 @@ func TestReplicasShareState(t *testing.T) {
 		t.Errorf("median time for another replica to refuse an ended session: %v, want under 100ms", took[len(took)/2])
 	}
 
+	// A refreshable sign-in on A, refreshed on B, used on both, revoked on B: on A, both
+	// access tokens and the refresh token are refused.
+	r := a.post(t, "", loginRefreshable, map[string]any{"u": "alice", "p": "alice-password-1"})
+	access1, refresh1 := r.str(t, "createSessionUsingUsername.token"), r.str(t, "createSessionUsingUsername.refreshToken")
+	for _, s := range []*testServer{a, b} {
+		if r := s.post(t, access1, `{ me { username } }`, nil); r.Status != http.StatusOK {
+			t.Fatalf("access token of a sign-in on A: %d %s", r.Status, r.Raw)
+		}
+	}
+	r = b.post(t, "", refreshMutation, map[string]any{"r": refresh1})
+	access2, refresh2 := r.str(t, "refreshSession.token"), r.str(t, "refreshSession.refreshToken")
+	for _, s := range []*testServer{a, b} {
+		if r := s.post(t, access2, `{ me { username } }`, nil); r.Status != http.StatusOK {
+			t.Fatalf("access token refreshed on B: %d %s", r.Status, r.Raw)
+		}
+	}
+	if r := b.post(t, access2, `mutation { deleteSession { id } }`, nil); r.code() != "" {
+		t.Fatalf("deleteSession of the refreshed session on B: %s", r.Raw)
+	}
+	waitRefused(t, a, access2, time.Second)
+	waitRefused(t, a, access1, time.Second) // the whole family ended
+	if r := a.post(t, "", refreshMutation, map[string]any{"r": refresh2}); r.code() == "" {
+		t.Fatalf("the refresh token of an ended sign-in still refreshes on A: %s", r.Raw)
+	}
+
 	// A user key made on B logs in on A; deleting it on A ends its sessions on B.
 	alice := b.login(t, "alice", "alice-password-1")
-	r := b.post(t, alice, `mutation { createUserKey { id secret } }`, nil)
+	r = b.post(t, alice, `mutation { createUserKey { id secret } }`, nil)
 	keyID, secret := r.str(t, "createUserKey.id"), r.str(t, "createUserKey.secret")
 	r = a.post(t, "", `mutation($k: ObjectID!, $s: String!) { createSessionUsingUserKey(input: {userKeyId: $k, secret: $s}) { token } }`,
 		map[string]any{"k": keyID, "s": secret})
