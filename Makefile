@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      := ./...
 FUZZTIME  ?= 10s
 
-.PHONY: run test generate check-generate lint fuzz bench build attack chaos
+.PHONY: run test test-cluster generate check-generate lint fuzz bench build attack chaos
 
 ## run: start the server (embedded store unless AUTHGRAPH_REDIS_URL is set)
 run:
@@ -13,17 +13,27 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/authgraph ./server
 
-## test: all tests, with the race detector; Redis tests start a throwaway redis-server
+# The packages whose tests use Redis: `make test` runs them a second time on a Redis Cluster.
+CLUSTER_PKGS := ./internal/redisstore/ ./internal/sessioncache/ ./internal/ratelimit/ ./internal/redistest/ ./server/
+
+## test: all tests, with the race detector; Redis tests start a throwaway redis-server. Then
+## the Redis-backed suites again on a throwaway 3-master Redis Cluster (redis-server and
+## redis-cli --cluster create), torn down at the end.
 test:
 	$(GO) test -race -count=1 $(PKGS)
+	$(MAKE) test-cluster
 
-## generate: regenerate gqlgen's code from schema.graphqls
+## test-cluster: the Redis-backed suites on a throwaway 3-master Redis Cluster
+test-cluster:
+	$(GO) run ./internal/redistest/cmd/withcluster -- $(GO) test -race -count=1 $(CLUSTER_PKGS)
+
+## generate: regenerate gqlgen's code and the README's schema reference from schema.graphqls
 generate:
 	$(GO) generate ./...
 
-## check-generate: fail when the committed generated code is stale
+## check-generate: fail when the committed generated code (or the README's schema reference) is stale
 check-generate: generate
-	@git diff --exit-code -- graph/ || (echo "generated code is stale: run 'make generate' and commit" >&2; exit 1)
+	@git diff --exit-code -- graph/ README.md || (echo "generated code is stale: run 'make generate' and commit" >&2; exit 1)
 
 ## lint: gofmt and go vet
 lint:
@@ -63,6 +73,10 @@ attack: build
 chaos: build
 	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph chaos
 
-## bench: Go benchmarks with allocations
+## bench: Go benchmarks with allocations, then the load run: a real server binary and a real
+## redis-server on loopback, wrk (if installed) as the load, printing each scale target's
+## figure and ratio (README, "Scaling"). BENCHFLAGS go to the load run, e.g. -rounds 5.
+BENCHFLAGS ?=
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+	GO=$(GO) $(GO) run ./internal/loadtest/cmd/benchrun $(BENCHFLAGS)

@@ -25,13 +25,8 @@ type pageArgs struct {
 // narrow the range, then first keeps its head or last its tail. Cursors are opaque but
 // stable: they name an id, so a page does not shift when earlier items are deleted.
 func paginate[T any](items []T, id func(T) int64, a pageArgs) ([]T, *model.PageInfo, []string, error) {
-	if a.first != nil && a.last != nil {
-		return nil, nil, nil, auth.Errorf(auth.CodeInvalidInput, "pass first or last, not both")
-	}
-	for _, n := range []*int{a.first, a.last} {
-		if n != nil && (*n < 1 || *n > maxPageSize) {
-			return nil, nil, nil, auth.Errorf(auth.CodeInvalidInput, "first and last must be from 1 to %d", maxPageSize)
-		}
+	if err := checkPageArgs(a); err != nil {
+		return nil, nil, nil, err
 	}
 	lo, hi := 0, len(items)
 	if a.after != nil {
@@ -79,6 +74,19 @@ func paginate[T any](items []T, id func(T) int64, a pageArgs) ([]T, *model.PageI
 		info.EndCursor = &cursors[len(cursors)-1]
 	}
 	return page, info, cursors, nil
+}
+
+// checkPageArgs refuses first with last, and page sizes outside 1…maxPageSize.
+func checkPageArgs(a pageArgs) error {
+	if a.first != nil && a.last != nil {
+		return auth.Errorf(auth.CodeInvalidInput, "pass first or last, not both")
+	}
+	for _, n := range []*int{a.first, a.last} {
+		if n != nil && (*n < 1 || *n > maxPageSize) {
+			return auth.Errorf(auth.CodeInvalidInput, "first and last must be from 1 to %d", maxPageSize)
+		}
+	}
+	return nil
 }
 
 const cursorPrefix = "cursor:"

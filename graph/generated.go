@@ -41,8 +41,9 @@ type ResolverRoot interface {
 }
 
 type DirectiveRoot struct {
-	Auth    func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
-	HasRole func(ctx context.Context, obj any, next graphql.Resolver, role auth.Role) (res any, err error)
+	Auth     func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
+	HasRole  func(ctx context.Context, obj any, next graphql.Resolver, role auth.Role) (res any, err error)
+	HasScope func(ctx context.Context, obj any, next graphql.Resolver, scope string) (res any, err error)
 }
 
 type ComplexityRoot struct {
@@ -63,22 +64,34 @@ type ComplexityRoot struct {
 		UserKey func(childComplexity int) int
 	}
 
+	DeleteUserPayload struct {
+		User func(childComplexity int) int
+	}
+
 	DisableTotpPayload struct {
 		User func(childComplexity int) int
 	}
 
 	Mutation struct {
-		ConfirmTotp                func(childComplexity int, input model.ConfirmTotpInput) int
-		CreateAccount              func(childComplexity int, input model.CreateAccountInput) int
-		CreateSessionUsingUserKey  func(childComplexity int, input model.CreateSessionUsingUserKeyInput) int
-		CreateSessionUsingUsername func(childComplexity int, input model.CreateSessionUsingUsernameInput) int
-		CreateUser                 func(childComplexity int, input model.CreateUserInput) int
-		CreateUserKey              func(childComplexity int, input *model.CreateUserKeyInput) int
-		DeleteSession              func(childComplexity int, input *model.DeleteSessionInput) int
-		DeleteUserKey              func(childComplexity int, input model.DeleteUserKeyInput) int
-		DisableTotp                func(childComplexity int, input model.DisableTotpInput) int
-		EnableTotp                 func(childComplexity int) int
-		RefreshSession             func(childComplexity int, input *model.RefreshSessionInput) int
+		ChangePassword                  func(childComplexity int, input model.ChangePasswordInput) int
+		ConfirmTotp                     func(childComplexity int, input model.ConfirmTotpInput) int
+		CreateAccount                   func(childComplexity int, input model.CreateAccountInput) int
+		CreateSessionUsingExternalToken func(childComplexity int, input model.CreateSessionUsingExternalTokenInput) int
+		CreateSessionUsingUserKey       func(childComplexity int, input model.CreateSessionUsingUserKeyInput) int
+		CreateSessionUsingUsername      func(childComplexity int, input model.CreateSessionUsingUsernameInput) int
+		CreateUser                      func(childComplexity int, input model.CreateUserInput) int
+		CreateUserKey                   func(childComplexity int, input *model.CreateUserKeyInput) int
+		DeleteSession                   func(childComplexity int, input *model.DeleteSessionInput) int
+		DeleteSessions                  func(childComplexity int, input model.DeleteSessionsInput) int
+		DeleteUser                      func(childComplexity int, input model.UserIDInput) int
+		DeleteUserKey                   func(childComplexity int, input model.DeleteUserKeyInput) int
+		DeleteUserSessions              func(childComplexity int, input model.UserIDInput) int
+		DisableTotp                     func(childComplexity int, input model.DisableTotpInput) int
+		DisableUser                     func(childComplexity int, input model.UserIDInput) int
+		EnableTotp                      func(childComplexity int) int
+		EnableUser                      func(childComplexity int, input model.UserIDInput) int
+		RefreshSession                  func(childComplexity int, input *model.RefreshSessionInput) int
+		RerollUserKey                   func(childComplexity int, input model.RerollUserKeyInput) int
 	}
 
 	PageInfo struct {
@@ -90,10 +103,13 @@ type ComplexityRoot struct {
 
 	Query struct {
 		Me      func(childComplexity int) int
+		User    func(childComplexity int, id gid.ID) int
+		Users   func(childComplexity int, first *int, after *string, last *int, before *string) int
 		Version func(childComplexity int) int
 	}
 
 	Session struct {
+		AuthenticatedAt       func(childComplexity int) int
 		ClientName            func(childComplexity int) int
 		ClientVersion         func(childComplexity int) int
 		CreatedAt             func(childComplexity int) int
@@ -109,6 +125,7 @@ type ComplexityRoot struct {
 		RefreshToken          func(childComplexity int) int
 		RefreshTokenExpiresAt func(childComplexity int) int
 		Refreshable           func(childComplexity int) int
+		Scopes                func(childComplexity int) int
 		Token                 func(childComplexity int) int
 		UserAgent             func(childComplexity int) int
 		UserKey               func(childComplexity int) int
@@ -135,6 +152,7 @@ type ComplexityRoot struct {
 	User struct {
 		Account     func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
+		Disabled    func(childComplexity int) int
 		ID          func(childComplexity int) int
 		RawID       func(childComplexity int) int
 		Role        func(childComplexity int) int
@@ -144,14 +162,28 @@ type ComplexityRoot struct {
 		Username    func(childComplexity int) int
 	}
 
+	UserConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	UserEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	UserKey struct {
-		CreatedAt  func(childComplexity int) int
-		ExpiresAt  func(childComplexity int) int
-		ID         func(childComplexity int) int
-		LastUsedAt func(childComplexity int) int
-		Name       func(childComplexity int) int
-		RawID      func(childComplexity int) int
-		Secret     func(childComplexity int) int
+		CreatedAt               func(childComplexity int) int
+		ExpiresAt               func(childComplexity int) int
+		ID                      func(childComplexity int) int
+		LastUsedAt              func(childComplexity int) int
+		Name                    func(childComplexity int) int
+		PreviousSecretExpiresAt func(childComplexity int) int
+		RawID                   func(childComplexity int) int
+		Scopes                  func(childComplexity int) int
+		Secret                  func(childComplexity int) int
 	}
 
 	UserKeyConnection struct {
@@ -178,25 +210,37 @@ type AccountResolver interface {
 type MutationResolver interface {
 	CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error)
 	CreateSessionUsingUserKey(ctx context.Context, input model.CreateSessionUsingUserKeyInput) (*model.Session, error)
+	CreateSessionUsingExternalToken(ctx context.Context, input model.CreateSessionUsingExternalTokenInput) (*model.Session, error)
 	RefreshSession(ctx context.Context, input *model.RefreshSessionInput) (*model.Session, error)
 	CreateUserKey(ctx context.Context, input *model.CreateUserKeyInput) (*model.UserKey, error)
 	DeleteUserKey(ctx context.Context, input model.DeleteUserKeyInput) (*model.DeleteUserKeyPayload, error)
+	RerollUserKey(ctx context.Context, input model.RerollUserKeyInput) (*model.UserKey, error)
 	DeleteSession(ctx context.Context, input *model.DeleteSessionInput) (*model.Session, error)
+	DeleteSessions(ctx context.Context, input model.DeleteSessionsInput) (int, error)
+	ChangePassword(ctx context.Context, input model.ChangePasswordInput) (*auth.User, error)
 	CreateUser(ctx context.Context, input model.CreateUserInput) (*auth.User, error)
 	CreateAccount(ctx context.Context, input model.CreateAccountInput) (*auth.Account, error)
 	EnableTotp(ctx context.Context) (*auth.TOTPEnrollment, error)
 	ConfirmTotp(ctx context.Context, input model.ConfirmTotpInput) (*model.ConfirmTotpPayload, error)
 	DisableTotp(ctx context.Context, input model.DisableTotpInput) (*model.DisableTotpPayload, error)
+	DisableUser(ctx context.Context, input model.UserIDInput) (*auth.User, error)
+	EnableUser(ctx context.Context, input model.UserIDInput) (*auth.User, error)
+	DeleteUserSessions(ctx context.Context, input model.UserIDInput) (int, error)
+	DeleteUser(ctx context.Context, input model.UserIDInput) (*model.DeleteUserPayload, error)
 }
 type QueryResolver interface {
 	Version(ctx context.Context) (string, error)
 	Me(ctx context.Context) (*auth.User, error)
+	User(ctx context.Context, id gid.ID) (*auth.User, error)
+	Users(ctx context.Context, first *int, after *string, last *int, before *string) (*model.UserConnection, error)
 }
 type SessionResolver interface {
 	ID(ctx context.Context, obj *model.Session) (*gid.ID, error)
 	RawID(ctx context.Context, obj *model.Session) (string, error)
 
 	ExpiresIn(ctx context.Context, obj *model.Session) (int, error)
+
+	Scopes(ctx context.Context, obj *model.Session) ([]string, error)
 
 	UserKey(ctx context.Context, obj *model.Session) (*model.UserKey, error)
 	Current(ctx context.Context, obj *model.Session) (bool, error)
@@ -207,12 +251,15 @@ type UserResolver interface {
 
 	Account(ctx context.Context, obj *auth.User) (*auth.Account, error)
 	TotpEnabled(ctx context.Context, obj *auth.User) (bool, error)
+
 	UserKeys(ctx context.Context, obj *auth.User, first *int, after *string, last *int, before *string) (*model.UserKeyConnection, error)
 	Sessions(ctx context.Context, obj *auth.User, first *int, after *string, last *int, before *string) (*model.SessionConnection, error)
 }
 type UserKeyResolver interface {
 	ID(ctx context.Context, obj *model.UserKey) (*gid.ID, error)
 	RawID(ctx context.Context, obj *model.UserKey) (string, error)
+
+	Scopes(ctx context.Context, obj *model.UserKey) ([]string, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -284,6 +331,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeleteUserKeyPayload.UserKey(childComplexity), true
 
+	case "DeleteUserPayload.user":
+		if e.ComplexityRoot.DeleteUserPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteUserPayload.User(childComplexity), true
+
 	case "DisableTotpPayload.user":
 		if e.ComplexityRoot.DisableTotpPayload.User == nil {
 			break
@@ -291,6 +345,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DisableTotpPayload.User(childComplexity), true
 
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["input"].(model.ChangePasswordInput)), true
 	case "Mutation.confirmTotp":
 		if e.ComplexityRoot.Mutation.ConfirmTotp == nil {
 			break
@@ -313,6 +378,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAccount(childComplexity, args["input"].(model.CreateAccountInput)), true
+	case "Mutation.createSessionUsingExternalToken":
+		if e.ComplexityRoot.Mutation.CreateSessionUsingExternalToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSessionUsingExternalToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSessionUsingExternalToken(childComplexity, args["input"].(model.CreateSessionUsingExternalTokenInput)), true
 	case "Mutation.createSessionUsingUserKey":
 		if e.ComplexityRoot.Mutation.CreateSessionUsingUserKey == nil {
 			break
@@ -368,6 +444,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteSession(childComplexity, args["input"].(*model.DeleteSessionInput)), true
+	case "Mutation.deleteSessions":
+		if e.ComplexityRoot.Mutation.DeleteSessions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteSessions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteSessions(childComplexity, args["input"].(model.DeleteSessionsInput)), true
+	case "Mutation.deleteUser":
+		if e.ComplexityRoot.Mutation.DeleteUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteUser(childComplexity, args["input"].(model.UserIDInput)), true
 	case "Mutation.deleteUserKey":
 		if e.ComplexityRoot.Mutation.DeleteUserKey == nil {
 			break
@@ -379,6 +477,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteUserKey(childComplexity, args["input"].(model.DeleteUserKeyInput)), true
+	case "Mutation.deleteUserSessions":
+		if e.ComplexityRoot.Mutation.DeleteUserSessions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteUserSessions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteUserSessions(childComplexity, args["input"].(model.UserIDInput)), true
 	case "Mutation.disableTotp":
 		if e.ComplexityRoot.Mutation.DisableTotp == nil {
 			break
@@ -390,12 +499,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DisableTotp(childComplexity, args["input"].(model.DisableTotpInput)), true
+	case "Mutation.disableUser":
+		if e.ComplexityRoot.Mutation.DisableUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disableUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisableUser(childComplexity, args["input"].(model.UserIDInput)), true
 	case "Mutation.enableTotp":
 		if e.ComplexityRoot.Mutation.EnableTotp == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Mutation.EnableTotp(childComplexity), true
+	case "Mutation.enableUser":
+		if e.ComplexityRoot.Mutation.EnableUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_enableUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EnableUser(childComplexity, args["input"].(model.UserIDInput)), true
 	case "Mutation.refreshSession":
 		if e.ComplexityRoot.Mutation.RefreshSession == nil {
 			break
@@ -407,6 +538,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshSession(childComplexity, args["input"].(*model.RefreshSessionInput)), true
+	case "Mutation.rerollUserKey":
+		if e.ComplexityRoot.Mutation.RerollUserKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rerollUserKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RerollUserKey(childComplexity, args["input"].(model.RerollUserKeyInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -439,6 +581,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.user":
+		if e.ComplexityRoot.Query.User == nil {
+			break
+		}
+
+		args, err := ec.field_Query_user_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.User(childComplexity, args["id"].(gid.ID)), true
+	case "Query.users":
+		if e.ComplexityRoot.Query.Users == nil {
+			break
+		}
+
+		args, err := ec.field_Query_users_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Users(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
 	case "Query.version":
 		if e.ComplexityRoot.Query.Version == nil {
 			break
@@ -446,6 +610,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Version(childComplexity), true
 
+	case "Session.authenticatedAt":
+		if e.ComplexityRoot.Session.AuthenticatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.AuthenticatedAt(childComplexity), true
 	case "Session.clientName":
 		if e.ComplexityRoot.Session.ClientName == nil {
 			break
@@ -536,6 +706,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Session.Refreshable(childComplexity), true
+	case "Session.scopes":
+		if e.ComplexityRoot.Session.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.Scopes(childComplexity), true
 	case "Session.token":
 		if e.ComplexityRoot.Session.Token == nil {
 			break
@@ -624,6 +800,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.CreatedAt(childComplexity), true
+	case "User.disabled":
+		if e.ComplexityRoot.User.Disabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Disabled(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -677,6 +859,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.User.Username(childComplexity), true
 
+	case "UserConnection.edges":
+		if e.ComplexityRoot.UserConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.Edges(childComplexity), true
+	case "UserConnection.nodes":
+		if e.ComplexityRoot.UserConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.Nodes(childComplexity), true
+	case "UserConnection.pageInfo":
+		if e.ComplexityRoot.UserConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.PageInfo(childComplexity), true
+	case "UserConnection.totalCount":
+		if e.ComplexityRoot.UserConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.TotalCount(childComplexity), true
+
+	case "UserEdge.cursor":
+		if e.ComplexityRoot.UserEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserEdge.Cursor(childComplexity), true
+	case "UserEdge.node":
+		if e.ComplexityRoot.UserEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserEdge.Node(childComplexity), true
+
 	case "UserKey.createdAt":
 		if e.ComplexityRoot.UserKey.CreatedAt == nil {
 			break
@@ -707,12 +927,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UserKey.Name(childComplexity), true
+	case "UserKey.previousSecretExpiresAt":
+		if e.ComplexityRoot.UserKey.PreviousSecretExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserKey.PreviousSecretExpiresAt(childComplexity), true
 	case "UserKey.rawID":
 		if e.ComplexityRoot.UserKey.RawID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.UserKey.RawID(childComplexity), true
+	case "UserKey.scopes":
+		if e.ComplexityRoot.UserKey.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserKey.Scopes(childComplexity), true
 	case "UserKey.secret":
 		if e.ComplexityRoot.UserKey.Secret == nil {
 			break
@@ -767,16 +999,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
 			graphql.NewInputUnmarshaler("ConfirmTotpInput", ec.unmarshalInputConfirmTotpInput),
 			graphql.NewInputUnmarshaler("CreateAccountInput", ec.unmarshalInputCreateAccountInput),
+			graphql.NewInputUnmarshaler("CreateSessionUsingExternalTokenInput", ec.unmarshalInputCreateSessionUsingExternalTokenInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingUserKeyInput", ec.unmarshalInputCreateSessionUsingUserKeyInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingUsernameInput", ec.unmarshalInputCreateSessionUsingUsernameInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("CreateUserKeyInput", ec.unmarshalInputCreateUserKeyInput),
 			graphql.NewInputUnmarshaler("DeleteSessionInput", ec.unmarshalInputDeleteSessionInput),
+			graphql.NewInputUnmarshaler("DeleteSessionsInput", ec.unmarshalInputDeleteSessionsInput),
 			graphql.NewInputUnmarshaler("DeleteUserKeyInput", ec.unmarshalInputDeleteUserKeyInput),
 			graphql.NewInputUnmarshaler("DisableTotpInput", ec.unmarshalInputDisableTotpInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
+			graphql.NewInputUnmarshaler("RerollUserKeyInput", ec.unmarshalInputRerollUserKeyInput),
+			graphql.NewInputUnmarshaler("UserIdInput", ec.unmarshalInputUserIdInput),
 		)
 	}
 	first := true
@@ -870,6 +1107,18 @@ directive @hasRole(
 ) on FIELD_DEFINITION
 
 """
+Requires a session holding the given scope; others get ` + "`" + `FORBIDDEN` + "`" + `. Implies ` + "`" + `@auth` + "`" + `.
+A session signed in with a password holds every scope; a session made from a user key holds
+the key's scopes only. Scopes: ` + "`" + `read` + "`" + ` (queries), ` + "`" + `keys:write` + "`" + ` (create, reroll and delete
+keys), ` + "`" + `sessions:write` + "`" + ` (end other sessions), ` + "`" + `account:write` + "`" + ` (change the password; never on
+a key), ` + "`" + `admin` + "`" + ` (the admin operations; admins only).
+"""
+directive @hasScope(
+  "The scope the session must hold."
+  scope: String!
+) on FIELD_DEFINITION
+
+"""
 An opaque global identifier. Output: unpadded URL-safe base64 of ` + "`" + `N` + "`" + `, the type name's length
 as three digits, the type name and the integer id (` + "`" + `TjAwN1VzZXJLZXkxMzA` + "`" + ` is ` + "`" + `N007UserKey130` + "`" + `).
 Input: that form padded or not, in the standard or URL-safe alphabet, or the bare integer
@@ -894,6 +1143,16 @@ enum SessionMethod {
   PASSWORD
   "By ` + "`" + `createSessionUsingUserKey` + "`" + `."
   USER_KEY
+  "By ` + "`" + `createSessionUsingExternalToken` + "`" + `: a token from an external identity provider (OpenID Connect)."
+  EXTERNAL
+}
+
+"Which of the current user's sessions ` + "`" + `deleteSessions` + "`" + ` ends."
+enum DeleteSessionsScope {
+  "Every session but the one sending the request."
+  OTHERS
+  "Every session, the one sending the request included."
+  ALL
 }
 
 """
@@ -938,6 +1197,8 @@ type User implements Node {
   True when the user has TOTP on: a password login then also needs ` + "`" + `otp` + "`" + ` (see ` + "`" + `enableTotp` + "`" + `).
   """
   totpEnabled: Boolean!
+  "True if an admin has disabled the user: they can neither sign in nor use a session."
+  disabled: Boolean!
   "The user's API keys, oldest first. Secrets are never shown here."
   userKeys(
     "Answer the first n keys after ` + "`" + `after` + "`" + ` (1 to 1000)."
@@ -979,10 +1240,17 @@ type UserKey implements Node {
   name: String
   "When the key was made."
   createdAt: DateTime!
-  "When the key last made a session; null if never."
+  "When the key last made a session, to the minute; null if never."
   lastUsedAt: DateTime
-  "When the key stops working; null if never."
+  "When the key stops working; null if never. Sessions made from the key end by then too."
   expiresAt: DateTime
+  """
+  What sessions made from the key may do (see ` + "`" + `@hasScope` + "`" + `). A key made without scopes holds
+  every scope a key of its user may hold: all but ` + "`" + `account:write` + "`" + `, and ` + "`" + `admin` + "`" + ` only for admins.
+  """
+  scopes: [String!]!
+  "After ` + "`" + `rerollUserKey` + "`" + ` with a grace period: when the previous secret stops working."
+  previousSecretExpiresAt: DateTime
 }
 
 "A signed-in client, identified by the token it sends."
@@ -1014,12 +1282,19 @@ type Session implements Node {
   method: SessionMethod!
   "When the session was made."
   createdAt: DateTime!
-  "When the session ends."
+  "When the session ends at the latest (an idle timeout, if configured, may end it sooner)."
   expiresAt: DateTime!
   "Seconds until the session ends."
   expiresIn: Int!
-  "When the session was last used; null if not recorded."
+  """
+  When the session was last used, to the minute: authgraph records it at most once a minute
+  per session.
+  """
   lastUsedAt: DateTime
+  "When the user last proved a credential for this session (sensitive changes need it recent)."
+  authenticatedAt: DateTime!
+  "What the session may do (see ` + "`" + `@hasScope` + "`" + `); null: everything the user may (a sign-in)."
+  scopes: [String!]
   "The ` + "`" + `apollographql-client-name` + "`" + ` header of the request that made the session."
   clientName: String
   "The ` + "`" + `apollographql-client-version` + "`" + ` header of the request that made the session."
@@ -1141,12 +1416,48 @@ type SessionEdge {
   node: Session!
 }
 
+"A page of users."
+type UserConnection {
+  "The users on this page."
+  nodes: [User!]!
+  "The users on this page with their cursors."
+  edges: [UserEdge!]!
+  "Where the page starts and ends."
+  pageInfo: PageInfo!
+  "How many users there are in all."
+  totalCount: Int!
+}
+
+"A user and its cursor."
+type UserEdge {
+  "Pass to ` + "`" + `after` + "`" + ` or ` + "`" + `before` + "`" + ` to page from here."
+  cursor: String!
+  "The user."
+  node: User!
+}
+
 "The read operations. Only ` + "`" + `version` + "`" + ` is public; the rest need a session."
 type Query {
   "The server's version. Public."
   version: String!
   "The user of the current session."
-  me: User! @auth
+  me: User! @hasScope(scope: "read")
+  "A user by id: yourself, or anyone for an admin. Anyone else's id is ` + "`" + `NOT_FOUND` + "`" + `."
+  user(
+    "The user's id."
+    id: ObjectID!
+  ): User @hasScope(scope: "read")
+  "Every user, oldest first. Admins only."
+  users(
+    "Answer the first n users after ` + "`" + `after` + "`" + ` (1 to 1000)."
+    first: Int
+    "A cursor from a previous page's ` + "`" + `endCursor` + "`" + `."
+    after: String
+    "Answer the last n users before ` + "`" + `before` + "`" + ` (1 to 1000)."
+    last: Int
+    "A cursor from a previous page's ` + "`" + `startCursor` + "`" + `."
+    before: String
+  ): UserConnection! @hasRole(role: ADMIN) @hasScope(scope: "admin")
 }
 
 "Sign in with a username and password."
@@ -1197,6 +1508,27 @@ input CreateSessionUsingUserKeyInput {
   mode: TokenMode
 }
 
+"""
+Sign in with a token from an external identity provider (OpenID Connect: Auth0, Keycloak,
+Okta, Google, ...) that the operator trusts (` + "`" + `AUTHGRAPH_OIDC_ISSUERS` + "`" + `).
+"""
+input CreateSessionUsingExternalTokenInput {
+  """
+  The provider's JWT, an ID token or an access token (for Auth0: an access token for the API
+  identifier the operator configured as an audience). It is only verified, never kept.
+  """
+  token: String!
+  "An optional label for the session (at most 100 characters)."
+  name: String
+  """
+  True: answer a short-lived access ` + "`" + `token` + "`" + ` plus a ` + "`" + `refreshToken` + "`" + ` for ` + "`" + `refreshSession` + "`" + `.
+  False or absent: one session token that lasts the session lifetime (30 days by default).
+  """
+  refreshable: Boolean
+  "Where to hand over the longest-lived token; JSON if absent."
+  mode: TokenMode
+}
+
 "Trade a refresh token for a new access token and refresh token."
 input RefreshSessionInput {
   "The refresh token; absent: the one in the refresh cookie of COOKIE mode."
@@ -1212,8 +1544,28 @@ input RefreshSessionInput {
 input CreateUserKeyInput {
   "An optional label (at most 100 characters)."
   name: String
-  "When the key stops working; must be in the future. Null: never."
+  """
+  When the key stops working; must be in the future. Null: never, or when the server limits
+  key lifetimes (` + "`" + `AUTHGRAPH_USER_KEY_MAX_TTL` + "`" + `), at that limit, which it may not exceed.
+  """
   expiresAt: DateTime
+  """
+  What sessions made from the key may do: ` + "`" + `read` + "`" + `, ` + "`" + `keys:write` + "`" + `, ` + "`" + `sessions:write` + "`" + `, and for
+  admins ` + "`" + `admin` + "`" + `. Null: all of these (but, from a session made from a key, only what that
+  session holds). An empty list is refused.
+  """
+  scopes: [String!]
+}
+
+"Which key to give a new secret."
+input RerollUserKeyInput {
+  "The key's id."
+  userKeyId: ObjectID!
+  """
+  How long the previous secret keeps working, in seconds (0 to 604800, a week); 0 or null:
+  it stops at once. Rerolling again ends the grace period of the secret before.
+  """
+  graceSeconds: Int
 }
 
 "Which user key to delete."
@@ -1234,11 +1586,42 @@ input DeleteSessionInput {
   sessionId: ObjectID
 }
 
+"Which sessions to end."
+input DeleteSessionsInput {
+  "The other sessions, or all of them."
+  scope: DeleteSessionsScope!
+}
+
+"A new password for the current user."
+input ChangePasswordInput {
+  "The current password."
+  currentPassword: String!
+  """
+  The new password: 12 to 128 characters, not the username, not one of the most common
+  passwords. No other rules: a few unrelated words make a good one.
+  """
+  newPassword: String!
+  "End every other session of the user (true unless given false)."
+  endOtherSessions: Boolean = true
+}
+
+"Which user."
+input UserIdInput {
+  "The user's id."
+  userId: ObjectID!
+}
+
+"The user that was deleted."
+type DeleteUserPayload {
+  "The deleted user, as it was."
+  user: User!
+}
+
 "A new user."
 input CreateUserInput {
   "The name to sign in with: 1 to 64 characters, no surrounding spaces; unique in its account."
   username: String!
-  "The user's password: 1 to 128 characters."
+  "The user's password: 12 to 128 characters, not the username, not a common password."
   password: String!
   "What the user may do; MEMBER if absent."
   role: Role
@@ -1289,6 +1672,20 @@ type Mutation {
     input: CreateSessionUsingUserKeyInput!
   ): Session!
   """
+  Trade a token from a trusted external identity provider (OpenID Connect) for a session of
+  the local user it maps to. Public. The token must come from a configured issuer, be signed
+  with an allowed algorithm by a key the issuer publishes, be unexpired and already valid, be
+  meant for a configured audience, and name an allowed subject or verified email; the user it
+  maps to must already exist (an admin makes it first; nobody is created here). Otherwise:
+  ` + "`" + `INVALID_CREDENTIALS` + "`" + `, whatever the reason. The provider unreachable: ` + "`" + `SERVICE_UNAVAILABLE` + "`" + `
+  (HTTP 503; retry). External login not configured: ` + "`" + `BAD_USER_INPUT` + "`" + `. TOTP does not apply:
+  the provider authenticates the user. The session's ` + "`" + `method` + "`" + ` is ` + "`" + `EXTERNAL` + "`" + `.
+  """
+  createSessionUsingExternalToken(
+    "The provider's token and the session's options."
+    input: CreateSessionUsingExternalTokenInput!
+  ): Session!
+  """
   Trade the refresh token of a refreshable session for a new access token and refresh token.
   Public. The refresh token is single-use: presented again within the grace window (10 s by
   default; concurrent tabs) it answers the same new pair, and later ` + "`" + `REFRESH_TOKEN_REUSED` + "`" + `,
@@ -1303,37 +1700,62 @@ type Mutation {
   createUserKey(
     "Options; may be left out."
     input: CreateUserKeyInput
-  ): UserKey! @auth
+  ): UserKey! @hasScope(scope: "keys:write")
   "Delete one of the current user's keys and end every session made from it."
   deleteUserKey(
     "The key to delete."
     input: DeleteUserKeyInput!
-  ): DeleteUserKeyPayload! @auth
+  ): DeleteUserKeyPayload! @hasScope(scope: "keys:write")
+  """
+  Give one of the current user's keys a new secret, shown only in this answer. The previous
+  secret keeps making sessions for ` + "`" + `graceSeconds` + "`" + `, then stops; sessions already made go on
+  (delete the key to end them). Someone else's key is ` + "`" + `NOT_FOUND` + "`" + `.
+  """
+  rerollUserKey(
+    "The key and the grace period."
+    input: RerollUserKeyInput!
+  ): UserKey! @hasScope(scope: "keys:write")
   """
   End a session of the current user: the given one, or without input the current one (log
-  out). Ending a refreshable session ends its refresh token and every session made from it;
-  logging out also clears the COOKIE mode cookies.
+  out). Logging out needs no scope; ending another session needs ` + "`" + `sessions:write` + "`" + `. Ending a
+  refreshable session ends its refresh token and every session made from it; logging out also
+  clears the COOKIE mode cookies.
   """
   deleteSession(
     "The session to end; may be left out."
     input: DeleteSessionInput
   ): Session! @auth
+  "End the current user's other sessions, or all of them. Answers how many it ended."
+  deleteSessions(
+    "Which sessions."
+    input: DeleteSessionsInput!
+  ): Int! @hasScope(scope: "sessions:write")
+  """
+  Change the current user's password. Needs the current password (` + "`" + `INVALID_CREDENTIALS` + "`" + ` if
+  wrong) and a session signed in within the last 15 minutes (configurable), else
+  ` + "`" + `REAUTHENTICATION_REQUIRED` + "`" + `: sign in again and retry with the new session. Ends every other
+  session unless ` + "`" + `endOtherSessions` + "`" + ` is false. Keys are not affected.
+  """
+  changePassword(
+    "The current and the new password."
+    input: ChangePasswordInput!
+  ): User! @hasScope(scope: "account:write")
   "Make a user. Admins only."
   createUser(
     "The new user."
     input: CreateUserInput!
-  ): User! @hasRole(role: ADMIN)
-  "Make an account (tenant). Admins only. A taken slug is ` + "`" + `CONFLICT` + "`" + `, a malformed one ` + "`" + `BAD_USER_INPUT` + "`" + `."
+  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+    "Make an account (tenant). Admins only. A taken slug is ` + "`" + `CONFLICT` + "`" + `, a malformed one ` + "`" + `BAD_USER_INPUT` + "`" + `."
   createAccount(
     "The new account."
     input: CreateAccountInput!
-  ): Account! @hasRole(role: ADMIN)
+  ): Account! @hasRole(role: ADMIN) @hasScope(scope: "admin")
   """
   Start TOTP enrolment for the current user: answers a new secret, pending until
   ` + "`" + `confirmTotp` + "`" + ` (15 minutes). Calling it again replaces the pending secret. If TOTP is on
   already: ` + "`" + `CONFLICT` + "`" + ` (disable it first).
   """
-  enableTotp: TotpEnrollment! @auth
+  enableTotp: TotpEnrollment! @hasScope(scope: "account:write")
   """
   Finish TOTP enrolment with a code from the pending secret: TOTP is on from now, and the
   answer holds the recovery codes. A wrong code: ` + "`" + `OTP_REQUIRED` + "`" + `; no enrolment under way (or
@@ -1342,7 +1764,7 @@ type Mutation {
   confirmTotp(
     "The code."
     input: ConfirmTotpInput!
-  ): ConfirmTotpPayload! @auth
+  ): ConfirmTotpPayload! @hasScope(scope: "account:write")
   """
   Turn the current user's TOTP off, proven by a current code or the password (so a stolen
   session alone cannot). A wrong code: ` + "`" + `OTP_REQUIRED` + "`" + `; a wrong password: ` + "`" + `INVALID_CREDENTIALS` + "`" + `;
@@ -1351,7 +1773,33 @@ type Mutation {
   disableTotp(
     "The proof."
     input: DisableTotpInput!
-  ): DisableTotpPayload! @auth
+  ): DisableTotpPayload! @hasScope(scope: "account:write")
+  """
+  Disable a user: every session of theirs ends, and they can sign in no more (their attempts
+  answer ` + "`" + `INVALID_CREDENTIALS` + "`" + `) until enabled again. Admins only; not on yourself.
+  """
+  disableUser(
+    "The user to disable."
+    input: UserIdInput!
+  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  "Let a disabled user sign in again. Admins only."
+  enableUser(
+    "The user to enable."
+    input: UserIdInput!
+  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  "End every session of a user. Answers how many it ended. Admins only."
+  deleteUserSessions(
+    "The user whose sessions to end."
+    input: UserIdInput!
+  ): Int! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  """
+  Delete a user with all their keys and sessions; nothing of theirs is kept. Admins only; not
+  yourself.
+  """
+  deleteUser(
+    "The user to delete."
+    input: UserIdInput!
+  ): DeleteUserPayload! @hasRole(role: ADMIN) @hasScope(scope: "admin")
 }
 `, BuiltIn: false},
 }
@@ -1393,6 +1841,14 @@ func (ec *executionContext) childFields_DeleteUserKeyPayload(ctx context.Context
 		return ec.fieldContext_DeleteUserKeyPayload_userKey(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteUserKeyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_DeleteUserPayload_user(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteUserPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_DisableTotpPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1443,6 +1899,10 @@ func (ec *executionContext) childFields_Session(ctx context.Context, field graph
 		return ec.fieldContext_Session_expiresIn(ctx, field)
 	case "lastUsedAt":
 		return ec.fieldContext_Session_lastUsedAt(ctx, field)
+	case "authenticatedAt":
+		return ec.fieldContext_Session_authenticatedAt(ctx, field)
+	case "scopes":
+		return ec.fieldContext_Session_scopes(ctx, field)
 	case "clientName":
 		return ec.fieldContext_Session_clientName(ctx, field)
 	case "clientVersion":
@@ -1511,12 +1971,38 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_account(ctx, field)
 	case "totpEnabled":
 		return ec.fieldContext_User_totpEnabled(ctx, field)
+	case "disabled":
+		return ec.fieldContext_User_disabled(ctx, field)
 	case "userKeys":
 		return ec.fieldContext_User_userKeys(ctx, field)
 	case "sessions":
 		return ec.fieldContext_User_sessions(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
+}
+
+func (ec *executionContext) childFields_UserConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodes":
+		return ec.fieldContext_UserConnection_nodes(ctx, field)
+	case "edges":
+		return ec.fieldContext_UserConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_UserConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_UserConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_UserEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_UserEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_UserEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_UserKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1535,6 +2021,10 @@ func (ec *executionContext) childFields_UserKey(ctx context.Context, field graph
 		return ec.fieldContext_UserKey_lastUsedAt(ctx, field)
 	case "expiresAt":
 		return ec.fieldContext_UserKey_expiresAt(ctx, field)
+	case "scopes":
+		return ec.fieldContext_UserKey_scopes(ctx, field)
+	case "previousSecretExpiresAt":
+		return ec.fieldContext_UserKey_previousSecretExpiresAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserKey", field.Name)
 }
@@ -1693,6 +2183,34 @@ func (ec *executionContext) dir_hasRole_args(ctx context.Context, rawArgs map[st
 	return args, nil
 }
 
+func (ec *executionContext) dir_hasScope_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "scope",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scope"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ChangePasswordInput, error) {
+			return ec.unmarshalNChangePasswordInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐChangePasswordInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_confirmTotp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1713,6 +2231,20 @@ func (ec *executionContext) field_Mutation_createAccount_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CreateAccountInput, error) {
 			return ec.unmarshalNCreateAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createSessionUsingExternalToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateSessionUsingExternalTokenInput, error) {
+			return ec.unmarshalNCreateSessionUsingExternalTokenInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingExternalTokenInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1791,12 +2323,54 @@ func (ec *executionContext) field_Mutation_deleteSession_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteSessions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteSessionsInput, error) {
+			return ec.unmarshalNDeleteSessionsInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteSessionsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteUserKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.DeleteUserKeyInput, error) {
 			return ec.unmarshalNDeleteUserKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteUserKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteUserSessions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UserIDInput, error) {
+			return ec.unmarshalNUserIdInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserIDInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UserIDInput, error) {
+			return ec.unmarshalNUserIdInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserIDInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1819,12 +2393,54 @@ func (ec *executionContext) field_Mutation_disableTotp_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_disableUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UserIDInput, error) {
+			return ec.unmarshalNUserIdInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserIDInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_enableUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UserIDInput, error) {
+			return ec.unmarshalNUserIdInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserIDInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refreshSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (*model.RefreshSessionInput, error) {
 			return ec.unmarshalORefreshSessionInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRefreshSessionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rerollUserKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RerollUserKeyInput, error) {
+			return ec.unmarshalNRerollUserKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRerollUserKeyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1844,6 +2460,58 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_user_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
 	return args, nil
 }
 
@@ -2199,6 +2867,38 @@ func (ec *executionContext) fieldContext_DeleteUserKeyPayload_userKey(_ context.
 	return fc, nil
 }
 
+func (ec *executionContext) _DeleteUserPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.DeleteUserPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteUserPayload_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteUserPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteUserPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _DisableTotpPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.DisableTotpPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2319,6 +3019,50 @@ func (ec *executionContext) fieldContext_Mutation_createSessionUsingUserKey(ctx 
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createSessionUsingExternalToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSessionUsingExternalToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSessionUsingExternalToken(ctx, fc.Args["input"].(model.CreateSessionUsingExternalTokenInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Session) graphql.Marshaler {
+			return ec.marshalNSession2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSessionUsingExternalToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Session(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSessionUsingExternalToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_refreshSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2379,11 +3123,16 @@ func (ec *executionContext) _Mutation_createUserKey(ctx context.Context, field g
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
+				scope, err := ec.unmarshalNString2string(ctx, "keys:write")
+				if err != nil {
 					var zeroVal *model.UserKey
-					return zeroVal, errors.New("directive auth is not implemented")
+					return zeroVal, err
 				}
-				return ec.Directives.Auth(ctx, nil, directive0)
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.UserKey
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
 			}
 
 			next = directive1
@@ -2436,11 +3185,16 @@ func (ec *executionContext) _Mutation_deleteUserKey(ctx context.Context, field g
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
+				scope, err := ec.unmarshalNString2string(ctx, "keys:write")
+				if err != nil {
 					var zeroVal *model.DeleteUserKeyPayload
-					return zeroVal, errors.New("directive auth is not implemented")
+					return zeroVal, err
 				}
-				return ec.Directives.Auth(ctx, nil, directive0)
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.DeleteUserKeyPayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
 			}
 
 			next = directive1
@@ -2471,6 +3225,68 @@ func (ec *executionContext) fieldContext_Mutation_deleteUserKey(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteUserKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rerollUserKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rerollUserKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RerollUserKey(ctx, fc.Args["input"].(model.RerollUserKeyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "keys:write")
+				if err != nil {
+					var zeroVal *model.UserKey
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.UserKey
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UserKey) graphql.Marshaler {
+			return ec.marshalNUserKey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rerollUserKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rerollUserKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2534,6 +3350,130 @@ func (ec *executionContext) fieldContext_Mutation_deleteSession(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_deleteSessions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteSessions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteSessions(ctx, fc.Args["input"].(model.DeleteSessionsInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "sessions:write")
+				if err != nil {
+					var zeroVal int
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal int
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteSessions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteSessions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changePassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangePassword(ctx, fc.Args["input"].(model.ChangePasswordInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "account:write")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changePassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2561,8 +3501,20 @@ func (ec *executionContext) _Mutation_createUser(ctx context.Context, field grap
 				}
 				return ec.Directives.HasRole(ctx, nil, directive0, role)
 			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
@@ -2623,8 +3575,20 @@ func (ec *executionContext) _Mutation_createAccount(ctx context.Context, field g
 				}
 				return ec.Directives.HasRole(ctx, nil, directive0, role)
 			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *auth.Account
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.Account
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v *auth.Account) graphql.Marshaler {
@@ -2673,11 +3637,16 @@ func (ec *executionContext) _Mutation_enableTotp(ctx context.Context, field grap
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
+				scope, err := ec.unmarshalNString2string(ctx, "account:write")
+				if err != nil {
 					var zeroVal *auth.TOTPEnrollment
-					return zeroVal, errors.New("directive auth is not implemented")
+					return zeroVal, err
 				}
-				return ec.Directives.Auth(ctx, nil, directive0)
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.TOTPEnrollment
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
 			}
 
 			next = directive1
@@ -2719,11 +3688,16 @@ func (ec *executionContext) _Mutation_confirmTotp(ctx context.Context, field gra
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
+				scope, err := ec.unmarshalNString2string(ctx, "account:write")
+				if err != nil {
 					var zeroVal *model.ConfirmTotpPayload
-					return zeroVal, errors.New("directive auth is not implemented")
+					return zeroVal, err
 				}
-				return ec.Directives.Auth(ctx, nil, directive0)
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ConfirmTotpPayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
 			}
 
 			next = directive1
@@ -2776,11 +3750,16 @@ func (ec *executionContext) _Mutation_disableTotp(ctx context.Context, field gra
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
+				scope, err := ec.unmarshalNString2string(ctx, "account:write")
+				if err != nil {
 					var zeroVal *model.DisableTotpPayload
-					return zeroVal, errors.New("directive auth is not implemented")
+					return zeroVal, err
 				}
-				return ec.Directives.Auth(ctx, nil, directive0)
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.DisableTotpPayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
 			}
 
 			next = directive1
@@ -2811,6 +3790,302 @@ func (ec *executionContext) fieldContext_Mutation_disableTotp(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_disableTotp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disableUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disableUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisableUser(ctx, fc.Args["input"].(model.UserIDInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disableUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disableUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_enableUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_enableUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EnableUser(ctx, fc.Args["input"].(model.UserIDInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_enableUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_enableUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteUserSessions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteUserSessions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteUserSessions(ctx, fc.Args["input"].(model.UserIDInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal int
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal int
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal int
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal int
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteUserSessions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteUserSessions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteUser(ctx, fc.Args["input"].(model.UserIDInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *model.DeleteUserPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.DeleteUserPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *model.DeleteUserPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.DeleteUserPayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteUserPayload) graphql.Marshaler {
+			return ec.marshalNDeleteUserPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteUserPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteUserPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2947,11 +4222,16 @@ func (ec *executionContext) _Query_me(ctx context.Context, field graphql.Collect
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
+				scope, err := ec.unmarshalNString2string(ctx, "read")
+				if err != nil {
 					var zeroVal *auth.User
-					return zeroVal, errors.New("directive auth is not implemented")
+					return zeroVal, err
 				}
-				return ec.Directives.Auth(ctx, nil, directive0)
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
 			}
 
 			next = directive1
@@ -2973,6 +4253,142 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_user(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().User(ctx, fc.Args["id"].(gid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "read")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_user(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_user_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_users(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_users(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Users(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *model.UserConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.UserConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *model.UserConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.UserConnection
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
+			return ec.marshalNUserConnection2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_users(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_users_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -3327,6 +4743,52 @@ func (ec *executionContext) _Session_lastUsedAt(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Session_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Session", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Session_authenticatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Session) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Session_authenticatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AuthenticatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Session_authenticatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Session", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Session_scopes(ctx context.Context, field graphql.CollectedField, obj *model.Session) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Session_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Session().Scopes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Session_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Session", field, true, true, "String")
 }
 
 func (ec *executionContext) _Session_clientName(ctx context.Context, field graphql.CollectedField, obj *model.Session) (ret graphql.Marshaler) {
@@ -3889,6 +5351,29 @@ func (ec *executionContext) fieldContext_User_totpEnabled(_ context.Context, fie
 	return graphql.NewScalarFieldContext("User", field, true, true, "Boolean")
 }
 
+func (ec *executionContext) _User_disabled(ctx context.Context, field graphql.CollectedField, obj *auth.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_disabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _User_userKeys(ctx context.Context, field graphql.CollectedField, obj *auth.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3973,6 +5458,180 @@ func (ec *executionContext) fieldContext_User_sessions(ctx context.Context, fiel
 	if fc.Args, err = ec.field_User_sessions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.UserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.UserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserEdge) graphql.Marshaler {
+			return ec.marshalNUserEdge2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.UserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.UserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UserEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.UserEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.UserEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -4135,6 +5794,52 @@ func (ec *executionContext) _UserKey_expiresAt(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_UserKey_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserKey", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _UserKey_scopes(ctx context.Context, field graphql.CollectedField, obj *model.UserKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserKey_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UserKey().Scopes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserKey_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserKey", field, true, true, "String")
+}
+
+func (ec *executionContext) _UserKey_previousSecretExpiresAt(ctx context.Context, field graphql.CollectedField, obj *model.UserKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserKey_previousSecretExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousSecretExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserKey_previousSecretExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UserKey", field, false, false, "DateTime")
 }
 
@@ -5385,6 +7090,66 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputChangePasswordInput(ctx context.Context, obj any) (model.ChangePasswordInput, error) {
+	var it model.ChangePasswordInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["endOtherSessions"]; !present {
+		asMap["endOtherSessions"] = true
+	}
+
+	fieldsInOrder := [...]string{"currentPassword", "newPassword", "endOtherSessions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "currentPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currentPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrentPassword = data
+		case "newPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("newPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NewPassword = data
+		case "endOtherSessions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endOtherSessions"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndOtherSessions = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalChangePasswordInput unmarshals raw into the ChangePasswordInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalChangePasswordInput(ctx context.Context, raw any) (model.ChangePasswordInput, error) {
+	var out model.ChangePasswordInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ChangePasswordInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputConfirmTotpInput(ctx context.Context, obj any) (model.ConfirmTotpInput, error) {
 	var it model.ConfirmTotpInput
 	if obj == nil {
@@ -5473,6 +7238,69 @@ func (ec *executionContext) unmarshalInputCreateAccountInput(ctx context.Context
 func UnmarshalCreateAccountInput(ctx context.Context, raw any) (model.CreateAccountInput, error) {
 	var out model.CreateAccountInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateSessionUsingExternalTokenInput(ctx context.Context, obj any) (model.CreateSessionUsingExternalTokenInput, error) {
+	var it model.CreateSessionUsingExternalTokenInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"token", "name", "refreshable", "mode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "refreshable":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refreshable"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Refreshable = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐTokenMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSessionUsingExternalTokenInput unmarshals raw into the CreateSessionUsingExternalTokenInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSessionUsingExternalTokenInput(ctx context.Context, raw any) (model.CreateSessionUsingExternalTokenInput, error) {
+	var out model.CreateSessionUsingExternalTokenInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSessionUsingExternalTokenInput", raw, &out)
 	return out, err
 }
 
@@ -5704,7 +7532,7 @@ func (ec *executionContext) unmarshalInputCreateUserKeyInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "expiresAt"}
+	fieldsInOrder := [...]string{"name", "expiresAt", "scopes"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5725,6 +7553,13 @@ func (ec *executionContext) unmarshalInputCreateUserKeyInput(ctx context.Context
 				return it, err
 			}
 			it.ExpiresAt = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
 		}
 	}
 	return it, nil
@@ -5781,6 +7616,48 @@ func (ec *executionContext) unmarshalInputDeleteSessionInput(ctx context.Context
 func UnmarshalDeleteSessionInput(ctx context.Context, raw any) (model.DeleteSessionInput, error) {
 	var out model.DeleteSessionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteSessionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDeleteSessionsInput(ctx context.Context, obj any) (model.DeleteSessionsInput, error) {
+	var it model.DeleteSessionsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"scope"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "scope":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scope"))
+			data, err := ec.unmarshalNDeleteSessionsScope2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionsScope(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scope = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeleteSessionsInput unmarshals raw into the DeleteSessionsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeleteSessionsInput(ctx context.Context, raw any) (model.DeleteSessionsInput, error) {
+	var out model.DeleteSessionsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteSessionsInput", raw, &out)
 	return out, err
 }
 
@@ -5921,6 +7798,97 @@ func (ec *executionContext) unmarshalInputRefreshSessionInput(ctx context.Contex
 func UnmarshalRefreshSessionInput(ctx context.Context, raw any) (model.RefreshSessionInput, error) {
 	var out model.RefreshSessionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RefreshSessionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRerollUserKeyInput(ctx context.Context, obj any) (model.RerollUserKeyInput, error) {
+	var it model.RerollUserKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userKeyId", "graceSeconds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userKeyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userKeyId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserKeyID = data
+		case "graceSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("graceSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GraceSeconds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRerollUserKeyInput unmarshals raw into the RerollUserKeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRerollUserKeyInput(ctx context.Context, raw any) (model.RerollUserKeyInput, error) {
+	var out model.RerollUserKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RerollUserKeyInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUserIdInput(ctx context.Context, obj any) (model.UserIDInput, error) {
+	var it model.UserIDInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUserIdInput unmarshals raw into the UserIdInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUserIdInput(ctx context.Context, raw any) (model.UserIDInput, error) {
+	var out model.UserIDInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UserIdInput", raw, &out)
 	return out, err
 }
 
@@ -6099,6 +8067,39 @@ func (ec *executionContext) _DeleteUserKeyPayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var deleteUserPayloadImplementors = []string{"DeleteUserPayload"}
+
+func (ec *executionContext) _DeleteUserPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteUserPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteUserPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteUserPayload")
+		case "user":
+			out.Values[i] = ec._DeleteUserPayload_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var disableTotpPayloadImplementors = []string{"DisableTotpPayload"}
 
 func (ec *executionContext) _DisableTotpPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DisableTotpPayload) graphql.Marshaler {
@@ -6165,6 +8166,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createSessionUsingExternalToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSessionUsingExternalToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "refreshSession":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_refreshSession(ctx, field)
@@ -6186,9 +8194,30 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "rerollUserKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rerollUserKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "deleteSession":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteSession(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteSessions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteSessions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changePassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changePassword(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -6224,6 +8253,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "disableTotp":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_disableTotp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disableUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disableUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enableUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_enableUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteUserSessions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteUserSessions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteUser(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -6323,6 +8380,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
+				})
+		case "user":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_user(ctx, field)
+				})
+		case "users":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_users(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -6429,6 +8498,17 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "authenticatedAt":
+			out.Values[i] = ec._Session_authenticatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scopes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Session_scopes(ctx, field, obj)
+				})
 		case "clientName":
 			out.Values[i] = ec._Session_clientName(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -6657,6 +8737,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_totpEnabled(ctx, field, obj)
 				})
+		case "disabled":
+			out.Values[i] = ec._User_disabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "userKeys":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -6669,6 +8754,92 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_sessions(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var userConnectionImplementors = []string{"UserConnection"}
+
+func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.SelectionSet, obj *model.UserConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserConnection")
+		case "nodes":
+			out.Values[i] = ec._UserConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "edges":
+			out.Values[i] = ec._UserConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._UserConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._UserConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var userEdgeImplementors = []string{"UserEdge"}
+
+func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet, obj *model.UserEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserEdge")
+		case "cursor":
+			out.Values[i] = ec._UserEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._UserEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6731,6 +8902,17 @@ func (ec *executionContext) _UserKey(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "expiresAt":
 			out.Values[i] = ec._UserKey_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scopes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._UserKey_scopes(ctx, field, obj)
+				})
+		case "previousSecretExpiresAt":
+			out.Values[i] = ec._UserKey_previousSecretExpiresAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -7221,6 +9403,11 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNChangePasswordInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐChangePasswordInput(ctx context.Context, v any) (model.ChangePasswordInput, error) {
+	res, err := ec.unmarshalInputChangePasswordInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNConfirmTotpInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐConfirmTotpInput(ctx context.Context, v any) (model.ConfirmTotpInput, error) {
 	res, err := ec.unmarshalInputConfirmTotpInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7236,6 +9423,11 @@ func (ec *executionContext) marshalNConfirmTotpPayload2ᚖgithubᚗcomᚋauthgra
 
 func (ec *executionContext) unmarshalNCreateAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateAccountInput(ctx context.Context, v any) (model.CreateAccountInput, error) {
 	res, err := ec.unmarshalInputCreateAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateSessionUsingExternalTokenInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingExternalTokenInput(ctx context.Context, v any) (model.CreateSessionUsingExternalTokenInput, error) {
+	res, err := ec.unmarshalInputCreateSessionUsingExternalTokenInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -7268,6 +9460,37 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
+func (ec *executionContext) unmarshalNDeleteSessionsInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteSessionsInput(ctx context.Context, v any) (model.DeleteSessionsInput, error) {
+	res, err := ec.unmarshalInputDeleteSessionsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDeleteSessionsScope2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionsScope(ctx context.Context, v any) (auth.SessionsScope, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNDeleteSessionsScope2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionsScope[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeleteSessionsScope2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionsScope(ctx context.Context, sel ast.SelectionSet, v auth.SessionsScope) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNDeleteSessionsScope2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionsScope[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "DeleteSessionsScope!")
+	}
+	return res
+}
+
+var (
+	unmarshalNDeleteSessionsScope2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionsScope = map[string]auth.SessionsScope{
+		"OTHERS": auth.SessionsOthers,
+		"ALL":    auth.SessionsAll,
+	}
+	marshalNDeleteSessionsScope2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionsScope = map[auth.SessionsScope]string{
+		auth.SessionsOthers: "OTHERS",
+		auth.SessionsAll:    "ALL",
+	}
+)
+
 func (ec *executionContext) unmarshalNDeleteUserKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteUserKeyInput(ctx context.Context, v any) (model.DeleteUserKeyInput, error) {
 	res, err := ec.unmarshalInputDeleteUserKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7279,6 +9502,14 @@ func (ec *executionContext) marshalNDeleteUserKeyPayload2ᚖgithubᚗcomᚋauthg
 		return graphql.Null
 	}
 	return ec._DeleteUserKeyPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeleteUserPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteUserPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteUserPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeleteUserPayload!")
+		return graphql.Null
+	}
+	return ec._DeleteUserPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNDisableTotpInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDisableTotpInput(ctx context.Context, v any) (model.DisableTotpInput, error) {
@@ -7346,6 +9577,11 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋauthgraphᚋauthg
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRerollUserKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRerollUserKeyInput(ctx context.Context, v any) (model.RerollUserKeyInput, error) {
+	res, err := ec.unmarshalInputRerollUserKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx context.Context, v any) (auth.Role, error) {
@@ -7449,10 +9685,12 @@ var (
 	unmarshalNSessionMethod2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionMethod = map[string]auth.SessionMethod{
 		"PASSWORD": auth.MethodPassword,
 		"USER_KEY": auth.MethodUserKey,
+		"EXTERNAL": auth.MethodExternal,
 	}
 	marshalNSessionMethod2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionMethod = map[auth.SessionMethod]string{
 		auth.MethodPassword: "PASSWORD",
 		auth.MethodUserKey:  "USER_KEY",
+		auth.MethodExternal: "EXTERNAL",
 	}
 )
 
@@ -7507,12 +9745,65 @@ func (ec *executionContext) marshalNTotpEnrollment2ᚖgithubᚗcomᚋauthgraph�
 	return ec._TotpEnrollment(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNUser2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.User) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx context.Context, sel ast.SelectionSet, v *auth.User) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "User!")
 		return graphql.Null
 	}
 	return ec._User(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUserConnection2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserConnection(ctx context.Context, sel ast.SelectionSet, v *model.UserConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UserConnection!")
+		return graphql.Null
+	}
+	return ec._UserConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUserEdge2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.UserEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUserEdge2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUserEdge2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserEdge(ctx context.Context, sel ast.SelectionSet, v *model.UserEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UserEdge!")
+		return graphql.Null
+	}
+	return ec._UserEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUserIdInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserIDInput(ctx context.Context, v any) (model.UserIDInput, error) {
+	res, err := ec.unmarshalInputUserIdInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNUserKey2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.UserKey) graphql.Marshaler {
@@ -7863,6 +10154,41 @@ func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -7895,6 +10221,13 @@ func (ec *executionContext) marshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauth
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx context.Context, sel ast.SelectionSet, v *auth.User) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._User(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOUserKey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserKey(ctx context.Context, sel ast.SelectionSet, v *model.UserKey) graphql.Marshaler {

@@ -35,5 +35,15 @@ func Directives() DirectiveRoot {
 			}
 			return next(ctx)
 		},
+		HasScope: func(ctx context.Context, _ any, next graphql.Resolver, scope string) (any, error) {
+			p := auth.PrincipalFrom(ctx)
+			if p == nil {
+				return nil, &auth.Error{Code: auth.CodeUnauthenticated, Message: auth.MsgUnauthenticated}
+			}
+			if !p.HasScope(auth.Scope(scope)) {
+				return nil, auth.Errorf(auth.CodeForbidden, "This operation needs the %q scope, which this session does not hold.", scope)
+			}
+			return next(ctx)
+		},
 	}
 }

@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/authgraph/authgraph/graph/model"
 	"github.com/authgraph/authgraph/internal/auth"
@@ -57,6 +58,11 @@ func (r *mutationResolver) CreateSessionUsingUserKey(ctx context.Context, input 
 	return r.deliver(ctx, ns, mode), nil
 }
 
+// CreateSessionUsingExternalToken is the resolver for the createSessionUsingExternalToken field.
+func (r *mutationResolver) CreateSessionUsingExternalToken(ctx context.Context, input model.CreateSessionUsingExternalTokenInput) (*model.Session, error) {
+	return r.createSessionUsingExternalToken(ctx, input)
+}
+
 // RefreshSession is the resolver for the refreshSession field.
 func (r *mutationResolver) RefreshSession(ctx context.Context, input *model.RefreshSessionInput) (*model.Session, error) {
 	return r.refreshSession(ctx, input)
@@ -67,7 +73,7 @@ func (r *mutationResolver) CreateUserKey(ctx context.Context, input *model.Creat
 	if input == nil {
 		input = &model.CreateUserKeyInput{}
 	}
-	nk, err := r.Service.CreateUserKey(ctx, deref(input.Name), input.ExpiresAt)
+	nk, err := r.Service.CreateUserKey(ctx, deref(input.Name), input.ExpiresAt, toScopes(input.Scopes)...)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +91,26 @@ func (r *mutationResolver) DeleteUserKey(ctx context.Context, input model.Delete
 		return nil, err
 	}
 	return &model.DeleteUserKeyPayload{UserKey: &model.UserKey{UserKey: *k}}, nil
+}
+
+// RerollUserKey is the resolver for the rerollUserKey field.
+func (r *mutationResolver) RerollUserKey(ctx context.Context, input model.RerollUserKeyInput) (*model.UserKey, error) {
+	keyID, err := input.UserKeyID.As(typeUserKey)
+	if err != nil {
+		return nil, err
+	}
+	grace := 0
+	if input.GraceSeconds != nil {
+		grace = *input.GraceSeconds
+	}
+	if grace < 0 || grace > int(auth.MaxRerollGrace/time.Second) {
+		return nil, auth.Errorf(auth.CodeInvalidInput, "graceSeconds must be from 0 to %d", int(auth.MaxRerollGrace/time.Second))
+	}
+	nk, err := r.Service.RerollUserKey(ctx, keyID, time.Duration(grace)*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UserKey{UserKey: *nk.Key, Secret: &nk.Secret}, nil
 }
 
 // DeleteSession is the resolver for the deleteSession field.
@@ -110,6 +136,18 @@ func (r *mutationResolver) DeleteSession(ctx context.Context, input *model.Delet
 		}
 	}
 	return s, nil
+}
+
+// DeleteSessions is the resolver for the deleteSessions field.
+func (r *mutationResolver) DeleteSessions(ctx context.Context, input model.DeleteSessionsInput) (int, error) {
+	return r.Service.DeleteSessions(ctx, input.Scope)
+}
+
+// ChangePassword is the resolver for the changePassword field.
+func (r *mutationResolver) ChangePassword(ctx context.Context, input model.ChangePasswordInput) (*auth.User, error) {
+	endOthers := input.EndOtherSessions == nil || *input.EndOtherSessions
+	u, _, err := r.Service.ChangePassword(ctx, input.CurrentPassword, input.NewPassword, endOthers)
+	return u, err
 }
 
 // CreateUser is the resolver for the createUser field.
@@ -156,6 +194,46 @@ func (r *mutationResolver) DisableTotp(ctx context.Context, input model.DisableT
 	return &model.DisableTotpPayload{User: me}, nil
 }
 
+// DisableUser is the resolver for the disableUser field.
+func (r *mutationResolver) DisableUser(ctx context.Context, input model.UserIDInput) (*auth.User, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.SetUserDisabled(ctx, id, true)
+}
+
+// EnableUser is the resolver for the enableUser field.
+func (r *mutationResolver) EnableUser(ctx context.Context, input model.UserIDInput) (*auth.User, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.SetUserDisabled(ctx, id, false)
+}
+
+// DeleteUserSessions is the resolver for the deleteUserSessions field.
+func (r *mutationResolver) DeleteUserSessions(ctx context.Context, input model.UserIDInput) (int, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return 0, err
+	}
+	return r.Service.DeleteSessionsOfUser(ctx, id)
+}
+
+// DeleteUser is the resolver for the deleteUser field.
+func (r *mutationResolver) DeleteUser(ctx context.Context, input model.UserIDInput) (*model.DeleteUserPayload, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.Service.DeleteUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeleteUserPayload{User: u}, nil
+}
+
 // Version is the resolver for the version field.
 func (r *queryResolver) Version(ctx context.Context) (string, error) {
 	return r.Resolver.Version, nil
@@ -164,6 +242,28 @@ func (r *queryResolver) Version(ctx context.Context) (string, error) {
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*auth.User, error) {
 	return r.Service.Me(ctx)
+}
+
+// User is the resolver for the user field.
+func (r *queryResolver) User(ctx context.Context, id gid.ID) (*auth.User, error) {
+	n, err := id.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.User(ctx, n)
+}
+
+// Users is the resolver for the users field.
+func (r *queryResolver) Users(ctx context.Context, first *int, after *string, last *int, before *string) (*model.UserConnection, error) {
+	req, err := pageRequest(pageArgs{first, last, after, before})
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.Service.ListUsers(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return userConnection(page), nil
 }
 
 // ID is the resolver for the id field.
@@ -180,6 +280,14 @@ func (r *sessionResolver) RawID(ctx context.Context, obj *model.Session) (string
 func (r *sessionResolver) ExpiresIn(ctx context.Context, obj *model.Session) (int, error) {
 	secs := int(obj.ExpiresAt.Sub(r.Service.Now()).Seconds())
 	return max(secs, 0), nil
+}
+
+// Scopes is the resolver for the scopes field.
+func (r *sessionResolver) Scopes(ctx context.Context, obj *model.Session) ([]string, error) {
+	if obj.Scopes == nil {
+		return nil, nil
+	}
+	return scopeNames(obj.Scopes), nil
 }
 
 // UserKey is the resolver for the userKey field.
@@ -265,6 +373,15 @@ func (r *userKeyResolver) ID(ctx context.Context, obj *model.UserKey) (*gid.ID, 
 // RawID is the resolver for the rawID field.
 func (r *userKeyResolver) RawID(ctx context.Context, obj *model.UserKey) (string, error) {
 	return strconv.FormatInt(obj.ID, 10), nil
+}
+
+// Scopes is the resolver for the scopes field.
+func (r *userKeyResolver) Scopes(ctx context.Context, obj *model.UserKey) ([]string, error) {
+	scopes, err := r.Service.EffectiveKeyScopes(ctx, &obj.UserKey)
+	if err != nil {
+		return nil, err
+	}
+	return scopeNames(scopes), nil
 }
 
 // Account returns AccountResolver implementation.

@@ -60,7 +60,8 @@ var errTwoTokens = errors.New("The request carries two different tokens; send on
 // different tokens in one request are refused (RFC 6750 §2): which one would be meant is a
 // guess, and guessing about credentials is how sessions get confused.
 func requestToken(r *http.Request) (string, error) {
-	header := strings.TrimSpace(r.Header.Get("x-auth-token"))
+	// Canonical header names: Get would allocate the canonical form of any other spelling.
+	header := strings.TrimSpace(r.Header.Get("X-Auth-Token"))
 	bearer := ""
 	if a := r.Header.Get("Authorization"); a != "" {
 		scheme, rest, ok := strings.Cut(strings.TrimSpace(a), " ")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/oidc"
 	"github.com/authgraph/authgraph/internal/seal"
 )
 
@@ -22,6 +23,9 @@ type Config struct {
 	AdminUsername   string
 	AdminPassword   string
 	SessionTTL      time.Duration
+	IdleTimeout     time.Duration
+	ReauthWindow    time.Duration
+	UserKeyMaxTTL   time.Duration
 	Playground      bool
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
@@ -32,6 +36,19 @@ type Config struct {
 	CookieSecure, AllowQueryToken                 bool
 	// SecretKey encrypts TOTP secrets at rest (AES-256-GCM); empty: they are stored as is.
 	SecretKey []byte
+	// Operations and clients: metrics, persisted queries, CORS.
+	Metrics     bool
+	APQTTL      time.Duration
+	CORS        corsPolicy
+	AccountPage bool
+	Tracing     string
+	// External identity providers (external.go): none turns external sign-in off.
+	OIDCIssuers            []oidc.Issuer
+	OIDCMinRefreshInterval time.Duration
+	// SessionCacheTTL and SessionCacheSize configure the in-process cache of verified
+	// sessions (internal/sessioncache) in front of Redis; either 0 turns it off.
+	SessionCacheTTL  time.Duration
+	SessionCacheSize int64
 	// TrustedProxies are the peers whose X-Forwarded-For names the client (clientip.go).
 	TrustedProxies trustedProxies
 	// Env is the deployment ("production" turns introspection and the playground off by
@@ -60,6 +77,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	// its error, and a mistyped key is still mostly the key.
 	var secretKeyText string
 	var introspection, playground string
+	var oidcIssuersText string
 	settings := []setting{
 		{"AUTHGRAPH_ENV", "env", "", `deployment; "production" turns introspection and the playground off unless set`, str(&c.Env)},
 		{"AUTHGRAPH_ADDR", "addr", "127.0.0.1:8080", "listen address", str(&c.Addr)},
@@ -69,6 +87,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_ADMIN_USERNAME", "admin-username", "", "admin to create at start if no such user exists", str(&c.AdminUsername)},
 		{"AUTHGRAPH_ADMIN_PASSWORD", "admin-password", "", "that admin's password (prefer the variable: flags show in ps)", str(&c.AdminPassword)},
 		{"AUTHGRAPH_SESSION_TTL", "session-ttl", "720h", "session lifetime", dur(&c.SessionTTL)},
+		{"AUTHGRAPH_SESSION_IDLE_TIMEOUT", "session-idle-timeout", "0", "end sessions unused for this long; 0: never", dur(&c.IdleTimeout)},
+		{"AUTHGRAPH_REAUTH_WINDOW", "reauth-window", "15m", "how recent a sign-in sensitive changes need", dur(&c.ReauthWindow)},
+		{"AUTHGRAPH_USER_KEY_MAX_TTL", "user-key-max-ttl", "0", "longest lifetime of a new user key; 0: unlimited", dur(&c.UserKeyMaxTTL)},
 		{"AUTHGRAPH_PLAYGROUND", "playground", "", "serve the GraphQL playground at / (default: true, false in production)", optBool(&playground)},
 		{"AUTHGRAPH_INTROSPECTION", "introspection", "", "answer introspection queries (default: true, false in production)", optBool(&introspection)},
 		{"AUTHGRAPH_MAX_DEPTH", "max-depth", "15", "deepest GraphQL selection nesting", positiveInt(&c.MaxDepth)},
@@ -88,6 +109,15 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "false", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front)", boolean(&c.CookieSecure)},
 		{"AUTHGRAPH_ALLOW_QUERY_TOKEN", "allow-query-token", "false", "accept ?access_token= (risky: URLs reach logs, history and Referer)", boolean(&c.AllowQueryToken)},
 		{"AUTHGRAPH_SECRET_KEY", "secret-key", "", "base64 of 32 random bytes that encrypt TOTP secrets at rest (prefer the variable: flags show in ps)", str(&secretKeyText)},
+		{"AUTHGRAPH_METRICS", "metrics", "true", "serve Prometheus metrics at /metrics", boolean(&c.Metrics)},
+		{"AUTHGRAPH_APQ_TTL", "apq-ttl", "24h", "how long an unused persisted query is kept in Redis", dur(&c.APQTTL)},
+		{"AUTHGRAPH_ACCOUNT_PAGE", "account-page", "true", "serve the account page (keys and sessions) at /account", boolean(&c.AccountPage)},
+		{"AUTHGRAPH_TRACING", "tracing", "off", "OpenTelemetry tracing: off, or otlp (configured by the OTEL_* variables)", str(&c.Tracing)},
+		{"AUTHGRAPH_CORS_ORIGINS", "cors-origins", "*", "origins browsers may call from: *, none, or a comma-separated list", corsv(&c.CORS)},
+		{"AUTHGRAPH_OIDC_ISSUERS", "oidc-issuers", "", "JSON array of trusted OpenID Connect issuers for createSessionUsingExternalToken; empty: external login off", str(&oidcIssuersText)},
+		{"AUTHGRAPH_OIDC_MIN_REFRESH_INTERVAL", "oidc-min-refresh-interval", "10s", "shortest time between two fetches of an issuer's JWKS", dur(&c.OIDCMinRefreshInterval)},
+		{"AUTHGRAPH_SESSION_CACHE_TTL", "session-cache-ttl", "10s", "longest a replica trusts a cached session (Redis only; 0 turns the cache off)", dur(&c.SessionCacheTTL)},
+		{"AUTHGRAPH_SESSION_CACHE_SIZE", "session-cache-size", "100000", "sessions (and users) cached per replica at most (0 turns the cache off)", integer(&c.SessionCacheSize)},
 		{"AUTHGRAPH_RATE_LIMITS", "rate-limits", "", "credential attempt limits that differ from the defaults, rule=RATE/PERIOD[/BURST],…; or off", limitsv(&c.RateLimits)},
 		{"AUTHGRAPH_HASH_WORKERS", "hash-workers", "0", "most argon2id hashes at once (0: one per CPU)", intRange(&c.HashWorkers, 0, 1<<16)},
 		{"AUTHGRAPH_HASH_QUEUE", "hash-queue", "-1", "most logins waiting for a hashing worker; beyond it 503 at once (-1: twice the workers)", intRange(&c.HashQueue, -1, 1<<20)},
@@ -111,6 +141,16 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	switch {
 	case c.SessionTTL <= 0:
 		return c, fmt.Errorf("AUTHGRAPH_SESSION_TTL must be positive")
+	case c.Tracing != "off" && c.Tracing != "otlp":
+		return c, fmt.Errorf("AUTHGRAPH_TRACING must be off or otlp")
+	case c.APQTTL <= 0:
+		return c, fmt.Errorf("AUTHGRAPH_APQ_TTL must be positive")
+	case c.IdleTimeout != 0 && c.IdleTimeout < 2*auth.LastUsedPrecision:
+		return c, fmt.Errorf("AUTHGRAPH_SESSION_IDLE_TIMEOUT must be 0 (off) or at least %s: lastUsedAt is kept to the minute", 2*auth.LastUsedPrecision)
+	case c.ReauthWindow <= 0:
+		return c, fmt.Errorf("AUTHGRAPH_REAUTH_WINDOW must be positive")
+	case c.UserKeyMaxTTL < 0:
+		return c, fmt.Errorf("AUTHGRAPH_USER_KEY_MAX_TTL must be 0 (unlimited) or positive")
 	case c.MaxBodyBytes <= 0:
 		return c, fmt.Errorf("AUTHGRAPH_MAX_BODY_BYTES must be positive")
 	case c.AccessTokenTTL <= 0:
@@ -119,6 +159,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("AUTHGRAPH_REFRESH_TOKEN_TTL must be longer than AUTHGRAPH_ACCESS_TOKEN_TTL")
 	case c.RefreshGrace < 0 || c.RefreshGrace >= c.AccessTokenTTL:
 		return c, fmt.Errorf("AUTHGRAPH_REFRESH_GRACE must be at least 0 and shorter than AUTHGRAPH_ACCESS_TOKEN_TTL")
+	case c.OIDCMinRefreshInterval < 0:
+		return c, fmt.Errorf("AUTHGRAPH_OIDC_MIN_REFRESH_INTERVAL must not be negative")
+	case c.SessionCacheTTL < 0 || c.SessionCacheSize < 0:
+		return c, fmt.Errorf("AUTHGRAPH_SESSION_CACHE_TTL and AUTHGRAPH_SESSION_CACHE_SIZE must not be negative")
 	case (c.AdminUsername == "") != (c.AdminPassword == ""):
 		return c, fmt.Errorf("set both AUTHGRAPH_ADMIN_USERNAME and AUTHGRAPH_ADMIN_PASSWORD, or neither")
 	}
@@ -135,6 +179,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		}
 		c.SecretKey = key
 	}
+	issuers, err := parseIssuers(oidcIssuersText)
+	if err != nil {
+		return c, fmt.Errorf("AUTHGRAPH_OIDC_ISSUERS: %w", err)
+	}
+	c.OIDCIssuers = issuers
 	if c.SessionTTL == 0 {
 		c.SessionTTL = auth.DefaultSessionTTL
 	}
@@ -147,12 +196,26 @@ func (c Config) authConfig() auth.Config {
 	if grace == 0 {
 		grace = -1 // the operator turned the window off; auth reads 0 as "default"
 	}
-	return auth.Config{SessionTTL: c.SessionTTL, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, RefreshGrace: grace, SecretKey: c.SecretKey}
+	return auth.Config{
+		SessionTTL: c.SessionTTL, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, RefreshGrace: grace, SecretKey: c.SecretKey,
+		IdleTimeout: c.IdleTimeout, ReauthWindow: c.ReauthWindow, UserKeyMaxTTL: c.UserKeyMaxTTL,
+	}
 }
 
 // transportOptions is the HTTP layer's part: where tokens may travel.
 func (c Config) transportOptions() transportOptions {
 	return transportOptions{cookieSecure: c.CookieSecure, allowQueryToken: c.AllowQueryToken}
+}
+
+func corsv(p *corsPolicy) func(string) error {
+	return func(v string) error {
+		c, err := parseCORS(v)
+		if err != nil {
+			return err
+		}
+		*p = c
+		return nil
+	}
 }
 
 func str(p *string) func(string) error { return func(v string) error { *p = v; return nil } }

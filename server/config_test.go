@@ -54,6 +54,25 @@ func TestLoadConfig(t *testing.T) {
 		{name: "no secret key", check: func(c Config) bool { return c.SecretKey == nil }},
 		{name: "a short secret key", env: map[string]string{"AUTHGRAPH_SECRET_KEY": "c2hvcnQ="}, wantErr: true},
 		{name: "a secret key that is not base64", env: map[string]string{"AUTHGRAPH_SECRET_KEY": "not base64!"}, wantErr: true},
+		{name: "lifecycle defaults", check: func(c Config) bool {
+			return c.IdleTimeout == 0 && c.ReauthWindow == 15*time.Minute && c.UserKeyMaxTTL == 0
+		}},
+		{name: "lifecycle settings", env: map[string]string{
+			"AUTHGRAPH_SESSION_IDLE_TIMEOUT": "30m", "AUTHGRAPH_REAUTH_WINDOW": "5m", "AUTHGRAPH_USER_KEY_MAX_TTL": "2160h",
+		}, check: func(c Config) bool {
+			a := c.authConfig()
+			return c.IdleTimeout == 30*time.Minute && c.ReauthWindow == 5*time.Minute && c.UserKeyMaxTTL == 2160*time.Hour &&
+				a.IdleTimeout == 30*time.Minute && a.ReauthWindow == 5*time.Minute && a.UserKeyMaxTTL == 2160*time.Hour
+		}},
+		{name: "an idle timeout finer than lastUsedAt", env: map[string]string{"AUTHGRAPH_SESSION_IDLE_TIMEOUT": "30s"}, wantErr: true},
+		{name: "a zero reauth window", env: map[string]string{"AUTHGRAPH_REAUTH_WINDOW": "0"}, wantErr: true},
+		{name: "a negative key lifetime", env: map[string]string{"AUTHGRAPH_USER_KEY_MAX_TTL": "-1h"}, wantErr: true},
+		{name: "session cache defaults", check: func(c Config) bool {
+			return c.SessionCacheTTL == 10*time.Second && c.SessionCacheSize == 100_000
+		}},
+		{name: "session cache off", env: map[string]string{"AUTHGRAPH_SESSION_CACHE_TTL": "0s", "AUTHGRAPH_SESSION_CACHE_SIZE": "0"},
+			check: func(c Config) bool { return c.SessionCacheTTL == 0 && c.SessionCacheSize == 0 }},
+		{name: "a negative session cache size", env: map[string]string{"AUTHGRAPH_SESSION_CACHE_SIZE": "-1"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

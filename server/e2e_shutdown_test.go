@@ -90,8 +90,8 @@ func startProcess(t *testing.T, env ...string) *process {
 	return p
 }
 
-// waitRefused waits until a new connection to addr is refused.
-func waitRefused(t *testing.T, addr string) {
+// waitConnRefused waits until a new connection to addr is refused.
+func waitConnRefused(t *testing.T, addr string) {
 	t.Helper()
 	for i := 0; ; i++ {
 		c, err := net.Dial("tcp", addr)
@@ -127,7 +127,7 @@ func TestSIGTERMFinishesRequestsInFlight(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitRefused(t, p.addr)
+	waitConnRefused(t, p.addr)
 	select {
 	case <-p.done:
 		t.Fatalf("exited with a request in flight: %v\n%s", p.err, p.logs)

@@ -15,6 +15,7 @@ import (
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/hashpool"
 	"github.com/authgraph/authgraph/internal/memstore"
 )
 
@@ -30,11 +31,17 @@ var fuzzHandler = sync.OnceValues(func() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := auth.NewService(memstore.New(clock.Real{}), h, clock.Real{}, cfg.authConfig())
+	pool := hashpool.New(h, 0, -1)
+	svc := auth.NewService(memstore.New(clock.Real{}), pool, clock.Real{}, cfg.authConfig())
 	if _, err := svc.EnsureUser(context.Background(), "admin", "admin-password", auth.RoleAdmin); err != nil {
 		return nil, err
 	}
-	return newHandler(cfg, svc, zerolog.Nop()), nil
+	// Metrics, persisted queries and (off) tracing as in production.
+	x, err := newExtras(context.Background(), cfg, zerolog.Nop(), nil, pool)
+	if err != nil {
+		return nil, err
+	}
+	return newHandler(cfg, svc, zerolog.Nop(), x), nil
 })
 
 var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch, "BREW"}

@@ -10,21 +10,36 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/zerolog"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/redisbudget"
+	"github.com/authgraph/authgraph/internal/webui"
 )
 
-// newHandler wires the HTTP routes: /graphql, /healthz, /readyz and the playground at /.
-func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handler {
+// queryCacheSize is how many distinct query documents are kept parsed and validated.
+const queryCacheSize = 1000
+
+// newHandler wires the HTTP routes: /graphql, /healthz, /readyz, /metrics, the account page
+// at /account and the playground at /.
+func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
 	mux := http.NewServeMux()
-	api := logRequests(logger, withRedisBudget(cfg.RedisTimeout, cors(limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc)))))))))
-	mux.Handle("/graphql", api)
+	api := logRequests(logger, withRedisBudget(cfg.RedisTimeout, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc, x)))))))))
+	mux.Handle("/graphql", instrument(x.metrics, cfg.transportOptions(), x.tracer.HTTP("/graphql", api)))
 	mux.Handle("/", logRequests(logger, http.HandlerFunc(notFound)))
+	if x.metrics != nil {
+		mux.Handle("GET /metrics", x.metrics.Handler())
+	}
+	if cfg.AccountPage {
+		page := webui.Handler("/account")
+		mux.Handle("/account", page)
+		mux.Handle("/account/", page)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
@@ -51,7 +66,7 @@ func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger) http.Handl
 // complexity (each field costs 1, lists cost their page size); the parser stops at
 // MaxTokens. One operation per request (POST and GET transports only: no batching, no
 // websockets, no multipart).
-func newGraphQL(cfg Config, svc *auth.Service) http.Handler {
+func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &graph.Resolver{Service: svc, Version: version},
 		Directives: graph.Directives(),
@@ -59,12 +74,19 @@ func newGraphQL(cfg Config, svc *auth.Service) http.Handler {
 	}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	// Parsed and validated documents by query text: clients send the same few queries over
+	// and over, and parsing and validating one costs more than answering {version}. Bounded,
+	// so that made-up queries only evict each other.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
 	srv.SetParserTokenLimit(cfg.MaxTokens)
 	srv.Use(queryLimits{MaxDepth: cfg.MaxDepth, MaxFields: cfg.MaxFields, MaxAliases: cfg.MaxAliases, Introspection: cfg.Introspection})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
+	usePersistedQueries(srv, x.apq)
+	observeGraphQL(srv, x.metrics)
+	traceGraphQL(srv, x.tracer)
 	srv.SetErrorPresenter(graph.PresentError)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		zerolog.Ctx(ctx).Error().Interface("panic", p).Msg("panic in resolver")
@@ -142,28 +164,5 @@ func withClient(trusted trustedProxies, next http.Handler) http.Handler {
 		}
 		ctx := auth.WithClient(graph.WithClient(r.Context(), c), c)
 		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// cors lets browser clients (Apollo among them) call the API from other origins with tokens
-// in headers. It never allows credentials (no Access-Control-Allow-Credentials), so COOKIE
-// mode is for same-origin clients: another origin can neither read an answer made with the
-// user's cookies nor get a preflighted request sent with them.
-func cors(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		if origin := r.Header.Get("Origin"); origin != "" {
-			h.Set("Access-Control-Allow-Origin", "*")
-			h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
-			h.Add("Vary", "Origin")
-		}
-		if r.Method == http.MethodOptions {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Auth-Token, Apollographql-Client-Name, Apollographql-Client-Version, X-Requested-With")
-			h.Set("Access-Control-Max-Age", "600")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }

@@ -1,5 +1,6 @@
 // Command authgraph serves the authgraph GraphQL API: sessions and user keys over GraphQL,
-// stored in Redis (or, with no Redis configured, in an embedded in-process store).
+// stored in Redis (or, with no Redis configured, in an embedded in-process store). The same
+// binary is a command-line client of the API (authgraph login, keys, sessions; see cli.go).
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/cli"
 	"github.com/authgraph/authgraph/internal/clock"
 	"github.com/authgraph/authgraph/internal/hashpool"
 	"github.com/authgraph/authgraph/internal/memstore"
@@ -31,7 +33,13 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
+	args, serve := serveArgs(os.Args[1:])
+	if !serve { // a client or operator command: see cli.go
+		code := runCLI(ctx, os.Args, cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+		stop()
+		os.Exit(code)
+	}
+	if err := run(ctx, args, os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "authgraph:", err)
 		os.Exit(1)
 	}
@@ -57,16 +65,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("argon2id: %w", err)
 	}
 	// At most HashWorkers hashes at once and HashQueue waiting; beyond that, 503 at once.
-	hasher := hashpool.New(argon, cfg.HashWorkers, cfg.HashQueue)
+	// Its queue is exported as metrics.
+	pool := hashpool.New(argon, cfg.HashWorkers, cfg.HashQueue)
 	limiter, err := newLimiter(cfg, rdb)
 	if err != nil {
 		return fmt.Errorf("rate limits: %w", err)
 	}
-	logger.Info().Int("hash_workers", hasher.Workers()).Int("hash_queue", hasher.QueueSize()).
+	logger.Info().Int("hash_workers", pool.Workers()).Int("hash_queue", pool.QueueSize()).
 		Bool("rate_limits", !cfg.RateLimits.off).Msg("limits")
 	acfg := cfg.authConfig()
 	acfg.Limiter = limiter
-	svc := auth.NewService(store, hasher, clock.Real{}, acfg)
+	if acfg.External, err = newExternalVerifier(ctx, cfg, logger); err != nil {
+		return err
+	}
+	svc := auth.NewService(store, pool, clock.Real{}, acfg)
 	if !svc.EncryptsSecrets() {
 		logger.Warn().Msg("totp: AUTHGRAPH_SECRET_KEY is not set, so TOTP secrets are stored unencrypted; " +
 			"anyone who can read the store can make codes. Set it to base64 of 32 random bytes (openssl rand -base64 32)")
@@ -79,6 +91,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	if cfg.AdminUsername != "" {
+		if why := auth.WeakPassword(cfg.AdminPassword, cfg.AdminUsername); why != "" {
+			logger.Warn().Str("username", cfg.AdminUsername).Str("reason", why).
+				Msg("bootstrap admin: AUTHGRAPH_ADMIN_PASSWORD fails the password policy; change it with changePassword")
+		}
 		made, err := svc.EnsureUser(ctx, cfg.AdminUsername, cfg.AdminPassword, auth.RoleAdmin)
 		if err != nil {
 			return fmt.Errorf("bootstrap admin %q: %w", cfg.AdminUsername, err)
@@ -86,12 +102,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Info().Str("username", cfg.AdminUsername).Bool("created", made).Msg("bootstrap admin")
 	}
 
+	x, err := newExtras(ctx, cfg, logger, rdb, pool)
+	if err != nil {
+		return err
+	}
+	defer x.close(logger)
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           newHandler(cfg, svc, logger),
+		Handler:           newHandler(cfg, svc, logger, x),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -124,8 +146,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// openStore picks Redis when a URL is configured, else the embedded store. It also answers
-// the Redis client (nil for the embedded store), which the rate limits share.
+// openStore picks Redis when a URL is configured, else the embedded store. It answers the
+// Redis client too (nil for the embedded store) for the parts that share it.
 func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalClient, func(), error) {
 	if cfg.RedisURL == "" {
 		logger.Warn().Msg("store: embedded in-process store (no AUTHGRAPH_REDIS_URL); data is lost when the process exits")
@@ -136,7 +158,7 @@ func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalCl
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, Clock: clock.Real{}})
+	var store auth.Store = redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, Clock: clock.Real{}})
 	pctx, cancel := context.WithTimeout(context.Background(), cfg.RedisTimeout)
 	defer cancel()
 	if err := store.Ping(pctx); err != nil {
@@ -144,5 +166,10 @@ func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalCl
 		logger.Error().Err(err).Msg("store: Redis does not answer yet")
 	}
 	logger.Info().Msg("store: Redis")
-	return store, rdb, func() { _ = rdb.Close() }, nil
+	if cfg.SessionCacheTTL <= 0 || cfg.SessionCacheSize <= 0 {
+		logger.Info().Msg("session cache: off")
+		return store, rdb, func() { _ = rdb.Close() }, nil
+	}
+	cached := newSessionCache(store, rdb, cfg, logger)
+	return cached, rdb, func() { _ = cached.Close(); _ = rdb.Close() }, nil
 }

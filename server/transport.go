@@ -5,6 +5,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -83,7 +84,11 @@ func requestCredential(r *http.Request, opts transportOptions) (credential, erro
 	if cookie != "" {
 		found = append(found, credential{cookie, fromCookie})
 	}
-	if values, ok := r.URL.Query()[queryTokenParam]; ok {
+	var query url.Values
+	if r.URL.RawQuery != "" { // parsing even an empty query allocates, on every request
+		query = r.URL.Query()
+	}
+	if values, ok := query[queryTokenParam]; ok {
 		if !opts.allowQueryToken {
 			return credential{}, errors.New(errQueryTokenOff)
 		}
@@ -168,6 +173,9 @@ func sessionCookie(r *http.Request, opts transportOptions) (string, error) {
 // withoutQueryToken answers r without the access_token query parameter, so that nothing
 // below (GraphQL, a future logger) can see or print it.
 func withoutQueryToken(r *http.Request) *http.Request {
+	if r.URL.RawQuery == "" {
+		return r // nothing to take out, and nothing to parse (which would allocate)
+	}
 	q := r.URL.Query()
 	if _, ok := q[queryTokenParam]; !ok {
 		return r

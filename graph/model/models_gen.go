@@ -13,6 +13,17 @@ import (
 	"github.com/authgraph/authgraph/internal/gid"
 )
 
+// A new password for the current user.
+type ChangePasswordInput struct {
+	// The current password.
+	CurrentPassword string `json:"currentPassword"`
+	// The new password: 12 to 128 characters, not the username, not one of the most common
+	// passwords. No other rules: a few unrelated words make a good one.
+	NewPassword string `json:"newPassword"`
+	// End every other session of the user (true unless given false).
+	EndOtherSessions *bool `json:"endOtherSessions,omitempty"`
+}
+
 // Finish TOTP enrolment.
 type ConfirmTotpInput struct {
 	// The 6-digit code the authenticator app shows for the secret `enableTotp` answered.
@@ -35,6 +46,21 @@ type CreateAccountInput struct {
 	Slug string `json:"slug"`
 	// A display name: 1 to 100 characters, no surrounding spaces.
 	Name string `json:"name"`
+}
+
+// Sign in with a token from an external identity provider (OpenID Connect: Auth0, Keycloak,
+// Okta, Google, ...) that the operator trusts (`AUTHGRAPH_OIDC_ISSUERS`).
+type CreateSessionUsingExternalTokenInput struct {
+	// The provider's JWT, an ID token or an access token (for Auth0: an access token for the API
+	// identifier the operator configured as an audience). It is only verified, never kept.
+	Token string `json:"token"`
+	// An optional label for the session (at most 100 characters).
+	Name *string `json:"name,omitempty"`
+	// True: answer a short-lived access `token` plus a `refreshToken` for `refreshSession`.
+	// False or absent: one session token that lasts the session lifetime (30 days by default).
+	Refreshable *bool `json:"refreshable,omitempty"`
+	// Where to hand over the longest-lived token; JSON if absent.
+	Mode *TokenMode `json:"mode,omitempty"`
 }
 
 // Trade a user key's secret for a session.
@@ -81,7 +107,7 @@ type CreateSessionUsingUsernameInput struct {
 type CreateUserInput struct {
 	// The name to sign in with: 1 to 64 characters, no surrounding spaces; unique in its account.
 	Username string `json:"username"`
-	// The user's password: 1 to 128 characters.
+	// The user's password: 12 to 128 characters, not the username, not a common password.
 	Password string `json:"password"`
 	// What the user may do; MEMBER if absent.
 	Role *auth.Role `json:"role,omitempty"`
@@ -93,14 +119,25 @@ type CreateUserInput struct {
 type CreateUserKeyInput struct {
 	// An optional label (at most 100 characters).
 	Name *string `json:"name,omitempty"`
-	// When the key stops working; must be in the future. Null: never.
+	// When the key stops working; must be in the future. Null: never, or when the server limits
+	// key lifetimes (`AUTHGRAPH_USER_KEY_MAX_TTL`), at that limit, which it may not exceed.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// What sessions made from the key may do: `read`, `keys:write`, `sessions:write`, and for
+	// admins `admin`. Null: all of these (but, from a session made from a key, only what that
+	// session holds). An empty list is refused.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // Which session to end.
 type DeleteSessionInput struct {
 	// The session's id; null or absent: the session that sends the request (log out).
 	SessionID *gid.ID `json:"sessionId,omitempty"`
+}
+
+// Which sessions to end.
+type DeleteSessionsInput struct {
+	// The other sessions, or all of them.
+	Scope auth.SessionsScope `json:"scope"`
 }
 
 // Which user key to delete.
@@ -113,6 +150,12 @@ type DeleteUserKeyInput struct {
 type DeleteUserKeyPayload struct {
 	// The deleted key (its secret is not shown).
 	UserKey *UserKey `json:"userKey"`
+}
+
+// The user that was deleted.
+type DeleteUserPayload struct {
+	// The deleted user, as it was.
+	User *auth.User `json:"user"`
 }
 
 // Turn TOTP off. Give exactly one of `code` and `password`.
@@ -158,6 +201,15 @@ type RefreshSessionInput struct {
 	Mode *TokenMode `json:"mode,omitempty"`
 }
 
+// Which key to give a new secret.
+type RerollUserKeyInput struct {
+	// The key's id.
+	UserKeyID gid.ID `json:"userKeyId"`
+	// How long the previous secret keeps working, in seconds (0 to 604800, a week); 0 or null:
+	// it stops at once. Rerolling again ends the grace period of the secret before.
+	GraceSeconds *int `json:"graceSeconds,omitempty"`
+}
+
 // A page of sessions.
 type SessionConnection struct {
 	// The sessions on this page.
@@ -176,6 +228,32 @@ type SessionEdge struct {
 	Cursor string `json:"cursor"`
 	// The session.
 	Node *Session `json:"node"`
+}
+
+// A page of users.
+type UserConnection struct {
+	// The users on this page.
+	Nodes []*auth.User `json:"nodes"`
+	// The users on this page with their cursors.
+	Edges []*UserEdge `json:"edges"`
+	// Where the page starts and ends.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// How many users there are in all.
+	TotalCount int `json:"totalCount"`
+}
+
+// A user and its cursor.
+type UserEdge struct {
+	// Pass to `after` or `before` to page from here.
+	Cursor string `json:"cursor"`
+	// The user.
+	Node *auth.User `json:"node"`
+}
+
+// Which user.
+type UserIDInput struct {
+	// The user's id.
+	UserID gid.ID `json:"userId"`
 }
 
 // A page of user keys.

@@ -67,14 +67,10 @@ func checkAccountName(name string) error {
 	return checkLabel("account name", name)
 }
 
-// CreateAccount makes an account. Only admins may.
+// CreateAccount makes an account. Only admins may (with the admin scope).
 func (s *Service) CreateAccount(ctx context.Context, slug, name string) (*Account, error) {
-	p, err := requirePrincipal(ctx)
-	if err != nil {
+	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
-	}
-	if p.User.Role != RoleAdmin {
-		return nil, Errorf(CodeForbidden, "only admins may create accounts")
 	}
 	if err := checkSlug(slug); err != nil {
 		return nil, err

@@ -20,6 +20,9 @@ const (
 	CodeConflict           Code = "CONFLICT"
 	CodeUnavailable        Code = "SERVICE_UNAVAILABLE"
 	CodeInternal           Code = "INTERNAL_SERVER_ERROR"
+	// CodeReauthenticationRequired: a sensitive change needs a session signed in recently
+	// (see RequireRecentAuthentication); sign in again and retry with the new session.
+	CodeReauthenticationRequired Code = "REAUTHENTICATION_REQUIRED"
 )
 
 // Error is an error meant for the client: its Message is safe to show. Any other error is
@@ -57,10 +60,11 @@ const (
 // ErrorCode returns the code of err: an *Error's own, CodeUnavailable for ErrUnavailable,
 // CodeNotFound for ErrNotFound, CodeInternal for anything else.
 func ErrorCode(err error) Code {
+	if err == nil {
+		return "" // before e, which errors.As makes escape: no allocation for a success
+	}
 	var e *Error
 	switch {
-	case err == nil:
-		return ""
 	case errors.As(err, &e):
 		return e.Code
 	case errors.Is(err, ErrUnavailable):

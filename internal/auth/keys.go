@@ -15,13 +15,20 @@ type NewUserKey struct {
 	Secret string
 }
 
-// CreateUserKey makes an API key for the current user.
-func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *time.Time) (*NewUserKey, error) {
-	p, err := requirePrincipal(ctx)
+// CreateUserKey makes an API key for the current user. Without scopes the key gets the
+// user's full rights as a key may hold them (KeyScopes) — or, made from a session that is
+// itself limited, that session's scopes; an explicit empty list is refused. With a maximum
+// key lifetime configured, expiresAt defaults to it and may not exceed it.
+func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *time.Time, scopes ...Scope) (*NewUserKey, error) {
+	p, err := requireScope(ctx, ScopeKeysWrite)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkLabel("name", name); err != nil {
+		return nil, err
+	}
+	keyScopes, err := keyScopesFor(p, scopes)
+	if err != nil {
 		return nil, err
 	}
 	now := s.clock.Now().UTC()
@@ -32,6 +39,15 @@ func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *tim
 		t := expiresAt.UTC()
 		expiresAt = &t
 	}
+	if limit := s.cfg.UserKeyMaxTTL; limit > 0 {
+		latest := now.Add(limit)
+		switch {
+		case expiresAt == nil:
+			expiresAt = &latest
+		case expiresAt.After(latest):
+			return nil, Errorf(CodeInvalidInput, "expiresAt must be at most %s from now", humanDuration(limit))
+		}
+	}
 	secret, err := token.New(token.UserKeySecret)
 	if err != nil {
 		return nil, fmt.Errorf("new key secret: %w", err)
@@ -40,17 +56,32 @@ func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *tim
 	if err != nil {
 		return nil, fmt.Errorf("hash key secret: %w", err)
 	}
-	k := &UserKey{UserID: p.User.ID, Name: name, SecretHash: hash, CreatedAt: now, ExpiresAt: expiresAt}
+	k := &UserKey{
+		UserID: p.User.ID, Name: name, SecretHash: hash, SecretHint: SecretHint(secret),
+		CreatedAt: now, ExpiresAt: expiresAt, Scopes: keyScopes,
+	}
 	if err := s.store.CreateKey(ctx, k); err != nil {
 		return nil, fmt.Errorf("create key: %w", err)
 	}
 	return &NewUserKey{Key: k, Secret: secret}, nil
 }
 
+// SecretHint answers the last six characters of a key secret: its CRC32 checksum (see
+// internal/token). Stored with the hash, it tells LoginUserKey which hash to verify during a
+// reroll's grace period without a second argon2 run. It gives away 32 bits of a 256-bit
+// secret to whoever can read the store, who can read the argon2 hash anyway.
+func SecretHint(secret string) string {
+	const n = 6
+	if len(secret) < n {
+		return ""
+	}
+	return secret[len(secret)-n:]
+}
+
 // DeleteUserKey deletes one of the current user's keys and ends the sessions made from it.
 // Someone else's key is not found, never forbidden.
 func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, error) {
-	p, err := requirePrincipal(ctx)
+	p, err := requireScope(ctx, ScopeKeysWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +119,7 @@ func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, err
 
 // UserKeys lists a user's keys: the caller's own, or anyone's for an admin.
 func (s *Service) UserKeys(ctx context.Context, userID int64) ([]*UserKey, error) {
-	p, err := requirePrincipal(ctx)
+	p, err := requireScope(ctx, ScopeRead)
 	if err != nil {
 		return nil, err
 	}

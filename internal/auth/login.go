@@ -88,24 +88,47 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, client ClientInfo
 	if err != nil {
 		return nil, fmt.Errorf("verify password: %w", err)
 	}
-	if !ok {
+	if !ok || u.Disabled {
+		// A disabled user gets the answer of a wrong password: whether an account exists,
+		// or is disabled, is not told to whoever tries a password.
 		return nil, invalidCredentials()
 	}
 	if err := s.checkSecondFactor(ctx, client.IP, u.ID, in.OTP); err != nil {
 		return nil, err
 	}
 	if rehash {
-		// Best effort: a failure leaves the old hash, which still verifies, and the next
-		// login tries again.
-		if h, err := s.hasher.Hash(ctx, in.Password); err == nil {
-			_ = s.store.SetPasswordHash(ctx, u.ID, h)
-		}
+		s.rehashPassword(ctx, u, in.Password)
 	}
 	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: in.Name}, client, opts)
 }
 
-// LoginUserKey trades a user key's secret for a session. An unknown key, a wrong secret and an
-// expired key all answer the same error after the same argon2 work. TOTP does not apply: the
+// rehashPassword replaces u's hash, made with old parameters, by one with the current ones.
+// Best effort: a failure leaves the old hash, which still verifies, and the next login tries
+// again. It is a compare-and-set, so it cannot undo a password change that happened since
+// the password was verified.
+func (s *Service) rehashPassword(ctx context.Context, u *User, password string) {
+	h, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return
+	}
+	_, _ = s.store.UpdateUser(ctx, u.ID, func(cur *User) error {
+		if cur.PasswordHash != u.PasswordHash {
+			return errStale
+		}
+		cur.PasswordHash = h
+		return nil
+	})
+}
+
+// errStale aborts a compare-and-set whose record changed meanwhile.
+var errStale = errors.New("record changed meanwhile")
+
+// LoginUserKey trades a user key's secret for a session. An unknown key, a wrong secret, an
+// expired key and a disabled user all answer the same error after the same argon2 work: one
+// verify. During a reroll's grace period the secret's checksum suffix (SecretHint) says
+// which of the two hashes to verify, so a key in its grace period costs no more than another.
+//
+// The session carries the key's scopes, and never outlives the key. TOTP does not apply: the
 // key is a 256-bit credential made for programs, which cannot answer a code prompt; a user
 // with TOTP on who makes keys accepts that each key stands in for both factors.
 //
@@ -140,22 +163,75 @@ func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name st
 	if err != nil {
 		return nil, fmt.Errorf("find user key: %w", err)
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, secret, k.SecretHash)
+	now := s.clock.Now()
+	hash, previous := k.SecretHash, k.previousSecretFor(secret, now)
+	if previous {
+		hash = k.PreviousSecretHash
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, secret, hash)
 	if err != nil {
 		return nil, fmt.Errorf("verify key secret: %w", err)
 	}
-	if !ok || k.Expired(s.clock.Now()) {
+	if !ok || k.Expired(now) {
 		return nil, invalidCredentials()
 	}
-	if rehash {
-		if h, err := s.hasher.Hash(ctx, secret); err == nil {
-			_ = s.store.SetKeyHash(ctx, k.ID, h)
-		}
+	u, err := s.store.User(ctx, k.UserID)
+	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, invalidCredentials()
 	}
-	return s.startSession(ctx, &Session{UserID: k.UserID, Method: MethodUserKey, UserKeyID: k.ID, Name: name}, client, opts)
+	if err != nil {
+		return nil, fmt.Errorf("find key owner: %w", err)
+	}
+	s.afterKeyUse(ctx, k, secret, hash, previous, rehash, now)
+	sess := &Session{
+		UserID: k.UserID, Method: MethodUserKey, UserKeyID: k.ID, Name: name,
+		Scopes: k.EffectiveScopes(u.Role),
+	}
+	if k.ExpiresAt != nil {
+		sess.ExpiresAt = *k.ExpiresAt // startSession keeps the earlier of this and the TTL
+	}
+	return s.startSession(ctx, sess, client, opts)
 }
 
-// startSession fills in and saves a session, and answers it with its token.
+// previousSecretFor reports whether secret should be checked against the previous hash: the
+// key is in a reroll's grace period and secret ends with the previous secret's checksum.
+func (k *UserKey) previousSecretFor(secret string, now time.Time) bool {
+	return k.PreviousSecretHash != "" && k.PreviousSecretExpiresAt != nil && now.Before(*k.PreviousSecretExpiresAt) &&
+		k.PreviousSecretHint != "" && SecretHint(secret) == k.PreviousSecretHint
+}
+
+// afterKeyUse records the key's lastUsedAt (at most once per LastUsedPrecision) and upgrades
+// a hash made with old parameters, in one update. Best effort, like the password's rehash,
+// and a compare-and-set on the hash for the same reason: it must not undo a reroll.
+func (s *Service) afterKeyUse(ctx context.Context, k *UserKey, secret, hash string, previous, rehash bool, now time.Time) {
+	touch := s.touch.due(touchID{touchKey, k.ID}, k.LastUsedAt, now)
+	var newHash string
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, secret); err == nil {
+			newHash = h
+		}
+	}
+	if !touch && newHash == "" {
+		return
+	}
+	_, _ = s.store.UpdateKey(ctx, k.ID, func(cur *UserKey) error {
+		if touch {
+			t := now.UTC()
+			cur.LastUsedAt = &t
+		}
+		switch {
+		case newHash == "":
+		case previous && cur.PreviousSecretHash == hash:
+			cur.PreviousSecretHash = newHash
+		case !previous && cur.SecretHash == hash:
+			cur.SecretHash = newHash
+		}
+		return nil
+	})
+}
+
+// startSession fills in and saves a session, and answers it with its token. A preset
+// ExpiresAt (the key's expiry) is kept if it comes before the end of the session's TTL.
 func (s *Service) startSession(ctx context.Context, sess *Session, client ClientInfo, opts []LoginOption) (*NewSession, error) {
 	if loginOptionsOf(opts).refreshable {
 		return s.startFamily(ctx, sess, client)
@@ -166,13 +242,26 @@ func (s *Service) startSession(ctx context.Context, sess *Session, client Client
 	}
 	now := s.clock.Now().UTC()
 	sess.TokenDigest = token.Sum(tok)
-	sess.CreatedAt = now
-	sess.ExpiresAt = now.Add(s.cfg.SessionTTL)
+	stamp(sess, now, now, s.cfg.SessionTTL)
 	setClient(sess, client)
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
 	return &NewSession{Session: sess, Token: tok}, nil
+}
+
+// stamp sets the times of a session made at now by a sign-in that happened at signedIn: it
+// lasts ttl, or less if ExpiresAt is preset earlier (the expiry of the key it comes from),
+// and counts as used at its creation.
+func stamp(sess *Session, now, signedIn time.Time, ttl time.Duration) {
+	sess.CreatedAt = now
+	sess.AuthenticatedAt = signedIn
+	sess.LastUsedAt = &now
+	if end := now.Add(ttl); sess.ExpiresAt.IsZero() || end.Before(sess.ExpiresAt) {
+		sess.ExpiresAt = end
+	} else {
+		sess.ExpiresAt = sess.ExpiresAt.UTC()
+	}
 }
 
 // setClient records the requesting client on a session, bounded.
@@ -183,30 +272,42 @@ func setClient(sess *Session, client ClientInfo) {
 	sess.IP = clip(client.IP, 64)
 }
 
-// Authenticate resolves a session token to its principal. A malformed, unknown or expired
-// token, or one whose user is gone, answers UNAUTHENTICATED; a store failure answers an error
-// wrapping ErrUnavailable, which must never be shown as a 401.
+// Authenticate resolves a session token to its principal. A malformed, unknown, expired or
+// idle token, or one whose user is gone or disabled, answers UNAUTHENTICATED; a store failure
+// answers an error wrapping ErrUnavailable, which must never be shown as a 401.
+//
+// Its cost in the store: SessionByDigest and User (two reads), plus one TouchSession per
+// session and LastUsedPrecision.
 func (s *Service) Authenticate(ctx context.Context, tok string) (*Principal, error) {
-	unauth := &Error{Code: CodeUnauthenticated, Message: MsgUnauthenticated}
+	// The error is made only when needed: this runs on every request, and the common
+	// answer is a success that should not pay an allocation for it.
+	unauth := func() error { return &Error{Code: CodeUnauthenticated, Message: MsgUnauthenticated} }
 	if token.Check(token.Session, tok) != nil {
-		return nil, unauth
+		return nil, unauth()
 	}
 	sess, err := s.store.SessionByDigest(ctx, token.Sum(tok))
 	if errors.Is(err, ErrNotFound) {
-		return nil, unauth
+		return nil, unauth()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find session: %w", err)
 	}
-	if sess.Expired(s.clock.Now()) {
-		return nil, unauth
+	now := s.clock.Now()
+	if sess.Expired(now) {
+		return nil, unauth()
+	}
+	if s.idleExpired(sess, now) {
+		// Best effort: the session is refused either way; deleting it drops it from lists.
+		_, _ = s.store.DeleteSession(ctx, sess.UserID, sess.ID)
+		return nil, unauth()
 	}
 	u, err := s.store.User(ctx, sess.UserID)
-	if errors.Is(err, ErrNotFound) {
-		return nil, unauth
+	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, unauth()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find session user: %w", err)
 	}
+	s.touchSession(ctx, sess, now)
 	return &Principal{User: u, Session: sess, Token: tok}, nil
 }

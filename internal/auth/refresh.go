@@ -164,12 +164,11 @@ func (s *Service) startFamily(ctx context.Context, sess *Session, client ClientI
 	}
 	now := s.clock.Now().UTC()
 	sess.TokenDigest = token.Sum(access)
-	sess.CreatedAt = now
-	sess.ExpiresAt = now.Add(s.cfg.AccessTokenTTL)
+	stamp(sess, now, now, s.cfg.AccessTokenTTL)
 	setClient(sess, client)
 	f := &Family{
 		UserID: sess.UserID, Method: sess.Method, UserKeyID: sess.UserKeyID, Name: sess.Name,
-		CreatedAt: now, RefreshDigest: token.Sum(refresh), RefreshExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
+		CreatedAt: now, RefreshDigest: token.Sum(refresh), RefreshExpiresAt: now.Add(s.refreshTTL()),
 	}
 	if err := s.store.CreateFamily(ctx, f, sess); err != nil {
 		return nil, fmt.Errorf("create token family: %w", err)
@@ -199,7 +198,8 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, client Clien
 		return nil, fmt.Errorf("find token family: %w", err)
 	}
 	now := s.clock.Now().UTC()
-	if err := s.familyMayContinue(ctx, f, now); err != nil {
+	owner, key, err := s.familyMayContinue(ctx, f, now)
+	if err != nil {
 		return nil, err
 	}
 
@@ -211,15 +211,25 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, client Clien
 	if err != nil {
 		return nil, fmt.Errorf("new refresh token: %w", err)
 	}
-	succ := successor{Access: access, Refresh: next, RefreshExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}
+	succ := successor{Access: access, Refresh: next, RefreshExpiresAt: now.Add(s.refreshTTL())}
 	sealed, err := sealSuccessor(refreshToken, succ)
 	if err != nil {
 		return nil, fmt.Errorf("seal successor: %w", err)
 	}
+	// The successor is the same sign-in: it keeps the sign-in's time (a refresh is no new
+	// proof of the user's credentials) and, made from a key, the key's current scopes and
+	// expiry.
 	sess := &Session{
 		UserID: f.UserID, TokenDigest: token.Sum(access), Method: f.Method, UserKeyID: f.UserKeyID,
-		Name: f.Name, CreatedAt: now, ExpiresAt: now.Add(s.cfg.AccessTokenTTL), FamilyID: f.ID,
+		Name: f.Name, FamilyID: f.ID,
 	}
+	if key != nil {
+		sess.Scopes = key.EffectiveScopes(owner.Role)
+		if key.ExpiresAt != nil {
+			sess.ExpiresAt = *key.ExpiresAt
+		}
+	}
+	stamp(sess, now, f.CreatedAt, s.cfg.AccessTokenTTL)
 	setClient(sess, client)
 	res, err := s.store.Rotate(ctx, &Rotation{
 		FamilyID: f.ID, Presented: presented, Now: now,
@@ -261,33 +271,47 @@ func (s *Service) replay(ctx context.Context, refreshToken string, sealed []byte
 }
 
 // familyMayContinue checks what a refresh depends on besides its token: the user still
-// exists and, for a family made from a user key, the key still exists and has not expired
-// (deleting a key ends its sessions, and a refresh must not outlive that). If not, the family
-// is revoked and the answer is INVALID_CREDENTIALS.
-func (s *Service) familyMayContinue(ctx context.Context, f *Family, now time.Time) error {
-	_, err := s.store.User(ctx, f.UserID)
-	gone := errors.Is(err, ErrNotFound)
+// exists and is not disabled and, for a family made from a user key, the key still exists and
+// has not expired (deleting a key ends its sessions, and a refresh must not outlive that). If
+// not, the family is revoked and the answer is INVALID_CREDENTIALS. It answers the user and,
+// for a key's family, the key.
+func (s *Service) familyMayContinue(ctx context.Context, f *Family, now time.Time) (*User, *UserKey, error) {
+	u, err := s.store.User(ctx, f.UserID)
+	gone := errors.Is(err, ErrNotFound) || (err == nil && u.Disabled)
 	if err != nil && !gone {
-		return fmt.Errorf("find family user: %w", err)
+		return nil, nil, fmt.Errorf("find family user: %w", err)
 	}
+	var k *UserKey
 	if !gone && f.Method == MethodUserKey {
-		k, err := s.store.Key(ctx, f.UserKeyID)
+		k, err = s.store.Key(ctx, f.UserKeyID)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			gone = true
 		case err != nil:
-			return fmt.Errorf("find family user key: %w", err)
+			return nil, nil, fmt.Errorf("find family user key: %w", err)
 		default:
 			gone = k.UserID != f.UserID || k.Expired(now)
 		}
 	}
 	if !gone {
-		return nil
+		return u, k, nil
 	}
 	if err := s.store.RevokeFamily(ctx, f.UserID, f.ID); err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("revoke orphaned family: %w", err)
+		return nil, nil, fmt.Errorf("revoke orphaned family: %w", err)
 	}
-	return invalidCredentials()
+	return nil, nil, invalidCredentials()
+}
+
+// refreshTTL is how long a refresh token lasts from its issue. Refresh tokens slide, so
+// their lifetime is the longest a sign-in may sit unused; with an idle timeout configured it
+// is at most the access token's lifetime plus the idle timeout (and lastUsedAt's precision):
+// a client that goes unused that long finds its refresh token expired and must sign in again.
+func (s *Service) refreshTTL() time.Duration {
+	ttl := s.cfg.RefreshTokenTTL
+	if idle := s.cfg.IdleTimeout; idle > 0 {
+		ttl = min(ttl, s.cfg.AccessTokenTTL+idle+LastUsedPrecision)
+	}
+	return ttl
 }
 
 // endFamilyOf ends the family of sess (a refreshable session of userID): every access

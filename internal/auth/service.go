@@ -32,6 +32,17 @@ type Config struct {
 	SecretKey []byte
 	// Limiter guards the public credential mutations (see Attempt); nil means no limits.
 	Limiter Limiter
+	// External verifies tokens of external identity providers (external.go); nil turns
+	// external sign-in off.
+	External ExternalVerifier
+	// IdleTimeout ends a session unused for that long, on top of SessionTTL; 0 turns it off.
+	// It is enforced with the precision of lastUsedAt (LastUsedPrecision).
+	IdleTimeout time.Duration
+	// ReauthWindow is how recent a sign-in must be for sensitive changes (changing the
+	// password, enabling or disabling TOTP); default 15 minutes.
+	ReauthWindow time.Duration
+	// UserKeyMaxTTL bounds the lifetime of new user keys; 0: keys may never expire.
+	UserKeyMaxTTL time.Duration
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days, as in the
@@ -44,22 +55,26 @@ type Service struct {
 	hasher Hasher
 	clock  clock.Clock
 	cfg    Config
-	box    *seal.Box // seals TOTP secrets
+	box    *seal.Box      // seals TOTP secrets
+	touch  *touchThrottle // keeps lastUsedAt writes to one a minute per credential
 }
 
 // NewService wires a service. A zero TTL means its default; a negative RefreshGrace means no
 // grace window. It panics if cfg.SecretKey is set but not 32 bytes: the server validates the
-// key before it gets here.
+// key before it gets here. A zero ReauthWindow means DefaultReauthWindow.
 func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.ReauthWindow <= 0 {
+		cfg.ReauthWindow = DefaultReauthWindow
 	}
 	cfg = refreshDefaults(cfg)
 	box, err := seal.New(cfg.SecretKey)
 	if err != nil {
 		panic("auth: NewService: " + err.Error())
 	}
-	return &Service{store: store, hasher: hasher, clock: c, cfg: cfg, box: box}
+	return &Service{store: store, hasher: hasher, clock: c, cfg: cfg, box: box, touch: newTouchThrottle()}
 }
 
 // EncryptsSecrets reports whether TOTP secrets are encrypted at rest (Config.SecretKey set).

@@ -228,15 +228,15 @@ func TestCreateUserRules(t *testing.T) {
 		role       auth.Role
 		want       auth.Code
 	}{
-		{"anonymous", context.Background(), "h", "hhhhhhhh", "", auth.CodeUnauthenticated},
-		{"a member", gina, "h", "hhhhhhhh", "", auth.CodeForbidden},
-		{"taken", admin, "gina", "hhhhhhhh", "", auth.CodeConflict},
-		{"empty name", admin, "", "hhhhhhhh", "", auth.CodeInvalidInput},
-		{"spaces around", admin, " h", "hhhhhhhh", "", auth.CodeInvalidInput},
-		{"too long", admin, strings.Repeat("h", 65), "hhhhhhhh", "", auth.CodeInvalidInput},
+		{"anonymous", context.Background(), "h", "h-long-password", "", auth.CodeUnauthenticated},
+		{"a member", gina, "h", "h-long-password", "", auth.CodeForbidden},
+		{"taken", admin, "gina", "h-long-password", "", auth.CodeConflict},
+		{"empty name", admin, "", "h-long-password", "", auth.CodeInvalidInput},
+		{"spaces around", admin, " h", "h-long-password", "", auth.CodeInvalidInput},
+		{"too long", admin, strings.Repeat("h", 65), "h-long-password", "", auth.CodeInvalidInput},
 		{"empty password", admin, "h", "", "", auth.CodeInvalidInput},
 		{"password too long", admin, "h", strings.Repeat("p", 129), "", auth.CodeInvalidInput},
-		{"unknown role", admin, "h", "hhhhhhhh", "ROOT", auth.CodeInvalidInput},
+		{"unknown role", admin, "h", "h-long-password", "ROOT", auth.CodeInvalidInput},
 		{"an admin", admin, "ivan", "ivan-password", auth.RoleAdmin, ""},
 	}
 	for _, tt := range tests {

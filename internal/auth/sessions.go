@@ -16,6 +16,7 @@ type EndedSession struct {
 // DeleteSession ends one of the current user's sessions; sessionID nil means the current
 // one (log out). Someone else's session is not found, never forbidden. Ending a refreshable
 // session ends its whole family: its refresh token stops working too.
+// Ending a session other than the current one needs the sessions:write scope.
 func (s *Service) DeleteSession(ctx context.Context, sessionID *int64) (*EndedSession, error) {
 	p, err := requirePrincipal(ctx)
 	if err != nil {
@@ -24,6 +25,10 @@ func (s *Service) DeleteSession(ctx context.Context, sessionID *int64) (*EndedSe
 	id := p.Session.ID
 	if sessionID != nil {
 		id = *sessionID
+	}
+	// Logging out needs no scope: it only gives rights up. Ending another session does.
+	if id != p.Session.ID && !p.HasScope(ScopeSessionsWrite) {
+		return nil, missingScope(ScopeSessionsWrite)
 	}
 	if ended, err := s.deleteRefreshable(ctx, p, id); ended != nil || err != nil {
 		return ended, err
@@ -79,14 +84,25 @@ func (s *Service) deleteRefreshable(ctx context.Context, p *Principal, id int64)
 
 // Sessions lists a user's live sessions: the caller's own, or anyone's for an admin.
 func (s *Service) Sessions(ctx context.Context, userID int64) ([]*Session, error) {
-	p, err := requirePrincipal(ctx)
+	p, err := requireScope(ctx, ScopeRead)
 	if err != nil {
 		return nil, err
 	}
 	if !canSee(p, userID) {
 		return nil, Errorf(CodeNotFound, "user not found")
 	}
-	return s.store.SessionsOf(ctx, userID)
+	sessions, err := s.store.SessionsOf(ctx, userID)
+	if err != nil || s.cfg.IdleTimeout <= 0 {
+		return sessions, err
+	}
+	now := s.clock.Now()
+	live := sessions[:0]
+	for _, sess := range sessions {
+		if !s.idleExpired(sess, now) {
+			live = append(live, sess)
+		}
+	}
+	return live, nil
 }
 
 // IsCurrent reports whether sess is the session making the request in ctx.

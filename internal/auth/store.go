@@ -66,6 +66,7 @@ type Store interface {
 	RefreshStore // refresh.go
 	AccountStore // accounts.go
 	TOTPStore    // totp.go
+	LifecycleStore
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }

@@ -105,10 +105,14 @@ type TOTPEnrollment struct {
 
 // EnableTOTP starts enrolling the current user: it makes a new secret and keeps it pending
 // until ConfirmTOTP (or enrolmentTTL). Calling it again replaces the pending secret. If TOTP
-// is on already, it must be disabled first.
+// is on already, it must be disabled first. Like every sensitive change it needs the
+// account:write scope and a recent sign-in (RequireRecentAuthentication).
 func (s *Service) EnableTOTP(ctx context.Context) (*TOTPEnrollment, error) {
-	p, err := requirePrincipal(ctx)
+	p, err := requireScope(ctx, ScopeAccountWrite)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.RequireRecentAuthentication(ctx); err != nil {
 		return nil, err
 	}
 	uid := p.User.ID
@@ -138,7 +142,7 @@ func (s *Service) EnableTOTP(ctx context.Context) (*TOTPEnrollment, error) {
 // ConfirmTOTP finishes enrolment with a code from the pending secret: TOTP is on from now, and
 // the answer holds the recovery codes, shown this once (only their SHA-256 digests are kept).
 func (s *Service) ConfirmTOTP(ctx context.Context, code string) ([]string, error) {
-	p, err := requirePrincipal(ctx)
+	p, err := requireScope(ctx, ScopeAccountWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +184,14 @@ func (s *Service) ConfirmTOTP(ctx context.Context, code string) ([]string, error
 
 // DisableTOTP turns the current user's TOTP off. It needs exactly one proof: a current code
 // (a TOTP code or a recovery code, which is used up), or the password. A stolen session alone
-// thus cannot remove the second factor.
+// thus cannot remove the second factor. It also needs the account:write scope and a recent
+// sign-in (RequireRecentAuthentication).
 func (s *Service) DisableTOTP(ctx context.Context, code, password string) error {
-	p, err := requirePrincipal(ctx)
+	p, err := requireScope(ctx, ScopeAccountWrite)
 	if err != nil {
+		return err
+	}
+	if err := s.RequireRecentAuthentication(ctx); err != nil {
 		return err
 	}
 	if (code == "") == (password == "") {

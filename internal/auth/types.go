@@ -29,6 +29,8 @@ type User struct {
 	PasswordHash string // argon2id PHC string; never leaves the domain
 	Role         Role
 	CreatedAt    time.Time
+	// Disabled users can neither sign in nor use a session they still hold.
+	Disabled bool
 }
 
 // UserKey is an API credential a user makes for a program: an id plus a secret shown once.
@@ -40,6 +42,16 @@ type UserKey struct {
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 	ExpiresAt  *time.Time
+	// Scopes limit what the sessions made from the key may do; nil means the user's full
+	// rights as a key may hold them (see EffectiveScopes).
+	Scopes []Scope
+	// SecretHint is the checksum suffix of the secret (see SecretHint): not secret, it only
+	// tells LoginUserKey which of the current and the previous hash to verify.
+	SecretHint string
+	// After rerollUserKey, the previous secret keeps working until PreviousSecretExpiresAt.
+	PreviousSecretHash      string
+	PreviousSecretHint      string
+	PreviousSecretExpiresAt *time.Time
 }
 
 // Expired reports whether the key can no longer make sessions at now.
@@ -54,6 +66,8 @@ type SessionMethod string
 const (
 	MethodPassword SessionMethod = "PASSWORD"
 	MethodUserKey  SessionMethod = "USER_KEY"
+	// MethodExternal: a token from an external identity provider (see external.go).
+	MethodExternal SessionMethod = "EXTERNAL"
 )
 
 // Session is a signed-in client. Its token exists only in the answer that made it; the store
@@ -75,6 +89,12 @@ type Session struct {
 	// FamilyID is the refresh token family the session belongs to (see Family); 0 for a
 	// session that is not refreshable.
 	FamilyID int64
+	// Scopes limit what the session may do; nil means the user's full rights (a password or
+	// external sign-in). A session made from a key carries the key's effective scopes.
+	Scopes []Scope
+	// AuthenticatedAt is when the user last proved a credential for this session: its
+	// creation. RequireRecentAuthentication reads it; zero means never.
+	AuthenticatedAt time.Time
 }
 
 // Refreshable reports whether the session was made by a refreshable sign-in (or a refresh):

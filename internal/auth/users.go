@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // CreateUser makes a user in the default account. Only admins may.
@@ -14,18 +15,19 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 // CreateUserIn makes a user in the account with the given slug ("": the default account).
 // Only admins may.
 func (s *Service) CreateUserIn(ctx context.Context, accountSlug, username, password string, role Role) (*User, error) {
-	p, err := requirePrincipal(ctx)
-	if err != nil {
+	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
-	}
-	if p.User.Role != RoleAdmin {
-		return nil, Errorf(CodeForbidden, "only admins may create users")
 	}
 	return s.createUser(ctx, accountSlug, username, password, role)
 }
 
 // EnsureUser makes the user in the default account unless one with that username exists
 // there: the operator's bootstrap of the first admin. It answers whether it made the user.
+//
+// The password policy does not stop it: the operator chose this password in the server's
+// configuration, and refusing to start over it would take the whole API down. The server
+// warns about a weak one instead (see WeakPassword); every password a user or admin sets
+// through the API must pass the policy.
 func (s *Service) EnsureUser(ctx context.Context, username, password string, role Role) (bool, error) {
 	def, err := s.EnsureDefaultAccount(ctx)
 	if err != nil {
@@ -38,7 +40,7 @@ func (s *Service) EnsureUser(ctx context.Context, username, password string, rol
 	if !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
-	if _, err := s.createUser(ctx, "", username, password, role); err != nil {
+	if _, err := s.createUserWith(ctx, "", username, password, role, checkBootstrapPassword); err != nil {
 		if ErrorCode(err) == CodeConflict { // made by another replica meanwhile
 			return false, nil
 		}
@@ -48,6 +50,18 @@ func (s *Service) EnsureUser(ctx context.Context, username, password string, rol
 }
 
 func (s *Service) createUser(ctx context.Context, accountSlug, username, password string, role Role) (*User, error) {
+	return s.createUserWith(ctx, accountSlug, username, password, role, func(p string) error { return CheckPassword(p, username) })
+}
+
+// WeakPassword reports why password fails the policy for username, or "" if it passes.
+func WeakPassword(password, username string) string {
+	if err := CheckPassword(password, username); err != nil {
+		return ErrorMessage(err)
+	}
+	return ""
+}
+
+func (s *Service) createUserWith(ctx context.Context, accountSlug, username, password string, role Role, checkPassword func(string) error) (*User, error) {
 	if role == "" {
 		role = RoleMember
 	}
@@ -57,7 +71,7 @@ func (s *Service) createUser(ctx context.Context, accountSlug, username, passwor
 	if err := checkUsername(username); err != nil {
 		return nil, err
 	}
-	if err := checkNewPassword(password); err != nil {
+	if err := checkPassword(password); err != nil {
 		return nil, err
 	}
 	account, err := s.accountForNewUser(ctx, accountSlug)
@@ -80,7 +94,7 @@ func (s *Service) createUser(ctx context.Context, accountSlug, username, passwor
 
 // Me answers the current user.
 func (s *Service) Me(ctx context.Context) (*User, error) {
-	p, err := requirePrincipal(ctx)
+	p, err := requireScope(ctx, ScopeRead)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +102,21 @@ func (s *Service) Me(ctx context.Context) (*User, error) {
 }
 
 // canSee reports whether the principal may read userID's keys and sessions: their own, or any
-// as an admin.
+// as an admin whose session holds the admin scope.
 func canSee(p *Principal, userID int64) bool {
-	return p.User.ID == userID || p.User.Role == RoleAdmin
+	return p.User.ID == userID || isAdmin(p)
+}
+
+// checkBootstrapPassword bounds the operator's bootstrap password without the policy: it must
+// be non-empty, valid UTF-8 and at most maxPasswordLen characters.
+func checkBootstrapPassword(password string) error {
+	switch {
+	case password == "":
+		return Errorf(CodeInvalidInput, "password must not be empty")
+	case !utf8.ValidString(password):
+		return Errorf(CodeInvalidInput, "password must be valid UTF-8")
+	case utf8.RuneCountInString(password) > maxPasswordLen:
+		return Errorf(CodeInvalidInput, "password must be at most %d characters", maxPasswordLen)
+	}
+	return nil
 }

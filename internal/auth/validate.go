@@ -31,18 +31,6 @@ func checkUsername(username string) error {
 	return nil
 }
 
-func checkNewPassword(password string) error {
-	switch {
-	case password == "":
-		return Errorf(CodeInvalidInput, "password must not be empty")
-	case !utf8.ValidString(password):
-		return Errorf(CodeInvalidInput, "password must be valid UTF-8")
-	case utf8.RuneCountInString(password) > maxPasswordLen:
-		return Errorf(CodeInvalidInput, "password must be at most %d characters", maxPasswordLen)
-	}
-	return nil
-}
-
 // checkLabel validates an optional name given to a key or session.
 func checkLabel(what, label string) error {
 	switch {

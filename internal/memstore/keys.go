@@ -8,10 +8,13 @@ import (
 	"github.com/authgraph/authgraph/internal/auth"
 )
 
-// CreateKey implements auth.KeyStore.
+// CreateKey implements auth.KeyStore. The user must exist.
 func (s *Store) CreateKey(_ context.Context, k *auth.UserKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.users[k.UserID]; !ok {
+		return notFound("create key: user")
+	}
 	s.lastKey++
 	k.ID = s.lastKey
 	s.keys[k.ID] = copyKey(k)
@@ -73,5 +76,7 @@ func copyKey(k *auth.UserKey) *auth.UserKey {
 	c.CreatedAt = utc(k.CreatedAt)
 	c.LastUsedAt = utcPtr(k.LastUsedAt)
 	c.ExpiresAt = utcPtr(k.ExpiresAt)
+	c.PreviousSecretExpiresAt = utcPtr(k.PreviousSecretExpiresAt)
+	c.Scopes = slices.Clone(k.Scopes)
 	return &c
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // CreateSession implements auth.SessionStore. A digest that a live session already has is a
-// conflict: a session must never take over another's token.
+// conflict: a session must never take over another's token. The user must exist.
 func (s *Store) CreateSession(_ context.Context, sess *auth.Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -20,6 +20,9 @@ func (s *Store) CreateSession(_ context.Context, sess *auth.Session) error {
 
 // createSession is CreateSession with s.mu held.
 func (s *Store) createSession(sess *auth.Session) error {
+	if _, ok := s.users[sess.UserID]; !ok {
+		return notFound("create session: user")
+	}
 	if _, err := s.liveByDigest(sess.TokenDigest); err == nil {
 		return fmt.Errorf("memstore: create session: %w", auth.ErrConflict)
 	}
@@ -118,5 +121,7 @@ func copySession(sess *auth.Session) *auth.Session {
 	c.CreatedAt = utc(sess.CreatedAt)
 	c.ExpiresAt = utc(sess.ExpiresAt)
 	c.LastUsedAt = utcPtr(sess.LastUsedAt)
+	c.AuthenticatedAt = utc(sess.AuthenticatedAt)
+	c.Scopes = slices.Clone(sess.Scopes)
 	return &c
 }

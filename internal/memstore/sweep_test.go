@@ -13,10 +13,15 @@ import (
 func TestExpiredSessionsAreSwept(t *testing.T) {
 	c := clock.NewFake(time.Now())
 	s := New(c)
+	for _, name := range []string{"a", "b", "c"} { // sessions need their user to exist
+		if err := s.CreateUser(t.Context(), &auth.User{Username: name, Role: auth.RoleMember, CreatedAt: c.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	create := func(i int) {
 		t.Helper()
 		sess := &auth.Session{
-			UserID: int64(i % 3), TokenDigest: token.Sum(string(rune(i))), Method: auth.MethodPassword,
+			UserID: int64(i%3 + 1), TokenDigest: token.Sum(string(rune(i))), Method: auth.MethodPassword,
 			CreatedAt: c.Now(), ExpiresAt: c.Now().Add(time.Hour),
 		}
 		if err := s.CreateSession(t.Context(), sess); err != nil {

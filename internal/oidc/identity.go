@@ -13,6 +13,8 @@ type Identity struct {
 	Email string
 	// Username is the local authgraph username to sign in as.
 	Username string
+	// Account is the issuer's configured account slug (Issuer.Account), empty if none.
+	Account string
 }
 
 // identify applies the issuer's allow-list and username mapping to verified claims. A
@@ -45,5 +47,5 @@ func (is *issuer) identify(c *claims) (*Identity, error) {
 	default:
 		username = is.host + "|" + c.Subject
 	}
-	return &Identity{Issuer: is.url, Subject: c.Subject, Email: email, Username: username}, nil
+	return &Identity{Issuer: is.url, Subject: c.Subject, Email: email, Username: username, Account: is.account}, nil
 }

@@ -36,6 +36,10 @@ type Issuer struct {
 	// an entry per user: an email can change at the provider, and the default names of two
 	// issuers can collide.
 	Users map[string]string `json:"users,omitempty"`
+	// Account names the local account (tenant) whose users this issuer signs in: its slug.
+	// Empty means the caller's default. oidc only passes it on, in Identity.Account; the
+	// caller checks it.
+	Account string `json:"account,omitempty"`
 }
 
 // issuer is an Issuer checked and turned into lookup tables, with its key set.
@@ -48,6 +52,7 @@ type issuer struct {
 	emails         map[string]bool // lowerASCII
 	usersBySubject map[string]string
 	usersByEmail   map[string]string // keyed by lowerASCII(email)
+	account        string
 	keys           *keySet
 }
 
@@ -71,6 +76,7 @@ func compile(cfg Issuer) (*issuer, error) {
 		emails:         map[string]bool{},
 		usersBySubject: map[string]string{},
 		usersByEmail:   map[string]string{},
+		account:        cfg.Account,
 	}
 
 	if len(cfg.Audiences) == 0 {

@@ -26,7 +26,8 @@ func TestParseIssuers(t *testing.T) {
 	    "url": "http://127.0.0.1:8080/realms/dev",
 	    "jwks_url": "http://127.0.0.1:8080/realms/dev/certs?x=1",
 	    "audiences": ["authgraph"],
-	    "allowed_emails": ["dev@example.com"]
+	    "allowed_emails": ["dev@example.com"],
+	    "account": "dev"
 	  }
 	]`
 	got, err := oidc.ParseIssuers(text)
@@ -47,6 +48,7 @@ func TestParseIssuers(t *testing.T) {
 			JWKSURL:       "http://127.0.0.1:8080/realms/dev/certs?x=1",
 			Audiences:     []string{"authgraph"},
 			AllowedEmails: []string{"dev@example.com"},
+			Account:       "dev",
 		},
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -373,3 +373,14 @@ func signRaw(t *testing.T, key jose.SigningKey, opts *jose.SignerOptions, claims
 	}
 	return tok
 }
+
+func TestVerifyPassesTheAccountOn(t *testing.T) {
+	f := newFixture(t, func(iss *oidc.Issuer) { iss.Account = "acme" })
+	got, err := f.v.Verify(context.Background(), f.p.Sign(t, f.claims("alice-sub", nil)))
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if got.Account != "acme" || got.Username != "alice" {
+		t.Errorf("identity = %+v, want account acme, username alice", *got)
+	}
+}

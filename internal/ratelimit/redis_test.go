@@ -150,12 +150,8 @@ func TestRedisDown(t *testing.T) {
 
 func scan(t *testing.T, rdb redis.UniversalClient, match string) []string {
 	t.Helper()
-	var keys []string
-	iter := rdb.Scan(t.Context(), 0, match, 100).Iterator()
-	for iter.Next(t.Context()) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	keys, err := redistest.Keys(t.Context(), rdb, match) // every master of a cluster
+	if err != nil {
 		t.Fatal(err)
 	}
 	return keys

@@ -24,9 +24,21 @@ func benchSession(userID int64, d token.Digest) *auth.Session {
 	}
 }
 
+// benchUsers makes users 1…n, whom sessions need.
+func benchUsers(b *testing.B, s *Store, n int) {
+	b.Helper()
+	for i := range n {
+		u := &auth.User{Username: "u" + strconv.Itoa(i), PasswordHash: "h", Role: auth.RoleMember, CreatedAt: time.Now()}
+		if err := s.CreateUser(b.Context(), u); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkSessionByDigest(b *testing.B) {
 	srv := redistest.Start(b)
 	s := New(srv.Client, Options{Prefix: srv.Prefix})
+	benchUsers(b, s, 100)
 	digests := make([]token.Digest, 1000)
 	for i := range digests {
 		digests[i] = token.Sum(newToken(b))
@@ -71,6 +83,7 @@ func BenchmarkSessionMemory(b *testing.B) {
 				b.Skip("measuring memory needs a private redis-server")
 			}
 			s := New(srv.Client, Options{})
+			benchUsers(b, s, b.N/10+1)
 			before := usedMemory(b, srv)
 			b.ResetTimer()
 			const workers = 32

@@ -11,14 +11,18 @@
 //	p a:<id>                    account: compact JSON {"s","n","c"} (slug, name, created)
 //	p as:<slug>                 slug → account id; claimed with SET NX, so it is the lock that
 //	                            makes slugs unique
-//	p u:<id>                    user: compact JSON {"a","n","h","r","c"} (account id, username,
-//	                            hash, role, created)
+//	p u:<id>                    user: compact JSON {"a","n","h","r","c","d"} (account id,
+//	                            username, hash, role, created, disabled); "!" and the JSON
+//	                            while DeleteUser runs
 //	p un:<username>             HASH account id → user id: the accounts that have a user of that
 //	                            name (HKEYS, for a login that names no account) and the user in
 //	                            each (HGET). A field is claimed with HSETNX, so it is the lock
 //	                            that makes usernames unique within an account. One small hash per
 //	                            distinct username (listpack-encoded: tens of bytes)
-//	p k:<id>                    user key: compact JSON {"u","n","h","c","l","e"}, owner first
+//	p users                     ZSET of user ids (score = id), for listing users by page
+//	p k:<id>                    user key: compact JSON {"u","n","h","c","l","e","s","i","ph",
+//	                            "pi","pe"}, owner first (s: scopes; i: the secret's checksum
+//	                            hint; p…: the previous secret during a reroll's grace period)
 //	p {u<uid>}:k                SET of the user's key ids
 //	p t:<digest>                session, under the 32 raw bytes of its token's SHA-256 digest:
 //	                            a binary record (codec.go) that Redis expires at its ExpiresAt
@@ -34,6 +38,11 @@
 //	                            token rotated less than the grace window ago; PEXPIRE the window
 //	p r:<digest>                "<fid>:<expiry ms>": the family of a refresh token, current or
 //	                            rotated (to recognise reuse); PEXPIREAT that token's expiry
+//	p {f<fid>}:p                SET of the digests of every refresh token the family issued
+//	                            (so its pointers can be deleted with it); expires with the
+//	                            family's latest token
+//	p {u<uid>}:f                SET of the user's family ids, expiring with the user's
+//	                            latest-expiring family; pruned every 64 families
 //	p {u<uid>}:totp             HASH, while the user has TOTP on: "s" the sealed secret (see
 //	                            below), "t" the last accepted 30-second step, and one empty
 //	                            field per unused recovery code, named "r" + the code's 32-byte
@@ -56,10 +65,30 @@
 // plaintext behind a 'P' marker.
 //
 // Users and keys are JSON so that an operator can read them with redis-cli; sessions, the
-// only records whose number grows with traffic, are binary (about 35 bytes plus the client
-// strings, against some 150 as JSON). BenchmarkSessionMemory measures what a session costs in
-// Redis, indexes included. User keys have no TTL: a key past its ExpiresAt stays listed until
-// its owner deletes it, and the domain refuses to use it.
+// only records whose number grows with traffic, are binary (codec.go). User keys have no TTL:
+// a key past its ExpiresAt stays listed until its owner deletes it, and the domain refuses to
+// use it.
+//
+// # Memory per session
+//
+// BenchmarkSessionMemory measures what a session costs in Redis, indexes included
+// (go test -run X -bench SessionMemory -benchtime 100000x ./internal/redisstore/): about 275
+// bytes at 100k sessions, with a desktop browser's user agent or a short one, so 10 million
+// sessions take under 3 GB. Most of it is Redis's own cost of a key with a TTL, which the
+// model keeps to one key per session:
+//
+//	dict entry 32 · key name 48 ("ag:t:" + 32 digest bytes) · value object 16 ·
+//	value 64 · TTL entry 32 · hash table slots about 20        ≈ 210 bytes
+//	the session's entry in its user's index (a small HASH, listpack-encoded: id and
+//	digest) with the index's own key spread over the user's sessions  ≈ 55-65 bytes
+//
+// Redis allocates in size classes (jemalloc: … 48, 64, 80, 96, 112, 128, 160, 192 …), so
+// what counts is which class the value lands in. The session encoding keeps a typical one
+// within 60 bytes, in the 64-byte class (a JSON record with a browser's user agent takes
+// some 250, in the 256 class): varints, times as a difference from the creation time (a
+// 30-day expiry is 5 bytes), IP addresses as 4 or 16 bytes, and user agents coded with a
+// fixed dictionary of the fragments browsers and HTTP libraries use (useragent.go: 115 bytes
+// of Chrome's become 10). Times keep their nanoseconds.
 //
 // # Atomicity and Redis Cluster
 //
@@ -85,8 +114,13 @@
 //     dies between claim and record leaves the username taken in that account by no one
 //     (UserByUsername answers ErrNotFound, though the account still counts in HKEYS);
 //     HDEL p un:<username> <account id> frees it (DEL p as:<slug> for a slug).
-//   - SetPasswordHash and SetKeyHash read, change and write the record under WATCH, so an
-//     update can never bring back a record deleted meanwhile.
+//   - CreateUser then ZADDs the id to the users index (undoing the rest if that fails).
+//   - SetPasswordHash, SetKeyHash, UpdateUser and UpdateKey read, change and write the record
+//     under WATCH, so an update can never bring back a record deleted meanwhile.
+//   - TouchSession rewrites a session record with SET KEEPTTL in a script that first checks
+//     the record is still that session's (setIfPrefix): it never revives an ended session.
+//   - DeleteSessionsOf reads the user's session index and runs the DeleteSession script on
+//     each record in one pipeline: each session is ended (and counted) by one caller only.
 //   - UseTOTPStep is one script on {u<uid>}:totp (HGET "t", compare, HSET "t"): a step at or
 //     before the last accepted one is refused, and of concurrent logins with one code exactly
 //     one passes. UseRecoveryCode is one HDEL: exactly one caller hears 1. EnableTOTP is one
@@ -100,7 +134,8 @@
 // in one slot, and the two scripts of families.go touch only keys of that slot:
 //
 //   - rotate: if the presented digest is the family's current one, make the successor current
-//     (r, e, PEXPIREAT), register the new access session (a:<id>, pruning expired ones) and
+//     (r, e, PEXPIREAT; SADD to the token set), register the new access session (a:<id>,
+//     pruning expired ones) and
 //     keep the sealed pair under the presented token's grace key; if it was rotated within the
 //     window, answer that sealed pair; otherwise (a reuse) delete the family and answer its
 //     access sessions. Everything a rotation writes outside the slot — the new access session
@@ -108,14 +143,44 @@
 //     reach it yet, and deleted again unless the script rotated. Written after the script, a
 //     revocation running in between could miss the new access session.
 //   - revoke: delete the family if it belongs to the user, and answer its access sessions.
-//     The caller then deletes those (t: and the index entries). The pointers (r:) are left to
-//     expire: they now lead to no family, so every refresh token of it is dead at once.
+//     The caller then deletes those (t: and the index entries), and then, with purgeFamily,
+//     the token set and every pointer (r:) it names. Those lead to no family already, so
+//     every refresh token of it is dead at the first step; deleting them only frees memory
+//     (and is best effort: they expire anyway). A reuse revokes the same way.
+//   - purgeFamily (DeleteUser, and after a revocation): delete the family and its token set
+//     in one step and answer the digests and access sessions, which the caller deletes with
+//     the grace keys. A family is listed in {u<uid>}:f after it is written (CreateFamily then
+//     checks that the user still lives, as CreateSession does), so DeleteUser finds every
+//     family, even one whose access sessions have all expired.
 //
 // Memory: a family hash is ~150 bytes plus ~50 per live access session; a grace key lives 10 s.
-// The pointers are what grows: each rotation leaves the old token's pointer (~100 bytes) until
-// that token would have expired, because presenting it again must be recognised as a reuse. A
-// client refreshing every 15 minutes around the clock for the 30-day refresh lifetime keeps
-// ~2,900 of them (~300 KB); a longer AUTHGRAPH_ACCESS_TOKEN_TTL means fewer.
+// The pointers are what grows: each rotation leaves the old token's pointer (~100 bytes) and
+// its digest in the token set (~40 bytes) until that token would have expired, because
+// presenting it again must be recognised as a reuse. A client refreshing every 15 minutes
+// around the clock for the 30-day refresh lifetime keeps ~2,900 of them (~400 KB); a longer
+// AUTHGRAPH_ACCESS_TOKEN_TTL means fewer, and an idle timeout shortens the refresh lifetime.
+//
+// # Deleting a user
+//
+// A user's records live in several slots, so DeleteUser cannot be one script. It goes:
+//
+//  1. markDeleted: the user record becomes a tombstone ("!" + the record) in one atomic step.
+//     Of concurrent calls exactly one turns it, and wins. From here the user is not found by
+//     User, UserByUsername, ListUsers or UpdateUser, so no session of theirs authenticates
+//     and no login succeeds.
+//  2. Purge: every token family in {u<uid>}:f (purgeFamily: the family, its token set,
+//     pointers, grace keys and access sessions), every key (deleteIfPrefix on k:<id>), every
+//     session (the same on t:<digest>), then in one DEL the key, session and family indexes
+//     and the second factor ({u<uid>}:totp, :totp:new), the users-index entry, the username
+//     claim (its account's field, only if it still names this id), and last the tombstone.
+//
+// Every purge step is idempotent. A DeleteUser that dies half-way leaves the tombstone, and
+// the next DeleteUser of that id (which finds the tombstone and answers ErrNotFound) runs
+// the purge again. CreateKey, CreateSession and CreateFamily, after writing their record and
+// index entry,
+// check that the user still lives (GET u:<id>) and undo their writes if not: either the
+// purge's listing saw their entry, or they see the tombstone (or nothing), so a key or
+// session made while its user is deleted never stays behind.
 //
 // # Expiry
 //

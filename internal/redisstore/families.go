@@ -27,6 +27,13 @@ import (
 // (Unix ns) · r current refresh digest (32 bytes) · e its expiry (Unix ms, rounded up) ·
 // a:<session id> → access session digest (32 bytes) and expiry (Unix ms) of each access
 // session the family made and that has not expired.
+//
+//	p {f<id>}:p               SET of the digests of every refresh token the family issued,
+//	                          expiring with the family's latest token: DeleteUser reads it to
+//	                          delete every pointer of the user's families (lifecycle.go)
+//	p {u<uid>}:f              SET of the user's family ids, expiring with the user's
+//	                          latest-expiring family: how DeleteUser and DeleteSessionsOf find
+//	                          families whose access sessions have all expired
 
 func (n names) family(id int64) string { return n.prefix + "{f" + itoa(id) + "}" }
 
@@ -36,10 +43,11 @@ func (n names) grace(id int64, d token.Digest) string {
 
 func (n names) refresh(d token.Digest) string { return n.prefix + "r:" + string(d[:]) }
 
-// rotate is auth.Rotation's atomic step. Its keys are the family and the presented token's
-// grace key: one hash slot, {f<id>}. See auth.Rotation for the rules.
+// rotate is auth.Rotation's atomic step. Its keys are the family, the presented token's
+// grace key and the family's token set: one hash slot, {f<id>}. See auth.Rotation for the
+// rules.
 //
-//	KEYS[1] family, KEYS[2] grace key of the presented token
+//	KEYS[1] family, KEYS[2] grace key of the presented token, KEYS[3] token set
 //	ARGV[1] presented digest   ARGV[2] now (ms)         ARGV[3] next digest
 //	ARGV[4] next expiry (ms)   ARGV[5] grace (ms, 0: none)
 //	ARGV[6] grace deadline (ms)  ARGV[7] sealed pair
@@ -64,6 +72,8 @@ if cur[1] == ARGV[1] then
 		end
 	end
 	redis.call('PEXPIREAT', fam, ARGV[4])
+	redis.call('SADD', KEYS[3], ARGV[3])
+	redis.call('PEXPIREAT', KEYS[3], ARGV[4])
 	if tonumber(ARGV[5]) > 0 then
 		redis.call('HSET', grace, 'd', ARGV[6], 's', ARGV[7])
 		redis.call('PEXPIRE', grace, ARGV[5])
@@ -142,10 +152,12 @@ func (s *Store) CreateFamily(ctx context.Context, f *auth.Family, first *auth.Se
 	if f.Name != "" {
 		fields = append(fields, "n", f.Name)
 	}
-	key := s.name.family(id)
+	key, tokens := s.name.family(id), s.name.familyTokens(id)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key, fields...)
 		p.PExpireAt(ctx, key, expires)
+		p.SAdd(ctx, tokens, f.RefreshDigest[:])
+		p.PExpireAt(ctx, tokens, expires)
 		return nil
 	})
 	if err == nil {
@@ -155,12 +167,18 @@ func (s *Store) CreateFamily(ctx context.Context, f *auth.Family, first *auth.Se
 	if err != nil {
 		uctx, cancel := undoContext(ctx)
 		defer cancel()
-		_ = s.rdb.Del(uctx, key).Err()
+		_ = s.rdb.Del(uctx, key, tokens).Err()
 		s.dropSessions(uctx, first.UserID, map[int64]token.Digest{first.ID: first.TokenDigest})
 		first.FamilyID = 0
 		if errors.Is(err, redis.Nil) {
 			return conflict(op)
 		}
+		return fail(op, err)
+	}
+	// Index the family under its user, then check that the user still lives: see
+	// indexFamily (lifecycle.go).
+	if err := s.indexFamily(ctx, f.UserID, id, expires); err != nil {
+		first.FamilyID = 0
 		return fail(op, err)
 	}
 	f.ID = id
@@ -262,7 +280,7 @@ func (s *Store) Rotate(ctx context.Context, r *auth.Rotation) (*auth.RotationRes
 		grace = 0
 	}
 	res, err := rotate.Run(ctx, s.rdb,
-		[]string{s.name.family(r.FamilyID), s.name.grace(r.FamilyID, r.Presented)},
+		[]string{s.name.family(r.FamilyID), s.name.grace(r.FamilyID, r.Presented), s.name.familyTokens(r.FamilyID)},
 		r.Presented[:], r.Now.UnixMilli(), r.Next[:], ceilMilli(r.NextExpiresAt).UnixMilli(),
 		grace, ceilMilli(r.Now.Add(r.Grace)).UnixMilli(), r.Sealed,
 		accessField(r.Access.ID), accessValue(r.Access),
@@ -275,6 +293,9 @@ func (s *Store) Rotate(ctx context.Context, r *auth.Rotation) (*auth.RotationRes
 	status, _ := res[0].(string)
 	switch status {
 	case "rotated":
+		// The user's family index lives as long as their latest refresh token; best effort,
+		// like the other index TTLs.
+		_ = s.rdb.Do(ctx, "PEXPIREAT", s.name.familiesOf(r.Access.UserID), ceilMilli(r.NextExpiresAt).UnixMilli(), "GT").Err()
 		return &auth.RotationResult{Outcome: auth.Rotated}, nil
 	case "replayed":
 		undo()
@@ -285,6 +306,9 @@ func (s *Store) Rotate(ctx context.Context, r *auth.Rotation) (*auth.RotationRes
 		uctx, cancel := undoContext(ctx)
 		defer cancel()
 		s.dropSessions(uctx, r.Access.UserID, accessPairs(res[1:]))
+		// The family is gone: its pointers and token set go too (best effort: they lead to
+		// no family, and expire anyway).
+		_ = s.purgeFamily(uctx, r.Access.UserID, r.FamilyID)
 		return &auth.RotationResult{Outcome: auth.Reused}, nil
 	case "gone":
 		undo()
@@ -296,7 +320,8 @@ func (s *Store) Rotate(ctx context.Context, r *auth.Rotation) (*auth.RotationRes
 
 // RevokeFamily implements auth.RefreshStore. The family goes in one atomic step, after which
 // none of its refresh tokens can be used; its access sessions (in other slots) are deleted
-// next. Its pointers (r:) are left to expire: they lead to no family any more.
+// next, then its pointers (r:), found in its token set (best effort: they lead to no family
+// any more, and expire anyway).
 func (s *Store) RevokeFamily(ctx context.Context, userID, id int64) error {
 	const op = "revoke family"
 	res, err := revoke.Run(ctx, s.rdb, []string{s.name.family(id)}, itoa(userID), s.clock.Now().UnixMilli()).Slice()
@@ -313,6 +338,7 @@ func (s *Store) RevokeFamily(ctx context.Context, userID, id int64) error {
 	if err := s.dropSessions(uctx, userID, accessPairs(res)); err != nil {
 		return fail(op, err)
 	}
+	_ = s.purgeFamily(uctx, userID, id)
 	return nil
 }
 

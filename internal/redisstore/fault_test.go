@@ -74,6 +74,19 @@ func TestRedisDown(t *testing.T) {
 		{"SessionByDigest", func(ctx context.Context) error { _, err := f.SessionByDigest(ctx, s.TokenDigest); return err }},
 		{"SessionsOf", func(ctx context.Context) error { _, err := f.SessionsOf(ctx, u.ID); return err }},
 		{"DeleteSession", func(ctx context.Context) error { _, err := f.DeleteSession(ctx, u.ID, s.ID); return err }},
+		{"UpdateUser", func(ctx context.Context) error {
+			_, err := f.UpdateUser(ctx, u.ID, func(*auth.User) error { return nil })
+			return err
+		}},
+		{"ListUsers", func(ctx context.Context) error { _, err := f.ListUsers(ctx, 0, 0, 10, false); return err }},
+		{"CountUsers", func(ctx context.Context) error { _, err := f.CountUsers(ctx); return err }},
+		{"DeleteUser", func(ctx context.Context) error { _, err := f.DeleteUser(ctx, u.ID); return err }},
+		{"UpdateKey", func(ctx context.Context) error {
+			_, err := f.UpdateKey(ctx, k.ID, func(*auth.UserKey) error { return nil })
+			return err
+		}},
+		{"TouchSession", func(ctx context.Context) error { return f.TouchSession(ctx, s, now) }},
+		{"DeleteSessionsOf", func(ctx context.Context) error { _, err := f.DeleteSessionsOf(ctx, u.ID, 0); return err }},
 	}
 	for _, c := range calls {
 		wantUnavailable(t, c.name+" with Redis down", c.call(t.Context()))

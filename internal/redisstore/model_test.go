@@ -51,7 +51,7 @@ func TestDeleteLeavesNoIndexEntry(t *testing.T) {
 	}
 	base := map[string][]string{
 		"seq:u": {"1"}, "seq:k": {"2"}, "seq:s": {"2"},
-		"u:1": nil, "un:alice": {"1", "1"}, // account 1 → user 1
+		"u:1": nil, "un:alice": {"1", "1"}, "users": {"1"}, // account 1 → user 1
 	}
 	want := maps.Clone(base)
 	want["k:2"] = nil

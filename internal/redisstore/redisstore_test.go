@@ -79,14 +79,16 @@ func newToken(t testing.TB) string {
 }
 
 // dump answers every key under the fixture's prefix, without the prefix, with its contents:
-// a string's value, a set's members, a hash's fields and values.
+// a string's value, a set's or sorted set's members, a hash's fields and values.
 func (f fixture) dump(t *testing.T) map[string][]string {
 	t.Helper()
 	ctx, rdb := t.Context(), f.srv.Client
 	out := map[string][]string{}
-	iter := rdb.Scan(ctx, 0, f.srv.Prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
+	keys, err := redistest.Keys(ctx, rdb, f.srv.Prefix+"*") // every master of a cluster
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range keys {
 		var items []string
 		var err error
 		switch typ := rdb.Type(ctx, key).Val(); typ {
@@ -96,6 +98,8 @@ func (f fixture) dump(t *testing.T) map[string][]string {
 			items = []string{v}
 		case "set":
 			items, err = rdb.SMembers(ctx, key).Result()
+		case "zset":
+			items, err = rdb.ZRange(ctx, key, 0, -1).Result()
 		case "hash":
 			var m map[string]string
 			m, err = rdb.HGetAll(ctx, key).Result()
@@ -109,9 +113,6 @@ func (f fixture) dump(t *testing.T) map[string][]string {
 			t.Fatal(err)
 		}
 		out[key[len(f.srv.Prefix):]] = items
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -5,16 +5,31 @@ import "github.com/redis/go-redis/v9"
 // Each script touches only KEYS[1], or keys that share a hash tag ({u<uid>}), so it runs
 // unchanged on Redis Cluster.
 
-// deleteIfPrefix deletes KEYS[1] and answers its value if the value begins with ARGV[1], and
-// answers nil otherwise. The records put their owner first, so the prefix check is the
-// ownership check, done in the same atomic step as the delete.
+// deleteIfPrefix deletes KEYS[1] and answers its value if the value, from byte ARGV[2]
+// (1-based; default 1), begins with ARGV[1], and answers nil otherwise. The records put their
+// owner first, so the prefix check is the ownership check, done in the same atomic step as
+// the delete. (Sessions start with a version byte, so their owner is checked from byte 2.)
 var deleteIfPrefix = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
-if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
+local from = tonumber(ARGV[2] or '1')
+if v and string.sub(v, from, from + #ARGV[1] - 1) == ARGV[1] then
 	redis.call('DEL', KEYS[1])
 	return v
 end
 return false
+`)
+
+// setIfPrefix replaces the value of KEYS[1] with ARGV[3], keeping its TTL, if the value from
+// byte ARGV[2] begins with ARGV[1]; it answers 1 if it did. It never creates a key, so it
+// cannot bring back a record deleted or expired meanwhile.
+var setIfPrefix = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+local from = tonumber(ARGV[2])
+if v and string.sub(v, from, from + #ARGV[1] - 1) == ARGV[1] then
+	redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+	return 1
+end
+return 0
 `)
 
 // deleteIfEqual deletes KEYS[1] if its value is ARGV[1]: it releases a claim only if the
@@ -72,4 +87,43 @@ if tonumber(ARGV[1]) <= tonumber(last) then
 end
 redis.call('HSET', KEYS[1], 't', ARGV[1])
 return 1
+`)
+
+// markDeleted turns the user record KEYS[1] into a tombstone ("!" and the record) and
+// answers the record; if the record is already a tombstone it answers the tombstone
+// unchanged, and if there is no record, nil. So of concurrent calls exactly one gets an
+// answer that does not start with "!": the one that deletes the user.
+var markDeleted = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then
+	return false
+end
+if string.sub(v, 1, 1) == '!' then
+	return v
+end
+redis.call('SET', KEYS[1], '!' .. v, 'KEEPTTL')
+return v
+`)
+
+// purgeFamily deletes the family KEYS[1] and its token set KEYS[2] (one slot, {f<fid>}) and
+// answers {digests, sessions}: the digest of every refresh token the family issued (its set
+// and its current one) and {id, digest, …} of its access sessions, for the caller to delete
+// what lives in other slots. A family already revoked still has its token set until that
+// expires, and is purged all the same.
+var purgeFamily = redis.NewScript(`
+local toks = redis.call('SMEMBERS', KEYS[2])
+local cur = redis.call('HGET', KEYS[1], 'r')
+if cur then
+	toks[#toks + 1] = cur
+end
+local sessions = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+	if string.sub(all[i], 1, 2) == 'a:' then
+		sessions[#sessions + 1] = string.sub(all[i], 3)
+		sessions[#sessions + 1] = string.sub(all[i + 1], 1, 32)
+	end
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return {toks, sessions}
 `)

@@ -19,7 +19,8 @@ import (
 const pruneEvery = 64
 
 // CreateSession implements auth.SessionStore. A digest that another session still holds is
-// ErrConflict: a session must never take over another's token.
+// ErrConflict: a session must never take over another's token. The user must exist
+// (ErrNotFound otherwise).
 func (s *Store) CreateSession(ctx context.Context, sess *auth.Session) error {
 	const op = "create session"
 	id, err := s.rdb.Incr(ctx, s.name.seq("s")).Result()
@@ -60,6 +61,14 @@ func (s *Store) CreateSession(ctx context.Context, sess *auth.Session) error {
 		uctx, cancel := undoContext(ctx)
 		defer cancel()
 		_ = s.rdb.Del(uctx, tokenKey).Err()
+		return fail(op, err)
+	}
+	// As in CreateKey: a DeleteUser that ran meanwhile may have missed this session.
+	if err := s.checkUserLives(ctx, sess.UserID); err != nil {
+		uctx, cancel := undoContext(ctx)
+		defer cancel()
+		_ = s.rdb.Del(uctx, tokenKey).Err()
+		_ = s.rdb.HDel(uctx, index, itoa(id)).Err()
 		return fail(op, err)
 	}
 	if n := size.Val(); n%pruneEvery == 0 {
@@ -165,7 +174,7 @@ func (s *Store) DeleteSession(ctx context.Context, userID, id int64) (*auth.Sess
 		return nil, fail(op, errCorrupt)
 	}
 	d := token.Digest([]byte(v))
-	rec, err := deleteIfPrefix.Run(ctx, s.rdb, []string{s.name.token(d)}, sessionHead(nil, id, userID)).Text()
+	rec, err := deleteIfPrefix.Run(ctx, s.rdb, []string{s.name.token(d)}, sessionOwner(id, userID), 2).Text()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fail(op, err)
 	}

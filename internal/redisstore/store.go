@@ -66,6 +66,9 @@ func (n names) key(id int64) string            { return n.prefix + "k:" + itoa(i
 func (n names) keysOf(userID int64) string     { return n.prefix + "{u" + itoa(userID) + "}:k" }
 func (n names) token(d token.Digest) string    { return n.prefix + "t:" + string(d[:]) }
 func (n names) sessionsOf(userID int64) string { return n.prefix + "{u" + itoa(userID) + "}:s" }
+func (n names) users() string                  { return n.prefix + "users" }
+func (n names) familiesOf(userID int64) string { return n.prefix + "{u" + itoa(userID) + "}:f" }
+func (n names) familyTokens(id int64) string   { return n.family(id) + ":p" }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
@@ -77,7 +80,7 @@ var errCorrupt = errors.New("corrupt record")
 // anything else from Redis or the network is ErrUnavailable, keeping the original too.
 func fail(op string, err error) error {
 	switch {
-	case errors.Is(err, redis.Nil):
+	case errors.Is(err, redis.Nil), errors.Is(err, errTombstone):
 		return notFound(op)
 	case errors.Is(err, errCorrupt):
 		return fmt.Errorf("redisstore: %s: %w", op, err)

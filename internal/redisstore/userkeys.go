@@ -13,7 +13,7 @@ import (
 	"github.com/authgraph/authgraph/internal/auth"
 )
 
-// CreateKey implements auth.KeyStore.
+// CreateKey implements auth.KeyStore. The user must exist (ErrNotFound otherwise).
 func (s *Store) CreateKey(ctx context.Context, k *auth.UserKey) error {
 	const op = "create key"
 	rec, err := encodeKey(k)
@@ -32,6 +32,15 @@ func (s *Store) CreateKey(ctx context.Context, k *auth.UserKey) error {
 		uctx, cancel := undoContext(ctx)
 		defer cancel()
 		_ = s.rdb.Del(uctx, s.name.key(id)).Err()
+		return fail(op, err)
+	}
+	// A DeleteUser that ran meanwhile may have listed the user's keys before the SADD: then
+	// the user is gone now, and the key must go too (see doc.go).
+	if err := s.checkUserLives(ctx, k.UserID); err != nil {
+		uctx, cancel := undoContext(ctx)
+		defer cancel()
+		_ = s.rdb.Del(uctx, s.name.key(id)).Err()
+		_ = s.rdb.SRem(uctx, s.name.keysOf(k.UserID), id).Err()
 		return fail(op, err)
 	}
 	k.ID = id

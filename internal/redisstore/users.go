@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/authgraph/authgraph/internal/auth"
 )
 
@@ -34,6 +36,14 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 		// Release the claim, or the username would stay taken by a user that does not exist.
 		uctx, cancel := undoContext(ctx)
 		defer cancel()
+		_ = hdelIfEqual.Run(uctx, s.rdb, []string{claim}, field, id).Err()
+		return fail(op, err)
+	}
+	// Record first, index second (see doc.go): the index of users is only for listing them.
+	if err := s.rdb.ZAdd(ctx, s.name.users(), redis.Z{Score: float64(id), Member: id}).Err(); err != nil {
+		uctx, cancel := undoContext(ctx)
+		defer cancel()
+		_ = s.rdb.Del(uctx, s.name.user(id)).Err()
 		_ = hdelIfEqual.Run(uctx, s.rdb, []string{claim}, field, id).Err()
 		return fail(op, err)
 	}

@@ -16,6 +16,8 @@ import (
 type process struct {
 	bin, dir string
 	port     int
+	first    []string   // arguments before the usual ones (a configuration file, --sentinel)
+	extra    []string   // more redis-server arguments
 	out      syncBuffer // stdout and stderr of every run, for the test log on failure
 
 	mu     sync.Mutex
@@ -26,8 +28,12 @@ type process struct {
 // newProcess starts redis-server on a free loopback port. A port found free can be taken by
 // someone else before redis-server binds it, so a start that fails is retried on another.
 // It answers the process even with an error, for its output.
-func newProcess(bin, dir string) (*process, error) {
-	p := &process{bin: bin, dir: dir}
+func newProcess(bin, dir string, extra ...string) (*process, error) {
+	return startProcess(&process{bin: bin, dir: dir, extra: extra})
+}
+
+// startProcess starts p (with its bin, dir and arguments set) on a free port, as newProcess.
+func startProcess(p *process) (*process, error) {
 	var err error
 	for range 5 {
 		if p.port, err = freePort(); err != nil {
@@ -44,10 +50,11 @@ func (p *process) addr() string { return net.JoinHostPort("127.0.0.1", strconv.I
 
 // start runs redis-server and waits until it answers PING.
 func (p *process) start() error {
-	cmd := exec.Command(p.bin,
+	args := []string{
 		"--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", p.dir,
-	)
+	}
+	cmd := exec.Command(p.bin, append(append(append([]string(nil), p.first...), args...), p.extra...)...)
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	cmd.SysProcAttr = sysProcAttr()

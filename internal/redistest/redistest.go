@@ -1,6 +1,11 @@
 // Package redistest gives tests a throwaway Redis: the server named by AUTHGRAPH_REDIS_URL, or
 // else a private redis-server from PATH on a free loopback port. With neither, tests skip
 // loudly, or fail under CI=true, so that a CI run cannot pass without having run them.
+//
+// AUTHGRAPH_REDIS_URL may also be a Redis Cluster, in authgraph's redis+cluster://host:port
+// ?addr=host:port… form: tests then share it, each under its own key prefix. StartCluster
+// gives a test a private cluster, and NewCluster (used by cmd/withcluster, which `make test`
+// runs) starts one outside a test.
 package redistest
 
 import (
@@ -32,6 +37,10 @@ type Server struct {
 	// External is true when the server is AUTHGRAPH_REDIS_URL's: Stop and Restart are refused,
 	// so fault tests should skip when it is set.
 	External bool
+	// Cluster is true when the server is a Redis Cluster (StartCluster's, or a
+	// redis+cluster:// AUTHGRAPH_REDIS_URL): Client is a *redis.ClusterClient, URL is in
+	// authgraph's redis+cluster:// form, and Stop and Restart are refused.
+	Cluster bool
 
 	t    testing.TB
 	proc *process // nil when External
@@ -58,17 +67,13 @@ func Start(t testing.TB) *Server {
 
 // NewClient returns another client of the server, configured by configure (nil for the
 // defaults), e.g. with short timeouts for a test that stops the server. It is closed when
-// the test ends.
+// the test ends. For a cluster, configure applies to each node's client.
 func (s *Server) NewClient(configure func(*redis.Options)) redis.UniversalClient {
 	s.t.Helper()
-	opts, err := parseURL(s.URL)
+	c, err := newUniversalClient(s.URL, configure)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if configure != nil {
-		configure(opts)
-	}
-	c := redis.NewClient(opts)
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -76,8 +81,8 @@ func (s *Server) NewClient(configure func(*redis.Options)) redis.UniversalClient
 // Stop kills the server, as a crash would. Call it from the test's goroutine.
 func (s *Server) Stop() {
 	s.t.Helper()
-	if s.External {
-		s.t.Fatalf("redistest: Stop needs a private redis-server, not the one in %s; skip this test when Server.External is set", EnvURL)
+	if s.External || s.proc == nil {
+		s.t.Fatalf("redistest: Stop needs a private redis-server, not the one in %s or a cluster; skip this test when Server.External is set", EnvURL)
 	}
 	s.proc.kill()
 }
@@ -86,8 +91,8 @@ func (s *Server) Stop() {
 // the harness runs Redis without persistence.
 func (s *Server) Restart() {
 	s.t.Helper()
-	if s.External {
-		s.t.Fatalf("redistest: Restart needs a private redis-server, not the one in %s; skip this test when Server.External is set", EnvURL)
+	if s.External || s.proc == nil {
+		s.t.Fatalf("redistest: Restart needs a private redis-server, not the one in %s or a cluster; skip this test when Server.External is set", EnvURL)
 	}
 	if err := s.proc.start(); err != nil {
 		s.t.Fatalf("redistest: restart redis-server: %v\n%s", err, s.proc.output())
@@ -134,13 +139,16 @@ func warn(msg string) {
 
 func (s *Server) startExternal(url string) {
 	s.t.Helper()
-	s.URL, s.External = url, true
-	opts, err := parseURL(url)
+	s.URL, s.External, s.Cluster = url, true, IsClusterURL(url)
+	c, err := newUniversalClient(url, nil)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.Addr = opts.Addr
-	c := redis.NewClient(opts)
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		s.Addr = cc.Options().Addrs[0]
+	} else {
+		s.Addr = c.(*redis.Client).Options().Addr
+	}
 	s.Client = c
 	s.t.Cleanup(func() { _ = c.Close() })
 	s.t.Cleanup(func() {
@@ -177,26 +185,27 @@ func (s *Server) startLocal(bin string) {
 	s.Client = s.NewClient(nil)
 }
 
-// deletePrefix removes every key under prefix, for a shared server.
+// deletePrefix removes every key under prefix, for a shared server (or cluster: one key per
+// command, since a Cluster refuses a multi-key command across slots).
 func deletePrefix(c redis.UniversalClient, prefix string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 1000 {
-			if err := c.Unlink(ctx, batch...).Err(); err != nil {
-				return err
-			}
-			batch = batch[:0]
-		}
-	}
-	if err := iter.Err(); err != nil {
+	keys, err := Keys(ctx, c, prefix+"*")
+	if err != nil {
 		return err
 	}
-	if len(batch) > 0 {
-		return c.Unlink(ctx, batch...).Err()
+	for len(keys) > 0 {
+		n := min(len(keys), 1000)
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys[:n] {
+				p.Unlink(ctx, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		keys = keys[n:]
 	}
 	return nil
 }
@@ -220,7 +229,8 @@ func waitPing(ping func() error, timeout time.Duration, exited <-chan struct{}) 
 	}
 }
 
-// parseURL is redis.ParseURL with an error that cannot hold the URL's password.
+// parseURL is redis.ParseURL with an error that cannot hold the URL's password. A
+// redis+cluster:// URL goes through newUniversalClient instead.
 func parseURL(u string) (*redis.Options, error) {
 	opts, err := redis.ParseURL(u)
 	if err != nil {

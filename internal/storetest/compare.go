@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,11 +22,16 @@ func sameTimePtr(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
+// sameScopes tells nil (the user's full rights) from an empty list (no rights at all).
+func sameScopes(a, b []auth.Scope) bool {
+	return (a == nil) == (b == nil) && slices.Equal(a, b)
+}
+
 func checkUser(t *testing.T, got, want *auth.User) {
 	t.Helper()
 	if got == nil || got.ID != want.ID || got.AccountID != want.AccountID || got.Username != want.Username ||
 		got.PasswordHash != want.PasswordHash || got.Role != want.Role ||
-		!sameTime(got.CreatedAt, want.CreatedAt) {
+		!sameTime(got.CreatedAt, want.CreatedAt) || got.Disabled != want.Disabled {
 		t.Errorf("user = %+v\nwant %+v", got, want)
 	}
 }
@@ -34,7 +40,10 @@ func checkKey(t *testing.T, got, want *auth.UserKey) {
 	t.Helper()
 	if got == nil || got.ID != want.ID || got.UserID != want.UserID || got.Name != want.Name ||
 		got.SecretHash != want.SecretHash || !sameTime(got.CreatedAt, want.CreatedAt) ||
-		!sameTimePtr(got.LastUsedAt, want.LastUsedAt) || !sameTimePtr(got.ExpiresAt, want.ExpiresAt) {
+		!sameTimePtr(got.LastUsedAt, want.LastUsedAt) || !sameTimePtr(got.ExpiresAt, want.ExpiresAt) ||
+		!sameScopes(got.Scopes, want.Scopes) || got.SecretHint != want.SecretHint ||
+		got.PreviousSecretHash != want.PreviousSecretHash || got.PreviousSecretHint != want.PreviousSecretHint ||
+		!sameTimePtr(got.PreviousSecretExpiresAt, want.PreviousSecretExpiresAt) {
 		t.Errorf("key = %s\nwant %s", fmtKey(got), fmtKey(want))
 	}
 }
@@ -47,7 +56,8 @@ func checkSession(t *testing.T, got, want *auth.Session) {
 		!sameTime(got.CreatedAt, want.CreatedAt) || !sameTime(got.ExpiresAt, want.ExpiresAt) ||
 		!sameTimePtr(got.LastUsedAt, want.LastUsedAt) || got.ClientName != want.ClientName ||
 		got.ClientVersion != want.ClientVersion || got.UserAgent != want.UserAgent || got.IP != want.IP ||
-		got.FamilyID != want.FamilyID {
+		got.FamilyID != want.FamilyID ||
+		!sameScopes(got.Scopes, want.Scopes) || !sameTime(got.AuthenticatedAt, want.AuthenticatedAt) {
 		t.Errorf("session = %s\nwant %s", fmtSession(got), fmtSession(want))
 	}
 }
@@ -81,7 +91,8 @@ func fmtKey(k *auth.UserKey) string {
 	if k == nil {
 		return "<nil>"
 	}
-	return fmt.Sprintf("%+v (LastUsedAt: %s, ExpiresAt: %s)", *k, fmtTimePtr(k.LastUsedAt), fmtTimePtr(k.ExpiresAt))
+	return fmt.Sprintf("%+v (LastUsedAt: %s, ExpiresAt: %s, PreviousSecretExpiresAt: %s)", *k,
+		fmtTimePtr(k.LastUsedAt), fmtTimePtr(k.ExpiresAt), fmtTimePtr(k.PreviousSecretExpiresAt))
 }
 
 func fmtSession(s *auth.Session) string {

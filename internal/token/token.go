@@ -83,17 +83,34 @@ func Check(kind Kind, s string) error {
 	for i := Len - sumLen; i < Len; i++ {
 		sum = sum*62 + uint64(digit(s[i]))
 	}
-	if sum != uint64(crc32.ChecksumIEEE([]byte(s[:Len-sumLen]))) {
+	if sum != uint64(crcString(s[:Len-sumLen])) {
 		return ErrMalformed
 	}
 	return nil
 }
 
+// crcString is crc32.ChecksumIEEE([]byte(s)) without the copy of s, which would be allocated
+// on the heap: Check runs on every authenticated request.
+func crcString(s string) uint32 {
+	crc := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		crc = crc32.IEEETable[byte(crc)^s[i]] ^ crc>>8
+	}
+	return ^crc
+}
+
 // Digest is the SHA-256 of a token: the only form in which a token is ever stored.
 type Digest [32]byte
 
-// Sum returns the digest of a token.
-func Sum(s string) Digest { return sha256.Sum256([]byte(s)) }
+// Sum returns the digest of a token. It allocates nothing for a string of a token's length
+// (it runs on every authenticated request).
+func Sum(s string) Digest {
+	if len(s) <= Len {
+		var buf [Len]byte
+		return sha256.Sum256(buf[:copy(buf[:], s)])
+	}
+	return sha256.Sum256([]byte(s))
+}
 
 // String returns the digest in hex, for places that need text (never the token itself).
 func (d Digest) String() string { return hex.EncodeToString(d[:]) }

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"hash/crc32"
 	"strings"
 	"testing"
 )
@@ -88,5 +89,28 @@ func BenchmarkCheck(b *testing.B) {
 		if Check(Session, s) != nil {
 			b.Fatal("rejected")
 		}
+	}
+}
+
+func TestCRCString(t *testing.T) {
+	for _, s := range []string{"", "a", "ags_0123456789", strings.Repeat("xyz", 40)} {
+		if got, want := crcString(s), crc32.ChecksumIEEE([]byte(s)); got != want {
+			t.Errorf("crcString(%q) = %x, want %x", s, got, want)
+		}
+	}
+}
+
+func TestCheckAndSumAllocateNothing(t *testing.T) {
+	tok, err := New(Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if Check(Session, tok) != nil {
+			t.Fatal("not valid")
+		}
+		_ = Sum(tok)
+	}); n != 0 {
+		t.Errorf("Check and Sum allocate %v times, want 0", n)
 	}
 }

@@ -1,0 +1,187 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// isAdmin reports whether p may use the admin operations: an admin whose session holds the
+// admin scope (every password session of an admin does; a key-made one only if the key does).
+func isAdmin(p *Principal) bool {
+	return p.User.Role == RoleAdmin && p.HasScope(ScopeAdmin)
+}
+
+// requireAdmin answers the principal in ctx if it may use the admin operations: FORBIDDEN for
+// a member, or for an admin's session without the admin scope.
+func requireAdmin(ctx context.Context) (*Principal, error) {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.User.Role != RoleAdmin {
+		return nil, Errorf(CodeForbidden, "This operation needs the ADMIN role.")
+	}
+	if !p.HasScope(ScopeAdmin) {
+		return nil, missingScope(ScopeAdmin)
+	}
+	return p, nil
+}
+
+// DefaultPageSize is the page size of a list when neither first nor last is given.
+const DefaultPageSize = 100
+
+// PageRequest asks for one page of a list ordered by id, the Relay way: After and Before
+// (0: none) narrow the range to the ids strictly between them, then First keeps its head or
+// Last its tail (0: not given; at most one of them).
+type PageRequest struct {
+	First, Last   int
+	After, Before int64
+}
+
+// UserPage is a page of users in ascending id order.
+type UserPage struct {
+	Users           []*User
+	HasPreviousPage bool // users precede the page (at or before After, or cut off by Last)
+	HasNextPage     bool // users follow the page (at or after Before, or cut off by First)
+	TotalCount      int  // users in all
+}
+
+// ListUsers answers a page of every user. Admins only. It costs the store a page, not a scan
+// of every user.
+func (s *Service) ListUsers(ctx context.Context, req PageRequest) (*UserPage, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if req.First < 0 || req.Last < 0 || (req.First > 0 && req.Last > 0) {
+		return nil, Errorf(CodeInvalidInput, "pass first or last, not both, and not below 1")
+	}
+	n, fromEnd := req.First, false
+	switch {
+	case req.Last > 0:
+		n, fromEnd = req.Last, true
+	case n == 0:
+		n = DefaultPageSize
+	}
+	users, err := s.store.ListUsers(ctx, req.After, req.Before, n+1, fromEnd)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	cut := len(users) > n
+	if cut {
+		if fromEnd {
+			users = users[len(users)-n:]
+		} else {
+			users = users[:n]
+		}
+	}
+	// exists reports whether any user id lies strictly between after and before.
+	exists := func(after, before int64) (bool, error) {
+		u, err := s.store.ListUsers(ctx, after, before, 1, false)
+		return len(u) > 0, err
+	}
+	page := &UserPage{Users: users}
+	page.HasPreviousPage, page.HasNextPage = cut && fromEnd, cut && !fromEnd
+	if !page.HasPreviousPage && req.After > 0 {
+		if page.HasPreviousPage, err = exists(0, req.After+1); err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+	}
+	if !page.HasNextPage && req.Before > 0 {
+		if page.HasNextPage, err = exists(req.Before-1, 0); err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+	}
+	if page.TotalCount, err = s.store.CountUsers(ctx); err != nil {
+		return nil, fmt.Errorf("count users: %w", err)
+	}
+	return page, nil
+}
+
+// User answers the user with that id: the caller, or anyone for an admin. Anyone else is not
+// found, never forbidden, so that ids tell nothing about who exists.
+func (s *Service) User(ctx context.Context, id int64) (*User, error) {
+	p, err := requireScope(ctx, ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	if id == p.User.ID {
+		return p.User, nil
+	}
+	if !isAdmin(p) {
+		return nil, Errorf(CodeNotFound, "user not found")
+	}
+	u, err := s.store.User(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "user not found")
+	}
+	return u, err
+}
+
+// SetUserDisabled disables or enables a user. Disabling ends every session of the user, and
+// from then on their sign-ins answer INVALID_CREDENTIALS and any session that survived (one
+// made while this ran) answers 401. Admins only, and not on themselves.
+func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) (*User, error) {
+	p, err := requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if id == p.User.ID && disabled {
+		return nil, Errorf(CodeInvalidInput, "you cannot disable your own account")
+	}
+	u, err := s.store.UpdateUser(ctx, id, func(u *User) error {
+		u.Disabled = disabled
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "user not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update user: %w", err)
+	}
+	if disabled {
+		if _, err := s.store.DeleteSessionsOf(ctx, id, 0); err != nil {
+			// The flag is set, so the sessions are refused already; say it did not finish.
+			return nil, fmt.Errorf("end sessions of disabled user: %w", err)
+		}
+	}
+	return u, nil
+}
+
+// DeleteSessionsOfUser ends every session of a user and answers how many. Admins only.
+func (s *Service) DeleteSessionsOfUser(ctx context.Context, id int64) (int, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return 0, err
+	}
+	if _, err := s.store.User(ctx, id); errors.Is(err, ErrNotFound) {
+		return 0, Errorf(CodeNotFound, "user not found")
+	} else if err != nil {
+		return 0, fmt.Errorf("find user: %w", err)
+	}
+	n, err := s.store.DeleteSessionsOf(ctx, id, 0)
+	if err != nil {
+		return 0, fmt.Errorf("delete sessions: %w", err)
+	}
+	return n, nil
+}
+
+// DeleteUser deletes a user with all their keys and sessions; nothing of theirs stays in
+// the store. Of admins racing to delete one user, one gets the user, the others NOT_FOUND.
+// Admins only, and not themselves.
+func (s *Service) DeleteUser(ctx context.Context, id int64) (*User, error) {
+	p, err := requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if id == p.User.ID {
+		return nil, Errorf(CodeInvalidInput, "you cannot delete your own account")
+	}
+	u, err := s.store.DeleteUser(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "user not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	return u, nil
+}

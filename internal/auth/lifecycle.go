@@ -1,0 +1,143 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authgraph/authgraph/internal/token"
+)
+
+// DefaultReauthWindow is how recent a sign-in must be for a sensitive change when none is
+// configured.
+const DefaultReauthWindow = 15 * time.Minute
+
+// RequireRecentAuthentication answers nil if the request's session was signed in (with a
+// password, or through an external provider) within the reauthentication window, and a
+// REAUTHENTICATION_REQUIRED error otherwise; the client signs in again and retries with the
+// new session. A session made from a user key never passes: a key is a program's credential,
+// not a proof that the person is there.
+//
+// Every sensitive change calls it: ChangePassword, EnableTOTP and DisableTOTP. A refreshed
+// session keeps the time of the sign-in it continues, so refreshing proves nothing new.
+func (s *Service) RequireRecentAuthentication(ctx context.Context) error {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return err
+	}
+	sess := p.Session
+	if sess == nil || sess.Method == MethodUserKey || sess.AuthenticatedAt.IsZero() ||
+		s.clock.Now().Sub(sess.AuthenticatedAt) > s.cfg.ReauthWindow {
+		return Errorf(CodeReauthenticationRequired,
+			"This change needs a session signed in within the last %s: sign in again with your password and retry with the new session.",
+			humanDuration(s.cfg.ReauthWindow))
+	}
+	return nil
+}
+
+// SessionsScope says which sessions DeleteSessions ends.
+type SessionsScope string
+
+// Scopes of DeleteSessions.
+const (
+	// SessionsOthers: every session of the user but the current one.
+	SessionsOthers SessionsScope = "OTHERS"
+	// SessionsAll: every session of the user, the current one included.
+	SessionsAll SessionsScope = "ALL"
+)
+
+// DeleteSessions ends the current user's other sessions, or all of them, and answers how many
+// it ended. It needs the sessions:write scope.
+func (s *Service) DeleteSessions(ctx context.Context, which SessionsScope) (int, error) {
+	p, err := requireScope(ctx, ScopeSessionsWrite)
+	if err != nil {
+		return 0, err
+	}
+	var except int64
+	switch which {
+	case SessionsOthers:
+		except = p.Session.ID
+	case SessionsAll:
+	default:
+		return 0, Errorf(CodeInvalidInput, "scope must be OTHERS or ALL")
+	}
+	n, err := s.store.DeleteSessionsOf(ctx, p.User.ID, except)
+	if err != nil {
+		return 0, fmt.Errorf("delete sessions: %w", err)
+	}
+	return n, nil
+}
+
+// MaxRerollGrace bounds how long the previous secret of a rerolled key keeps working.
+const MaxRerollGrace = 7 * 24 * time.Hour
+
+// RerollUserKey gives one of the current user's keys a new secret, answered only here. The
+// previous secret keeps making sessions for grace (0: not at all), then stops; rerolling
+// again ends the grace of the secret before at once. Sessions already made from the key go
+// on (delete the key to end them). Someone else's key is not found. Needs keys:write.
+func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Duration) (*NewUserKey, error) {
+	p, err := requireScope(ctx, ScopeKeysWrite)
+	if err != nil {
+		return nil, err
+	}
+	if grace < 0 || grace > MaxRerollGrace {
+		return nil, Errorf(CodeInvalidInput, "graceSeconds must be from 0 to %d", int(MaxRerollGrace/time.Second))
+	}
+	for range 3 { // a new secret whose checksum equals the old one's: 1 in 2^32, try again
+		secret, err := token.New(token.UserKeySecret)
+		if err != nil {
+			return nil, fmt.Errorf("new key secret: %w", err)
+		}
+		hash, err := s.hasher.Hash(ctx, secret)
+		if err != nil {
+			return nil, fmt.Errorf("hash key secret: %w", err)
+		}
+		hint := SecretHint(secret)
+		now := s.clock.Now().UTC()
+		k, err := s.store.UpdateKey(ctx, keyID, func(k *UserKey) error {
+			if k.UserID != p.User.ID {
+				return ErrNotFound
+			}
+			if k.SecretHint == hint {
+				return errStale
+			}
+			k.PreviousSecretHash, k.PreviousSecretHint, k.PreviousSecretExpiresAt = "", "", nil
+			if grace > 0 {
+				until := now.Add(grace)
+				k.PreviousSecretHash, k.PreviousSecretHint, k.PreviousSecretExpiresAt = k.SecretHash, k.SecretHint, &until
+			}
+			k.SecretHash, k.SecretHint = hash, hint
+			return nil
+		})
+		switch {
+		case errors.Is(err, errStale):
+			continue
+		case errors.Is(err, ErrNotFound):
+			return nil, Errorf(CodeNotFound, "user key not found")
+		case err != nil:
+			return nil, fmt.Errorf("reroll key: %w", err)
+		}
+		return &NewUserKey{Key: k, Secret: secret}, nil
+	}
+	return nil, errors.New("reroll key: no secret with a fresh checksum")
+}
+
+// humanDuration writes d for a message: "15 minutes", "1 hour", "90 seconds".
+func humanDuration(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case d%(24*time.Hour) == 0:
+		return unit(int64(d/(24*time.Hour)), "day")
+	case d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return unit(int64(d/time.Minute), "minute")
+	}
+	return unit(int64(d.Round(time.Second)/time.Second), "second")
+}

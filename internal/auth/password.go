@@ -1,0 +1,129 @@
+package auth
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MinPasswordLen is the fewest characters a new password may have. With the maximum
+// (128) and the list of common passwords, it is the whole policy: no composition rules
+// (NIST SP 800-63B §3.1.1.2), so a long passphrase of lowercase words is fine.
+const MinPasswordLen = 12
+
+//go:embed common_passwords.txt
+var commonPasswordList string
+
+// commonPasswords holds the list, lowercased.
+var commonPasswords = func() map[string]bool {
+	m := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(commonPasswordList))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		m[strings.ToLower(line)] = true
+	}
+	return m
+}()
+
+// CheckPassword applies the password policy to a new password of user username: 12 to 128
+// characters of valid UTF-8, not the username, not one character repeated, not on the list
+// of the most common passwords (compared without regard to case). It answers a
+// BAD_USER_INPUT error that says which rule failed.
+func CheckPassword(password, username string) error {
+	n := utf8.RuneCountInString(password)
+	lower := strings.ToLower(password)
+	switch {
+	case !utf8.ValidString(password):
+		return Errorf(CodeInvalidInput, "password must be valid UTF-8")
+	case n < MinPasswordLen:
+		return Errorf(CodeInvalidInput, "password must be at least %d characters", MinPasswordLen)
+	case n > maxPasswordLen:
+		return Errorf(CodeInvalidInput, "password must be at most %d characters", maxPasswordLen)
+	case strings.EqualFold(strings.TrimSpace(password), strings.TrimSpace(username)):
+		return Errorf(CodeInvalidInput, "password must not be the username")
+	case oneRepeated(password):
+		return Errorf(CodeInvalidInput, "password must not be one character repeated")
+	case commonPasswords[lower] || commonPasswords[strings.TrimFunc(lower, unicode.IsSpace)]:
+		return Errorf(CodeInvalidInput, "password is too common: choose another (a few unrelated words make a good one)")
+	}
+	return nil
+}
+
+// ChangePassword changes the current user's password. It needs the account:write scope (so
+// no key-made session can), a session signed in within the reauthentication window
+// (REAUTHENTICATION_REQUIRED otherwise), the current password (INVALID_CREDENTIALS if
+// wrong), and a new password that passes CheckPassword and differs from the current one.
+// With endOtherSessions it then ends every other session of the user, key-made ones
+// included; the current one goes on. It answers the user and how many sessions it ended.
+//
+// The user's keys are left alone: they are separate credentials, listed in me.userKeys.
+func (s *Service) ChangePassword(ctx context.Context, current, next string, endOtherSessions bool) (*User, int, error) {
+	p, err := requireScope(ctx, ScopeAccountWrite)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.RequireRecentAuthentication(ctx); err != nil {
+		return nil, 0, err
+	}
+	if err := CheckPassword(next, p.User.Username); err != nil {
+		return nil, 0, err
+	}
+	if len(current) > 4*maxPasswordLen {
+		s.hasher.VerifyDummy(ctx, "")
+		return nil, 0, invalidCredentials()
+	}
+	u, err := s.store.User(ctx, p.User.ID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find user: %w", err)
+	}
+	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	if err != nil {
+		return nil, 0, fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		return nil, 0, invalidCredentials()
+	}
+	if current == next {
+		return nil, 0, Errorf(CodeInvalidInput, "the new password must differ from the current one")
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return nil, 0, fmt.Errorf("hash password: %w", err)
+	}
+	updated, err := s.store.UpdateUser(ctx, u.ID, func(cur *User) error {
+		if cur.PasswordHash != u.PasswordHash {
+			return errStale
+		}
+		cur.PasswordHash = hash
+		return nil
+	})
+	switch {
+	case errors.Is(err, errStale):
+		return nil, 0, Errorf(CodeConflict, "the password changed meanwhile; sign in again and retry")
+	case errors.Is(err, ErrNotFound):
+		return nil, 0, &Error{Code: CodeUnauthenticated, Message: MsgUnauthenticated}
+	case err != nil:
+		return nil, 0, fmt.Errorf("save password: %w", err)
+	}
+	ended := 0
+	if endOtherSessions {
+		if ended, err = s.store.DeleteSessionsOf(ctx, u.ID, p.Session.ID); err != nil {
+			return nil, 0, fmt.Errorf("end other sessions: %w", err)
+		}
+	}
+	return updated, ended, nil
+}
+
+// oneRepeated reports whether s (not empty) is one character repeated.
+func oneRepeated(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return strings.Trim(s, string(r)) == ""
+}

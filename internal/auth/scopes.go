@@ -1,0 +1,134 @@
+package auth
+
+import (
+	"context"
+	"slices"
+)
+
+// Scope is a right that a session may hold. A session made by signing in (password or
+// external) holds them all: the user's full rights. A session made from a user key holds the
+// key's scopes only, so that a key given to a program can be limited to what it needs.
+type Scope string
+
+// Scopes. The schema marks every operation with the scope it needs (@hasScope).
+const (
+	// ScopeRead lets a session run queries.
+	ScopeRead Scope = "read"
+	// ScopeKeysWrite lets a session create, reroll and delete the user's keys.
+	ScopeKeysWrite Scope = "keys:write"
+	// ScopeSessionsWrite lets a session end the user's other sessions.
+	ScopeSessionsWrite Scope = "sessions:write"
+	// ScopeAccountWrite lets a session change the account itself (password, TOTP). No key can
+	// hold it: only a sign-in with the user's own credentials can.
+	ScopeAccountWrite Scope = "account:write"
+	// ScopeAdmin lets an admin's session use the admin operations; for members it means
+	// nothing, and no member's key can hold it.
+	ScopeAdmin Scope = "admin"
+)
+
+// AllScopes lists every scope in a fixed order, the order in which scope lists are answered.
+var AllScopes = []Scope{ScopeRead, ScopeKeysWrite, ScopeSessionsWrite, ScopeAccountWrite, ScopeAdmin}
+
+// Valid reports whether sc is a known scope.
+func (sc Scope) Valid() bool { return slices.Contains(AllScopes, sc) }
+
+// KeyScopes answers the scopes that a key of a user with role r may hold: everything but
+// account:write, and admin only for admins. A key made without scopes holds all of these.
+func KeyScopes(r Role) []Scope {
+	out := []Scope{ScopeRead, ScopeKeysWrite, ScopeSessionsWrite}
+	if r == RoleAdmin {
+		out = append(out, ScopeAdmin)
+	}
+	return out
+}
+
+// EffectiveScopes answers what a session made from k may do, for an owner of role r: the
+// key's scopes, or KeyScopes(r) for a key made without any.
+func (k *UserKey) EffectiveScopes(r Role) []Scope {
+	if k.Scopes == nil {
+		return KeyScopes(r)
+	}
+	return slices.Clone(k.Scopes)
+}
+
+// HasScope reports whether the principal's session may do what sc allows. A principal
+// without a session has no rights (fail closed).
+func (p *Principal) HasScope(sc Scope) bool {
+	if p == nil || p.Session == nil {
+		return false
+	}
+	return p.Session.Scopes == nil || slices.Contains(p.Session.Scopes, sc)
+}
+
+// requireScope answers the principal in ctx if its session holds sc; UNAUTHENTICATED without
+// a principal, FORBIDDEN without the scope. The schema's @hasScope checks the same first;
+// the service checks again so that a missing directive cannot open a hole.
+func requireScope(ctx context.Context, sc Scope) (*Principal, error) {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.HasScope(sc) {
+		return nil, missingScope(sc)
+	}
+	return p, nil
+}
+
+func missingScope(sc Scope) error {
+	return Errorf(CodeForbidden, "This operation needs the %q scope, which this session does not hold.", string(sc))
+}
+
+// keyScopesFor validates the scopes requested for a new key by principal p and answers what
+// to store: nil for a key with the user's full rights. A session limited by scopes can give a
+// key no scope it lacks itself, and a key it makes without scopes inherits the session's.
+func keyScopesFor(p *Principal, requested []Scope) ([]Scope, error) {
+	if requested == nil {
+		if p.Session != nil && p.Session.Scopes != nil {
+			return slices.Clone(p.Session.Scopes), nil
+		}
+		return nil, nil
+	}
+	if len(requested) == 0 {
+		return nil, Errorf(CodeInvalidInput, "scopes must name at least one scope; leave it out for the user's full rights")
+	}
+	allowed := KeyScopes(p.User.Role)
+	out := make([]Scope, 0, len(requested))
+	for _, sc := range requested {
+		switch {
+		case !sc.Valid():
+			return nil, Errorf(CodeInvalidInput, "unknown scope %q; known scopes: read, keys:write, sessions:write, account:write, admin", clip(string(sc), 32))
+		case sc == ScopeAccountWrite:
+			return nil, Errorf(CodeInvalidInput, "a key cannot hold account:write: changing the account needs a sign-in with the password")
+		case !slices.Contains(allowed, sc):
+			return nil, Errorf(CodeInvalidInput, "only an admin's key can hold the %q scope", string(sc))
+		case !p.HasScope(sc):
+			return nil, Errorf(CodeForbidden, "this session cannot give a key the %q scope, which it does not hold", string(sc))
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return sortScopes(out), nil
+}
+
+// sortScopes puts scopes in the order of AllScopes.
+func sortScopes(s []Scope) []Scope {
+	slices.SortFunc(s, func(a, b Scope) int { return slices.Index(AllScopes, a) - slices.Index(AllScopes, b) })
+	return s
+}
+
+// EffectiveKeyScopes answers what sessions made from k may do: its scopes, or for a key
+// made without any, the scopes a key of its owner may hold.
+func (s *Service) EffectiveKeyScopes(ctx context.Context, k *UserKey) ([]Scope, error) {
+	if k.Scopes != nil {
+		return slices.Clone(k.Scopes), nil
+	}
+	if p := PrincipalFrom(ctx); p != nil && p.User.ID == k.UserID {
+		return KeyScopes(p.User.Role), nil
+	}
+	u, err := s.store.User(ctx, k.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return KeyScopes(u.Role), nil
+}

@@ -1,0 +1,295 @@
+// Package cli is authgraph's command-line client: sign in (password, one-time code, or user
+// key), see who you are, make, list and delete user keys, list and end sessions, sign out.
+// It talks to the GraphQL API like any other client and keeps its session token in the
+// user's configuration directory, readable by the user only.
+//
+// Secrets never come from the command line, where `ps` and shell history would show them:
+// passwords, one-time codes and key secrets are read from a prompt without echo when stdin is
+// a terminal, else from stdin, one per line (AUTHGRAPH_USER_KEY_SECRET may also hold a key's
+// secret, for CI). The token is printed only by `authgraph token`.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v3"
+	"golang.org/x/term"
+)
+
+// Env is what the CLI needs from its process; tests give their own.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// ConfigDir is where credentials.json lives; empty: $AUTHGRAPH_CONFIG_DIR, else
+	// os.UserConfigDir()/authgraph.
+	ConfigDir string
+	Version   string
+	HTTP      *http.Client
+}
+
+// DefaultAPIURL is where the CLI looks for the API when neither --api-url nor
+// AUTHGRAPH_API_URL says.
+const DefaultAPIURL = "http://127.0.0.1:8080"
+
+// ErrUsage marks a command-line mistake (exit status 2).
+var ErrUsage = errors.New("usage")
+
+// Command builds the command tree. extra commands (the operator's, which need the server's
+// configuration) are added at the top level.
+func Command(env Env, extra ...*ucli.Command) *ucli.Command {
+	a := &app{env: env}
+	if a.env.Getenv == nil {
+		a.env.Getenv = os.Getenv
+	}
+	if a.env.HTTP == nil {
+		a.env.HTTP = &http.Client{Timeout: 30 * time.Second}
+	}
+	a.Prompter = NewPrompter(a.env)
+	root := &ucli.Command{
+		Name:  "authgraph",
+		Usage: "the authgraph server, and a client for its API",
+		UsageText: "authgraph [serve] [server flags]   start the server (see authgraph -help)\n" +
+			"authgraph COMMAND [flags]         use an authgraph server's API",
+		Reader: env.Stdin, Writer: env.Stdout, ErrWriter: env.Stderr,
+		HideVersion:    true,
+		ExitErrHandler: func(context.Context, *ucli.Command, error) {}, // Run reports errors itself
+		OnUsageError: func(_ context.Context, _ *ucli.Command, err error, _ bool) error {
+			return fmt.Errorf("%w: %v", ErrUsage, err)
+		},
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "api-url", Usage: "the API's address", Value: DefaultAPIURL, Sources: ucli.EnvVars("AUTHGRAPH_API_URL")},
+			&ucli.BoolFlag{Name: "json", Usage: "print JSON for scripts"},
+		},
+		Commands: append([]*ucli.Command{
+			{
+				Name:  "login",
+				Usage: "sign in and keep the session token",
+				Description: "With --username, the password (and a one-time code if the account asks for one) is\n" +
+					"read from a prompt, or from stdin one per line. With --key-id, the key's secret is read\n" +
+					"from $AUTHGRAPH_USER_KEY_SECRET, a prompt, or stdin.",
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: "username", Aliases: []string{"u"}, Usage: "sign in with this user's password"},
+					&ucli.StringFlag{Name: "key-id", Usage: "sign in with this user key", Sources: ucli.EnvVars("AUTHGRAPH_USER_KEY_ID")},
+					&ucli.StringFlag{Name: "account", Usage: "the account (tenant) to sign in to, on servers that have accounts"},
+					&ucli.StringFlag{Name: "name", Usage: "a label for the session"},
+				},
+				Action: a.login,
+			},
+			{Name: "logout", Usage: "end the session and forget its token", Action: a.logout},
+			{Name: "whoami", Usage: "show the signed-in user and session", Action: a.whoami},
+			{Name: "token", Usage: "print the session token (for curl -H \"x-auth-token: $(authgraph token)\")", Action: a.printToken},
+			{
+				Name:  "keys",
+				Usage: "manage your API user keys",
+				Commands: []*ucli.Command{
+					{
+						Name:  "create",
+						Usage: "make a key; its secret is printed this once",
+						Flags: []ucli.Flag{
+							&ucli.StringFlag{Name: "name", Usage: "a label for the key"},
+							&ucli.StringFlag{Name: "expires", Usage: "when the key stops working: a duration (720h) or an RFC 3339 time"},
+							&ucli.StringSliceFlag{Name: "scopes", Usage: "what the key may do (comma-separated), where the server supports scopes"},
+						},
+						Action: a.keysCreate,
+					},
+					{Name: "list", Aliases: []string{"ls"}, Usage: "list your keys", Action: a.keysList},
+					{Name: "delete", Aliases: []string{"rm"}, Usage: "delete keys (their sessions end)", ArgsUsage: "KEY_ID...", Action: a.keysDelete},
+				},
+			},
+			{
+				Name:  "sessions",
+				Usage: "see and end your sessions",
+				Commands: []*ucli.Command{
+					{Name: "list", Aliases: []string{"ls"}, Usage: "list your live sessions", Action: a.sessionsList},
+					{Name: "revoke", Usage: "end sessions", ArgsUsage: "SESSION_ID...", Action: a.sessionsRevoke},
+				},
+			},
+		}, extra...),
+	}
+	return root
+}
+
+// Run runs the CLI with args (args[0] is the program name) and answers the exit status: 0,
+// 1 for an error, 2 for a usage mistake. Errors go to stderr, as JSON with --json.
+func Run(ctx context.Context, args []string, env Env, extra ...*ucli.Command) int {
+	root := Command(env, extra...)
+	err := root.Run(ctx, args)
+	if err == nil {
+		return 0
+	}
+	if root.Bool("json") || hasJSONFlag(args) {
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) {
+			apiErr = &APIError{Code: "CLI_ERROR", Message: err.Error()}
+		}
+		_ = json.NewEncoder(env.Stderr).Encode(map[string]any{"error": apiErr})
+	} else {
+		fmt.Fprintln(env.Stderr, "authgraph:", err)
+	}
+	if errors.Is(err, ErrUsage) || strings.Contains(err.Error(), "flag provided but not defined") {
+		return 2
+	}
+	return 1
+}
+
+func hasJSONFlag(args []string) bool {
+	for _, a := range args {
+		if a == "--json" || a == "-json" {
+			return true
+		}
+	}
+	return false
+}
+
+type app struct {
+	env Env
+	*Prompter
+}
+
+// Prompter reads what a command needs from its user: from a prompt when stdin is a
+// terminal, else from stdin, one line per value.
+type Prompter struct {
+	env Env
+	in  *bufio.Reader
+}
+
+// NewPrompter reads from env.Stdin and prompts on env.Stderr.
+func NewPrompter(env Env) *Prompter { return &Prompter{env: env, in: bufio.NewReader(env.Stdin)} }
+
+// configDir is where the credentials live.
+func (a *app) configDir() (string, error) {
+	if a.env.ConfigDir != "" {
+		return a.env.ConfigDir, nil
+	}
+	if d := a.env.Getenv("AUTHGRAPH_CONFIG_DIR"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no configuration directory (set AUTHGRAPH_CONFIG_DIR): %w", err)
+	}
+	return filepath.Join(d, "authgraph"), nil
+}
+
+// client is a client of the chosen API, with the saved token if authed.
+func (a *app) client(cmd *ucli.Command, authed bool) (*client, error) {
+	u, err := endpoint(cmd.String("api-url"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	c := &client{url: u, http: a.env.HTTP, version: a.env.Version}
+	if !authed {
+		return c, nil
+	}
+	if t := a.env.Getenv("AUTHGRAPH_TOKEN"); t != "" {
+		c.token = t
+		return c, nil
+	}
+	s, err := a.saved(u)
+	if err != nil {
+		return nil, err
+	}
+	c.token = s.Token
+	return c, nil
+}
+
+func (a *app) saved(url string) (savedSession, error) {
+	dir, err := a.configDir()
+	if err != nil {
+		return savedSession{}, err
+	}
+	if err := checkMode(dir); err != nil {
+		fmt.Fprintln(a.env.Stderr, "authgraph: warning:", err)
+	}
+	creds, err := loadCredentials(dir)
+	if err != nil {
+		return savedSession{}, err
+	}
+	s, ok := creds.Servers[url]
+	if !ok || s.Token == "" {
+		return savedSession{}, fmt.Errorf("not signed in to %s: run `authgraph login`", url)
+	}
+	return s, nil
+}
+
+func (a *app) remember(url string, s *savedSession) error {
+	dir, err := a.configDir()
+	if err != nil {
+		return err
+	}
+	creds, err := loadCredentials(dir)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		delete(creds.Servers, url)
+	} else {
+		creds.Servers[url] = *s
+	}
+	return creds.save(dir)
+}
+
+// isTerminal reports whether stdin is a terminal, where prompts make sense.
+func (a *Prompter) isTerminal() (int, bool) {
+	f, ok := a.env.Stdin.(*os.File)
+	if !ok {
+		return 0, false
+	}
+	fd := int(f.Fd())
+	return fd, term.IsTerminal(fd)
+}
+
+// Interactive reports whether stdin is a terminal.
+func (a *Prompter) Interactive() bool { _, ok := a.isTerminal(); return ok }
+
+// Secret reads a secret: from a prompt without echo on a terminal, else one line of stdin.
+func (a *Prompter) Secret(prompt string) (string, error) { return a.secret(prompt) }
+
+func (a *Prompter) secret(prompt string) (string, error) {
+	if fd, ok := a.isTerminal(); ok {
+		fmt.Fprint(a.env.Stderr, prompt)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(a.env.Stderr)
+		if err != nil {
+			return "", err
+		}
+		return string(b), nil
+	}
+	return a.line(strings.TrimSuffix(strings.ToLower(prompt), ": "))
+}
+
+// text reads a value that may be shown: a prompt on a terminal, else one line of stdin.
+func (a *Prompter) text(prompt string) (string, error) {
+	if _, ok := a.isTerminal(); ok {
+		fmt.Fprint(a.env.Stderr, prompt)
+	}
+	return a.line(strings.TrimSuffix(strings.ToLower(prompt), ": "))
+}
+
+func (a *Prompter) line(what string) (string, error) {
+	s, err := a.in.ReadString('\n')
+	if err != nil && (err != io.EOF || s == "") {
+		if err == io.EOF {
+			return "", fmt.Errorf("%w: expected the %s on stdin", ErrUsage, what)
+		}
+		return "", err
+	}
+	return strings.TrimRight(s, "\r\n"), nil
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,73 @@
+package schemadoc
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestREADMESchemaReferenceIsCurrent fails when schema.graphqls changed and the README's
+// generated reference did not: run `make generate`.
+func TestREADMESchemaReferenceIsCurrent(t *testing.T) {
+	src, err := os.ReadFile("../../schema.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := Render("schema.graphqls", string(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Splice(string(readme), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want != string(readme) {
+		t.Fatal("the README's schema reference is stale: run `make generate` and commit README.md")
+	}
+}
+
+func TestRender(t *testing.T) {
+	out, err := Render("t.graphqls", `
+"Needs a session."
+directive @auth on FIELD_DEFINITION
+"Needs a role."
+directive @hasRole(role: String!) on FIELD_DEFINITION
+"Needs a scope."
+directive @hasScope(scope: String!) on FIELD_DEFINITION
+"Reads."
+type Query {
+  "A | pipe."
+  me: User! @auth
+  "Admins."
+  all: [User!]! @hasRole(role: "ADMIN") @hasScope(scope: "admin")
+}
+"A user."
+type User { "Its name." name(upper: Boolean = false): String! }
+"A colour."
+enum Colour { "Red." RED }
+"An id."
+scalar ID2
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| `me` | `User!` | A \\| pipe. *Needs a session.* |",
+		"| `all` | `[User!]!` | Admins. *Needs the ADMIN role and the `admin` scope.* |",
+		"| `name(upper: Boolean)` | `String!` | Its name. |",
+		"- `RED`: Red.",
+		"- **`ID2`**: An id.",
+		"- **`@auth`**: Needs a session.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	if _, err := Splice("no markers", out); err == nil {
+		t.Error("Splice without markers")
+	}
+}
