@@ -4,7 +4,8 @@ package graph
 // plus what it selects (gqlgen's default), and a connection costs what it selects times the
 // page it asks for (first or last, else the default page; clamped to the largest page, since
 // a larger one is refused anyway). So `sessions(first: 1000) { nodes { id name } }` costs
-// about 3000, and a client who wants more data asks for smaller pages.
+// about 3000: a full page of a dozen fields fits the default limit (50,000), a page nested
+// in another page (users, then each one's sessions) does not.
 //
 // A connection field added to the schema must be given connectionCost here, or it would be
 // counted as if it returned one item.
@@ -12,6 +13,7 @@ func Complexity() ComplexityRoot {
 	var c ComplexityRoot
 	c.User.Sessions = connectionCost
 	c.User.UserKeys = connectionCost
+	c.Query.Users = connectionCost
 	return c
 }
 

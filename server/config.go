@@ -93,7 +93,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_PLAYGROUND", "playground", "", "serve the GraphQL playground at / (default: true, false in production)", optBool(&playground)},
 		{"AUTHGRAPH_INTROSPECTION", "introspection", "", "answer introspection queries (default: true, false in production)", optBool(&introspection)},
 		{"AUTHGRAPH_MAX_DEPTH", "max-depth", "15", "deepest GraphQL selection nesting", positiveInt(&c.MaxDepth)},
-		{"AUTHGRAPH_MAX_COMPLEXITY", "max-complexity", "2000", "most GraphQL complexity (1 per field, lists their page size)", positiveInt(&c.MaxComplexity)},
+		{"AUTHGRAPH_MAX_COMPLEXITY", "max-complexity", "50000", "most GraphQL complexity (1 per field, a connection its page size times its selection)", positiveInt(&c.MaxComplexity)},
 		{"AUTHGRAPH_MAX_FIELDS", "max-fields", "500", "most field selections in an operation, fragments expanded", positiveInt(&c.MaxFields)},
 		{"AUTHGRAPH_MAX_ALIASES", "max-aliases", "30", "most aliased fields in an operation", positiveInt(&c.MaxAliases)},
 		{"AUTHGRAPH_MAX_TOKENS", "max-tokens", "5000", "most lexical tokens in a GraphQL document", positiveInt(&c.MaxTokens)},

@@ -26,7 +26,7 @@ const externalLogin = `mutation($t: String!, $r: Boolean, $m: TokenMode) {
   }
 }`
 
-// externalSetup is a server trusting three providers: idp (its users sign in to the default
+// externalSetup is a server (with the extra settings env) trusting three providers: idp (its users sign in to the default
 // account), acmeIdP (to the account acme) and downIdP (stopped before anyone asked it).
 type externalSetup struct {
 	srv                   *testServer
@@ -35,7 +35,7 @@ type externalSetup struct {
 	tokens []string
 }
 
-func newExternalSetup(t *testing.T) *externalSetup {
+func newExternalSetup(t *testing.T, env map[string]string) *externalSetup {
 	t.Helper()
 	e := &externalSetup{idp: oidctest.NewProvider(t), acmeIdP: oidctest.NewProvider(t), downIdP: oidctest.NewProvider(t)}
 	def := e.idp.Issuer("alice-sub", "ghost-sub")
@@ -50,11 +50,15 @@ func newExternalSetup(t *testing.T) *externalSetup {
 		t.Fatal(err)
 	}
 	e.downIdP.Close()
-	e.srv, _ = startRedisServer(t, map[string]string{
+	settings := map[string]string{
 		"AUTHGRAPH_OIDC_ISSUERS": string(issuers),
 		// Refetch the JWKS on every unknown key id, so that rotation needs no waiting.
 		"AUTHGRAPH_OIDC_MIN_REFRESH_INTERVAL": "0s",
-	})
+	}
+	for k, v := range env {
+		settings[k] = v
+	}
+	e.srv, _ = startRedisServer(t, settings)
 
 	// The users exist first: external sign-in never makes them.
 	admin := e.srv.login(t, adminName, adminPass)
@@ -119,7 +123,9 @@ func wantRefused(t *testing.T, what string, r *gqlResponse) {
 }
 
 func TestExternalLoginRedis(t *testing.T) {
-	e := newExternalSetup(t)
+	// More sign-ins from one address in a minute than external:ip allows (20): its own
+	// test is TestExternalLoginIsLimited.
+	e := newExternalSetup(t, map[string]string{"AUTHGRAPH_RATE_LIMITS": "external:ip=1000/1m"})
 	p := e.idp
 
 	t.Run("RS256 signs in as the mapped user", func(t *testing.T) {

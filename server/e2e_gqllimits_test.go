@@ -96,6 +96,23 @@ func TestFragmentBombIsRefused(t *testing.T) {
 	}
 }
 
+// With the default limits, a full page (what the CLI and the account page ask for) is
+// answered, and a page nested in a page (1000 users' 1000 sessions each) is refused before
+// anything runs.
+func TestDefaultComplexityLimit(t *testing.T) {
+	srv := startServer(t, nil)
+	admin := srv.login(t, adminName, adminPass)
+	full := `{ me { sessions(first: 1000) { nodes { id name method clientName clientVersion ip userAgent createdAt lastUsedAt expiresAt current } pageInfo { hasNextPage endCursor } }
+	  userKeys(first: 1000) { nodes { id name createdAt lastUsedAt expiresAt } } } }`
+	if r := srv.post(t, admin, full, nil); r.Status != http.StatusOK || r.code() != "" {
+		t.Fatalf("a full page of sessions and of keys: %d %s", r.Status, r.Raw)
+	}
+	nested := `{ users(first: 1000) { nodes { sessions(first: 1000) { nodes { id } } } } }`
+	if r := srv.post(t, admin, nested, nil); r.Status != http.StatusUnprocessableEntity || r.code() != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("a page of pages: %d %s", r.Status, r.Raw)
+	}
+}
+
 func TestIntrospectionSwitch(t *testing.T) {
 	tests := []struct {
 		name          string

@@ -171,3 +171,40 @@ func TestRateLimitsAreConfigurable(t *testing.T) {
 		}
 	}
 }
+
+// A stolen session cannot guess the password through changePassword faster than through
+// sign-in: its guesses count against the same limits (login:ip+id, 5 failures).
+func TestChangePasswordGuessesAreLimited(t *testing.T) {
+	srv, _ := startRedisServer(t, map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1"})
+	admin := srv.login(t, adminName, adminPass)
+	srv.createUser(t, admin, "carol", "carol-password-1")
+	stolen := srv.login(t, "carol", "carol-password-1")
+	const q = `mutation($c: String!, $n: String!) { changePassword(input: {currentPassword: $c, newPassword: $n}) { username } }`
+	const thief = "203.0.113.77"
+	for i := range 5 {
+		r := srv.post(t, stolen, q, map[string]any{"c": fmt.Sprint("guess-", i), "n": "thief-chosen-password"}, "X-Forwarded-For", thief)
+		if r.code() != "INVALID_CREDENTIALS" {
+			t.Fatalf("guess %d: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	// Refused before any check, even with the right password, and sign-in from that
+	// address on the account is throttled too: the two share the bucket.
+	assertLimited(t, srv.post(t, stolen, q, map[string]any{"c": "carol-password-1", "n": "thief-chosen-password"}, "X-Forwarded-For", thief))
+	assertLimited(t, srv.loginFrom(t, thief, "carol", "carol-password-1"))
+	// Carol, from her address, still signs in with her unchanged password.
+	if r := srv.loginFrom(t, "198.51.100.20", "carol", "carol-password-1"); r.code() != "" {
+		t.Fatalf("carol after the thief's guesses: %d %s", r.Status, r.Raw)
+	}
+}
+
+// External sign-ins are counted per address (external:ip, 20 a minute) before the
+// identity provider is asked, whatever the token holds.
+func TestExternalLoginIsLimited(t *testing.T) {
+	e := newExternalSetup(t, nil)
+	for i := range 20 {
+		if r := e.login(t, fmt.Sprint("not-a-jwt-", i), nil); r.code() != "INVALID_CREDENTIALS" {
+			t.Fatalf("attempt %d: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	assertLimited(t, e.login(t, "not-a-jwt-20", nil))
+}

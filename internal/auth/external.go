@@ -72,9 +72,10 @@ func (s *Service) LoginExternal(ctx context.Context, tok, name string, client Cl
 	if err := checkLabel("name", name); err != nil {
 		return nil, err
 	}
-	// Rate limits: the hardening branch's Limiter counts AttemptExternal per address here,
-	// before the provider is asked (each attempt may cost a JWKS fetch):
-	//   s.checkLimit(ctx, AttemptExternal, client.IP, "")
+	// Counted per address before the provider is asked: each attempt may cost a JWKS fetch.
+	if err := s.checkLimit(ctx, AttemptExternal, client.IP, ""); err != nil {
+		return nil, err
+	}
 	if tok == "" || len(tok) > maxExternalTokenLen {
 		return nil, rejectedExternal("empty token or longer than %d bytes", maxExternalTokenLen)
 	}

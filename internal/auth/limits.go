@@ -25,8 +25,8 @@ type Attempt string
 // before any lookup or hashing (so that a refused attempt costs no argon2 work), and report
 // the outcome after it (so that failures count against the account and a success forgives
 // the address's typos). Login (and LoginPassword), LoginUserKey, Refresh, the login's TOTP
-// step and DisableTOTP are written that way; the external (OIDC) login, when it lands, must
-// call checkLimit(ctx, AttemptExternal, client.IP, "") before it calls the provider.
+// step, DisableTOTP and ChangePassword (whose current password a stolen session could
+// guess) are written that way; LoginExternal calls checkLimit before it asks the provider.
 const (
 	// AttemptPassword is createSessionUsingUsername; identifier: the username as given.
 	AttemptPassword Attempt = "password"

@@ -76,9 +76,16 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 	if err := CheckPassword(next, p.User.Username); err != nil {
 		return nil, 0, err
 	}
+	// A stolen session may guess the current password here: the guesses count as the
+	// logins' do, before any hashing.
+	ip := ClientFrom(ctx).IP
+	if err := s.checkLimit(ctx, AttemptPassword, ip, p.User.Username); err != nil {
+		return nil, 0, err
+	}
 	if len(current) > 4*maxPasswordLen {
 		s.hasher.VerifyDummy(ctx, "")
-		return nil, 0, invalidCredentials()
+		_, err := s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, invalidCredentials())
+		return nil, 0, err
 	}
 	u, err := s.store.User(ctx, p.User.ID)
 	if err != nil {
@@ -89,7 +96,8 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 		return nil, 0, fmt.Errorf("verify password: %w", err)
 	}
 	if !ok {
-		return nil, 0, invalidCredentials()
+		_, err := s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, invalidCredentials())
+		return nil, 0, err
 	}
 	if current == next {
 		return nil, 0, Errorf(CodeInvalidInput, "the new password must differ from the current one")
