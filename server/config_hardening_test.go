@@ -13,7 +13,7 @@ func TestLoadConfigHardening(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "defaults", check: func(c Config) bool {
-			return c.Introspection && c.Playground && c.MaxDepth == 15 && c.MaxComplexity == 2000 &&
+			return c.Introspection && c.Playground && c.MaxDepth == 15 && c.MaxComplexity == 50000 &&
 				c.MaxFields == 500 && c.MaxAliases == 30 && c.MaxTokens == 5000 && len(c.TrustedProxies) == 0
 		}},
 		{name: "production turns introspection and the playground off", env: map[string]string{"AUTHGRAPH_ENV": "production"},
