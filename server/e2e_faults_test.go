@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authgraph/authgraph/internal/redistest"
 	"github.com/authgraph/authgraph/internal/token"
 )
 
@@ -100,43 +101,11 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 	}
 }
 
-// blackholeRedis accepts connections and never answers: Redis hung rather than down, where
-// per-call timeouts would multiply without the request's Redis budget.
-func blackholeRedis(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "redis://" + ln.Addr().String() + "/0"
-}
-
 // A hung Redis answers 503 too, and a request comes back (the budget bounds its Redis time
 // in total; internal/redisbudget's tests show the bound itself, without timing).
 func TestHungRedisIs503(t *testing.T) {
 	srv := startServer(t, map[string]string{
-		"AUTHGRAPH_REDIS_URL": blackholeRedis(t), "AUTHGRAPH_REDIS_TIMEOUT": "300ms",
+		"AUTHGRAPH_REDIS_URL": "redis://" + redistest.Blackhole(t) + "/0", "AUTHGRAPH_REDIS_TIMEOUT": "300ms",
 		"AUTHGRAPH_ADMIN_USERNAME": "", "AUTHGRAPH_ADMIN_PASSWORD": "",
 	})
 	wellFormed, err := token.New(token.Session)

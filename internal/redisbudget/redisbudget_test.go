@@ -3,7 +3,6 @@ package redisbudget_test
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -66,44 +65,12 @@ func TestBudgetCharging(t *testing.T) {
 	}
 }
 
-// blackhole accepts connections and never answers: a hung Redis, the case where per-call
-// timeouts multiply.
-func blackhole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // Against a hung server, the first command of a request ends when the budget does (not
 // after go-redis's 5s read timeout times its retries), and every later command of the
 // request fails at once with ErrExhausted, without touching the network.
 func TestHungRedisCostsOneBudget(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{
-		Addr: blackhole(t), ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+		Addr: redistest.Blackhole(t), ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 		DialTimeout: 5 * time.Second, ContextTimeoutEnabled: true, Protocol: 2,
 	})
 	defer rdb.Close()

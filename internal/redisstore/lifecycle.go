@@ -93,34 +93,13 @@ func (s *Store) ListUsers(ctx context.Context, after, before int64, limit int, f
 	if err != nil {
 		return nil, fail(op, err)
 	}
-	ids := make([]int64, 0, len(members))
-	var stale []any
-	for _, m := range members {
-		if id, err := strconv.ParseInt(m, 10, 64); err == nil {
-			ids = append(ids, id)
-		} else {
-			stale = append(stale, m)
-		}
+	recs, stale, err := s.readIndexed(ctx, members, s.name.user)
+	if err != nil {
+		return nil, fail(op, err)
 	}
-	cmds := make([]*redis.StringCmd, len(ids))
-	// Each command's error is checked below (Pipelined answers redis.Nil too).
-	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.Get(ctx, s.name.user(id))
-		}
-		return nil
-	})
-	users := make([]*auth.User, 0, len(ids))
-	for i, cmd := range cmds {
-		b, err := cmd.Bytes()
-		if errors.Is(err, redis.Nil) {
-			stale = append(stale, ids[i]) // record first, index second: the entry is stale
-			continue
-		}
-		if err != nil {
-			return nil, fail(op, err)
-		}
-		u, err := decodeUser(ids[i], b)
+	users := make([]*auth.User, 0, len(recs))
+	for _, r := range recs {
+		u, err := decodeUser(r.id, r.b)
 		if errors.Is(err, errTombstone) {
 			continue // being deleted: DeleteUser removes the entry
 		}

@@ -3,12 +3,8 @@ package redisstore
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/authgraph/authgraph/internal/auth"
 )
@@ -70,40 +66,18 @@ func (s *Store) KeysOf(ctx context.Context, userID int64) ([]*auth.UserKey, erro
 	if err != nil {
 		return nil, fail(op, err)
 	}
-	ids := make([]int64, 0, len(members))
-	var stale []any
-	for _, m := range members {
-		if id, err := strconv.ParseInt(m, 10, 64); err == nil {
-			ids = append(ids, id)
-		} else {
-			stale = append(stale, m)
-		}
+	recs, stale, err := s.readIndexed(ctx, members, s.name.key)
+	if err != nil {
+		return nil, fail(op, err)
 	}
-	cmds := make([]*redis.StringCmd, len(ids))
-	// Pipelined's own error is the first failed command's, redis.Nil included: each command's
-	// error is checked below instead.
-	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.Get(ctx, s.name.key(id))
-		}
-		return nil
-	})
-	keys := make([]*auth.UserKey, 0, len(ids))
-	for i, cmd := range cmds {
-		b, err := cmd.Bytes()
-		if errors.Is(err, redis.Nil) {
-			stale = append(stale, ids[i])
-			continue
-		}
-		if err != nil {
-			return nil, fail(op, err)
-		}
-		k, err := decodeKey(ids[i], b)
+	keys := make([]*auth.UserKey, 0, len(recs))
+	for _, r := range recs {
+		k, err := decodeKey(r.id, r.b)
 		if err != nil {
 			return nil, fail(op, err)
 		}
 		if k.UserID != userID {
-			stale = append(stale, ids[i])
+			stale = append(stale, r.id)
 			continue
 		}
 		keys = append(keys, k)
