@@ -1654,7 +1654,7 @@ input DisableTotpInput {
 """
 The write operations. Signing in is public; the rest need a session.
 
-Every attempt at a secret is rate-limited, per client address and per account: the three
+Every attempt at a secret is rate-limited, per client address and (where it names one) per account: the three
 sign-ins (and their ` + "`" + `otp` + "`" + `), ` + "`" + `refreshSession` + "`" + `, and the password or code checks of ` + "`" + `changePassword` + "`" + ` and
 ` + "`" + `disableTotp` + "`" + `. Over a limit: ` + "`" + `RATE_LIMITED` + "`" + ` (HTTP 429) with the wait in seconds in
 ` + "`" + `extensions.retryAfter` + "`" + ` and the ` + "`" + `Retry-After` + "`" + ` header, whoever the account is. When every
