@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/authgraph/authgraph/internal/loadtest"
 )
 
 // client talks GraphQL to one server.
@@ -135,17 +137,13 @@ func (t *tally) total() int {
 	return n
 }
 
-// percentile of the latencies, p in [0, 100].
+// percentile of the latencies, p in [0, 100] (nearest rank, as make bench reports them).
 func (t *tally) percentile(p float64) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.latencies) == 0 {
-		return 0
-	}
 	s := slices.Clone(t.latencies)
 	slices.Sort(s)
-	i := int(float64(len(s)-1) * p / 100)
-	return s[i]
+	return loadtest.Percentile(s, p)
 }
 
 func (t *tally) summary() string {
