@@ -48,13 +48,9 @@ func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *tim
 			return nil, Errorf(CodeInvalidInput, "expiresAt must be at most %s from now", humanDuration(limit))
 		}
 	}
-	secret, err := token.New(token.UserKeySecret)
+	secret, hash, err := s.newKeySecret(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("new key secret: %w", err)
-	}
-	hash, err := s.hasher.Hash(ctx, secret)
-	if err != nil {
-		return nil, fmt.Errorf("hash key secret: %w", err)
+		return nil, err
 	}
 	k := &UserKey{
 		UserID: p.User.ID, Name: name, SecretHash: hash, SecretHint: SecretHint(secret),
@@ -140,4 +136,17 @@ func (s *Service) UserKey(ctx context.Context, keyID int64) (*UserKey, error) {
 		return nil, nil
 	}
 	return k, err
+}
+
+// newKeySecret makes a user key's secret and its argon2id hash, the only form it is kept in.
+func (s *Service) newKeySecret(ctx context.Context) (secret, hash string, err error) {
+	secret, err = token.New(token.UserKeySecret)
+	if err != nil {
+		return "", "", fmt.Errorf("new key secret: %w", err)
+	}
+	hash, err = s.hasher.Hash(ctx, secret)
+	if err != nil {
+		return "", "", fmt.Errorf("hash key secret: %w", err)
+	}
+	return secret, hash, nil
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/authgraph/authgraph/internal/token"
 )
 
 // DefaultReauthWindow is how recent a sign-in must be for a sensitive change when none is
@@ -85,13 +83,9 @@ func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Dur
 		return nil, Errorf(CodeInvalidInput, "graceSeconds must be from 0 to %d", int(MaxRerollGrace/time.Second))
 	}
 	for range 3 { // a new secret whose checksum equals the old one's: 1 in 2^32, try again
-		secret, err := token.New(token.UserKeySecret)
+		secret, hash, err := s.newKeySecret(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("new key secret: %w", err)
-		}
-		hash, err := s.hasher.Hash(ctx, secret)
-		if err != nil {
-			return nil, fmt.Errorf("hash key secret: %w", err)
+			return nil, err
 		}
 		hint := SecretHint(secret)
 		now := s.clock.Now().UTC()

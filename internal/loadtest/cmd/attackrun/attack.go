@@ -32,24 +32,11 @@ func attack(ctx context.Context, bin string, attackers int, duration time.Durati
 }
 
 func attackOnce(ctx context.Context, bin string, attackers int, duration time.Duration, run attackRun) error {
-	rs, err := startRedis("everysec")
+	rs, srv, env, err := startStack(bin, "everysec", run.env)
 	if err != nil {
 		return err
 	}
 	defer rs.remove()
-	env := map[string]string{
-		"AUTHGRAPH_REDIS_URL":       rs.url(),
-		"AUTHGRAPH_ADMIN_USERNAME":  "admin",
-		"AUTHGRAPH_ADMIN_PASSWORD":  "admin-password-for-the-load-test",
-		"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1",
-	}
-	for k, v := range run.env {
-		env[k] = v
-	}
-	srv, err := startServer(bin, env)
-	if err != nil {
-		return err
-	}
 	defer srv.stop()
 	c := newClient(srv.addr, attackers+16)
 

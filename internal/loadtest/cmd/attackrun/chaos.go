@@ -16,21 +16,11 @@ func chaos(ctx context.Context, bin string, gap time.Duration) error {
 		warm      = 5 * time.Second
 		afterward = 10 * time.Second
 	)
-	rs, err := startRedis("always")
+	rs, srv, env, err := startStack(bin, "always", nil)
 	if err != nil {
 		return err
 	}
 	defer rs.remove()
-	env := map[string]string{
-		"AUTHGRAPH_REDIS_URL":       rs.url(),
-		"AUTHGRAPH_ADMIN_USERNAME":  "admin",
-		"AUTHGRAPH_ADMIN_PASSWORD":  "admin-password-for-the-load-test",
-		"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1",
-	}
-	srv, err := startServer(bin, env)
-	if err != nil {
-		return err
-	}
 	defer srv.stop()
 	c := newClient(srv.addr, 64)
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authgraph/authgraph/internal/loadtest"
 )
 
 // redisServer is a redis-server on a loopback port, in a private directory, with the
@@ -31,7 +32,7 @@ func startRedis(fsync string) (*redisServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := loadtest.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +91,32 @@ func (r *redisServer) countKeys(ctx context.Context, pattern string) (int, error
 		n++
 	}
 	return n, iter.Err()
+}
+
+// startStack starts a redis-server with the append-only file fsynced as fsync, and the
+// authgraph binary on it with an admin, loopback trusted as a proxy (so that each load
+// client can be its own address) and the extra settings of extra. It answers both and the
+// server's settings.
+func startStack(bin, fsync string, extra map[string]string) (*redisServer, *server, map[string]string, error) {
+	rs, err := startRedis(fsync)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	env := map[string]string{
+		"AUTHGRAPH_REDIS_URL":       rs.url(),
+		"AUTHGRAPH_ADMIN_USERNAME":  "admin",
+		"AUTHGRAPH_ADMIN_PASSWORD":  "admin-password-for-the-load-test",
+		"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	srv, err := startServer(bin, env)
+	if err != nil {
+		rs.remove()
+		return nil, nil, nil, err
+	}
+	return rs, srv, env, nil
 }
 
 // server is the authgraph binary, listening on a loopback port.
@@ -162,13 +189,4 @@ func (s *server) stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.done
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

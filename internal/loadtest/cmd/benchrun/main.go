@@ -20,7 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -667,7 +666,7 @@ type server struct {
 // startServer runs the authgraph binary on a free port with env, and waits until /healthz
 // answers.
 func startServer(ctx context.Context, bin, dir, name string, envs ...map[string]string) (*server, error) {
-	port, err := freePort()
+	port, err := loadtest.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -811,15 +810,6 @@ func createUser(ctx context.Context, client *http.Client, url, admin, username, 
 		return fmt.Errorf("createUser %s: %d %s %v", username, st, body, err)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func mkdir(dir, name string) string {
