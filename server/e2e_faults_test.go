@@ -19,9 +19,11 @@ import (
 
 // A burst of every kind of request during an outage: each is a 503 SERVICE_UNAVAILABLE with
 // Retry-After (never a 401 that would log a user out, never a 500), and once Redis is back
-// the same burst succeeds, without restarting authgraph.
+// the same burst succeeds, without restarting authgraph. The session cache is off: in the
+// moments before a replica notices that its invalidation channel dropped, a cached session
+// may still be answered from memory, and TestCachedSessionDuringOutage tests that window.
 func TestRedisOutageUnderLoad(t *testing.T) {
-	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_RATE_LIMITS": "off", "AUTHGRAPH_HASH_QUEUE": "100"})
+	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_RATE_LIMITS": "off", "AUTHGRAPH_HASH_QUEUE": "100", "AUTHGRAPH_SESSION_CACHE_TTL": "0"})
 	if rs.External {
 		t.Skip("needs a private redis-server to stop")
 	}
