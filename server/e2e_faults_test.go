@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgraph/authgraph/internal/redistest"
+	"github.com/authgraph/authgraph/internal/testenv"
 	"github.com/authgraph/authgraph/internal/token"
 )
 
@@ -137,7 +138,7 @@ func TestHungRedisIs503(t *testing.T) {
 func TestSessionsSurviveARedisCrashWithAOF(t *testing.T) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("needs redis-server on PATH")
+		testenv.Skip(t, "needs redis-server on PATH")
 	}
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -117,7 +117,7 @@ func choose(getenv func(string) string, lookPath func(string) (string, error)) (
 		return planLocal, bin
 	}
 	const how = "install redis-server (e.g. apt-get install redis-server) or set " + EnvURL + "=redis://host:port/db"
-	if ci, _ := strconv.ParseBool(getenv("CI")); ci {
+	if ci, _ := strconv.ParseBool(getenv("CI")); ci { // as testenv.CI, with getenv injected for its test
 		return planFail, "redistest: CI=true but there is no Redis to test against: " + how
 	}
 	return planSkip, "REDIS TESTS SKIPPED: no redis-server on PATH and no " + EnvURL + "; " + how +

@@ -16,10 +16,10 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
 	"syscall"
 
 	"github.com/authgraph/authgraph/internal/redistest"
+	"github.com/authgraph/authgraph/internal/testenv"
 )
 
 func main() {
@@ -39,7 +39,7 @@ func run(args []string) int {
 	if err := errors.Join(errServer, errCli); err != nil {
 		msg := "withcluster: REDIS CLUSTER TESTS SKIPPED: redis-server and redis-cli are needed (apt-get install redis-server redis-tools)"
 		fmt.Fprintf(os.Stderr, "\n*** %s: %v ***\n\n", msg, err)
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+		if testenv.CI() {
 			return 1
 		}
 		return 0
