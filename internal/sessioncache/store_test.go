@@ -551,3 +551,50 @@ func TestLifecycleInvalidates(t *testing.T) {
 		}
 	})
 }
+
+// A refresh token presented again after its rotation revokes its family: every replica must
+// stop accepting the family's access sessions at once, not after the cache's TTL.
+func TestRefreshReuseInvalidates(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture()
+	a, _ := f.replica(t, Options{TTL: time.Hour})
+	b, _ := f.replica(t, Options{TTL: time.Hour})
+	u := f.user(t, "alice")
+	now := f.clock.Now()
+	newDigest := func() token.Digest {
+		tok, err := token.New(token.Session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return token.Sum(tok)
+	}
+	first := &auth.Session{UserID: u.ID, TokenDigest: newDigest(), Method: auth.MethodPassword, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	fam := &auth.Family{UserID: u.ID, Method: auth.MethodPassword, CreatedAt: now, RefreshDigest: newDigest(), RefreshExpiresAt: now.Add(24 * time.Hour)}
+	if err := a.CreateFamily(ctx, fam, first); err != nil {
+		t.Fatal(err)
+	}
+	rotation := func(presented token.Digest) *auth.Rotation {
+		at := f.clock.Now()
+		return &auth.Rotation{
+			FamilyID: fam.ID, Presented: presented, Now: at, Next: newDigest(), NextExpiresAt: at.Add(24 * time.Hour),
+			Access: &auth.Session{UserID: u.ID, TokenDigest: newDigest(), Method: auth.MethodPassword, CreatedAt: at, ExpiresAt: at.Add(time.Hour)},
+			Sealed: []byte("sealed successor pair"), Grace: time.Second,
+		}
+	}
+	r1 := rotation(fam.RefreshDigest)
+	if res, err := a.Rotate(ctx, r1); err != nil || res.Outcome != auth.Rotated {
+		t.Fatalf("first rotation: %+v, %v", res, err)
+	}
+	// Both access sessions of the family are in replica b's cache.
+	wantFound(t, b, first.TokenDigest)
+	wantFound(t, b, r1.Access.TokenDigest)
+
+	f.clock.Advance(2 * time.Second) // past the grace window: presenting the rotated token is a reuse
+	res, err := a.Rotate(ctx, rotation(fam.RefreshDigest))
+	if err != nil || res.Outcome != auth.Reused {
+		t.Fatalf("reuse: %+v, %v; want Reused", res, err)
+	}
+	wantGone(t, b, first.TokenDigest)
+	wantGone(t, b, r1.Access.TokenDigest)
+	wantGone(t, a, r1.Access.TokenDigest)
+}
