@@ -55,7 +55,9 @@ func TestMemoryCeilingWithArgon2id(t *testing.T) {
 	}()
 
 	var wg sync.WaitGroup
-	var ok, busy, slowBusy atomic.Int64
+	var ok, busy atomic.Int64
+	var slowestBusy atomic.Int64 // nanoseconds; logged only: TestBoundsWorkersAndQueue proves
+	// that ErrBusy never waits for a hash (its workers are gated shut), without a clock
 	start := make(chan struct{})
 	began := time.Now()
 	for range n {
@@ -68,8 +70,10 @@ func TestMemoryCeilingWithArgon2id(t *testing.T) {
 				ok.Add(1)
 			case errors.Is(err, ErrBusy):
 				busy.Add(1)
-				if time.Since(t0) > 100*time.Millisecond {
-					slowBusy.Add(1)
+				for d := int64(time.Since(t0)); ; {
+					if old := slowestBusy.Load(); d <= old || slowestBusy.CompareAndSwap(old, d) {
+						break
+					}
 				}
 			default:
 				t.Errorf("Verify = %v, %v", match, err)
@@ -84,13 +88,11 @@ func TestMemoryCeilingWithArgon2id(t *testing.T) {
 
 	const hashMem = 19456 << 10
 	growth := int64(peak.Load()) - int64(base)
-	t.Logf("%d verified, %d busy, in %v; heap peak %d MiB above the %d MiB base",
-		ok.Load(), busy.Load(), elapsed.Round(time.Millisecond), growth>>20, base>>20)
+	t.Logf("%d verified, %d busy (slowest busy answer %v), in %v; heap peak %d MiB above the %d MiB base",
+		ok.Load(), busy.Load(), time.Duration(slowestBusy.Load()).Round(time.Microsecond),
+		elapsed.Round(time.Millisecond), growth>>20, base>>20)
 	if ok.Load()+busy.Load() != n || ok.Load() < workers {
 		t.Errorf("%d verified + %d busy, want %d in all and at least %d verified", ok.Load(), busy.Load(), n, workers)
-	}
-	if slowBusy.Load() > 0 {
-		t.Errorf("%d ErrBusy answers took over 100ms; they must not wait", slowBusy.Load())
 	}
 	if limit := int64(2*(workers+1)) * hashMem; growth > limit {
 		t.Errorf("heap grew by %d MiB, want at most %d MiB", growth>>20, limit>>20)
