@@ -172,11 +172,19 @@ type DisableTotpPayload struct {
 	User *auth.User `json:"user"`
 }
 
+// Start TOTP enrolment. Required: a client that called `enableTotp` with no arguments must
+// now send `enableTotp(input: {password: …})` (without it the request fails validation).
+type EnableTotpInput struct {
+	// The user's current password (`INVALID_CREDENTIALS` if wrong; each wrong one counts against
+	// the sign-in limits). A session alone, even a fresh one, cannot enrol an authenticator.
+	Password string `json:"password"`
+}
+
 // The write operations. Signing in is public; the rest need a session.
 //
 // Every attempt at a secret is rate-limited, per client address and (where it names one) per account: the three
-// sign-ins (and their `otp`), `refreshSession`, and the password or code checks of `changePassword` and
-// `disableTotp`. Over a limit: `RATE_LIMITED` (HTTP 429) with the wait in seconds in
+// sign-ins (and their `otp`), `refreshSession`, and the password or code checks of `changePassword`,
+// `enableTotp` and `disableTotp`. Over a limit: `RATE_LIMITED` (HTTP 429) with the wait in seconds in
 // `extensions.retryAfter` and the `Retry-After` header, whoever the account is. When every
 // hashing worker is busy, or Redis cannot answer: `SERVICE_UNAVAILABLE` (HTTP 503); retry.
 type Mutation struct {
