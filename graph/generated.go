@@ -1174,7 +1174,8 @@ enum TokenMode {
   plain session's token goes in the session cookie, which then authenticates requests that
   are POST with ` + "`" + `Content-Type: application/json` + "`" + ` or carry an ` + "`" + `X-Requested-With` + "`" + ` header (CSRF
   defence). A refreshable session's refresh token goes in the refresh cookie, which
-  ` + "`" + `refreshSession` + "`" + ` reads; its access token stays in the JSON answer.
+  ` + "`" + `refreshSession` + "`" + ` reads (and then answers in COOKIE mode only); its access token stays in
+  the JSON answer.
   """
   COOKIE
 }
@@ -1541,7 +1542,10 @@ input RefreshSessionInput {
   refreshToken: String
   """
   Where to hand over the new refresh token. Absent: COOKIE if the refresh token came from the
-  cookie (so that it never reaches scripts), else JSON.
+  cookie, else JSON. A refresh made with the refresh cookie answers in COOKIE mode only:
+  with ` + "`" + `mode: JSON` + "`" + ` it is ` + "`" + `BAD_USER_INPUT` + "`" + ` and nothing is refreshed (the cookie is HttpOnly
+  so that scripts never see the refresh token; a JSON answer would hand it to them). To
+  leave COOKIE mode, sign out and sign in again.
   """
   mode: TokenMode
 }
