@@ -113,9 +113,9 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 
 // verifyCurrentPassword is the proof of presence of every sensitive change that a stolen
 // session must not make alone (ChangePassword, EnableTOTP, DisableTOTP): the current user's
-// password, checked against the stored hash as read now (not the principal's copy, which a
-// session cache may hold from before a password change). It answers that user, or
-// INVALID_CREDENTIALS, the login's answer to a wrong password.
+// password, checked against the user record read for the check (not the principal's copy,
+// read when the session was authenticated, possibly before a password change). It answers
+// that user, or INVALID_CREDENTIALS, the login's answer to a wrong password.
 //
 // A stolen session may guess here, so every guess counts as a login's does (AttemptPassword,
 // by address and username: one bucket for sign-ins and these checks) and is refused before
