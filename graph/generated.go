@@ -88,7 +88,7 @@ type ComplexityRoot struct {
 		DeleteUserSessions              func(childComplexity int, input model.UserIDInput) int
 		DisableTotp                     func(childComplexity int, input model.DisableTotpInput) int
 		DisableUser                     func(childComplexity int, input model.UserIDInput) int
-		EnableTotp                      func(childComplexity int) int
+		EnableTotp                      func(childComplexity int, input model.EnableTotpInput) int
 		EnableUser                      func(childComplexity int, input model.UserIDInput) int
 		RefreshSession                  func(childComplexity int, input *model.RefreshSessionInput) int
 		RerollUserKey                   func(childComplexity int, input model.RerollUserKeyInput) int
@@ -220,7 +220,7 @@ type MutationResolver interface {
 	ChangePassword(ctx context.Context, input model.ChangePasswordInput) (*auth.User, error)
 	CreateUser(ctx context.Context, input model.CreateUserInput) (*auth.User, error)
 	CreateAccount(ctx context.Context, input model.CreateAccountInput) (*auth.Account, error)
-	EnableTotp(ctx context.Context) (*auth.TOTPEnrollment, error)
+	EnableTotp(ctx context.Context, input model.EnableTotpInput) (*auth.TOTPEnrollment, error)
 	ConfirmTotp(ctx context.Context, input model.ConfirmTotpInput) (*model.ConfirmTotpPayload, error)
 	DisableTotp(ctx context.Context, input model.DisableTotpInput) (*model.DisableTotpPayload, error)
 	DisableUser(ctx context.Context, input model.UserIDInput) (*auth.User, error)
@@ -515,7 +515,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Mutation.EnableTotp(childComplexity), true
+		args, err := ec.field_Mutation_enableTotp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EnableTotp(childComplexity, args["input"].(model.EnableTotpInput)), true
 	case "Mutation.enableUser":
 		if e.ComplexityRoot.Mutation.EnableUser == nil {
 			break
@@ -1011,6 +1016,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DeleteSessionsInput", ec.unmarshalInputDeleteSessionsInput),
 			graphql.NewInputUnmarshaler("DeleteUserKeyInput", ec.unmarshalInputDeleteUserKeyInput),
 			graphql.NewInputUnmarshaler("DisableTotpInput", ec.unmarshalInputDisableTotpInput),
+			graphql.NewInputUnmarshaler("EnableTotpInput", ec.unmarshalInputEnableTotpInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
 			graphql.NewInputUnmarshaler("RerollUserKeyInput", ec.unmarshalInputRerollUserKeyInput),
 			graphql.NewInputUnmarshaler("UserIdInput", ec.unmarshalInputUserIdInput),
@@ -1168,7 +1174,8 @@ enum TokenMode {
   plain session's token goes in the session cookie, which then authenticates requests that
   are POST with ` + "`" + `Content-Type: application/json` + "`" + ` or carry an ` + "`" + `X-Requested-With` + "`" + ` header (CSRF
   defence). A refreshable session's refresh token goes in the refresh cookie, which
-  ` + "`" + `refreshSession` + "`" + ` reads; its access token stays in the JSON answer.
+  ` + "`" + `refreshSession` + "`" + ` reads (and then answers in COOKIE mode only); its access token stays in
+  the JSON answer.
   """
   COOKIE
 }
@@ -1535,7 +1542,10 @@ input RefreshSessionInput {
   refreshToken: String
   """
   Where to hand over the new refresh token. Absent: COOKIE if the refresh token came from the
-  cookie (so that it never reaches scripts), else JSON.
+  cookie, else JSON. A refresh made with the refresh cookie answers in COOKIE mode only:
+  with ` + "`" + `mode: JSON` + "`" + ` it is ` + "`" + `BAD_USER_INPUT` + "`" + ` and nothing is refreshed (the cookie is HttpOnly
+  so that scripts never see the refresh token; a JSON answer would hand it to them). To
+  leave COOKIE mode, sign out and sign in again.
   """
   mode: TokenMode
 }
@@ -1637,6 +1647,18 @@ input CreateAccountInput {
   name: String!
 }
 
+"""
+Start TOTP enrolment. Required: a client that called ` + "`" + `enableTotp` + "`" + ` with no arguments must
+now send ` + "`" + `enableTotp(input: {password: …})` + "`" + ` (without it the request fails validation).
+"""
+input EnableTotpInput {
+  """
+  The user's current password (` + "`" + `INVALID_CREDENTIALS` + "`" + ` if wrong; each wrong one counts against
+  the sign-in limits). A session alone, even a fresh one, cannot enrol an authenticator.
+  """
+  password: String!
+}
+
 "Finish TOTP enrolment."
 input ConfirmTotpInput {
   "The 6-digit code the authenticator app shows for the secret ` + "`" + `enableTotp` + "`" + ` answered."
@@ -1655,8 +1677,8 @@ input DisableTotpInput {
 The write operations. Signing in is public; the rest need a session.
 
 Every attempt at a secret is rate-limited, per client address and (where it names one) per account: the three
-sign-ins (and their ` + "`" + `otp` + "`" + `), ` + "`" + `refreshSession` + "`" + `, and the password or code checks of ` + "`" + `changePassword` + "`" + ` and
-` + "`" + `disableTotp` + "`" + `. Over a limit: ` + "`" + `RATE_LIMITED` + "`" + ` (HTTP 429) with the wait in seconds in
+sign-ins (and their ` + "`" + `otp` + "`" + `), ` + "`" + `refreshSession` + "`" + `, and the password or code checks of ` + "`" + `changePassword` + "`" + `,
+` + "`" + `enableTotp` + "`" + ` and ` + "`" + `disableTotp` + "`" + `. Over a limit: ` + "`" + `RATE_LIMITED` + "`" + ` (HTTP 429) with the wait in seconds in
 ` + "`" + `extensions.retryAfter` + "`" + ` and the ` + "`" + `Retry-After` + "`" + ` header, whoever the account is. When every
 hashing worker is busy, or Redis cannot answer: ` + "`" + `SERVICE_UNAVAILABLE` + "`" + ` (HTTP 503); retry.
 """
@@ -1760,10 +1782,16 @@ type Mutation {
   ): Account! @hasRole(role: ADMIN) @hasScope(scope: "admin")
   """
   Start TOTP enrolment for the current user: answers a new secret, pending until
-  ` + "`" + `confirmTotp` + "`" + ` (15 minutes). Calling it again replaces the pending secret. If TOTP is on
-  already: ` + "`" + `CONFLICT` + "`" + ` (disable it first).
+  ` + "`" + `confirmTotp` + "`" + ` (15 minutes). Calling it again replaces the pending secret. Needs the current
+  password (so a stolen session alone cannot enrol its own authenticator and lock the owner
+  out): a wrong one is ` + "`" + `INVALID_CREDENTIALS` + "`" + ` and replaces nothing. Also needs a session signed
+  in within the last 15 minutes (configurable), else ` + "`" + `REAUTHENTICATION_REQUIRED` + "`" + `. If TOTP is
+  on already: ` + "`" + `CONFLICT` + "`" + ` (disable it first).
   """
-  enableTotp: TotpEnrollment! @hasScope(scope: "account:write")
+  enableTotp(
+    "The current password."
+    input: EnableTotpInput!
+  ): TotpEnrollment! @hasScope(scope: "account:write")
   """
   Finish TOTP enrolment with a code from the pending secret: TOTP is on from now, and the
   answer holds the recovery codes. A wrong code: ` + "`" + `OTP_REQUIRED` + "`" + `; no enrolment under way (or
@@ -2407,6 +2435,20 @@ func (ec *executionContext) field_Mutation_disableUser_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UserIDInput, error) {
 			return ec.unmarshalNUserIdInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserIDInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_enableTotp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.EnableTotpInput, error) {
+			return ec.unmarshalNEnableTotpInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEnableTotpInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3639,7 +3681,8 @@ func (ec *executionContext) _Mutation_enableTotp(ctx context.Context, field grap
 			return ec.fieldContext_Mutation_enableTotp(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Mutation().EnableTotp(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EnableTotp(ctx, fc.Args["input"].(model.EnableTotpInput))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -3667,7 +3710,7 @@ func (ec *executionContext) _Mutation_enableTotp(ctx context.Context, field grap
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Mutation_enableTotp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Mutation_enableTotp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Mutation",
 		Field:      field,
@@ -3676,6 +3719,17 @@ func (ec *executionContext) fieldContext_Mutation_enableTotp(_ context.Context, 
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_TotpEnrollment(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_enableTotp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -7760,6 +7814,48 @@ func UnmarshalDisableTotpInput(ctx context.Context, raw any) (model.DisableTotpI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputEnableTotpInput(ctx context.Context, obj any) (model.EnableTotpInput, error) {
+	var it model.EnableTotpInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"password"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEnableTotpInput unmarshals raw into the EnableTotpInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEnableTotpInput(ctx context.Context, raw any) (model.EnableTotpInput, error) {
+	var out model.EnableTotpInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EnableTotpInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRefreshSessionInput(ctx context.Context, obj any) (model.RefreshSessionInput, error) {
 	var it model.RefreshSessionInput
 	if obj == nil {
@@ -9531,6 +9627,11 @@ func (ec *executionContext) marshalNDisableTotpPayload2ᚖgithubᚗcomᚋauthgra
 		return graphql.Null
 	}
 	return ec._DisableTotpPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEnableTotpInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEnableTotpInput(ctx context.Context, v any) (model.EnableTotpInput, error) {
+	res, err := ec.unmarshalInputEnableTotpInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {

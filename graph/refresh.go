@@ -67,10 +67,15 @@ func (r *Resolver) refreshSession(ctx context.Context, input *model.RefreshSessi
 	if tok == "" {
 		return nil, auth.Errorf(auth.CodeInvalidInput, "Send the refresh token in refreshToken, or sign in with mode COOKIE to have it in a cookie.")
 	}
-	// A token read from the cookie goes back into the cookie unless JSON is asked for: a
-	// browser client never has to let scripts see it.
+	// A token read from the cookie goes back into the cookie, and only there: the cookie is
+	// HttpOnly so that scripts never see the refresh token, and a script on the page can
+	// send this request, cookie included. Were JSON allowed here, it would read the token
+	// from the answer. Refused before the refresh, so that nothing is rotated either.
 	fallback := model.TokenModeJSON
 	if fromCookie {
+		if input.Mode != nil && *input.Mode != model.TokenModeCookie {
+			return nil, auth.Errorf(auth.CodeInvalidInput, "A refresh made with the refresh cookie answers in COOKIE mode: leave mode out, or sign out and sign in again to leave COOKIE mode.")
+		}
 		fallback = model.TokenModeCookie
 	}
 	mode, err := modeOf(ctx, input.Mode, fallback)
@@ -87,11 +92,6 @@ func (r *Resolver) refreshSession(ctx context.Context, input *model.RefreshSessi
 			jar.Clear(RefreshCookie) // dead: sending it again can only fail
 		}
 		return nil, err
-	}
-	if fromCookie && mode == model.TokenModeJSON {
-		// The cookie holds the rotated token now; left there, a later cookie refresh would
-		// present it again and be taken for a reuse.
-		jar.Clear(RefreshCookie)
 	}
 	return r.deliver(ctx, ns, mode), nil
 }

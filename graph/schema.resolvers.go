@@ -165,8 +165,8 @@ func (r *mutationResolver) CreateAccount(ctx context.Context, input model.Create
 }
 
 // EnableTotp is the resolver for the enableTotp field.
-func (r *mutationResolver) EnableTotp(ctx context.Context) (*auth.TOTPEnrollment, error) {
-	return r.Service.EnableTOTP(ctx)
+func (r *mutationResolver) EnableTotp(ctx context.Context, input model.EnableTotpInput) (*auth.TOTPEnrollment, error) {
+	return r.Service.EnableTOTP(ctx, input.Password)
 }
 
 // ConfirmTotp is the resolver for the confirmTotp field.

@@ -262,7 +262,7 @@ func TestAccountPageInChromium(t *testing.T) {
 	// A user with TOTP on is asked for the one-time code.
 	srv.createUser(t, admin, "otto", "otto-password-1")
 	otto := srv.login(t, "otto", "otto-password-1")
-	totpSecret := srv.post(t, otto, `mutation { enableTotp { secret } }`, nil).str(t, "enableTotp.secret")
+	totpSecret := srv.post(t, otto, `mutation { enableTotp(input: {password: "otto-password-1"}) { secret } }`, nil).str(t, "enableTotp.secret")
 	if r := srv.post(t, otto, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
 		map[string]any{"c": totpCode(t, totpSecret, time.Now())}); r.code() != "" {
 		t.Fatalf("confirmTotp: %s", r.Raw)

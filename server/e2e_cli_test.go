@@ -240,7 +240,7 @@ func TestCLIOneTimeCodeAndAccounts(t *testing.T) {
 	admin := srv.login(t, adminName, adminPass)
 	srv.createUser(t, admin, "otto", "otto-password-1")
 	otto := srv.login(t, "otto", "otto-password-1")
-	secret := srv.post(t, otto, `mutation { enableTotp { secret } }`, nil).str(t, "enableTotp.secret")
+	secret := srv.post(t, otto, `mutation { enableTotp(input: {password: "otto-password-1"}) { secret } }`, nil).str(t, "enableTotp.secret")
 	if r := srv.post(t, otto, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
 		map[string]any{"c": totpCode(t, secret, time.Now())}); r.code() != "" {
 		t.Fatalf("confirmTotp: %s", r.Raw)

@@ -88,6 +88,92 @@ func TestCookieModeEmbeddedStore(t *testing.T) {
 	assertNoSecretIn(t, "the server log", srv.logs.String(), secrets)
 }
 
+// A refresh made with the HttpOnly refresh cookie answers in COOKIE mode only. Any script on
+// the page can send refreshSession with the cookie (the browser adds it); were JSON allowed,
+// the script would read the refresh token the cookie keeps from it. The refusal comes before
+// the refresh, so nothing is rotated, and no answer to a cookie refresh (refused, failed or
+// replayed within the grace window) carries a refresh token.
+func TestCookieRefreshAnswersInCookieModeOnlyRedis(t *testing.T) {
+	// A grace window far longer than the test: the replay below is inside it, whatever the pace.
+	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_REFRESH_GRACE": "10m"})
+	r := srv.post(t, "", loginRefreshable, map[string]any{"u": adminName, "p": adminPass, "m": "COOKIE"})
+	first := wantTokenCookie(t, r, "authgraph_refresh", thirtyDays, false)
+	secrets := []string{adminPass, r.str(t, "createSessionUsingUsername.token"), first}
+	cookie := "authgraph_refresh=" + first
+	const q = `mutation($r: String, $m: TokenMode) { refreshSession(input: {refreshToken: $r, mode: $m}) { token refreshToken refreshTokenExpiresAt } }`
+
+	noRefreshToken := func(what string, r *gqlResponse) {
+		t.Helper()
+		if strings.Contains(r.Raw, "agr_") || r.field("refreshSession.refreshToken") != nil {
+			t.Fatalf("%s: a refresh token in the body: %s", what, r.Raw)
+		}
+	}
+	refused := func(what string, r *gqlResponse) {
+		t.Helper()
+		wantGQLCode(t, what, r, "BAD_USER_INPUT")
+		noRefreshToken(what, r)
+		if strings.Contains(r.Raw, "ags_") || !strings.Contains(r.Errors[0].Message, "COOKIE mode") {
+			t.Fatalf("%s: %s", what, r.Raw)
+		}
+		if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
+			t.Fatalf("%s: the refusal touched the cookies: %v", what, c)
+		}
+	}
+	refused("mode: JSON", srv.postCookie(t, cookie, `mutation { refreshSession(input: {mode: JSON}) { token refreshToken } }`, nil))
+	refused("mode: JSON in a variable", srv.postCookie(t, cookie, q, map[string]any{"m": "JSON"}))
+	refused("an empty refreshToken (the cookie, then) and mode: JSON", srv.postCookie(t, cookie, q, map[string]any{"r": "", "m": "JSON"}))
+	refused("mode: JSON with X-Requested-With", srv.postCookie(t, cookie, q, map[string]any{"m": "JSON"}, "X-Requested-With", "XMLHttpRequest"))
+
+	// Nothing was rotated by the refusals: the cookie's token refreshes, into the cookie.
+	r = srv.postCookie(t, cookie, q, nil)
+	noRefreshToken("a cookie refresh", r)
+	access := r.str(t, "refreshSession.token")
+	if r.field("refreshSession.refreshTokenExpiresAt") == nil {
+		t.Fatalf("a cookie refresh: %s", r.Raw)
+	}
+	next := wantTokenCookie(t, r, "authgraph_refresh", thirtyDays, false)
+	if next == first {
+		t.Fatal("the refresh cookie was not rotated")
+	}
+	secrets = append(secrets, access, next)
+
+	// Another tab sends the old cookie within the grace window: the same pair, the refresh
+	// token again in the cookie only; JSON is refused there too.
+	refused("mode: JSON within the grace window", srv.postCookie(t, cookie, q, map[string]any{"m": "JSON"}))
+	r = srv.postCookie(t, cookie, q, map[string]any{"m": "COOKIE"})
+	noRefreshToken("a replay within the grace window", r)
+	if got := wantTokenCookie(t, r, "authgraph_refresh", thirtyDays, false); got != next || r.str(t, "refreshSession.token") != access {
+		t.Fatalf("the replay within the grace window did not answer the same pair: %s", r.Raw)
+	}
+
+	// A dead cookie fails with no token in the body, and is cleared.
+	dead, _ := token.New(token.Refresh)
+	r = srv.postCookie(t, "authgraph_refresh="+dead, q, nil)
+	if r.code() != "INVALID_CREDENTIALS" || strings.Contains(r.Raw, "agr_") || strings.Contains(r.Raw, "ags_") {
+		t.Fatalf("a dead refresh cookie: %s", r.Raw)
+	}
+	wantCleared(t, r, "authgraph_refresh")
+
+	// A refresh token given in the input is the client's already: JSON stays allowed, and a
+	// cookie sent along is neither used nor touched.
+	own, _ := srv.loginRefreshable(t, adminName, adminPass)
+	r = srv.postCookie(t, "authgraph_refresh="+next, q, map[string]any{"r": own.refresh, "m": "JSON"})
+	mine := r.pair(t, "refreshSession")
+	if mine.refresh == next || mine.refresh == own.refresh {
+		t.Fatalf("a refresh with the token in the input: %s", r.Raw)
+	}
+	if c := r.Header.Values("Set-Cookie"); len(c) != 0 {
+		t.Fatalf("a refresh with the token in the input touched the cookies: %v", c)
+	}
+	secrets = append(secrets, own.access, own.refresh, mine.access, mine.refresh)
+	r = srv.postCookie(t, "authgraph_refresh="+next, q, nil)
+	noRefreshToken("the cookie after a refresh with another token", r)
+	secrets = append(secrets, r.str(t, "refreshSession.token"), wantTokenCookie(t, r, "authgraph_refresh", thirtyDays, false))
+
+	assertNoSecretInRedis(t, rs.Client, rs.Prefix, secrets)
+	assertNoSecretIn(t, "the server log", srv.logs.String(), secrets)
+}
+
 func runCookieFlow(t *testing.T, srv *testServer) []string {
 	secrets := []string{adminPass}
 	const login = `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p, mode: COOKIE}) { id token expiresIn refreshable } }`
@@ -183,10 +269,14 @@ func runCookieFlow(t *testing.T, srv *testServer) []string {
 	if r := srv.raw(t, "GET", q, "", "Cookie", "authgraph_refresh="+refresh2, "X-Requested-With", "x"); r.Status == http.StatusOK {
 		t.Fatalf("a refresh via GET: %d %s", r.Status, r.Raw)
 	}
-	// Asking for JSON moves the refresh token out of the cookie, which is cleared.
+	// Asking for JSON with the cookie is refused: the refresh token stays where scripts cannot
+	// read it (TestCookieRefreshAnswersInCookieModeOnlyRedis has the details).
 	r = srv.postCookie(t, "authgraph_refresh="+refresh2, `mutation { refreshSession(input: {mode: JSON}) { token refreshToken } }`, nil)
-	p3 := r.pair(t, "refreshSession")
-	wantCleared(t, r, "authgraph_refresh")
+	if r.code() != "BAD_USER_INPUT" || strings.Contains(r.Raw, "agr_") {
+		t.Fatalf("a cookie refresh asking for JSON: %s", r.Raw)
+	}
+	r = srv.postCookie(t, "authgraph_refresh="+refresh2, `mutation { refreshSession(input: {mode: COOKIE}) { token refreshToken } }`, nil)
+	p3 := pair{access: r.str(t, "refreshSession.token"), refresh: wantTokenCookie(t, r, "authgraph_refresh", thirtyDays, false)}
 	secrets = append(secrets, p3.access, p3.refresh)
 	// A dead refresh cookie answers INVALID_CREDENTIALS and is cleared.
 	unknown, _ := token.New(token.Refresh)

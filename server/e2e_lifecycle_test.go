@@ -122,7 +122,7 @@ func TestKeyScopedSessionCannotCallWhatItsScopesLack(t *testing.T) {
 		{"deleteSession of another", qEndSession, map[string]any{"id": aliceSession}},
 		{"changePassword", qChangePass, map[string]any{"c": "alice-password", "n": "a-brand-new-password"}},
 		{"createUser", `mutation { createUser(input: {username: "x", password: "a-long-password"}) { id } }`, nil},
-		{"enableTotp", `mutation { enableTotp { secret } }`, nil},
+		{"enableTotp", `mutation { enableTotp(input: {password: "alice-password"}) { secret } }`, nil},
 	} {
 		wantGQLCode(t, tt.name+" from a read-only key session", srv.post(t, reader, tt.query, tt.vars), "FORBIDDEN")
 	}
@@ -313,7 +313,7 @@ func TestDeleteUserLeavesNoKeyOfTheirsInRedis(t *testing.T) {
 	tokens = append(tokens, first.access, second.access)
 	refreshTokens := []string{first.refresh, second.refresh}
 	// TOTP on: its secret and recovery codes must go.
-	secret := ok(t, "enableTotp", srv.post(t, alice, `mutation { enableTotp { secret } }`, nil)).str(t, "enableTotp.secret")
+	secret := ok(t, "enableTotp", srv.post(t, alice, `mutation { enableTotp(input: {password: "alice-password"}) { secret } }`, nil)).str(t, "enableTotp.secret")
 	ok(t, "confirmTotp", srv.post(t, alice, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
 		map[string]any{"c": totpCode(t, secret, time.Now())}))
 	if n := rs.Client.Exists(context.Background(), rs.Prefix+"{u"+aliceRaw+"}:totp").Val(); n != 1 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base32"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/authgraph/authgraph/internal/auth"
 )
 
 // totpCode is what an authenticator app shows at t: RFC 6238 by pquerna/otp.
@@ -53,7 +56,7 @@ func TestTOTPWithoutSecretKey(t *testing.T) {
 	admin := srv.login(t, adminName, adminPass)
 	srv.createUser(t, admin, "tina", "tina-password-1")
 	tina := srv.login(t, "tina", "tina-password-1")
-	secret := srv.post(t, tina, `mutation { enableTotp { secret } }`, nil).str(t, "enableTotp.secret")
+	secret := srv.post(t, tina, `mutation { enableTotp(input: {password: "tina-password-1"}) { secret } }`, nil).str(t, "enableTotp.secret")
 	r := srv.post(t, tina, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
 		map[string]any{"c": totpCode(t, secret, time.Now())})
 	if r.code() != "" {
@@ -113,7 +116,7 @@ func runTOTPFlow(t *testing.T, srv *testServer) totpFlow {
 	}
 
 	// 1. enableTotp: a secret and an otpauth:// URI for the authenticator app.
-	r = srv.post(t, tina, `mutation { enableTotp { secret uri expiresAt } }`, nil)
+	r = srv.post(t, tina, `mutation { enableTotp(input: {password: "tina-password-1"}) { secret uri expiresAt } }`, nil)
 	if r.code() != "" {
 		t.Fatalf("enableTotp: %s", r.Raw)
 	}
@@ -194,7 +197,7 @@ func runTOTPFlow(t *testing.T, srv *testServer) totpFlow {
 	f.tokens = append(f.tokens, r.str(t, "createSessionUsingUserKey.token"))
 
 	// 7. enableTotp while on is a conflict; disableTotp needs the password (or a code).
-	if r := srv.post(t, tina, `mutation { enableTotp { secret } }`, nil); r.code() != "CONFLICT" {
+	if r := srv.post(t, tina, `mutation { enableTotp(input: {password: "tina-password-1"}) { secret } }`, nil); r.code() != "CONFLICT" {
 		t.Fatalf("enableTotp while on: %s", r.Raw)
 	}
 	const disable = `mutation($p: String, $c: String) { disableTotp(input: {password: $p, code: $c}) { user { totpEnabled } } }`
@@ -214,10 +217,74 @@ func runTOTPFlow(t *testing.T, srv *testServer) totpFlow {
 	return f
 }
 
+// A stolen session, however fresh, cannot enrol an authenticator of its own and lock the
+// owner out: enableTotp needs the password, its wrong guesses count in the sign-ins' bucket
+// (login:ip+id, 5 failures) and leave no enrolment behind; the owner enrols as before.
+func TestEnableTOTPNeedsThePasswordRedis(t *testing.T) {
+	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1"})
+	admin := srv.login(t, adminName, adminPass)
+	srv.createUser(t, admin, "tess", "tess-password-1")
+	stolen := srv.login(t, "tess", "tess-password-1") // signed in a moment ago: within the window
+	uid := srv.post(t, stolen, `{ me { rawID } }`, nil).str(t, "me.rawID")
+	const enable = `mutation($p: String!) { enableTotp(input: {password: $p}) { secret uri } }`
+	const thief = "203.0.113.88"
+	noSecret := func(what string, r *gqlResponse) {
+		t.Helper()
+		if r.field("enableTotp") != nil || strings.Contains(r.Raw, "otpauth") {
+			t.Fatalf("%s: an enrolment was answered: %s", what, r.Raw)
+		}
+		if n := rs.Client.Exists(t.Context(), rs.Prefix+"{u"+uid+"}:totp:new").Val(); n != 0 {
+			t.Fatalf("%s: an enrolment is under way in Redis", what)
+		}
+	}
+
+	// The argument-less form of old is no longer valid at all.
+	r := srv.post(t, stolen, `mutation { enableTotp { secret } }`, nil, "X-Forwarded-For", thief)
+	if r.code() != "GRAPHQL_VALIDATION_FAILED" {
+		t.Fatalf("enableTotp without input: %d %s", r.Status, r.Raw)
+	}
+	noSecret("enableTotp without input", r)
+	r = srv.post(t, stolen, enable, map[string]any{"p": ""}, "X-Forwarded-For", thief)
+	wantGQLCode(t, "enableTotp with an empty password", r, "BAD_USER_INPUT")
+	noSecret("an empty password", r)
+
+	// Guesses: INVALID_CREDENTIALS, as changePassword answers, until the address is out of
+	// failures on the account; then even the right password is refused before any check,
+	// and sign-in from that address on the account is throttled too (one bucket).
+	for i := range 5 {
+		r := srv.post(t, stolen, enable, map[string]any{"p": fmt.Sprint("guess-", i)}, "X-Forwarded-For", thief)
+		if r.code() != "INVALID_CREDENTIALS" || r.Errors[0].Message != auth.MsgInvalidCredentials {
+			t.Fatalf("guess %d: %d %s", i, r.Status, r.Raw)
+		}
+		noSecret(fmt.Sprint("guess ", i), r)
+	}
+	r = srv.post(t, stolen, enable, map[string]any{"p": "tess-password-1"}, "X-Forwarded-For", thief)
+	assertLimited(t, r)
+	noSecret("the right password after five guesses", r)
+	assertLimited(t, srv.loginFrom(t, thief, "tess", "tess-password-1"))
+	if r := srv.post(t, stolen, `{ me { totpEnabled } }`, nil); !strings.Contains(r.Raw, `"totpEnabled":false`) {
+		t.Fatalf("TOTP after the thief's attempts: %s", r.Raw)
+	}
+	if r := srv.post(t, stolen, `mutation { confirmTotp(input: {code: "123456"}) { recoveryCodes } }`, nil); r.code() != "CONFLICT" {
+		t.Fatalf("confirmTotp with no enrolment: %s", r.Raw)
+	}
+
+	// Tess, from her own address and with her password, enrols as before.
+	tess := srv.login(t, "tess", "tess-password-1")
+	r = srv.post(t, tess, enable, map[string]any{"p": "tess-password-1"}, "X-Forwarded-For", "198.51.100.31")
+	secret := ok(t, "tess's enableTotp", r).str(t, "enableTotp.secret")
+	if n := rs.Client.Exists(t.Context(), rs.Prefix+"{u"+uid+"}:totp:new").Val(); n != 1 {
+		t.Fatal("no enrolment in Redis where the checks above look for one")
+	}
+	ok(t, "tess's confirmTotp", srv.post(t, tess, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
+		map[string]any{"c": totpCode(t, secret, time.Now())}))
+	assertNoSecretIn(t, "the server log", srv.logs.String(), []string{"tess-password-1", secret})
+}
+
 func TestTOTPNeedsASession(t *testing.T) {
 	srv := startServer(t, nil)
 	for _, q := range []string{
-		`mutation { enableTotp { secret } }`,
+		`mutation { enableTotp(input: {password: "x"}) { secret } }`,
 		`mutation { confirmTotp(input: {code: "123456"}) { recoveryCodes } }`,
 		`mutation { disableTotp(input: {password: "x"}) { user { id } } }`,
 	} {

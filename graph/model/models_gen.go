@@ -172,11 +172,19 @@ type DisableTotpPayload struct {
 	User *auth.User `json:"user"`
 }
 
+// Start TOTP enrolment. Required: a client that called `enableTotp` with no arguments must
+// now send `enableTotp(input: {password: …})` (without it the request fails validation).
+type EnableTotpInput struct {
+	// The user's current password (`INVALID_CREDENTIALS` if wrong; each wrong one counts against
+	// the sign-in limits). A session alone, even a fresh one, cannot enrol an authenticator.
+	Password string `json:"password"`
+}
+
 // The write operations. Signing in is public; the rest need a session.
 //
 // Every attempt at a secret is rate-limited, per client address and (where it names one) per account: the three
-// sign-ins (and their `otp`), `refreshSession`, and the password or code checks of `changePassword` and
-// `disableTotp`. Over a limit: `RATE_LIMITED` (HTTP 429) with the wait in seconds in
+// sign-ins (and their `otp`), `refreshSession`, and the password or code checks of `changePassword`,
+// `enableTotp` and `disableTotp`. Over a limit: `RATE_LIMITED` (HTTP 429) with the wait in seconds in
 // `extensions.retryAfter` and the `Retry-After` header, whoever the account is. When every
 // hashing worker is busy, or Redis cannot answer: `SERVICE_UNAVAILABLE` (HTTP 503); retry.
 type Mutation struct {
@@ -203,7 +211,10 @@ type RefreshSessionInput struct {
 	// The refresh token; absent: the one in the refresh cookie of COOKIE mode.
 	RefreshToken *string `json:"refreshToken,omitempty"`
 	// Where to hand over the new refresh token. Absent: COOKIE if the refresh token came from the
-	// cookie (so that it never reaches scripts), else JSON.
+	// cookie, else JSON. A refresh made with the refresh cookie answers in COOKIE mode only:
+	// with `mode: JSON` it is `BAD_USER_INPUT` and nothing is refreshed (the cookie is HttpOnly
+	// so that scripts never see the refresh token; a JSON answer would hand it to them). To
+	// leave COOKIE mode, sign out and sign in again.
 	Mode *TokenMode `json:"mode,omitempty"`
 }
 
@@ -294,7 +305,8 @@ const (
 	// plain session's token goes in the session cookie, which then authenticates requests that
 	// are POST with `Content-Type: application/json` or carry an `X-Requested-With` header (CSRF
 	// defence). A refreshable session's refresh token goes in the refresh cookie, which
-	// `refreshSession` reads; its access token stays in the JSON answer.
+	// `refreshSession` reads (and then answers in COOKIE mode only); its access token stays in
+	// the JSON answer.
 	TokenModeCookie TokenMode = "COOKIE"
 )
 

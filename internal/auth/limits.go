@@ -25,10 +25,12 @@ type Attempt string
 // before any lookup or hashing (so that a refused attempt costs no argon2 work), and report
 // the outcome after it (so that failures count against the account and a success forgives
 // the address's typos). Login (and LoginPassword), LoginUserKey, Refresh, the login's TOTP
-// step, DisableTOTP and ChangePassword (whose current password a stolen session could
-// guess) are written that way; LoginExternal calls checkLimit before it asks the provider.
+// step and verifyCurrentPassword (the current-password check of ChangePassword, EnableTOTP
+// and DisableTOTP, which a stolen session could guess at) are written that way;
+// LoginExternal calls checkLimit before it asks the provider.
 const (
-	// AttemptPassword is createSessionUsingUsername; identifier: the username as given.
+	// AttemptPassword is createSessionUsingUsername, and the current-password check of the
+	// sensitive changes (verifyCurrentPassword); identifier: the username as given.
 	AttemptPassword Attempt = "password"
 	// AttemptUserKey is createSessionUsingUserKey; identifier: the key id in decimal.
 	AttemptUserKey Attempt = "user_key"

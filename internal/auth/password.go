@@ -76,27 +76,8 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 	if err := CheckPassword(next, p.User.Username); err != nil {
 		return nil, 0, err
 	}
-	// A stolen session may guess the current password here: the guesses count as the
-	// logins' do, before any hashing.
-	ip := ClientFrom(ctx).IP
-	if err := s.checkLimit(ctx, AttemptPassword, ip, p.User.Username); err != nil {
-		return nil, 0, err
-	}
-	if len(current) > 4*maxPasswordLen {
-		s.hasher.VerifyDummy(ctx, "")
-		_, err := s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, invalidCredentials())
-		return nil, 0, err
-	}
-	u, err := s.store.User(ctx, p.User.ID)
+	u, err := s.verifyCurrentPassword(ctx, p, current)
 	if err != nil {
-		return nil, 0, fmt.Errorf("find user: %w", err)
-	}
-	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
-	if err != nil {
-		return nil, 0, fmt.Errorf("verify password: %w", err)
-	}
-	if !ok {
-		_, err := s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, invalidCredentials())
 		return nil, 0, err
 	}
 	if current == next {
@@ -128,6 +109,44 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 		}
 	}
 	return updated, ended, nil
+}
+
+// verifyCurrentPassword is the proof of presence of every sensitive change that a stolen
+// session must not make alone (ChangePassword, EnableTOTP, DisableTOTP): the current user's
+// password, checked against the user record read for the check (not the principal's copy,
+// read when the session was authenticated, possibly before a password change). It answers
+// that user, or INVALID_CREDENTIALS, the login's answer to a wrong password.
+//
+// A stolen session may guess here, so every guess counts as a login's does (AttemptPassword,
+// by address and username: one bucket for sign-ins and these checks) and is refused before
+// any hashing once over the limit; the hashing runs in the same bounded pool as sign-ins.
+func (s *Service) verifyCurrentPassword(ctx context.Context, p *Principal, password string) (*User, error) {
+	ip := ClientFrom(ctx).IP
+	if err := s.checkLimit(ctx, AttemptPassword, ip, p.User.Username); err != nil {
+		return nil, err
+	}
+	if len(password) > 4*maxPasswordLen {
+		// No password is that long; still the work of a Verify, so length is no shortcut.
+		if err := s.verifyDummy(ctx, ""); err != nil {
+			return nil, fmt.Errorf("verify password: %w", err)
+		}
+		_, err := s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, invalidCredentials())
+		return nil, err
+	}
+	u, err := s.store.User(ctx, p.User.ID)
+	if err != nil {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	ok, _, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return nil, fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		_, err := s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, invalidCredentials())
+		return nil, err
+	}
+	_, _ = s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, nil)
+	return u, nil
 }
 
 // oneRepeated reports whether s (not empty) is one character repeated.

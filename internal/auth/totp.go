@@ -23,7 +23,8 @@ import (
 // ConfirmTOTP checks a code made from it, turns TOTP on and answers the one-time recovery
 // codes. From then on a password login needs a valid code (or a recovery code) as well; a
 // user key login does not (the key is itself a high-entropy credential meant for programs,
-// which cannot answer a TOTP prompt). DisableTOTP needs a current code or the password.
+// which cannot answer a TOTP prompt). EnableTOTP needs the password, DisableTOTP a current
+// code or the password: a session alone can neither add nor remove the second factor.
 //
 // Codes: 6 digits, SHA-1, 30-second steps, as every authenticator app understands. A code is
 // accepted for the current step and one step either side (±30 s of clock skew between phone
@@ -105,9 +106,18 @@ type TOTPEnrollment struct {
 
 // EnableTOTP starts enrolling the current user: it makes a new secret and keeps it pending
 // until ConfirmTOTP (or enrolmentTTL). Calling it again replaces the pending secret. If TOTP
-// is on already, it must be disabled first. Like every sensitive change it needs the
-// account:write scope and a recent sign-in (RequireRecentAuthentication).
-func (s *Service) EnableTOTP(ctx context.Context) (*TOTPEnrollment, error) {
+// is on already, it must be disabled first.
+//
+// Like every sensitive change it needs the account:write scope (never on a key's session) and
+// a recent sign-in (RequireRecentAuthentication), and, as ChangePassword and DisableTOTP, the
+// current password (verifyCurrentPassword: INVALID_CREDENTIALS if wrong, each guess counted
+// as a login's). A session alone, stolen within the reauthentication window, could otherwise
+// enrol an authenticator of its own and lock the owner out of every later password sign-in.
+// No other factor can stand in for the password: TOTP is off while enrolling, and the
+// sign-in behind the session (a password, or an external provider) is exactly what a stolen
+// session already carries. ConfirmTOTP needs no password: its code proves knowledge of the
+// secret that only this password-checked call answered.
+func (s *Service) EnableTOTP(ctx context.Context, password string) (*TOTPEnrollment, error) {
 	p, err := requireScope(ctx, ScopeAccountWrite)
 	if err != nil {
 		return nil, err
@@ -115,11 +125,18 @@ func (s *Service) EnableTOTP(ctx context.Context) (*TOTPEnrollment, error) {
 	if err := s.RequireRecentAuthentication(ctx); err != nil {
 		return nil, err
 	}
+	if password == "" {
+		return nil, Errorf(CodeInvalidInput, "enableTotp needs the current password in password")
+	}
 	uid := p.User.ID
 	if _, err := s.store.TOTP(ctx, uid); err == nil {
 		return nil, Errorf(CodeConflict, "TOTP is already enabled; disable it first to enrol a new authenticator")
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("read totp: %w", err)
+	}
+	// Checked before the pending secret is replaced: a wrong password changes nothing.
+	if _, err := s.verifyCurrentPassword(ctx, p, password); err != nil {
+		return nil, err
 	}
 	key, err := totp.Generate(totp.GenerateOpts{
 		Issuer: totpIssuer, AccountName: p.User.Username, Period: totpPeriod,
@@ -206,17 +223,12 @@ func (s *Service) DisableTOTP(ctx context.Context, code, password string) error 
 		return fmt.Errorf("read totp: %w", err)
 	}
 	// A stolen session may guess here: the guesses count as the logins' do.
-	ip := ClientFrom(ctx).IP
 	if password != "" {
-		if err := s.checkLimit(ctx, AttemptPassword, ip, p.User.Username); err != nil {
-			return err
-		}
-		_, err := s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, s.checkPassword(ctx, p.User, password))
-		if err != nil {
+		if _, err := s.verifyCurrentPassword(ctx, p, password); err != nil {
 			return err
 		}
 	} else {
-		if err := s.checkLimit(ctx, AttemptTOTP, ip, strconv.FormatInt(uid, 10)); err != nil {
+		if err := s.checkLimit(ctx, AttemptTOTP, ClientFrom(ctx).IP, strconv.FormatInt(uid, 10)); err != nil {
 			return err
 		}
 		ok, err := s.verifyOTP(ctx, uid, t, code)
@@ -231,21 +243,6 @@ func (s *Service) DisableTOTP(ctx context.Context, code, password string) error 
 		return Errorf(CodeConflict, "TOTP is not enabled")
 	} else if err != nil {
 		return fmt.Errorf("disable totp: %w", err)
-	}
-	return nil
-}
-
-// checkPassword is nil if password is the user's, INVALID_CREDENTIALS if not.
-func (s *Service) checkPassword(ctx context.Context, u *User, password string) error {
-	if len(password) > 4*maxPasswordLen {
-		return invalidCredentials()
-	}
-	ok, _, err := s.hasher.Verify(ctx, password, u.PasswordHash)
-	if err != nil {
-		return fmt.Errorf("verify password: %w", err)
-	}
-	if !ok {
-		return invalidCredentials()
 	}
 	return nil
 }

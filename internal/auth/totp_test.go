@@ -42,11 +42,12 @@ func mfaFixture(t *testing.T, cfg auth.Config) (*fixture, context.Context) {
 	return f, f.as(t, "dave", "dave-password")
 }
 
-// enrol runs enableTotp and confirmTotp for the user of ctx, and answers the secret and the
-// recovery codes. The confirming code uses up the current step.
+// enrol runs enableTotp and confirmTotp for the user of ctx, whose password is, as throughout
+// these tests, "<username>-password", and answers the secret and the recovery codes. The
+// confirming code uses up the current step.
 func enrol(t *testing.T, f *fixture, ctx context.Context) (string, []string) {
 	t.Helper()
-	enr, err := f.svc.EnableTOTP(ctx)
+	enr, err := f.svc.EnableTOTP(ctx, auth.PrincipalFrom(ctx).User.Username+"-password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestTOTPEnrolment(t *testing.T) {
 	if _, err := f.svc.ConfirmTOTP(dave, "123456"); code(err) != auth.CodeConflict {
 		t.Fatalf("confirm without enrolment: %v", err)
 	}
-	enr, err := f.svc.EnableTOTP(dave)
+	enr, err := f.svc.EnableTOTP(dave, "dave-password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestTOTPEnrolment(t *testing.T) {
 	if _, err := f.svc.ConfirmTOTP(dave, codeAt(t, enr.Secret, now)); code(err) != auth.CodeConflict {
 		t.Fatalf("confirming twice: %v", err)
 	}
-	if _, err := f.svc.EnableTOTP(dave); code(err) != auth.CodeConflict {
+	if _, err := f.svc.EnableTOTP(dave, "dave-password"); code(err) != auth.CodeConflict {
 		t.Fatalf("enableTotp while on: %v", err)
 	}
 	// The code that confirmed used up its step: it cannot also sign in.
@@ -144,11 +145,11 @@ func TestTOTPEnrolment(t *testing.T) {
 
 func TestTOTPEnrolmentIsReplacedAndExpires(t *testing.T) {
 	f, dave := mfaFixture(t, auth.Config{})
-	first, err := f.svc.EnableTOTP(dave)
+	first, err := f.svc.EnableTOTP(dave, "dave-password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := f.svc.EnableTOTP(dave)
+	second, err := f.svc.EnableTOTP(dave, "dave-password")
 	if err != nil || second.Secret == first.Secret {
 		t.Fatalf("second enrolment: %v, same secret %v", err, second.Secret == first.Secret)
 	}
@@ -160,7 +161,7 @@ func TestTOTPEnrolmentIsReplacedAndExpires(t *testing.T) {
 		t.Fatalf("an expired enrolment: %v", err)
 	}
 	for name, call := range map[string]func(context.Context) error{
-		"enableTotp":  func(ctx context.Context) error { _, err := f.svc.EnableTOTP(ctx); return err },
+		"enableTotp":  func(ctx context.Context) error { _, err := f.svc.EnableTOTP(ctx, "dave-password"); return err },
 		"confirmTotp": func(ctx context.Context) error { _, err := f.svc.ConfirmTOTP(ctx, "123456"); return err },
 		"disableTotp": func(ctx context.Context) error { return f.svc.DisableTOTP(ctx, "", "x") },
 	} {
@@ -406,7 +407,7 @@ func TestTOTPSecretAtRest(t *testing.T) {
 		t.Fatal("EncryptsSecrets with a key = false")
 	}
 	uid := auth.PrincipalFrom(dave).User.ID
-	enr, err := f.svc.EnableTOTP(dave)
+	enr, err := f.svc.EnableTOTP(dave, "dave-password")
 	if err != nil {
 		t.Fatal(err)
 	}
