@@ -369,6 +369,48 @@ func mxReturning(schema *ast.Schema, typ string) []string {
 	return out
 }
 
+// mxIncomplete answers what the entries miss of the schema, and what they name that the
+// schema does not have: a new field must say who may call it.
+func mxIncomplete(schema *ast.Schema, entries []mxEntry) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	listed := map[string]bool{}
+	for _, e := range entries {
+		if listed[e.field] {
+			bad("two entries for %s", e.field)
+		}
+		listed[e.field] = true
+		if mxField(schema, e.field) == nil {
+			bad("the matrix has an entry for %s, which the schema no longer has", e.field)
+		}
+		for _, name := range append(slices.Clone(e.issuedBy), e.readBy...) {
+			if mxField(schema, name) == nil {
+				bad("%s: %s is not a field of the schema", e.field, name)
+			}
+		}
+		if e.via != "" && mxField(schema, e.via) == nil {
+			bad("%s: via %s is not a field of the schema", e.field, e.via)
+		}
+		if typ, _, _ := strings.Cut(e.field, "."); typ != "Query" && typ != "Mutation" && typ != "Subscription" {
+			// Every way to the credential's type either issues it or is read through by
+			// the entry's ops.
+			for _, path := range mxReturning(schema, typ) {
+				if !slices.Contains(e.issuedBy, path) && !slices.Contains(e.readBy, path) {
+					bad("%s: %s answers a %s but neither issues the credential nor is read by the matrix", e.field, path, typ)
+				}
+			}
+		} else if len(e.ops) == 0 {
+			bad("%s has no operation to run", e.field)
+		}
+	}
+	for _, name := range mxSchemaFields(schema) {
+		if !listed[name] {
+			bad("the schema field %s has no entry in the authorization matrix: say who may call it", name)
+		}
+	}
+	return problems
+}
+
 // mxExpect computes a case's answer from the field's directives and the entry (rules 1-6).
 func mxExpect(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string {
 	authd := f.Directives.ForName("auth")
@@ -484,40 +526,8 @@ func runAuthorizationMatrix(t *testing.T, srv *testServer) {
 	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
 	entries := mxEntries()
 
-	// Completeness, both ways.
-	listed := map[string]bool{}
-	for _, e := range entries {
-		if listed[e.field] {
-			t.Errorf("two entries for %s", e.field)
-		}
-		listed[e.field] = true
-		if mxField(schema, e.field) == nil {
-			t.Errorf("the matrix has an entry for %s, which the schema no longer has", e.field)
-		}
-		for _, name := range append(slices.Clone(e.issuedBy), e.readBy...) {
-			if mxField(schema, name) == nil {
-				t.Errorf("%s: %s is not a field of the schema", e.field, name)
-			}
-		}
-		if e.via != "" && mxField(schema, e.via) == nil {
-			t.Errorf("%s: via %s is not a field of the schema", e.field, e.via)
-		}
-		if typ, _, _ := strings.Cut(e.field, "."); typ != "Query" && typ != "Mutation" && typ != "Subscription" {
-			// Every way to the credential's type either issues it or is read through by
-			// the entry's ops.
-			for _, path := range mxReturning(schema, typ) {
-				if !slices.Contains(e.issuedBy, path) && !slices.Contains(e.readBy, path) {
-					t.Errorf("%s: %s answers a %s but neither issues the credential nor is read by the matrix", e.field, path, typ)
-				}
-			}
-		} else if len(e.ops) == 0 {
-			t.Errorf("%s has no operation to run", e.field)
-		}
-	}
-	for _, name := range mxSchemaFields(schema) {
-		if !listed[name] {
-			t.Errorf("the schema field %s has no entry in the authorization matrix: say who may call it", name)
-		}
+	for _, problem := range mxIncomplete(schema, entries) {
+		t.Error(problem)
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -528,12 +538,13 @@ func runAuthorizationMatrix(t *testing.T, srv *testServer) {
 	wantGQLCode(t, "a key with an empty scope list", srv.post(t, admin, qCreateKey, map[string]any{"s": []string{}}), "BAD_USER_INPUT")
 
 	callers := mxCallers()
-	cases, fields := 0, 0
+	cases, fields, ops, targeted := 0, 0, 0, 0
 	for _, e := range entries {
 		if len(e.ops) == 0 {
 			continue
 		}
 		fields++
+		ops += len(e.ops)
 		rootName := e.field
 		if e.via != "" {
 			rootName = e.via
@@ -543,6 +554,7 @@ func runAuthorizationMatrix(t *testing.T, srv *testServer) {
 			objects := []mxObject{own}
 			if op.targeted {
 				objects = append(objects, other)
+				targeted++
 			}
 			for _, c := range callers {
 				for _, obj := range objects {
@@ -589,6 +601,54 @@ func runAuthorizationMatrix(t *testing.T, srv *testServer) {
 			}
 		}
 	}
-	t.Logf("authorization matrix: %d schema fields with operations (%d entries), %d callers, own and other objects: %d cases",
-		fields, len(entries), len(callers), cases)
+	t.Logf("authorization matrix: %d schema fields covered (%d run here, the rest through the fields that issue them), "+
+		"%d operations (%d of them on own and another user's objects) × %d callers = %d cases",
+		len(entries), fields, ops, targeted, len(callers), cases)
+}
+
+// The matrix notices a field it has no entry for, and an entry whose field is gone; this runs
+// the check alone on the real schema, then on copies with a field added and one removed.
+func TestAuthorizationMatrixNoticesSchemaChanges(t *testing.T) {
+	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
+	entries := mxEntries()
+	if p := mxIncomplete(schema, entries); len(p) > 0 {
+		t.Fatalf("the matrix does not match the schema: %v", p)
+	}
+	// with answers a copy of schema in which def's fields are edited.
+	with := func(def string, edit func(ast.FieldList) ast.FieldList) *ast.Schema {
+		cp := *schema
+		cp.Types = map[string]*ast.Definition{}
+		for k, v := range schema.Types {
+			cp.Types[k] = v
+		}
+		d := *schema.Types[def]
+		d.Fields = edit(slices.Clone(d.Fields))
+		cp.Types[def] = &d
+		if def == "Mutation" {
+			cp.Mutation = &d
+		}
+		return &cp
+	}
+	add := func(name, typ string) func(ast.FieldList) ast.FieldList {
+		return func(fs ast.FieldList) ast.FieldList {
+			return append(fs, &ast.FieldDefinition{Name: name, Type: ast.NamedType(typ, nil)})
+		}
+	}
+	for _, tt := range []struct {
+		what   string
+		schema *ast.Schema
+		want   string
+	}{
+		{"a new mutation", with("Mutation", add("grantEverything", "Boolean")), "Mutation.grantEverything has no entry"},
+		{"a new credential field", with("Session", add("signingSecret", "String")), "Session.signingSecret has no entry"},
+		{"a new way to a credential's type", with("Account", add("firstKey", "UserKey")), "Account.firstKey answers a UserKey"},
+		{"a removed field", with("Mutation", func(fs ast.FieldList) ast.FieldList {
+			return slices.DeleteFunc(fs, func(f *ast.FieldDefinition) bool { return f.Name == "rerollUserKey" })
+		}), "entry for Mutation.rerollUserKey, which the schema no longer has"},
+	} {
+		problems := strings.Join(mxIncomplete(tt.schema, entries), "\n")
+		if !strings.Contains(problems, tt.want) {
+			t.Errorf("%s: the matrix does not notice (%q not in %q)", tt.what, tt.want, problems)
+		}
+	}
 }
