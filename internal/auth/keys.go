@@ -82,7 +82,7 @@ func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.ownKeyFor(ctx, p, keyID, KeyOpDelete); err != nil {
+	if _, err := s.ownKeyFor(ctx, p, keyID, keyOpDelete); err != nil {
 		return nil, err
 	}
 	k, err := s.store.DeleteKey(ctx, p.User.ID, keyID)
