@@ -272,7 +272,8 @@ func mxEntries() []mxEntry {
 		{field: "Mutation.createAccount", ops: []mxOp{{field: "createAccount",
 			query: `mutation($s: String!) { createAccount(input: {slug: $s, name: "Matrix"}) { id } }`,
 			vars:  func(w *mxWorld, _ mxObject) map[string]any { return map[string]any{"s": fmt.Sprintf("acct-%d", w.n)} }}}},
-		{field: "Mutation.enableTotp", ops: []mxOp{{query: `mutation { enableTotp { secret uri } }`, field: "enableTotp", vars: noVars,
+		{field: "Mutation.enableTotp", ops: []mxOp{{query: `mutation($p: String!) { enableTotp(input: {password: $p}) { secret uri } }`, field: "enableTotp",
+			vars:   func(w *mxWorld, _ mxObject) map[string]any { return map[string]any{"p": w.uPass} },
 			issues: []string{"enableTotp.secret", "enableTotp.uri"}}}},
 		{field: "Mutation.confirmTotp", ops: []mxOp{{
 			// No enrolment under way: CONFLICT once authorized.
