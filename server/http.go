@@ -15,6 +15,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/zerolog"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/auth"
@@ -82,6 +84,11 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 	srv.Use(queryLimits{MaxDepth: cfg.MaxDepth, MaxFields: cfg.MaxFields, MaxAliases: cfg.MaxAliases, Introspection: cfg.Introspection})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		// "Did you mean …" names fields, arguments, types and enum values near what was
+		// typed: asked for many misspellings, that is the schema introspection would give.
+		srv.SetValidationRulesFn(rulesWithoutSuggestions)
+		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	usePersistedQueries(srv, x.apq)
@@ -123,6 +130,27 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 		return resp
 	})
 	return srv
+}
+
+// rulesWithoutSuggestions are gqlparser's default validation rules with every rule that
+// suggests names swapped for its twin that does not. (gqlgen's SetDisableSuggestion alone
+// swaps only two of the five.)
+func rulesWithoutSuggestions() *rules.Rules {
+	r := rules.NewDefaultRules()
+	for _, swap := range []struct {
+		name    string
+		without core.Rule
+	}{
+		{"FieldsOnCorrectType", rules.FieldsOnCorrectTypeRuleWithoutSuggestions},
+		{"ScalarLeafs", rules.ScalarLeafsRuleWithoutSuggestions},
+		{"KnownArgumentNames", rules.KnownArgumentNamesRuleWithoutSuggestions},
+		{"KnownTypeNames", rules.KnownTypeNamesRuleWithoutSuggestions},
+		{"ValuesOfCorrectType", rules.ValuesOfCorrectTypeRuleWithoutSuggestions},
+	} {
+		r.RemoveRule(swap.name)
+		r.AddRule(swap.without.Name, swap.without.RuleFunc)
+	}
+	return r
 }
 
 // limitBody reads at most max bytes of the request body; a larger body is answered 413

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// rawHeader sends a request whose headers may repeat (raw sets each name once).
+func (s *testServer) rawHeader(t *testing.T, method, path, body string, h http.Header) *gqlResponse {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := &gqlResponse{Status: resp.StatusCode, Header: resp.Header, Raw: string(b)}
+	_ = json.Unmarshal(b, out)
+	return out
+}
+
+// Validation errors suggest names near a misspelt one ("Did you mean …"), which, asked often
+// enough, spells out the schema: so they do only where introspection is on.
+func TestSuggestionsOnlyWithIntrospection(t *testing.T) {
+	mistakes := []struct {
+		name, query, suggested string
+	}{
+		{"a field", `{ verson }`, `"version"`},
+		{"an argument", `mutation { createSessionUsingUsername(inpt: {username: "a", password: "b"}) { token } }`, `"input"`},
+		{"an input field", `mutation { createSessionUsingUsername(input: {username: "a", pasword: "b"}) { token } }`, `"password"`},
+		{"an enum value", `mutation { createSessionUsingUsername(input: {username: "a", password: "b", mode: COOKEI}) { token } }`, `"COOKIE"`},
+		{"a type", `{ ...F } fragment F on Quer { version }`, `"Query"`},
+		{"a selection", `mutation { createSessionUsingUsername(input: {username: "a", password: "b"}) }`, `"createSessionUsingUsername { ... }"`},
+	}
+	for _, env := range []struct {
+		name    string
+		vars    map[string]string
+		suggest bool
+	}{
+		{"development", nil, true},
+		{"production", map[string]string{"AUTHGRAPH_ENV": "production"}, false},
+		{"introspection turned off", map[string]string{"AUTHGRAPH_INTROSPECTION": "false"}, false},
+		{"production with introspection turned on", map[string]string{"AUTHGRAPH_ENV": "production", "AUTHGRAPH_INTROSPECTION": "true"}, true},
+	} {
+		t.Run(env.name, func(t *testing.T) {
+			srv := startServer(t, env.vars)
+			for _, m := range mistakes {
+				r := srv.post(t, "", m.query, nil)
+				if r.Status != http.StatusUnprocessableEntity || r.code() != "GRAPHQL_VALIDATION_FAILED" {
+					t.Fatalf("%s: %d %s", m.name, r.Status, r.Raw)
+				}
+				suggests := strings.Contains(r.Raw, "Did you mean") || strings.Contains(r.Raw, m.suggested)
+				if suggests != env.suggest {
+					t.Errorf("%s: suggestion given: %v, want %v: %s", m.name, suggests, env.suggest, r.Raw)
+				}
+			}
+		})
+	}
+}
