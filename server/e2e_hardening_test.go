@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -64,4 +65,47 @@ func TestSuggestionsOnlyWithIntrospection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// GraphQL over HTTP: a mutation over GET is 405 with Allow: POST, and does not run.
+func TestMutationOverGETIs405(t *testing.T) {
+	srv := startServer(t, nil)
+	tok := srv.login(t, adminName, adminPass)
+	const both = `query Q { version } mutation M { deleteSession { id } }`
+	for _, tt := range []struct {
+		name, query, opName string
+	}{
+		{"an anonymous mutation", `mutation { deleteSession { id } }`, ""},
+		{"a named mutation", `mutation Logout { deleteSession { id } }`, "Logout"},
+		{"the mutation of a document that holds a query too", both, "M"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q := url.Values{"query": {tt.query}}
+			if tt.opName != "" {
+				q.Set("operationName", tt.opName)
+			}
+			r := srv.raw(t, http.MethodGet, "/graphql?"+q.Encode(), "", "x-auth-token", tok)
+			if r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "POST" {
+				t.Fatalf("%d, Allow %q: %s", r.Status, r.Header.Get("Allow"), r.Raw)
+			}
+			assertContractShape(t, r)
+			if r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "POST") || r.Data != nil {
+				t.Fatalf("%s", r.Raw)
+			}
+			if me := srv.post(t, tok, `{ me { username } }`, nil); me.Status != http.StatusOK || me.str(t, "me.username") != adminName {
+				t.Fatalf("the mutation ran: the session is gone: %d %s", me.Status, me.Raw)
+			}
+		})
+	}
+	t.Run("the query of that document runs", func(t *testing.T) {
+		r := srv.raw(t, http.MethodGet, "/graphql?"+url.Values{"query": {both}, "operationName": {"Q"}}.Encode(), "")
+		if r.Status != http.StatusOK || r.str(t, "version") == "" {
+			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+	})
+	t.Run("POST runs the mutation", func(t *testing.T) {
+		if r := srv.post(t, tok, `mutation { deleteSession { id } }`, nil); r.Status != http.StatusOK || r.code() != "" {
+			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+	})
 }

@@ -74,7 +74,7 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 		Directives: graph.Directives(),
 		Complexity: graph.Complexity(),
 	}))
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(getTransport{})
 	srv.AddTransport(transport.POST{})
 	// Parsed and validated documents by query text: clients send the same few queries over
 	// and over, and parsing and validating one costs more than answering {version}. Bounded,
