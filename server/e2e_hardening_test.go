@@ -109,3 +109,60 @@ func TestMutationOverGETIs405(t *testing.T) {
 		}
 	})
 }
+
+// A credential that comes twice in one place is refused with 400, equal or not: the server
+// does not pick one and ignore the other. The refusal ends nothing: the token still works.
+func TestRepeatedCredentialIs400(t *testing.T) {
+	srv, _ := startRedisServer(t, map[string]string{"AUTHGRAPH_ALLOW_QUERY_TOKEN": "true"})
+	a := srv.login(t, adminName, adminPass)
+	b := srv.login(t, adminName, adminPass)
+	const me = `{"query":"{ me { username } }"}`
+	hdr := func(kv ...string) http.Header {
+		h := http.Header{"Content-Type": {"application/json"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h.Add(kv[i], kv[i+1])
+		}
+		return h
+	}
+	for _, tt := range []struct {
+		name, target string
+		h            http.Header
+		repeated     string // "" when the request is fine
+	}{
+		{"two x-auth-token headers", "/graphql", hdr("x-auth-token", a, "x-auth-token", b), "x-auth-token headers"},
+		{"two equal x-auth-token headers", "/graphql", hdr("x-auth-token", a, "x-auth-token", a), "x-auth-token headers"},
+		{"an empty x-auth-token header beside one", "/graphql", hdr("x-auth-token", "", "x-auth-token", a), "x-auth-token headers"},
+		{"two Authorization headers", "/graphql", hdr("Authorization", "Bearer "+a, "Authorization", "Bearer "+b), "Authorization headers"},
+		{"two equal Authorization headers", "/graphql", hdr("Authorization", "Bearer "+a, "Authorization", "Bearer "+a), "Authorization headers"},
+		{"two equal session cookies", "/graphql", hdr("Cookie", "authgraph_session="+a+"; authgraph_session="+a), "authgraph_session cookies"},
+		{"two Cookie headers with the session cookie", "/graphql", hdr("Cookie", "authgraph_session="+a, "Cookie", "authgraph_session="+a), "authgraph_session cookies"},
+		{"two equal access_token parameters", "/graphql?access_token=" + a + "&access_token=" + a, hdr(), "access_token parameters"},
+		{"x-auth-token once", "/graphql", hdr("x-auth-token", a), ""},
+		{"Authorization once", "/graphql", hdr("Authorization", "Bearer "+a), ""},
+		{"the session cookie once", "/graphql", hdr("Cookie", "authgraph_session="+a+"; other=1"), ""},
+		{"the same token in x-auth-token and Authorization", "/graphql", hdr("x-auth-token", a, "Authorization", "Bearer "+a), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := srv.rawHeader(t, http.MethodPost, tt.target, me, tt.h)
+			if tt.repeated == "" {
+				if r.Status != http.StatusOK || r.str(t, "me.username") != adminName {
+					t.Fatalf("%d %s", r.Status, r.Raw)
+				}
+				return
+			}
+			if r.Status != http.StatusBadRequest || r.code() != "BAD_USER_INPUT" {
+				t.Fatalf("%d %s", r.Status, r.Raw)
+			}
+			assertContractShape(t, r)
+			if msg := r.Errors[0].Message; !strings.Contains(msg, "two "+tt.repeated) {
+				t.Fatalf("the message does not say what came twice: %q", msg)
+			}
+			assertNoSecretIn(t, "the answer", r.Raw, []string{a, b})
+		})
+	}
+	for _, tok := range []string{a, b} {
+		if r := srv.post(t, tok, `{ me { username } }`, nil); r.str(t, "me.username") != adminName {
+			t.Fatalf("a refused request ended a session: %s", r.Raw)
+		}
+	}
+}
