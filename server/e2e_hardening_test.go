@@ -166,3 +166,60 @@ func TestRepeatedCredentialIs400(t *testing.T) {
 		}
 	}
 }
+
+// Answers that may be someone's are never stored by a cache, every GraphQL answer names the
+// token transports in Vary, and every answer of every route tells browsers not to sniff.
+func TestCacheAndSniffHeaders(t *testing.T) {
+	srv, _ := startRedisServer(t, map[string]string{"AUTHGRAPH_ALLOW_QUERY_TOKEN": "true", "AUTHGRAPH_MAX_BODY_BYTES": "4096"})
+	tok := srv.login(t, adminName, adminPass)
+	me := "/graphql?" + url.Values{"query": {"{ me { username } }"}}.Encode()
+	version := "/graphql?" + url.Values{"query": {"{ version }"}}.Encode()
+	ct := []string{"Content-Type", "application/json"}
+	sign := `{"query":"mutation { createSessionUsingUsername(input: {username: \"` + adminName + `\", password: \"` + adminPass + `\"}) { token } }"}`
+	for _, tt := range []struct {
+		name, method, path, body string
+		headers                  []string
+		status                   int
+		noStore                  bool
+	}{
+		{"a sign-in, which answers a token", "POST", "/graphql", sign, ct, 200, true},
+		{"a POST with a token", "POST", "/graphql", `{"query":"{ me { username } }"}`, append([]string{"x-auth-token", tok}, ct...), 200, true},
+		{"a GET with x-auth-token", "GET", me, "", []string{"x-auth-token", tok}, 200, true},
+		{"a GET with Authorization", "GET", me, "", []string{"Authorization", "Bearer " + tok}, 200, true},
+		{"a GET with the session cookie", "GET", me, "", []string{"Cookie", "authgraph_session=" + tok, "X-Requested-With", "x"}, 200, true},
+		{"a GET with a cookie it ignores", "GET", version, "", []string{"Cookie", "authgraph_session=" + tok}, 200, true},
+		{"a GET with ?access_token=", "GET", me + "&access_token=" + tok, "", nil, 200, true},
+		{"a GET with a dead token", "GET", me, "", []string{"x-auth-token", "ags_dead"}, 401, true},
+		{"an anonymous POST", "POST", "/graphql", `{"query":"{ version }"}`, ct, 200, true},
+		{"an anonymous GET", "GET", version, "", nil, 200, false},
+		{"a mutation over GET", "GET", "/graphql?" + url.Values{"query": {"mutation { deleteSession { id } }"}}.Encode(), "", nil, 405, true},
+		{"a body over the limit", "POST", "/graphql", `{"query":"` + strings.Repeat(" ", 5000) + `{ version }"}`, ct, 413, true},
+		{"a CORS preflight", "OPTIONS", "/graphql", "", []string{"Origin", "https://app.example", "Access-Control-Request-Method", "POST"}, 204, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := srv.raw(t, tt.method, tt.path, tt.body, tt.headers...)
+			if r.Status != tt.status {
+				t.Fatalf("%d, want %d: %s", r.Status, tt.status, r.Raw)
+			}
+			if got := r.Header.Get("Cache-Control") == "no-store"; got != tt.noStore {
+				t.Errorf("Cache-Control %q, want no-store: %v", r.Header.Get("Cache-Control"), tt.noStore)
+			}
+			vary := strings.ToLower(strings.Join(r.Header.Values("Vary"), ","))
+			for _, h := range []string{"x-auth-token", "authorization", "cookie"} {
+				if !strings.Contains(vary, h) {
+					t.Errorf("Vary %q lacks %s", vary, h)
+				}
+			}
+			if r.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("no X-Content-Type-Options: nosniff: %v", r.Header)
+			}
+		})
+	}
+	for _, path := range []string{"/", "/healthz", "/readyz", "/account", "/account/account.js", "/nope"} {
+		for _, method := range []string{"GET", "PUT"} {
+			if r := srv.raw(t, method, path, ""); r.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("%s %s: %d without X-Content-Type-Options: nosniff", method, path, r.Status)
+			}
+		}
+	}
+}

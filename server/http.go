@@ -31,7 +31,7 @@ const queryCacheSize = 1000
 // at /account and the playground at /.
 func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
 	mux := http.NewServeMux()
-	api := logRequests(logger, withRedisBudget(cfg.RedisTimeout, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc, x)))))))))
+	api := logRequests(logger, cacheHeaders(withRedisBudget(cfg.RedisTimeout, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc, x))))))))))
 	mux.Handle("/graphql", instrument(x.metrics, cfg.transportOptions(), x.tracer.HTTP("/graphql", api)))
 	mux.Handle("/", logRequests(logger, http.HandlerFunc(notFound)))
 	if x.metrics != nil {
@@ -60,7 +60,51 @@ func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) 
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authgraph", "/graphql"))
 	}
-	return mux
+	return noSniff(mux)
+}
+
+// noSniff tells browsers to take every answer for the Content-Type it declares, never to
+// guess another from the bytes (a JSON error echoing input rendered as HTML, say).
+func noSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// credentialHeaders are the request headers a GraphQL answer depends on, besides the URL and
+// body: the token transports.
+const credentialHeaders = "X-Auth-Token, Authorization, Cookie"
+
+// cacheHeaders keeps GraphQL answers out of shared and browser caches whenever they may be
+// someone's: every answer is no-store (the error answers and those that set a cookie say so
+// on their own as well) except a GET's that carries no credential at all, whose answer is the
+// same for every anonymous caller, so a CDN may keep public queries. Vary names the token
+// transports on every answer, so that a cache that does keep an anonymous answer never hands
+// it to a request that carries a token. A GET never runs a mutation, so no sign-in answer (the
+// only ones that carry a token) is ever cacheable.
+func cacheHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Add("Vary", credentialHeaders)
+		if r.Method != http.MethodGet || carriesCredential(r) {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// carriesCredential reports whether r has any token transport at all, whatever it holds and
+// whether or not it will be honoured: any cookie counts.
+func carriesCredential(r *http.Request) bool {
+	if r.Header["X-Auth-Token"] != nil || r.Header["Authorization"] != nil || r.Header["Cookie"] != nil {
+		return true
+	}
+	if r.URL.RawQuery == "" {
+		return false
+	}
+	_, ok := r.URL.Query()[queryTokenParam] // parsed as the transport parses it: a%5Fb is a_b
+	return ok
 }
 
 // newGraphQL is gqlgen's handler with authgraph's limits: the operation's shape
