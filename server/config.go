@@ -76,10 +76,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	// Read as text and checked after parsing: the flag package would quote a rejected value in
 	// its error, and a mistyped key is still mostly the key.
 	var secretKeyText string
-	var introspection, playground string
+	var introspection, playground, cookieSecure string
 	var oidcIssuersText string
 	settings := []setting{
-		{"AUTHGRAPH_ENV", "env", "", `deployment; "production" turns introspection and the playground off unless set`, str(&c.Env)},
+		{"AUTHGRAPH_ENV", "env", "", `deployment; "production" turns introspection and the playground off and the cookies Secure unless set`, str(&c.Env)},
 		{"AUTHGRAPH_ADDR", "addr", "127.0.0.1:8080", "listen address", str(&c.Addr)},
 		{"AUTHGRAPH_REDIS_URL", "redis-url", "", "Redis URL; empty: the embedded in-process store", str(&c.RedisURL)},
 		{"AUTHGRAPH_REDIS_TIMEOUT", "redis-timeout", "2s", "bound on each Redis call", dur(&c.RedisTimeout)},
@@ -106,7 +106,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "access token lifetime of refreshable sessions", dur(&c.AccessTokenTTL)},
 		{"AUTHGRAPH_REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "refresh token lifetime, from each refresh", dur(&c.RefreshTokenTTL)},
 		{"AUTHGRAPH_REFRESH_GRACE", "refresh-grace", "10s", "how long a rotated refresh token still answers the same new pair (0: not at all)", dur(&c.RefreshGrace)},
-		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "false", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front)", boolean(&c.CookieSecure)},
+		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front) (default: false, true in production)", optBool(&cookieSecure)},
 		{"AUTHGRAPH_ALLOW_QUERY_TOKEN", "allow-query-token", "false", "accept ?access_token= (risky: URLs reach logs, history and Referer)", boolean(&c.AllowQueryToken)},
 		{"AUTHGRAPH_SECRET_KEY", "secret-key", "", "base64 of 32 random bytes that encrypt TOTP secrets at rest (prefer the variable: flags show in ps)", str(&secretKeyText)},
 		{"AUTHGRAPH_METRICS", "metrics", "true", "serve Prometheus metrics at /metrics", boolean(&c.Metrics)},
@@ -169,6 +169,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	production := c.Env == "production"
 	c.Playground = playground == "true" || playground == "" && !production
 	c.Introspection = introspection == "true" || introspection == "" && !production
+	// Production runs behind TLS: its cookies are Secure and __Host- unless the operator says
+	// otherwise (run warns then).
+	c.CookieSecure = cookieSecure == "true" || cookieSecure == "" && production
 	if err := c.Argon2.Validate(); err != nil {
 		return c, fmt.Errorf("argon2 parameters: %w", err)
 	}

@@ -223,3 +223,41 @@ func TestCacheAndSniffHeaders(t *testing.T) {
 		}
 	}
 }
+
+// In production the COOKIE mode cookies are Secure and __Host- named without being asked
+// (TLS ends in front); an operator who turns that off explicitly gets plain cookies and a
+// warning in the log.
+func TestProductionCookiesAreSecure(t *testing.T) {
+	const warning = "AUTHGRAPH_COOKIE_SECURE=false in production"
+	signIn := `mutation { createSessionUsingUsername(input: {username: "` + adminName + `", password: "` + adminPass + `", mode: COOKIE}) { token } }`
+	for _, tt := range []struct {
+		name   string
+		env    map[string]string
+		cookie string
+		secure bool
+		warns  bool
+	}{
+		{"production", map[string]string{"AUTHGRAPH_ENV": "production"}, "__Host-authgraph_session", true, false},
+		{"production, turned off", map[string]string{"AUTHGRAPH_ENV": "production", "AUTHGRAPH_COOKIE_SECURE": "false"}, "authgraph_session", false, true},
+		{"development", nil, "authgraph_session", false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := startRedisServer(t, tt.env)
+			r := srv.post(t, "", signIn, nil)
+			tok := wantTokenCookie(t, r, tt.cookie, thirtyDays, tt.secure)
+			other := map[bool]string{true: "authgraph_session", false: "__Host-authgraph_session"}[tt.secure]
+			if c, _ := setCookie(t, r, other); c != nil {
+				t.Fatalf("%s was set too", other)
+			}
+			if me := srv.postCookie(t, tt.cookie+"="+tok, `{ me { username } }`, nil); me.str(t, "me.username") != adminName {
+				t.Fatalf("%s: %s", tt.cookie, me.Raw)
+			}
+			if me := srv.postCookie(t, other+"="+tok, `{ me { username } }`, nil); me.code() != "UNAUTHENTICATED" {
+				t.Fatalf("%s was read: %s", other, me.Raw)
+			}
+			if warned := strings.Contains(srv.logs.String(), warning); warned != tt.warns {
+				t.Fatalf("warning logged: %v, want %v", warned, tt.warns)
+			}
+		})
+	}
+}

@@ -53,6 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := newLogger(stdout, cfg.LogLevel)
+	if cfg.Env == "production" && !cfg.CookieSecure {
+		logger.Warn().Msg("cookies: AUTHGRAPH_COOKIE_SECURE=false in production, so COOKIE mode cookies are neither Secure nor " +
+			"__Host- named (unless a request arrives over TLS here): a sibling subdomain can plant or shadow them, and plain HTTP carries them")
+	}
 
 	store, rdb, closeStore, err := openStore(cfg, logger)
 	if err != nil {
