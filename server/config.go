@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"time"
 
@@ -63,6 +64,10 @@ type Config struct {
 	// HashWorkers and HashQueue bound argon2id (internal/hashpool): at most HashWorkers
 	// hashes at once (0: GOMAXPROCS) and HashQueue callers waiting (-1: twice the workers).
 	HashWorkers, HashQueue int
+
+	// MetricsAddr is the metrics listener's address, apart from the API's; MetricsToken, if
+	// set, is the bearer token a scrape must carry.
+	MetricsAddr, MetricsToken string
 }
 
 type setting struct {
@@ -109,7 +114,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front) (default: false, true in production)", optBool(&cookieSecure)},
 		{"AUTHGRAPH_ALLOW_QUERY_TOKEN", "allow-query-token", "false", "accept ?access_token= (risky: URLs reach logs, history and Referer)", boolean(&c.AllowQueryToken)},
 		{"AUTHGRAPH_SECRET_KEY", "secret-key", "", "base64 of 32 random bytes that encrypt TOTP secrets at rest (prefer the variable: flags show in ps)", str(&secretKeyText)},
-		{"AUTHGRAPH_METRICS", "metrics", "true", "serve Prometheus metrics at /metrics", boolean(&c.Metrics)},
+		{"AUTHGRAPH_METRICS", "metrics", "true", "serve Prometheus metrics at /metrics on AUTHGRAPH_METRICS_ADDR", boolean(&c.Metrics)},
+		{"AUTHGRAPH_METRICS_ADDR", "metrics-addr", "127.0.0.1:9464", "listen address of /metrics, apart from the API", str(&c.MetricsAddr)},
+		{"AUTHGRAPH_METRICS_TOKEN", "metrics-token", "", "bearer token a scrape of /metrics must carry; empty: none (prefer the variable: flags show in ps)", str(&c.MetricsToken)},
 		{"AUTHGRAPH_APQ_TTL", "apq-ttl", "24h", "how long an unused persisted query is kept in Redis", dur(&c.APQTTL)},
 		{"AUTHGRAPH_ACCOUNT_PAGE", "account-page", "true", "serve the account page (keys and sessions) at /account", boolean(&c.AccountPage)},
 		{"AUTHGRAPH_TRACING", "tracing", "off", "OpenTelemetry tracing: off, or otlp (configured by the OTEL_* variables)", str(&c.Tracing)},
@@ -165,6 +172,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("AUTHGRAPH_SESSION_CACHE_TTL and AUTHGRAPH_SESSION_CACHE_SIZE must not be negative")
 	case (c.AdminUsername == "") != (c.AdminPassword == ""):
 		return c, fmt.Errorf("set both AUTHGRAPH_ADMIN_USERNAME and AUTHGRAPH_ADMIN_PASSWORD, or neither")
+	case c.Metrics && !isHostPort(c.MetricsAddr):
+		return c, fmt.Errorf("AUTHGRAPH_METRICS_ADDR must be host:port (turn metrics off with AUTHGRAPH_METRICS=false)")
+	case c.MetricsToken != "" && len(c.MetricsToken) < minMetricsToken:
+		// Not quoted: it is a secret, and a mistyped one is still mostly it.
+		return c, fmt.Errorf("AUTHGRAPH_METRICS_TOKEN must be at least %d characters (openssl rand -hex 32)", minMetricsToken)
 	}
 	production := c.Env == "production"
 	c.Playground = playground == "true" || playground == "" && !production
@@ -219,6 +231,15 @@ func corsv(p *corsPolicy) func(string) error {
 		*p = c
 		return nil
 	}
+}
+
+// minMetricsToken is the shortest AUTHGRAPH_METRICS_TOKEN accepted: 16 random characters
+// cannot be guessed over a network.
+const minMetricsToken = 16
+
+func isHostPort(v string) bool {
+	_, port, err := net.SplitHostPort(v)
+	return err == nil && port != ""
 }
 
 func str(p *string) func(string) error { return func(v string) error { *p = v; return nil } }

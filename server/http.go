@@ -27,16 +27,14 @@ import (
 // queryCacheSize is how many distinct query documents are kept parsed and validated.
 const queryCacheSize = 1000
 
-// newHandler wires the HTTP routes: /graphql, /healthz, /readyz, /metrics, the account page
-// at /account and the playground at /.
+// newHandler wires the API's HTTP routes: /graphql, /healthz, /readyz, the account page at
+// /account and the playground at /. The metrics have a listener of their own
+// (metricsHandler).
 func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
 	mux := http.NewServeMux()
 	api := logRequests(logger, cacheHeaders(withRedisBudget(cfg.RedisTimeout, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc, x))))))))))
 	mux.Handle("/graphql", instrument(x.metrics, cfg.transportOptions(), x.tracer.HTTP("/graphql", api)))
 	mux.Handle("/", logRequests(logger, http.HandlerFunc(notFound)))
-	if x.metrics != nil {
-		mux.Handle("GET /metrics", x.metrics.Handler())
-	}
 	if cfg.AccountPage {
 		page := webui.Handler("/account")
 		mux.Handle("/account", page)
