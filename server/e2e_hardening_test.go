@@ -136,10 +136,12 @@ func TestRepeatedCredentialIs400(t *testing.T) {
 		{"two equal Authorization headers", "/graphql", hdr("Authorization", "Bearer "+a, "Authorization", "Bearer "+a), "Authorization headers"},
 		{"two equal session cookies", "/graphql", hdr("Cookie", "authgraph_session="+a+"; authgraph_session="+a), "authgraph_session cookies"},
 		{"two Cookie headers with the session cookie", "/graphql", hdr("Cookie", "authgraph_session="+a, "Cookie", "authgraph_session="+a), "authgraph_session cookies"},
+		{"two refresh cookies", "/graphql", hdr("Cookie", "authgraph_refresh=agr_x; authgraph_refresh=agr_x", "x-auth-token", a), "authgraph_refresh cookies"},
 		{"two equal access_token parameters", "/graphql?access_token=" + a + "&access_token=" + a, hdr(), "access_token parameters"},
 		{"x-auth-token once", "/graphql", hdr("x-auth-token", a), ""},
 		{"Authorization once", "/graphql", hdr("Authorization", "Bearer "+a), ""},
 		{"the session cookie once", "/graphql", hdr("Cookie", "authgraph_session="+a+"; other=1"), ""},
+		{"the session and the refresh cookie once each", "/graphql", hdr("Cookie", "authgraph_session="+a+"; authgraph_refresh=agr_x"), ""},
 		{"the same token in x-auth-token and Authorization", "/graphql", hdr("x-auth-token", a, "Authorization", "Bearer "+a), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

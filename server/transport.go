@@ -19,8 +19,8 @@ import (
 // session cookie of COOKIE mode, or — only when the operator allows it — in the access_token
 // query parameter. Two transports carrying different tokens are refused with 400 (RFC 6750
 // §2: which one is meant would be a guess), and so is one transport used twice (two
-// x-auth-token or Authorization headers, two session cookies, two access_token parameters),
-// even with equal tokens.
+// x-auth-token or Authorization headers, two session or refresh cookies, two access_token
+// parameters), even with equal tokens.
 //
 // CSRF: a cookie is sent by the browser whoever made the page that sends the request, so the
 // cookies are honoured only on requests a foreign page cannot forge without CORS's consent:
@@ -82,6 +82,13 @@ func requestCredential(r *http.Request, opts transportOptions) (credential, erro
 	cookie, err := sessionCookie(r, opts)
 	if err != nil {
 		return credential{}, err
+	}
+	// refreshSession alone reads the refresh cookie, and would take two of them as none; a
+	// second one is refused here instead, like a second session cookie.
+	if r.Header["Cookie"] != nil {
+		if name := cookieName(graph.RefreshCookie, secureCookies(r, opts)); len(r.CookiesNamed(name)) > 1 {
+			return credential{}, errRepeated(name + " cookies")
+		}
 	}
 	if cookie != "" {
 		found = append(found, credential{cookie, fromCookie})
