@@ -56,11 +56,25 @@ func authenticate(opts transportOptions, svc *auth.Service, next http.Handler) h
 
 var errTwoTokens = errors.New("The request carries two different tokens; send one.")
 
+// errRepeated refuses a credential that comes twice in one place (two x-auth-token headers,
+// two session cookies): even when both are equal, which one a proxy or a library in between
+// would have kept is a guess.
+func errRepeated(what string) error {
+	return errors.New("The request carries two " + what + "; send one.")
+}
+
 // requestToken reads the session token from x-auth-token or Authorization: Bearer. Two
 // different tokens in one request are refused (RFC 6750 §2): which one would be meant is a
-// guess, and guessing about credentials is how sessions get confused.
+// guess, and guessing about credentials is how sessions get confused. So is a header that
+// comes twice: Header.Get would read the first and ignore the other without a word.
 func requestToken(r *http.Request) (string, error) {
 	// Canonical header names: Get would allocate the canonical form of any other spelling.
+	if len(r.Header["X-Auth-Token"]) > 1 {
+		return "", errRepeated("x-auth-token headers")
+	}
+	if len(r.Header["Authorization"]) > 1 {
+		return "", errRepeated("Authorization headers")
+	}
 	header := strings.TrimSpace(r.Header.Get("X-Auth-Token"))
 	bearer := ""
 	if a := r.Header.Get("Authorization"); a != "" {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"time"
 
@@ -63,6 +64,10 @@ type Config struct {
 	// HashWorkers and HashQueue bound argon2id (internal/hashpool): at most HashWorkers
 	// hashes at once (0: GOMAXPROCS) and HashQueue callers waiting (-1: twice the workers).
 	HashWorkers, HashQueue int
+
+	// MetricsAddr is the metrics listener's address, apart from the API's; MetricsToken, if
+	// set, is the bearer token a scrape must carry.
+	MetricsAddr, MetricsToken string
 }
 
 type setting struct {
@@ -76,10 +81,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	// Read as text and checked after parsing: the flag package would quote a rejected value in
 	// its error, and a mistyped key is still mostly the key.
 	var secretKeyText string
-	var introspection, playground string
+	var introspection, playground, cookieSecure string
 	var oidcIssuersText string
 	settings := []setting{
-		{"AUTHGRAPH_ENV", "env", "", `deployment; "production" turns introspection and the playground off unless set`, str(&c.Env)},
+		{"AUTHGRAPH_ENV", "env", "", `deployment; "production" turns introspection and the playground off and the cookies Secure unless set`, str(&c.Env)},
 		{"AUTHGRAPH_ADDR", "addr", "127.0.0.1:8080", "listen address", str(&c.Addr)},
 		{"AUTHGRAPH_REDIS_URL", "redis-url", "", "Redis URL; empty: the embedded in-process store", str(&c.RedisURL)},
 		{"AUTHGRAPH_REDIS_TIMEOUT", "redis-timeout", "2s", "bound on each Redis call", dur(&c.RedisTimeout)},
@@ -106,10 +111,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "access token lifetime of refreshable sessions", dur(&c.AccessTokenTTL)},
 		{"AUTHGRAPH_REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "refresh token lifetime, from each refresh", dur(&c.RefreshTokenTTL)},
 		{"AUTHGRAPH_REFRESH_GRACE", "refresh-grace", "10s", "how long a rotated refresh token still answers the same new pair (0: not at all)", dur(&c.RefreshGrace)},
-		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "false", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front)", boolean(&c.CookieSecure)},
+		{"AUTHGRAPH_COOKIE_SECURE", "cookie-secure", "", "COOKIE mode cookies are Secure and __Host- even without TLS here (TLS ends in front) (default: false, true in production)", optBool(&cookieSecure)},
 		{"AUTHGRAPH_ALLOW_QUERY_TOKEN", "allow-query-token", "false", "accept ?access_token= (risky: URLs reach logs, history and Referer)", boolean(&c.AllowQueryToken)},
 		{"AUTHGRAPH_SECRET_KEY", "secret-key", "", "base64 of 32 random bytes that encrypt TOTP secrets at rest (prefer the variable: flags show in ps)", str(&secretKeyText)},
-		{"AUTHGRAPH_METRICS", "metrics", "true", "serve Prometheus metrics at /metrics", boolean(&c.Metrics)},
+		{"AUTHGRAPH_METRICS", "metrics", "true", "serve Prometheus metrics at /metrics on AUTHGRAPH_METRICS_ADDR", boolean(&c.Metrics)},
+		{"AUTHGRAPH_METRICS_ADDR", "metrics-addr", "127.0.0.1:9464", "listen address of /metrics, apart from the API", str(&c.MetricsAddr)},
+		{"AUTHGRAPH_METRICS_TOKEN", "metrics-token", "", "bearer token a scrape of /metrics must carry; empty: none (prefer the variable: flags show in ps)", str(&c.MetricsToken)},
 		{"AUTHGRAPH_APQ_TTL", "apq-ttl", "24h", "how long an unused persisted query is kept in Redis", dur(&c.APQTTL)},
 		{"AUTHGRAPH_ACCOUNT_PAGE", "account-page", "true", "serve the account page (keys and sessions) at /account", boolean(&c.AccountPage)},
 		{"AUTHGRAPH_TRACING", "tracing", "off", "OpenTelemetry tracing: off, or otlp (configured by the OTEL_* variables)", str(&c.Tracing)},
@@ -165,10 +172,18 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("AUTHGRAPH_SESSION_CACHE_TTL and AUTHGRAPH_SESSION_CACHE_SIZE must not be negative")
 	case (c.AdminUsername == "") != (c.AdminPassword == ""):
 		return c, fmt.Errorf("set both AUTHGRAPH_ADMIN_USERNAME and AUTHGRAPH_ADMIN_PASSWORD, or neither")
+	case c.Metrics && !isHostPort(c.MetricsAddr):
+		return c, fmt.Errorf("AUTHGRAPH_METRICS_ADDR must be host:port (turn metrics off with AUTHGRAPH_METRICS=false)")
+	case c.MetricsToken != "" && len(c.MetricsToken) < minMetricsToken:
+		// Not quoted: it is a secret, and a mistyped one is still mostly it.
+		return c, fmt.Errorf("AUTHGRAPH_METRICS_TOKEN must be at least %d characters (openssl rand -hex 32)", minMetricsToken)
 	}
 	production := c.Env == "production"
 	c.Playground = playground == "true" || playground == "" && !production
 	c.Introspection = introspection == "true" || introspection == "" && !production
+	// Production runs behind TLS: its cookies are Secure and __Host- unless the operator says
+	// otherwise (run warns then).
+	c.CookieSecure = cookieSecure == "true" || cookieSecure == "" && production
 	if err := c.Argon2.Validate(); err != nil {
 		return c, fmt.Errorf("argon2 parameters: %w", err)
 	}
@@ -216,6 +231,15 @@ func corsv(p *corsPolicy) func(string) error {
 		*p = c
 		return nil
 	}
+}
+
+// minMetricsToken is the shortest AUTHGRAPH_METRICS_TOKEN accepted: 16 random characters
+// cannot be guessed over a network.
+const minMetricsToken = 16
+
+func isHostPort(v string) bool {
+	_, port, err := net.SplitHostPort(v)
+	return err == nil && port != ""
 }
 
 func str(p *string) func(string) error { return func(v string) error { *p = v; return nil } }

@@ -119,6 +119,11 @@ func TestDockerCompose(t *testing.T) {
 	if ag.Healthcheck == nil || strings.Join(ag.Healthcheck.Test, " ") != "CMD /authgraph healthcheck" {
 		t.Error("authgraph needs its healthcheck (the image has no curl)")
 	}
+	for _, p := range ag.Ports {
+		if strings.Contains(p, "9464") {
+			t.Errorf("the metrics port is published (%q): metrics stay on the compose network", p)
+		}
+	}
 	for env := range ag.Environment {
 		if _, ok := serverFlags(t)[env]; !ok {
 			t.Errorf("docker-compose.yml sets %s, which authgraph does not read", env)

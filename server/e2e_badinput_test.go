@@ -117,7 +117,7 @@ func TestBadInputIsA4xxInTheContractShape(t *testing.T) {
 		name, rawQuery string
 		wantStatus     int
 	}{
-		{"a mutation over GET", "query=" + url.QueryEscape("mutation { deleteSession { id } }"), 406},
+		{"a mutation over GET", "query=" + url.QueryEscape("mutation { deleteSession { id } }"), 405},
 		{"invalid UTF-8 in the query string", "query=%7Bversion%7D&operationName=%ff", 400},
 		{"variables that are not JSON", "query=" + url.QueryEscape("{ version }") + "&variables=%7Bnope", 400},
 		{"variables that are a JSON array", "query=" + url.QueryEscape("{ version }") + "&variables=%5B1%5D", 400},

@@ -42,11 +42,13 @@ func (b *syncBuffer) String() string {
 }
 
 type testServer struct {
-	t      *testing.T
-	URL    string
-	logs   *syncBuffer
-	cancel context.CancelFunc
-	done   chan error
+	t   *testing.T
+	URL string
+	// MetricsURL is the metrics listener's base URL, "" when metrics are off.
+	MetricsURL string
+	logs       *syncBuffer
+	cancel     context.CancelFunc
+	done       chan error
 }
 
 // startServer runs the server with env (plus defaults that make tests fast and isolated)
@@ -55,6 +57,7 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 	t.Helper()
 	vars := map[string]string{
 		"AUTHGRAPH_ADDR":           "127.0.0.1:0",
+		"AUTHGRAPH_METRICS_ADDR":   "127.0.0.1:0",
 		"AUTHGRAPH_ADMIN_USERNAME": adminName,
 		"AUTHGRAPH_ADMIN_PASSWORD": adminPass,
 		"AUTHGRAPH_LOG_LEVEL":      "debug",
@@ -64,13 +67,16 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{t: t, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	addr := make(chan string, 1)
+	addr := make(chan listening, 1)
 	go func() {
-		s.done <- run(ctx, nil, func(k string) string { return vars[k] }, s.logs, s.logs, func(a string) { addr <- a })
+		s.done <- run(ctx, nil, func(k string) string { return vars[k] }, s.logs, s.logs, func(a listening) { addr <- a })
 	}()
 	select {
 	case a := <-addr:
-		s.URL = "http://" + a
+		s.URL = "http://" + a.API
+		if a.Metrics != "" {
+			s.MetricsURL = "http://" + a.Metrics
+		}
 	case err := <-s.done:
 		t.Fatalf("server did not start: %v\n%s", err, s.logs)
 	case <-time.After(20 * time.Second):

@@ -54,7 +54,7 @@ func startProcess(t *testing.T, env ...string) *process {
 	}
 	p := &process{logs: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "AUTHGRAPH_ADDR=127.0.0.1:0"}, env...)
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "AUTHGRAPH_ADDR=127.0.0.1:0", "AUTHGRAPH_METRICS_ADDR=127.0.0.1:0"}, env...)
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

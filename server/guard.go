@@ -149,8 +149,8 @@ func checkGet(u *url.URL) (int, string) {
 
 // shapeErrors makes every error answer of next carry the contract's shape,
 // {"errors":[{"message","extensions":{"code"}}]}: an answer with a 4xx or 5xx status whose
-// errors lack a code (gqlgen's transports write some of those: "GET requests only allow
-// query operations") gets BAD_USER_INPUT, or INTERNAL_SERVER_ERROR with its message masked
+// errors lack a code (gqlgen's transports write some of those: "variables could not be
+// decoded") gets BAD_USER_INPUT, or INTERNAL_SERVER_ERROR with its message masked
 // for a 5xx; one that is not GraphQL JSON at all is replaced. Answers with other statuses
 // pass through untouched and unbuffered.
 func shapeErrors(next http.Handler) http.Handler {

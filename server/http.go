@@ -15,6 +15,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/zerolog"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/auth"
@@ -25,16 +27,14 @@ import (
 // queryCacheSize is how many distinct query documents are kept parsed and validated.
 const queryCacheSize = 1000
 
-// newHandler wires the HTTP routes: /graphql, /healthz, /readyz, /metrics, the account page
-// at /account and the playground at /.
+// newHandler wires the API's HTTP routes: /graphql, /healthz, /readyz, the account page at
+// /account and the playground at /. The metrics have a listener of their own
+// (metricsHandler).
 func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
 	mux := http.NewServeMux()
-	api := logRequests(logger, withRedisBudget(cfg.RedisTimeout, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc, x)))))))))
+	api := logRequests(logger, cacheHeaders(withRedisBudget(cfg.RedisTimeout, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc, x))))))))))
 	mux.Handle("/graphql", instrument(x.metrics, cfg.transportOptions(), x.tracer.HTTP("/graphql", api)))
 	mux.Handle("/", logRequests(logger, http.HandlerFunc(notFound)))
-	if x.metrics != nil {
-		mux.Handle("GET /metrics", x.metrics.Handler())
-	}
 	if cfg.AccountPage {
 		page := webui.Handler("/account")
 		mux.Handle("/account", page)
@@ -58,7 +58,51 @@ func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) 
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authgraph", "/graphql"))
 	}
-	return mux
+	return noSniff(mux)
+}
+
+// noSniff tells browsers to take every answer for the Content-Type it declares, never to
+// guess another from the bytes (a JSON error echoing input rendered as HTML, say).
+func noSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// credentialHeaders are the request headers a GraphQL answer depends on, besides the URL and
+// body: the token transports.
+const credentialHeaders = "X-Auth-Token, Authorization, Cookie"
+
+// cacheHeaders keeps GraphQL answers out of shared and browser caches whenever they may be
+// someone's: every answer is no-store (the error answers and those that set a cookie say so
+// on their own as well) except a GET's that carries no credential at all, whose answer is the
+// same for every anonymous caller, so a CDN may keep public queries. Vary names the token
+// transports on every answer, so that a cache that does keep an anonymous answer never hands
+// it to a request that carries a token. A GET never runs a mutation, so no sign-in answer (the
+// only ones that carry a token) is ever cacheable.
+func cacheHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Add("Vary", credentialHeaders)
+		if r.Method != http.MethodGet || carriesCredential(r) {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// carriesCredential reports whether r has any token transport at all, whatever it holds and
+// whether or not it will be honoured: any cookie counts.
+func carriesCredential(r *http.Request) bool {
+	if r.Header["X-Auth-Token"] != nil || r.Header["Authorization"] != nil || r.Header["Cookie"] != nil {
+		return true
+	}
+	if r.URL.RawQuery == "" {
+		return false
+	}
+	_, ok := r.URL.Query()[queryTokenParam] // parsed as the transport parses it: a%5Fb is a_b
+	return ok
 }
 
 // newGraphQL is gqlgen's handler with authgraph's limits: the operation's shape
@@ -72,7 +116,7 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 		Directives: graph.Directives(),
 		Complexity: graph.Complexity(),
 	}))
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(getTransport{})
 	srv.AddTransport(transport.POST{})
 	// Parsed and validated documents by query text: clients send the same few queries over
 	// and over, and parsing and validating one costs more than answering {version}. Bounded,
@@ -82,6 +126,11 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 	srv.Use(queryLimits{MaxDepth: cfg.MaxDepth, MaxFields: cfg.MaxFields, MaxAliases: cfg.MaxAliases, Introspection: cfg.Introspection})
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		// "Did you mean …" names fields, arguments, types and enum values near what was
+		// typed: asked for many misspellings, that is the schema introspection would give.
+		srv.SetValidationRulesFn(rulesWithoutSuggestions)
+		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	usePersistedQueries(srv, x.apq)
@@ -123,6 +172,27 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 		return resp
 	})
 	return srv
+}
+
+// rulesWithoutSuggestions are gqlparser's default validation rules with every rule that
+// suggests names swapped for its twin that does not. (gqlgen's SetDisableSuggestion alone
+// swaps only two of the five.)
+func rulesWithoutSuggestions() *rules.Rules {
+	r := rules.NewDefaultRules()
+	for _, swap := range []struct {
+		name    string
+		without core.Rule
+	}{
+		{"FieldsOnCorrectType", rules.FieldsOnCorrectTypeRuleWithoutSuggestions},
+		{"ScalarLeafs", rules.ScalarLeafsRuleWithoutSuggestions},
+		{"KnownArgumentNames", rules.KnownArgumentNamesRuleWithoutSuggestions},
+		{"KnownTypeNames", rules.KnownTypeNamesRuleWithoutSuggestions},
+		{"ValuesOfCorrectType", rules.ValuesOfCorrectTypeRuleWithoutSuggestions},
+	} {
+		r.RemoveRule(swap.name)
+		r.AddRule(swap.without.Name, swap.without.RuleFunc)
+	}
+	return r
 }
 
 // limitBody reads at most max bytes of the request body; a larger body is answered 413

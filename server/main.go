@@ -46,13 +46,17 @@ func main() {
 }
 
 // run starts the server and blocks until ctx ends, then shuts down gracefully. ready, if not
-// nil, is told the address it listens on (tests listen on port 0).
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(addr string)) error {
+// nil, is told the addresses it listens on (tests listen on port 0).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(listening)) error {
 	cfg, err := loadConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(stdout, cfg.LogLevel)
+	if cfg.Env == "production" && !cfg.CookieSecure {
+		logger.Warn().Msg("cookies: AUTHGRAPH_COOKIE_SECURE=false in production, so COOKIE mode cookies are neither Secure nor " +
+			"__Host- named (unless a request arrives over TLS here): a sibling subdomain can plant or shadow them, and plain HTTP carries them")
+	}
 
 	store, rdb, closeStore, err := openStore(cfg, logger)
 	if err != nil {
@@ -112,8 +116,71 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           newHandler(cfg, svc, logger, x),
+	servers := []*http.Server{newHTTPServer(newHandler(cfg, svc, logger, x), logger)}
+	listeners := []net.Listener{ln}
+	addrs := listening{API: ln.Addr().String()}
+	if x.metrics != nil {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listener (AUTHGRAPH_METRICS_ADDR; AUTHGRAPH_METRICS=false turns metrics off): %w", err)
+		}
+		servers = append(servers, newHTTPServer(metricsHandler(cfg.MetricsToken, x.metrics), logger))
+		listeners = append(listeners, mln)
+		addrs.Metrics = mln.Addr().String()
+		logger.Info().Str("addr", addrs.Metrics).Bool("token", cfg.MetricsToken != "").Msg("metrics: listening")
+	} else {
+		logger.Info().Msg("metrics: off")
+	}
+	logger.Info().Str("addr", addrs.API).Str("version", version).Msg("listening")
+	if ready != nil {
+		ready(addrs)
+	}
+
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	running := len(servers)
+	var failed error
+	select {
+	case failed = <-errc: // a listener broke: stop the rest too
+		running--
+	case <-ctx.Done():
+		logger.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down: finishing requests in flight")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	// The API first, then the metrics, so that a scrape during the drain still answers.
+	var shutdownErr error
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil && shutdownErr == nil {
+			shutdownErr = err
+		}
+	}
+	for ; running > 0; running-- {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) && failed == nil {
+			failed = err
+		}
+	}
+	switch {
+	case failed != nil:
+		return failed
+	case shutdownErr != nil:
+		return fmt.Errorf("shutdown: %w", shutdownErr)
+	}
+	logger.Info().Msg("stopped")
+	return nil
+}
+
+// listening is where a started server listens: the API, and the metrics ("" when off).
+type listening struct{ API, Metrics string }
+
+// newHTTPServer bounds every phase of a connection, so that a slow or idle client cannot
+// hold one forever.
+func newHTTPServer(h http.Handler, logger zerolog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -121,29 +188,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          newStdLogger(logger),
 	}
-	logger.Info().Str("addr", ln.Addr().String()).Str("version", version).Msg("listening")
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	logger.Info().Msg("stopped")
-	return nil
 }
 
 // openStore picks Redis when a URL is configured, else the embedded store. It answers the

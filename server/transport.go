@@ -18,7 +18,9 @@ import (
 // An access (session) token may come in x-auth-token, in Authorization: Bearer, in the
 // session cookie of COOKIE mode, or — only when the operator allows it — in the access_token
 // query parameter. Two transports carrying different tokens are refused with 400 (RFC 6750
-// §2: which one is meant would be a guess).
+// §2: which one is meant would be a guess), and so is one transport used twice (two
+// x-auth-token or Authorization headers, two session or refresh cookies, two access_token
+// parameters), even with equal tokens.
 //
 // CSRF: a cookie is sent by the browser whoever made the page that sends the request, so the
 // cookies are honoured only on requests a foreign page cannot forge without CORS's consent:
@@ -81,6 +83,13 @@ func requestCredential(r *http.Request, opts transportOptions) (credential, erro
 	if err != nil {
 		return credential{}, err
 	}
+	// refreshSession alone reads the refresh cookie, and would take two of them as none; a
+	// second one is refused here instead, like a second session cookie.
+	if r.Header["Cookie"] != nil {
+		if name := cookieName(graph.RefreshCookie, secureCookies(r, opts)); len(r.CookiesNamed(name)) > 1 {
+			return credential{}, errRepeated(name + " cookies")
+		}
+	}
 	if cookie != "" {
 		found = append(found, credential{cookie, fromCookie})
 	}
@@ -91,6 +100,9 @@ func requestCredential(r *http.Request, opts transportOptions) (credential, erro
 	if values, ok := query[queryTokenParam]; ok {
 		if !opts.allowQueryToken {
 			return credential{}, errors.New(errQueryTokenOff)
+		}
+		if len(values) > 1 {
+			return credential{}, errRepeated(queryTokenParam + " parameters")
 		}
 		for _, v := range values {
 			if v = strings.TrimSpace(v); v != "" {
@@ -145,19 +157,18 @@ func cookieName(kind graph.CookieKind, secure bool) string {
 }
 
 // readCookie answers the token in the request's cookie of kind, "" if none or if cookies are
-// not honoured on this request. Two cookies of that name with different values are refused.
+// not honoured on this request. Two cookies of that name are refused, equal or not: a browser
+// sends two when another one was planted beside authgraph's (by a sibling subdomain, or for
+// another path), and which one is authgraph's is a guess.
 func readCookie(r *http.Request, opts transportOptions, kind graph.CookieKind) (string, error) {
 	name := cookieName(kind, secureCookies(r, opts))
+	cookies := r.CookiesNamed(name)
+	if len(cookies) > 1 {
+		return "", errRepeated(name + " cookies")
+	}
 	value := ""
-	for _, c := range r.CookiesNamed(name) {
-		v := strings.TrimSpace(c.Value)
-		if v == "" {
-			continue
-		}
-		if value != "" && v != value {
-			return "", errTwoTokens
-		}
-		value = v
+	if len(cookies) == 1 {
+		value = strings.TrimSpace(cookies[0].Value)
 	}
 	if value != "" && !cookiesHonoured(r) {
 		info(r.Context()).outcome = "cookie_ignored"

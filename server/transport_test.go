@@ -71,6 +71,8 @@ func TestRequestCredential(t *testing.T) {
 		{"cookie and query differ", req("/graphql?access_token="+b, "Cookie", "authgraph_session="+a), on, credential{}, true},
 		{"two query tokens differ", req("/graphql?access_token=" + a + "&access_token=" + b), on, credential{}, true},
 		{"two session cookies differ", req("/graphql", "Cookie", "authgraph_session="+a+"; authgraph_session="+b), on, credential{}, true},
+		{"two equal session cookies", req("/graphql", "Cookie", "authgraph_session="+a+"; authgraph_session="+a), on, credential{}, true},
+		{"two equal query tokens", req("/graphql?access_token=" + a + "&access_token=" + a), on, credential{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -128,7 +128,7 @@ type server struct {
 
 func startServer(bin string, env map[string]string) (*server, error) {
 	s := &server{cmd: exec.Command(bin), done: make(chan struct{})}
-	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "AUTHGRAPH_ADDR=127.0.0.1:0"}
+	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "AUTHGRAPH_ADDR=127.0.0.1:0", "AUTHGRAPH_METRICS_ADDR=127.0.0.1:0"}
 	for k, v := range env {
 		s.cmd.Env = append(s.cmd.Env, k+"="+v)
 	}

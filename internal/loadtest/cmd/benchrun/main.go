@@ -671,7 +671,7 @@ func startServer(ctx context.Context, bin, dir, name string, envs ...map[string]
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	env := append(os.Environ(), "AUTHGRAPH_ADDR="+addr)
+	env := append(os.Environ(), "AUTHGRAPH_ADDR="+addr, "AUTHGRAPH_METRICS_ADDR=127.0.0.1:0") // replicas side by side
 	for _, e := range envs {
 		for k, v := range e {
 			env = append(env, k+"="+v)
