@@ -18,7 +18,8 @@ type NewUserKey struct {
 // CreateUserKey makes an API key for the current user. Without scopes the key gets the
 // user's full rights as a key may hold them (KeyScopes) — or, made from a session that is
 // itself limited, that session's scopes; an explicit empty list is refused. With a maximum
-// key lifetime configured, expiresAt defaults to it and may not exceed it.
+// key lifetime configured, expiresAt defaults to it and may not exceed it. Made from a key
+// session, the new key expires no later than the key the session came from.
 func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *time.Time, scopes ...Scope) (*NewUserKey, error) {
 	p, err := requireScope(ctx, ScopeKeysWrite)
 	if err != nil {
@@ -47,6 +48,9 @@ func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *tim
 		case expiresAt.After(latest):
 			return nil, Errorf(CodeInvalidInput, "expiresAt must be at most %s from now", humanDuration(limit))
 		}
+	}
+	if expiresAt, err = s.capByParentKey(ctx, p, expiresAt); err != nil {
+		return nil, err
 	}
 	secret, hash, err := s.newKeySecret(ctx)
 	if err != nil {
@@ -153,4 +157,32 @@ func (s *Service) newKeySecret(ctx context.Context) (secret, hash string, err er
 		return "", "", fmt.Errorf("hash key secret: %w", err)
 	}
 	return secret, hash, nil
+}
+
+// capByParentKey applies to a new key's expiry the rule that binds its scopes: a session made
+// from a key can hand down no more than it holds, and that includes time. A key that expires
+// tomorrow must not mint one that never does. Without an expiry of its own the new key takes
+// the parent's; a later one is refused. Sessions signed in otherwise are not bound.
+func (s *Service) capByParentKey(ctx context.Context, p *Principal, expiresAt *time.Time) (*time.Time, error) {
+	if p.Session == nil || p.Session.Method != MethodUserKey || p.Session.UserKeyID == 0 {
+		return expiresAt, nil
+	}
+	parent, err := s.store.Key(ctx, p.Session.UserKeyID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeForbidden, "the key this session was made from is gone")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find the session's key: %w", err)
+	}
+	switch {
+	case parent.ExpiresAt == nil:
+		return expiresAt, nil
+	case expiresAt == nil:
+		t := parent.ExpiresAt.UTC()
+		return &t, nil
+	case expiresAt.After(*parent.ExpiresAt):
+		return nil, Errorf(CodeForbidden, "this session cannot make a key that outlives the key it was made from (which expires at %s)",
+			parent.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return expiresAt, nil
 }

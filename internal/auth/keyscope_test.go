@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authgraph/authgraph/internal/auth"
 )
@@ -223,5 +224,51 @@ func TestEveryKeyOperationIsCovered(t *testing.T) {
 			_, err := f.svc.CreateUserKey(narrow, "", nil, auth.ScopeKeysWrite, auth.ScopeSessionsWrite)
 			wantCode(t, name+" wider than the session", err, auth.CodeForbidden)
 		}
+	}
+}
+
+// A key session hands down no more time than it holds: the keys it makes expire no later than
+// the key it came from. A password session, or a key without expiry, is not bound.
+func TestKeySessionCannotMintALongerLivedKey(t *testing.T) {
+	f := newLifecycleFixture(t, auth.Config{})
+	alice := f.member(t, "alice")
+	bg := context.Background()
+	tomorrow := f.clock.Now().Add(24 * time.Hour).UTC()
+	short, err := f.svc.CreateUserKey(alice, "short", &tomorrow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := f.svc.LoginUserKey(bg, short.Key.ID, short.Secret, "", auth.ClientInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(bg, ns.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keySess := auth.WithPrincipal(bg, p)
+
+	inherited, err := f.svc.CreateUserKey(keySess, "child", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inherited.Key.ExpiresAt == nil || !inherited.Key.ExpiresAt.Equal(tomorrow) {
+		t.Errorf("a key made by a key session without expiresAt expires at %v, want the parent's %v", inherited.Key.ExpiresAt, tomorrow)
+	}
+	later := tomorrow.Add(time.Hour)
+	_, err = f.svc.CreateUserKey(keySess, "longer", &later)
+	wantCode(t, "a key session making a key that outlives its own", err, auth.CodeForbidden)
+	sooner := tomorrow.Add(-time.Hour)
+	if nk, err := f.svc.CreateUserKey(keySess, "shorter", &sooner); err != nil || !nk.Key.ExpiresAt.Equal(sooner) {
+		t.Errorf("a shorter-lived key: %v, %v", nk, err)
+	}
+	// Signed in with the password, the user may make a key that never expires.
+	if nk, err := f.svc.CreateUserKey(alice, "forever", nil); err != nil || nk.Key.ExpiresAt != nil {
+		t.Errorf("a password session's key: %+v, %v", nk, err)
+	}
+	// A key session from a key without expiry is not bound either.
+	unbound := f.keySession(t, alice, auth.ScopeKeysWrite)
+	if nk, err := f.svc.CreateUserKey(unbound, "free", nil); err != nil || nk.Key.ExpiresAt != nil {
+		t.Errorf("a key made by the session of a key without expiry: %+v, %v", nk, err)
 	}
 }
