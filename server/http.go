@@ -84,7 +84,7 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
-	usePersistedQueries(srv, x.apq)
+	usePersistedQueries(srv, x.apq, x.apqLimits)
 	observeGraphQL(srv, x.metrics)
 	traceGraphQL(srv, x.tracer)
 	srv.SetErrorPresenter(graph.PresentError)
