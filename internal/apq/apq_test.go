@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,4 +160,40 @@ func TestInlineCredential(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", tc.q, got, tc.want)
 		}
 	}
+}
+
+// TestCacheRacingAddsStayWithinBudget: many goroutines adding and reading at once never take
+// the cache past its budget, and its byte count matches what it holds (go test -race).
+func TestCacheRacingAddsStayWithinBudget(t *testing.T) {
+	const budget = 256 << 10
+	c := New(budget, time.Hour, nil, nil)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				q := floodDoc((g%2)*1000+i%150, 4096) // four goroutines add each document
+				c.Add(hashOf(q), q)
+				c.Get(hashOf(floodDoc(i, 4096)))
+				if b := c.Bytes(); b > budget {
+					t.Errorf("%d bytes, budget %d", b, budget)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sum := 0
+	for el := c.lru.Front(); el != nil; el = el.Next() {
+		sum += size(el.Value.(*entry).query)
+	}
+	if sum != c.Bytes() || c.lru.Len() != len(c.items) {
+		t.Fatalf("accounting: %d bytes counted, %d held; %d in the list, %d in the map", c.Bytes(), sum, c.lru.Len(), len(c.items))
+	}
+}
+
+func floodDoc(n, size int) string {
+	q := fmt.Sprintf("query Q%d{version}#", n)
+	return q + strings.Repeat(" ", size-len(q))
 }

@@ -1,6 +1,7 @@
 // Package ratelimit limits attempts at the public credential mutations (password login,
 // user-key login, refresh, external login, TOTP checks) per client address and per
-// account, so that guessing is slow and nobody else can lock a real user out.
+// account, so that guessing is slow and nobody else can lock a real user out; and the use
+// of persisted queries per address.
 //
 // # Limiters
 //
