@@ -16,10 +16,12 @@ type anonymousWrite struct {
 	Rules []string
 }
 
-// anonymousWrites lists every store write (Redis, or the embedded store, or a bounded
-// in-process cache) that an anonymous client can cause. Every bucket a rule keeps is itself
-// a small write (one key per rule and address or account, expiring once refilled), bounded by
-// the number of addresses and accounts.
+// anonymousWrites lists every store write (Redis, or the embedded store) and every document
+// kept on a client's behalf that an anonymous client can cause. Every bucket a rule keeps is
+// itself a small write (one key per rule and address or account, expiring once refilled),
+// bounded by the number of addresses and accounts. Caches that every request fills alike
+// and that are bounded by size alone, not per client, are not listed: the parsed query cache
+// (entries and the size of each, smallDocs) and the session cache (authenticated requests).
 //
 // TestAnonymousWritesAreListed fails when the schema gains a public field without an entry
 // here, or an entry names a rule that does not exist; TestAnonymousFloodsStayBounded floods
