@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      := ./...
 FUZZTIME  ?= 10s
 
-.PHONY: run test test-cluster generate check-generate lint fuzz bench build attack chaos
+.PHONY: run test test-cluster generate check-generate lint fuzz bench build attack attack-apq chaos
 
 ## run: start the server (embedded store unless AUTHGRAPH_REDIS_URL is set)
 run:
@@ -67,6 +67,11 @@ fuzz:
 ##         { me { id } } beside them; prints the answers, peak RSS and latency (README: Figures)
 attack: build
 	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph attack
+
+## attack-apq: 32 clients flood persisted queries for 15 s (one address, then a botnet) at a
+##             Redis with small maxmemory and noeviction; prints Redis memory and sign-in success
+attack-apq: build
+	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph -duration 15s apq
 
 ## chaos: under load, kill Redis (AOF on) for 5 s and start it again; prints the answers
 ##        during the gap, sessions before and after, and the time to recover (README: Figures)

@@ -38,11 +38,13 @@ type Config struct {
 	// SecretKey encrypts TOTP secrets at rest (AES-256-GCM); empty: they are stored as is.
 	SecretKey []byte
 	// Operations and clients: metrics, persisted queries, CORS.
-	Metrics     bool
-	APQTTL      time.Duration
-	CORS        corsPolicy
-	AccountPage bool
-	Tracing     string
+	Metrics bool
+	APQTTL  time.Duration
+	// APQCacheBytes bounds each replica's persisted query cache.
+	APQCacheBytes int
+	CORS          corsPolicy
+	AccountPage   bool
+	Tracing       string
 	// External identity providers (external.go): none turns external sign-in off.
 	OIDCIssuers            []oidc.Issuer
 	OIDCMinRefreshInterval time.Duration
@@ -117,7 +119,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_METRICS", "metrics", "true", "serve Prometheus metrics at /metrics on AUTHGRAPH_METRICS_ADDR", boolean(&c.Metrics)},
 		{"AUTHGRAPH_METRICS_ADDR", "metrics-addr", "127.0.0.1:9464", "listen address of /metrics, apart from the API", str(&c.MetricsAddr)},
 		{"AUTHGRAPH_METRICS_TOKEN", "metrics-token", "", "bearer token a scrape of /metrics must carry; empty: none (prefer the variable: flags show in ps)", str(&c.MetricsToken)},
-		{"AUTHGRAPH_APQ_TTL", "apq-ttl", "24h", "how long an unused persisted query is kept in Redis", dur(&c.APQTTL)},
+		{"AUTHGRAPH_APQ_TTL", "apq-ttl", "24h", "how long an unused persisted query is kept", dur(&c.APQTTL)},
+		{"AUTHGRAPH_APQ_CACHE_BYTES", "apq-cache-bytes", "4194304", "memory for persisted queries, per replica (in process, never Redis)", positiveInt(&c.APQCacheBytes)},
 		{"AUTHGRAPH_ACCOUNT_PAGE", "account-page", "true", "serve the account page (keys and sessions) at /account", boolean(&c.AccountPage)},
 		{"AUTHGRAPH_TRACING", "tracing", "off", "OpenTelemetry tracing: off, or otlp (configured by the OTEL_* variables)", str(&c.Tracing)},
 		{"AUTHGRAPH_CORS_ORIGINS", "cors-origins", "*", "origins browsers may call from: *, none, or a comma-separated list", corsv(&c.CORS)},

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/authgraph/authgraph/internal/apq"
+	"github.com/authgraph/authgraph/internal/clock"
 	"github.com/authgraph/authgraph/internal/metrics"
 	"github.com/authgraph/authgraph/internal/tracing"
 )
@@ -16,8 +17,10 @@ import (
 // store and tracing. A zero extras turns them off (tests of other parts may use one).
 type extras struct {
 	metrics *metrics.Metrics
-	apq     *apq.Store
-	tracer  *tracing.Tracer
+	apq     *apq.Cache
+	// apqLimits counts persisted query use per address; nil: no limits.
+	apqLimits apqLimiter
+	tracer    *tracing.Tracer
 }
 
 // close flushes what the extras hold (spans not yet exported).
@@ -49,14 +52,8 @@ func newExtras(ctx context.Context, cfg Config, logger zerolog.Logger, rdb redis
 		x.metrics.WatchHashPool(pool)
 		x.metrics.WatchRedis(rdb)
 	}
+	// Persisted queries stay in process whatever the store: see internal/apq for why.
 	observe := func(result string) { x.metrics.APQ(result) }
-	if rdb != nil {
-		backend := apq.NewRedis(rdb, cfg.RedisPrefix, cfg.APQTTL, func(err error) {
-			logger.Warn().Err(err).Msg("persisted query store: Redis failed; the client will resend the query")
-		})
-		x.apq = apq.New(backend, observe)
-	} else {
-		x.apq = apq.NewMemory(apq.DefaultLRUSize, observe)
-	}
+	x.apq = apq.New(cfg.APQCacheBytes, cfg.APQTTL, clock.Real{}, observe)
 	return x, nil
 }

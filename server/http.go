@@ -19,6 +19,7 @@ import (
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/authgraph/authgraph/graph"
+	"github.com/authgraph/authgraph/internal/apq"
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/redisbudget"
 	"github.com/authgraph/authgraph/internal/webui"
@@ -119,9 +120,10 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(transport.POST{})
 	// Parsed and validated documents by query text: clients send the same few queries over
-	// and over, and parsing and validating one costs more than answering {version}. Bounded,
-	// so that made-up queries only evict each other.
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheSize))
+	// and over, and parsing and validating one costs more than answering {version}. Bounded
+	// in entries, so that made-up queries only evict each other, and in the size of each:
+	// see smallDocs.
+	srv.SetQueryCache(smallDocs{lru.New[*ast.QueryDocument](queryCacheSize)})
 	srv.SetParserTokenLimit(cfg.MaxTokens)
 	srv.Use(queryLimits{MaxDepth: cfg.MaxDepth, MaxFields: cfg.MaxFields, MaxAliases: cfg.MaxAliases, Introspection: cfg.Introspection})
 	if cfg.Introspection {
@@ -133,7 +135,7 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
-	usePersistedQueries(srv, x.apq)
+	usePersistedQueries(srv, x.apq, x.apqLimits)
 	observeGraphQL(srv, x.metrics)
 	traceGraphQL(srv, x.tracer)
 	srv.SetErrorPresenter(graph.PresentError)
@@ -193,6 +195,20 @@ func rulesWithoutSuggestions() *rules.Rules {
 		r.AddRule(swap.without.Name, swap.without.RuleFunc)
 	}
 	return r
+}
+
+// smallDocs keeps only documents of at most apq.MaxQueryBytes: an entry holds its whole
+// text, and a comment costs no parser token, so a valid query padded to the body limit
+// would otherwise pin a megabyte per entry (a gigabyte for the cache full of them, from
+// anonymous requests). Larger documents are parsed each time, which MaxTokens bounds.
+type smallDocs struct {
+	graphql.Cache[*ast.QueryDocument]
+}
+
+func (c smallDocs) Add(ctx context.Context, query string, doc *ast.QueryDocument) {
+	if len(query) <= apq.MaxQueryBytes {
+		c.Cache.Add(ctx, query, doc)
+	}
 }
 
 // limitBody reads at most max bytes of the request body; a larger body is answered 413

@@ -77,6 +77,15 @@ func newLimiter(cfg Config, rdb redis.UniversalClient) (auth.Limiter, error) {
 	return policyLimiter{ratelimit.NewPolicy(lim)}, nil
 }
 
+// apqLimits is the limiter of persisted queries that goes with the service's Limiter: the
+// same buckets (Redis when the store is Redis), or none when limits are off.
+func apqLimits(l auth.Limiter) apqLimiter {
+	if pl, ok := l.(policyLimiter); ok {
+		return pl.p
+	}
+	return nil
+}
+
 // policyLimiter adapts ratelimit.Policy to the domain's Limiter: which policy method each
 // attempt calls, and a refusal as the domain's RateLimitedError.
 type policyLimiter struct{ p *ratelimit.Policy }

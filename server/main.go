@@ -110,6 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	x.apqLimits = apqLimits(limiter)
 	defer x.close(logger)
 
 	ln, err := net.Listen("tcp", cfg.Addr)

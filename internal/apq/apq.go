@@ -1,37 +1,46 @@
-// Package apq keeps Automatic Persisted Queries (Apollo's APQ protocol, served by gqlgen's
-// extension.AutomaticPersistedQuery): a client sends the SHA-256 of a query instead of the
-// query; on a miss it sends both once, and every replica can answer the hash alone from then
-// on.
+// Package apq keeps Automatic Persisted Queries (Apollo's APQ protocol): a client sends the
+// SHA-256 of a query instead of the query; on a miss it sends both once, and the hash alone is
+// enough from then on.
 //
-// Two stores: Redis (shared by every replica, so a query registered on one is known to all;
-// entries expire TTL after their last use) and an in-process LRU for the embedded store.
+// # Where the documents live
 //
-// Only valid queries are kept. gqlgen stores a query as soon as its hash checks out, before
-// parsing it, which would let an anonymous client fill Redis with any text it likes under
-// the right hashes. Here the Cache handed to gqlgen only reads; Register, called once the
-// operation has parsed and validated against the schema, writes. Queries larger than
-// MaxQueryBytes are not kept (the client simply keeps sending them in full).
+// In process, in a Cache per replica bounded in bytes (and each document in size), never in
+// Redis. Anyone may register a document, so whatever holds them is filled by anonymous
+// clients; in Redis that competed with sessions for the same memory, and under `maxmemory`
+// with `noeviction` a flood of documents made sign-ins fail. In process, a flood only
+// evicts other documents: the replica's memory is bounded by the Cache's budget, and Redis
+// never sees an APQ write. The price is that each replica learns a document on its own: a
+// replica that has not seen a hash answers PersistedQueryNotFound, and the client sends the
+// query once more, as the protocol provides for.
+//
+// # What is kept
+//
+// Only documents that parsed and validated against the schema (the server registers after
+// validation), no larger than MaxQueryBytes, and none that carries a credential inline
+// (InlineCredential): a password written into the query text would otherwise sit in the
+// cache under a hash anyone can compute from a guess.
 package apq
 
 import (
-	"context"
+	"container/list"
+	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/redis/go-redis/v9"
+	"github.com/authgraph/authgraph/internal/clock"
 )
 
-// MaxQueryBytes is the largest query kept.
+// MaxQueryBytes is the largest document kept. Real operations, fragments included, are a
+// few KiB; anything longer is sent in full each time.
 const MaxQueryBytes = 16 << 10
 
-// DefaultLRUSize is how many queries the in-process store keeps.
-const DefaultLRUSize = 1000
+// DefaultMaxBytes is the default budget of a Cache.
+const DefaultMaxBytes = 4 << 20
 
-// Backend is where persisted queries live.
-type Backend interface {
-	graphql.Cache[string]
-}
+// entryOverhead is what a cached document costs beyond its text: its hash (64 bytes), the
+// map slot, the list element and the entry (about 210 bytes together, measured with
+// runtime.MemStats over 100,000 entries), rounded up, so that a flood of tiny documents is
+// bounded by the budget too.
+const entryOverhead = 320
 
 // Results reported to an observer.
 const (
@@ -40,63 +49,135 @@ const (
 	ResultStore = "store"
 )
 
-// Store is a persisted query store: Reader gives gqlgen its read-only view, Register keeps a
-// validated query.
-type Store struct {
-	backend Backend
-	observe func(result string)
+// Cache is a bounded LRU of documents by hash: at most maxBytes (documents plus
+// entryOverhead each), least recently used out first; a document unused for ttl is dropped
+// when next looked at. It is safe for concurrent use.
+type Cache struct {
+	maxBytes int
+	ttl      time.Duration
+	clock    clock.Clock
+	observe  func(string)
+
+	mu    sync.Mutex
+	items map[string]*list.Element // of *entry
+	lru   list.List                // front: most recently used
+	bytes int
 }
 
-// New wraps backend. observe, if not nil, is told each hit, miss and store.
-func New(backend Backend, observe func(result string)) *Store {
+type entry struct {
+	hash, query string
+	used        time.Time
+}
+
+// New returns a Cache of maxBytes (<= 0: DefaultMaxBytes) whose documents expire ttl after
+// their last use (<= 0: never), on clock c (nil: the wall clock). observe, if not nil, is
+// told each hit, miss and store.
+func New(maxBytes int, ttl time.Duration, c clock.Clock, observe func(string)) *Cache {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	if c == nil {
+		c = clock.Real{}
+	}
 	if observe == nil {
 		observe = func(string) {}
 	}
-	return &Store{backend: backend, observe: observe}
+	return &Cache{maxBytes: maxBytes, ttl: ttl, clock: c, observe: observe, items: map[string]*list.Element{}}
 }
 
-// NewMemory is a Store in an in-process LRU of size entries.
-func NewMemory(size int, observe func(string)) *Store {
-	if size <= 0 {
-		size = DefaultLRUSize
-	}
-	return New(lru.New[string](size), observe)
+func size(query string) int { return len(query) + entryOverhead }
+
+// Fits reports whether a document could be kept: its size alone, so that the caller need
+// not charge a registration for a document that would be refused anyway. A document may
+// take at most an eighth of the budget, so that a small cache still holds several.
+func (c *Cache) Fits(query string) bool {
+	return len(query) <= MaxQueryBytes && size(query) <= c.maxBytes/8
 }
 
-// Reader is the graphql.Cache to give extension.AutomaticPersistedQuery: it answers
-// lookups and ignores gqlgen's own stores (see the package doc).
-func (s *Store) Reader() graphql.Cache[string] { return reader{s} }
-
-// Register keeps query under its hash. Call it only for an operation that has validated.
-func (s *Store) Register(ctx context.Context, hash, query string) {
-	if !validHash(hash) || len(query) > MaxQueryBytes {
-		return
-	}
-	s.backend.Add(ctx, hash, query)
-	s.observe(ResultStore)
-}
-
-type reader struct{ s *Store }
-
-func (r reader) Get(ctx context.Context, hash string) (string, bool) {
-	if !validHash(hash) {
-		r.s.observe(ResultMiss)
+// Get answers the document of hash, and makes it the most recently used.
+func (c *Cache) Get(hash string) (string, bool) {
+	if !ValidHash(hash) {
+		c.observe(ResultMiss)
 		return "", false
 	}
-	q, ok := r.s.backend.Get(ctx, hash)
+	now := c.clock.Now()
+	c.mu.Lock()
+	el, ok := c.items[hash]
 	if ok {
-		r.s.observe(ResultHit)
-	} else {
-		r.s.observe(ResultMiss)
+		e := el.Value.(*entry)
+		if c.ttl > 0 && now.Sub(e.used) >= c.ttl {
+			c.remove(el)
+			ok = false
+		} else {
+			e.used = now
+			c.lru.MoveToFront(el)
+			q := e.query
+			c.mu.Unlock()
+			c.observe(ResultHit)
+			return q, true
+		}
 	}
-	return q, ok
+	c.mu.Unlock()
+	c.observe(ResultMiss)
+	return "", false
 }
 
-func (reader) Add(context.Context, string, string) {}
+// Has reports whether hash is cached, without using it.
+func (c *Cache) Has(hash string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.items[hash]
+	return ok
+}
 
-// validHash reports whether h is a SHA-256 in lower-case hex, as APQ sends it: anything else
-// never reaches a store's key space.
-func validHash(h string) bool {
+// Add keeps query under hash, evicting the least recently used documents until it fits. It
+// reports whether it kept it: not for a malformed hash or a document that does not Fit.
+// The caller must have checked that hash is query's SHA-256.
+func (c *Cache) Add(hash, query string) bool {
+	if !ValidHash(hash) || !c.Fits(query) {
+		return false
+	}
+	now := c.clock.Now()
+	c.mu.Lock()
+	if el, ok := c.items[hash]; ok {
+		el.Value.(*entry).used = now
+		c.lru.MoveToFront(el)
+		c.mu.Unlock()
+		return true
+	}
+	for c.bytes+size(query) > c.maxBytes {
+		c.remove(c.lru.Back())
+	}
+	c.items[hash] = c.lru.PushFront(&entry{hash: hash, query: query, used: now})
+	c.bytes += size(query)
+	c.mu.Unlock()
+	c.observe(ResultStore)
+	return true
+}
+
+func (c *Cache) remove(el *list.Element) {
+	e := c.lru.Remove(el).(*entry)
+	delete(c.items, e.hash)
+	c.bytes -= size(e.query)
+}
+
+// Len is the number of documents kept.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.items)
+}
+
+// Bytes is the budget in use: documents plus their overhead.
+func (c *Cache) Bytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}
+
+// ValidHash reports whether h is a SHA-256 in lower-case hex, as APQ sends it: anything else
+// never reaches the cache.
+func ValidHash(h string) bool {
 	if len(h) != 64 {
 		return false
 	}
@@ -107,41 +188,4 @@ func validHash(h string) bool {
 		}
 	}
 	return true
-}
-
-// Redis keeps persisted queries in Redis under prefix + "apq:" + hash, each for ttl after its
-// last use. A Redis failure is a miss (the client then sends the full query) and a skipped
-// store: APQ is an optimisation, never a reason to fail a request.
-type Redis struct {
-	rdb    redis.UniversalClient
-	prefix string
-	ttl    time.Duration
-	onErr  func(error)
-}
-
-// NewRedis makes a Redis backend. onErr, if not nil, is told each Redis failure.
-func NewRedis(rdb redis.UniversalClient, prefix string, ttl time.Duration, onErr func(error)) *Redis {
-	if onErr == nil {
-		onErr = func(error) {}
-	}
-	return &Redis{rdb: rdb, prefix: prefix + "apq:", ttl: ttl, onErr: onErr}
-}
-
-// Get answers the query and restarts its TTL.
-func (r *Redis) Get(ctx context.Context, hash string) (string, bool) {
-	q, err := r.rdb.GetEx(ctx, r.prefix+hash, r.ttl).Result()
-	if err != nil {
-		if err != redis.Nil {
-			r.onErr(err)
-		}
-		return "", false
-	}
-	return q, true
-}
-
-// Add keeps the query for ttl.
-func (r *Redis) Add(ctx context.Context, hash, query string) {
-	if err := r.rdb.Set(ctx, r.prefix+hash, query, r.ttl).Err(); err != nil {
-		r.onErr(err)
-	}
 }

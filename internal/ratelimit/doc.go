@@ -1,6 +1,7 @@
 // Package ratelimit limits attempts at the public credential mutations (password login,
 // user-key login, refresh, external login, TOTP checks) per client address and per
-// account, so that guessing is slow and nobody else can lock a real user out.
+// account, so that guessing is slow and nobody else can lock a real user out; and the use
+// of persisted queries per address.
 //
 // # Limiters
 //
@@ -57,6 +58,18 @@
 //
 // CheckRefresh (refresh:ip) and CheckExternalLogin (external:ip) count every call per
 // address. CheckTOTP counts against login:ip and totp:id, every check, right or wrong.
+//
+// # Persisted queries
+//
+// CheckPersistedQueryLookup (apq:lookup:ip) counts every hash-only request before the
+// lookup, so that asking whether a document is cached is not a free oracle;
+// CheckPersistedQueryRegistration (apq:register:ip) counts each document an address has
+// kept. The cache itself is in process (internal/apq), so these limits protect each
+// replica's memory and CPU; the buckets live with the others (Redis when the store is
+// Redis), so an address's budget is shared by every replica it reaches. Their callers fail
+// soft, unlike the login rules: when the limiter cannot answer, the request runs as if it
+// had not used persisted queries (a lookup is a miss, a registration is skipped), which is
+// never worse for a client than not using them, and never unlimited.
 //
 // # Redis down
 //

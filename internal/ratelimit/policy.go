@@ -97,6 +97,18 @@ func (p *Policy) CheckTOTP(ctx context.Context, ip string, userID int64) error {
 	return p.take(ctx, RuleTOTPAccount, "uid:"+strconv.FormatInt(userID, 10))
 }
 
+// CheckPersistedQueryLookup counts a persisted query lookup (a hash sent without its query)
+// from ip. Call it before the lookup, so that guessing hashes is as slow as the limit.
+func (p *Policy) CheckPersistedQueryLookup(ctx context.Context, ip string) error {
+	return p.take(ctx, RuleAPQLookupIP, ipKey(ip))
+}
+
+// CheckPersistedQueryRegistration counts a persisted query that ip asks to have kept. Call
+// it only for a document that would be stored (valid, new, no inline credential).
+func (p *Policy) CheckPersistedQueryRegistration(ctx context.Context, ip string) error {
+	return p.take(ctx, RuleAPQRegisterIP, ipKey(ip))
+}
+
 // take counts one attempt under rule, refusing it when the bucket is empty.
 func (p *Policy) take(ctx context.Context, rule, key string) error {
 	res, err := p.lim.Allow(ctx, rule, key)

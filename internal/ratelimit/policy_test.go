@@ -19,6 +19,8 @@ func policyRules() map[string]Limit {
 		RuleRefreshIP:      {Rate: 2, Burst: 2, Period: time.Hour},
 		RuleExternalIP:     {Rate: 2, Burst: 2, Period: time.Hour},
 		RuleTOTPAccount:    {Rate: 2, Burst: 2, Period: time.Hour},
+		RuleAPQRegisterIP:  {Rate: 2, Burst: 2, Period: time.Hour},
+		RuleAPQLookupIP:    {Rate: 2, Burst: 2, Period: time.Hour},
 	}
 }
 
@@ -152,5 +154,17 @@ var policyTests = []conformanceTest{
 		wantLimited(t, "3rd totp", p.CheckTOTP(ctx, user, 1), RuleTOTPAccount, 31*time.Minute)
 		wantAllowed(t, "totp of another user", p.CheckTOTP(ctx, user, 2))
 		wantAllowed(t, "refresh from another address", p.CheckRefresh(ctx, user))
+	}},
+	{"persisted query lookups and registrations", func(t *testing.T, newEnv newEnvFunc) {
+		p := NewPolicy(newEnv(t, policyRules()).lim)
+		ctx := t.Context()
+		for range 2 {
+			wantAllowed(t, "lookup", p.CheckPersistedQueryLookup(ctx, attacker))
+			wantAllowed(t, "registration", p.CheckPersistedQueryRegistration(ctx, attacker))
+		}
+		wantLimited(t, "3rd lookup", p.CheckPersistedQueryLookup(ctx, attacker), RuleAPQLookupIP, 31*time.Minute)
+		wantLimited(t, "3rd registration", p.CheckPersistedQueryRegistration(ctx, attacker), RuleAPQRegisterIP, 31*time.Minute)
+		wantAllowed(t, "lookup from another address", p.CheckPersistedQueryLookup(ctx, user))
+		wantAllowed(t, "sign-in from the same address", p.CheckLogin(ctx, attacker, Username("a")))
 	}},
 }

@@ -22,6 +22,11 @@ const (
 	RuleExternalIP = "external:ip"
 	// RuleTOTPAccount counts TOTP code checks on one account.
 	RuleTOTPAccount = "totp:id"
+	// RuleAPQRegisterIP counts the persisted queries one address asks to have kept (hash and
+	// query sent together, for a hash the cache does not hold yet).
+	RuleAPQRegisterIP = "apq:register:ip"
+	// RuleAPQLookupIP counts persisted query lookups (hash sent alone) from one address.
+	RuleAPQLookupIP = "apq:lookup:ip"
 )
 
 // DefaultRules returns the limits used when configuration sets none. They throttle one
@@ -36,6 +41,12 @@ func DefaultRules() map[string]Limit {
 		RuleRefreshIP:      {Rate: 60, Burst: 60, Period: time.Minute},
 		RuleExternalIP:     {Rate: 20, Burst: 20, Period: time.Minute},
 		RuleTOTPAccount:    {Rate: 5, Burst: 5, Period: 5 * time.Minute},
+		// An application has a few dozen operations, each registered once per replica; a
+		// flood of distinct documents is refused after a minute's worth.
+		RuleAPQRegisterIP: {Rate: 60, Burst: 60, Period: time.Minute},
+		// Every query of every client behind an address is a lookup, so this one is wide
+		// (5 a second); it still turns a lookup into a slow oracle rather than a free one.
+		RuleAPQLookupIP: {Rate: 300, Burst: 300, Period: time.Minute},
 	}
 }
 

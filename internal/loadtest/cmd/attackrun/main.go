@@ -5,6 +5,7 @@
 //
 //	go run ./internal/loadtest/cmd/attackrun -bin bin/authgraph attack   (make attack)
 //	go run ./internal/loadtest/cmd/attackrun -bin bin/authgraph chaos    (make chaos)
+//	go run ./internal/loadtest/cmd/attackrun -bin bin/authgraph apq      (make attack-apq)
 //
 // attack: 200 concurrent clients send wrong passwords and wrong user-key secrets for 20 s,
 // each from its own address (X-Forwarded-For through a trusted proxy), while 4 clients
@@ -18,6 +19,11 @@
 // reports the answers during the gap (503, and any 401), the sessions in Redis before and
 // after, every token issued before the kill checked again, and how long after Redis came
 // back the service recovered.
+//
+// apq: clients flood the server with distinct 16 KiB queries to persist (APQ), against a
+// Redis with a small maxmemory and noeviction, while others sign in and check tokens; once
+// from one address, once from a new address per request. It reports Redis's memory and keys,
+// and how the sign-ins and token checks were answered during the flood (see apq.go).
 package main
 
 import (
@@ -32,11 +38,12 @@ import (
 
 func main() {
 	bin := flag.String("bin", "bin/authgraph", "the authgraph binary (make build)")
-	duration := flag.Duration("duration", 20*time.Second, "attack: how long each run lasts")
+	duration := flag.Duration("duration", 20*time.Second, "attack, apq: how long each run lasts")
 	attackers := flag.Int("attackers", 200, "attack: concurrent clients sending wrong secrets")
 	gap := flag.Duration("gap", 5*time.Second, "chaos: how long Redis stays down")
+	flooders := flag.Int("flooders", 32, "apq: concurrent clients sending queries to persist")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: loadtest [flags] attack|chaos")
+		fmt.Fprintln(os.Stderr, "usage: loadtest [flags] attack|chaos|apq")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -53,6 +60,8 @@ func main() {
 		err = attack(ctx, *bin, *attackers, *duration)
 	case "chaos":
 		err = chaos(ctx, *bin, *gap)
+	case "apq":
+		err = apqFlood(ctx, *bin, *flooders, *duration)
 	default:
 		flag.Usage()
 		os.Exit(2)

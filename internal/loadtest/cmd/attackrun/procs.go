@@ -24,10 +24,11 @@ type redisServer struct {
 	port  int
 	dir   string
 	fsync string
+	args  []string // more redis-server arguments
 	cmd   *exec.Cmd
 }
 
-func startRedis(fsync string) (*redisServer, error) {
+func startRedis(fsync string, args ...string) (*redisServer, error) {
 	dir, err := os.MkdirTemp("", "authgraph-loadtest-redis-")
 	if err != nil {
 		return nil, err
@@ -36,15 +37,15 @@ func startRedis(fsync string) (*redisServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &redisServer{port: port, dir: dir, fsync: fsync}
+	r := &redisServer{port: port, dir: dir, fsync: fsync, args: args}
 	return r, r.start()
 }
 
 func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
 
 func (r *redisServer) start() error {
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--dir", r.dir, "--appendonly", "yes", "--appendfsync", r.fsync, "--save", "")
+	r.cmd = exec.Command("redis-server", append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--dir", r.dir, "--appendonly", "yes", "--appendfsync", r.fsync, "--save", ""}, r.args...)...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := r.cmd.Start(); err != nil {
 		return fmt.Errorf("redis-server (install it: apt-get install redis-server): %w", err)
@@ -97,8 +98,8 @@ func (r *redisServer) countKeys(ctx context.Context, pattern string) (int, error
 // authgraph binary on it with an admin, loopback trusted as a proxy (so that each load
 // client can be its own address) and the extra settings of extra. It answers both and the
 // server's settings.
-func startStack(bin, fsync string, extra map[string]string) (*redisServer, *server, map[string]string, error) {
-	rs, err := startRedis(fsync)
+func startStack(bin, fsync string, extra map[string]string, redisArgs ...string) (*redisServer, *server, map[string]string, error) {
+	rs, err := startRedis(fsync, redisArgs...)
 	if err != nil {
 		return nil, nil, nil, err
 	}

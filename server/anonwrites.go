@@ -1,0 +1,67 @@
+package main
+
+import "github.com/authgraph/authgraph/internal/ratelimit"
+
+// anonymousWrite is one thing a client without a session can ask for, what it may write,
+// and the rate limit rules that bound how often one address can make it write.
+type anonymousWrite struct {
+	// Entry is the entry point: "Mutation.<field>" or "Query.<field>" for a public field
+	// of the schema, or "APQ lookup" / "APQ registration" for the persisted query protocol
+	// on POST or GET /graphql.
+	Entry string
+	// Writes says what is written and where; "" when nothing is (a read).
+	Writes string
+	// Rules are the ratelimit rules counted before anything is written. Every entry that
+	// writes has at least one.
+	Rules []string
+}
+
+// anonymousWrites lists every store write (Redis, or the embedded store) and every document
+// kept on a client's behalf that an anonymous client can cause. Every bucket a rule keeps is
+// itself a small write (one key per rule and address or account, expiring once refilled),
+// bounded by the number of addresses and accounts. Caches that every request fills alike
+// and that are bounded by size alone, not per client, are not listed: the parsed query cache
+// (entries and the size of each, smallDocs) and the session cache (authenticated requests).
+//
+// TestAnonymousWritesAreListed fails when the schema gains a public field without an entry
+// here, or an entry names a rule that does not exist; TestAnonymousFloodsStayBounded floods
+// each entry over HTTP on a real Redis and checks what it left there.
+var anonymousWrites = []anonymousWrite{
+	{
+		Entry: "Query.version",
+	},
+	{
+		Entry: "Mutation.createSessionUsingUsername",
+		Writes: "failure buckets of the address and account; with the right password: a session (and " +
+			"a refresh token family when asked), the user's rehashed password, the used TOTP step " +
+			"or recovery code",
+		Rules: []string{ratelimit.RuleLoginIP, ratelimit.RuleLoginIPAccount, ratelimit.RuleLoginAccount, ratelimit.RuleTOTPAccount},
+	},
+	{
+		Entry: "Mutation.createSessionUsingUserKey",
+		Writes: "failure buckets of the address and key; with the right secret: a session (and a " +
+			"refresh token family when asked), the key's lastUsedAt",
+		Rules: []string{ratelimit.RuleLoginIP, ratelimit.RuleLoginIPAccount, ratelimit.RuleLoginAccount},
+	},
+	{
+		Entry:  "Mutation.createSessionUsingExternalToken",
+		Writes: "the address's bucket; with a token the provider signed: a session",
+		Rules:  []string{ratelimit.RuleExternalIP},
+	},
+	{
+		Entry:  "Mutation.refreshSession",
+		Writes: "the address's bucket; with a live refresh token: the rotated family and a new session",
+		Rules:  []string{ratelimit.RuleRefreshIP},
+	},
+	{
+		Entry:  "APQ lookup",
+		Writes: "the address's bucket (the lookup itself writes nothing)",
+		Rules:  []string{ratelimit.RuleAPQLookupIP},
+	},
+	{
+		Entry: "APQ registration",
+		Writes: "the document, in this replica's in-process cache (AUTHGRAPH_APQ_CACHE_BYTES, never " +
+			"Redis), and the address's bucket",
+		Rules: []string{ratelimit.RuleAPQRegisterIP},
+	},
+}
