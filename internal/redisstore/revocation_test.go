@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -277,8 +278,10 @@ func TestDeleteKeyFailingPartWayIsFinishedByTheRetry(t *testing.T) {
 }
 
 // Deleting a key with 600 sessions, each attempt cut short by a timeout one command later
-// than the last: the caller retries until an answer other than ErrUnavailable, which is the
-// key, and then none of the 600 is left.
+// than the last, while sign-ins with the key keep saving sessions and families (on another
+// client, which nothing fails): the caller retries until an answer other than
+// ErrUnavailable, which is the key, and then none of the 600 is left, nor any session or
+// family that a racing sign-in saved.
 func TestDeleteKeyRetriedUntilDone(t *testing.T) {
 	srv := redistest.Start(t)
 	hook := &failNth{after: true}
@@ -288,11 +291,68 @@ func TestDeleteKeyRetriedUntilDone(t *testing.T) {
 	if len(w.sessions) != 600 {
 		t.Fatalf("%d sessions, want 600", len(w.sessions))
 	}
+	// The racing sign-ins save under the key too; they go on until DeleteKey answers.
+	racer := New(srv.Client, Options{Prefix: srv.Prefix, Clock: w.clock})
+	var (
+		done      atomic.Bool
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		saved     int
+		refused   int
+		ready     = make(chan struct{})
+		readyOnce sync.Once
+	)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				late := done.Load()
+				s := &auth.Session{
+					UserID: w.user.ID, TokenDigest: token.Sum(newToken(t)), Method: auth.MethodUserKey, UserKeyID: w.key.ID,
+					CreatedAt: w.clock.Now(), ExpiresAt: w.clock.Now().Add(time.Hour),
+				}
+				var f *auth.Family
+				var err error
+				if (g+i)%3 == 0 {
+					f = &auth.Family{
+						UserID: w.user.ID, Method: auth.MethodUserKey, UserKeyID: w.key.ID, CreatedAt: w.clock.Now(),
+						RefreshDigest: token.Sum(newToken(t)), RefreshExpiresAt: w.clock.Now().Add(24 * time.Hour),
+					}
+					err = racer.CreateFamily(t.Context(), f, s)
+				} else {
+					err = racer.CreateSession(t.Context(), s)
+				}
+				mu.Lock()
+				switch {
+				case err == nil && late:
+					t.Error("a session of the key was saved after DeleteKey answered")
+				case err == nil:
+					if saved++; saved == 20 {
+						readyOnce.Do(func() { close(ready) }) // the deletion starts with saves in flight
+					}
+					w.sessions = append(w.sessions, s)
+					if f != nil {
+						w.families = append(w.families, f)
+					}
+				case errors.Is(err, auth.ErrNotFound):
+					refused++
+				default:
+					t.Errorf("CreateSession: %v", err)
+					readyOnce.Do(func() { close(ready) })
+					late = true
+				}
+				mu.Unlock()
+				if late {
+					return
+				}
+			}
+		})
+	}
 	var (
 		got      *auth.UserKey
 		err      error
 		attempts int
 	)
+	<-ready
 	for attempts = 1; attempts < 1000; attempts++ {
 		hook.arm(attempts)
 		got, err = w.st.DeleteKey(t.Context(), w.user.ID, w.key.ID)
@@ -301,11 +361,16 @@ func TestDeleteKeyRetriedUntilDone(t *testing.T) {
 			break
 		}
 	}
+	done.Store(true)
+	wg.Wait()
 	if err != nil {
 		t.Fatalf("DeleteKey after %d attempts: %v, want the key", attempts, err)
 	}
 	if attempts < 3 || got.ID != w.key.ID {
 		t.Fatalf("DeleteKey answered key %d after %d attempts; want key %d after several failures", got.ID, attempts, w.key.ID)
+	}
+	if saved == 0 || refused == 0 {
+		t.Errorf("%d racing sign-ins saved a session and %d were refused; want some of each", saved, refused)
 	}
 	w.checkNothingLeft(t, rdb)
 }
