@@ -184,3 +184,27 @@ func TestDisableUserRacingSignIns(t *testing.T) {
 	ok(t, "enableUser", srv.post(t, admin, `mutation($id: ObjectID!) { enableUser(input: {userId: $id}) { id } }`, map[string]any{"id": aliceID}))
 	wantAllDead(t, srv, access, refresh)
 }
+
+// Sign-ins of a user that are in flight while deleteUser runs answer INVALID_CREDENTIALS,
+// like a sign-in after it, never an internal error, and leave no session behind.
+func TestDeleteUserRacingSignIns(t *testing.T) {
+	srv, _ := startRedisServer(t, revocationEnv)
+	admin := srv.login(t, adminName, adminPass)
+	srv.createUser(t, admin, "alice", "alice-password")
+	alice := srv.login(t, "alice", "alice-password")
+	aliceID := srv.post(t, alice, `{ me { id } }`, nil).str(t, "me.id")
+	k := srv.createKey(t, alice, nil)
+	const (
+		qPassword = `mutation($u: String!, $p: String!, $r: Boolean) { createSessionUsingUsername(input: {username: $u, password: $p, refreshable: $r}) { token refreshToken } }`
+		qKey      = `mutation($id: ObjectID!, $s: String!, $r: Boolean) { createSessionUsingUsername: createSessionUsingUserKey(input: {userKeyId: $id, secret: $s, refreshable: $r}) { token refreshToken } }`
+	)
+	access, refresh := revocationRace(t, srv, "createSessionUsingUsername", func(w int) string {
+		if w%4 < 2 {
+			return body(qKey, map[string]any{"id": k.id, "s": k.secret, "r": w%2 == 1})
+		}
+		return body(qPassword, map[string]any{"u": "alice", "p": "alice-password", "r": w%2 == 1})
+	}, func() {
+		ok(t, "deleteUser", srv.post(t, admin, `mutation($id: ObjectID!) { deleteUser(input: {userId: $id}) { user { id } } }`, map[string]any{"id": aliceID}))
+	})
+	wantAllDead(t, srv, access, refresh)
+}
