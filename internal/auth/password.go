@@ -64,6 +64,16 @@ func CheckPassword(password, username string) error {
 // With endOtherSessions it then ends every other session of the user, key-made ones
 // included; the current one goes on. It answers the user and how many sessions it ended.
 //
+// The old password stops working at once, even for a sign-in that verified it and is still
+// running: the change bumps the user's PasswordVersion, and the store refuses a session
+// bound to an older one (see Session.PasswordVersion). So with endOtherSessions no session
+// made with the old password survives, whatever the interleaving. Sessions of other
+// credentials (keys, external sign-ins) that start while it runs are not revoked by it.
+//
+// A call that fails after saving the new password (SERVICE_UNAVAILABLE while ending the
+// other sessions) is retried as it was made: finding the password already next, the retry
+// ends the other sessions and answers as the first call would have.
+//
 // The user's keys are left alone: they are separate credentials, listed in me.userKeys.
 func (s *Service) ChangePassword(ctx context.Context, current, next string, endOtherSessions bool) (*User, int, error) {
 	p, err := requireScope(ctx, ScopeAccountWrite)
@@ -78,6 +88,15 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 	}
 	u, err := s.verifyCurrentPassword(ctx, p, current)
 	if err != nil {
+		if ErrorCode(err) == CodeInvalidCredentials && current != next {
+			// Perhaps a retry of this session's own change, which saved the password but
+			// failed before ending the other sessions: the password is next already. Only
+			// the session that made the change may finish it so: for any other, next would
+			// be a second guess at the password per attempt.
+			if u, ok := s.changeToFinish(ctx, p, next); ok {
+				return s.endOtherSessions(ctx, p, u, endOtherSessions)
+			}
+		}
 		return nil, 0, err
 	}
 	if current == next {
@@ -92,6 +111,10 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 			return errStale
 		}
 		cur.PasswordHash = hash
+		// Revokes the old password: a sign-in that verified it and has not saved its
+		// session yet now fails (see Session.PasswordVersion).
+		cur.PasswordVersion++
+		cur.PasswordChangedBy = p.Session.ID
 		return nil
 	})
 	switch {
@@ -102,13 +125,33 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 	case err != nil:
 		return nil, 0, fmt.Errorf("save password: %w", err)
 	}
-	ended := 0
-	if endOtherSessions {
-		if ended, err = s.store.DeleteSessionsOf(ctx, u.ID, p.Session.ID); err != nil {
-			return nil, 0, fmt.Errorf("end other sessions: %w", err)
-		}
+	return s.endOtherSessions(ctx, p, updated, endOtherSessions)
+}
+
+// changeToFinish answers the user if p's session made the last password change and next is
+// that password: ChangePassword called again after failing past its save.
+func (s *Service) changeToFinish(ctx context.Context, p *Principal, next string) (*User, bool) {
+	u, err := s.store.User(ctx, p.User.ID)
+	if err != nil || p.Session == nil || u.PasswordChangedBy != p.Session.ID {
+		return nil, false
 	}
-	return updated, ended, nil
+	ok, _, err := s.hasher.Verify(ctx, next, u.PasswordHash)
+	return u, err == nil && ok
+}
+
+// endOtherSessions is the end of ChangePassword, once u has the new password: with end set
+// it ends every session of u but p's. The password change came first (it refuses the
+// sign-ins with the old password still running), so nothing made with the old password
+// survives this sweep.
+func (s *Service) endOtherSessions(ctx context.Context, p *Principal, u *User, end bool) (*User, int, error) {
+	if !end {
+		return u, 0, nil
+	}
+	ended, err := s.store.DeleteSessionsOf(ctx, u.ID, p.Session.ID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("end other sessions: %w", err)
+	}
+	return u, ended, nil
 }
 
 // verifyCurrentPassword is the proof of presence of every sensitive change that a stolen
