@@ -27,13 +27,13 @@ test:
 test-cluster:
 	$(GO) run ./internal/redistest/cmd/withcluster -- $(GO) test -race -count=1 $(CLUSTER_PKGS)
 
-## generate: regenerate gqlgen's code and the README's schema reference from schema.graphqls
+## generate: regenerate gqlgen's code and the schema reference (docs/schema.md) from schema.graphqls
 generate:
 	$(GO) generate ./...
 
-## check-generate: fail when the committed generated code (or the README's schema reference) is stale
+## check-generate: fail when the committed generated code (or docs/schema.md) is stale
 check-generate: generate
-	@git diff --exit-code -- graph/ README.md || (echo "generated code is stale: run 'make generate' and commit" >&2; exit 1)
+	@git diff --exit-code -- graph/ docs/ || (echo "generated code is stale: run 'make generate' and commit" >&2; exit 1)
 
 ## lint: gofmt and go vet
 lint:
@@ -64,7 +64,7 @@ fuzz:
 	printf "\nfuzz summary (FUZZTIME=$(FUZZTIME)):\n$$summary"; exit $$failed
 
 ## attack: 200 clients send wrong secrets for 20 s to the real binary on a real Redis, with
-##         { me { id } } beside them; prints the answers, peak RSS and latency (README: Figures)
+##         { me { id } } beside them; prints the answers, peak RSS and latency (docs/scaling.md: Figures)
 attack: build
 	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph attack
 
@@ -74,13 +74,13 @@ attack-apq: build
 	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph -duration 15s apq
 
 ## chaos: under load, kill Redis (AOF on) for 5 s and start it again; prints the answers
-##        during the gap, sessions before and after, and the time to recover (README: Figures)
+##        during the gap, sessions before and after, and the time to recover (docs/scaling.md: Figures)
 chaos: build
 	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph chaos
 
 ## bench: Go benchmarks with allocations, then the load run: a real server binary and a real
 ## redis-server on loopback, wrk (if installed) as the load, printing each scale target's
-## figure and ratio (README, "Scaling"). BENCHFLAGS go to the load run, e.g. -rounds 5.
+## figure and ratio (docs/scaling.md, "Figures"). BENCHFLAGS go to the load run, e.g. -rounds 5.
 BENCHFLAGS ?=
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)

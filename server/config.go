@@ -15,7 +15,7 @@ import (
 )
 
 // Config is everything the server reads at start. Each field has an AUTHGRAPH_* variable and
-// a flag of the same meaning; a flag wins over the variable. The README's table lists them.
+// a flag of the same meaning; a flag wins over the variable. docs/operations.md's table lists them.
 type Config struct {
 	Addr            string
 	RedisURL        string

@@ -9,44 +9,44 @@ import (
 	"testing"
 )
 
-// readmeSetting is one row of the README's configuration table.
-type readmeSetting struct{ env, flag, def string }
+// documentedSetting is one row of the configuration table in docs/operations.md.
+type documentedSetting struct{ env, flag, def string }
 
-// readmeSettings reads the table under "## Configuration" in the README: rows whose first
-// cell is an AUTHGRAPH_ variable.
-func readmeSettings(t *testing.T) []readmeSetting {
+// documentedSettings reads the table under "## Configuration" in docs/operations.md: rows
+// whose first cell is an AUTHGRAPH_ variable.
+func documentedSettings(t *testing.T) []documentedSetting {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(b)
 	start := strings.Index(text, "\n## Configuration")
 	if start < 0 {
-		t.Fatal("README has no ## Configuration section")
+		t.Fatal("docs/operations.md has no ## Configuration section")
 	}
 	text = text[start+1:]
 	if end := strings.Index(text[3:], "\n## "); end >= 0 {
 		text = text[:end+3]
 	}
-	var rows []readmeSetting
+	var rows []documentedSetting
 	for _, line := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(line, "| `AUTHGRAPH_") {
 			continue
 		}
 		cells := strings.Split(strings.Trim(line, "|"), "|")
 		if len(cells) < 4 {
-			t.Fatalf("README row with fewer than 4 cells: %s", line)
+			t.Fatalf("configuration row with fewer than 4 cells: %s", line)
 		}
 		clean := func(s string) string { return strings.Trim(strings.TrimSpace(s), "`") }
 		def := clean(cells[2])
 		if strings.HasPrefix(def, "(") { // "(empty: …)", "(none)"
 			def = ""
 		}
-		rows = append(rows, readmeSetting{env: clean(cells[0]), flag: strings.TrimLeft(clean(cells[1]), "-"), def: def})
+		rows = append(rows, documentedSetting{env: clean(cells[0]), flag: strings.TrimLeft(clean(cells[1]), "-"), def: def})
 	}
 	if len(rows) == 0 {
-		t.Fatal("no AUTHGRAPH_ rows in the README's configuration table")
+		t.Fatal("no AUTHGRAPH_ rows in the configuration table of docs/operations.md")
 	}
 	return rows
 }
@@ -67,11 +67,11 @@ func serverFlags(t *testing.T) map[string]string {
 	return flags
 }
 
-// TestREADMEConfigurationTable keeps the README's configuration table and config.go's
-// settings from drifting: the same variables, the same flags, and defaults that are the
-// real ones (setting each variable to its documented default changes nothing).
-func TestREADMEConfigurationTable(t *testing.T) {
-	rows := readmeSettings(t)
+// TestConfigurationTableDoc keeps the configuration table of docs/operations.md and
+// config.go's settings from drifting: the same variables, the same flags, and defaults that
+// are the real ones (setting each variable to its documented default changes nothing).
+func TestConfigurationTableDoc(t *testing.T) {
+	rows := documentedSettings(t)
 	flags := serverFlags(t)
 	none := func(string) string { return "" }
 	defaults, err := loadConfig(nil, none, nil)
@@ -83,11 +83,11 @@ func TestREADMEConfigurationTable(t *testing.T) {
 		documented[r.env] = true
 		flag, ok := flags[r.env]
 		if !ok {
-			t.Errorf("README documents %s, which config.go does not read", r.env)
+			t.Errorf("docs/operations.md documents %s, which config.go does not read", r.env)
 			continue
 		}
 		if flag != r.flag {
-			t.Errorf("%s: README says flag -%s, config.go has -%s", r.env, r.flag, flag)
+			t.Errorf("%s: docs/operations.md says flag -%s, config.go has -%s", r.env, r.flag, flag)
 		}
 		if r.def == "" || r.env == "AUTHGRAPH_ADMIN_PASSWORD" || r.env == "AUTHGRAPH_ADMIN_USERNAME" {
 			continue
@@ -99,16 +99,16 @@ func TestREADMEConfigurationTable(t *testing.T) {
 			return ""
 		}, nil)
 		if err != nil {
-			t.Errorf("%s: the README's default %q is refused: %v", r.env, r.def, err)
+			t.Errorf("%s: the documented default %q is refused: %v", r.env, r.def, err)
 			continue
 		}
 		if !reflect.DeepEqual(got, defaults) {
-			t.Errorf("%s: the README's default %q is not the real default", r.env, r.def)
+			t.Errorf("%s: the documented default %q is not the real default", r.env, r.def)
 		}
 	}
 	for env := range flags {
 		if !documented[env] {
-			t.Errorf("config.go reads %s (-%s), which the README's configuration table does not document", env, flags[env])
+			t.Errorf("config.go reads %s (-%s), which the configuration table of docs/operations.md does not document", env, flags[env])
 		}
 	}
 }

@@ -1,9 +1,9 @@
-// Package schemadoc renders schema.graphqls as the Markdown reference in the README, so the
-// reference is the schema's own descriptions and can never say something else. `make
-// generate` rewrites the README's section; a test fails when it is stale.
+// Package schemadoc renders schema.graphqls as the Markdown reference in docs/schema.md, so
+// the reference is the schema's own descriptions and can never say something else. `make
+// generate` rewrites the page's generated section; a test fails when it is stale.
 package schemadoc
 
-//go:generate go run ./cmd -schema ../../schema.graphqls -readme ../../README.md
+//go:generate go run ./cmd -schema ../../schema.graphqls -doc ../../docs/schema.md
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
-// The README's generated section lies between these lines.
+// The page's generated section lies between these lines.
 const (
 	Begin = "<!-- BEGIN GENERATED SCHEMA REFERENCE: `make generate` rewrites this from schema.graphqls; do not edit -->"
 	End   = "<!-- END GENERATED SCHEMA REFERENCE -->"
@@ -55,7 +55,7 @@ func Render(name, src string) (string, error) {
 		if root == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "#### %s\n\n%s\n\n", root.Name, text(root.Description))
+		fmt.Fprintf(&b, "## %s\n\n%s\n\n", root.Name, text(root.Description))
 		b.WriteString("| operation | answers | what |\n| --- | --- | --- |\n")
 		for _, f := range root.Fields {
 			if strings.HasPrefix(f.Name, "__") {
@@ -69,7 +69,7 @@ func Render(name, src string) (string, error) {
 		if len(defs) == 0 {
 			return
 		}
-		fmt.Fprintf(&b, "#### %s\n\n", title)
+		fmt.Fprintf(&b, "## %s\n\n", title)
 		for _, d := range defs {
 			body(d)
 		}
@@ -109,7 +109,7 @@ func Render(name, src string) (string, error) {
 	}
 	sort.Slice(dirs, func(i, j int) bool { return dirs[i].Name < dirs[j].Name })
 	if len(dirs) > 0 {
-		b.WriteString("#### Directives\n\n")
+		b.WriteString("## Directives\n\n")
 		for _, d := range dirs {
 			fmt.Fprintf(&b, "- **`@%s%s`**: %s\n", d.Name, args(d.Arguments), text(d.Description))
 		}
@@ -118,13 +118,13 @@ func Render(name, src string) (string, error) {
 	return strings.TrimRight(b.String(), "\n") + "\n", nil
 }
 
-// Splice replaces the generated section of readme with ref.
-func Splice(readme, ref string) (string, error) {
-	i, j := strings.Index(readme, Begin), strings.Index(readme, End)
+// Splice replaces the generated section of doc with ref.
+func Splice(doc, ref string) (string, error) {
+	i, j := strings.Index(doc, Begin), strings.Index(doc, End)
 	if i < 0 || j < i {
-		return "", errors.New("the README has no generated schema section (its BEGIN and END lines)")
+		return "", errors.New("the page has no generated schema section (its BEGIN and END lines)")
 	}
-	return readme[:i] + Begin + "\n\n" + ref + "\n" + readme[j:], nil
+	return doc[:i] + Begin + "\n\n" + ref + "\n" + doc[j:], nil
 }
 
 func args(list ast.ArgumentDefinitionList) string {

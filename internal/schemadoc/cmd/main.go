@@ -1,4 +1,5 @@
-// Command schemadoc rewrites the README's generated schema reference from schema.graphqls.
+// Command schemadoc rewrites the generated schema reference in docs/schema.md from
+// schema.graphqls.
 package main
 
 import (
@@ -11,15 +12,15 @@ import (
 
 func main() {
 	schemaPath := flag.String("schema", "schema.graphqls", "the schema")
-	readmePath := flag.String("readme", "README.md", "the README to rewrite")
+	docPath := flag.String("doc", "docs/schema.md", "the page whose generated section to rewrite")
 	flag.Parse()
-	if err := run(*schemaPath, *readmePath); err != nil {
+	if err := run(*schemaPath, *docPath); err != nil {
 		fmt.Fprintln(os.Stderr, "schemadoc:", err)
 		os.Exit(1)
 	}
 }
 
-func run(schemaPath, readmePath string) error {
+func run(schemaPath, docPath string) error {
 	src, err := os.ReadFile(schemaPath)
 	if err != nil {
 		return err
@@ -28,16 +29,16 @@ func run(schemaPath, readmePath string) error {
 	if err != nil {
 		return err
 	}
-	readme, err := os.ReadFile(readmePath)
+	doc, err := os.ReadFile(docPath)
 	if err != nil {
 		return err
 	}
-	out, err := schemadoc.Splice(string(readme), ref)
+	out, err := schemadoc.Splice(string(doc), ref)
 	if err != nil {
 		return err
 	}
-	if out == string(readme) {
+	if out == string(doc) {
 		return nil
 	}
-	return os.WriteFile(readmePath, []byte(out), 0o644)
+	return os.WriteFile(docPath, []byte(out), 0o644)
 }

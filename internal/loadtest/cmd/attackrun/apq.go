@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// apqRedisMaxMemory is the Redis of the apq scenario: small, and noeviction, as the README
+// apqRedisMaxMemory is the Redis of the apq scenario: small, and noeviction, as docs/operations.md
 // recommends for production, so that filling it shows as failed writes rather than silently
 // evicted sessions.
 const apqRedisMaxMemory = 64 << 20

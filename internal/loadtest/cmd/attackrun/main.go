@@ -1,5 +1,5 @@
 // Command attackrun measures how authgraph holds under attack and faults, for the figures in
-// the README. It starts everything it needs on loopback (a redis-server from PATH and the
+// docs/scaling.md. It starts everything it needs on loopback (a redis-server from PATH and the
 // authgraph binary given with -bin), runs one scenario for a bounded time, prints the
 // figures and stops everything it started.
 //
