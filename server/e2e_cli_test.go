@@ -195,6 +195,8 @@ func TestCLIUsageAndErrors(t *testing.T) {
 		{"a bad expiry", "", []string{"keys", "create", "--expires", "someday"}, 2, "--expires"},
 		{"delete without ids", "", []string{"keys", "delete"}, 2, "KEY_ID"},
 		{"a bad API URL", "", []string{"--api-url", "ftp://x", "whoami"}, 2, "API URL"},
+		{"an unknown command", "", []string{"nope"}, 2, `unknown command "nope"`},
+		{"an unknown subcommand", "", []string{"keys", "nope"}, 2, `unknown command "keys nope"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
