@@ -111,6 +111,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		logger.Info().Str("username", cfg.AdminUsername).Bool("created", made).Msg("bootstrap admin")
 	}
+	if err := ensureDevAdmin(ctx, cfg, svc, logger); err != nil {
+		return err
+	}
 
 	x, err := newExtras(ctx, cfg, logger, rdb, pool)
 	if err != nil {
