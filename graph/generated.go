@@ -127,6 +127,7 @@ type ComplexityRoot struct {
 		Refreshable           func(childComplexity int) int
 		Scopes                func(childComplexity int) int
 		Token                 func(childComplexity int) int
+		User                  func(childComplexity int) int
 		UserAgent             func(childComplexity int) int
 		UserKey               func(childComplexity int) int
 	}
@@ -243,6 +244,7 @@ type SessionResolver interface {
 	Scopes(ctx context.Context, obj *model.Session) ([]string, error)
 
 	UserKey(ctx context.Context, obj *model.Session) (*model.UserKey, error)
+	User(ctx context.Context, obj *model.Session) (*auth.User, error)
 	Current(ctx context.Context, obj *model.Session) (bool, error)
 }
 type UserResolver interface {
@@ -723,6 +725,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Session.Token(childComplexity), true
+	case "Session.user":
+		if e.ComplexityRoot.Session.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.User(childComplexity), true
 	case "Session.userAgent":
 		if e.ComplexityRoot.Session.UserAgent == nil {
 			break
@@ -1312,6 +1320,13 @@ type Session implements Node {
   ip: String
   "The user key the session was made from, if any (null once the key is deleted)."
   userKey: UserKey
+  """
+  The user the session belongs to, so that a sign-in answer can say who signed in:
+  ` + "`" + `createSessionUsingUsername(input: …) { token user { id username } }` + "`" + `. In a sign-in answer
+  the request has no session yet: ask there for the user's own fields (id, rawID, username,
+  role, createdAt, disabled) and for the rest send the new token.
+  """
+  user: User!
   "True for the session that sent this request."
   current: Boolean!
 }
@@ -1959,6 +1974,8 @@ func (ec *executionContext) childFields_Session(ctx context.Context, field graph
 		return ec.fieldContext_Session_ip(ctx, field)
 	case "userKey":
 		return ec.fieldContext_Session_userKey(ctx, field)
+	case "user":
+		return ec.fieldContext_Session_user(ctx, field)
 	case "current":
 		return ec.fieldContext_Session_current(ctx, field)
 	}
@@ -4982,6 +4999,38 @@ func (ec *executionContext) fieldContext_Session_userKey(_ context.Context, fiel
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_UserKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Session_user(ctx context.Context, field graphql.CollectedField, obj *model.Session) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Session_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Session().User(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Session_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Session",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8648,6 +8697,12 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Session_userKey(ctx, field, obj)
+				})
+		case "user":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Session_user(ctx, field, obj)
 				})
 		case "current":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

@@ -302,6 +302,11 @@ func (r *sessionResolver) UserKey(ctx context.Context, obj *model.Session) (*mod
 	return &model.UserKey{UserKey: *k}, nil
 }
 
+// User is the resolver for the user field.
+func (r *sessionResolver) User(ctx context.Context, obj *model.Session) (*auth.User, error) {
+	return r.Service.SessionOwner(ctx, &obj.Session)
+}
+
 // Current is the resolver for the current field.
 func (r *sessionResolver) Current(ctx context.Context, obj *model.Session) (bool, error) {
 	return auth.IsCurrent(ctx, &obj.Session), nil

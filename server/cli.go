@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -46,7 +47,45 @@ func serveArgs(args []string) ([]string, bool) {
 // runCLI runs a command and answers the exit status.
 func runCLI(ctx context.Context, args []string, env cli.Env) int {
 	env.Version = version
+	if len(args) == 2 && isHelp(args[1:]) {
+		return printHelp(ctx, env)
+	}
 	return cli.Run(ctx, args, env, operatorCommands(env)...)
+}
+
+// isHelp reports whether args ask for help: `authgraph help`, `authgraph --help` (or -h,
+// -help), or a help flag among the server's flags (`authgraph serve --help`).
+func isHelp(args []string) bool {
+	if len(args) == 1 && args[0] == "help" {
+		return true
+	}
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help":
+			return true
+		case "--": // the flag package stops here too
+			return false
+		}
+	}
+	return false
+}
+
+// printHelp shows on stdout, as one page, the commands and then the server's flags with
+// their defaults, and answers exit status 0: a newcomer's first `--help` shows both halves
+// of the binary.
+func printHelp(ctx context.Context, env cli.Env) int {
+	if code := cli.Run(ctx, []string{"authgraph", "--help"}, env, operatorCommands(env)...); code != 0 {
+		return code
+	}
+	fmt.Fprintln(env.Stdout)
+	// Parsed with no environment, so the defaults shown are the built-in ones (never a
+	// secret from the environment).
+	_, err := loadConfig([]string{"-help"}, func(string) string { return "" }, env.Stdout)
+	if !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(env.Stderr, "authgraph:", err)
+		return 1
+	}
+	return 0
 }
 
 // operatorCommands work on the server's own configuration (AUTHGRAPH_* variables), not

@@ -57,8 +57,20 @@ func TestCLIBinary(t *testing.T) {
 	if _, errs, code := run("", "keys", "delete"); code != 2 || !strings.Contains(errs, "KEY_ID") {
 		t.Fatalf("a usage mistake: exit %d %s", code, errs)
 	}
-	if out, _, code := run("", "help"); code != 0 || !strings.Contains(out, "sessions") {
-		t.Fatalf("help: %d %s", code, out)
+	// Help is one page, on stdout, exit 0: the commands and the server's flags with defaults.
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"serve", "--help"}, {"-addr", ":0", "-help"}} {
+		out, errs, code := run("", args...)
+		if code != 0 || errs != "" {
+			t.Fatalf("%v: exit %d, stderr %q", args, code, errs)
+		}
+		for _, want := range []string{"login", "sessions", "SERVER FLAGS", "-addr", "(default 127.0.0.1:8080)", "$AUTHGRAPH_ADDR"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("%v: no %q in\n%s", args, want, out)
+			}
+		}
+	}
+	if _, errs, code := run("", "nope"); code != 2 || !strings.Contains(errs, `unknown command "nope"`) {
+		t.Fatalf("an unknown command: exit %d %s", code, errs)
 	}
 	if _, _, code := run("", "logout"); code != 0 {
 		t.Fatal("logout")

@@ -135,6 +135,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { // -help: the flags alone; printHelp puts the commands around them
+		fmt.Fprintln(fs.Output(), "SERVER FLAGS (authgraph [serve] [flags]; each is also read from the $VARIABLE named):")
+		fs.PrintDefaults()
+	}
 	for _, s := range settings {
 		def := s.def
 		if v := getenv(s.env); v != "" {
@@ -143,7 +147,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		if err := s.set(def); err != nil {
 			return c, fmt.Errorf("%s: %w", s.env, err)
 		}
-		fs.Func(s.flag, s.usage+" ($"+s.env+")", s.set)
+		usage := s.usage
+		if s.def != "" { // the built-in default, never the environment's value: that may be a secret
+			usage += " (default " + s.def + ")"
+		}
+		fs.Func(s.flag, usage+" ($"+s.env+")", s.set)
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err

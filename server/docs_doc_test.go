@@ -203,7 +203,7 @@ var readmeCommands = []readmeCommand{
 	// Quick start. The end-to-end tests start the real server through run(), as `make run`
 	// (go run ./server) does, on the embedded store unless AUTHGRAPH_REDIS_URL is set, on the
 	// address AUTHGRAPH_ADDR names.
-	{`make run`, "TestSeedFlowEmbeddedStore", "embedded in-process store"},
+	{`make run`, "TestDevelopmentAdmin", "created a development admin: sign in as \"admin\" with the password below"},
 	{`make build`, "ci", ""},
 	{`bin/authgraph login --username admin`, "TestCLIBinary", `"login", "--username", adminName`},
 	{`bin/authgraph keys create --name laptop-script`, "TestCLIBinary", `"keys", "create", "--name"`},

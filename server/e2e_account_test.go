@@ -96,8 +96,10 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 
 // TestAccountPageInChromium signs in on /account in a real headless Chromium (a wrong
 // password first) with the session in an HttpOnly cookie that survives a reload, creates a
-// key and reads its secret once, sees it listed, ends another session, revokes the key, signs
-// out, and signs in as a user with TOTP on; each step is checked through the API as well.
+// key and reads its secret once, sees it listed, ends another session, signs out all the
+// others, deletes the key, changes the password, turns two-step sign-in on and off, signs
+// out, signs in as a user with TOTP on and as a user of another account; each step is
+// checked through the API as well.
 func TestAccountPageInChromium(t *testing.T) {
 	ctx := newBrowser(t)
 	srv, _ := startRedisServer(t, nil)
@@ -230,18 +232,94 @@ func TestAccountPageInChromium(t *testing.T) {
 		t.Fatalf("the ended session still works: %d %s", r.Status, r.Raw)
 	}
 
-	run("revoke the key",
+	// Sessions are told apart by their client and device, and all others end at once.
+	phone := srv.login(t, adminName, adminPass)
+	laptop := srv.login(t, adminName, adminPass)
+	var rows int
+	run("see the sessions with their client and device",
+		chromedp.Reload(),
+		chromedp.WaitVisible("#signout-others", chromedp.ByID),
+		chromedp.Text(`#sessions-table tr.current`, &text, chromedp.ByQuery),
+	)
+	if !strings.Contains(text, "account page · authgraph-account-page") || !strings.Contains(text, "Headless Chrome") || !strings.Contains(text, "on Linux") {
+		t.Fatalf("the current session's row: %q", text)
+	}
+	run("sign out all other sessions",
+		chromedp.Click("#signout-others", chromedp.ByID),
+		chromedp.Poll(`/Signed out \d+ other sessions/.test(document.getElementById("status").textContent)`, nil, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Evaluate(`document.querySelectorAll("#sessions-table tbody tr").length`, &rows),
+	)
+	if rows != 1 {
+		t.Fatalf("%d sessions listed after signing out the others", rows)
+	}
+	for _, tok := range []string{phone, laptop} {
+		if r := srv.post(t, tok, `{ me { id } }`, nil); r.Status != 401 {
+			t.Fatalf("another session still works: %d %s", r.Status, r.Raw)
+		}
+	}
+
+	run("delete the key",
 		chromedp.Click(keyRow+" button", chromedp.ByQuery),
 		chromedp.WaitNotPresent(keyRow, chromedp.ByQuery),
 		chromedp.Text("#status", &text, chromedp.ByID),
 	)
-	if !strings.Contains(text, "revoked") {
-		t.Fatalf("status after revoking: %q", text)
+	if !strings.Contains(text, "deleted") {
+		t.Fatalf("status after deleting: %q", text)
 	}
 	kr = srv.post(t, "", `mutation($id: ObjectID!, $s: String!) { createSessionUsingUserKey(input: {userKeyId: $id, secret: $s}) { token } }`,
 		map[string]any{"id": keyID, "s": secret})
 	if kr.code() != "INVALID_CREDENTIALS" {
 		t.Fatalf("the revoked key still works: %s", kr.Raw)
+	}
+
+	const newPass = "a new admin password from the page"
+	run("change the password",
+		chromedp.SendKeys("#current-password", adminPass, chromedp.ByID),
+		chromedp.SendKeys("#new-password", newPass, chromedp.ByID),
+		chromedp.Click("#password-submit", chromedp.ByID),
+		chromedp.Poll(`document.getElementById("status").textContent.startsWith("Password changed")`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if r := srv.post(t, "", `mutation($p: String!) { createSessionUsingUsername(input: {username: "admin", password: $p}) { token } }`,
+		map[string]any{"p": adminPass}); r.code() != "INVALID_CREDENTIALS" {
+		t.Fatalf("the old password still works: %s", r.Raw)
+	}
+	before := srv.login(t, adminName, newPass) // a session made before TOTP is on, to check it
+
+	var totpSecret, uri string
+	var codes int
+	run("start two-step sign-in with the password",
+		chromedp.SendKeys("#totp-password", newPass, chromedp.ByID),
+		chromedp.Click("#totp-start", chromedp.ByID),
+		chromedp.WaitVisible("#totp-enrol", chromedp.ByID),
+		chromedp.Value("#totp-secret", &totpSecret, chromedp.ByID),
+		chromedp.Value("#totp-uri", &uri, chromedp.ByID),
+	)
+	if len(totpSecret) < 16 || !strings.HasPrefix(uri, "otpauth://totp/") || !strings.Contains(uri, totpSecret) {
+		t.Fatalf("enrolment: secret %q uri %q", totpSecret, uri)
+	}
+	screenshot(t, ctx, "account-page-totp-enrolment.png")
+	run("confirm it with a code",
+		chromedp.SendKeys("#totp-code", totpCode(t, totpSecret, time.Now()), chromedp.ByID),
+		chromedp.Click("#totp-confirm", chromedp.ByID),
+		chromedp.WaitVisible("#totp-recovery", chromedp.ByID),
+		chromedp.Evaluate(`document.querySelectorAll("#totp-recovery-codes li").length`, &codes),
+	)
+	if codes != 10 {
+		t.Fatalf("%d recovery codes shown", codes)
+	}
+	if r := srv.post(t, before, `{ me { totpEnabled } }`, nil); !strings.Contains(r.Raw, `"totpEnabled":true`) {
+		t.Fatalf("TOTP is not on: %s", r.Raw)
+	}
+	screenshot(t, ctx, "account-page-recovery-codes.png")
+	run("turn it off with the password",
+		chromedp.Click("#totp-recovery-done", chromedp.ByID),
+		chromedp.WaitVisible("#totp-off-form", chromedp.ByID),
+		chromedp.SendKeys("#totp-off-password", newPass, chromedp.ByID),
+		chromedp.Click("#totp-off", chromedp.ByID),
+		chromedp.WaitVisible("#totp-start-form", chromedp.ByID),
+	)
+	if r := srv.post(t, before, `{ me { totpEnabled } }`, nil); !strings.Contains(r.Raw, `"totpEnabled":false`) {
+		t.Fatalf("TOTP is still on: %s", r.Raw)
 	}
 
 	run("sign out",
@@ -252,7 +330,7 @@ func TestAccountPageInChromium(t *testing.T) {
 	if text != "Signed out." {
 		t.Fatalf("status after signing out: %q", text)
 	}
-	admin := srv.login(t, adminName, adminPass)
+	admin := srv.login(t, adminName, newPass)
 	left := srv.post(t, admin, `{ me { sessions { nodes { name } } } }`, nil)
 	if strings.Contains(left.Raw, "account page") {
 		t.Fatalf("the page's session outlived its sign-out: %s", left.Raw)
@@ -262,7 +340,7 @@ func TestAccountPageInChromium(t *testing.T) {
 	// A user with TOTP on is asked for the one-time code.
 	srv.createUser(t, admin, "otto", "otto-password-1")
 	otto := srv.login(t, "otto", "otto-password-1")
-	totpSecret := srv.post(t, otto, `mutation { enableTotp(input: {password: "otto-password-1"}) { secret } }`, nil).str(t, "enableTotp.secret")
+	totpSecret = srv.post(t, otto, `mutation { enableTotp(input: {password: "otto-password-1"}) { secret } }`, nil).str(t, "enableTotp.secret")
 	if r := srv.post(t, otto, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
 		map[string]any{"c": totpCode(t, totpSecret, time.Now())}); r.code() != "" {
 		t.Fatalf("confirmTotp: %s", r.Raw)
@@ -287,5 +365,30 @@ func TestAccountPageInChromium(t *testing.T) {
 		t.Fatalf("signed in as %q", text)
 	}
 	screenshot(t, ctx, "account-page-totp.png")
-	assertNoSecretIn(t, "the server log", srv.logs.String(), []string{secret, adminPass, totpSecret})
+
+	// A user of another account signs in naming it.
+	if r := srv.post(t, admin, `mutation { createAccount(input: {slug: "acme", name: "Acme"}) { slug } }`, nil); r.code() != "" {
+		t.Fatalf("createAccount: %s", r.Raw)
+	}
+	if r := srv.post(t, admin, `mutation { createUser(input: {username: "ann", password: "ann-password-1", account: "acme"}) { id } }`, nil); r.code() != "" {
+		t.Fatalf("createUser: %s", r.Raw)
+	}
+	run("sign in to another account",
+		chromedp.Click("#signout", chromedp.ByID),
+		chromedp.WaitVisible("#username", chromedp.ByID),
+		chromedp.SetValue("#username", "ann", chromedp.ByID),
+		chromedp.SendKeys("#password", "ann-password-1", chromedp.ByID),
+		chromedp.SendKeys("#account-slug", "acme", chromedp.ByID),
+		chromedp.Click("#signin-submit", chromedp.ByID),
+		chromedp.WaitVisible("#account", chromedp.ByID),
+		chromedp.Text("#whoami", &text, chromedp.ByID),
+	)
+	if !strings.Contains(text, "ann") || !strings.Contains(text, "acme") || strings.Count(text, "Signed in as") != 1 {
+		t.Fatalf("signed in as %q", text)
+	}
+	run("the status does not repeat who is signed in", chromedp.Text("#status", &text, chromedp.ByID))
+	if strings.Contains(text, "Signed in as") {
+		t.Fatalf("status %q", text)
+	}
+	assertNoSecretIn(t, "the server log", srv.logs.String(), []string{secret, adminPass, newPass, totpSecret})
 }

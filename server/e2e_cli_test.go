@@ -195,6 +195,8 @@ func TestCLIUsageAndErrors(t *testing.T) {
 		{"a bad expiry", "", []string{"keys", "create", "--expires", "someday"}, 2, "--expires"},
 		{"delete without ids", "", []string{"keys", "delete"}, 2, "KEY_ID"},
 		{"a bad API URL", "", []string{"--api-url", "ftp://x", "whoami"}, 2, "API URL"},
+		{"an unknown command", "", []string{"nope"}, 2, `unknown command "nope"`},
+		{"an unknown subcommand", "", []string{"keys", "nope"}, 2, `unknown command "keys nope"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,5 +269,52 @@ func TestCLIOneTimeCodeAndAccounts(t *testing.T) {
 	ann := newCLI(t, srv.URL, nil)
 	if out := ann.ok("ann-password-1\n", "login", "--username", "ann", "--account", "acme"); !strings.Contains(out, "as ann") {
 		t.Fatal(out)
+	}
+}
+
+// TestCLILoginEndsPreviousSession: a second login ends the session the CLI held, and says so;
+// keys list shows each key's scopes, and an unnamed key's name is null in JSON.
+func TestCLILoginEndsPreviousSession(t *testing.T) {
+	srv := startServer(t, nil)
+	c := newCLI(t, srv.URL, nil)
+	if out := c.ok(adminPass+"\n", "login", "--username", adminName); strings.Contains(out, "previous") {
+		t.Fatalf("a first login speaks of a previous session: %s", out)
+	}
+	first := strings.TrimSpace(c.ok("", "token"))
+	out := c.ok(adminPass+"\n", "login", "--username", adminName)
+	if !strings.Contains(out, "Ended the previous CLI session.") {
+		t.Fatalf("a second login: %s", out)
+	}
+	if r := srv.post(t, first, `{ me { username } }`, nil); r.Status != 401 {
+		t.Fatalf("the previous session still works: %d %s", r.Status, r.Raw)
+	}
+	second := strings.TrimSpace(c.ok("", "token"))
+	if r := srv.post(t, second, `{ me { username } }`, nil); r.code() != "" {
+		t.Fatalf("the new session: %s", r.Raw)
+	}
+	// The previous session ended elsewhere: the next login just replaces it, silently.
+	srv.post(t, second, `mutation { deleteSession { id } }`, nil)
+	var login struct{ EndedPreviousSession bool }
+	c.okJSON(adminPass+"\n", &login, "login", "--username", adminName)
+	if login.EndedPreviousSession {
+		t.Fatal("an ended session was reported as ended by the login")
+	}
+
+	c.ok("", "keys", "create", "--name", "reader", "--scopes", "read,keys:write")
+	c.ok("", "keys", "create")
+	var keys []struct {
+		Name   *string
+		Scopes []string
+	}
+	c.okJSON("", &keys, "keys", "list")
+	if len(keys) != 2 || keys[0].Name == nil || *keys[0].Name != "reader" || strings.Join(keys[0].Scopes, ",") != "read,keys:write" {
+		t.Fatalf("keys: %+v", keys)
+	}
+	if keys[1].Name != nil {
+		t.Fatalf("an unnamed key's name is %q, want null", *keys[1].Name)
+	}
+	table := c.ok("", "keys", "list")
+	if !strings.Contains(table, "SCOPES") || !strings.Contains(table, "read,keys:write") {
+		t.Fatalf("keys list:\n%s", table)
 	}
 }

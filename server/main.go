@@ -34,8 +34,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	args, serve := serveArgs(os.Args[1:])
-	if !serve { // a client or operator command: see cli.go
-		code := runCLI(ctx, os.Args, cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	if !serve || isHelp(args) { // a client or operator command, or help: see cli.go
+		env := cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+		code := 0
+		if serve {
+			code = printHelp(ctx, env)
+		} else {
+			code = runCLI(ctx, os.Args, env)
+		}
 		stop()
 		os.Exit(code)
 	}
@@ -104,6 +110,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("bootstrap admin %q: %w", cfg.AdminUsername, err)
 		}
 		logger.Info().Str("username", cfg.AdminUsername).Bool("created", made).Msg("bootstrap admin")
+	}
+	if err := ensureDevAdmin(ctx, cfg, svc, logger); err != nil {
+		return err
 	}
 
 	x, err := newExtras(ctx, cfg, logger, rdb, pool)

@@ -90,11 +90,19 @@ const (
 // which step matched.
 var totpOpts = totp.ValidateOpts{Period: totpPeriod, Skew: 0, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
 
-// MsgOTPRequired is the one answer for a missing, wrong, expired or replayed code: telling
-// them apart would only help someone guessing.
+// MsgOTPRequired is the one answer for a missing, wrong or expired code: telling them apart
+// would only help someone guessing.
 const MsgOTPRequired = "A valid one-time password is required: the otp was missing or invalid."
 
+// MsgOTPReused adds to MsgOTPRequired when the code was right but its time step was used
+// already, the usual case being a person who signs in twice within 30 seconds. It tells a
+// guesser nothing: it is given only after the password was verified, and only for a code
+// that is right for a step nobody can use any more.
+const MsgOTPReused = MsgOTPRequired + " This code was used already: wait for the next code."
+
 func otpRequired() error { return &Error{Code: CodeOTPRequired, Message: MsgOTPRequired} }
+
+func otpReused() error { return &Error{Code: CodeOTPRequired, Message: MsgOTPReused} }
 
 // TOTPEnrollment is what EnableTOTP answers: the secret to put in an authenticator app, by
 // hand or as an otpauth:// URI (usually shown as a QR code).
@@ -298,7 +306,8 @@ func (s *Service) checkSecondFactor(ctx context.Context, ip string, userID int64
 }
 
 // verifyOTP reports whether code is a valid, unused TOTP code or recovery code of the user, and
-// uses it up.
+// uses it up. A TOTP code that is right but whose steps were all used already answers the
+// otpReused error. Callers run it only after the password (or the session) was checked.
 func (s *Service) verifyOTP(ctx context.Context, userID int64, t *TOTP, code string) (bool, error) {
 	if len(code) > maxOTPLen {
 		return false, nil
@@ -310,16 +319,22 @@ func (s *Service) verifyOTP(ctx context.Context, userID int64, t *TOTP, code str
 		}
 		// Of the steps the code is right for, oldest first, the first that the store accepts
 		// as newer than the last used one. Each acceptance is one atomic store operation.
-		for _, step := range s.matchingSteps(secret, digits) {
+		steps := s.matchingSteps(secret, digits)
+		reused := 0
+		for _, step := range steps {
 			err := s.store.UseTOTPStep(ctx, userID, step)
 			switch {
 			case err == nil:
 				return true, nil
-			case errors.Is(err, ErrConflict), errors.Is(err, ErrNotFound):
-				// Used already (a replay), or TOTP was turned off meanwhile.
+			case errors.Is(err, ErrConflict): // used already (a replay)
+				reused++
+			case errors.Is(err, ErrNotFound): // TOTP was turned off meanwhile
 			default:
 				return false, fmt.Errorf("use totp step: %w", err)
 			}
+		}
+		if reused > 0 && reused == len(steps) {
+			return false, otpReused()
 		}
 		return false, nil
 	}

@@ -198,6 +198,19 @@ func TestTOTPLogin(t *testing.T) {
 	}
 	ns, err = f.loginOTP("dave", "dave-password", good)
 	wantOTPRequired(t, "the same code again (replay)", ns, err)
+	if !strings.Contains(err.Error(), "wait for the next code") {
+		t.Fatalf("a replayed code: %q does not say to wait for the next code", err)
+	}
+	// A wrong code never says so: only a right code of a used step does.
+	ns, err = f.loginOTP("dave", "dave-password", wrongCode(good))
+	wantOTPRequired(t, "a wrong code after a sign-in", ns, err)
+	if strings.Contains(err.Error(), "wait") {
+		t.Fatalf("a wrong code: %q hints at a used code", err)
+	}
+	// Nor does a used code with a wrong password: that is INVALID_CREDENTIALS, as always.
+	if _, err := f.loginOTP("dave", "wrong-password", good); code(err) != auth.CodeInvalidCredentials {
+		t.Fatalf("a used code with a wrong password: %v", err)
+	}
 
 	// The next step's code works; then the older one does not, though it is within the skew.
 	f.clock.Advance(30 * time.Second)
@@ -223,6 +236,9 @@ func TestTOTPLogin(t *testing.T) {
 	// Having used the step ahead, the current step's code is a step at or before it.
 	ns, err = f.loginOTP("dave", "dave-password", codeAt(t, secret, now))
 	wantOTPRequired(t, "the current step after the next was used", ns, err)
+	if !strings.Contains(err.Error(), "wait for the next code") {
+		t.Fatalf("a code of a step before the last used: %q", err)
+	}
 
 	// Codes as apps show them, with a space in the middle.
 	f.clock.Advance(time.Minute)

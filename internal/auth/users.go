@@ -120,3 +120,20 @@ func checkBootstrapPassword(password string) error {
 	}
 	return nil
 }
+
+// SessionOwner answers the user sess belongs to. sess is one the service handed out to this
+// caller (a sign-in's answer, or a listing the caller may see), so it was checked then; a
+// sign-in's answer has no principal yet, which is why this does not ask for one.
+func (s *Service) SessionOwner(ctx context.Context, sess *Session) (*User, error) {
+	if p := PrincipalFrom(ctx); p != nil && p.User.ID == sess.UserID {
+		return p.User, nil
+	}
+	u, err := s.store.User(ctx, sess.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "user not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read session owner: %w", err)
+	}
+	return u, nil
+}

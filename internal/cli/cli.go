@@ -59,7 +59,7 @@ func Command(env Env, extra ...*ucli.Command) *ucli.Command {
 	root := &ucli.Command{
 		Name:  "authgraph",
 		Usage: "the authgraph server, and a client for its API",
-		UsageText: "authgraph [serve] [server flags]   start the server (see authgraph -help)\n" +
+		UsageText: "authgraph [serve] [server flags]   start the server (its flags are listed below)\n" +
 			"authgraph COMMAND [flags]         use an authgraph server's API",
 		Reader: env.Stdin, Writer: env.Stdout, ErrWriter: env.Stderr,
 		HideVersion:    true,
@@ -124,7 +124,13 @@ func Command(env Env, extra ...*ucli.Command) *ucli.Command {
 // 1 for an error, 2 for a usage mistake. Errors go to stderr, as JSON with --json.
 func Run(ctx context.Context, args []string, env Env, extra ...*ucli.Command) int {
 	root := Command(env, extra...)
-	err := root.Run(ctx, args)
+	var err error
+	if name := unknownCommand(root, args); name != "" {
+		// Checked first: urfave would take it for a help topic and exit 1.
+		err = fmt.Errorf("%w: unknown command %q (authgraph help lists them)", ErrUsage, name)
+	} else {
+		err = root.Run(ctx, args)
+	}
 	if err == nil {
 		return 0
 	}
@@ -141,6 +147,33 @@ func Run(ctx context.Context, args []string, env Env, extra ...*ucli.Command) in
 		return 2
 	}
 	return 1
+}
+
+// unknownCommand answers the command path ("nope", "keys nope") if args name a command that
+// does not exist, else "". It follows command groups (keys, sessions) down to a command.
+func unknownCommand(root *ucli.Command, args []string) string {
+	cmd, path := root, []string{}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--api-url" || a == "-api-url":
+			i++ // its value
+		case strings.HasPrefix(a, "-"):
+		case a == "help" || a == "h":
+			return ""
+		default:
+			path = append(path, a)
+			sub := cmd.Command(a)
+			if sub == nil {
+				return strings.Join(path, " ")
+			}
+			if len(sub.Commands) == 0 {
+				return "" // a command: the rest are its arguments
+			}
+			cmd = sub
+		}
+	}
+	return ""
 }
 
 func hasJSONFlag(args []string) bool {

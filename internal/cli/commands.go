@@ -103,14 +103,40 @@ func (a *app) login(ctx context.Context, cmd *ucli.Command) error {
 	if err := c.do(ctx, `query CliWhoami { me { id username role createdAt } }`, nil, &me); err != nil {
 		return err
 	}
+	previous, _ := a.saved(c.url) // the session this CLI held before, if any
 	if err := a.remember(c.url, &savedSession{Token: s.Token, SessionID: s.ID, Username: me.Me.Username, Method: s.Method, ExpiresAt: s.ExpiresAt}); err != nil {
 		return fmt.Errorf("signed in, but the token could not be saved: %w", err)
 	}
+	ended := a.endPrevious(ctx, c, previous.Token)
 	if cmd.Bool("json") {
-		return a.printJSON(map[string]any{"apiUrl": c.url, "user": me.Me, "session": map[string]any{"id": s.ID, "method": s.Method, "expiresAt": s.ExpiresAt}})
+		return a.printJSON(map[string]any{"apiUrl": c.url, "user": me.Me, "session": map[string]any{"id": s.ID, "method": s.Method, "expiresAt": s.ExpiresAt},
+			"endedPreviousSession": ended})
 	}
 	fmt.Fprintf(a.env.Stdout, "Signed in to %s as %s (session %s, %s, until %s).\n", c.url, me.Me.Username, s.ID, s.Method, s.ExpiresAt)
+	if ended {
+		fmt.Fprintln(a.env.Stdout, "Ended the previous CLI session.")
+	}
 	return nil
+}
+
+// endPrevious ends the session whose token the CLI kept before this login, now that the new
+// one is saved: forgotten, it would stay alive until it expires, usable by whoever finds the
+// token. It reports whether it ended one; a session that had ended already is not one.
+func (a *app) endPrevious(ctx context.Context, c *client, token string) bool {
+	if token == "" || token == c.token {
+		return false
+	}
+	old := &client{url: c.url, http: c.http, version: c.version, token: token}
+	err := old.do(ctx, `mutation CliEndPreviousSession { deleteSession { id } }`, nil, nil)
+	var apiErr *APIError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &apiErr) && apiErr.Code == "UNAUTHENTICATED": // expired or ended elsewhere
+	default:
+		fmt.Fprintln(a.env.Stderr, "authgraph: warning: the previous CLI session could not be ended (end it with `authgraph sessions revoke`):", err)
+	}
+	return false
 }
 
 func (a *app) logout(ctx context.Context, cmd *ucli.Command) error {
@@ -189,15 +215,25 @@ func (a *app) printToken(ctx context.Context, cmd *ucli.Command) error {
 	return nil
 }
 
-const keyFields = `id name createdAt lastUsedAt expiresAt`
+const keyFields = `id name scopes createdAt lastUsedAt expiresAt`
 
 type keyNode struct {
-	ID         string  `json:"id"`
-	Name       *string `json:"name"`
-	CreatedAt  string  `json:"createdAt"`
-	LastUsedAt *string `json:"lastUsedAt"`
-	ExpiresAt  *string `json:"expiresAt"`
-	Secret     string  `json:"secret,omitempty"`
+	ID         string   `json:"id"`
+	Name       *string  `json:"name"`
+	Scopes     []string `json:"scopes"`
+	CreatedAt  string   `json:"createdAt"`
+	LastUsedAt *string  `json:"lastUsedAt"`
+	ExpiresAt  *string  `json:"expiresAt"`
+	Secret     string   `json:"secret,omitempty"`
+}
+
+// nullIfEmpty makes an unset label null, as scripts expect of a missing value: the API
+// answers "" for a key or session made without a name.
+func nullIfEmpty(s *string) *string {
+	if s == nil || *s == "" {
+		return nil
+	}
+	return s
 }
 
 func (a *app) keysCreate(ctx context.Context, cmd *ucli.Command) error {
@@ -226,6 +262,7 @@ func (a *app) keysCreate(ctx context.Context, cmd *ucli.Command) error {
 		map[string]any{"input": input}, &out); err != nil {
 		return err
 	}
+	out.K.Name = nullIfEmpty(out.K.Name)
 	if cmd.Bool("json") {
 		return a.printJSON(out.K)
 	}
@@ -288,6 +325,9 @@ func (a *app) keysList(ctx context.Context, cmd *ucli.Command) error {
 		}
 		after = out.Me.UserKeys.PageInfo.EndCursor
 	}
+	for i := range keys {
+		keys[i].Name = nullIfEmpty(keys[i].Name)
+	}
 	if cmd.Bool("json") {
 		if keys == nil {
 			keys = []keyNode{}
@@ -299,9 +339,13 @@ func (a *app) keysList(ctx context.Context, cmd *ucli.Command) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tCREATED\tLAST USED\tEXPIRES")
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCREATED\tLAST USED\tEXPIRES")
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, opt(k.Name), k.CreatedAt, opt(k.LastUsedAt), opt(k.ExpiresAt))
+		scopes := strings.Join(k.Scopes, ",")
+		if scopes == "" {
+			scopes = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, opt(k.Name), scopes, k.CreatedAt, opt(k.LastUsedAt), opt(k.ExpiresAt))
 	}
 	return tw.Flush()
 }
@@ -382,6 +426,9 @@ func (a *app) sessionsList(ctx context.Context, cmd *ucli.Command) error {
 			break
 		}
 		after = out.Me.Sessions.PageInfo.EndCursor
+	}
+	for i := range sessions {
+		sessions[i].Name = nullIfEmpty(sessions[i].Name)
 	}
 	if cmd.Bool("json") {
 		if sessions == nil {

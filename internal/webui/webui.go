@@ -1,5 +1,6 @@
-// Package webui is the account page served at /account: sign in, see and manage your user
-// keys and sessions, sign out. It is plain HTML, CSS and JavaScript embedded in the binary
+// Package webui is the account page served at /account: sign in (to any account), see and
+// manage your user keys and sessions (each told apart by its client and device), sign out
+// one session or all others, change your password, turn two-step sign-in (TOTP) on and off. It is plain HTML, CSS and JavaScript embedded in the binary
 // (no build step, no CDN), and talks to the GraphQL API at /graphql like any other client.
 package webui
 

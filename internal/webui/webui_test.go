@@ -31,7 +31,10 @@ func TestHandler(t *testing.T) {
 	if strings.Contains(page.Body.String(), "<script>") || strings.Contains(page.Body.String(), "http://") || strings.Contains(page.Body.String(), "https://") {
 		t.Error("the page has inline script or loads something from elsewhere")
 	}
-	for path, ctype := range map[string]string{"/account/account.js": "javascript", "/account/account.css": "text/css"} {
+	if !strings.Contains(page.Body.String(), `rel="icon" href="/account/favicon.svg"`) {
+		t.Error("the page names no favicon")
+	}
+	for path, ctype := range map[string]string{"/account/account.js": "javascript", "/account/account.css": "text/css", "/account/favicon.svg": "image/svg+xml"} {
 		r := get("GET", path)
 		if r.Code != 200 || !strings.Contains(r.Header().Get("Content-Type"), ctype) {
 			t.Errorf("%s: %d %s", path, r.Code, r.Header().Get("Content-Type"))
