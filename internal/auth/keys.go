@@ -75,10 +75,14 @@ func SecretHint(secret string) string {
 }
 
 // DeleteUserKey deletes one of the current user's keys and ends the sessions made from it.
-// Someone else's key is not found, never forbidden.
+// Someone else's key is not found, never forbidden; an own key wider than the session is
+// forbidden (see checkOwnKey).
 func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, error) {
 	p, err := requireScope(ctx, ScopeKeysWrite)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := s.ownKeyFor(ctx, p, keyID, KeyOpDelete); err != nil {
 		return nil, err
 	}
 	k, err := s.store.DeleteKey(ctx, p.User.ID, keyID)

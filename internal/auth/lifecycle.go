@@ -73,7 +73,9 @@ const MaxRerollGrace = 7 * 24 * time.Hour
 // RerollUserKey gives one of the current user's keys a new secret, answered only here. The
 // previous secret keeps making sessions for grace (0: not at all), then stops; rerolling
 // again ends the grace of the secret before at once. Sessions already made from the key go
-// on (delete the key to end them). Someone else's key is not found. Needs keys:write.
+// on (delete the key to end them). Someone else's key is not found. Needs keys:write, and a
+// session that covers the key's scopes: the new secret is the key, so a session narrower
+// than the key would get a wider credential (see checkOwnKey).
 func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Duration) (*NewUserKey, error) {
 	p, err := requireScope(ctx, ScopeKeysWrite)
 	if err != nil {
@@ -81,6 +83,11 @@ func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Dur
 	}
 	if grace < 0 || grace > MaxRerollGrace {
 		return nil, Errorf(CodeInvalidInput, "graceSeconds must be from 0 to %d", int(MaxRerollGrace/time.Second))
+	}
+	// Checked before the argon2 work of the new secret, so a refusal costs none; the check in
+	// the update below is the one that binds.
+	if _, err := s.ownKeyFor(ctx, p, keyID, KeyOpReroll); err != nil {
+		return nil, err
 	}
 	for range 3 { // a new secret whose checksum equals the old one's: 1 in 2^32, try again
 		secret, hash, err := s.newKeySecret(ctx)
@@ -90,8 +97,8 @@ func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Dur
 		hint := SecretHint(secret)
 		now := s.clock.Now().UTC()
 		k, err := s.store.UpdateKey(ctx, keyID, func(k *UserKey) error {
-			if k.UserID != p.User.ID {
-				return ErrNotFound
+			if err := checkOwnKey(p, k, KeyOpReroll); err != nil {
+				return err
 			}
 			if k.SecretHint == hint {
 				return errStale
@@ -109,6 +116,8 @@ func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Dur
 			continue
 		case errors.Is(err, ErrNotFound):
 			return nil, Errorf(CodeNotFound, "user key not found")
+		case errors.As(err, new(*Error)):
+			return nil, err // checkOwnKey's answer
 		case err != nil:
 			return nil, fmt.Errorf("reroll key: %w", err)
 		}

@@ -2,7 +2,10 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 )
 
 // Scope is a right that a session may hold. A session made by signing in (password or
@@ -74,13 +77,88 @@ func requireScope(ctx context.Context, sc Scope) (*Principal, error) {
 	return p, nil
 }
 
+// covers reports whether p's session may obtain or control a credential that holds scopes:
+// a session may never get hold of more than it can do itself, or a narrow key could trade
+// itself for a wider one (reroll a full key and sign in with its new secret). A sign-in
+// session (Scopes nil) covers everything its user may hold; a session made from a key covers
+// only the scopes it holds. Without a session, nothing (fail closed).
+func (p *Principal) covers(scopes []Scope) bool {
+	if p == nil || p.Session == nil {
+		return false
+	}
+	if p.Session.Scopes == nil {
+		return true
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(p.Session.Scopes, sc) {
+			return false
+		}
+	}
+	return true
+}
+
+// KeyOp names an operation on an existing user key, for the messages of checkOwnKey.
+type KeyOp string
+
+// Operations on an existing user key. Each goes through ownKeyFor (or checkOwnKey inside an
+// atomic update): a new one must too, and TestEveryKeyOperationIsCovered makes it list itself.
+const (
+	KeyOpReroll KeyOp = "reroll"
+	KeyOpDelete KeyOp = "delete"
+)
+
+// checkOwnKey answers nil if p may act (op) on k: k is p's user's own key, and p's session
+// covers every scope the key holds (its effective scopes: a key made without scopes holds its
+// owner's full key rights). Someone else's key is NOT_FOUND, checked first and whatever its
+// scopes, so that a narrow session learns nothing about other users' key ids; an own key
+// wider than the session is FORBIDDEN.
+func checkOwnKey(p *Principal, k *UserKey, op KeyOp) error {
+	if k.UserID != p.User.ID {
+		return Errorf(CodeNotFound, "user key not found")
+	}
+	if want := k.EffectiveScopes(p.User.Role); !p.covers(want) {
+		return Errorf(CodeForbidden, "this session cannot %s a key wider than itself: the key holds %s, the session only %s",
+			op, scopeList(want), scopeList(p.Session.Scopes))
+	}
+	return nil
+}
+
+// ownKeyFor loads key keyID for p to act on (op), through checkOwnKey. Every operation on an
+// existing key starts here, so none can forget ownership or the no-wider-credential rule.
+func (s *Service) ownKeyFor(ctx context.Context, p *Principal, keyID int64, op KeyOp) (*UserKey, error) {
+	k, err := s.store.Key(ctx, keyID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "user key not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find user key to %s: %w", op, err)
+	}
+	if err := checkOwnKey(p, k, op); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// scopeList writes scopes for a message: "read, keys:write", or "none".
+func scopeList(scopes []Scope) string {
+	if len(scopes) == 0 {
+		return "none"
+	}
+	names := make([]string, len(scopes))
+	for i, sc := range scopes {
+		names[i] = string(sc)
+	}
+	return strings.Join(names, ", ")
+}
+
 func missingScope(sc Scope) error {
 	return Errorf(CodeForbidden, "This operation needs the %q scope, which this session does not hold.", string(sc))
 }
 
 // keyScopesFor validates the scopes requested for a new key by principal p and answers what
 // to store: nil for a key with the user's full rights. A session limited by scopes can give a
-// key no scope it lacks itself, and a key it makes without scopes inherits the session's.
+// key no scope it lacks itself (covers), and a key it makes without scopes inherits the
+// session's.
 func keyScopesFor(p *Principal, requested []Scope) ([]Scope, error) {
 	if requested == nil {
 		if p.Session != nil && p.Session.Scopes != nil {
@@ -101,7 +179,7 @@ func keyScopesFor(p *Principal, requested []Scope) ([]Scope, error) {
 			return nil, Errorf(CodeInvalidInput, "a key cannot hold account:write: changing the account needs a sign-in with the password")
 		case !slices.Contains(allowed, sc):
 			return nil, Errorf(CodeInvalidInput, "only an admin's key can hold the %q scope", string(sc))
-		case !p.HasScope(sc):
+		case !p.covers([]Scope{sc}):
 			return nil, Errorf(CodeForbidden, "this session cannot give a key the %q scope, which it does not hold", string(sc))
 		}
 		if !slices.Contains(out, sc) {
