@@ -74,9 +74,14 @@ func SecretHint(secret string) string {
 	return secret[len(secret)-n:]
 }
 
-// DeleteUserKey deletes one of the current user's keys and ends the sessions made from it.
-// Someone else's key is not found, never forbidden; an own key wider than the session is
-// forbidden (see checkOwnKey).
+// DeleteUserKey deletes one of the current user's keys and ends every session and refresh
+// token family made from it, those of sign-ins still running included (the store makes the
+// two atomic: see KeyStore.DeleteKey). Someone else's key is not found, never forbidden; an
+// own key wider than the session is forbidden (see checkOwnKey).
+//
+// A call that fails (SERVICE_UNAVAILABLE) may have revoked the key without ending all its
+// sessions yet: the key no longer signs in, and a retry finishes the work and answers the
+// key, not NOT_FOUND.
 func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, error) {
 	p, err := requireScope(ctx, ScopeKeysWrite)
 	if err != nil {
@@ -91,28 +96,6 @@ func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("delete key: %w", err)
-	}
-	sessions, err := s.store.SessionsOf(ctx, p.User.ID)
-	if err != nil {
-		return nil, fmt.Errorf("list sessions of deleted key: %w", err)
-	}
-	ended := map[int64]bool{} // families revoked already
-	for _, sess := range sessions {
-		if sess.UserKeyID != k.ID || ended[sess.FamilyID] {
-			continue
-		}
-		if sess.Refreshable() {
-			// Families with no live access session are ended at their next refresh, which
-			// finds the key gone (familyMayContinue).
-			ended[sess.FamilyID] = true
-			if err := s.endFamilyOf(ctx, p.User.ID, sess); err != nil && !errors.Is(err, ErrNotFound) {
-				return nil, fmt.Errorf("end token family of deleted key: %w", err)
-			}
-			continue
-		}
-		if _, err := s.store.DeleteSession(ctx, p.User.ID, sess.ID); err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("end session of deleted key: %w", err)
-		}
 	}
 	return k, nil
 }

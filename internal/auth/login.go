@@ -99,7 +99,11 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, client ClientInfo
 	if rehash {
 		s.rehashPassword(ctx, u, in.Password)
 	}
-	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: in.Name}, client, opts)
+	// Bound to the password version verified above: if the password changes before the
+	// session is saved, the store refuses it (see SessionStore.CreateSession). A rehash
+	// keeps the version, so it does not refuse a concurrent sign-in.
+	version := u.PasswordVersion
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: in.Name, PasswordVersion: &version}, client, opts)
 }
 
 // rehashPassword replaces u's hash, made with old parameters, by one with the current ones.
@@ -232,6 +236,11 @@ func (s *Service) afterKeyUse(ctx context.Context, k *UserKey, secret, hash stri
 
 // startSession fills in and saves a session, and answers it with its token. A preset
 // ExpiresAt (the key's expiry) is kept if it comes before the end of the session's TTL.
+//
+// The store saves the session only if its credentials still hold once it is saved (the
+// user, the key, the password version: see SessionStore.CreateSession); a credential
+// revoked while the sign-in ran answers INVALID_CREDENTIALS, as a sign-in that started
+// after the revocation would.
 func (s *Service) startSession(ctx context.Context, sess *Session, client ClientInfo, opts []LoginOption) (*NewSession, error) {
 	if loginOptionsOf(opts).refreshable {
 		return s.startFamily(ctx, sess, client)
@@ -244,7 +253,9 @@ func (s *Service) startSession(ctx context.Context, sess *Session, client Client
 	sess.TokenDigest = token.Sum(tok)
 	stamp(sess, now, now, s.cfg.SessionTTL)
 	setClient(sess, client)
-	if err := s.store.CreateSession(ctx, sess); err != nil {
+	if err := s.store.CreateSession(ctx, sess); errors.Is(err, ErrNotFound) {
+		return nil, invalidCredentials()
+	} else if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
 	return &NewSession{Session: sess, Token: tok}, nil

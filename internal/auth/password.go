@@ -111,6 +111,9 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 			return errStale
 		}
 		cur.PasswordHash = hash
+		// Revokes the old password: a sign-in that verified it and has not saved its
+		// session yet now fails (see Session.PasswordVersion).
+		cur.PasswordVersion++
 		return nil
 	})
 	switch {

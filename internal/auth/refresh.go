@@ -124,6 +124,9 @@ type RefreshStore interface {
 //   - Presented was rotated Grace or more ago: the family is revoked as by RevokeFamily.
 //     Outcome Reused.
 //   - The family is gone, or its current token has expired: ErrNotFound, nothing changes.
+//   - Access fails the checks of CreateSession (the user is disabled or gone, the family's
+//     user key is revoked): ErrNotFound, nothing changes. The revocation that made it fail
+//     ends the family (DeleteKey, DeleteSessionsOf, DeleteUser).
 type Rotation struct {
 	FamilyID      int64
 	Presented     token.Digest
@@ -170,7 +173,9 @@ func (s *Service) startFamily(ctx context.Context, sess *Session, client ClientI
 		UserID: sess.UserID, Method: sess.Method, UserKeyID: sess.UserKeyID, Name: sess.Name,
 		CreatedAt: now, RefreshDigest: token.Sum(refresh), RefreshExpiresAt: now.Add(s.refreshTTL()),
 	}
-	if err := s.store.CreateFamily(ctx, f, sess); err != nil {
+	if err := s.store.CreateFamily(ctx, f, sess); errors.Is(err, ErrNotFound) {
+		return nil, invalidCredentials() // revoked meanwhile: see startSession
+	} else if err != nil {
 		return nil, fmt.Errorf("create token family: %w", err)
 	}
 	return &NewSession{Session: sess, Token: access, RefreshToken: refresh, RefreshExpiresAt: f.RefreshExpiresAt}, nil

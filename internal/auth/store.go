@@ -38,9 +38,17 @@ type KeyStore interface {
 	// KeysOf lists a user's keys in ascending id order.
 	KeysOf(ctx context.Context, userID int64) ([]*UserKey, error)
 	SetKeyHash(ctx context.Context, id int64, hash string) error
-	// DeleteKey removes the key if it exists and belongs to userID, and answers it; else
-	// ErrNotFound. Of concurrent calls for one key, exactly one succeeds. No index entry is
-	// left behind.
+	// DeleteKey revokes the key if it exists and belongs to userID, ends every session and
+	// refresh token family made from it, removes it, and answers it; else ErrNotFound. No
+	// index entry is left behind.
+	//
+	// It is atomic with the creation of the key's sessions (see CreateSession): no session
+	// or family made from the key outlives a DeleteKey that succeeded, whatever the
+	// interleaving. A call that fails part-way (ErrUnavailable) leaves the key revoked: not
+	// found by Key, KeysOf or UpdateKey, so it makes no session, but still known to
+	// DeleteKey, which finishes the work and answers the key. So every call that finds the
+	// key, or its unfinished revocation, answers it (concurrent calls may all succeed), and
+	// a caller retries until an answer other than ErrUnavailable.
 	DeleteKey(ctx context.Context, userID, id int64) (*UserKey, error)
 }
 
@@ -49,6 +57,16 @@ type SessionStore interface {
 	// CreateSession assigns s.ID from a counter and saves s until s.ExpiresAt; ErrConflict if
 	// a session with the same token digest exists (which 256 random bits make impossible
 	// short of a bug).
+	//
+	// It saves s only if the credentials s is made from still hold once it is saved: the
+	// user exists and is not disabled; for s.UserKeyID, the key exists (not revoked) and is
+	// the user's; for s.PasswordVersion, the user's PasswordVersion is still that. Else it
+	// answers ErrNotFound and leaves nothing behind. This check is what makes every
+	// revocation (DeleteKey, DeleteUser, disabling a user, changing a password then ending
+	// sessions) atomic with the creations racing it: the revocation changes the credential
+	// first and then ends the sessions it finds, and a creation writes its session where
+	// that sweep looks first and checks the credential last, so one of the two sees the
+	// other. CreateFamily and Rotate apply the same check to the sessions they make.
 	CreateSession(ctx context.Context, s *Session) error
 	SessionByDigest(ctx context.Context, d token.Digest) (*Session, error)
 	// SessionsOf lists a user's live sessions in ascending id order.

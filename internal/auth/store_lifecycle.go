@@ -12,6 +12,8 @@ import (
 // Two rules bind the older methods too:
 //   - CreateKey, CreateSession and CreateFamily answer ErrNotFound, and leave nothing behind,
 //     when the user does not exist, also when DeleteUser removes the user while they run.
+//     CreateSession, CreateFamily and Rotate answer the same when the user is disabled, or
+//     the session's key or password is revoked, while they run (see CreateSession).
 //   - Sessions are immutable once made, except for LastUsedAt (TouchSession).
 type LifecycleStore interface {
 	// UpdateUser applies edit to the stored user and saves the result, atomically: concurrent
@@ -42,6 +44,9 @@ type LifecycleStore interface {
 	// answers how many it ended; each session is ended, and counted, by one of concurrent
 	// calls only. It also revokes every refresh token family of userID but exceptID's own, so
 	// that no refresh token of an ended sign-in (even one whose access sessions have all
-	// expired) can make a new session.
+	// expired) can make a new session. It ends what was made before it started; a session
+	// or family made while it runs survives it unless its credential was revoked before it
+	// started (the user disabled, the password changed), which CreateSession checks: so a
+	// revocation changes the credential first and calls DeleteSessionsOf second.
 	DeleteSessionsOf(ctx context.Context, userID, exceptID int64) (int, error)
 }

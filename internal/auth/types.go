@@ -31,6 +31,12 @@ type User struct {
 	CreatedAt    time.Time
 	// Disabled users can neither sign in nor use a session they still hold.
 	Disabled bool
+	// PasswordVersion counts the changes of the password (not the rehashes that keep it):
+	// a password sign-in binds the session it makes to the version it verified, and the
+	// store refuses to save that session under another (see SessionStore.CreateSession), so
+	// no sign-in with the old password that is still running when the password changes can
+	// finish.
+	PasswordVersion int64
 }
 
 // UserKey is an API credential a user makes for a program: an id plus a secret shown once.
@@ -95,6 +101,11 @@ type Session struct {
 	// AuthenticatedAt is when the user last proved a credential for this session: its
 	// creation. RequireRecentAuthentication reads it; zero means never.
 	AuthenticatedAt time.Time
+	// PasswordVersion, set on a session that a password sign-in makes, is the user's
+	// PasswordVersion that the sign-in verified: the store saves the session only if it is
+	// still the user's. It is a condition of the creation, not part of the record: nil on
+	// every session read back, and on the sessions of other sign-ins and of refreshes.
+	PasswordVersion *int64
 }
 
 // Refreshable reports whether the session was made by a refreshable sign-in (or a refresh):

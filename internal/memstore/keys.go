@@ -58,7 +58,8 @@ func (s *Store) SetKeyHash(_ context.Context, id int64, hash string) error {
 	return nil
 }
 
-// DeleteKey implements auth.KeyStore.
+// DeleteKey implements auth.KeyStore: the key, its families and its sessions go in one step
+// under the lock, which every creation of a session also holds while it checks the key.
 func (s *Store) DeleteKey(_ context.Context, userID, id int64) (*auth.UserKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,6 +69,16 @@ func (s *Store) DeleteKey(_ context.Context, userID, id int64) (*auth.UserKey, e
 	}
 	delete(s.keys, id)
 	removeFrom(s.keysOf, userID, id)
+	for _, fam := range s.refresh.families {
+		if fam.UserID == userID && fam.UserKeyID == id {
+			s.removeFamily(fam)
+		}
+	}
+	for sessID := range s.sessionsOf[userID] {
+		if sess, ok := s.sessions[sessID]; ok && sess.UserKeyID == id {
+			s.remove(sess)
+		}
+	}
 	return k, nil // no longer stored, so no copy is needed
 }
 

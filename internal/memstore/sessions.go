@@ -18,10 +18,12 @@ func (s *Store) CreateSession(_ context.Context, sess *auth.Session) error {
 	return s.createSession(sess)
 }
 
-// createSession is CreateSession with s.mu held.
+// createSession is CreateSession with s.mu held. The credentials are checked under the
+// same lock as every revocation runs, so a revocation either comes first (and the check
+// refuses) or finds the session and ends it.
 func (s *Store) createSession(sess *auth.Session) error {
-	if _, ok := s.users[sess.UserID]; !ok {
-		return notFound("create session: user")
+	if err := s.checkCredentials(sess); err != nil {
+		return err
 	}
 	if _, err := s.liveByDigest(sess.TokenDigest); err == nil {
 		return fmt.Errorf("memstore: create session: %w", auth.ErrConflict)
@@ -116,8 +118,24 @@ func (s *Store) sweep() {
 	s.sweepAt = 2*len(s.sessions) + 64
 }
 
+// checkCredentials answers ErrNotFound unless the credentials sess is made from hold (see
+// auth.SessionStore.CreateSession). s.mu must be held.
+func (s *Store) checkCredentials(sess *auth.Session) error {
+	u, ok := s.users[sess.UserID]
+	if !ok || u.Disabled || (sess.PasswordVersion != nil && *sess.PasswordVersion != u.PasswordVersion) {
+		return notFound("create session: user")
+	}
+	if sess.UserKeyID != 0 {
+		if k, ok := s.keys[sess.UserKeyID]; !ok || k.UserID != sess.UserID {
+			return notFound("create session: user key")
+		}
+	}
+	return nil
+}
+
 func copySession(sess *auth.Session) *auth.Session {
 	c := *sess
+	c.PasswordVersion = nil // a condition of the creation, not part of the record
 	c.CreatedAt = utc(sess.CreatedAt)
 	c.ExpiresAt = utc(sess.ExpiresAt)
 	c.LastUsedAt = utcPtr(sess.LastUsedAt)

@@ -22,10 +22,12 @@ type userRecord struct {
 	Role     auth.Role `json:"r"`
 	Created  time.Time `json:"c"`
 	Disabled bool      `json:"d,omitempty"`
+	// PasswordVersion: absent (0) until the password first changes.
+	PasswordVersion int64 `json:"pv,omitempty"`
 }
 
 func encodeUser(u *auth.User) ([]byte, error) {
-	return json.Marshal(userRecord{u.AccountID, u.Username, u.PasswordHash, u.Role, u.CreatedAt, u.Disabled})
+	return json.Marshal(userRecord{u.AccountID, u.Username, u.PasswordHash, u.Role, u.CreatedAt, u.Disabled, u.PasswordVersion})
 }
 
 // tombstone starts the record of a user that DeleteUser is removing: the record is kept,
@@ -33,9 +35,9 @@ func encodeUser(u *auth.User) ([]byte, error) {
 // with it.
 const tombstone = '!'
 
-// errTombstone is what decodeUser answers for a user being deleted; callers treat it as
-// not found.
-var errTombstone = errors.New("user is being deleted")
+// errTombstone is what decodeUser answers for a user being deleted, and decodeKey for a key
+// being deleted (revoked); callers treat it as not found.
+var errTombstone = errors.New("record is being deleted")
 
 func decodeUser(id int64, b []byte) (*auth.User, error) {
 	if len(b) > 0 && b[0] == tombstone {
@@ -47,7 +49,7 @@ func decodeUser(id int64, b []byte) (*auth.User, error) {
 	}
 	return &auth.User{
 		ID: id, AccountID: r.Account, Username: r.Username, PasswordHash: r.Hash, Role: r.Role,
-		CreatedAt: r.Created.UTC(), Disabled: r.Disabled,
+		CreatedAt: r.Created.UTC(), Disabled: r.Disabled, PasswordVersion: r.PasswordVersion,
 	}, nil
 }
 
@@ -82,26 +84,45 @@ type keyRecord struct {
 	PrevHash    string       `json:"ph,omitempty"`
 	PrevHint    string       `json:"pi,omitempty"`
 	PrevExpires *time.Time   `json:"pe,omitempty"`
+	// Revoked marks a key that DeleteKey is removing (see doc.go). Only the revokeKey script
+	// writes it, appended to the record; encodeKey never does.
+	Revoked bool `json:"x,omitempty"`
 }
+
+// revokedMark is what the revokeKey script appends to a key record, before its closing
+// brace, to revoke it: keyRecord's Revoked field. The record keeps its owner first, so
+// keyHead still matches it.
+const revokedMark = `,"x":true`
 
 func encodeKey(k *auth.UserKey) ([]byte, error) {
 	return json.Marshal(keyRecord{
 		k.UserID, k.Name, k.SecretHash, k.CreatedAt, k.LastUsedAt, k.ExpiresAt,
-		k.Scopes, k.SecretHint, k.PreviousSecretHash, k.PreviousSecretHint, k.PreviousSecretExpiresAt,
+		k.Scopes, k.SecretHint, k.PreviousSecretHash, k.PreviousSecretHint, k.PreviousSecretExpiresAt, false,
 	})
 }
 
+// decodeKey reads a key record; a revoked one (DeleteKey under way) is errTombstone, which
+// every caller but DeleteKey treats as not found.
 func decodeKey(id int64, b []byte) (*auth.UserKey, error) {
+	k, revoked, err := decodeKeyRecord(id, b)
+	if err == nil && revoked {
+		return nil, errTombstone
+	}
+	return k, err
+}
+
+// decodeKeyRecord reads a key record, revoked or not.
+func decodeKeyRecord(id int64, b []byte) (k *auth.UserKey, revoked bool, err error) {
 	var r keyRecord
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%w: key: %w", errCorrupt, err)
+		return nil, false, fmt.Errorf("%w: key: %w", errCorrupt, err)
 	}
 	return &auth.UserKey{
 		ID: id, UserID: r.UserID, Name: r.Name, SecretHash: r.Hash, CreatedAt: r.Created.UTC(),
 		LastUsedAt: utcPtr(r.LastUsed), ExpiresAt: utcPtr(r.Expires),
 		Scopes: r.Scopes, SecretHint: r.Hint,
 		PreviousSecretHash: r.PrevHash, PreviousSecretHint: r.PrevHint, PreviousSecretExpiresAt: utcPtr(r.PrevExpires),
-	}, nil
+	}, r.Revoked, nil
 }
 
 // keyHead is how every encoding of a key owned by userID begins: encoding/json writes fields

@@ -177,7 +177,7 @@ func (s *Store) CreateFamily(ctx context.Context, f *auth.Family, first *auth.Se
 	}
 	// Index the family under its user, then check that the user still lives: see
 	// indexFamily (lifecycle.go).
-	if err := s.indexFamily(ctx, f.UserID, id, expires); err != nil {
+	if err := s.indexFamily(ctx, first, id, expires); err != nil {
 		first.FamilyID = 0
 		return fail(op, err)
 	}

@@ -232,6 +232,61 @@ func (s *Store) deleteAll(ctx context.Context, n int, add func(p redis.Pipeliner
 	return nil
 }
 
+// checkCredentials answers nil if the credentials that sess is made from still hold (see
+// auth.SessionStore.CreateSession): its user exists, is not being deleted or disabled and,
+// if sess names one, still has the password version the sign-in verified; its key, if any,
+// exists, is not revoked and is the user's. Else an error that fail makes ErrNotFound, or
+// the Redis error.
+//
+// Callers run it after writing the session (and family) to the indexes that revocations
+// sweep, and undo their writes if it fails. Every revocation changes the credential first
+// (markDeleted, revokeKey, UpdateUser for the disabled flag or the password) and sweeps the
+// indexes second. Each Redis command is atomic and the steps of each side run in order, so
+// if this check ran before the credential changed, the index entry was there before the
+// sweep started and the sweep ends the session; if after, this check sees the change and
+// the creation undoes itself. No interleaving leaves a session that outlives the
+// revocation. (Reads go to the masters: go-redis reads from replicas only if told to.)
+func (s *Store) checkCredentials(ctx context.Context, sess *auth.Session) error {
+	var user, key *redis.StringCmd
+	// One round trip for both reads; Pipelined's own error is checked per command below.
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		user = p.Get(ctx, s.name.user(sess.UserID))
+		if sess.UserKeyID != 0 {
+			key = p.Get(ctx, s.name.key(sess.UserKeyID))
+		}
+		return nil
+	})
+	b, err := user.Bytes()
+	if err != nil {
+		return err // redis.Nil: fail() makes it ErrNotFound
+	}
+	u, err := decodeUser(sess.UserID, b)
+	if err != nil {
+		return err
+	}
+	if u.Disabled || (sess.PasswordVersion != nil && *sess.PasswordVersion != u.PasswordVersion) {
+		return errRevoked
+	}
+	if key == nil {
+		return nil
+	}
+	if b, err = key.Bytes(); err != nil {
+		return err
+	}
+	k, err := decodeKey(sess.UserKeyID, b) // errTombstone if revoked
+	if err != nil {
+		return err
+	}
+	if k.UserID != sess.UserID {
+		return errRevoked
+	}
+	return nil
+}
+
+// errRevoked says that a credential a session depends on no longer holds; fail makes it
+// ErrNotFound.
+var errRevoked = errors.New("credential revoked")
+
 // checkUserLives answers nil if user id exists and is not being deleted, ErrNotFound if not,
 // or the Redis error.
 func (s *Store) checkUserLives(ctx context.Context, id int64) error {
@@ -368,11 +423,14 @@ func (s *Store) purgeFamily(ctx context.Context, userID, fid int64) error {
 	return s.dropSessions(ctx, userID, accessPairs(access))
 }
 
-// indexFamily adds a new family to its user's index, then checks that the user still lives:
-// a DeleteUser that ran meanwhile may have read the index before the SADD, so if the user is
-// gone the family is purged here (as CreateKey and CreateSession undo theirs). Every 64
-// families it prunes the index of those that are gone (their token set has expired).
-func (s *Store) indexFamily(ctx context.Context, userID, fid int64, expires time.Time) error {
+// indexFamily adds a new family to its user's index, then checks the credentials of its
+// first session (checkCredentials): a revocation that ran meanwhile (DeleteUser, DeleteKey,
+// DeleteSessionsOf after disabling the user or changing the password) may have read the
+// index before the SADD, so if a credential is revoked the family is purged here (as
+// CreateKey and CreateSession undo theirs). Every 64 families it prunes the index of those
+// that are gone (their token set has expired).
+func (s *Store) indexFamily(ctx context.Context, first *auth.Session, fid int64, expires time.Time) error {
+	userID := first.UserID
 	index := s.name.familiesOf(userID)
 	var size *redis.IntCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -383,7 +441,7 @@ func (s *Store) indexFamily(ctx context.Context, userID, fid int64, expires time
 		return nil
 	})
 	if err == nil {
-		err = s.checkUserLives(ctx, userID)
+		err = s.checkCredentials(ctx, first)
 	}
 	if err != nil {
 		uctx, cancel := undoContext(ctx)

@@ -127,3 +127,21 @@ end
 redis.call('DEL', KEYS[1], KEYS[2])
 return {toks, sessions}
 `)
+
+// revokeKey marks the key record KEYS[1] revoked, if it belongs to the user whose keyHead is
+// ARGV[1]: it inserts ARGV[2] (revokedMark) before the record's closing brace. It answers
+// the revoked record, also when it was revoked already (a DeleteKey that failed part-way,
+// or one running concurrently), and nil if there is no such record of that user. Keys have
+// no TTL; KEEPTTL says that nothing else changes.
+var revokeKey = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then
+	return false
+end
+local mark = ARGV[2] .. '}'
+if string.sub(v, -#mark) ~= mark then
+	v = string.sub(v, 1, -2) .. mark
+	redis.call('SET', KEYS[1], v, 'KEEPTTL')
+end
+return v
+`)

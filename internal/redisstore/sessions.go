@@ -63,8 +63,9 @@ func (s *Store) CreateSession(ctx context.Context, sess *auth.Session) error {
 		_ = s.rdb.Del(uctx, tokenKey).Err()
 		return fail(op, err)
 	}
-	// As in CreateKey: a DeleteUser that ran meanwhile may have missed this session.
-	if err := s.checkUserLives(ctx, sess.UserID); err != nil {
+	// The session is written where every revocation's sweep looks; only now may its
+	// credentials be checked (see checkCredentials).
+	if err := s.checkCredentials(ctx, sess); err != nil {
 		uctx, cancel := undoContext(ctx)
 		defer cancel()
 		_ = s.rdb.Del(uctx, tokenKey).Err()

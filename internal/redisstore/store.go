@@ -80,7 +80,7 @@ var errCorrupt = errors.New("corrupt record")
 // anything else from Redis or the network is ErrUnavailable, keeping the original too.
 func fail(op string, err error) error {
 	switch {
-	case errors.Is(err, redis.Nil), errors.Is(err, errTombstone):
+	case errors.Is(err, redis.Nil), errors.Is(err, errTombstone), errors.Is(err, errRevoked):
 		return notFound(op)
 	case errors.Is(err, errCorrupt):
 		return fmt.Errorf("redisstore: %s: %w", op, err)

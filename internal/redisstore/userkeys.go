@@ -3,10 +3,15 @@ package redisstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/token"
 )
 
 // CreateKey implements auth.KeyStore. The user must exist (ErrNotFound otherwise).
@@ -73,6 +78,9 @@ func (s *Store) KeysOf(ctx context.Context, userID int64) ([]*auth.UserKey, erro
 	keys := make([]*auth.UserKey, 0, len(recs))
 	for _, r := range recs {
 		k, err := decodeKey(r.id, r.b)
+		if errors.Is(err, errTombstone) {
+			continue // revoked: DeleteKey removes the entry when it finishes
+		}
 		if err != nil {
 			return nil, fail(op, err)
 		}
@@ -102,19 +110,90 @@ func (s *Store) SetKeyHash(ctx context.Context, id int64, hash string) error {
 	})
 }
 
-// DeleteKey implements auth.KeyStore.
+// DeleteKey implements auth.KeyStore in three steps (see doc.go, "Revoking a credential"):
+//
+//  1. revokeKey marks the record revoked, in one atomic step; from then on the key makes no
+//     session: Key answers ErrNotFound, and CreateSession, CreateFamily and Rotate, which
+//     check the key after writing their session, undo it.
+//  2. endKeySessions ends every session and family of the user that was made from the key.
+//  3. The record goes, then its index entry.
+//
+// A call that fails in step 2 or 3 leaves the record revoked; the next call finds it in
+// step 1 (revokeKey answers a revoked record as it is) and finishes, answering the key.
 func (s *Store) DeleteKey(ctx context.Context, userID, id int64) (*auth.UserKey, error) {
 	const op = "delete key"
-	v, err := deleteIfPrefix.Run(ctx, s.rdb, []string{s.name.key(id)}, keyHead(userID)).Text()
+	v, err := revokeKey.Run(ctx, s.rdb, []string{s.name.key(id)}, keyHead(userID), revokedMark).Text()
 	if err != nil {
+		return nil, fail(op, err)
+	}
+	k, _, err := decodeKeyRecord(id, []byte(v))
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	if err := s.endKeySessions(ctx, userID, id); err != nil {
+		return nil, fail(op, err)
+	}
+	if err := s.rdb.Del(ctx, s.name.key(id)).Err(); err != nil {
 		return nil, fail(op, err)
 	}
 	// The key is gone: from here on, failing would only make the caller retry into
 	// ErrNotFound. A failed SREM leaves an entry that KeysOf drops.
 	_ = s.rdb.SRem(ctx, s.name.keysOf(userID), id).Err()
-	k, err := decodeKey(id, []byte(v))
-	if err != nil {
-		return nil, fail(op, err)
-	}
 	return k, nil
+}
+
+// endKeySessions ends every refresh token family of userID made from key keyID (found by
+// its "k" field through the user's family index, so also one whose access sessions have
+// all expired) and every session made from it (found through the user's session index),
+// with the family of each refreshable one. Any creation that passed its credential check
+// before the key was revoked had written its session, and its family, to those indexes
+// before that check, so they are found here.
+func (s *Store) endKeySessions(ctx context.Context, userID, keyID int64) error {
+	fids, err := s.rdb.SMembers(ctx, s.name.familiesOf(userID)).Result()
+	if err != nil {
+		return err
+	}
+	owners := make([]*redis.StringCmd, len(fids))
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, f := range fids {
+			fid, _ := strconv.ParseInt(f, 10, 64)
+			owners[i] = p.HGet(ctx, s.name.family(fid), "k")
+		}
+		return nil
+	})
+	revoke := map[int64]bool{}
+	for i, c := range owners {
+		k, err := c.Result()
+		if errors.Is(err, redis.Nil) {
+			continue // gone, or not made from a key
+		}
+		if err != nil {
+			return err
+		}
+		if k == itoa(keyID) {
+			fid, _ := strconv.ParseInt(fids[i], 10, 64)
+			revoke[fid] = true
+		}
+	}
+	sessions, err := s.SessionsOf(ctx, userID)
+	if err != nil {
+		return err
+	}
+	drop := map[int64]token.Digest{}
+	for _, sess := range sessions {
+		if sess.UserKeyID != keyID {
+			continue
+		}
+		drop[sess.ID] = sess.TokenDigest
+		if sess.FamilyID != 0 {
+			// Possibly a family being created, not in the family index yet.
+			revoke[sess.FamilyID] = true
+		}
+	}
+	for fid := range revoke {
+		if err := s.RevokeFamily(ctx, userID, fid); err != nil && !errors.Is(err, auth.ErrNotFound) {
+			return err
+		}
+	}
+	return s.dropSessions(ctx, userID, drop)
 }

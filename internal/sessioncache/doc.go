@@ -51,15 +51,18 @@
 //   - DeleteSession: EndSessions; EndUserSessions when the store failed uncertainly;
 //   - RevokeFamily, and a Rotate that finds a reused refresh token: EndFamily (also when they
 //     fail uncertainly);
-//   - DeleteUser and DeleteSessionsOf: EndUserSessions;
+//   - DeleteUser, DeleteSessionsOf and DeleteKey (which ends the key's sessions itself):
+//     EndUserSessions;
 //   - SetPasswordHash and UpdateUser (role, password, disabled…): UserChanged;
 //   - TouchSession: EndSessions, because the idle timeout reads LastUsedAt: no replica may
 //     judge a session idle on an older LastUsedAt than the store's. The service touches a
 //     session at most once a minute, so this costs each replica one more read per active
 //     session and minute.
 //
-// DeleteKey and UpdateKey need nothing themselves: keys are not cached, and the service ends
-// a key's sessions through DeleteSession and RevokeFamily. A rotation proper ends no session
+// UpdateKey needs nothing: keys are not cached. CreateSession, CreateFamily and Rotate pass
+// straight through, and so does the check of the credentials they run after writing (see
+// auth.SessionStore.CreateSession): the wrapped store reads the user and the key itself,
+// never through this cache, whose copy may be older than a revocation. A rotation proper ends no session
 // (the earlier access session lives out its short life). Accounts and TOTP state are not read
 // by Authenticate, so their methods pass through. A method that other work adds must follow
 // the rule: any new way to end sessions, or to change what Authenticate reads of a session

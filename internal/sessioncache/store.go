@@ -247,6 +247,18 @@ func (s *Store) publish(ctx context.Context, msg []byte) {
 
 // ---- Methods that end sessions or change users: they publish. ----
 
+// DeleteKey implements auth.KeyStore, and publishes the end of the user's sessions: the
+// store ends the sessions made from the key itself, and their digests are not known here.
+// Keys are not cached. A call that failed uncertainly may have ended some, so it publishes
+// too; ErrNotFound ended nothing.
+func (s *Store) DeleteKey(ctx context.Context, userID, id int64) (*auth.UserKey, error) {
+	k, err := s.next.DeleteKey(ctx, userID, id)
+	if !errors.Is(err, auth.ErrNotFound) {
+		s.EndUserSessions(ctx, userID)
+	}
+	return k, err
+}
+
 // DeleteSession implements auth.SessionStore, and publishes the end of the session. When the
 // store fails without saying whether the session ended, all the user's sessions are
 // invalidated: the digest is not known here, and too much is safe.
@@ -438,12 +450,6 @@ func (s *Store) KeysOf(ctx context.Context, userID int64) ([]*auth.UserKey, erro
 // SetKeyHash implements auth.KeyStore.
 func (s *Store) SetKeyHash(ctx context.Context, id int64, hash string) error {
 	return s.next.SetKeyHash(ctx, id, hash)
-}
-
-// DeleteKey implements auth.KeyStore. Keys are not cached, and the sessions made from the
-// key are ended by the service through DeleteSession, which publishes.
-func (s *Store) DeleteKey(ctx context.Context, userID, id int64) (*auth.UserKey, error) {
-	return s.next.DeleteKey(ctx, userID, id)
 }
 
 // CreateSession implements auth.SessionStore. A new session is cached at its first use.
