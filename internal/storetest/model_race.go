@@ -119,6 +119,35 @@ func (m *machine) freshLogin(u *mUser) *mSession {
 	return m.signedIn(ns, u, nil)
 }
 
+// freshKey makes a key with the user's full rights for a live user, signed in afresh.
+func (m *machine) freshKey(rt *rapid.T) *mKey {
+	u := m.liveUser(rt)
+	if len(m.keys) >= modelMaxKeys {
+		rt.Skip("enough keys")
+	}
+	s := m.freshLogin(u)
+	nk, err := m.svc.CreateUserKey(m.as(s), "k", nil)
+	m.expect("CreateUserKey", err, "")
+	k := &mKey{id: nk.Key.ID, owner: u, eff: keyScopes(u.role), secret: nk.Secret}
+	m.keys = append(m.keys, k)
+	rt.Logf("key %d of user %d made to race on", k.id, u.id)
+	return k
+}
+
+// freshFamily signs a live user in with a refreshable session.
+func (m *machine) freshFamily(rt *rapid.T) *mFamily {
+	u := m.liveUser(rt)
+	in := auth.PasswordLogin{Username: u.name, Password: u.password}
+	if u.totp != "" {
+		in.OTP = m.otpCode(u)
+	}
+	ns, err := m.svc.Login(m.ctx, in, auth.ClientInfo{IP: modelIP}, auth.Refreshable(true))
+	m.expect(fmt.Sprintf("refreshable sign-in of user %d", u.id), err, "")
+	s := m.signedIn(ns, u, nil)
+	rt.Logf("%v made to race on", s)
+	return s.fam
+}
+
 // drawRacers draws n requests from the kinds given.
 func (m *machine) drawRacers(rt *rapid.T, kinds []func(i int) *racer) []*racer {
 	if len(kinds) == 0 {
@@ -220,7 +249,7 @@ func (m *machine) RaceDeleteKey(rt *rapid.T) {
 		}
 	}
 	if len(live) == 0 {
-		rt.Skip("no live key")
+		live = append(live, m.freshKey(rt))
 	}
 	k := live[rapid.IntRange(0, len(live)-1).Draw(rt, "key")]
 	var caller *mSession
@@ -313,7 +342,7 @@ func (m *machine) RaceRevokeFamily(rt *rapid.T) {
 		}
 	}
 	if len(live) == 0 {
-		rt.Skip("no family with a live session")
+		live = append(live, m.freshFamily(rt))
 	}
 	f := live[rapid.IntRange(0, len(live)-1).Draw(rt, "family")]
 	members := m.probesOf(func(s *mSession) bool { return s.fam == f })
