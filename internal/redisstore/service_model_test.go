@@ -1,8 +1,13 @@
 package redisstore
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/clock"
@@ -13,17 +18,106 @@ import (
 // The model tests of the domain over Redis (see storetest.Model): each run gets a store
 // under a prefix of its own on one server.
 
-func modelStores(t *testing.T) func(*testing.T, clock.Clock) auth.Store {
-	srv := redistest.Start(t)
+func modelStores(t *testing.T, rdb redis.UniversalClient, srv *redistest.Server) func(*testing.T, clock.Clock) auth.Store {
 	n := 0
 	return func(_ *testing.T, c clock.Clock) auth.Store {
 		n++
-		return New(srv.Client, Options{Prefix: fmt.Sprintf("%sm%d:", srv.Prefix, n), Clock: c})
+		return New(rdb, Options{Prefix: fmt.Sprintf("%sm%d:", srv.Prefix, n), Clock: c})
 	}
 }
 
-func TestModel(t *testing.T) { storetest.Model(t, modelStores(t)) }
+func TestModel(t *testing.T) {
+	srv := redistest.Start(t)
+	storetest.Model(t, modelStores(t, srv.Client, srv))
+}
 
-func TestModelConcurrent(t *testing.T) { storetest.ModelConcurrent(t, modelStores(t)) }
+func TestModelConcurrent(t *testing.T) {
+	srv := redistest.Start(t)
+	storetest.ModelConcurrent(t, modelStores(t, srv.Client, srv))
+}
 
-func TestModelFaults(t *testing.T) { storetest.ModelFaults(t, modelStores(t)) }
+func TestModelFaults(t *testing.T) {
+	srv := redistest.Start(t)
+	storetest.ModelFaults(t, modelStores(t, srv.Client, srv))
+}
+
+// TestModelRedisFaults injects the failures into single Redis commands (and pipelines), so
+// that a store method making several round trips fails half-way; an "after" failure is a
+// command Redis ran whose answer was lost, as with a timeout.
+func TestModelRedisFaults(t *testing.T) {
+	srv := redistest.Start(t)
+	hook := &faultHook{}
+	rdb := srv.NewClient(nil)
+	rdb.AddHook(hook)
+	storetest.ModelBackendFaults(t, modelStores(t, rdb, srv), hook)
+}
+
+// faultHook fails one chosen command of a client (see storetest.Injector). With only set,
+// it counts (and fails) only the single commands of that name.
+type faultHook struct {
+	only                string
+	mu                  sync.Mutex
+	armed, after, fired bool
+	at, calls           int
+}
+
+var errInjected = errors.New("injected failure: i/o timeout")
+
+func (h *faultHook) Arm(at int, after bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.armed, h.at, h.after, h.calls, h.fired = true, at, after, 0, false
+}
+
+func (h *faultHook) Disarm() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.armed = false
+	return h.fired
+}
+
+// take counts a call named name ("" for a pipeline) and reports whether the fault hits
+// it, and whether after it ran.
+func (h *faultHook) take(name string) (hit, after bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.armed || h.fired || (h.only != "" && name != h.only) {
+		return false, false
+	}
+	hit = h.calls == h.at
+	h.calls++
+	h.fired = hit
+	return hit, h.after
+}
+
+func (h *faultHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		hit, after := h.take(cmd.Name())
+		if !hit {
+			return next(ctx, cmd)
+		}
+		if after {
+			_ = next(ctx, cmd)
+		}
+		cmd.SetErr(errInjected)
+		return errInjected
+	}
+}
+
+func (h *faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		hit, after := h.take("")
+		if !hit {
+			return next(ctx, cmds)
+		}
+		if after {
+			_ = next(ctx, cmds)
+		}
+		for _, cmd := range cmds {
+			cmd.SetErr(errInjected)
+		}
+		return errInjected
+	}
+}

@@ -31,15 +31,15 @@ type faultStore struct {
 	jitter bool
 }
 
-// arm makes the at-th wrapped call from now fail, after it ran if after.
-func (f *faultStore) arm(at int, after bool) {
+// Arm makes the at-th wrapped call from now fail, after it ran if after.
+func (f *faultStore) Arm(at int, after bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.armed, f.at, f.after, f.calls, f.fired = true, at, after, 0, false
 }
 
-// disarm stops failing calls and reports whether the fault hit one.
-func (f *faultStore) disarm() bool {
+// Disarm stops failing calls and reports whether the fault hit one.
+func (f *faultStore) Disarm() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.armed = false

@@ -43,17 +43,32 @@ import (
 
 // Model runs the sequential model test against the stores newStore makes (one per run).
 func Model(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Store) {
-	runModel(t, newStore, modeSequential)
+	runModel(t, newStore, modeSequential, nil)
 }
 
 // ModelConcurrent runs the model test with racing revocations.
 func ModelConcurrent(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Store) {
-	runModel(t, newStore, modeConcurrent)
+	runModel(t, newStore, modeConcurrent, nil)
 }
 
 // ModelFaults runs the model test with injected store failures and retried revocations.
 func ModelFaults(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Store) {
-	runModel(t, newStore, modeFaults)
+	runModel(t, newStore, modeFaults, nil)
+}
+
+// Injector fails one chosen call of a store's backend (a Redis command, say): the at-th
+// call from Arm, after the backend ran it if after. Disarm stops it and reports whether it
+// hit a call.
+type Injector interface {
+	Arm(at int, after bool)
+	Disarm() bool
+}
+
+// ModelBackendFaults is ModelFaults with the failures injected by inj below the store, into
+// the backend calls that newStore's stores make: a store method that makes several calls can
+// then fail half-way, and must still leave a state that a retry completes.
+func ModelBackendFaults(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Store, inj Injector) {
+	runModel(t, newStore, modeFaults, inj)
 }
 
 type modelMode int
@@ -83,7 +98,7 @@ const (
 
 var modelParams = argon2id.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-func runModel(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Store, mode modelMode) {
+func runModel(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Store, mode modelMode, inj Injector) {
 	hasher, err := argon2id.New(modelParams)
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +126,10 @@ func runModel(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Stor
 	rapid.Check(t, func(rt *rapid.T) {
 		runs++
 		m := newMachine(t, rt, newStore, hasher, mode)
+		if inj != nil {
+			// A service step makes more backend calls than store calls.
+			m.inj, m.faultCalls = inj, 12
+		}
 		actions := map[string]func(*rapid.T){"": m.Check}
 		for name, action := range m.actions() {
 			actions[name] = func(rt *rapid.T) {
@@ -184,9 +203,13 @@ type machine struct {
 	ctx   context.Context
 	svc   *auth.Service
 	store *faultStore
-	clock *clock.Fake
-	start time.Time
-	admin context.Context // the principal of an admin outside the model, for admin steps
+	// inj injects the faults of the faults mode (the store wrapper, or the backend's
+	// injector), at one of its first faultCalls calls.
+	inj        Injector
+	faultCalls int
+	clock      *clock.Fake
+	start      time.Time
+	admin      context.Context // the principal of an admin outside the model, for admin steps
 
 	users    []*mUser
 	keys     []*mKey
@@ -203,7 +226,7 @@ func newMachine(t *testing.T, rt *rapid.T, newStore func(t *testing.T, c clock.C
 		svc: auth.NewService(st, hasher, c, auth.Config{
 			AccessTokenTTL: modelAccessTTL, ReauthWindow: modelReauth,
 		}),
-		store: st, clock: c, start: c.Now(),
+		store: st, inj: st, faultCalls: 6, clock: c, start: c.Now(),
 	}
 	if _, err := m.svc.EnsureUser(m.ctx, "root", "root-password-of-the-model", auth.RoleAdmin); err != nil {
 		rt.Fatalf("EnsureUser: %v", err)
@@ -302,11 +325,11 @@ func (m *machine) attempt(name string, op func() error) (error, bool) {
 	if m.mode != modeFaults {
 		return op(), false
 	}
-	at := rapid.IntRange(0, 5).Draw(m.rt, "fault at call")
+	at := rapid.IntRange(0, m.faultCalls-1).Draw(m.rt, "fault at call")
 	after := rapid.Bool().Draw(m.rt, "fault after the call")
-	m.store.arm(at, after)
+	m.inj.Arm(at, after)
 	err := op()
-	fired := m.store.disarm()
+	fired := m.inj.Disarm()
 	if !fired {
 		return err, false
 	}
@@ -1091,9 +1114,9 @@ func (m *machine) Advance(rt *rapid.T) {
 func (m *machine) AuthenticateFault(rt *rapid.T) {
 	s := m.drawAlive(rt, "session")
 	at := rapid.IntRange(0, 1).Draw(rt, "fault at call")
-	m.store.arm(at, rapid.Bool().Draw(rt, "fault after the call"))
+	m.inj.Arm(at, rapid.Bool().Draw(rt, "fault after the call"))
 	_, err := m.svc.Authenticate(m.ctx, s.tok)
-	m.store.disarm()
+	m.inj.Disarm()
 	m.expect(fmt.Sprintf("Authenticate of %v with the store failing", s), err, auth.CodeUnavailable)
 }
 
