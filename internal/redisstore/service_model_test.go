@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -50,6 +51,43 @@ func TestModelRedisFaults(t *testing.T) {
 	rdb := srv.NewClient(nil)
 	rdb.AddHook(hook)
 	storetest.ModelBackendFaults(t, modelStores(t, rdb, srv), hook)
+}
+
+// Ending a user's other sessions reads the kept session to spare its refresh family. If
+// that read fails, the call must fail too, not end the kept session's family with the others:
+// the user who asked to stay signed in would be signed out by an outage, under a success.
+func TestDeleteSessionsOfFailsRatherThanEndTheKeptFamily(t *testing.T) {
+	srv := redistest.Start(t)
+	hook := &faultHook{only: "get"}
+	rdb := srv.NewClient(nil)
+	rdb.AddHook(hook)
+	f := newFixture(t, rdb, srv)
+	ctx := t.Context()
+	u := f.user(t, "alice")
+	_, kept := f.family(t, u.ID, newToken(t), time.Hour)
+	other := f.session(t, u.ID, newToken(t), time.Hour)
+
+	hook.Arm(0, false)
+	_, err := f.DeleteSessionsOf(ctx, u.ID, kept.ID)
+	if !hook.Disarm() {
+		t.Fatal("DeleteSessionsOf made no GET: the test no longer fails the read it is about")
+	}
+	if _, serr := f.SessionByDigest(ctx, kept.TokenDigest); serr != nil {
+		t.Fatalf("the kept session is gone (%v) after DeleteSessionsOf answered %v", serr, err)
+	}
+	if !errors.Is(err, auth.ErrUnavailable) {
+		t.Errorf("DeleteSessionsOf with its read failing answered %v, want ErrUnavailable", err)
+	}
+	// The retry does the work and still spares the kept session.
+	if _, err := f.DeleteSessionsOf(ctx, u.ID, kept.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.SessionByDigest(ctx, kept.TokenDigest); err != nil {
+		t.Errorf("kept session after the retry: %v", err)
+	}
+	if _, err := f.SessionByDigest(ctx, other.TokenDigest); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("other session after the retry: %v, want ErrNotFound", err)
+	}
 }
 
 // faultHook fails one chosen command of a client (see storetest.Injector). With only set,
