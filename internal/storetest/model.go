@@ -211,6 +211,11 @@ type machine struct {
 	start      time.Time
 	admin      context.Context // the principal of an admin outside the model, for admin steps
 
+	// orphansOK marks the users who may have sessions the model does not know: a refresh
+	// whose rotation failed after saving its access session leaves that session behind
+	// (redisstore's Rotate does, by design), with a token nobody was ever given.
+	orphansOK map[*mUser]bool
+
 	users    []*mUser
 	keys     []*mKey
 	sessions []*mSession
@@ -226,7 +231,7 @@ func newMachine(t *testing.T, rt *rapid.T, newStore func(t *testing.T, c clock.C
 		svc: auth.NewService(st, hasher, c, auth.Config{
 			AccessTokenTTL: modelAccessTTL, ReauthWindow: modelReauth,
 		}),
-		store: st, inj: st, faultCalls: 6, clock: c, start: c.Now(),
+		store: st, inj: st, faultCalls: 6, clock: c, start: c.Now(), orphansOK: map[*mUser]bool{},
 	}
 	if _, err := m.svc.EnsureUser(m.ctx, "root", "root-password-of-the-model", auth.RoleAdmin); err != nil {
 		rt.Fatalf("EnsureUser: %v", err)
@@ -466,6 +471,7 @@ func (m *machine) endSession(s *mSession) {
 // endAllOf is the store's DeleteSessionsOf: every session of u but except, and every family
 // of u but except's own.
 func (m *machine) endAllOf(u *mUser, except *mSession) int {
+	m.orphansOK[u] = false // ended too
 	n := 0
 	for _, s := range m.sessions {
 		if s.owner == u && s.alive && s != except {
@@ -613,7 +619,13 @@ func (m *machine) checkLists(u *mUser) {
 	}
 	slices.Sort(got)
 	slices.Sort(want)
-	if !slices.Equal(got, want) {
+	known := map[int64]bool{}
+	for _, s := range m.sessions {
+		known[s.id] = true
+	}
+	extra := slices.DeleteFunc(slices.Clone(got), func(id int64) bool { return slices.Contains(want, id) })
+	unknownOnly := !slices.ContainsFunc(extra, func(id int64) bool { return known[id] })
+	if !slices.Equal(got, want) && !(m.orphansOK[u] && unknownOnly && len(got) == len(want)+len(extra)) {
 		m.rt.Fatalf("user %d: the store lists sessions %v, the model has %v alive", u.id, got, want)
 	}
 	keys, err := m.svc.UserKeys(m.admin, u.id)
@@ -738,6 +750,9 @@ func (m *machine) Refresh(rt *rapid.T) {
 		ns, err = m.svc.Refresh(m.ctx, presented, auth.ClientInfo{IP: modelIP})
 		return err
 	})
+	if retried {
+		m.orphansOK[f.owner] = true
+	}
 	rt.Logf("refresh of family %d with its %s token → %v (retried %v)", f.id, map[bool]string{true: "current", false: "earlier"}[rot == nil], orOK(auth.ErrorCode(err)), retried)
 
 	ownerGone := f.owner.deleted || f.owner.disabled || (f.key != nil && f.key.deleted)
@@ -939,7 +954,8 @@ func (m *machine) DeleteSessions(rt *rapid.T) {
 	if which == auth.SessionsAll {
 		except = nil
 	}
-	if ended := m.endAllOf(s.owner, except); ended != n && !retried {
+	orphans := m.orphansOK[s.owner]
+	if ended := m.endAllOf(s.owner, except); ended != n && !retried && !(orphans && n > ended) {
 		rt.Fatalf("DeleteSessions ended %d sessions, model says %d", n, ended)
 	}
 }
@@ -1037,7 +1053,8 @@ func (m *machine) ChangePassword(rt *rapid.T) {
 	}
 	u.password = next
 	if endOthers {
-		if ended := m.endAllOf(u, s); ended != n && err == nil && !retried {
+		orphans := m.orphansOK[u]
+		if ended := m.endAllOf(u, s); ended != n && err == nil && !retried && !(orphans && n > ended) {
 			rt.Fatalf("ChangePassword ended %d sessions, model says %d", n, ended)
 		}
 	}
