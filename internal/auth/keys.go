@@ -87,7 +87,11 @@ func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.ownKeyFor(ctx, p, keyID, KeyOpDelete); err != nil {
+	// A key the store no longer answers may be one that a failed call revoked without
+	// ending its sessions yet: the store's DeleteKey finishes that (and answers NOT_FOUND
+	// for a key that is not there, or not the caller's), so that the retry is safe. Such a
+	// key signs in no more, whatever its scopes: finishing its deletion gives no rights.
+	if _, err := s.ownKeyFor(ctx, p, keyID, KeyOpDelete); err != nil && ErrorCode(err) != CodeNotFound {
 		return nil, err
 	}
 	k, err := s.store.DeleteKey(ctx, p.User.ID, keyID)
