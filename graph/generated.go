@@ -1110,8 +1110,8 @@ directive @hasRole(
 Requires a session holding the given scope; others get ` + "`" + `FORBIDDEN` + "`" + `. Implies ` + "`" + `@auth` + "`" + `.
 A session signed in with a password holds every scope; a session made from a user key holds
 the key's scopes only. Scopes: ` + "`" + `read` + "`" + ` (queries), ` + "`" + `keys:write` + "`" + ` (create, reroll and delete
-keys), ` + "`" + `sessions:write` + "`" + ` (end other sessions), ` + "`" + `account:write` + "`" + ` (change the password; never on
-a key), ` + "`" + `admin` + "`" + ` (the admin operations; admins only).
+keys no wider than the session itself), ` + "`" + `sessions:write` + "`" + ` (end other sessions), ` + "`" + `account:write` + "`" + `
+(change the password; never on a key), ` + "`" + `admin` + "`" + ` (the admin operations; admins only).
 """
 directive @hasScope(
   "The scope the session must hold."
@@ -1704,12 +1704,20 @@ type Mutation {
     "The refresh token (or none, to use the refresh cookie) and the mode; may be left out."
     input: RefreshSessionInput
   ): Session!
-  "Make an API user key for the current user. The answer holds the secret, shown only this once."
+  """
+  Make an API user key for the current user. The answer holds the secret, shown only this once.
+  A session can never make a key wider than itself: a scope the session does not hold is
+  ` + "`" + `FORBIDDEN` + "`" + ` (a password session holds them all).
+  """
   createUserKey(
     "Options; may be left out."
     input: CreateUserKeyInput
   ): UserKey! @hasScope(scope: "keys:write")
-  "Delete one of the current user's keys and end every session made from it."
+  """
+  Delete one of the current user's keys and end every session made from it. The session must
+  hold every scope the key holds (a password session does): a key wider than the session is
+  ` + "`" + `FORBIDDEN` + "`" + `. Someone else's key is ` + "`" + `NOT_FOUND` + "`" + `.
+  """
   deleteUserKey(
     "The key to delete."
     input: DeleteUserKeyInput!
@@ -1717,7 +1725,9 @@ type Mutation {
   """
   Give one of the current user's keys a new secret, shown only in this answer. The previous
   secret keeps making sessions for ` + "`" + `graceSeconds` + "`" + `, then stops; sessions already made go on
-  (delete the key to end them). Someone else's key is ` + "`" + `NOT_FOUND` + "`" + `.
+  (delete the key to end them). The session must hold every scope the key holds (a password
+  session does): the new secret is the key, so a key wider than the session is ` + "`" + `FORBIDDEN` + "`" + `.
+  Someone else's key is ` + "`" + `NOT_FOUND` + "`" + `.
   """
   rerollUserKey(
     "The key and the grace period."

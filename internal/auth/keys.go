@@ -91,7 +91,7 @@ func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, err
 	// ending its sessions yet: the store's DeleteKey finishes that (and answers NOT_FOUND
 	// for a key that is not there, or not the caller's), so that the retry is safe. Such a
 	// key signs in no more, whatever its scopes: finishing its deletion gives no rights.
-	if _, err := s.ownKeyFor(ctx, p, keyID, KeyOpDelete); err != nil && ErrorCode(err) != CodeNotFound {
+	if _, err := s.ownKeyFor(ctx, p, keyID, keyOpDelete); err != nil && ErrorCode(err) != CodeNotFound {
 		return nil, err
 	}
 	k, err := s.store.DeleteKey(ctx, p.User.ID, keyID)

@@ -86,7 +86,7 @@ func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Dur
 	}
 	// Checked before the argon2 work of the new secret, so a refusal costs none; the check in
 	// the update below is the one that binds.
-	if _, err := s.ownKeyFor(ctx, p, keyID, KeyOpReroll); err != nil {
+	if _, err := s.ownKeyFor(ctx, p, keyID, keyOpReroll); err != nil {
 		return nil, err
 	}
 	for range 3 { // a new secret whose checksum equals the old one's: 1 in 2^32, try again
@@ -97,7 +97,7 @@ func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Dur
 		hint := SecretHint(secret)
 		now := s.clock.Now().UTC()
 		k, err := s.store.UpdateKey(ctx, keyID, func(k *UserKey) error {
-			if err := checkOwnKey(p, k, KeyOpReroll); err != nil {
+			if err := checkOwnKey(p, k, keyOpReroll); err != nil {
 				return err
 			}
 			if k.SecretHint == hint {

@@ -97,14 +97,14 @@ func (p *Principal) covers(scopes []Scope) bool {
 	return true
 }
 
-// KeyOp names an operation on an existing user key, for the messages of checkOwnKey.
-type KeyOp string
+// keyOp names an operation on an existing user key, for the messages of checkOwnKey.
+type keyOp string
 
 // Operations on an existing user key. Each goes through ownKeyFor (or checkOwnKey inside an
 // atomic update): a new one must too, and TestEveryKeyOperationIsCovered makes it list itself.
 const (
-	KeyOpReroll KeyOp = "reroll"
-	KeyOpDelete KeyOp = "delete"
+	keyOpReroll keyOp = "reroll"
+	keyOpDelete keyOp = "delete"
 )
 
 // checkOwnKey answers nil if p may act (op) on k: k is p's user's own key, and p's session
@@ -112,20 +112,24 @@ const (
 // owner's full key rights). Someone else's key is NOT_FOUND, checked first and whatever its
 // scopes, so that a narrow session learns nothing about other users' key ids; an own key
 // wider than the session is FORBIDDEN.
-func checkOwnKey(p *Principal, k *UserKey, op KeyOp) error {
+func checkOwnKey(p *Principal, k *UserKey, op keyOp) error {
 	if k.UserID != p.User.ID {
 		return Errorf(CodeNotFound, "user key not found")
 	}
 	if want := k.EffectiveScopes(p.User.Role); !p.covers(want) {
+		var held []Scope
+		if p.Session != nil {
+			held = p.Session.Scopes
+		}
 		return Errorf(CodeForbidden, "this session cannot %s a key wider than itself: the key holds %s, the session only %s",
-			op, scopeList(want), scopeList(p.Session.Scopes))
+			op, scopeList(want), scopeList(held))
 	}
 	return nil
 }
 
 // ownKeyFor loads key keyID for p to act on (op), through checkOwnKey. Every operation on an
 // existing key starts here, so none can forget ownership or the no-wider-credential rule.
-func (s *Service) ownKeyFor(ctx context.Context, p *Principal, keyID int64, op KeyOp) (*UserKey, error) {
+func (s *Service) ownKeyFor(ctx context.Context, p *Principal, keyID int64, op keyOp) (*UserKey, error) {
 	k, err := s.store.Key(ctx, keyID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "user key not found")
