@@ -118,9 +118,12 @@ func (s *Service) User(ctx context.Context, id int64) (*User, error) {
 	return u, err
 }
 
-// SetUserDisabled disables or enables a user. Disabling ends every session of the user, and
-// from then on their sign-ins answer INVALID_CREDENTIALS and any session that survived (one
-// made while this ran) answers 401. Admins only, and not on themselves.
+// SetUserDisabled disables or enables a user. Disabling ends every session and refresh token
+// family of the user, those of sign-ins still running included: the flag is set first, and
+// the store refuses to save a session of a disabled user (see SessionStore.CreateSession),
+// so a sign-in either sees the flag or made its session before the sweep looked. From then
+// on the user's sign-ins answer INVALID_CREDENTIALS. A call that fails after setting the
+// flag can be retried until it succeeds. Admins only, and not on themselves.
 func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) (*User, error) {
 	p, err := requireAdmin(ctx)
 	if err != nil {

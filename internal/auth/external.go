@@ -27,6 +27,9 @@ import (
 //     (createUser), which is the point where someone decides what the user may do.
 //   - TOTP does not apply: the provider authenticated the user, with whatever factors it
 //     requires; require a second factor there.
+//   - The session depends on the local user alone: disabling or deleting the user ends it,
+//     also when the sign-in is still running (see SessionStore.CreateSession). Nothing
+//     revokes one identity on its own.
 
 // ExternalIdentity is who a verified external token signs in as.
 type ExternalIdentity struct {

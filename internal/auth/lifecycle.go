@@ -73,9 +73,12 @@ const MaxRerollGrace = 7 * 24 * time.Hour
 // RerollUserKey gives one of the current user's keys a new secret, answered only here. The
 // previous secret keeps making sessions for grace (0: not at all), then stops; rerolling
 // again ends the grace of the secret before at once. Sessions already made from the key go
-// on (delete the key to end them). Someone else's key is not found. Needs keys:write, and a
-// session that covers the key's scopes: the new secret is the key, so a session narrower
-// than the key would get a wider credential (see checkOwnKey).
+// on (delete the key to end them). A reroll is not a revocation, then, and a sign-in that
+// verified the old secret just before it may still finish, as it would have a moment
+// earlier; deleteUserKey is what is atomic with sign-ins in flight. Someone else's key is
+// not found. Needs keys:write, and a session that covers the key's scopes: the new secret
+// is the key, so a session narrower than the key would get a wider credential (see
+// checkOwnKey).
 func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Duration) (*NewUserKey, error) {
 	p, err := requireScope(ctx, ScopeKeysWrite)
 	if err != nil {

@@ -64,6 +64,12 @@ func CheckPassword(password, username string) error {
 // With endOtherSessions it then ends every other session of the user, key-made ones
 // included; the current one goes on. It answers the user and how many sessions it ended.
 //
+// The old password stops working at once, even for a sign-in that verified it and is still
+// running: the change bumps the user's PasswordVersion, and the store refuses a session
+// bound to an older one (see Session.PasswordVersion). So with endOtherSessions no session
+// made with the old password survives, whatever the interleaving. Sessions of other
+// credentials (keys, external sign-ins) that start while it runs are not revoked by it.
+//
 // The user's keys are left alone: they are separate credentials, listed in me.userKeys.
 func (s *Service) ChangePassword(ctx context.Context, current, next string, endOtherSessions bool) (*User, int, error) {
 	p, err := requireScope(ctx, ScopeAccountWrite)

@@ -11,9 +11,9 @@
 //	p a:<id>                    account: compact JSON {"s","n","c"} (slug, name, created)
 //	p as:<slug>                 slug → account id; claimed with SET NX, so it is the lock that
 //	                            makes slugs unique
-//	p u:<id>                    user: compact JSON {"a","n","h","r","c","d"} (account id,
-//	                            username, hash, role, created, disabled); "!" and the JSON
-//	                            while DeleteUser runs
+//	p u:<id>                    user: compact JSON {"a","n","h","r","c","d","pv"} (account
+//	                            id, username, hash, role, created, disabled, password
+//	                            version); "!" and the JSON while DeleteUser runs
 //	p un:<username>             HASH account id → user id: the accounts that have a user of that
 //	                            name (HKEYS, for a login that names no account) and the user in
 //	                            each (HGET). A field is claimed with HSETNX, so it is the lock
@@ -22,7 +22,8 @@
 //	p users                     ZSET of user ids (score = id), for listing users by page
 //	p k:<id>                    user key: compact JSON {"u","n","h","c","l","e","s","i","ph",
 //	                            "pi","pe"}, owner first (s: scopes; i: the secret's checksum
-//	                            hint; p…: the previous secret during a reroll's grace period)
+//	                            hint; p…: the previous secret during a reroll's grace period),
+//	                            and "x":true at the end while DeleteKey runs (revoked)
 //	p {u<uid>}:k                SET of the user's key ids
 //	p t:<digest>                session, under the 32 raw bytes of its token's SHA-256 digest:
 //	                            a binary record (codec.go) that Redis expires at its ExpiresAt
@@ -97,13 +98,15 @@
 // be looked up without knowing its owner (k:<id>, t:<digest>) is the point of truth; the
 // per-user index is written after it and cleaned after it:
 //
-//   - DeleteKey and DeleteSession run one Lua script on the record: GET, check that the value
-//     starts with the encoding of the expected owner (and session id), DEL, answer the value.
-//     Of concurrent calls exactly one gets the value; the others find nothing (ErrNotFound).
-//     The winner then removes the index entry (SREM / HDEL).
+//   - DeleteSession runs one Lua script on the record: GET, check that the value starts with
+//     the encoding of the expected owner and session id, DEL, answer the value. Of concurrent
+//     calls exactly one gets the value; the others find nothing (ErrNotFound). The winner
+//     then removes the index entry (HDEL). DeleteKey revokes before it deletes: see
+//     "Revoking a credential".
 //   - CreateKey and CreateSession write the record, then add the index entry (a MULTI for the
-//     session index's HSET and its TTL). If the second step fails they delete the record again
-//     and report ErrUnavailable; the caller never saw its id or token.
+//     session index's HSET and its TTL), then check what the record depends on (the user;
+//     for a session, its credentials: see "Revoking a credential"). If a later step fails
+//     they delete what they wrote and answer the error; the caller never saw its id or token.
 //   - So an index entry whose record is missing is always stale (deleted or expired), never a
 //     record being made: KeysOf and SessionsOf delete such entries when they meet them, and
 //     CreateSession prunes a user's session index every 64 entries. A crash between the two
@@ -160,6 +163,47 @@
 // around the clock for the 30-day refresh lifetime keeps ~2,900 of them (~400 KB); a longer
 // AUTHGRAPH_ACCESS_TOKEN_TTL means fewer, and an idle timeout shortens the refresh lifetime.
 //
+// # Revoking a credential
+//
+// A session is made from credentials: its user (who must exist and not be disabled), and a
+// key (UserKeyID), a password (the user's password version, which changePassword bumps), or
+// a refresh token family. Revoking a credential must end every session made from it, those
+// of sign-ins still running included. A session record (t:<digest>) lives in any slot and a
+// key (k:<id>) in another, so no script can cover both on a Cluster; the protocol is instead
+// "change first, sweep second" against "write first, check second":
+//
+//   - A revocation first changes the credential, in one atomic step: DeleteKey marks the key
+//     record revoked (the revokeKey script appends "x":true; the record keeps its owner
+//     first, so keyHead still matches it); disabling the user and changing the password are
+//     a WATCH transaction on u:<id> (UpdateUser); DeleteUser turns u:<id> into a tombstone.
+//     Then it sweeps the per-user indexes: {u<uid>}:s for sessions and {u<uid>}:f for
+//     families (DeleteKey ends those whose "k" field or whose sessions name the key;
+//     DeleteSessionsOf and DeleteUser end them all).
+//   - A creation (CreateSession, CreateFamily, and the access session of Rotate) first
+//     writes its session record and index entry (and the family and its {u<uid>}:f entry),
+//     then reads the credentials (checkCredentials: GET u:<id> and k:<id>, one round trip)
+//     and, if one has been revoked, deletes what it wrote and answers ErrNotFound, which
+//     the domain answers as INVALID_CREDENTIALS.
+//
+// Every command is atomic and each side runs its steps in order, so either the creation's
+// check comes before the revocation's change — then its index entries were written before
+// it, hence before the sweep, which finds and ends the session — or after, and the check
+// sees the change. No interleaving leaves a session that outlives the revocation. A refresh
+// whose rotation script runs after its family was revoked finds the family gone and undoes
+// its access session (see the family scripts above); one whose access session passed its
+// check before a key was revoked has that session in {u<uid>}:s, carrying the family id,
+// and the key's sweep revokes the family.
+//
+// DeleteKey removes the revoked record only once the sweep is done; a call that fails
+// before (ErrUnavailable) leaves it revoked: Key, KeysOf and UpdateKey treat it as absent
+// (decodeKey answers errTombstone), and a retry finds it with revokeKey, sweeps again (every
+// step is idempotent) and answers the key. After the sweep nothing can fail the call: the
+// DEL runs on a detached context, and should it fail, the revoked record stays in its
+// user's index for a later DeleteKey or DeleteUser to remove.
+//
+// A reroll is not a revocation (sessions made from the key go on), so a sign-in that
+// verified the previous secret just before a reroll may still finish.
+//
 // # Deleting a user
 //
 // A user's records live in several slots, so DeleteUser cannot be one script. It goes:
@@ -177,10 +221,10 @@
 // Every purge step is idempotent. A DeleteUser that dies half-way leaves the tombstone, and
 // the next DeleteUser of that id (which finds the tombstone and answers ErrNotFound) runs
 // the purge again. CreateKey, CreateSession and CreateFamily, after writing their record and
-// index entry,
-// check that the user still lives (GET u:<id>) and undo their writes if not: either the
-// purge's listing saw their entry, or they see the tombstone (or nothing), so a key or
-// session made while its user is deleted never stays behind.
+// index entry, check that the user still lives (GET u:<id>, part of checkCredentials for
+// sessions) and undo their writes if not: either the purge's listing saw their entry, or
+// they see the tombstone (or nothing), so a key or session made while its user is deleted
+// never stays behind. The purge deletes revoked keys as it does the others.
 //
 // # Expiry
 //

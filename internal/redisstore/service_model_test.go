@@ -99,7 +99,7 @@ type faultHook struct {
 	at, calls           int
 }
 
-var errInjected = errors.New("injected failure: i/o timeout")
+var errModelFault = errors.New("injected failure: i/o timeout")
 
 func (h *faultHook) Arm(at int, after bool) {
 	h.mu.Lock()
@@ -139,8 +139,8 @@ func (h *faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if after {
 			_ = next(ctx, cmd)
 		}
-		cmd.SetErr(errInjected)
-		return errInjected
+		cmd.SetErr(errModelFault)
+		return errModelFault
 	}
 }
 
@@ -154,8 +154,8 @@ func (h *faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 			_ = next(ctx, cmds)
 		}
 		for _, cmd := range cmds {
-			cmd.SetErr(errInjected)
+			cmd.SetErr(errModelFault)
 		}
-		return errInjected
+		return errModelFault
 	}
 }

@@ -118,8 +118,9 @@ func (s *Store) SetKeyHash(ctx context.Context, id int64, hash string) error {
 //  2. endKeySessions ends every session and family of the user that was made from the key.
 //  3. The record goes, then its index entry.
 //
-// A call that fails in step 2 or 3 leaves the record revoked; the next call finds it in
-// step 1 (revokeKey answers a revoked record as it is) and finishes, answering the key.
+// A call that fails in step 1 or 2 answers ErrUnavailable and leaves the record (revoked,
+// unless step 1 never ran); the next call finds it in step 1 (revokeKey answers a revoked
+// record as it is), finishes, and answers the key. Step 3 cannot fail the call.
 func (s *Store) DeleteKey(ctx context.Context, userID, id int64) (*auth.UserKey, error) {
 	const op = "delete key"
 	v, err := revokeKey.Run(ctx, s.rdb, []string{s.name.key(id)}, keyHead(userID), revokedMark).Text()
@@ -133,12 +134,19 @@ func (s *Store) DeleteKey(ctx context.Context, userID, id int64) (*auth.UserKey,
 	if err := s.endKeySessions(ctx, userID, id); err != nil {
 		return nil, fail(op, err)
 	}
-	if err := s.rdb.Del(ctx, s.name.key(id)).Err(); err != nil {
-		return nil, fail(op, err)
+	// The key can make no session and has none left: the revocation is done, and the answer
+	// is the key whatever happens next. Failing from here on would make the caller retry
+	// into ErrNotFound whenever the DEL ran and only its answer was lost. The removal must
+	// not stop because the caller gave up, either.
+	uctx, cancel := undoContext(ctx)
+	defer cancel()
+	if err := s.rdb.Del(uctx, s.name.key(id)).Err(); err != nil {
+		// The record may stay, revoked: invisible, unusable, and still in its user's index,
+		// where a later DeleteKey of it, or DeleteUser, finds and removes it.
+		return k, nil
 	}
-	// The key is gone: from here on, failing would only make the caller retry into
-	// ErrNotFound. A failed SREM leaves an entry that KeysOf drops.
-	_ = s.rdb.SRem(ctx, s.name.keysOf(userID), id).Err()
+	// A failed SREM leaves an entry that KeysOf drops.
+	_ = s.rdb.SRem(uctx, s.name.keysOf(userID), id).Err()
 	return k, nil
 }
 

@@ -62,9 +62,9 @@
 // UpdateKey needs nothing: keys are not cached. CreateSession, CreateFamily and Rotate pass
 // straight through, and so does the check of the credentials they run after writing (see
 // auth.SessionStore.CreateSession): the wrapped store reads the user and the key itself,
-// never through this cache, whose copy may be older than a revocation. A rotation proper ends no session
-// (the earlier access session lives out its short life). Accounts and TOTP state are not read
-// by Authenticate, so their methods pass through. A method that other work adds must follow
+// never through this cache, whose copy may be older than a revocation. A rotation proper
+// ends no session (the earlier access session lives out its short life). Accounts and TOTP
+// state are not read by Authenticate, so their methods pass through. A method that other work adds must follow
 // the rule: any new way to end sessions, or to change what Authenticate reads of a session
 // or a user, publishes.
 //

@@ -272,3 +272,35 @@ func pipe(dst, src *holedConn) {
 		}
 	}
 }
+
+// DeleteKey ends the key's sessions inside the store, where this decorator cannot see their
+// digests: it publishes the end of all the user's sessions, so a replica that cached a
+// session of the key refuses it long before the cache's TTL (10 s) would.
+func TestDeleteKeyCrossesReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	a := redisReplica(t, srv, nil, 0, nil)
+	b := redisReplica(t, srv, nil, 0, nil)
+	u, _ := newSession(t, a)
+	k := &auth.UserKey{UserID: u.ID, Name: "ci", SecretHash: "h", CreatedAt: time.Now()}
+	if err := a.CreateKey(t.Context(), k); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := token.New(token.Session)
+	sess := &auth.Session{
+		UserID: u.ID, TokenDigest: token.Sum(tok), Method: auth.MethodUserKey, UserKeyID: k.ID,
+		CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
+	}
+	if err := a.CreateSession(t.Context(), sess); err != nil {
+		t.Fatal(err)
+	}
+	wantFound(t, b, sess.TokenDigest)
+	n := b.Stats().Hits
+	wantFound(t, b, sess.TokenDigest)
+	if b.Stats().Hits != n+1 {
+		t.Fatal("replica b did not answer from its cache")
+	}
+	if _, err := a.DeleteKey(t.Context(), u.ID, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, b, sess.TokenDigest, 2*time.Second)
+}
