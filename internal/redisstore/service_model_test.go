@@ -90,6 +90,36 @@ func TestDeleteSessionsOfFailsRatherThanEndTheKeptFamily(t *testing.T) {
 	}
 }
 
+// A family revocation whose script ran but whose answer was lost (a timeout) has deleted the
+// family, and with it the list of its access sessions. The retry must still end them, not
+// answer "no such family" and leave them signed in.
+func TestRevokeFamilyRetryEndsWhatAFailedOneLeft(t *testing.T) {
+	srv := redistest.Start(t)
+	hook := &faultHook{}
+	rdb := srv.NewClient(nil)
+	rdb.AddHook(hook)
+	f := newFixture(t, rdb, srv)
+	ctx := t.Context()
+	u := f.user(t, "alice")
+	warm, _ := f.family(t, u.ID, newToken(t), time.Hour)
+	if err := f.RevokeFamily(ctx, u.ID, warm.ID); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	fam, access := f.family(t, u.ID, newToken(t), time.Hour)
+
+	hook.Arm(0, true)
+	err := f.RevokeFamily(ctx, u.ID, fam.ID)
+	if !hook.Disarm() || !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("RevokeFamily with its answer lost: %v, want ErrUnavailable", err)
+	}
+	if err := f.RevokeFamily(ctx, u.ID, fam.ID); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("retry: %v", err)
+	}
+	if _, err := f.SessionByDigest(ctx, access.TokenDigest); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("the family's access session after the retry: %v, want ErrNotFound", err)
+	}
+}
+
 // faultHook fails one chosen command of a client (see storetest.Injector). With only set,
 // it counts (and fails) only the single commands of that name.
 type faultHook struct {
