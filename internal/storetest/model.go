@@ -252,7 +252,7 @@ func newMachine(t *testing.T, rt *rapid.T, newStore func(t *testing.T, c clock.C
 	m := &machine{
 		rt: rt, mode: mode, ctx: auth.WithClient(context.Background(), auth.ClientInfo{IP: modelIP}),
 		svc: auth.NewService(st, hasher, c, auth.Config{
-			AccessTokenTTL: modelAccessTTL, ReauthWindow: modelReauth,
+			AccessTokenTTL: modelAccessTTL, ReauthWindow: modelReauth, External: modelVerifier{},
 		}),
 		store: st, inj: st, faultCalls: 6, clock: c, start: c.Now(), orphansOK: map[*mUser]bool{},
 	}
@@ -288,6 +288,7 @@ func (m *machine) actions() map[string]func(*rapid.T) {
 		"CreateUser":     func(rt *rapid.T) { rare(rt, 2); m.CreateUser(rt) },
 		"LoginPassword":  m.LoginPassword,
 		"LoginKey":       m.LoginKey,
+		"LoginExternal":  m.LoginExternal,
 		"Refresh":        m.Refresh,
 		"CreateKey":      m.CreateKey,
 		"RerollKey":      m.RerollKey,
@@ -315,7 +316,7 @@ func (m *machine) actions() map[string]func(*rapid.T) {
 		// The steps that set up what a password change ends, and the change itself.
 		for name := range a {
 			switch name {
-			case "LoginPassword", "LoginKey", "Refresh", "CreateKey", "ChangePassword", "Advance", "TOTPOn":
+			case "LoginPassword", "LoginKey", "LoginExternal", "Refresh", "CreateKey", "ChangePassword", "Advance", "TOTPOn":
 			default:
 				delete(a, name)
 			}
@@ -452,33 +453,30 @@ func (m *machine) otpCode(u *mUser) string {
 	return c
 }
 
-// addSession records a session made by a sign-in or a refresh.
-func (m *machine) addSession(ns *auth.NewSession, owner *mUser, key *mKey, fam *mFamily, authAt time.Time) *mSession {
+// addSession records a session made by a sign-in or a refresh with method.
+func (m *machine) addSession(ns *auth.NewSession, owner *mUser, method auth.SessionMethod, key *mKey, fam *mFamily, authAt time.Time) *mSession {
 	s := &mSession{
-		tok: ns.Token, id: ns.Session.ID, owner: owner, method: auth.MethodPassword, key: key,
+		tok: ns.Token, id: ns.Session.ID, owner: owner, method: method, key: key,
 		fam: fam, authAt: authAt, alive: true,
 	}
 	if key != nil {
-		s.method, s.scopes = auth.MethodUserKey, slices.Clone(key.eff)
+		s.scopes = slices.Clone(key.eff)
 	}
 	m.sessions = append(m.sessions, s)
 	return s
 }
 
 // signedIn records a sign-in's session, and its family if it is refreshable.
-func (m *machine) signedIn(ns *auth.NewSession, owner *mUser, key *mKey) *mSession {
+func (m *machine) signedIn(ns *auth.NewSession, owner *mUser, method auth.SessionMethod, key *mKey) *mSession {
 	var fam *mFamily
 	if ns.RefreshToken != "" {
 		fam = &mFamily{
-			id: ns.Session.FamilyID, owner: owner, key: key, method: auth.MethodPassword,
+			id: ns.Session.FamilyID, owner: owner, key: key, method: method,
 			authAt: m.now(), refresh: ns.RefreshToken, rotated: map[string]*rotation{}, alive: true,
-		}
-		if key != nil {
-			fam.method = auth.MethodUserKey
 		}
 		m.families = append(m.families, fam)
 	}
-	return m.addSession(ns, owner, key, fam, m.now())
+	return m.addSession(ns, owner, method, key, fam, m.now())
 }
 
 // endFamily: every refresh token and access session of f stops working.
@@ -720,9 +718,43 @@ func (m *machine) LoginPassword(rt *rapid.T) {
 	rt.Logf("login of user %d (right password %v, refreshable %v, otp %v) → %v", u.id, right, refreshable, in.OTP != "", orOK(auth.ErrorCode(err)))
 	m.expect("LoginPassword", err, want)
 	if err == nil {
-		s := m.signedIn(ns, u, nil)
+		s := m.signedIn(ns, u, auth.MethodPassword, nil)
 		rt.Logf("  %v", s)
 	}
+}
+
+// modelVerifier accepts the external tokens "model:<username>" as that user of the default
+// account, and rejects every other.
+type modelVerifier struct{}
+
+func (modelVerifier) Verify(_ context.Context, tok string) (auth.ExternalIdentity, error) {
+	name, ok := strings.CutPrefix(tok, "model:")
+	if !ok {
+		return auth.ExternalIdentity{}, fmt.Errorf("not a model token: %w", auth.ErrExternalTokenRejected)
+	}
+	return auth.ExternalIdentity{Issuer: "https://idp.example", Subject: "sub-" + name, Username: name}, nil
+}
+
+func (m *machine) LoginExternal(rt *rapid.T) {
+	if len(m.aliveSessions()) >= modelMaxSessions {
+		rt.Skip("enough sessions")
+	}
+	u := m.drawUser(rt)
+	accepted := rapid.IntRange(0, 3).Draw(rt, "token (0: rejected)") > 0
+	refreshable := rapid.Bool().Draw(rt, "refreshable")
+	tok := "model:" + u.name
+	if !accepted {
+		tok = "forged:" + u.name
+	}
+	ns, err := m.svc.LoginExternal(m.ctx, tok, "", auth.ClientInfo{IP: modelIP}, auth.Refreshable(refreshable))
+	rt.Logf("external sign-in of user %d (accepted token %v, refreshable %v) → %v", u.id, accepted, refreshable, orOK(auth.ErrorCode(err)))
+	if !accepted || u.deleted || u.disabled {
+		m.expect("LoginExternal", err, auth.CodeInvalidCredentials)
+		return
+	}
+	m.expect("LoginExternal", err, "")
+	s := m.signedIn(ns, u, auth.MethodExternal, nil)
+	rt.Logf("  %v", s)
 }
 
 func (m *machine) LoginKey(rt *rapid.T) {
@@ -755,7 +787,7 @@ func (m *machine) LoginKey(rt *rapid.T) {
 		return
 	}
 	m.expect("LoginUserKey", err, "")
-	s := m.signedIn(ns, k.owner, k)
+	s := m.signedIn(ns, k.owner, auth.MethodUserKey, k)
 	rt.Logf("  %v", s)
 }
 
@@ -799,7 +831,7 @@ func (m *machine) Refresh(rt *rapid.T) {
 		if ns.Session.FamilyID != f.id {
 			rt.Fatalf("refresh of family %d made a session of family %d", f.id, ns.Session.FamilyID)
 		}
-		s := m.addSession(ns, f.owner, f.key, f, f.authAt)
+		s := m.addSession(ns, f.owner, f.method, f.key, f, f.authAt)
 		f.rotated[presented] = &rotation{at: m.now(), access: s, next: ns.RefreshToken}
 		f.refresh = ns.RefreshToken
 		rt.Logf("  %v", s)

@@ -94,10 +94,7 @@ func (m *machine) race(revoke func() error, racers []*racer, probes []*mSession)
 // and checks that none of their refresh tokens works.
 func (m *machine) settle(made []raced) {
 	for _, r := range made {
-		s := &mSession{tok: r.ns.Token, id: r.ns.Session.ID, owner: r.racer.owner, method: auth.MethodPassword, key: r.racer.key}
-		if r.racer.key != nil {
-			s.method = auth.MethodUserKey
-		}
+		s := &mSession{tok: r.ns.Token, id: r.ns.Session.ID, owner: r.racer.owner, method: r.ns.Session.Method, key: r.racer.key}
 		m.sessions = append(m.sessions, s)
 		if r.ns.RefreshToken != "" {
 			_, err := m.svc.Refresh(m.ctx, r.ns.RefreshToken, auth.ClientInfo{IP: modelIP})
@@ -116,7 +113,7 @@ func (m *machine) freshLogin(u *mUser) *mSession {
 	}
 	ns, err := m.svc.Login(m.ctx, in, auth.ClientInfo{IP: modelIP})
 	m.expect(fmt.Sprintf("password sign-in of user %d", u.id), err, "")
-	return m.signedIn(ns, u, nil)
+	return m.signedIn(ns, u, auth.MethodPassword, nil)
 }
 
 // freshKey makes a key with the user's full rights for a live user, signed in afresh.
@@ -143,7 +140,7 @@ func (m *machine) freshFamily(rt *rapid.T) *mFamily {
 	}
 	ns, err := m.svc.Login(m.ctx, in, auth.ClientInfo{IP: modelIP}, auth.Refreshable(true))
 	m.expect(fmt.Sprintf("refreshable sign-in of user %d", u.id), err, "")
-	s := m.signedIn(ns, u, nil)
+	s := m.signedIn(ns, u, auth.MethodPassword, nil)
 	rt.Logf("%v made to race on", s)
 	return s.fam
 }
@@ -171,6 +168,19 @@ func (m *machine) passwordRacer(u *mUser) func(int) *racer {
 				return m.svc.Login(m.ctx, auth.PasswordLogin{Username: u.name, Password: pw}, auth.ClientInfo{IP: modelIP}, auth.Refreshable(refreshable))
 			},
 			ok: []auth.Code{auth.CodeInvalidCredentials, auth.CodeOTPRequired},
+		}
+	}
+}
+
+func (m *machine) externalRacer(u *mUser) func(int) *racer {
+	return func(i int) *racer {
+		refreshable := i%2 == 1
+		return &racer{
+			what: fmt.Sprintf("external sign-in of user %d", u.id), owner: u,
+			run: func() (*auth.NewSession, error) {
+				return m.svc.LoginExternal(m.ctx, "model:"+u.name, "", auth.ClientInfo{IP: modelIP}, auth.Refreshable(refreshable))
+			},
+			ok: []auth.Code{auth.CodeInvalidCredentials},
 		}
 	}
 }
@@ -227,7 +237,7 @@ func (m *machine) liveUser(rt *rapid.T) *mUser {
 
 // racersOfUser: sign-ins with the password and every key of u, refreshes of u's families.
 func (m *machine) racersOfUser(u *mUser, families func(*mFamily) bool) []func(int) *racer {
-	kinds := []func(int) *racer{m.passwordRacer(u)}
+	kinds := []func(int) *racer{m.passwordRacer(u), m.externalRacer(u)}
 	for _, k := range m.keys {
 		if k.owner == u && !k.deleted {
 			kinds = append(kinds, m.keyRacer(k))
