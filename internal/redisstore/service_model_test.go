@@ -19,7 +19,7 @@ import (
 // The model tests of the domain over Redis (see storetest.Model): each run gets a store
 // under a prefix of its own on one server.
 
-func modelStores(t *testing.T, rdb redis.UniversalClient, srv *redistest.Server) func(*testing.T, clock.Clock) auth.Store {
+func modelStores(rdb redis.UniversalClient, srv *redistest.Server) func(*testing.T, clock.Clock) auth.Store {
 	n := 0
 	return func(_ *testing.T, c clock.Clock) auth.Store {
 		n++
@@ -29,24 +29,24 @@ func modelStores(t *testing.T, rdb redis.UniversalClient, srv *redistest.Server)
 
 func TestModel(t *testing.T) {
 	srv := redistest.Start(t)
-	storetest.Model(t, modelStores(t, srv.Client, srv))
+	storetest.Model(t, modelStores(srv.Client, srv))
 }
 
 func TestModelConcurrent(t *testing.T) {
 	srv := redistest.Start(t)
-	storetest.ModelConcurrent(t, modelStores(t, srv.Client, srv))
+	storetest.ModelConcurrent(t, modelStores(srv.Client, srv))
 }
 
 func TestModelFaults(t *testing.T) {
 	srv := redistest.Start(t)
-	storetest.ModelFaults(t, modelStores(t, srv.Client, srv))
+	storetest.ModelFaults(t, modelStores(srv.Client, srv))
 }
 
 // TestModelPasswordChangeFaults fails while a retried password change leaves the other
 // sessions signed in (see storetest.ModelPasswordChangeFaults).
 func TestModelPasswordChangeFaults(t *testing.T) {
 	srv := redistest.Start(t)
-	storetest.ModelPasswordChangeFaults(t, modelStores(t, srv.Client, srv))
+	storetest.ModelPasswordChangeFaults(t, modelStores(srv.Client, srv))
 }
 
 // TestModelRedisFaults injects the failures into single Redis commands (and pipelines), so
@@ -57,7 +57,7 @@ func TestModelRedisFaults(t *testing.T) {
 	hook := &faultHook{}
 	rdb := srv.NewClient(nil)
 	rdb.AddHook(hook)
-	storetest.ModelBackendFaults(t, modelStores(t, rdb, srv), hook)
+	storetest.ModelBackendFaults(t, modelStores(rdb, srv), hook)
 }
 
 // Ending a user's other sessions reads the kept session to spare its refresh family. If
