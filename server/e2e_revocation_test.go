@@ -5,11 +5,16 @@ package main
 // still works once the revocation has answered.
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/authgraph/authgraph/internal/redistest"
 )
 
 // revocationRace runs workers that send signIn (a GraphQL body) over and over and collect
@@ -183,4 +188,146 @@ func TestDisableUserRacingSignIns(t *testing.T) {
 	})
 	ok(t, "enableUser", srv.post(t, admin, `mutation($id: ObjectID!) { enableUser(input: {userId: $id}) { id } }`, map[string]any{"id": aliceID}))
 	wantAllDead(t, srv, access, refresh)
+}
+
+// Sign-ins of a user that are in flight while deleteUser runs answer INVALID_CREDENTIALS,
+// like a sign-in after it, never an internal error, and leave no session behind.
+func TestDeleteUserRacingSignIns(t *testing.T) {
+	srv, _ := startRedisServer(t, revocationEnv)
+	admin := srv.login(t, adminName, adminPass)
+	srv.createUser(t, admin, "alice", "alice-password")
+	alice := srv.login(t, "alice", "alice-password")
+	aliceID := srv.post(t, alice, `{ me { id } }`, nil).str(t, "me.id")
+	k := srv.createKey(t, alice, nil)
+	const (
+		qPassword = `mutation($u: String!, $p: String!, $r: Boolean) { createSessionUsingUsername(input: {username: $u, password: $p, refreshable: $r}) { token refreshToken } }`
+		qKey      = `mutation($id: ObjectID!, $s: String!, $r: Boolean) { createSessionUsingUsername: createSessionUsingUserKey(input: {userKeyId: $id, secret: $s, refreshable: $r}) { token refreshToken } }`
+	)
+	access, refresh := revocationRace(t, srv, "createSessionUsingUsername", func(w int) string {
+		if w%4 < 2 {
+			return body(qKey, map[string]any{"id": k.id, "s": k.secret, "r": w%2 == 1})
+		}
+		return body(qPassword, map[string]any{"u": "alice", "p": "alice-password", "r": w%2 == 1})
+	}, func() {
+		ok(t, "deleteUser", srv.post(t, admin, `mutation($id: ObjectID!) { deleteUser(input: {userId: $id}) { user { id } } }`, map[string]any{"id": aliceID}))
+	})
+	wantAllDead(t, srv, access, refresh)
+}
+
+// cuttingProxy forwards TCP to Redis, and while armed closes the connection (both ways,
+// without forwarding) of any client write that contains match, so the command it carries
+// fails as on a timeout; go-redis's own retries meet the cut as well.
+type cuttingProxy struct {
+	ln     net.Listener
+	target string
+	match  []byte
+	armed  atomic.Bool
+	cuts   atomic.Int32
+}
+
+func newCuttingProxy(t *testing.T, target, match string) *cuttingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cuttingProxy{ln: ln, target: target, match: []byte(match)}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, client, server)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(client, server); client.Close() }()
+			go func() {
+				defer server.Close()
+				defer client.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := client.Read(buf)
+					if n > 0 {
+						if p.armed.Load() && bytes.Contains(buf[:n], p.match) {
+							p.cuts.Add(1)
+							return
+						}
+						if _, err := server.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+// deleteUserKey fails half-way (Redis cut off after the key was revoked, while its sessions
+// were being ended): it answers 503, the key already signs in no more, and the retry ends
+// what is left and answers the key, not NOT_FOUND. Then none of the key's sessions works.
+func TestDeleteUserKeyFailingHalfWayIsRetried(t *testing.T) {
+	rs := redistest.Start(t)
+	if rs.Cluster {
+		t.Skip("the proxy fronts one Redis node")
+	}
+	// HGETALL reads the user's session index, half-way through deleting a key: after the
+	// key was revoked and its refresh token families ended, before its plain sessions are.
+	// Nothing else on the server sends it while the test cuts. go-redis writes command
+	// names in lower case (the scripts' upper-case calls do not match).
+	proxy := newCuttingProxy(t, rs.Addr, "hgetall")
+	env := map[string]string{
+		"AUTHGRAPH_REDIS_URL": "redis://" + proxy.ln.Addr().String(), "AUTHGRAPH_REDIS_PREFIX": rs.Prefix,
+		"AUTHGRAPH_REDIS_TIMEOUT": "100ms",
+	}
+	for k, v := range revocationEnv {
+		env[k] = v
+	}
+	srv := startServer(t, env)
+	admin := srv.login(t, adminName, adminPass)
+	k := srv.createKey(t, admin, nil)
+	const q = `mutation($id: ObjectID!, $s: String!, $r: Boolean) { createSessionUsingUserKey(input: {userKeyId: $id, secret: $s, refreshable: $r}) { token refreshToken } }`
+	var access, refresh []string
+	for i := range 200 {
+		r := ok(t, "createSessionUsingUserKey", srv.post(t, "", q, map[string]any{"id": k.id, "s": k.secret, "r": i%4 == 0}))
+		access = append(access, r.str(t, "createSessionUsingUserKey.token"))
+		if i%4 == 0 {
+			refresh = append(refresh, r.str(t, "createSessionUsingUserKey.refreshToken"))
+		}
+	}
+
+	proxy.armed.Store(true)
+	r := srv.post(t, admin, qDeleteKey, map[string]any{"id": k.id})
+	proxy.armed.Store(false)
+	if r.Status != http.StatusServiceUnavailable || r.code() != "SERVICE_UNAVAILABLE" || proxy.cuts.Load() == 0 {
+		t.Fatalf("deleteUserKey with Redis cut off half-way: %d %s (%d cuts)", r.Status, r.Raw, proxy.cuts.Load())
+	}
+	wantGQLCode(t, "a sign-in with the half-deleted key", srv.post(t, "", qKeyLogin, map[string]any{"id": k.id, "s": k.secret}), "INVALID_CREDENTIALS")
+
+	r = ok(t, "the retried deleteUserKey", srv.post(t, admin, qDeleteKey, map[string]any{"id": k.id}))
+	if r.str(t, "deleteUserKey.userKey.id") != k.id {
+		t.Fatalf("the retried deleteUserKey: %s", r.Raw)
+	}
+	wantAllDead(t, srv, access, refresh)
+	wantGQLCode(t, "deleteUserKey once done", srv.post(t, admin, qDeleteKey, map[string]any{"id": k.id}), "NOT_FOUND")
+	wantWorks(t, srv, "the admin's own session", admin)
 }

@@ -70,6 +70,10 @@ func CheckPassword(password, username string) error {
 // made with the old password survives, whatever the interleaving. Sessions of other
 // credentials (keys, external sign-ins) that start while it runs are not revoked by it.
 //
+// A call that fails after saving the new password (SERVICE_UNAVAILABLE while ending the
+// other sessions) is retried as it was made: finding the password already next, the retry
+// ends the other sessions and answers as the first call would have.
+//
 // The user's keys are left alone: they are separate credentials, listed in me.userKeys.
 func (s *Service) ChangePassword(ctx context.Context, current, next string, endOtherSessions bool) (*User, int, error) {
 	p, err := requireScope(ctx, ScopeAccountWrite)
@@ -101,6 +105,14 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 	if err != nil {
 		return nil, 0, fmt.Errorf("verify password: %w", err)
 	}
+	if !ok && current != next {
+		// A retry of a change whose password was saved but whose other sessions were not
+		// all ended (the call failed after the save): the password is next already. The
+		// caller proves it knows the password all the same, so the retry finishes.
+		if retry, _, err := s.hasher.Verify(ctx, next, u.PasswordHash); err == nil && retry {
+			return s.endOtherSessions(ctx, p, u, endOtherSessions)
+		}
+	}
 	if !ok {
 		_, err := s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, invalidCredentials())
 		return nil, 0, err
@@ -130,13 +142,22 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 	case err != nil:
 		return nil, 0, fmt.Errorf("save password: %w", err)
 	}
-	ended := 0
-	if endOtherSessions {
-		if ended, err = s.store.DeleteSessionsOf(ctx, u.ID, p.Session.ID); err != nil {
-			return nil, 0, fmt.Errorf("end other sessions: %w", err)
-		}
+	return s.endOtherSessions(ctx, p, updated, endOtherSessions)
+}
+
+// endOtherSessions is the end of ChangePassword, once u has the new password: with end set
+// it ends every session of u but p's. The password change came first (it refuses the
+// sign-ins with the old password still running), so nothing made with the old password
+// survives this sweep.
+func (s *Service) endOtherSessions(ctx context.Context, p *Principal, u *User, end bool) (*User, int, error) {
+	if !end {
+		return u, 0, nil
 	}
-	return updated, ended, nil
+	ended, err := s.store.DeleteSessionsOf(ctx, u.ID, p.Session.ID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("end other sessions: %w", err)
+	}
+	return u, ended, nil
 }
 
 // oneRepeated reports whether s (not empty) is one character repeated.

@@ -35,7 +35,7 @@ type User struct {
 	// a password sign-in binds the session it makes to the version it verified, and the
 	// store refuses to save that session under another (see SessionStore.CreateSession), so
 	// no sign-in with the old password that is still running when the password changes can
-	// finish.
+	// finish. Every operation that sets a new password must bump it in the same update.
 	PasswordVersion int64
 }
 

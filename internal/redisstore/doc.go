@@ -192,7 +192,10 @@
 // whose rotation script runs after its family was revoked finds the family gone and undoes
 // its access session (see the family scripts above); one whose access session passed its
 // check before a key was revoked has that session in {u<uid>}:s, carrying the family id,
-// and the key's sweep revokes the family.
+// and the key's sweep revokes the family. Should a creation's undo fail too, what stays is a
+// session whose token was never handed out, which nobody can present. The argument needs
+// the writes that a revocation or creation saw acknowledged to survive: a Sentinel failover
+// that loses acknowledged writes can break it, as it can break every rule here.
 //
 // DeleteKey removes the revoked record only once the sweep is done; a call that fails
 // before (ErrUnavailable) leaves it revoked: Key, KeysOf and UpdateKey treat it as absent
