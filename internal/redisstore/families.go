@@ -326,6 +326,12 @@ func (s *Store) RevokeFamily(ctx context.Context, userID, id int64) error {
 	const op = "revoke family"
 	res, err := revoke.Run(ctx, s.rdb, []string{s.name.family(id)}, itoa(userID), s.clock.Now().UnixMilli()).Slice()
 	if errors.Is(err, redis.Nil) {
+		// No such family, or one that a revocation deleted before failing (or whose answer
+		// was lost): the access sessions it left are found through the user's index and
+		// end now, so that retrying a failed revocation finishes it.
+		if err := s.dropFamilySessions(ctx, userID, id); err != nil {
+			return fail(op, err)
+		}
 		return notFound(op)
 	}
 	if err != nil {
@@ -340,6 +346,21 @@ func (s *Store) RevokeFamily(ctx context.Context, userID, id int64) error {
 	}
 	_ = s.purgeFamily(uctx, userID, id)
 	return nil
+}
+
+// dropFamilySessions deletes the sessions of userID that belong to family fid.
+func (s *Store) dropFamilySessions(ctx context.Context, userID, fid int64) error {
+	sessions, err := s.SessionsOf(ctx, userID)
+	if err != nil {
+		return err
+	}
+	left := map[int64]token.Digest{}
+	for _, sess := range sessions {
+		if sess.FamilyID == fid {
+			left[sess.ID] = sess.TokenDigest
+		}
+	}
+	return s.dropSessions(ctx, userID, left)
 }
 
 // accessPairs reads the {id, digest, …} list the scripts answer.

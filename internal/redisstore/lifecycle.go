@@ -373,10 +373,16 @@ func (s *Store) DeleteSessionsOf(ctx context.Context, userID, exceptID int64) (i
 	// revoking a family ends the sessions it made. The kept session's own family goes on.
 	var keep int64
 	if d, ok := entries[itoa(exceptID)]; ok && len(d) == len(token.Digest{}) {
-		if b, err := s.rdb.Get(ctx, s.name.token(token.Digest([]byte(d)))).Bytes(); err == nil {
+		b, err := s.rdb.Get(ctx, s.name.token(token.Digest([]byte(d)))).Bytes()
+		switch {
+		case err == nil:
 			if sess, err := decodeSession(b); err == nil {
 				keep = sess.FamilyID
 			}
+		case !errors.Is(err, redis.Nil):
+			// Not knowing the kept session's family, going on would end it with the others:
+			// the caller, who asked to stay signed in, would be signed out by an outage.
+			return ended, fail(op, err)
 		}
 	}
 	fids, err := s.rdb.SMembers(ctx, s.name.familiesOf(userID)).Result()
