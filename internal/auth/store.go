@@ -67,6 +67,7 @@ type Store interface {
 	AccountStore // accounts.go
 	TOTPStore    // totp.go
 	LifecycleStore
+	BatchReader // batch.go
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }
