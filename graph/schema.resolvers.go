@@ -319,11 +319,17 @@ func (r *userResolver) RawID(ctx context.Context, obj *auth.User) (string, error
 
 // Account is the resolver for the account field.
 func (r *userResolver) Account(ctx context.Context, obj *auth.User) (*auth.Account, error) {
+	if l := rowLoaders(ctx); l != nil {
+		return l.accounts.Load(ctx, obj.AccountID)
+	}
 	return r.Service.Account(ctx, obj.AccountID)
 }
 
 // TotpEnabled is the resolver for the totpEnabled field.
 func (r *userResolver) TotpEnabled(ctx context.Context, obj *auth.User) (bool, error) {
+	if l := rowLoaders(ctx); l != nil {
+		return l.totp.Load(ctx, obj.ID)
+	}
 	return r.Service.TOTPEnabled(ctx, obj.ID)
 }
 
