@@ -19,7 +19,7 @@ func TestBatchReadsAgreeWithSingleReads(t *testing.T) {
 	}
 	var userIDs []int64
 	for _, u := range []struct{ account, name string }{{"", "gina"}, {"acme", "hank"}} {
-		made, err := f.svc.CreateUserIn(admin, u.account, u.name, u.name+"-password", auth.RoleMember)
+		made, err := f.svc.CreateUserInAccount(admin, u.account, u.name, u.name+"-password", auth.RoleMember)
 		if err != nil {
 			t.Fatal(err)
 		}

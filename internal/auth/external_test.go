@@ -86,7 +86,7 @@ func externalFixture(t *testing.T, wrap func(*memstore.Store) auth.Store) (*fixt
 		t.Fatal(err)
 	}
 	for _, name := range []string{"erin", "dave"} {
-		u, err := f.svc.CreateUserIn(admin, "acme", name, name+"-acme-password", "")
+		u, err := f.svc.CreateUserInAccount(admin, "acme", name, name+"-acme-password", "")
 		if err != nil {
 			t.Fatal(err)
 		}

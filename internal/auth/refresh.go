@@ -164,7 +164,7 @@ func (s *Service) startFamily(ctx context.Context, sess *Session, client ClientI
 	}
 	now := s.clock.Now().UTC()
 	sess.TokenDigest = token.Sum(access)
-	stamp(sess, now, now, s.cfg.AccessTokenTTL)
+	setSessionTimes(sess, now, now, s.cfg.AccessTokenTTL)
 	setClient(sess, client)
 	f := &Family{
 		UserID: sess.UserID, Method: sess.Method, UserKeyID: sess.UserKeyID, Name: sess.Name,
@@ -229,7 +229,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, client Clien
 			sess.ExpiresAt = *key.ExpiresAt
 		}
 	}
-	stamp(sess, now, f.CreatedAt, s.cfg.AccessTokenTTL)
+	setSessionTimes(sess, now, f.CreatedAt, s.cfg.AccessTokenTTL)
 	setClient(sess, client)
 	res, err := s.store.Rotate(ctx, &Rotation{
 		FamilyID: f.ID, Presented: presented, Now: now,
