@@ -59,9 +59,6 @@ const MsgExternalLoginOff = "External login is not configured."
 // 1-2 KiB; internal/oidc refuses more than 16 KiB too.
 const maxExternalTokenLen = 16 << 10
 
-// ExternalLoginEnabled reports whether an ExternalVerifier is configured.
-func (s *Service) ExternalLoginEnabled() bool { return s.cfg.External != nil }
-
 // LoginExternal trades a token from an external identity provider for a session of the local
 // user it maps to; see the rules at the top of this file. Errors that answer
 // INVALID_CREDENTIALS carry the reason in their text (never the token), for a debug log.
