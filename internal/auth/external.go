@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// External sign-in (issue 3, point 6; datarhei's Auth0 login): a client trades a token from a
+// External sign-in: a client trades a token from a
 // trusted external identity provider (an OpenID Connect ID or access token) for an authgraph
 // session. The provider vouches for who the holder is; the operator's configuration says which
 // of the provider's users may sign in and as which local user. The session is then an ordinary

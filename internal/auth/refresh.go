@@ -9,7 +9,7 @@ import (
 	"github.com/authgraph/authgraph/internal/token"
 )
 
-// Refreshable sessions (issue 3; Lightbug's `refreshable`, Directus, datarhei, Luma).
+// Refreshable sessions.
 //
 // A refreshable sign-in starts a token Family: a short-lived access session (an ordinary
 // Session with FamilyID set, AccessTokenTTL long) and a refresh token (RefreshTokenTTL long).
