@@ -33,7 +33,7 @@ import (
 
 // Defaults of the refresh settings.
 const (
-	DefaultAccessTokenTTL  = 15 * time.Minute    // Luma's 15-minute token
+	DefaultAccessTokenTTL  = 15 * time.Minute    // short: a leaked one is soon worthless
 	DefaultRefreshTokenTTL = 30 * 24 * time.Hour // as long as a plain session
 	DefaultRefreshGrace    = 10 * time.Second
 )
