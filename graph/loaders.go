@@ -23,14 +23,14 @@ import (
 type RowLoaders struct {
 	Service *auth.Service
 	// Wait is how long the first row waits for the others before the batch is read
-	// (default DefaultRowWait). A page whose rows ask for distinct keys is read as soon as
+	// (default defaultRowWait). A page whose rows ask for distinct keys is read as soon as
 	// all of them have asked.
 	Wait time.Duration
 }
 
-// DefaultRowWait is RowLoaders' default Wait: long enough for the resolvers of a page's
+// defaultRowWait is RowLoaders' default Wait: long enough for the resolvers of a page's
 // rows, which run concurrently, to join one batch.
-const DefaultRowWait = 2 * time.Millisecond
+const defaultRowWait = 2 * time.Millisecond
 
 var (
 	_ graphql.HandlerExtension     = RowLoaders{}
@@ -63,7 +63,7 @@ type loaders struct {
 
 func newLoaders(svc *auth.Service, wait time.Duration) *loaders {
 	if wait <= 0 {
-		wait = DefaultRowWait
+		wait = defaultRowWait
 	}
 	// A full page of distinct keys fills a batch: it is read at once, without the wait.
 	opts := []dataloadgen.Option{dataloadgen.WithWait(wait), dataloadgen.WithBatchCapacity(maxPageSize)}

@@ -104,8 +104,8 @@ func (h *harness) principal(t testing.TB, username, password string) *auth.Princ
 	return p
 }
 
-// client answers a GraphQL client of the resolvers; rowWait ≤ 0 leaves the row loaders out,
-// as the resolvers were without them.
+// client answers a GraphQL client of the resolvers, with the row loaders (rowWait: their
+// Wait, 0 for the default) or without them (rowWait < 0), as the resolvers were before.
 func (h *harness) client(rowWait time.Duration) *client.Client {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &graph.Resolver{Service: h.svc, Version: "test"},
@@ -113,7 +113,7 @@ func (h *harness) client(rowWait time.Duration) *client.Client {
 		Complexity: graph.Complexity(),
 	}))
 	srv.AddTransport(transport.POST{})
-	if rowWait > 0 {
+	if rowWait >= 0 {
 		srv.Use(graph.RowLoaders{Service: h.svc, Wait: rowWait})
 	}
 	srv.SetErrorPresenter(graph.PresentError)
@@ -158,7 +158,7 @@ func codes(t *testing.T, c *client.Client, query string, opts ...client.Option) 
 
 func TestResolversInProcess(t *testing.T) {
 	h := newHarness(t, memstore.New(clock.Real{}))
-	c := h.client(graph.DefaultRowWait)
+	c := h.client(0)
 
 	var version struct{ Version string }
 	c.MustPost(`{ version }`, &version)
@@ -224,7 +224,7 @@ func TestResolversInProcess(t *testing.T) {
 // unexpected error as INTERNAL_SERVER_ERROR with no internal text.
 func TestRowLoaderErrors(t *testing.T) {
 	h := newHarness(t, memstore.New(clock.Real{}))
-	c := h.client(graph.DefaultRowWait)
+	c := h.client(0)
 	const query = `{ users(first: 10) { nodes { username totpEnabled } } }`
 	for _, tt := range []struct {
 		fail error
