@@ -23,8 +23,8 @@ import (
 type RowLoaders struct {
 	Service *auth.Service
 	// Wait is how long the first row waits for the others before the batch is read
-	// (default defaultRowWait). A page whose rows ask for distinct keys is read as soon as
-	// all of them have asked.
+	// (default defaultRowWait); a batch of maxPageSize distinct keys (a full page of
+	// totpEnabled) is read at once.
 	Wait time.Duration
 }
 
@@ -65,7 +65,7 @@ func newLoaders(svc *auth.Service, wait time.Duration) *loaders {
 	if wait <= 0 {
 		wait = defaultRowWait
 	}
-	// A full page of distinct keys fills a batch: it is read at once, without the wait.
+	// A full page of distinct keys fills a batch, which is then read without the wait.
 	opts := []dataloadgen.Option{dataloadgen.WithWait(wait), dataloadgen.WithBatchCapacity(maxPageSize)}
 	return &loaders{
 		accounts: dataloadgen.NewLoader(func(ctx context.Context, ids []int64) ([]*auth.Account, []error) {
