@@ -44,10 +44,9 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("dependency unavailable")
 		gqlErr.Message = auth.MsgUnavailable
 		setCode(gqlErr, string(auth.CodeUnavailable))
-	case gqlErr.Message != "" && errors.As(err, new(*gqlerror.Error)):
+	case gqlErr.Message != "" && errors.As(err, new(*gqlerror.Error)) && !fromResolver(ctx, gqlErr):
 		// gqlgen's own errors: parse and validation (which carry their code) and argument
-		// coercion (a scalar that does not parse, which carries the cause). Resolvers return
-		// plain errors, so a *gqlerror.Error here is always about the request.
+		// coercion (a scalar that does not parse, which carries the cause).
 		if _, ok := gqlErr.Extensions["code"]; !ok {
 			setCode(gqlErr, string(auth.CodeInvalidInput))
 		}
@@ -69,4 +68,17 @@ func setCode(e *gqlerror.Error, code string) {
 	}
 	ext["code"] = code
 	e.Extensions = ext
+}
+
+// fromResolver reports whether e is a resolver's plain error that gqlgen wrapped on its way
+// here (it wraps every error in a *gqlerror.Error whose message is the error's text): its
+// cause is no *gqlerror.Error and its path is the path of the field being resolved. An
+// argument that does not coerce is wrapped too, but on the argument's path, below the
+// field's. A resolver's error is masked like any internal error: its text is not for
+// clients.
+func fromResolver(ctx context.Context, e *gqlerror.Error) bool {
+	if e.Err == nil || errors.As(e.Err, new(*gqlerror.Error)) {
+		return false
+	}
+	return e.Path.String() == graphql.GetPath(ctx).String()
 }

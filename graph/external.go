@@ -26,5 +26,5 @@ func (r *Resolver) createSessionUsingExternalToken(ctx context.Context, input mo
 		}
 		return nil, err
 	}
-	return r.deliver(ctx, ns, mode), nil
+	return r.sessionAnswer(ctx, ns, mode), nil
 }

@@ -30,10 +30,10 @@ func modeOf(ctx context.Context, m *model.TokenMode, fallback model.TokenMode) (
 	return mode, nil
 }
 
-// deliver turns a new session into its GraphQL answer. In COOKIE mode the longest-lived token
+// sessionAnswer turns a new session into its GraphQL answer. In COOKIE mode the longest-lived token
 // (the refresh token of a refreshable session, else the session token) goes into its cookie
 // and is left out of the answer.
-func (r *Resolver) deliver(ctx context.Context, ns *auth.NewSession, mode model.TokenMode) *model.Session {
+func (r *Resolver) sessionAnswer(ctx context.Context, ns *auth.NewSession, mode model.TokenMode) *model.Session {
 	s := newSession(ns)
 	if ns.RefreshToken != "" {
 		refresh, expires := ns.RefreshToken, ns.RefreshExpiresAt
@@ -93,5 +93,5 @@ func (r *Resolver) refreshSession(ctx context.Context, input *model.RefreshSessi
 		}
 		return nil, err
 	}
-	return r.deliver(ctx, ns, mode), nil
+	return r.sessionAnswer(ctx, ns, mode), nil
 }

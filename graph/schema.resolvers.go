@@ -38,7 +38,7 @@ func (r *mutationResolver) CreateSessionUsingUsername(ctx context.Context, input
 	if err != nil {
 		return nil, err
 	}
-	return r.deliver(ctx, ns, mode), nil
+	return r.sessionAnswer(ctx, ns, mode), nil
 }
 
 // CreateSessionUsingUserKey is the resolver for the createSessionUsingUserKey field.
@@ -55,7 +55,7 @@ func (r *mutationResolver) CreateSessionUsingUserKey(ctx context.Context, input 
 	if err != nil {
 		return nil, err
 	}
-	return r.deliver(ctx, ns, mode), nil
+	return r.sessionAnswer(ctx, ns, mode), nil
 }
 
 // CreateSessionUsingExternalToken is the resolver for the createSessionUsingExternalToken field.
@@ -156,7 +156,7 @@ func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUse
 	if input.Role != nil {
 		role = *input.Role
 	}
-	return r.Service.CreateUserIn(ctx, deref(input.Account), input.Username, input.Password, role)
+	return r.Service.CreateUserInAccount(ctx, deref(input.Account), input.Username, input.Password, role)
 }
 
 // CreateAccount is the resolver for the createAccount field.
@@ -324,11 +324,17 @@ func (r *userResolver) RawID(ctx context.Context, obj *auth.User) (string, error
 
 // Account is the resolver for the account field.
 func (r *userResolver) Account(ctx context.Context, obj *auth.User) (*auth.Account, error) {
+	if l := rowLoaders(ctx); l != nil {
+		return l.accounts.Load(ctx, obj.AccountID)
+	}
 	return r.Service.Account(ctx, obj.AccountID)
 }
 
 // TotpEnabled is the resolver for the totpEnabled field.
 func (r *userResolver) TotpEnabled(ctx context.Context, obj *auth.User) (bool, error) {
+	if l := rowLoaders(ctx); l != nil {
+		return l.totp.Load(ctx, obj.ID)
+	}
 	return r.Service.TOTPEnabled(ctx, obj.ID)
 }
 

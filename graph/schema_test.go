@@ -11,7 +11,7 @@ import (
 	"github.com/authgraph/authgraph/internal/auth"
 )
 
-// publicFields are the root fields DESIGN.md lets anyone call. Every other root field must
+// publicFields are the root fields anyone may call. Every other root field must
 // carry a guard directive, so that adding a field without deciding who may call it fails here.
 var publicFields = map[string]bool{
 	"Query.version":                            true,

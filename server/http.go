@@ -135,6 +135,7 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
+	srv.Use(graph.RowLoaders{Service: svc}) // a page of users costs one store read per field
 	usePersistedQueries(srv, x.apq, x.apqLimits)
 	observeGraphQL(srv, x.metrics)
 	traceGraphQL(srv, x.tracer)

@@ -24,7 +24,7 @@ func MarshalObjectID(id gid.ID) graphql.Marshaler {
 }
 
 // UnmarshalObjectID reads an ObjectID from a query literal or a JSON variable: the encoded
-// string form or a bare integer (a JSON number or a string of digits, as in the seed's
+// string form or a bare integer (a JSON number or a string of digits, such as
 // `"userKeyId": 130`). Which type it must be is checked by the resolver that uses it.
 func UnmarshalObjectID(v any) (gid.ID, error) {
 	switch v := v.(type) {

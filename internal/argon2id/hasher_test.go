@@ -58,7 +58,7 @@ func TestHashUsesFreshSalt(t *testing.T) {
 	}
 }
 
-// phcDefault is the form DESIGN.md fixes for the default parameters.
+// phcDefault is the PHC form of the default parameters.
 var phcDefault = regexp.MustCompile(`^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`)
 
 func TestHashFormatDefaults(t *testing.T) {

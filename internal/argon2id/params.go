@@ -15,7 +15,7 @@ type Params struct {
 }
 
 // DefaultParams is OWASP's minimum recommendation for Argon2id (19 MiB, 2 passes, 1 lane),
-// the value DESIGN.md fixes as the default.
+// authgraph's default.
 var DefaultParams = Params{Memory: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // Bounds shared by Validate and Decode. Decode accepts exactly what Validate allows, so

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Account is a tenant (the "subdomain" of the Luma reference API): a unique slug and a name.
+// Account is a tenant: a unique slug and a name.
 // Every user belongs to exactly one account, and usernames are unique only within an
 // account. Accounts are never renamed or deleted, so an id or slug, once seen, stays valid.
 type Account struct {

@@ -92,27 +92,27 @@ func TestLoginAcrossAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acmeBob, err := f.svc.CreateUserIn(admin, "acme", "bob", "acme-bob-password", "")
+	acmeBob, err := f.svc.CreateUserInAccount(admin, "acme", "bob", "acme-bob-password", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	globexBob, err := f.svc.CreateUserIn(admin, "globex", "bob", "globex-bob-password", "")
+	globexBob, err := f.svc.CreateUserInAccount(admin, "globex", "bob", "globex-bob-password", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if acmeBob.AccountID != acme.ID || globexBob.AccountID != globex.ID || acmeBob.ID == globexBob.ID {
 		t.Fatalf("users %+v %+v", acmeBob, globexBob)
 	}
-	if _, err := f.svc.CreateUserIn(admin, "acme", "carol", "acme-carol-password", ""); err != nil {
+	if _, err := f.svc.CreateUserInAccount(admin, "acme", "carol", "acme-carol-password", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.CreateUserIn(admin, "acme", "bob", "again-password", ""); code(err) != auth.CodeConflict {
+	if _, err := f.svc.CreateUserInAccount(admin, "acme", "bob", "again-password", ""); code(err) != auth.CodeConflict {
 		t.Fatalf("a username taken in its account: %v", err)
 	}
-	if _, err := f.svc.CreateUserIn(admin, "initech", "bob", "bob-password", ""); code(err) != auth.CodeNotFound {
+	if _, err := f.svc.CreateUserInAccount(admin, "initech", "bob", "bob-password", ""); code(err) != auth.CodeNotFound {
 		t.Fatalf("a user in an unknown account: %v", err)
 	}
-	if _, err := f.svc.CreateUserIn(admin, "Acme", "bob", "bob-password", ""); code(err) != auth.CodeInvalidInput {
+	if _, err := f.svc.CreateUserInAccount(admin, "Acme", "bob", "bob-password", ""); code(err) != auth.CodeInvalidInput {
 		t.Fatalf("a user in a malformed account: %v", err)
 	}
 
@@ -183,7 +183,7 @@ func TestAccountVisibility(t *testing.T) {
 	admin := f.as(t, "admin", "admin-password")
 	acme, _ := f.svc.CreateAccount(admin, "acme", "Acme")
 	globex, _ := f.svc.CreateAccount(admin, "globex", "Globex")
-	if _, err := f.svc.CreateUserIn(admin, "acme", "ivy", "ivy-password", ""); err != nil {
+	if _, err := f.svc.CreateUserInAccount(admin, "acme", "ivy", "ivy-password", ""); err != nil {
 		t.Fatal(err)
 	}
 	ivy := f.as(t, "ivy", "ivy-password")

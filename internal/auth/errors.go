@@ -6,7 +6,8 @@ import (
 )
 
 // Code classifies a domain error. Transports map each code to their own form in one place
-// (graph/errors.go for GraphQL); the values match the GraphQL extension codes of DESIGN.md.
+// (graph/errors.go for GraphQL); the values are the GraphQL extension codes
+// that clients see.
 type Code string
 
 // Error codes.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// External sign-in (issue 3, point 6; datarhei's Auth0 login): a client trades a token from a
+// External sign-in: a client trades a token from a
 // trusted external identity provider (an OpenID Connect ID or access token) for an authgraph
 // session. The provider vouches for who the holder is; the operator's configuration says which
 // of the provider's users may sign in and as which local user. The session is then an ordinary
@@ -61,9 +61,6 @@ const MsgExternalLoginOff = "External login is not configured."
 // maxExternalTokenLen bounds the token handed to the verifier. Real ID and access tokens are
 // 1-2 KiB; internal/oidc refuses more than 16 KiB too.
 const maxExternalTokenLen = 16 << 10
-
-// ExternalLoginEnabled reports whether an ExternalVerifier is configured.
-func (s *Service) ExternalLoginEnabled() bool { return s.cfg.External != nil }
 
 // LoginExternal trades a token from an external identity provider for a session of the local
 // user it maps to; see the rules at the top of this file. Errors that answer

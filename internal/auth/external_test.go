@@ -86,7 +86,7 @@ func externalFixture(t *testing.T, wrap func(*memstore.Store) auth.Store) (*fixt
 		t.Fatal(err)
 	}
 	for _, name := range []string{"erin", "dave"} {
-		u, err := f.svc.CreateUserIn(admin, "acme", name, name+"-acme-password", "")
+		u, err := f.svc.CreateUserInAccount(admin, "acme", name, name+"-acme-password", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,9 +179,6 @@ func TestExternalLoginRefusals(t *testing.T) {
 
 func TestExternalLoginOff(t *testing.T) {
 	f := newFixture(t, fastParams)
-	if f.svc.ExternalLoginEnabled() {
-		t.Fatal("enabled without a verifier")
-	}
 	_, err := f.svc.LoginExternal(context.Background(), "tok-dave", "", auth.ClientInfo{})
 	if code(err) != auth.CodeInvalidInput || auth.ErrorMessage(err) != auth.MsgExternalLoginOff {
 		t.Fatalf("external login while off: %v", err)

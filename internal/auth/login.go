@@ -251,7 +251,7 @@ func (s *Service) startSession(ctx context.Context, sess *Session, client Client
 	}
 	now := s.clock.Now().UTC()
 	sess.TokenDigest = token.Sum(tok)
-	stamp(sess, now, now, s.cfg.SessionTTL)
+	setSessionTimes(sess, now, now, s.cfg.SessionTTL)
 	setClient(sess, client)
 	if err := s.store.CreateSession(ctx, sess); errors.Is(err, ErrNotFound) {
 		return nil, invalidCredentials()
@@ -261,10 +261,10 @@ func (s *Service) startSession(ctx context.Context, sess *Session, client Client
 	return &NewSession{Session: sess, Token: tok}, nil
 }
 
-// stamp sets the times of a session made at now by a sign-in that happened at signedIn: it
-// lasts ttl, or less if ExpiresAt is preset earlier (the expiry of the key it comes from),
-// and counts as used at its creation.
-func stamp(sess *Session, now, signedIn time.Time, ttl time.Duration) {
+// setSessionTimes sets the times of a session made at now by a sign-in that happened at
+// signedIn: it lasts ttl, or less if ExpiresAt is preset earlier (the expiry of the key it
+// comes from), and counts as used at its creation.
+func setSessionTimes(sess *Session, now, signedIn time.Time, ttl time.Duration) {
 	sess.CreatedAt = now
 	sess.AuthenticatedAt = signedIn
 	sess.LastUsedAt = &now

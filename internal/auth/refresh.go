@@ -9,7 +9,7 @@ import (
 	"github.com/authgraph/authgraph/internal/token"
 )
 
-// Refreshable sessions (issue 3; Lightbug's `refreshable`, Directus, datarhei, Luma).
+// Refreshable sessions.
 //
 // A refreshable sign-in starts a token Family: a short-lived access session (an ordinary
 // Session with FamilyID set, AccessTokenTTL long) and a refresh token (RefreshTokenTTL long).
@@ -33,7 +33,7 @@ import (
 
 // Defaults of the refresh settings.
 const (
-	DefaultAccessTokenTTL  = 15 * time.Minute    // Luma's 15-minute token
+	DefaultAccessTokenTTL  = 15 * time.Minute    // short: a leaked one is soon worthless
 	DefaultRefreshTokenTTL = 30 * 24 * time.Hour // as long as a plain session
 	DefaultRefreshGrace    = 10 * time.Second
 )
@@ -167,7 +167,7 @@ func (s *Service) startFamily(ctx context.Context, sess *Session, client ClientI
 	}
 	now := s.clock.Now().UTC()
 	sess.TokenDigest = token.Sum(access)
-	stamp(sess, now, now, s.cfg.AccessTokenTTL)
+	setSessionTimes(sess, now, now, s.cfg.AccessTokenTTL)
 	setClient(sess, client)
 	f := &Family{
 		UserID: sess.UserID, Method: sess.Method, UserKeyID: sess.UserKeyID, Name: sess.Name,
@@ -234,7 +234,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, client Clien
 			sess.ExpiresAt = *key.ExpiresAt
 		}
 	}
-	stamp(sess, now, f.CreatedAt, s.cfg.AccessTokenTTL)
+	setSessionTimes(sess, now, f.CreatedAt, s.cfg.AccessTokenTTL)
 	setClient(sess, client)
 	res, err := s.store.Rotate(ctx, &Rotation{
 		FamilyID: f.ID, Presented: presented, Now: now,

@@ -45,8 +45,7 @@ type Config struct {
 	UserKeyMaxTTL time.Duration
 }
 
-// DefaultSessionTTL is the lifetime of a session when none is configured: 30 days, as in the
-// first reference API.
+// DefaultSessionTTL is the lifetime of a session when none is configured: 30 days.
 const DefaultSessionTTL = 30 * 24 * time.Hour
 
 // Service applies authgraph's rules. Transports call it; it calls the store and the hasher.

@@ -85,6 +85,7 @@ type Store interface {
 	AccountStore // accounts.go
 	TOTPStore    // totp.go
 	LifecycleStore
+	BatchReader // batch.go
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/authgraph/authgraph/internal/token"
 )
 
-// TOTP second factor (RFC 6238, through github.com/pquerna/otp), as the Directus reference
-// API's `otp` login field.
+// TOTP second factor (RFC 6238, through github.com/pquerna/otp): the `otp` field of a
+// password sign-in.
 //
 // Enrolment is two steps: EnableTOTP makes a secret and keeps it pending for enrolmentTTL;
 // ConfirmTOTP checks a code made from it, turns TOTP on and answers the one-time recovery

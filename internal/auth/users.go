@@ -9,12 +9,12 @@ import (
 
 // CreateUser makes a user in the default account. Only admins may.
 func (s *Service) CreateUser(ctx context.Context, username, password string, role Role) (*User, error) {
-	return s.CreateUserIn(ctx, "", username, password, role)
+	return s.CreateUserInAccount(ctx, "", username, password, role)
 }
 
-// CreateUserIn makes a user in the account with the given slug ("": the default account).
+// CreateUserInAccount makes a user in the account with the given slug ("": the default account).
 // Only admins may.
-func (s *Service) CreateUserIn(ctx context.Context, accountSlug, username, password string, role Role) (*User, error) {
+func (s *Service) CreateUserInAccount(ctx context.Context, accountSlug, username, password string, role Role) (*User, error) {
 	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func allDigits(s string) bool {
 // mixes the alphabets fails, as do CR and LF (which encoding/base64 would skip) and
 // non-zero trailing bits (Strict), so padding and alphabet are the only variations.
 // (A valid payload is ASCII letters and digits, whose encoding never contains + / - or _,
-// so in practice only padding varies; both alphabets are accepted as DESIGN.md promises.)
+// so in practice only padding varies; both alphabets are accepted, as the API documents.)
 func decodeBase64(s string) ([]byte, bool) {
 	url := strings.ContainsAny(s, "-_")
 	padded := strings.HasSuffix(s, "=")

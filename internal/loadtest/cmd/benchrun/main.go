@@ -8,7 +8,7 @@
 //
 // It needs redis-server on PATH, and uses wrk when it is installed (else a Go load
 // generator). Everything listens on 127.0.0.1 and is stopped at the end. The machine is
-// shared by the server, Redis and the load generator, as in the baseline, so the
+// shared by the server, Redis and the load generator, as on a small single host, so the
 // figures that matter are ratios measured within one run: each round runs every load back
 // to back, and the report gives the median over rounds.
 package main

@@ -1,0 +1,89 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+)
+
+// BatchReader reads one field of many records at once: what a list page shows per row
+// (each user's account, whether each user has TOTP on) costs one store read for the page
+// instead of one per row.
+type BatchReader interface {
+	// AccountsByID answers the accounts among ids that exist, by id; an id with no account
+	// is absent from the answer, which is not an error.
+	AccountsByID(ctx context.Context, ids []int64) (map[int64]*Account, error)
+	// UsersWithTOTP answers which of userIDs have TOTP on (an enrolment under way is not
+	// on): the map holds exactly those, mapped to true.
+	UsersWithTOTP(ctx context.Context, userIDs []int64) (map[int64]bool, error)
+}
+
+// AccountsByID answers Account for many ids with one store read: the map holds each id
+// that Account would answer an account for. An id that Account would answer NOT_FOUND for
+// (no such account, or one the caller may not see) is absent, so the caller gives the same
+// answer without learning which it was.
+func (s *Service) AccountsByID(ctx context.Context, ids []int64) (map[int64]*Account, error) {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	visible := ids
+	if p.User.Role != RoleAdmin { // Account's rule: one's own account, or any as an admin
+		visible = nil
+		for _, id := range ids {
+			if id == p.User.AccountID {
+				visible = append(visible, id)
+			}
+		}
+	}
+	if len(visible) == 0 {
+		return map[int64]*Account{}, nil
+	}
+	accounts, err := s.store.AccountsByID(ctx, dedupe(visible))
+	if err != nil {
+		return nil, fmt.Errorf("read accounts: %w", err)
+	}
+	return accounts, nil
+}
+
+// TOTPEnabledByUser answers TOTPEnabled for many users with one store read: the map holds
+// every id of userIDs that the caller may see (their own, or any as an admin), with whether
+// TOTP is on. An id absent from it is one TOTPEnabled would answer NOT_FOUND for.
+func (s *Service) TOTPEnabledByUser(ctx context.Context, userIDs []int64) (map[int64]bool, error) {
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	visible := make([]int64, 0, len(userIDs))
+	for _, id := range userIDs {
+		if canSee(p, id) {
+			visible = append(visible, id)
+		}
+	}
+	answer := make(map[int64]bool, len(visible))
+	if len(visible) == 0 {
+		return answer, nil
+	}
+	visible = dedupe(visible)
+	on, err := s.store.UsersWithTOTP(ctx, visible)
+	if err != nil {
+		return nil, fmt.Errorf("read totp: %w", err)
+	}
+	for _, id := range visible {
+		answer[id] = on[id]
+	}
+	return answer, nil
+}
+
+// dedupe returns ids without repeats, in first-seen order; a page's users often share an
+// account, and a store need not read one record twice.
+func dedupe(ids []int64) []int64 {
+	seen := make(map[int64]struct{}, len(ids))
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if _, dup := seen[id]; !dup {
+			seen[id] = struct{}{}
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -1,0 +1,97 @@
+package auth_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/authgraph/authgraph/internal/auth"
+)
+
+// The batch reads answer, id by id, what the single reads answer: the same records to the
+// same callers, and nothing (so NOT_FOUND, without saying why) where the single read
+// answers NOT_FOUND.
+func TestBatchReadsAgreeWithSingleReads(t *testing.T) {
+	f := newFixture(t, fastParams)
+	admin := f.as(t, "admin", "admin-password")
+	acme, err := f.svc.CreateAccount(admin, "acme", "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var userIDs []int64
+	for _, u := range []struct{ account, name string }{{"", "gina"}, {"acme", "hank"}} {
+		made, err := f.svc.CreateUserInAccount(admin, u.account, u.name, u.name+"-password", auth.RoleMember)
+		if err != nil {
+			t.Fatal(err)
+		}
+		userIDs = append(userIDs, made.ID)
+	}
+	gina := f.as(t, "gina", "gina-password")
+	enrol(t, f, gina)
+	userIDs = append(userIDs, auth.PrincipalFrom(admin).User.ID, 424242)
+	accountIDs := []int64{auth.PrincipalFrom(gina).User.AccountID, acme.ID, 424242}
+
+	for _, who := range []struct {
+		name                 string
+		ctx                  context.Context
+		accounts, totpStates int // how many each batch read answers
+	}{{"member", gina, 1, 1}, {"admin", admin, 2, 4}} { // an admin reads an unknown user's TOTP as off, as TOTPEnabled does
+		accounts, err := f.svc.AccountsByID(who.ctx, accountIDs)
+		if err != nil {
+			t.Fatalf("%s: AccountsByID: %v", who.name, err)
+		}
+		for _, id := range accountIDs {
+			single, err := f.svc.Account(who.ctx, id)
+			batch, ok := accounts[id]
+			switch {
+			case code(err) == auth.CodeNotFound && ok:
+				t.Errorf("%s: account %d: Account answers NOT_FOUND, AccountsByID %+v", who.name, id, batch)
+			case err == nil && (!ok || *batch != *single):
+				t.Errorf("%s: account %d: Account answers %+v, AccountsByID %+v", who.name, id, single, batch)
+			case err != nil && code(err) != auth.CodeNotFound:
+				t.Fatalf("%s: Account(%d): %v", who.name, id, err)
+			}
+		}
+		if len(accounts) != who.accounts {
+			t.Errorf("%s: AccountsByID answered %d accounts, want %d", who.name, len(accounts), who.accounts)
+		}
+
+		states, err := f.svc.TOTPEnabledByUser(who.ctx, userIDs)
+		if err != nil {
+			t.Fatalf("%s: TOTPEnabledByUser: %v", who.name, err)
+		}
+		for _, id := range userIDs {
+			single, err := f.svc.TOTPEnabled(who.ctx, id)
+			batch, ok := states[id]
+			switch {
+			case code(err) == auth.CodeNotFound && ok:
+				t.Errorf("%s: user %d: TOTPEnabled answers NOT_FOUND, TOTPEnabledByUser %v", who.name, id, batch)
+			case err == nil && (!ok || batch != single):
+				t.Errorf("%s: user %d: TOTPEnabled answers %v, TOTPEnabledByUser %v (present %v)", who.name, id, single, batch, ok)
+			case err != nil && code(err) != auth.CodeNotFound:
+				t.Fatalf("%s: TOTPEnabled(%d): %v", who.name, id, err)
+			}
+		}
+		if len(states) != who.totpStates {
+			t.Errorf("%s: TOTPEnabledByUser answered %d users, want %d", who.name, len(states), who.totpStates)
+		}
+	}
+	if !f.mustTOTP(t, admin, userIDs[0]) {
+		t.Error("gina's TOTP reads as off after enrolment")
+	}
+
+	if _, err := f.svc.AccountsByID(context.Background(), accountIDs); code(err) != auth.CodeUnauthenticated {
+		t.Errorf("AccountsByID without a principal: %v, want UNAUTHENTICATED", err)
+	}
+	if _, err := f.svc.TOTPEnabledByUser(context.Background(), userIDs); code(err) != auth.CodeUnauthenticated {
+		t.Errorf("TOTPEnabledByUser without a principal: %v, want UNAUTHENTICATED", err)
+	}
+}
+
+func (f *fixture) mustTOTP(t *testing.T, ctx context.Context, userID int64) bool {
+	t.Helper()
+	states, err := f.svc.TOTPEnabledByUser(ctx, []int64{userID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return states[userID]
+}
