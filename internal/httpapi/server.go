@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -21,20 +22,80 @@ import (
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/apq"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/metrics"
 	"github.com/authgraph/authgraph/internal/redisbudget"
+	"github.com/authgraph/authgraph/internal/tracing"
 	"github.com/authgraph/authgraph/internal/webui"
 )
 
 // queryCacheSize is how many distinct query documents are kept parsed and validated.
 const queryCacheSize = 1000
 
+// Config is the HTTP layer's part of the server's configuration.
+type Config struct {
+	// Version is what the version query answers.
+	Version string
+	// CORS says which origins browsers may call from (ParseCORS).
+	CORS CORSPolicy
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (clientip.go).
+	TrustedProxies TrustedProxies
+	// MaxBodyBytes is the largest request body read; a larger one is answered 413.
+	MaxBodyBytes int64
+	// RedisTimeout is each request's Redis budget, all its commands together; 0: none.
+	RedisTimeout time.Duration
+	// CookieSecure marks COOKIE mode cookies Secure and __Host- named even when the request
+	// did not arrive over TLS (TLS ends at a proxy in front); AllowQueryToken accepts
+	// ?access_token=.
+	CookieSecure, AllowQueryToken bool
+	// Playground serves the GraphQL playground at /; AccountPage serves the account page
+	// at /account; Introspection lets clients ask __schema and __type.
+	Playground, AccountPage, Introspection bool
+	// Limits on one GraphQL operation (gqllimits.go); MaxTokens bounds the parser.
+	MaxDepth, MaxComplexity, MaxFields, MaxAliases, MaxTokens int
+}
+
+func (c Config) transportOptions() transportOptions {
+	return transportOptions{cookieSecure: c.CookieSecure, allowQueryToken: c.AllowQueryToken}
+}
+
+// Deps is what the handler needs, built by the caller. Only Service is required: a nil
+// Metrics, APQ or Tracer turns that part off, and a nil APQLimits leaves persisted queries
+// unlimited.
+type Deps struct {
+	Config  Config
+	Service *auth.Service
+	Logger  zerolog.Logger
+	// Metrics counts requests, sign-ins and persisted queries; nil: off.
+	Metrics *metrics.Metrics
+	// APQ keeps persisted queries; nil: the protocol is off.
+	APQ *apq.Cache
+	// APQLimits counts persisted query use per address; nil: no limits.
+	APQLimits APQLimiter
+	// Tracer gives each request and operation a span; nil: off.
+	Tracer *tracing.Tracer
+}
+
+// Server is the API's HTTP handler.
+type Server struct {
+	handler http.Handler
+}
+
+// New assembles the handler from d.
+func New(d Deps) *Server {
+	return &Server{handler: newHandler(d)}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
 // newHandler wires the API's HTTP routes: /graphql, /healthz, /readyz, the account page at
 // /account and the playground at /. The metrics have a listener of their own
-// (metricsHandler).
-func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
+// (MetricsHandler).
+func newHandler(d Deps) http.Handler {
+	cfg, svc, logger := d.Config, d.Service, d.Logger
 	mux := http.NewServeMux()
-	api := logRequests(logger, cacheHeaders(withRedisBudget(cfg.RedisTimeout, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc, x))))))))))
-	mux.Handle("/graphql", instrument(x.metrics, cfg.transportOptions(), x.tracer.HTTP("/graphql", api)))
+	api := logRequests(logger, cacheHeaders(withRedisBudget(cfg.RedisTimeout, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(d))))))))))
+	mux.Handle("/graphql", instrument(d.Metrics, cfg.transportOptions(), d.Tracer.HTTP("/graphql", api)))
 	mux.Handle("/", logRequests(logger, http.HandlerFunc(notFound)))
 	if cfg.AccountPage {
 		page := webui.Handler("/account")
@@ -111,9 +172,10 @@ func carriesCredential(r *http.Request) bool {
 // complexity (each field costs 1, lists cost their page size); the parser stops at
 // MaxTokens. One operation per request (POST and GET transports only: no batching, no
 // websockets, no multipart).
-func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
+func newGraphQL(d Deps) http.Handler {
+	cfg := d.Config
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers:  &graph.Resolver{Service: svc, Version: version},
+		Resolvers:  &graph.Resolver{Service: d.Service, Version: cfg.Version},
 		Directives: graph.Directives(),
 		Complexity: graph.Complexity(),
 	}))
@@ -135,9 +197,9 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
-	usePersistedQueries(srv, x.apq, x.apqLimits)
-	observeGraphQL(srv, x.metrics)
-	traceGraphQL(srv, x.tracer)
+	usePersistedQueries(srv, d.APQ, d.APQLimits)
+	observeGraphQL(srv, d.Metrics)
+	traceGraphQL(srv, d.Tracer)
 	srv.SetErrorPresenter(graph.PresentError)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		zerolog.Ctx(ctx).Error().Interface("panic", p).Msg("panic in resolver")
@@ -240,7 +302,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 // the sessions the request may create.
 // The address is the peer's, or the one a trusted proxy names (clientip.go): it is what
 // the rate limits count by.
-func withClient(trusted trustedProxies, next http.Handler) http.Handler {
+func withClient(trusted TrustedProxies, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := auth.ClientInfo{
 			Name:      r.Header.Get("apollographql-client-name"),
@@ -250,5 +312,19 @@ func withClient(trusted trustedProxies, next http.Handler) http.Handler {
 		}
 		ctx := auth.WithClient(graph.WithClient(r.Context(), c), c)
 		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// withRedisBudget gives each request AUTHGRAPH_REDIS_TIMEOUT of Redis time in all: however
+// many commands it runs, and however go-redis retries and redials them, a request waits on
+// Redis at most that long in total, then answers 503. Without it, a hung (not down) Redis
+// would hold a login for the timeout times the retries times the commands. (The Redis client
+// charges its commands to the budget: see internal/redisbudget.)
+func withRedisBudget(d time.Duration, next http.Handler) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(redisbudget.With(r.Context(), d)))
 	})
 }

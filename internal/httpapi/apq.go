@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -24,9 +24,9 @@ import (
 // its text.
 const MsgInlineCredential = "This operation carries a credential inline: send it in variables to use persisted queries."
 
-// apqLimiter counts persisted query use per client address (ratelimit.Policy). Each method
+// APQLimiter counts persisted query use per client address (ratelimit.Policy). Each method
 // answers nil, a *ratelimit.LimitedError, or another error when it cannot count.
-type apqLimiter interface {
+type APQLimiter interface {
 	CheckPersistedQueryLookup(ctx context.Context, ip string) error
 	CheckPersistedQueryRegistration(ctx context.Context, ip string) error
 }
@@ -35,7 +35,7 @@ type apqLimiter interface {
 // gqlgen's extension.AutomaticPersistedQuery, whose cache is written before the document
 // has even parsed and whose lookups cannot be refused with a limit). lim nil: no limits
 // (AUTHGRAPH_RATE_LIMITS=off).
-func usePersistedQueries(srv *handler.Server, cache *apq.Cache, lim apqLimiter) {
+func usePersistedQueries(srv *handler.Server, cache *apq.Cache, lim APQLimiter) {
 	if cache == nil {
 		return
 	}
@@ -59,7 +59,7 @@ func usePersistedQueries(srv *handler.Server, cache *apq.Cache, lim apqLimiter) 
 // APQ, never a 503 that a plain query would not get, and never an uncounted lookup or write.
 type persistedQueries struct {
 	cache *apq.Cache
-	lim   apqLimiter
+	lim   APQLimiter
 }
 
 var _ interface {

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -107,16 +107,9 @@ func BenchmarkAuthenticateMiddleware(b *testing.B) {
 // what make bench measures over the network.
 func BenchmarkHandler(b *testing.B) {
 	svc, pool, tok := benchService(b, nil)
-	cfg, err := loadConfig(nil, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	logger := zerolog.New(io.Discard)
-	x, err := newExtras(b.Context(), cfg, logger, nil, pool) // as in production: metrics on
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := newHandler(cfg, svc, logger, x)
+	d := testDeps(testConfig(), svc, pool) // as in production: metrics on
+	d.Logger = zerolog.New(io.Discard)
+	h := New(d)
 	for _, bm := range []struct{ name, token, query string }{
 		{"version", "", `{"query":"{version}"}`},
 		{"version-auth", tok, `{"query":"{version}"}`},
