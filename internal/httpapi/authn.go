@@ -16,42 +16,44 @@ import (
 // not valid is answered 401 here, before any GraphQL runs: that is how clients learn to sign
 // in again (a dead session cookie is cleared with it). A store outage is a 503, never a 401,
 // so an outage does not log everyone out.
-func authenticate(opts transportOptions, svc *auth.Service, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cred, err := requestCredential(r, opts)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, err.Error())
-			return
-		}
-		r = withoutQueryToken(r)
-		jar := newCookieJar(w, r, opts)
-		r = r.WithContext(graph.WithCookieJar(r.Context(), jar))
-		if cred.token == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		p, err := svc.Authenticate(r.Context(), cred.token)
-		switch code := auth.ErrorCode(err); code {
-		case "":
-		case auth.CodeUnauthenticated:
-			info(r.Context()).outcome = "invalid_token"
-			if cred.source == fromCookie {
-				jar.Clear(graph.SessionCookie)
+func authenticate(opts transportOptions, svc *auth.Service) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			cred, err := requestCredential(r, opts)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, err.Error())
+				return
 			}
-			writeError(w, http.StatusUnauthorized, code, auth.MsgUnauthenticated)
-			return
-		case auth.CodeUnavailable:
-			zerolog.Ctx(r.Context()).Warn().Err(err).Msg("cannot check session")
-			writeError(w, http.StatusServiceUnavailable, code, auth.MsgUnavailable)
-			return
-		default:
-			zerolog.Ctx(r.Context()).Error().Err(err).Msg("cannot check session")
-			writeInternal(w, r)
-			return
-		}
-		info(r.Context()).userID = p.User.ID
-		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
-	})
+			r = withoutQueryToken(r)
+			jar := newCookieJar(w, r, opts)
+			r = r.WithContext(graph.WithCookieJar(r.Context(), jar))
+			if cred.token == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			p, err := svc.Authenticate(r.Context(), cred.token)
+			switch code := auth.ErrorCode(err); code {
+			case "":
+			case auth.CodeUnauthenticated:
+				info(r.Context()).outcome = "invalid_token"
+				if cred.source == fromCookie {
+					jar.Clear(graph.SessionCookie)
+				}
+				writeError(w, http.StatusUnauthorized, code, auth.MsgUnauthenticated)
+				return
+			case auth.CodeUnavailable:
+				zerolog.Ctx(r.Context()).Warn().Err(err).Msg("cannot check session")
+				writeError(w, http.StatusServiceUnavailable, code, auth.MsgUnavailable)
+				return
+			default:
+				zerolog.Ctx(r.Context()).Error().Err(err).Msg("cannot check session")
+				writeInternal(w, r)
+				return
+			}
+			info(r.Context()).userID = p.User.ID
+			next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+		})
+	}
 }
 
 var errTwoTokens = errors.New("The request carries two different tokens; send one.")

@@ -45,34 +45,36 @@ func (e errBadOrigin) Error() string {
 }
 
 // cors answers preflights and adds CORS headers for the origins the policy allows.
-func cors(p CORSPolicy, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		origin := r.Header.Get("Origin")
-		allowed := false
-		if origin != "" {
-			h.Add("Vary", "Origin")
-			switch {
-			case p.origins[strings.ToLower(origin)]:
-				h.Set("Access-Control-Allow-Origin", origin)
-				allowed = true
-			case p.any:
-				h.Set("Access-Control-Allow-Origin", "*")
-				allowed = true
+func cors(p CORSPolicy) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			origin := r.Header.Get("Origin")
+			allowed := false
+			if origin != "" {
+				h.Add("Vary", "Origin")
+				switch {
+				case p.origins[strings.ToLower(origin)]:
+					h.Set("Access-Control-Allow-Origin", origin)
+					allowed = true
+				case p.any:
+					h.Set("Access-Control-Allow-Origin", "*")
+					allowed = true
+				}
+				if allowed {
+					h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
+				}
 			}
-			if allowed {
-				h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
+			if r.Method == http.MethodOptions {
+				if allowed {
+					h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+					h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+					h.Set("Access-Control-Max-Age", "600")
+				}
+				w.WriteHeader(http.StatusNoContent)
+				return
 			}
-		}
-		if r.Method == http.MethodOptions {
-			if allowed {
-				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
-				h.Set("Access-Control-Max-Age", "600")
-			}
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+			next.ServeHTTP(w, r)
+		})
+	}
 }

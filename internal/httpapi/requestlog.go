@@ -38,42 +38,44 @@ func info(ctx context.Context) *requestInfo {
 // one log line when it ends: id, method, path, GraphQL operation, Apollo client name and
 // version, user id, status, duration. It never logs headers, the query string or the body,
 // where tokens and passwords travel.
-func logRequests(base zerolog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := requestid.New()
-		w.Header().Set("X-Request-Id", id)
-		ri := &requestInfo{}
-		logger := base.With().Str("request_id", id).Logger()
-		ctx := logger.WithContext(requestid.With(context.WithValue(r.Context(), infoKey{}, ri), id))
-		rec := &statusWriter{ResponseWriter: w, info: ri}
-		next.ServeHTTP(rec, r.WithContext(ctx))
+func logRequests(base zerolog.Logger) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			id := requestid.New()
+			w.Header().Set("X-Request-Id", id)
+			ri := &requestInfo{}
+			logger := base.With().Str("request_id", id).Logger()
+			ctx := logger.WithContext(requestid.With(context.WithValue(r.Context(), infoKey{}, ri), id))
+			rec := &statusWriter{ResponseWriter: w, info: ri}
+			next.ServeHTTP(rec, r.WithContext(ctx))
 
-		ev := logger.Info()
-		if rec.status >= 500 {
-			ev = logger.Warn()
-		}
-		ev = ev.Str("method", r.Method).Str("path", r.URL.Path).
-			Int("status", rec.statusOr200()).
-			Dur("duration", time.Since(start)).
-			Int64("bytes", rec.bytes)
-		if ri.operation != "" {
-			ev = ev.Str("operation", ri.operation)
-		}
-		if n := r.Header.Get("apollographql-client-name"); n != "" {
-			ev = ev.Str("client_name", clipLog(n))
-		}
-		if v := r.Header.Get("apollographql-client-version"); v != "" {
-			ev = ev.Str("client_version", clipLog(v))
-		}
-		if ri.userID != 0 {
-			ev = ev.Int64("user_id", ri.userID)
-		}
-		if ri.outcome != "" {
-			ev = ev.Str("auth", ri.outcome)
-		}
-		ev.Msg("request")
-	})
+			ev := logger.Info()
+			if rec.status >= 500 {
+				ev = logger.Warn()
+			}
+			ev = ev.Str("method", r.Method).Str("path", r.URL.Path).
+				Int("status", rec.statusOr200()).
+				Dur("duration", time.Since(start)).
+				Int64("bytes", rec.bytes)
+			if ri.operation != "" {
+				ev = ev.Str("operation", ri.operation)
+			}
+			if n := r.Header.Get("apollographql-client-name"); n != "" {
+				ev = ev.Str("client_name", clipLog(n))
+			}
+			if v := r.Header.Get("apollographql-client-version"); v != "" {
+				ev = ev.Str("client_version", clipLog(v))
+			}
+			if ri.userID != 0 {
+				ev = ev.Int64("user_id", ri.userID)
+			}
+			if ri.outcome != "" {
+				ev = ev.Str("auth", ri.outcome)
+			}
+			ev.Msg("request")
+		})
+	}
 }
 
 func clipLog(s string) string {

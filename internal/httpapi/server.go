@@ -88,15 +88,62 @@ func New(d Deps) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// middleware is one step of the way a request takes to its handler.
+type middleware func(http.Handler) http.Handler
+
+// chain puts h behind steps, the first step seeing the request first: a list of steps reads
+// top down in request order (and bottom up in answer order).
+func chain(h http.Handler, steps ...middleware) http.Handler {
+	for i := len(steps) - 1; i >= 0; i-- {
+		h = steps[i](h)
+	}
+	return h
+}
+
 // newHandler wires the API's HTTP routes: /graphql, /healthz, /readyz, the account page at
 // /account and the playground at /. The metrics have a listener of their own
 // (MetricsHandler).
 func newHandler(d Deps) http.Handler {
-	cfg, svc, logger := d.Config, d.Service, d.Logger
+	cfg, svc := d.Config, d.Service
+	tokens := cfg.transportOptions()
+	graphQL := chain(newGraphQL(d),
+		// Counts and times every answer, refusals included, so it sees the request first
+		// and the answer last.
+		instrument(d.Metrics, tokens),
+		// A span per request, continuing the client's traceparent, around all the work
+		// below (its Redis calls become children of it).
+		traceRequests(d.Tracer, "/graphql"),
+		// The request id, the request's logger and its one log line: every step below
+		// may log, refuse or fill in the line's fields (operation, user, outcome).
+		logRequests(d.Logger),
+		// Cache-Control and Vary before anything can answer, so that refusals carry
+		// them too.
+		cacheHeaders,
+		// One Redis budget for everything below that reaches the store: the token's
+		// session, the resolvers, the rate limits.
+		withRedisBudget(cfg.RedisTimeout),
+		// CORS before the body or the method is checked: a preflight is an OPTIONS with
+		// no body, which the guard would refuse, and browsers must see the CORS headers
+		// on refusals to read them.
+		cors(cfg.CORS),
+		// The body read once, bounded, before anything parses it: 413 past the limit.
+		limitBody(cfg.MaxBodyBytes),
+		// What is not one GraphQL request over HTTP is refused here, before any
+		// credential is looked up: a malformed request costs no store read.
+		guardRequest,
+		// Who is calling (the address the rate limits count by, the client's name and
+		// user agent) for authentication and the sessions a sign-in makes.
+		withClient(cfg.TrustedProxies),
+		// The token resolved to a principal; a token sent but not valid is 401 here,
+		// before any GraphQL runs.
+		authenticate(tokens, svc),
+		// Innermost, so that it sees gqlgen's own error answers and only those: every
+		// error answer gets the contract's shape.
+		shapeErrors,
+	)
 	mux := http.NewServeMux()
-	api := logRequests(logger, cacheHeaders(withRedisBudget(cfg.RedisTimeout, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(d))))))))))
-	mux.Handle("/graphql", instrument(d.Metrics, cfg.transportOptions(), d.Tracer.HTTP("/graphql", api)))
-	mux.Handle("/", logRequests(logger, http.HandlerFunc(notFound)))
+	mux.Handle("/graphql", graphQL)
+	mux.Handle("/", chain(http.HandlerFunc(notFound), logRequests(d.Logger)))
 	if cfg.AccountPage {
 		page := webui.Handler("/account")
 		mux.Handle("/account", page)
@@ -120,7 +167,13 @@ func newHandler(d Deps) http.Handler {
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authgraph", "/graphql"))
 	}
-	return noSniff(mux)
+	// Every route's answers are taken for the Content-Type they declare.
+	return chain(mux, noSniff)
+}
+
+// traceRequests gives each request a span named after its route (never its URL).
+func traceRequests(t *tracing.Tracer, route string) middleware {
+	return func(next http.Handler) http.Handler { return t.HTTP(route, next) }
 }
 
 // noSniff tells browsers to take every answer for the Content-Type it declares, never to
@@ -275,44 +328,48 @@ func (c smallDocs) Add(ctx context.Context, query string, doc *ast.QueryDocument
 
 // limitBody reads at most max bytes of the request body; a larger body is answered 413
 // before anything parses it.
-func limitBody(max int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
-			writeError(w, http.StatusRequestEntityTooLarge, auth.CodeInvalidInput, "The request body is too large.")
-			return
-		}
-		if r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-			if err != nil {
-				var tooLarge *http.MaxBytesError
-				if errors.As(err, &tooLarge) {
-					writeError(w, http.StatusRequestEntityTooLarge, auth.CodeInvalidInput, "The request body is too large.")
-					return
-				}
-				writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, "The request body could not be read.")
+func limitBody(max int64) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > max {
+				writeError(w, http.StatusRequestEntityTooLarge, auth.CodeInvalidInput, "The request body is too large.")
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		next.ServeHTTP(w, r)
-	})
+			if r.Body != nil && r.Body != http.NoBody {
+				body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+				if err != nil {
+					var tooLarge *http.MaxBytesError
+					if errors.As(err, &tooLarge) {
+						writeError(w, http.StatusRequestEntityTooLarge, auth.CodeInvalidInput, "The request body is too large.")
+						return
+					}
+					writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, "The request body could not be read.")
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // withClient records who is calling (Apollo client headers, User-Agent, peer address) for
 // the sessions the request may create.
 // The address is the peer's, or the one a trusted proxy names (clientip.go): it is what
 // the rate limits count by.
-func withClient(trusted TrustedProxies, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := auth.ClientInfo{
-			Name:      r.Header.Get("apollographql-client-name"),
-			Version:   r.Header.Get("apollographql-client-version"),
-			UserAgent: r.Header.Get("User-Agent"),
-			IP:        clientIP(r, trusted),
-		}
-		ctx := auth.WithClient(graph.WithClient(r.Context(), c), c)
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+func withClient(trusted TrustedProxies) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := auth.ClientInfo{
+				Name:      r.Header.Get("apollographql-client-name"),
+				Version:   r.Header.Get("apollographql-client-version"),
+				UserAgent: r.Header.Get("User-Agent"),
+				IP:        clientIP(r, trusted),
+			}
+			ctx := auth.WithClient(graph.WithClient(r.Context(), c), c)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
 }
 
 // withRedisBudget gives each request AUTHGRAPH_REDIS_TIMEOUT of Redis time in all: however
@@ -320,11 +377,13 @@ func withClient(trusted TrustedProxies, next http.Handler) http.Handler {
 // Redis at most that long in total, then answers 503. Without it, a hung (not down) Redis
 // would hold a login for the timeout times the retries times the commands. (The Redis client
 // charges its commands to the budget: see internal/redisbudget.)
-func withRedisBudget(d time.Duration, next http.Handler) http.Handler {
-	if d <= 0 {
-		return next
+func withRedisBudget(d time.Duration) middleware {
+	return func(next http.Handler) http.Handler {
+		if d <= 0 {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(redisbudget.With(r.Context(), d)))
+		})
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(redisbudget.With(r.Context(), d)))
-	})
 }
