@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/apq"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/errmap"
 	"github.com/authgraph/authgraph/internal/ratelimit"
 )
 
@@ -119,7 +119,7 @@ func (p persistedQueries) MutateOperationContext(ctx context.Context, oc *graphq
 	}
 	if name := apq.InlineCredential(oc.Doc); name != "" {
 		err := gqlerror.Errorf("%s", MsgInlineCredential)
-		errcode.Set(err, string(auth.CodeInvalidInput))
+		errcode.Set(err, errmap.GraphQL(auth.CodeInvalidInput))
 		return err
 	}
 	if p.cache.Has(st.Hash) || !p.cache.Fits(oc.RawQuery) {
@@ -149,7 +149,7 @@ func limitRefusal(ctx context.Context, err error) *gqlerror.Error {
 	}
 	rl := &auth.RateLimitedError{RetryAfter: le.RetryAfter(), Rule: le.Rule}
 	ri := info(ctx)
-	ri.status = http.StatusTooManyRequests
+	ri.status = errmap.Of(auth.CodeRateLimited).Status
 	ri.retryAfter = max(ri.retryAfter, rl.RetryAfterSeconds())
 	return &gqlerror.Error{Message: auth.MsgRateLimited, Err: rl}
 }

@@ -39,11 +39,11 @@ func authenticate(opts transportOptions, svc *auth.Service) middleware {
 				if cred.source == fromCookie {
 					jar.Clear(graph.SessionCookie)
 				}
-				writeError(w, http.StatusUnauthorized, code, auth.MsgUnauthenticated)
+				writeRefusal(w, code, auth.MsgUnauthenticated)
 				return
 			case auth.CodeUnavailable:
 				zerolog.Ctx(r.Context()).Warn().Err(err).Msg("cannot check session")
-				writeError(w, http.StatusServiceUnavailable, code, auth.MsgUnavailable)
+				writeRefusal(w, code, auth.MsgUnavailable)
 				return
 			default:
 				zerolog.Ctx(r.Context()).Error().Err(err).Msg("cannot check session")

@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/errmap"
 	"github.com/authgraph/authgraph/internal/metrics"
 )
 
@@ -76,7 +77,11 @@ func observeGraphQL(srv *handler.Server, m *metrics.Metrics) {
 			return next(ctx)
 		}
 		res, err := next(ctx)
-		m.AuthOutcome(method, metrics.OutcomeForCode(string(auth.ErrorCode(err))))
+		outcome := metrics.OutcomeOK
+		if err != nil {
+			outcome = errmap.Of(auth.ErrorCode(err)).Outcome
+		}
+		m.AuthOutcome(method, outcome)
 		return res, err
 	})
 }
