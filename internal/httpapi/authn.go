@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/token"
 )
 
 // authenticate resolves the request's session token, if any, to a principal in the context,
@@ -65,10 +66,16 @@ func errRepeated(what string) error {
 	return errors.New("The request carries two " + what + "; send one.")
 }
 
-// requestToken reads the session token from x-auth-token or Authorization: Bearer. Two
-// different tokens in one request are refused (RFC 6750 §2): which one would be meant is a
-// guess, and guessing about credentials is how sessions get confused. So is a header that
-// comes twice: Header.Get would read the first and ignore the other without a word.
+// requestToken reads the session token from x-auth-token or Authorization. Two different
+// tokens in one request are refused (RFC 6750 §2): which one would be meant is a guess, and
+// guessing about credentials is how sessions get confused. So is a header that comes twice:
+// Header.Get would read the first and ignore the other without a word.
+//
+// Authorization is "Bearer <token>", or a session token alone: some clients document
+// sending the token with no scheme. A bare value is taken only when it is recognisably an
+// authgraph session token (its prefix, length and checksum: token.Check), so that another
+// scheme's credential, or a typo, is never looked up as a token; anything else in
+// Authorization is refused with 400, saying the form it must have.
 func requestToken(r *http.Request) (string, error) {
 	// Canonical header names: Get would allocate the canonical form of any other spelling.
 	if len(r.Header["X-Auth-Token"]) > 1 {
@@ -79,12 +86,16 @@ func requestToken(r *http.Request) (string, error) {
 	}
 	header := strings.TrimSpace(r.Header.Get("X-Auth-Token"))
 	bearer := ""
-	if a := r.Header.Get("Authorization"); a != "" {
-		scheme, rest, ok := strings.Cut(strings.TrimSpace(a), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
+	if a := strings.TrimSpace(r.Header.Get("Authorization")); a != "" {
+		scheme, rest, ok := strings.Cut(a, " ")
+		switch {
+		case ok && strings.EqualFold(scheme, "Bearer"):
+			bearer = strings.TrimSpace(rest)
+		case token.Check(token.Session, a) == nil:
+			bearer = a
+		default:
 			return "", errors.New("The Authorization header must be of the form: Bearer <token>.")
 		}
-		bearer = strings.TrimSpace(rest)
 	}
 	switch {
 	case header != "" && bearer != "" && header != bearer:
