@@ -366,7 +366,7 @@ func withClient(trusted TrustedProxies) middleware {
 				UserAgent: r.Header.Get("User-Agent"),
 				IP:        clientIP(r, trusted),
 			}
-			ctx := auth.WithClient(graph.WithClient(r.Context(), c), c)
+			ctx := auth.WithClient(r.Context(), c)
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
