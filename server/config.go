@@ -33,7 +33,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	Argon2          argon2id.Params
-	// Refreshable sessions and token transports (issue 3).
+	// Refreshable sessions and token transports.
 	AccessTokenTTL, RefreshTokenTTL, RefreshGrace time.Duration
 	CookieSecure, AllowQueryToken                 bool
 	// SecretKey encrypts TOTP secrets at rest (AES-256-GCM); empty: they are stored as is.

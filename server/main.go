@@ -1,6 +1,11 @@
 // Command authgraph serves the authgraph GraphQL API: sessions and user keys over GraphQL,
 // stored in Redis (or, with no Redis configured, in an embedded in-process store). The same
 // binary is a command-line client of the API (authgraph login, keys, sessions; see cli.go).
+//
+// This package is wiring only: the configuration (config.go), the store, limiter, hashing
+// pool and service it implies (main.go, redis.go, limits.go, sessioncache.go, external.go),
+// the HTTP layer's dependencies (httpdeps.go), and the listeners. The HTTP layer itself is
+// internal/httpapi; the domain is internal/auth.
 package main
 
 import (

@@ -148,7 +148,7 @@ func limitRefusal(ctx context.Context, err error) *gqlerror.Error {
 		return nil
 	}
 	rl := &auth.RateLimitedError{RetryAfter: le.RetryAfter(), Rule: le.Rule}
-	ri := info(ctx)
+	ri := notes(ctx)
 	ri.status = errmap.Of(auth.CodeRateLimited).Status
 	ri.retryAfter = max(ri.retryAfter, rl.RetryAfterSeconds())
 	return &gqlerror.Error{Message: auth.MsgRateLimited, Err: rl}

@@ -36,7 +36,7 @@ func authenticate(opts transportOptions, svc *auth.Service) middleware {
 			switch code := auth.ErrorCode(err); code {
 			case "":
 			case auth.CodeUnauthenticated:
-				info(r.Context()).outcome = "invalid_token"
+				notes(r.Context()).outcome = "invalid_token"
 				if cred.source == fromCookie {
 					jar.Clear(graph.SessionCookie)
 				}
@@ -51,7 +51,7 @@ func authenticate(opts transportOptions, svc *auth.Service) middleware {
 				writeInternal(w, r)
 				return
 			}
-			info(r.Context()).userID = p.User.ID
+			notes(r.Context()).userID = p.User.ID
 			next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 		})
 	}

@@ -77,7 +77,7 @@ func BenchmarkAuthenticateMiddleware(b *testing.B) {
 		r := httptest.NewRequest(http.MethodPost, "/graphql", nil)
 		r.Header.Set("x-auth-token", tok)
 		// As logRequests would have it: the request's log fields, which the middleware fills in.
-		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &requestInfo{}))
+		r = r.WithContext(context.WithValue(r.Context(), notesKey{}, &requestNotes{}))
 		w := httptest.NewRecorder()
 		b.ReportAllocs()
 		b.ResetTimer()

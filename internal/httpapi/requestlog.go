@@ -13,25 +13,28 @@ import (
 	"github.com/authgraph/authgraph/internal/requestid"
 )
 
-// requestInfo collects what the request log line reports; the layers below fill it in.
-type requestInfo struct {
+// requestNotes is what the layers of one request note down on the way: what its log line
+// reports (operation, user, outcome), and the status and Retry-After its answer must have
+// when gqlgen would send a plain 200. logRequests makes one per request.
+type requestNotes struct {
 	operation string
 	userID    int64
 	outcome   string
 	// status, when set by the GraphQL layer, overrides the 200 gqlgen would send (503 for an
 	// outage, 429 for a rate limit).
 	status int
-	// retryAfter, in seconds, is sent as Retry-After with a 429 or 503 (see retryAfter).
+	// retryAfter, in seconds, is sent as Retry-After with a 429 or 503 (see setRetryAfter).
 	retryAfter int
 }
 
-type infoKey struct{}
+type notesKey struct{}
 
-func info(ctx context.Context) *requestInfo {
-	if ri, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+// notes answers the request's notes.
+func notes(ctx context.Context) *requestNotes {
+	if ri, ok := ctx.Value(notesKey{}).(*requestNotes); ok {
 		return ri
 	}
-	return &requestInfo{} // a sink, so callers need not check
+	return &requestNotes{} // a sink, so callers need not check
 }
 
 // logRequests gives each request an id (echoed in X-Request-Id), a request-scoped logger, and
@@ -44,10 +47,10 @@ func logRequests(base zerolog.Logger) middleware {
 			start := time.Now()
 			id := requestid.New()
 			w.Header().Set("X-Request-Id", id)
-			ri := &requestInfo{}
+			ri := &requestNotes{}
 			logger := base.With().Str("request_id", id).Logger()
-			ctx := logger.WithContext(requestid.With(context.WithValue(r.Context(), infoKey{}, ri), id))
-			rec := &statusWriter{ResponseWriter: w, info: ri}
+			ctx := logger.WithContext(requestid.With(context.WithValue(r.Context(), notesKey{}, ri), id))
+			rec := &statusWriter{ResponseWriter: w, notes: ri}
 			next.ServeHTTP(rec, r.WithContext(ctx))
 
 			ev := logger.Info()
@@ -89,7 +92,7 @@ func clipLog(s string) string {
 // GraphQL layer asked for when gqlgen writes its body with an implicit 200.
 type statusWriter struct {
 	http.ResponseWriter
-	info   *requestInfo
+	notes  *requestNotes
 	status int
 	bytes  int64
 }
@@ -98,10 +101,10 @@ func (w *statusWriter) WriteHeader(code int) {
 	if w.status != 0 {
 		return
 	}
-	if code == http.StatusOK && w.info.status != 0 {
-		code = w.info.status
+	if code == http.StatusOK && w.notes.status != 0 {
+		code = w.notes.status
 	}
-	setRetryAfter(w.Header(), code, w.info.retryAfter)
+	setRetryAfter(w.Header(), code, w.notes.retryAfter)
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }

@@ -267,7 +267,7 @@ func newGraphQL(d Deps) http.Handler {
 		if name == "" && oc.Operation != nil {
 			name = string(oc.Operation.Operation) // "query" / "mutation"
 		}
-		info(ctx).operation = clipLog(name)
+		notes(ctx).operation = clipLog(name)
 		return next(ctx)
 	})
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
@@ -279,11 +279,11 @@ func newGraphQL(d Deps) http.Handler {
 					codes = append(codes, c)
 				}
 				if ra, ok := e.Extensions["retryAfter"].(int); ok {
-					info(ctx).retryAfter = max(info(ctx).retryAfter, ra)
+					notes(ctx).retryAfter = max(notes(ctx).retryAfter, ra)
 				}
 			}
 			if s := statusFor(codes); s != http.StatusOK {
-				info(ctx).status = s
+				notes(ctx).status = s
 			}
 		}
 		return resp

@@ -171,7 +171,7 @@ func readCookie(r *http.Request, opts transportOptions, kind graph.CookieKind) (
 		value = strings.TrimSpace(cookies[0].Value)
 	}
 	if value != "" && !cookiesHonoured(r) {
-		info(r.Context()).outcome = "cookie_ignored"
+		notes(r.Context()).outcome = "cookie_ignored"
 		return "", nil
 	}
 	return value, nil
