@@ -9,6 +9,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/errmap"
 	"github.com/authgraph/authgraph/internal/gid"
 	"github.com/authgraph/authgraph/internal/requestid"
 )
@@ -30,7 +31,7 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 	switch {
 	case errors.As(err, &domainErr):
 		gqlErr.Message = domainErr.Message
-		setCode(gqlErr, string(domainErr.Code))
+		setCode(gqlErr, domainErr.Code)
 		if rl, ok := auth.IsRateLimited(err); ok {
 			// The wait goes to the client (the HTTP layer also sends it as Retry-After);
 			// the rule that refused goes only to the log.
@@ -39,34 +40,35 @@ func PresentError(ctx context.Context, err error) *gqlerror.Error {
 		}
 	case errors.Is(err, gid.ErrInvalid):
 		gqlErr.Message = err.Error()
-		setCode(gqlErr, string(auth.CodeInvalidInput))
+		setCode(gqlErr, auth.CodeInvalidInput)
 	case errors.Is(err, auth.ErrUnavailable):
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("dependency unavailable")
 		gqlErr.Message = auth.MsgUnavailable
-		setCode(gqlErr, string(auth.CodeUnavailable))
+		setCode(gqlErr, auth.CodeUnavailable)
 	case gqlErr.Message != "" && errors.As(err, new(*gqlerror.Error)) && !fromResolver(ctx, gqlErr):
 		// gqlgen's own errors: parse and validation (which carry their code) and argument
 		// coercion (a scalar that does not parse, which carries the cause).
 		if _, ok := gqlErr.Extensions["code"]; !ok {
-			setCode(gqlErr, string(auth.CodeInvalidInput))
+			setCode(gqlErr, auth.CodeInvalidInput)
 		}
 	default:
 		id := requestid.From(ctx)
 		zerolog.Ctx(ctx).Error().Err(err).Msg("internal error")
 		gqlErr.Message = "Internal server error. Request ID: " + id
-		setCode(gqlErr, string(auth.CodeInternal))
+		setCode(gqlErr, auth.CodeInternal)
 		gqlErr.Extensions["requestId"] = id
 	}
 	gqlErr.Err = nil
 	return gqlErr
 }
 
-func setCode(e *gqlerror.Error, code string) {
+// setCode gives e the GraphQL code of the domain's code (internal/errmap).
+func setCode(e *gqlerror.Error, code auth.Code) {
 	ext := make(map[string]any, len(e.Extensions)+1)
 	for k, v := range e.Extensions {
 		ext[k] = v
 	}
-	ext["code"] = code
+	ext["code"] = errmap.GraphQL(code)
 	e.Extensions = ext
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/httpapi"
 	"github.com/authgraph/authgraph/internal/oidc"
 	"github.com/authgraph/authgraph/internal/seal"
 )
@@ -32,7 +33,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	Argon2          argon2id.Params
-	// Refreshable sessions and token transports (issue 3).
+	// Refreshable sessions and token transports.
 	AccessTokenTTL, RefreshTokenTTL, RefreshGrace time.Duration
 	CookieSecure, AllowQueryToken                 bool
 	// SecretKey encrypts TOTP secrets at rest (AES-256-GCM); empty: they are stored as is.
@@ -42,7 +43,7 @@ type Config struct {
 	APQTTL  time.Duration
 	// APQCacheBytes bounds each replica's persisted query cache.
 	APQCacheBytes int
-	CORS          corsPolicy
+	CORS          httpapi.CORSPolicy
 	AccountPage   bool
 	Tracing       string
 	// External identity providers (external.go): none turns external sign-in off.
@@ -52,14 +53,14 @@ type Config struct {
 	// sessions (internal/sessioncache) in front of Redis; either 0 turns it off.
 	SessionCacheTTL  time.Duration
 	SessionCacheSize int64
-	// TrustedProxies are the peers whose X-Forwarded-For names the client (clientip.go).
-	TrustedProxies trustedProxies
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (internal/httpapi).
+	TrustedProxies httpapi.TrustedProxies
 	// Env is the deployment ("production" turns introspection and the playground off by
 	// default).
 	Env string
 	// Introspection lets clients ask __schema and __type.
 	Introspection bool
-	// Limits on one GraphQL operation (gqllimits.go); MaxTokens bounds the parser.
+	// Limits on one GraphQL operation (internal/httpapi); MaxTokens bounds the parser.
 	MaxDepth, MaxComplexity, MaxFields, MaxAliases, MaxTokens int
 	// RateLimits are the limits on credential attempts (limits.go).
 	RateLimits rateLimits
@@ -228,14 +229,20 @@ func (c Config) authConfig() auth.Config {
 	}
 }
 
-// transportOptions is the HTTP layer's part: where tokens may travel.
-func (c Config) transportOptions() transportOptions {
-	return transportOptions{cookieSecure: c.CookieSecure, allowQueryToken: c.AllowQueryToken}
+// httpConfig is the HTTP layer's part.
+func (c Config) httpConfig() httpapi.Config {
+	return httpapi.Config{
+		Version: version, CORS: c.CORS, TrustedProxies: c.TrustedProxies,
+		MaxBodyBytes: c.MaxBodyBytes, RedisTimeout: c.RedisTimeout,
+		CookieSecure: c.CookieSecure, AllowQueryToken: c.AllowQueryToken,
+		Playground: c.Playground, AccountPage: c.AccountPage, Introspection: c.Introspection,
+		MaxDepth: c.MaxDepth, MaxComplexity: c.MaxComplexity, MaxFields: c.MaxFields, MaxAliases: c.MaxAliases, MaxTokens: c.MaxTokens,
+	}
 }
 
-func corsv(p *corsPolicy) func(string) error {
+func corsv(p *httpapi.CORSPolicy) func(string) error {
 	return func(v string) error {
-		c, err := parseCORS(v)
+		c, err := httpapi.ParseCORS(v)
 		if err != nil {
 			return err
 		}
@@ -310,9 +317,9 @@ func uint8v(p *uint8) func(string) error {
 	}
 }
 
-func proxies(p *trustedProxies) func(string) error {
+func proxies(p *httpapi.TrustedProxies) func(string) error {
 	return func(v string) error {
-		t, err := parseTrustedProxies(v)
+		t, err := httpapi.ParseTrustedProxies(v)
 		if err != nil {
 			return err
 		}

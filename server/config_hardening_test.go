@@ -19,7 +19,7 @@ func TestLoadConfigHardening(t *testing.T) {
 		{name: "production turns introspection and the playground off", env: map[string]string{"AUTHGRAPH_ENV": "production"},
 			check: func(c Config) bool { return !c.Introspection && !c.Playground }},
 		{name: "production makes cookies Secure", env: map[string]string{"AUTHGRAPH_ENV": "production"},
-			check: func(c Config) bool { return c.CookieSecure && c.transportOptions().cookieSecure }},
+			check: func(c Config) bool { return c.CookieSecure && c.httpConfig().CookieSecure }},
 		{name: "production with Secure cookies turned off", env: map[string]string{"AUTHGRAPH_ENV": "production", "AUTHGRAPH_COOKIE_SECURE": "false"},
 			check: func(c Config) bool { return !c.CookieSecure }},
 		{name: "Secure cookies elsewhere only when asked", env: map[string]string{"AUTHGRAPH_ENV": "staging"},

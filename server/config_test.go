@@ -42,7 +42,8 @@ func TestLoadConfig(t *testing.T) {
 			check: func(c Config) bool { return c.authConfig().RefreshGrace < 0 }},
 		{name: "cookie and query switches", env: map[string]string{"AUTHGRAPH_COOKIE_SECURE": "true", "AUTHGRAPH_ALLOW_QUERY_TOKEN": "1"},
 			check: func(c Config) bool {
-				return c.transportOptions() == transportOptions{cookieSecure: true, allowQueryToken: true}
+				h := c.httpConfig()
+				return h.CookieSecure && h.AllowQueryToken
 			}},
 		{name: "a refresh token shorter than the access token", env: map[string]string{"AUTHGRAPH_REFRESH_TOKEN_TTL": "10m"}, wantErr: true},
 		{name: "a negative grace", env: map[string]string{"AUTHGRAPH_REFRESH_GRACE": "-1s"}, wantErr: true},

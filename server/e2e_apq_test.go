@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgraph/authgraph/internal/apq"
+	"github.com/authgraph/authgraph/internal/httpapi"
 	"github.com/authgraph/authgraph/internal/ratelimit"
 	"github.com/authgraph/authgraph/internal/redistest"
 )
@@ -245,7 +246,7 @@ func TestPersistedQueriesRefuseInlineCredentials(t *testing.T) {
 	} {
 		before := len(prefixKeys(t, rs))
 		r := srv.postAPQ(t, "", sha256Hex(q), q)
-		if r.code() != "BAD_USER_INPUT" || r.Errors[0].Message != MsgInlineCredential || r.Data["createSessionUsingUsername"] != nil {
+		if r.code() != "BAD_USER_INPUT" || r.Errors[0].Message != httpapi.MsgInlineCredential || r.Data["createSessionUsingUsername"] != nil {
 			t.Fatalf("%s: %d %s", q, r.Status, r.Raw)
 		}
 		if strings.Contains(r.Raw, pw) || strings.Contains(r.Raw, adminPass) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/authgraph/authgraph/internal/redistest"
+	"github.com/authgraph/authgraph/internal/token"
 )
 
 func TestPublicAndGuardedOperations(t *testing.T) {
@@ -92,6 +93,31 @@ func TestTransportRules(t *testing.T) {
 		r := srv.raw(t, "POST", "/graphql", `{"query":"{ version }"}`, "Content-Type", "application/json", "Authorization", "Bearer "+admin, "x-auth-token", "ags_other")
 		if r.Status != http.StatusBadRequest || r.code() != "BAD_USER_INPUT" {
 			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+	})
+	t.Run("a bare session token in Authorization is accepted", func(t *testing.T) {
+		r := srv.raw(t, "POST", "/graphql", `{"query":"{ me { username } }"}`, "Content-Type", "application/json", "Authorization", admin)
+		if r.Status != 200 || r.str(t, "me.username") != adminName {
+			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+	})
+	t.Run("a bare well-formed token that names no session is 401", func(t *testing.T) {
+		unknown, err := token.New(token.Session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := srv.raw(t, "POST", "/graphql", `{"query":"{ version }"}`, "Content-Type", "application/json", "Authorization", unknown)
+		if r.Status != http.StatusUnauthorized || strings.TrimSpace(r.Raw) != json401 {
+			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+	})
+	t.Run("anything else without the Bearer scheme is 400", func(t *testing.T) {
+		broken := admin[:len(admin)-1] + map[bool]string{true: "1", false: "0"}[admin[len(admin)-1] == '0']
+		for _, v := range []string{broken, "nope", "Basic YWRtaW46YWRtaW4=", "Token " + admin} {
+			r := srv.raw(t, "POST", "/graphql", `{"query":"{ version }"}`, "Content-Type", "application/json", "Authorization", v)
+			if r.Status != http.StatusBadRequest || r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Raw, "of the form: Bearer") {
+				t.Fatalf("Authorization %.10q…: %d %s", v, r.Status, r.Raw)
+			}
 		}
 	})
 	t.Run("an invalid Bearer token is 401", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/httpapi"
 	"github.com/authgraph/authgraph/internal/ratelimit"
 )
 
@@ -79,7 +80,7 @@ func newLimiter(cfg Config, rdb redis.UniversalClient) (auth.Limiter, error) {
 
 // apqLimits is the limiter of persisted queries that goes with the service's Limiter: the
 // same buckets (Redis when the store is Redis), or none when limits are off.
-func apqLimits(l auth.Limiter) apqLimiter {
+func apqLimits(l auth.Limiter) httpapi.APQLimiter {
 	if pl, ok := l.(policyLimiter); ok {
 		return pl.p
 	}

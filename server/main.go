@@ -1,6 +1,11 @@
 // Command authgraph serves the authgraph GraphQL API: sessions and user keys over GraphQL,
 // stored in Redis (or, with no Redis configured, in an embedded in-process store). The same
 // binary is a command-line client of the API (authgraph login, keys, sessions; see cli.go).
+//
+// This package is wiring only: the configuration (config.go), the store, limiter, hashing
+// pool and service it implies (main.go, redis.go, limits.go, sessioncache.go, external.go),
+// the HTTP layer's dependencies (httpdeps.go), and the listeners. The HTTP layer itself is
+// internal/httpapi; the domain is internal/auth.
 package main
 
 import (
@@ -23,6 +28,7 @@ import (
 	"github.com/authgraph/authgraph/internal/cli"
 	"github.com/authgraph/authgraph/internal/clock"
 	"github.com/authgraph/authgraph/internal/hashpool"
+	"github.com/authgraph/authgraph/internal/httpapi"
 	"github.com/authgraph/authgraph/internal/memstore"
 	"github.com/authgraph/authgraph/internal/redisstore"
 )
@@ -115,27 +121,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	x, err := newExtras(ctx, cfg, logger, rdb, pool)
+	deps, flush, err := newHTTPDeps(ctx, cfg, logger, svc, rdb, pool, limiter)
 	if err != nil {
 		return err
 	}
-	x.apqLimits = apqLimits(limiter)
-	defer x.close(logger)
+	defer flush()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newHTTPServer(newHandler(cfg, svc, logger, x), logger)}
+	servers := []*http.Server{newHTTPServer(httpapi.New(deps), logger)}
 	listeners := []net.Listener{ln}
 	addrs := listening{API: ln.Addr().String()}
-	if x.metrics != nil {
+	if deps.Metrics != nil {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("metrics listener (AUTHGRAPH_METRICS_ADDR; AUTHGRAPH_METRICS=false turns metrics off): %w", err)
 		}
-		servers = append(servers, newHTTPServer(metricsHandler(cfg.MetricsToken, x.metrics), logger))
+		servers = append(servers, newHTTPServer(httpapi.MetricsHandler(cfg.MetricsToken, deps.Metrics), logger))
 		listeners = append(listeners, mln)
 		addrs.Metrics = mln.Addr().String()
 		logger.Info().Str("addr", addrs.Metrics).Bool("token", cfg.MetricsToken != "").Msg("metrics: listening")

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/authgraph/authgraph/internal/redisbudget"
 )
 
 // newRedisClient builds a client from AUTHGRAPH_REDIS_URL. The scheme picks the topology:
@@ -17,7 +21,7 @@ import (
 //
 // Query parameters are go-redis's own (dial_timeout, read_timeout, pool_size, …). Every
 // command is bounded by timeout unless the URL sets its own read/write timeouts, and all the
-// commands of one request together by the request's Redis budget (redisbudget.go).
+// commands of one request together by the request's Redis budget (internal/redisbudget, which the HTTP layer gives every request).
 func newRedisClient(rawURL string, timeout time.Duration) (redis.UniversalClient, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
@@ -74,4 +78,25 @@ func redactErr(err error) error {
 		return fmt.Errorf("malformed URL (details withheld: it may contain a password)")
 	}
 	return err
+}
+
+// budgeted makes rdb charge every command against the Redis budget of its request's context
+// (internal/redisbudget). The client must have ContextTimeoutEnabled, so that the budget's
+// deadline reaches the socket.
+func budgeted(rdb redis.UniversalClient) redis.UniversalClient {
+	rdb.AddHook(redisbudget.Hook{})
+	return rdb
+}
+
+// redisLogger routes go-redis's own messages (a failed dial, a pool that gives up) into the
+// JSON log, at most 5 a second: during an outage go-redis reports every failed dial, and
+// those would otherwise be plain-text lines on stderr by the thousand.
+type redisLogger struct{ l zerolog.Logger }
+
+func newRedisLogger(l zerolog.Logger) redisLogger {
+	return redisLogger{l.With().Str("source", "go-redis").Logger().Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Second})}
+}
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.l.Warn().Msg(fmt.Sprintf(format, v...))
 }

@@ -5,9 +5,9 @@ import (
 	"fmt"
 )
 
-// Code classifies a domain error. Transports map each code to their own form in one place
-// (graph/errors.go for GraphQL); the values are the GraphQL extension codes
-// that clients see.
+// Code classifies a domain error. What a transport makes of each code (its GraphQL
+// extensions.code, its HTTP status) is one table outside the domain, internal/errmap, which
+// has a row for every code declared here. The values are the GraphQL codes clients read.
 type Code string
 
 // Error codes.

@@ -35,7 +35,7 @@ func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *tim
 	now := s.clock.Now().UTC()
 	if expiresAt != nil {
 		if !expiresAt.After(now) {
-			return nil, Errorf(CodeInvalidInput, "expiresAt must be in the future")
+			return nil, Errorf(CodeInvalidInput, "The key's expiry must be in the future.")
 		}
 		t := expiresAt.UTC()
 		expiresAt = &t
@@ -46,7 +46,7 @@ func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *tim
 		case expiresAt == nil:
 			expiresAt = &latest
 		case expiresAt.After(latest):
-			return nil, Errorf(CodeInvalidInput, "expiresAt must be at most %s from now", humanDuration(limit))
+			return nil, Errorf(CodeInvalidInput, "The key's expiry must be at most %s from now.", humanDuration(limit))
 		}
 	}
 	if expiresAt, err = s.capByParentKey(ctx, p, expiresAt); err != nil {

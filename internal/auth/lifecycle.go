@@ -84,7 +84,7 @@ func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Dur
 		return nil, err
 	}
 	if grace < 0 || grace > MaxRerollGrace {
-		return nil, Errorf(CodeInvalidInput, "graceSeconds must be from 0 to %d", int(MaxRerollGrace/time.Second))
+		return nil, Errorf(CodeInvalidInput, "The grace period of the old secret must be from 0 to %s.", humanDuration(MaxRerollGrace))
 	}
 	// Checked before the argon2 work of the new secret, so a refusal costs none; the check in
 	// the update below is the one that binds.

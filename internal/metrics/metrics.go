@@ -136,27 +136,6 @@ func (m *Metrics) AuthOutcome(method, outcome string) {
 	m.authOutcomes.WithLabelValues(method, outcome).Inc()
 }
 
-// OutcomeForCode maps a GraphQL error code ("" for success) to an outcome.
-func OutcomeForCode(code string) string {
-	switch code {
-	case "":
-		return OutcomeOK
-	case "INVALID_CREDENTIALS":
-		return OutcomeBadCredentials
-	case "RATE_LIMITED":
-		return OutcomeRateLimited
-	case "OTP_REQUIRED":
-		return OutcomeOTPRequired
-	case "REFRESH_TOKEN_REUSED":
-		return OutcomeRefreshReused
-	case "UNAUTHENTICATED":
-		return OutcomeInvalidToken
-	case "SERVICE_UNAVAILABLE":
-		return OutcomeUnavailable
-	}
-	return OutcomeError
-}
-
 // APQ results.
 const (
 	APQHit   = "hit"

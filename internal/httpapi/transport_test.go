@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"crypto/tls"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authgraph/authgraph/graph"
+	"github.com/authgraph/authgraph/internal/token"
 )
 
 func TestCookiesHonoured(t *testing.T) {
@@ -74,6 +75,25 @@ func TestRequestCredential(t *testing.T) {
 		{"two equal session cookies", req("/graphql", "Cookie", "authgraph_session="+a+"; authgraph_session="+a), on, credential{}, true},
 		{"two equal query tokens", req("/graphql?access_token=" + a + "&access_token=" + a), on, credential{}, true},
 	}
+	// A bare token in Authorization is taken only when it is a well-formed session token.
+	sess, refresh := mustToken(t, token.Session), mustToken(t, token.Refresh)
+	tests = append(tests, []struct {
+		name    string
+		r       *http.Request
+		opts    transportOptions
+		want    credential
+		wantErr bool
+	}{
+		{"a bare session token", req("/graphql", "Authorization", sess), on, credential{sess, fromHeader}, false},
+		{"a bare session token with spaces around", req("/graphql", "Authorization", "  "+sess+" "), on, credential{sess, fromHeader}, false},
+		{"a bare session token and the same in x-auth-token", req("/graphql", "Authorization", sess, "x-auth-token", sess), on, credential{sess, fromHeader}, false},
+		{"a bare session token and another in x-auth-token", req("/graphql", "Authorization", sess, "x-auth-token", a), on, credential{}, true},
+		{"a bare token whose checksum fails", req("/graphql", "Authorization", sess[:len(sess)-1]+flip(sess[len(sess)-1])), on, credential{}, true},
+		{"a bare refresh token", req("/graphql", "Authorization", refresh), on, credential{}, true},
+		{"a bare string that is no token", req("/graphql", "Authorization", a), on, credential{}, true},
+		{"another scheme", req("/graphql", "Authorization", "Basic YWRtaW46YWRtaW4="), on, credential{}, true},
+		{"another scheme around a session token", req("/graphql", "Authorization", "Token "+sess), on, credential{}, true},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := requestCredential(tt.r, tt.opts)
@@ -145,4 +165,21 @@ func TestCookieJarAttributes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustToken(t *testing.T, kind token.Kind) string {
+	t.Helper()
+	s, err := token.New(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// flip answers another base62 digit than c.
+func flip(c byte) string {
+	if c == '0' {
+		return "1"
+	}
+	return "0"
 }

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -69,7 +69,7 @@ func benchService(b *testing.B, store auth.Store) (*auth.Service, *hashpool.Pool
 func BenchmarkAuthenticateMiddleware(b *testing.B) {
 	run := func(b *testing.B, store auth.Store) {
 		svc, _, tok := benchService(b, store)
-		h := authenticate(transportOptions{}, svc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := authenticate(transportOptions{}, svc)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if auth.PrincipalFrom(r.Context()) == nil {
 				b.Fatal("no principal")
 			}
@@ -77,7 +77,7 @@ func BenchmarkAuthenticateMiddleware(b *testing.B) {
 		r := httptest.NewRequest(http.MethodPost, "/graphql", nil)
 		r.Header.Set("x-auth-token", tok)
 		// As logRequests would have it: the request's log fields, which the middleware fills in.
-		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &requestInfo{}))
+		r = r.WithContext(context.WithValue(r.Context(), notesKey{}, &requestNotes{}))
 		w := httptest.NewRecorder()
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -107,16 +107,9 @@ func BenchmarkAuthenticateMiddleware(b *testing.B) {
 // what make bench measures over the network.
 func BenchmarkHandler(b *testing.B) {
 	svc, pool, tok := benchService(b, nil)
-	cfg, err := loadConfig(nil, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	logger := zerolog.New(io.Discard)
-	x, err := newExtras(b.Context(), cfg, logger, nil, pool) // as in production: metrics on
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := newHandler(cfg, svc, logger, x)
+	d := testDeps(testConfig(), svc, pool) // as in production: metrics on
+	d.Logger = zerolog.New(io.Discard)
+	h := New(d)
 	for _, bm := range []struct{ name, token, query string }{
 		{"version", "", `{"query":"{version}"}`},
 		{"version-auth", tok, `{"query":"{version}"}`},

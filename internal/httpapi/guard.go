@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/errmap"
 )
 
 // guardRequest refuses, with a clear 4xx in the contract's error shape, what is not one
@@ -219,7 +220,7 @@ func reshape(body []byte, status int) ([]byte, bool) {
 		if msg == "" {
 			msg = "Request refused."
 		}
-		return mustJSON(errorBody{Errors: []errorItem{{Message: msg + ".", Extensions: map[string]any{"code": string(code)}}}}), true
+		return mustJSON(errorBody{Errors: []errorItem{{Message: msg + ".", Extensions: map[string]any{"code": errmap.GraphQL(code)}}}}), true
 	}
 	changed := false
 	for _, e := range errs {
@@ -230,7 +231,7 @@ func reshape(body []byte, status int) ([]byte, bool) {
 		if ext == nil {
 			ext = map[string]any{}
 		}
-		ext["code"] = string(code)
+		ext["code"] = errmap.GraphQL(code)
 		if code == auth.CodeInternal {
 			e["message"] = "Internal server error."
 		}

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/apq"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/errmap"
 	"github.com/authgraph/authgraph/internal/ratelimit"
 )
 
@@ -24,9 +24,9 @@ import (
 // its text.
 const MsgInlineCredential = "This operation carries a credential inline: send it in variables to use persisted queries."
 
-// apqLimiter counts persisted query use per client address (ratelimit.Policy). Each method
+// APQLimiter counts persisted query use per client address (ratelimit.Policy). Each method
 // answers nil, a *ratelimit.LimitedError, or another error when it cannot count.
-type apqLimiter interface {
+type APQLimiter interface {
 	CheckPersistedQueryLookup(ctx context.Context, ip string) error
 	CheckPersistedQueryRegistration(ctx context.Context, ip string) error
 }
@@ -35,7 +35,7 @@ type apqLimiter interface {
 // gqlgen's extension.AutomaticPersistedQuery, whose cache is written before the document
 // has even parsed and whose lookups cannot be refused with a limit). lim nil: no limits
 // (AUTHGRAPH_RATE_LIMITS=off).
-func usePersistedQueries(srv *handler.Server, cache *apq.Cache, lim apqLimiter) {
+func usePersistedQueries(srv *handler.Server, cache *apq.Cache, lim APQLimiter) {
 	if cache == nil {
 		return
 	}
@@ -59,7 +59,7 @@ func usePersistedQueries(srv *handler.Server, cache *apq.Cache, lim apqLimiter) 
 // APQ, never a 503 that a plain query would not get, and never an uncounted lookup or write.
 type persistedQueries struct {
 	cache *apq.Cache
-	lim   apqLimiter
+	lim   APQLimiter
 }
 
 var _ interface {
@@ -119,7 +119,7 @@ func (p persistedQueries) MutateOperationContext(ctx context.Context, oc *graphq
 	}
 	if name := apq.InlineCredential(oc.Doc); name != "" {
 		err := gqlerror.Errorf("%s", MsgInlineCredential)
-		errcode.Set(err, string(auth.CodeInvalidInput))
+		errcode.Set(err, errmap.GraphQL(auth.CodeInvalidInput))
 		return err
 	}
 	if p.cache.Has(st.Hash) || !p.cache.Fits(oc.RawQuery) {
@@ -148,8 +148,8 @@ func limitRefusal(ctx context.Context, err error) *gqlerror.Error {
 		return nil
 	}
 	rl := &auth.RateLimitedError{RetryAfter: le.RetryAfter(), Rule: le.Rule}
-	ri := info(ctx)
-	ri.status = http.StatusTooManyRequests
+	ri := notes(ctx)
+	ri.status = errmap.Of(auth.CodeRateLimited).Status
 	ri.retryAfter = max(ri.retryAfter, rl.RetryAfterSeconds())
 	return &gqlerror.Error{Message: auth.MsgRateLimited, Err: rl}
 }

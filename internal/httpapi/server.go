@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -21,21 +22,128 @@ import (
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/apq"
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/metrics"
 	"github.com/authgraph/authgraph/internal/redisbudget"
+	"github.com/authgraph/authgraph/internal/tracing"
 	"github.com/authgraph/authgraph/internal/webui"
 )
 
 // queryCacheSize is how many distinct query documents are kept parsed and validated.
 const queryCacheSize = 1000
 
+// Config is the HTTP layer's part of the server's configuration.
+type Config struct {
+	// Version is what the version query answers.
+	Version string
+	// CORS says which origins browsers may call from (ParseCORS).
+	CORS CORSPolicy
+	// TrustedProxies are the peers whose X-Forwarded-For names the client (clientip.go).
+	TrustedProxies TrustedProxies
+	// MaxBodyBytes is the largest request body read; a larger one is answered 413.
+	MaxBodyBytes int64
+	// RedisTimeout is each request's Redis budget, all its commands together; 0: none.
+	RedisTimeout time.Duration
+	// CookieSecure marks COOKIE mode cookies Secure and __Host- named even when the request
+	// did not arrive over TLS (TLS ends at a proxy in front); AllowQueryToken accepts
+	// ?access_token=.
+	CookieSecure, AllowQueryToken bool
+	// Playground serves the GraphQL playground at /; AccountPage serves the account page
+	// at /account; Introspection lets clients ask __schema and __type.
+	Playground, AccountPage, Introspection bool
+	// Limits on one GraphQL operation (gqllimits.go); MaxTokens bounds the parser.
+	MaxDepth, MaxComplexity, MaxFields, MaxAliases, MaxTokens int
+}
+
+func (c Config) transportOptions() transportOptions {
+	return transportOptions{cookieSecure: c.CookieSecure, allowQueryToken: c.AllowQueryToken}
+}
+
+// Deps is what the handler needs, built by the caller. Only Service is required: a nil
+// Metrics, APQ or Tracer turns that part off, and a nil APQLimits leaves persisted queries
+// unlimited.
+type Deps struct {
+	Config  Config
+	Service *auth.Service
+	Logger  zerolog.Logger
+	// Metrics counts requests, sign-ins and persisted queries; nil: off.
+	Metrics *metrics.Metrics
+	// APQ keeps persisted queries; nil: the protocol is off.
+	APQ *apq.Cache
+	// APQLimits counts persisted query use per address; nil: no limits.
+	APQLimits APQLimiter
+	// Tracer gives each request and operation a span; nil: off.
+	Tracer *tracing.Tracer
+}
+
+// Server is the API's HTTP handler.
+type Server struct {
+	handler http.Handler
+}
+
+// New assembles the handler from d.
+func New(d Deps) *Server {
+	return &Server{handler: newHandler(d)}
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// middleware is one step of the way a request takes to its handler.
+type middleware func(http.Handler) http.Handler
+
+// chain puts h behind steps, the first step seeing the request first: a list of steps reads
+// top down in request order (and bottom up in answer order).
+func chain(h http.Handler, steps ...middleware) http.Handler {
+	for i := len(steps) - 1; i >= 0; i-- {
+		h = steps[i](h)
+	}
+	return h
+}
+
 // newHandler wires the API's HTTP routes: /graphql, /healthz, /readyz, the account page at
 // /account and the playground at /. The metrics have a listener of their own
-// (metricsHandler).
-func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) http.Handler {
+// (MetricsHandler).
+func newHandler(d Deps) http.Handler {
+	cfg, svc := d.Config, d.Service
+	tokens := cfg.transportOptions()
+	graphQL := chain(newGraphQL(d),
+		// Counts and times every answer, refusals included, so it sees the request first
+		// and the answer last.
+		instrument(d.Metrics, tokens),
+		// A span per request, continuing the client's traceparent, around all the work
+		// below (its Redis calls become children of it).
+		traceRequests(d.Tracer, "/graphql"),
+		// The request id, the request's logger and its one log line: every step below
+		// may log, refuse or fill in the line's fields (operation, user, outcome).
+		logRequests(d.Logger),
+		// Cache-Control and Vary before anything can answer, so that refusals carry
+		// them too.
+		cacheHeaders,
+		// One Redis budget for everything below that reaches the store: the token's
+		// session, the resolvers, the rate limits.
+		withRedisBudget(cfg.RedisTimeout),
+		// CORS before the body or the method is checked: a preflight is an OPTIONS with
+		// no body, which the guard would refuse, and browsers must see the CORS headers
+		// on refusals to read them.
+		cors(cfg.CORS),
+		// The body read once, bounded, before anything parses it: 413 past the limit.
+		limitBody(cfg.MaxBodyBytes),
+		// What is not one GraphQL request over HTTP is refused here, before any
+		// credential is looked up: a malformed request costs no store read.
+		guardRequest,
+		// Who is calling (the address the rate limits count by, the client's name and
+		// user agent) for authentication and the sessions a sign-in makes.
+		withClient(cfg.TrustedProxies),
+		// The token resolved to a principal; a token sent but not valid is 401 here,
+		// before any GraphQL runs.
+		authenticate(tokens, svc),
+		// Innermost, so that it sees gqlgen's own error answers and only those: every
+		// error answer gets the contract's shape.
+		shapeErrors,
+	)
 	mux := http.NewServeMux()
-	api := logRequests(logger, cacheHeaders(withRedisBudget(cfg.RedisTimeout, cors(cfg.CORS, limitBody(cfg.MaxBodyBytes, guardRequest(withClient(cfg.TrustedProxies, authenticate(cfg.transportOptions(), svc, shapeErrors(newGraphQL(cfg, svc, x))))))))))
-	mux.Handle("/graphql", instrument(x.metrics, cfg.transportOptions(), x.tracer.HTTP("/graphql", api)))
-	mux.Handle("/", logRequests(logger, http.HandlerFunc(notFound)))
+	mux.Handle("/graphql", graphQL)
+	mux.Handle("/", chain(http.HandlerFunc(notFound), logRequests(d.Logger)))
 	if cfg.AccountPage {
 		page := webui.Handler("/account")
 		mux.Handle("/account", page)
@@ -59,7 +167,13 @@ func newHandler(cfg Config, svc *auth.Service, logger zerolog.Logger, x extras) 
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authgraph", "/graphql"))
 	}
-	return noSniff(mux)
+	// Every route's answers are taken for the Content-Type they declare.
+	return chain(mux, noSniff)
+}
+
+// traceRequests gives each request a span named after its route (never its URL).
+func traceRequests(t *tracing.Tracer, route string) middleware {
+	return func(next http.Handler) http.Handler { return t.HTTP(route, next) }
 }
 
 // noSniff tells browsers to take every answer for the Content-Type it declares, never to
@@ -111,9 +225,10 @@ func carriesCredential(r *http.Request) bool {
 // complexity (each field costs 1, lists cost their page size); the parser stops at
 // MaxTokens. One operation per request (POST and GET transports only: no batching, no
 // websockets, no multipart).
-func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
+func newGraphQL(d Deps) http.Handler {
+	cfg := d.Config
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers:  &graph.Resolver{Service: svc, Version: version},
+		Resolvers:  &graph.Resolver{Service: d.Service, Version: cfg.Version},
 		Directives: graph.Directives(),
 		Complexity: graph.Complexity(),
 	}))
@@ -135,10 +250,10 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
-	srv.Use(graph.RowLoaders{Service: svc}) // a page of users costs one store read per field
-	usePersistedQueries(srv, x.apq, x.apqLimits)
-	observeGraphQL(srv, x.metrics)
-	traceGraphQL(srv, x.tracer)
+	srv.Use(graph.RowLoaders{Service: d.Service}) // a page of users costs one store read per field
+	usePersistedQueries(srv, d.APQ, d.APQLimits)
+	observeGraphQL(srv, d.Metrics)
+	traceGraphQL(srv, d.Tracer)
 	srv.SetErrorPresenter(graph.PresentError)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		zerolog.Ctx(ctx).Error().Interface("panic", p).Msg("panic in resolver")
@@ -153,7 +268,7 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 		if name == "" && oc.Operation != nil {
 			name = string(oc.Operation.Operation) // "query" / "mutation"
 		}
-		info(ctx).operation = clipLog(name)
+		notes(ctx).operation = clipLog(name)
 		return next(ctx)
 	})
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
@@ -165,11 +280,11 @@ func newGraphQL(cfg Config, svc *auth.Service, x extras) http.Handler {
 					codes = append(codes, c)
 				}
 				if ra, ok := e.Extensions["retryAfter"].(int); ok {
-					info(ctx).retryAfter = max(info(ctx).retryAfter, ra)
+					notes(ctx).retryAfter = max(notes(ctx).retryAfter, ra)
 				}
 			}
 			if s := statusFor(codes); s != http.StatusOK {
-				info(ctx).status = s
+				notes(ctx).status = s
 			}
 		}
 		return resp
@@ -214,42 +329,62 @@ func (c smallDocs) Add(ctx context.Context, query string, doc *ast.QueryDocument
 
 // limitBody reads at most max bytes of the request body; a larger body is answered 413
 // before anything parses it.
-func limitBody(max int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
-			writeError(w, http.StatusRequestEntityTooLarge, auth.CodeInvalidInput, "The request body is too large.")
-			return
-		}
-		if r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-			if err != nil {
-				var tooLarge *http.MaxBytesError
-				if errors.As(err, &tooLarge) {
-					writeError(w, http.StatusRequestEntityTooLarge, auth.CodeInvalidInput, "The request body is too large.")
-					return
-				}
-				writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, "The request body could not be read.")
+func limitBody(max int64) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > max {
+				writeError(w, http.StatusRequestEntityTooLarge, auth.CodeInvalidInput, "The request body is too large.")
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		next.ServeHTTP(w, r)
-	})
+			if r.Body != nil && r.Body != http.NoBody {
+				body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+				if err != nil {
+					var tooLarge *http.MaxBytesError
+					if errors.As(err, &tooLarge) {
+						writeError(w, http.StatusRequestEntityTooLarge, auth.CodeInvalidInput, "The request body is too large.")
+						return
+					}
+					writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, "The request body could not be read.")
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // withClient records who is calling (Apollo client headers, User-Agent, peer address) for
 // the sessions the request may create.
 // The address is the peer's, or the one a trusted proxy names (clientip.go): it is what
 // the rate limits count by.
-func withClient(trusted trustedProxies, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := auth.ClientInfo{
-			Name:      r.Header.Get("apollographql-client-name"),
-			Version:   r.Header.Get("apollographql-client-version"),
-			UserAgent: r.Header.Get("User-Agent"),
-			IP:        clientIP(r, trusted),
+func withClient(trusted TrustedProxies) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := auth.ClientInfo{
+				Name:      r.Header.Get("apollographql-client-name"),
+				Version:   r.Header.Get("apollographql-client-version"),
+				UserAgent: r.Header.Get("User-Agent"),
+				IP:        clientIP(r, trusted),
+			}
+			ctx := auth.WithClient(r.Context(), c)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// withRedisBudget gives each request AUTHGRAPH_REDIS_TIMEOUT of Redis time in all: however
+// many commands it runs, and however go-redis retries and redials them, a request waits on
+// Redis at most that long in total, then answers 503. Without it, a hung (not down) Redis
+// would hold a login for the timeout times the retries times the commands. (The Redis client
+// charges its commands to the budget: see internal/redisbudget.)
+func withRedisBudget(d time.Duration) middleware {
+	return func(next http.Handler) http.Handler {
+		if d <= 0 {
+			return next
 		}
-		ctx := auth.WithClient(graph.WithClient(r.Context(), c), c)
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(redisbudget.With(r.Context(), d)))
+		})
+	}
 }

@@ -1,10 +1,10 @@
-package main
+package httpapi
 
 import "github.com/authgraph/authgraph/internal/ratelimit"
 
-// anonymousWrite is one thing a client without a session can ask for, what it may write,
+// AnonymousWrite is one thing a client without a session can ask for, what it may write,
 // and the rate limit rules that bound how often one address can make it write.
-type anonymousWrite struct {
+type AnonymousWrite struct {
 	// Entry is the entry point: "Mutation.<field>" or "Query.<field>" for a public field
 	// of the schema, or "APQ lookup" / "APQ registration" for the persisted query protocol
 	// on POST or GET /graphql.
@@ -16,7 +16,7 @@ type anonymousWrite struct {
 	Rules []string
 }
 
-// anonymousWrites lists every store write (Redis, or the embedded store) and every document
+// AnonymousWrites lists every store write (Redis, or the embedded store) and every document
 // kept on a client's behalf that an anonymous client can cause. Every bucket a rule keeps is
 // itself a small write (one key per rule and address or account, expiring once refilled),
 // bounded by the number of addresses and accounts. Caches that every request fills alike
@@ -26,7 +26,7 @@ type anonymousWrite struct {
 // TestAnonymousWritesAreListed fails when the schema gains a public field without an entry
 // here, or an entry names a rule that does not exist; TestAnonymousFloodsStayBounded floods
 // each entry over HTTP on a real Redis and checks what it left there.
-var anonymousWrites = []anonymousWrite{
+var AnonymousWrites = []AnonymousWrite{
 	{
 		Entry: "Query.version",
 	},

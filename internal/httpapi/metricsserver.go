@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"crypto/sha256"
@@ -10,13 +10,13 @@ import (
 	"github.com/authgraph/authgraph/internal/metrics"
 )
 
-// metricsHandler serves /metrics on the metrics listener (AUTHGRAPH_METRICS_ADDR), never on
+// MetricsHandler serves /metrics on the metrics listener (AUTHGRAPH_METRICS_ADDR), never on
 // the API's: the metrics say how many sign-ins fail, how full the hashing queue is and how
 // Redis fares, which is an attacker's dashboard, and a listener of its own (on loopback by
 // default) keeps them off the public address whatever the proxy in front forwards. With a
 // token, a scrape must carry it as Authorization: Bearer, for when the listener has to be
 // reachable from another host.
-func metricsHandler(token string, m *metrics.Metrics) http.Handler {
+func MetricsHandler(token string, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	h := m.Handler()
 	if token != "" {

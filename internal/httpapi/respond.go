@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/errmap"
 	"github.com/authgraph/authgraph/internal/requestid"
 )
 
@@ -21,7 +22,7 @@ type errorItem struct {
 // writeError answers a request that never reached GraphQL execution with a body in the
 // GraphQL error shape, so clients parse every failure the same way.
 func writeError(w http.ResponseWriter, status int, code auth.Code, msg string) {
-	writeErrorExt(w, status, map[string]any{"code": string(code)}, msg)
+	writeErrorExt(w, status, map[string]any{"code": errmap.GraphQL(code)}, msg)
 }
 
 func writeErrorExt(w http.ResponseWriter, status int, ext map[string]any, msg string) {
@@ -35,24 +36,28 @@ func writeErrorExt(w http.ResponseWriter, status int, ext map[string]any, msg st
 func writeInternal(w http.ResponseWriter, r *http.Request) {
 	id := requestid.From(r.Context())
 	writeErrorExt(w, http.StatusInternalServerError,
-		map[string]any{"code": string(auth.CodeInternal), "requestId": id},
+		map[string]any{"code": errmap.GraphQL(auth.CodeInternal), "requestId": id},
 		"Internal server error. Request ID: "+id)
 }
 
-// statusFor is the HTTP status of a GraphQL answer whose errors carry these codes: an outage
-// is 503 and a rate limit 429 so that clients and proxies retry rather than give up; any
-// other error is part of a normal 200 GraphQL answer.
+// statusFor is the HTTP status of a GraphQL answer whose errors carry these GraphQL codes:
+// 200, unless one of them concerns the request as a whole (errmap.Row.WholeRequest: an
+// outage, 503, or a rate limit, 429, so that clients and proxies retry rather than give
+// up); of several, the highest (an outage over a rate limit).
 func statusFor(codes []string) int {
 	status := http.StatusOK
 	for _, c := range codes {
-		switch auth.Code(c) {
-		case auth.CodeUnavailable:
-			return http.StatusServiceUnavailable
-		case "RATE_LIMITED":
-			status = http.StatusTooManyRequests
+		if r, ok := errmap.ByGraphQL(c); ok && r.WholeRequest && (status == http.StatusOK || r.Status > status) {
+			status = r.Status
 		}
 	}
 	return status
+}
+
+// writeRefusal answers a request refused as a whole with a domain error code, with that code's
+// status (errmap) and msg.
+func writeRefusal(w http.ResponseWriter, code auth.Code, msg string) {
+	writeError(w, errmap.Of(code).Status, code, msg)
 }
 
 // setRetryAfter tells a client refused with 429 or 503 when to try again (RFC 9110 §10.2.3):

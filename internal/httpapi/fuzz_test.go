@@ -1,16 +1,13 @@
-package main
+package httpapi
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
-
-	"github.com/rs/zerolog"
 
 	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
@@ -22,26 +19,19 @@ import (
 // fuzzHandler is the whole HTTP handler on the embedded store, with a user "admin" and
 // cheap argon2 parameters, built once per fuzzing process.
 var fuzzHandler = sync.OnceValues(func() (http.Handler, error) {
-	cfg, err := loadConfig(nil, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		return nil, err
-	}
+	cfg := testConfig()
 	cfg.MaxBodyBytes = 64 << 10
 	h, err := argon2id.New(argon2id.Params{Memory: 8, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
 	if err != nil {
 		return nil, err
 	}
 	pool := hashpool.New(h, 0, -1)
-	svc := auth.NewService(memstore.New(clock.Real{}), pool, clock.Real{}, cfg.authConfig())
+	svc := auth.NewService(memstore.New(clock.Real{}), pool, clock.Real{}, auth.Config{})
 	if _, err := svc.EnsureUser(context.Background(), "admin", "admin-password", auth.RoleAdmin); err != nil {
 		return nil, err
 	}
 	// Metrics, persisted queries and (off) tracing as in production.
-	x, err := newExtras(context.Background(), cfg, zerolog.Nop(), nil, pool)
-	if err != nil {
-		return nil, err
-	}
-	return newHandler(cfg, svc, zerolog.Nop(), x), nil
+	return New(testDeps(cfg, svc, pool)), nil
 })
 
 var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPatch, "BREW"}

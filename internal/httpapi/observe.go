@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/errmap"
 	"github.com/authgraph/authgraph/internal/metrics"
 )
 
@@ -21,35 +22,37 @@ type opLabel struct{ name string }
 
 // instrument counts each GraphQL HTTP request by operation and status, times it, and counts
 // the outcome of the access token it carried in any transport (header, cookie, query), if any.
-func instrument(m *metrics.Metrics, opts transportOptions, next http.Handler) http.Handler {
-	if m == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		lbl := &opLabel{name: metrics.OperationNone}
-		rec := &codeWriter{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), opLabelKey{}, lbl)))
-		status := rec.code
-		if status == 0 {
-			status = http.StatusOK
+func instrument(m *metrics.Metrics, opts transportOptions) middleware {
+	return func(next http.Handler) http.Handler {
+		if m == nil {
+			return next
 		}
-		m.ObserveRequest(lbl.name, status, time.Since(start))
-		if cred, err := requestCredential(r, opts); err == nil && cred.token != "" {
-			switch status {
-			case http.StatusUnauthorized:
-				m.AuthOutcome(metrics.MethodToken, metrics.OutcomeInvalidToken)
-			case http.StatusServiceUnavailable:
-				m.AuthOutcome(metrics.MethodToken, metrics.OutcomeUnavailable)
-			case http.StatusTooManyRequests:
-				m.AuthOutcome(metrics.MethodToken, metrics.OutcomeRateLimited)
-			case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-				// refused before the token was looked at
-			default:
-				m.AuthOutcome(metrics.MethodToken, metrics.OutcomeOK)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			lbl := &opLabel{name: metrics.OperationNone}
+			rec := &codeWriter{ResponseWriter: w}
+			next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), opLabelKey{}, lbl)))
+			status := rec.code
+			if status == 0 {
+				status = http.StatusOK
 			}
-		}
-	})
+			m.ObserveRequest(lbl.name, status, time.Since(start))
+			if cred, err := requestCredential(r, opts); err == nil && cred.token != "" {
+				switch status {
+				case http.StatusUnauthorized:
+					m.AuthOutcome(metrics.MethodToken, metrics.OutcomeInvalidToken)
+				case http.StatusServiceUnavailable:
+					m.AuthOutcome(metrics.MethodToken, metrics.OutcomeUnavailable)
+				case http.StatusTooManyRequests:
+					m.AuthOutcome(metrics.MethodToken, metrics.OutcomeRateLimited)
+				case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+					// refused before the token was looked at
+				default:
+					m.AuthOutcome(metrics.MethodToken, metrics.OutcomeOK)
+				}
+			}
+		})
+	}
 }
 
 // observeGraphQL labels each operation by its root field and counts the outcome of every
@@ -74,7 +77,11 @@ func observeGraphQL(srv *handler.Server, m *metrics.Metrics) {
 			return next(ctx)
 		}
 		res, err := next(ctx)
-		m.AuthOutcome(method, metrics.OutcomeForCode(string(auth.ErrorCode(err))))
+		outcome := metrics.OutcomeOK
+		if err != nil {
+			outcome = errmap.Of(auth.ErrorCode(err)).Outcome
+		}
+		m.AuthOutcome(method, outcome)
 		return res, err
 	})
 }

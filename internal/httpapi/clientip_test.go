@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"net/http/httptest"
@@ -6,13 +6,13 @@ import (
 )
 
 func TestClientIP(t *testing.T) {
-	proxies, err := parseTrustedProxies("10.0.0.0/8, 192.168.1.10 ,::1,")
+	proxies, err := ParseTrustedProxies("10.0.0.0/8, 192.168.1.10 ,::1,")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name    string
-		trusted trustedProxies
+		trusted TrustedProxies
 		peer    string
 		xff     []string
 		want    string
@@ -40,10 +40,10 @@ func TestClientIP(t *testing.T) {
 			}
 		})
 	}
-	if _, err := parseTrustedProxies("10.0.0.0/33"); err == nil {
+	if _, err := ParseTrustedProxies("10.0.0.0/33"); err == nil {
 		t.Fatal("a bad CIDR block was accepted")
 	}
-	if _, err := parseTrustedProxies("example.com"); err == nil {
+	if _, err := ParseTrustedProxies("example.com"); err == nil {
 		t.Fatal("a host name was accepted")
 	}
 }

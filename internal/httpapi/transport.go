@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 	"github.com/authgraph/authgraph/graph"
 )
 
-// Token transports (issue 3, point 5) and COOKIE mode (point 4).
+// Token transports and COOKIE mode.
 //
 // An access (session) token may come in x-auth-token, in Authorization: Bearer, in the
 // session cookie of COOKIE mode, or — only when the operator allows it — in the access_token
@@ -171,7 +171,7 @@ func readCookie(r *http.Request, opts transportOptions, kind graph.CookieKind) (
 		value = strings.TrimSpace(cookies[0].Value)
 	}
 	if value != "" && !cookiesHonoured(r) {
-		info(r.Context()).outcome = "cookie_ignored"
+		notes(r.Context()).outcome = "cookie_ignored"
 		return "", nil
 	}
 	return value, nil

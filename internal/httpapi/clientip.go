@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"fmt"
@@ -8,14 +8,14 @@ import (
 	"strings"
 )
 
-// trustedProxies is the set of addresses whose X-Forwarded-For is believed
+// TrustedProxies is the set of addresses whose X-Forwarded-For is believed
 // (AUTHGRAPH_TRUSTED_PROXIES). Empty: the header is ignored, and the client is the peer.
-type trustedProxies []netip.Prefix
+type TrustedProxies []netip.Prefix
 
-// parseTrustedProxies reads a comma-separated list of addresses and CIDR blocks:
+// ParseTrustedProxies reads a comma-separated list of addresses and CIDR blocks:
 // "10.0.0.0/8, 192.168.1.10, ::1".
-func parseTrustedProxies(s string) (trustedProxies, error) {
-	var out trustedProxies
+func ParseTrustedProxies(s string) (TrustedProxies, error) {
+	var out TrustedProxies
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
@@ -39,7 +39,7 @@ func parseTrustedProxies(s string) (trustedProxies, error) {
 	return out, nil
 }
 
-func (t trustedProxies) contains(a netip.Addr) bool {
+func (t TrustedProxies) contains(a netip.Addr) bool {
 	a = a.Unmap().WithZone("")
 	for _, p := range t {
 		if p.Contains(a) {
@@ -58,7 +58,7 @@ func (t trustedProxies) contains(a netip.Addr) bool {
 // choose its rate-limit bucket. An entry that does not parse stops the walk at the last
 // trusted hop (a misconfigured proxy then shares one bucket, which is safe); a list made
 // only of trusted proxies yields its leftmost one.
-func clientIP(r *http.Request, trusted trustedProxies) string {
+func clientIP(r *http.Request, trusted TrustedProxies) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
