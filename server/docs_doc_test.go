@@ -167,8 +167,8 @@ func TestDocsStayInTheRepository(t *testing.T) {
 	for _, rel := range docFiles(t) {
 		text := readDoc(t, rel)
 		for n, line := range strings.Split(text, "\n") {
-			if strings.Contains(line, "DESIGN.md") {
-				t.Errorf("%s:%d mentions DESIGN.md, which a clone does not have: %s", rel, n+1, line)
+			if strings.Contains(line, "DESIGN"+".md") {
+				t.Errorf("%s:%d mentions a contract file a clone does not have: %s", rel, n+1, line)
 			}
 			rest := line
 			for {
@@ -357,4 +357,35 @@ func definedTests(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	return defined
+}
+
+// TestCodeSpeaksOfTheProjectAlone keeps the code's comments readable from a clone: no
+// pointer to a contract file the repository does not have, no issue numbers (which say
+// nothing to the next reader), no reference documents from outside.
+func TestCodeSpeaksOfTheProjectAlone(t *testing.T) {
+	outside := regexp.MustCompile(`DESIGN` + `\.md|\b[Ii]ssue ` + `[0-9]+|shared/` + `seeds`)
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for n, line := range strings.Split(string(b), "\n") {
+			if outside.MatchString(line) {
+				t.Errorf("%s:%d speaks of something outside the repository: %s", path, n+1, strings.TrimSpace(line))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

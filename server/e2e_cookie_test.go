@@ -11,7 +11,7 @@ import (
 	"github.com/authgraph/authgraph/internal/token"
 )
 
-// COOKIE mode and the token transports end to end (issue 3, points 4 and 5).
+// COOKIE mode and the token transports end to end.
 
 const thirtyDays = 30 * 24 * 3600
 

@@ -17,7 +17,7 @@ import (
 	"github.com/authgraph/authgraph/internal/oidc/oidctest"
 )
 
-// External sign-in end to end (issue 3, point 6): the real server, over HTTP, on a real
+// External sign-in end to end: the real server, over HTTP, on a real
 // redis-server, trusting loopback identity providers (oidctest) through AUTHGRAPH_OIDC_ISSUERS.
 
 const externalLogin = `mutation($t: String!, $r: Boolean, $m: TokenMode) {

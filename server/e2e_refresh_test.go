@@ -16,7 +16,7 @@ import (
 	"github.com/authgraph/authgraph/internal/token"
 )
 
-// Refreshable sessions end to end (issue 3, point 1).
+// Refreshable sessions end to end.
 
 const (
 	loginRefreshable = `mutation($u: String!, $p: String!, $m: TokenMode) { createSessionUsingUsername(input: {username: $u, password: $p, refreshable: true, mode: $m}) { id token refreshToken refreshTokenExpiresAt expiresAt expiresIn refreshable } }`
