@@ -11,7 +11,8 @@ import (
 )
 
 // lifecycleTests check the lifecycle of users, keys and sessions: updates, ending many
-// sessions, listing and deleting users, and the rule that nothing can be made for a user that does not exist.
+// sessions, listing and deleting users, and the rule that nothing can be made for a user
+// that does not exist.
 var lifecycleTests = []test{
 	{"NewFieldsRoundTrip", func(t *testing.T, e *env) {
 		u := e.newUser(t, "alice")
