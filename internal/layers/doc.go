@@ -12,5 +12,6 @@
 //   - GraphQL: graph, the resolvers;
 //   - wiring: server and every command (a path with a cmd element).
 //
-// A new package gets a row in layers_test.go; the test fails until it has one.
+// A new package gets a row in layers_test.go, and a package doc saying what it owns; the
+// test fails until it has both.
 package layers

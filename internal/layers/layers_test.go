@@ -2,6 +2,8 @@ package layers
 
 import (
 	"go/build"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"path"
 	"path/filepath"
@@ -47,8 +49,8 @@ func rank(pkg string) (int, bool) {
 	return 0, false
 }
 
-// Every package of the module is in a layer, and imports (outside its tests) only packages
-// of lower layers; every package the table names exists.
+// Every package of the module has a doc, is in a layer, and imports (outside its tests)
+// only packages of lower layers; every package the table names exists.
 func TestPackagesImportOnlyLowerLayers(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -75,6 +77,9 @@ func TestPackagesImportOnlyLowerLayers(t *testing.T) {
 		}
 		pkg := filepath.ToSlash(rel)
 		seen = append(seen, pkg)
+		if !hasPackageDoc(t, dir, p) {
+			t.Errorf("%s has no package doc: say what it owns, in a comment above one package clause", pkg)
+		}
 		r, ok := rank(pkg)
 		if !ok {
 			t.Errorf("%s is in no layer: add it to layers in layers_test.go", pkg)
@@ -123,4 +128,24 @@ func TestLayersNameEachPackageOnce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// hasPackageDoc reports whether one of the package's non-test files has a doc comment on its
+// package clause ("Package x …", or "Command x …" for a command).
+func hasPackageDoc(t *testing.T, dir string, p *build.Package) bool {
+	t.Helper()
+	fset := token.NewFileSet()
+	for _, name := range p.GoFiles {
+		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Doc != nil {
+			text := f.Doc.Text()
+			if strings.HasPrefix(text, "Package "+p.Name+" ") || strings.HasPrefix(text, "Command ") {
+				return true
+			}
+		}
+	}
+	return false
 }
