@@ -1,6 +1,7 @@
 package sessioncache
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -8,7 +9,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/authgraph/authgraph/internal/auth"
 )
@@ -152,3 +155,90 @@ func methodsDefinedOnStore(t *testing.T) []string {
 	}
 	return names
 }
+
+// The table also holds at run time: called through Store over a wrapped store that fails
+// without saying whether it did the work (ErrUnavailable), every invalidating method
+// publishes, and no other method does.
+func TestClassifiedMethodsPublishAsClassified(t *testing.T) {
+	f := newFixture()
+	bus := &countingBus{memBus: f.bus}
+	s := New(unsure{f.inner}, bus, Options{Clock: f.clock})
+	t.Cleanup(func() { _ = s.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitLive(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	v := reflect.ValueOf(s)
+	iface := reflect.TypeFor[auth.Store]()
+	for i := range iface.NumMethod() {
+		name := iface.Method(i).Name
+		row, ok := storeMethods[name]
+		if !ok {
+			continue // TestEveryStoreMethodIsClassified reports it
+		}
+		m := v.MethodByName(name)
+		args := []reflect.Value{reflect.ValueOf(t.Context())}
+		for j := 1; j < m.Type().NumIn(); j++ {
+			args = append(args, zeroArg(m.Type().In(j)))
+		}
+		before := bus.n.Load()
+		m.Call(args)
+		published := bus.n.Load() > before
+		switch {
+		case row.kind == invalidates && !published:
+			t.Errorf("%s is classified as invalidating but published nothing when the store failed uncertainly (if it is new, make unsure fail it too)", name)
+		case row.kind != invalidates && published:
+			t.Errorf("%s is not classified as invalidating but published", name)
+		}
+	}
+}
+
+// zeroArg is an argument of type typ for a call that only has to reach the store: a fresh
+// zero record for a pointer (the methods read fields of what they are given), else zero.
+func zeroArg(typ reflect.Type) reflect.Value {
+	if typ.Kind() == reflect.Pointer {
+		return reflect.New(typ.Elem())
+	}
+	return reflect.Zero(typ)
+}
+
+type countingBus struct {
+	*memBus
+	n atomic.Int64
+}
+
+func (b *countingBus) Publish(ctx context.Context, msg []byte) error {
+	b.n.Add(1)
+	return b.memBus.Publish(ctx, msg)
+}
+
+// unsure fails every method that may end a session or change a user with ErrUnavailable,
+// the answer after which Store cannot know whether the work was done; the rest it passes to
+// the store it wraps.
+type unsure struct{ auth.Store }
+
+func (unsure) SetPasswordHash(context.Context, int64, string) error { return auth.ErrUnavailable }
+func (unsure) UpdateUser(context.Context, int64, func(*auth.User) error) (*auth.User, error) {
+	return nil, auth.ErrUnavailable
+}
+func (unsure) DeleteUser(context.Context, int64) (*auth.User, error) {
+	return nil, auth.ErrUnavailable
+}
+func (unsure) DeleteKey(context.Context, int64, int64) (*auth.UserKey, error) {
+	return nil, auth.ErrUnavailable
+}
+func (unsure) TouchSession(context.Context, *auth.Session, time.Time) error {
+	return auth.ErrUnavailable
+}
+func (unsure) DeleteSession(context.Context, int64, int64) (*auth.Session, error) {
+	return nil, auth.ErrUnavailable
+}
+func (unsure) DeleteSessionsOf(context.Context, int64, int64) (int, error) {
+	return 0, auth.ErrUnavailable
+}
+func (unsure) Rotate(context.Context, *auth.Rotation) (*auth.RotationResult, error) {
+	return nil, auth.ErrUnavailable
+}
+func (unsure) RevokeFamily(context.Context, int64, int64) error { return auth.ErrUnavailable }
