@@ -73,7 +73,10 @@ type Service struct {
 }
 
 // What the service calls of each area of the store. The rules of each method are those of
-// the Store interface of its area (store.go).
+// its area's store interface (UserStore, AccountStore, KeyStore, SessionStore,
+// RefreshStore, TOTPStore); the service does not call UserStore.SetPasswordHash or
+// KeyStore.SetKeyHash. A method the service starts to call is added here, and NewService
+// refuses (at compile time) a Store that lacks it.
 type (
 	userStore interface {
 		CreateUser(ctx context.Context, u *User) error
