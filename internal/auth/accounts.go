@@ -79,7 +79,7 @@ func (s *Service) CreateAccount(ctx context.Context, slug, name string) (*Accoun
 		return nil, err
 	}
 	a := &Account{Slug: slug, Name: name, CreatedAt: s.clock.Now().UTC()}
-	if err := s.store.CreateAccount(ctx, a); err != nil {
+	if err := s.accounts.CreateAccount(ctx, a); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil, Errorf(CodeConflict, "an account with that slug exists")
 		}
@@ -92,14 +92,14 @@ func (s *Service) CreateAccount(ctx context.Context, slug, name string) (*Accoun
 // server calls it at start; creating a user without an account calls it too, so a store
 // that was never bootstrapped still works.
 func (s *Service) EnsureDefaultAccount(ctx context.Context) (*Account, error) {
-	a, err := s.store.AccountBySlug(ctx, DefaultAccountSlug)
+	a, err := s.accounts.AccountBySlug(ctx, DefaultAccountSlug)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return a, err
 	}
 	a = &Account{Slug: DefaultAccountSlug, Name: DefaultAccountName, CreatedAt: s.clock.Now().UTC()}
-	err = s.store.CreateAccount(ctx, a)
+	err = s.accounts.CreateAccount(ctx, a)
 	if errors.Is(err, ErrConflict) { // made by another replica meanwhile
-		return s.store.AccountBySlug(ctx, DefaultAccountSlug)
+		return s.accounts.AccountBySlug(ctx, DefaultAccountSlug)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create default account: %w", err)
@@ -117,7 +117,7 @@ func (s *Service) Account(ctx context.Context, id int64) (*Account, error) {
 	if p.User.AccountID != id && p.User.Role != RoleAdmin {
 		return nil, Errorf(CodeNotFound, "account not found")
 	}
-	a, err := s.store.Account(ctx, id)
+	a, err := s.accounts.Account(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "account not found")
 	}
@@ -133,7 +133,7 @@ func (s *Service) accountForNewUser(ctx context.Context, slug string) (*Account,
 	if err := checkSlug(slug); err != nil {
 		return nil, err
 	}
-	a, err := s.store.AccountBySlug(ctx, slug)
+	a, err := s.accounts.AccountBySlug(ctx, slug)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "account not found")
 	}
@@ -151,13 +151,13 @@ func (s *Service) accountForNewUser(ctx context.Context, slug string) (*Account,
 func (s *Service) loginUser(ctx context.Context, slug, username string) (*User, error) {
 	var accountID int64
 	if slug != "" {
-		a, err := s.store.AccountBySlug(ctx, slug)
+		a, err := s.accounts.AccountBySlug(ctx, slug)
 		if err != nil {
 			return nil, fmt.Errorf("find account: %w", err)
 		}
 		accountID = a.ID
 	} else {
-		ids, err := s.store.AccountsWithUsername(ctx, username)
+		ids, err := s.users.AccountsWithUsername(ctx, username)
 		if err != nil {
 			return nil, fmt.Errorf("find accounts of username: %w", err)
 		}
@@ -167,7 +167,7 @@ func (s *Service) loginUser(ctx context.Context, slug, username string) (*User, 
 		case 1:
 			accountID = ids[0]
 		default:
-			def, err := s.store.AccountBySlug(ctx, DefaultAccountSlug)
+			def, err := s.accounts.AccountBySlug(ctx, DefaultAccountSlug)
 			if err != nil {
 				return nil, fmt.Errorf("find default account: %w", err)
 			}
@@ -177,7 +177,7 @@ func (s *Service) loginUser(ctx context.Context, slug, username string) (*User, 
 			accountID = def.ID
 		}
 	}
-	u, err := s.store.UserByUsername(ctx, accountID, username)
+	u, err := s.users.UserByUsername(ctx, accountID, username)
 	if err != nil {
 		return nil, fmt.Errorf("find user: %w", err)
 	}

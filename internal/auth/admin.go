@@ -63,7 +63,7 @@ func (s *Service) ListUsers(ctx context.Context, req PageRequest) (*UserPage, er
 	case n == 0:
 		n = DefaultPageSize
 	}
-	users, err := s.store.ListUsers(ctx, req.After, req.Before, n+1, fromEnd)
+	users, err := s.users.ListUsers(ctx, req.After, req.Before, n+1, fromEnd)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -77,7 +77,7 @@ func (s *Service) ListUsers(ctx context.Context, req PageRequest) (*UserPage, er
 	}
 	// exists reports whether any user id lies strictly between after and before.
 	exists := func(after, before int64) (bool, error) {
-		u, err := s.store.ListUsers(ctx, after, before, 1, false)
+		u, err := s.users.ListUsers(ctx, after, before, 1, false)
 		return len(u) > 0, err
 	}
 	page := &UserPage{Users: users}
@@ -92,7 +92,7 @@ func (s *Service) ListUsers(ctx context.Context, req PageRequest) (*UserPage, er
 			return nil, fmt.Errorf("list users: %w", err)
 		}
 	}
-	if page.TotalCount, err = s.store.CountUsers(ctx); err != nil {
+	if page.TotalCount, err = s.users.CountUsers(ctx); err != nil {
 		return nil, fmt.Errorf("count users: %w", err)
 	}
 	return page, nil
@@ -111,7 +111,7 @@ func (s *Service) User(ctx context.Context, id int64) (*User, error) {
 	if !isAdmin(p) {
 		return nil, Errorf(CodeNotFound, "user not found")
 	}
-	u, err := s.store.User(ctx, id)
+	u, err := s.users.User(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "user not found")
 	}
@@ -132,7 +132,7 @@ func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) 
 	if id == p.User.ID && disabled {
 		return nil, Errorf(CodeInvalidInput, "you cannot disable your own account")
 	}
-	u, err := s.store.UpdateUser(ctx, id, func(u *User) error {
+	u, err := s.users.UpdateUser(ctx, id, func(u *User) error {
 		u.Disabled = disabled
 		return nil
 	})
@@ -143,7 +143,7 @@ func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) 
 		return nil, fmt.Errorf("update user: %w", err)
 	}
 	if disabled {
-		if _, err := s.store.DeleteSessionsOf(ctx, id, 0); err != nil {
+		if _, err := s.sessions.DeleteSessionsOf(ctx, id, 0); err != nil {
 			// The flag is set, so the sessions are refused already; say it did not finish.
 			return nil, fmt.Errorf("end sessions of disabled user: %w", err)
 		}
@@ -156,12 +156,12 @@ func (s *Service) DeleteSessionsOfUser(ctx context.Context, id int64) (int, erro
 	if _, err := requireAdmin(ctx); err != nil {
 		return 0, err
 	}
-	if _, err := s.store.User(ctx, id); errors.Is(err, ErrNotFound) {
+	if _, err := s.users.User(ctx, id); errors.Is(err, ErrNotFound) {
 		return 0, Errorf(CodeNotFound, "user not found")
 	} else if err != nil {
 		return 0, fmt.Errorf("find user: %w", err)
 	}
-	n, err := s.store.DeleteSessionsOf(ctx, id, 0)
+	n, err := s.sessions.DeleteSessionsOf(ctx, id, 0)
 	if err != nil {
 		return 0, fmt.Errorf("delete sessions: %w", err)
 	}
@@ -179,7 +179,7 @@ func (s *Service) DeleteUser(ctx context.Context, id int64) (*User, error) {
 	if id == p.User.ID {
 		return nil, Errorf(CodeInvalidInput, "you cannot delete your own account")
 	}
-	u, err := s.store.DeleteUser(ctx, id)
+	u, err := s.users.DeleteUser(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "user not found")
 	}

@@ -38,7 +38,7 @@ func (s *Service) AccountsByID(ctx context.Context, ids []int64) (map[int64]*Acc
 	if len(visible) == 0 {
 		return map[int64]*Account{}, nil
 	}
-	accounts, err := s.store.AccountsByID(ctx, dedupe(visible))
+	accounts, err := s.batches.AccountsByID(ctx, dedupe(visible))
 	if err != nil {
 		return nil, fmt.Errorf("read accounts: %w", err)
 	}
@@ -64,7 +64,7 @@ func (s *Service) TOTPEnabledByUser(ctx context.Context, userIDs []int64) (map[i
 		return answer, nil
 	}
 	visible = dedupe(visible)
-	on, err := s.store.UsersWithTOTP(ctx, visible)
+	on, err := s.batches.UsersWithTOTP(ctx, visible)
 	if err != nil {
 		return nil, fmt.Errorf("read totp: %w", err)
 	}

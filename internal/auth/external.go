@@ -108,14 +108,14 @@ func (s *Service) externalUser(ctx context.Context, id ExternalIdentity) (*User,
 	if checkSlug(slug) != nil {
 		return nil, rejectedExternal("issuer %q: malformed account slug %q", id.Issuer, slug)
 	}
-	a, err := s.store.AccountBySlug(ctx, slug)
+	a, err := s.accounts.AccountBySlug(ctx, slug)
 	if errors.Is(err, ErrNotFound) {
 		return nil, rejectedExternal("issuer %q: no account %q", id.Issuer, slug)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find account: %w", err)
 	}
-	u, err := s.store.UserByUsername(ctx, a.ID, id.Username)
+	u, err := s.users.UserByUsername(ctx, a.ID, id.Username)
 	if errors.Is(err, ErrNotFound) {
 		return nil, rejectedExternal("issuer %q, subject %q: no user %q in account %q (users are made by an admin first)", id.Issuer, id.Subject, id.Username, slug)
 	}

@@ -60,7 +60,7 @@ func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *tim
 		UserID: p.User.ID, Name: name, SecretHash: hash, SecretHint: SecretHint(secret),
 		CreatedAt: now, ExpiresAt: expiresAt, Scopes: keyScopes,
 	}
-	if err := s.store.CreateKey(ctx, k); err != nil {
+	if err := s.keys.CreateKey(ctx, k); err != nil {
 		return nil, fmt.Errorf("create key: %w", err)
 	}
 	return &NewUserKey{Key: k, Secret: secret}, nil
@@ -98,7 +98,7 @@ func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, err
 	if _, err := s.ownKeyFor(ctx, p, keyID, keyOpDelete); err != nil && ErrorCode(err) != CodeNotFound {
 		return nil, err
 	}
-	k, err := s.store.DeleteKey(ctx, p.User.ID, keyID)
+	k, err := s.keys.DeleteKey(ctx, p.User.ID, keyID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "user key not found")
 	}
@@ -117,7 +117,7 @@ func (s *Service) UserKeys(ctx context.Context, userID int64) ([]*UserKey, error
 	if !canSee(p, userID) {
 		return nil, Errorf(CodeNotFound, "user not found")
 	}
-	return s.store.KeysOf(ctx, userID)
+	return s.keys.KeysOf(ctx, userID)
 }
 
 // UserKey answers one of the caller's keys (or anyone's for an admin); nil if it is gone.
@@ -126,7 +126,7 @@ func (s *Service) UserKey(ctx context.Context, keyID int64) (*UserKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.store.Key(ctx, keyID)
+	k, err := s.keys.Key(ctx, keyID)
 	if errors.Is(err, ErrNotFound) || (err == nil && !canSee(p, k.UserID)) {
 		return nil, nil
 	}
@@ -154,7 +154,7 @@ func (s *Service) capByParentKey(ctx context.Context, p *Principal, expiresAt *t
 	if p.Session == nil || p.Session.Method != MethodUserKey || p.Session.UserKeyID == 0 {
 		return expiresAt, nil
 	}
-	parent, err := s.store.Key(ctx, p.Session.UserKeyID)
+	parent, err := s.keys.Key(ctx, p.Session.UserKeyID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeForbidden, "the key this session was made from is gone")
 	}

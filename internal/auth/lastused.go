@@ -72,7 +72,7 @@ func (s *Service) touchSession(ctx context.Context, sess *Session, now time.Time
 	if !s.touch.due(touchID{touchSession, sess.ID}, sess.LastUsedAt, now) {
 		return
 	}
-	if err := s.store.TouchSession(ctx, sess, now); err == nil {
+	if err := s.sessions.TouchSession(ctx, sess, now); err == nil {
 		t := now
 		sess.LastUsedAt = &t
 	}

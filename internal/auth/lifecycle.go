@@ -60,7 +60,7 @@ func (s *Service) DeleteSessions(ctx context.Context, which SessionsScope) (int,
 	default:
 		return 0, Errorf(CodeInvalidInput, "scope must be OTHERS or ALL")
 	}
-	n, err := s.store.DeleteSessionsOf(ctx, p.User.ID, except)
+	n, err := s.sessions.DeleteSessionsOf(ctx, p.User.ID, except)
 	if err != nil {
 		return 0, fmt.Errorf("delete sessions: %w", err)
 	}
@@ -98,7 +98,7 @@ func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Dur
 		}
 		hint := SecretHint(secret)
 		now := s.clock.Now().UTC()
-		k, err := s.store.UpdateKey(ctx, keyID, func(k *UserKey) error {
+		k, err := s.keys.UpdateKey(ctx, keyID, func(k *UserKey) error {
 			if err := checkOwnKey(p, k, keyOpReroll); err != nil {
 				return err
 			}

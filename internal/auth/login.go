@@ -115,7 +115,7 @@ func (s *Service) rehashPassword(ctx context.Context, u *User, password string) 
 	if err != nil {
 		return
 	}
-	_, _ = s.store.UpdateUser(ctx, u.ID, func(cur *User) error {
+	_, _ = s.users.UpdateUser(ctx, u.ID, func(cur *User) error {
 		if cur.PasswordHash != u.PasswordHash {
 			return errStale
 		}
@@ -157,7 +157,7 @@ func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name st
 		}
 		return nil, invalidCredentials()
 	}
-	k, err := s.store.Key(ctx, keyID)
+	k, err := s.keys.Key(ctx, keyID)
 	if errors.Is(err, ErrNotFound) {
 		if err := s.verifyDummy(ctx, secret); err != nil {
 			return nil, fmt.Errorf("verify key secret: %w", err)
@@ -179,7 +179,7 @@ func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name st
 	if !ok || k.Expired(now) {
 		return nil, invalidCredentials()
 	}
-	u, err := s.store.User(ctx, k.UserID)
+	u, err := s.users.User(ctx, k.UserID)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
 		return nil, invalidCredentials()
 	}
@@ -218,7 +218,7 @@ func (s *Service) afterKeyUse(ctx context.Context, k *UserKey, secret, hash stri
 	if !touch && newHash == "" {
 		return
 	}
-	_, _ = s.store.UpdateKey(ctx, k.ID, func(cur *UserKey) error {
+	_, _ = s.keys.UpdateKey(ctx, k.ID, func(cur *UserKey) error {
 		if touch {
 			t := now.UTC()
 			cur.LastUsedAt = &t
@@ -253,7 +253,7 @@ func (s *Service) startSession(ctx context.Context, sess *Session, client Client
 	sess.TokenDigest = token.Sum(tok)
 	setSessionTimes(sess, now, now, s.cfg.SessionTTL)
 	setClient(sess, client)
-	if err := s.store.CreateSession(ctx, sess); errors.Is(err, ErrNotFound) {
+	if err := s.sessions.CreateSession(ctx, sess); errors.Is(err, ErrNotFound) {
 		return nil, invalidCredentials()
 	} else if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
@@ -296,7 +296,7 @@ func (s *Service) Authenticate(ctx context.Context, tok string) (*Principal, err
 	if token.Check(token.Session, tok) != nil {
 		return nil, unauth()
 	}
-	sess, err := s.store.SessionByDigest(ctx, token.Sum(tok))
+	sess, err := s.sessions.SessionByDigest(ctx, token.Sum(tok))
 	if errors.Is(err, ErrNotFound) {
 		return nil, unauth()
 	}
@@ -309,10 +309,10 @@ func (s *Service) Authenticate(ctx context.Context, tok string) (*Principal, err
 	}
 	if s.idleExpired(sess, now) {
 		// Best effort: the session is refused either way; deleting it drops it from lists.
-		_, _ = s.store.DeleteSession(ctx, sess.UserID, sess.ID)
+		_, _ = s.sessions.DeleteSession(ctx, sess.UserID, sess.ID)
 		return nil, unauth()
 	}
-	u, err := s.store.User(ctx, sess.UserID)
+	u, err := s.users.User(ctx, sess.UserID)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
 		return nil, unauth()
 	}

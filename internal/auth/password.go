@@ -106,7 +106,7 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 	if err != nil {
 		return nil, 0, fmt.Errorf("hash password: %w", err)
 	}
-	updated, err := s.store.UpdateUser(ctx, u.ID, func(cur *User) error {
+	updated, err := s.users.UpdateUser(ctx, u.ID, func(cur *User) error {
 		if cur.PasswordHash != u.PasswordHash {
 			return errStale
 		}
@@ -131,7 +131,7 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string, endO
 // changeToFinish answers the user if p's session made the last password change and next is
 // that password: ChangePassword called again after failing past its save.
 func (s *Service) changeToFinish(ctx context.Context, p *Principal, next string) (*User, bool) {
-	u, err := s.store.User(ctx, p.User.ID)
+	u, err := s.users.User(ctx, p.User.ID)
 	if err != nil || p.Session == nil || u.PasswordChangedBy != p.Session.ID {
 		return nil, false
 	}
@@ -147,7 +147,7 @@ func (s *Service) endOtherSessions(ctx context.Context, p *Principal, u *User, e
 	if !end {
 		return u, 0, nil
 	}
-	ended, err := s.store.DeleteSessionsOf(ctx, u.ID, p.Session.ID)
+	ended, err := s.sessions.DeleteSessionsOf(ctx, u.ID, p.Session.ID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("end other sessions: %w", err)
 	}
@@ -176,7 +176,7 @@ func (s *Service) verifyCurrentPassword(ctx context.Context, p *Principal, passw
 		_, err := s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, invalidCredentials())
 		return nil, err
 	}
-	u, err := s.store.User(ctx, p.User.ID)
+	u, err := s.users.User(ctx, p.User.ID)
 	if err != nil {
 		return nil, fmt.Errorf("find user: %w", err)
 	}

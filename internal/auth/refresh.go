@@ -173,7 +173,7 @@ func (s *Service) startFamily(ctx context.Context, sess *Session, client ClientI
 		UserID: sess.UserID, Method: sess.Method, UserKeyID: sess.UserKeyID, Name: sess.Name,
 		CreatedAt: now, RefreshDigest: token.Sum(refresh), RefreshExpiresAt: now.Add(s.refreshTTL()),
 	}
-	if err := s.store.CreateFamily(ctx, f, sess); errors.Is(err, ErrNotFound) {
+	if err := s.families.CreateFamily(ctx, f, sess); errors.Is(err, ErrNotFound) {
 		return nil, invalidCredentials() // revoked meanwhile: see startSession
 	} else if err != nil {
 		return nil, fmt.Errorf("create token family: %w", err)
@@ -195,7 +195,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, client Clien
 		return nil, invalidCredentials()
 	}
 	presented := token.Sum(refreshToken)
-	f, err := s.store.FamilyByRefreshDigest(ctx, presented)
+	f, err := s.families.FamilyByRefreshDigest(ctx, presented)
 	if errors.Is(err, ErrNotFound) {
 		return nil, invalidCredentials()
 	}
@@ -236,7 +236,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, client Clien
 	}
 	setSessionTimes(sess, now, f.CreatedAt, s.cfg.AccessTokenTTL)
 	setClient(sess, client)
-	res, err := s.store.Rotate(ctx, &Rotation{
+	res, err := s.families.Rotate(ctx, &Rotation{
 		FamilyID: f.ID, Presented: presented, Now: now,
 		Next: token.Sum(next), NextExpiresAt: succ.RefreshExpiresAt,
 		Access: sess, Sealed: sealed, Grace: s.cfg.RefreshGrace,
@@ -265,7 +265,7 @@ func (s *Service) replay(ctx context.Context, refreshToken string, sealed []byte
 		// Only the holder of refreshToken could have sealed it: this is a bug or tampering.
 		return nil, fmt.Errorf("open sealed successor: %w", err)
 	}
-	sess, err := s.store.SessionByDigest(ctx, token.Sum(succ.Access))
+	sess, err := s.sessions.SessionByDigest(ctx, token.Sum(succ.Access))
 	if errors.Is(err, ErrNotFound) {
 		return nil, invalidCredentials() // the family was revoked meanwhile
 	}
@@ -281,14 +281,14 @@ func (s *Service) replay(ctx context.Context, refreshToken string, sealed []byte
 // not, the family is revoked and the answer is INVALID_CREDENTIALS. It answers the user and,
 // for a key's family, the key.
 func (s *Service) familyMayContinue(ctx context.Context, f *Family, now time.Time) (*User, *UserKey, error) {
-	u, err := s.store.User(ctx, f.UserID)
+	u, err := s.users.User(ctx, f.UserID)
 	gone := errors.Is(err, ErrNotFound) || (err == nil && u.Disabled)
 	if err != nil && !gone {
 		return nil, nil, fmt.Errorf("find family user: %w", err)
 	}
 	var k *UserKey
 	if !gone && f.Method == MethodUserKey {
-		k, err = s.store.Key(ctx, f.UserKeyID)
+		k, err = s.keys.Key(ctx, f.UserKeyID)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			gone = true
@@ -301,7 +301,7 @@ func (s *Service) familyMayContinue(ctx context.Context, f *Family, now time.Tim
 	if !gone {
 		return u, k, nil
 	}
-	if err := s.store.RevokeFamily(ctx, f.UserID, f.ID); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := s.families.RevokeFamily(ctx, f.UserID, f.ID); err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, nil, fmt.Errorf("revoke orphaned family: %w", err)
 	}
 	return nil, nil, invalidCredentials()
@@ -322,5 +322,5 @@ func (s *Service) refreshTTL() time.Duration {
 // endFamilyOf ends the family of sess (a refreshable session of userID): every access
 // session and refresh token of it. ErrNotFound (wrapped) if it has ended already.
 func (s *Service) endFamilyOf(ctx context.Context, userID int64, sess *Session) error {
-	return s.store.RevokeFamily(ctx, userID, sess.FamilyID)
+	return s.families.RevokeFamily(ctx, userID, sess.FamilyID)
 }

@@ -130,7 +130,7 @@ func checkOwnKey(p *Principal, k *UserKey, op keyOp) error {
 // ownKeyFor loads key keyID for p to act on (op), through checkOwnKey. Every operation on an
 // existing key starts here, so none can forget ownership or the no-wider-credential rule.
 func (s *Service) ownKeyFor(ctx context.Context, p *Principal, keyID int64, op keyOp) (*UserKey, error) {
-	k, err := s.store.Key(ctx, keyID)
+	k, err := s.keys.Key(ctx, keyID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "user key not found")
 	}
@@ -208,7 +208,7 @@ func (s *Service) EffectiveKeyScopes(ctx context.Context, k *UserKey) ([]Scope, 
 	if p := PrincipalFrom(ctx); p != nil && p.User.ID == k.UserID {
 		return KeyScopes(p.User.Role), nil
 	}
-	u, err := s.store.User(ctx, k.UserID)
+	u, err := s.users.User(ctx, k.UserID)
 	if err != nil {
 		return nil, err
 	}

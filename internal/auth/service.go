@@ -6,6 +6,7 @@ import (
 
 	"github.com/authgraph/authgraph/internal/clock"
 	"github.com/authgraph/authgraph/internal/seal"
+	"github.com/authgraph/authgraph/internal/token"
 )
 
 // Hasher hashes and verifies secrets (passwords, key secrets). internal/argon2id implements
@@ -49,14 +50,83 @@ type Config struct {
 const DefaultSessionTTL = 30 * 24 * time.Hour
 
 // Service applies authgraph's rules. Transports call it; it calls the store and the hasher.
+//
+// It reaches the store through one field per area, each typed by the interface below that
+// lists the methods the service calls in that area and no more. NewService fills them all
+// from one Store; a test or a decorator that cares about one area sees at a glance what the
+// domain needs of it.
 type Service struct {
-	store  Store
+	users    userStore
+	accounts accountStore
+	keys     keyStore
+	sessions sessionStore
+	families familyStore
+	factors  totpStore
+	batches  BatchReader // list pages' rows, read many at once
+	health   pinger
+
 	hasher Hasher
 	clock  clock.Clock
 	cfg    Config
 	box    *seal.Box      // seals TOTP secrets
 	touch  *touchThrottle // keeps lastUsedAt writes to one a minute per credential
 }
+
+// What the service calls of each area of the store. The rules of each method are those of
+// its area's store interface (UserStore, AccountStore, KeyStore, SessionStore,
+// RefreshStore, TOTPStore); the service does not call UserStore.SetPasswordHash or
+// KeyStore.SetKeyHash. A method the service starts to call is added here, and NewService
+// refuses (at compile time) a Store that lacks it.
+type (
+	userStore interface {
+		CreateUser(ctx context.Context, u *User) error
+		User(ctx context.Context, id int64) (*User, error)
+		UserByUsername(ctx context.Context, accountID int64, username string) (*User, error)
+		AccountsWithUsername(ctx context.Context, username string) ([]int64, error)
+		UpdateUser(ctx context.Context, id int64, edit func(*User) error) (*User, error)
+		ListUsers(ctx context.Context, after, before int64, limit int, fromEnd bool) ([]*User, error)
+		CountUsers(ctx context.Context) (int, error)
+		DeleteUser(ctx context.Context, id int64) (*User, error)
+	}
+	accountStore interface {
+		CreateAccount(ctx context.Context, a *Account) error
+		Account(ctx context.Context, id int64) (*Account, error)
+		AccountBySlug(ctx context.Context, slug string) (*Account, error)
+	}
+	keyStore interface {
+		CreateKey(ctx context.Context, k *UserKey) error
+		Key(ctx context.Context, id int64) (*UserKey, error)
+		KeysOf(ctx context.Context, userID int64) ([]*UserKey, error)
+		UpdateKey(ctx context.Context, id int64, edit func(*UserKey) error) (*UserKey, error)
+		DeleteKey(ctx context.Context, userID, id int64) (*UserKey, error)
+	}
+	sessionStore interface {
+		CreateSession(ctx context.Context, s *Session) error
+		SessionByDigest(ctx context.Context, d token.Digest) (*Session, error)
+		SessionsOf(ctx context.Context, userID int64) ([]*Session, error)
+		TouchSession(ctx context.Context, sess *Session, at time.Time) error
+		DeleteSession(ctx context.Context, userID, id int64) (*Session, error)
+		DeleteSessionsOf(ctx context.Context, userID, exceptID int64) (int, error)
+	}
+	familyStore interface {
+		CreateFamily(ctx context.Context, f *Family, first *Session) error
+		FamilyByRefreshDigest(ctx context.Context, d token.Digest) (*Family, error)
+		Rotate(ctx context.Context, r *Rotation) (*RotationResult, error)
+		RevokeFamily(ctx context.Context, userID, id int64) error
+	}
+	totpStore interface {
+		SetPendingTOTP(ctx context.Context, userID int64, p *PendingTOTP) error
+		PendingTOTP(ctx context.Context, userID int64) (*PendingTOTP, error)
+		EnableTOTP(ctx context.Context, userID int64, secret []byte, step int64, recovery []token.Digest) error
+		TOTP(ctx context.Context, userID int64) (*TOTP, error)
+		UseTOTPStep(ctx context.Context, userID int64, step int64) error
+		UseRecoveryCode(ctx context.Context, userID int64, d token.Digest) error
+		DisableTOTP(ctx context.Context, userID int64) error
+	}
+	pinger interface {
+		Ping(ctx context.Context) error
+	}
+)
 
 // NewService wires a service. A zero TTL means its default; a negative RefreshGrace means no
 // grace window. It panics if cfg.SecretKey is set but not 32 bytes: the server validates the
@@ -73,7 +143,11 @@ func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service 
 	if err != nil {
 		panic("auth: NewService: " + err.Error())
 	}
-	return &Service{store: store, hasher: hasher, clock: c, cfg: cfg, box: box, touch: newTouchThrottle()}
+	return &Service{
+		users: store, accounts: store, keys: store, sessions: store, families: store,
+		factors: store, batches: store, health: store,
+		hasher: hasher, clock: c, cfg: cfg, box: box, touch: newTouchThrottle(),
+	}
 }
 
 // EncryptsSecrets reports whether TOTP secrets are encrypted at rest (Config.SecretKey set).
@@ -83,4 +157,4 @@ func (s *Service) EncryptsSecrets() bool { return s.box.Encrypts() }
 func (s *Service) Now() time.Time { return s.clock.Now() }
 
 // Ping reports whether the store answers.
-func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+func (s *Service) Ping(ctx context.Context) error { return s.health.Ping(ctx) }

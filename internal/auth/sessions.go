@@ -33,7 +33,7 @@ func (s *Service) DeleteSession(ctx context.Context, sessionID *int64) (*EndedSe
 	if ended, err := s.deleteRefreshable(ctx, p, id); ended != nil || err != nil {
 		return ended, err
 	}
-	sess, err := s.store.DeleteSession(ctx, p.User.ID, id)
+	sess, err := s.sessions.DeleteSession(ctx, p.User.ID, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "session not found")
 	}
@@ -55,7 +55,7 @@ func (s *Service) deleteRefreshable(ctx context.Context, p *Principal, id int64)
 	target := p.Session
 	if id != p.Session.ID {
 		target = nil
-		sessions, err := s.store.SessionsOf(ctx, p.User.ID)
+		sessions, err := s.sessions.SessionsOf(ctx, p.User.ID)
 		if err != nil {
 			return nil, fmt.Errorf("find session: %w", err)
 		}
@@ -91,7 +91,7 @@ func (s *Service) Sessions(ctx context.Context, userID int64) ([]*Session, error
 	if !canSee(p, userID) {
 		return nil, Errorf(CodeNotFound, "user not found")
 	}
-	sessions, err := s.store.SessionsOf(ctx, userID)
+	sessions, err := s.sessions.SessionsOf(ctx, userID)
 	if err != nil || s.cfg.IdleTimeout <= 0 {
 		return sessions, err
 	}

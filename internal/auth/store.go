@@ -2,19 +2,43 @@ package auth
 
 import (
 	"context"
+	"time"
 
 	"github.com/authgraph/authgraph/internal/token"
 )
 
-// The store interfaces below are what the domain needs from persistence. The Redis adapter
-// (internal/redisstore) and the embedded one (internal/memstore) implement them and pass the
-// same conformance suite (internal/storetest).
+// The store interfaces are what the domain needs from persistence, one per area: users
+// (UserStore), accounts (AccountStore, accounts.go), user keys (KeyStore), sessions
+// (SessionStore), refresh token families (RefreshStore, refresh.go) and second factors
+// (TOTPStore, totp.go). Store is their union, which the Redis adapter (internal/redisstore)
+// and the embedded one (internal/memstore) implement and the conformance suite
+// (internal/storetest) checks. A new area adds its interface and one line to Store.
 //
 // Every method returns ErrNotFound (wrapped) for a missing or expired record, ErrConflict for
 // a taken unique value, and ErrUnavailable (wrapped) when the backend cannot be reached.
 // Stores read time from an injected clock: a session whose expiry has passed on that clock is
 // absent, whatever the backend's own TTL says. Expired user keys stay stored (and listed, so
 // their owner can see and delete them); the service refuses to make sessions from them.
+//
+// Two rules bind several areas:
+//   - CreateKey, CreateSession and CreateFamily answer ErrNotFound, and leave nothing behind,
+//     when the user does not exist, also when DeleteUser removes the user while they run.
+//     CreateSession, CreateFamily and Rotate answer the same when the user is disabled, or
+//     the session's key or password is revoked, while they run (see CreateSession).
+//   - Sessions are immutable once made, except for LastUsedAt (TouchSession).
+
+// Store is everything the service persists, plus a health check.
+type Store interface {
+	UserStore
+	AccountStore // accounts.go
+	KeyStore
+	SessionStore
+	RefreshStore // refresh.go
+	TOTPStore    // totp.go
+	BatchReader  // batch.go
+	// Ping reports whether the backend answers.
+	Ping(ctx context.Context) error
+}
 
 // UserStore keeps users.
 type UserStore interface {
@@ -28,6 +52,23 @@ type UserStore interface {
 	// ascending; none is not an error.
 	AccountsWithUsername(ctx context.Context, username string) ([]int64, error)
 	SetPasswordHash(ctx context.Context, id int64, hash string) error
+	// UpdateUser applies edit to the stored user and saves the result, atomically: concurrent
+	// updates are serialised, and an update never brings back a deleted user. edit may run
+	// more than once (on a fresh copy each time); an error from it aborts the update and is
+	// answered as it is. ErrNotFound if there is no such user.
+	UpdateUser(ctx context.Context, id int64, edit func(*User) error) (*User, error)
+	// ListUsers answers up to limit users whose ids lie strictly between after and before
+	// (0: no bound), in ascending id order: the lowest ids of that range, or the highest if
+	// fromEnd.
+	ListUsers(ctx context.Context, after, before int64, limit int, fromEnd bool) ([]*User, error)
+	// CountUsers answers how many users there are.
+	CountUsers(ctx context.Context) (int, error)
+	// DeleteUser removes the user with everything that is theirs: username, keys, sessions,
+	// refresh token families (with every refresh token they issued), second factor, and every
+	// index entry. Of concurrent calls for one user exactly one answers the user;
+	// the others answer ErrNotFound. A call that fails half-way leaves the user unusable (not
+	// found), and a later DeleteUser of the same id finishes the cleanup.
+	DeleteUser(ctx context.Context, id int64) (*User, error)
 }
 
 // KeyStore keeps user keys.
@@ -38,6 +79,8 @@ type KeyStore interface {
 	// KeysOf lists a user's keys in ascending id order.
 	KeysOf(ctx context.Context, userID int64) ([]*UserKey, error)
 	SetKeyHash(ctx context.Context, id int64, hash string) error
+	// UpdateKey is UpdateUser for keys.
+	UpdateKey(ctx context.Context, id int64, edit func(*UserKey) error) (*UserKey, error)
 	// DeleteKey revokes the key if it exists and belongs to userID, ends every session and
 	// refresh token family made from it, removes it, and answers it; else ErrNotFound. No
 	// index entry is left behind.
@@ -71,21 +114,19 @@ type SessionStore interface {
 	SessionByDigest(ctx context.Context, d token.Digest) (*Session, error)
 	// SessionsOf lists a user's live sessions in ascending id order.
 	SessionsOf(ctx context.Context, userID int64) ([]*Session, error)
+	// TouchSession records at as the LastUsedAt of sess (as read by SessionByDigest); it does
+	// nothing if the session has ended meanwhile, and never extends its life.
+	TouchSession(ctx context.Context, sess *Session, at time.Time) error
 	// DeleteSession removes the session if it exists and belongs to userID, and answers it;
 	// else ErrNotFound. Of concurrent calls for one session, exactly one succeeds.
 	DeleteSession(ctx context.Context, userID, id int64) (*Session, error)
-}
-
-// Store is everything the service persists, plus a health check.
-type Store interface {
-	UserStore
-	KeyStore
-	SessionStore
-	RefreshStore // refresh.go
-	AccountStore // accounts.go
-	TOTPStore    // totp.go
-	LifecycleStore
-	BatchReader // batch.go
-	// Ping reports whether the backend answers.
-	Ping(ctx context.Context) error
+	// DeleteSessionsOf ends every live session of userID except exceptID (0: none), and
+	// answers how many it ended; each session is ended, and counted, by one of concurrent
+	// calls only. It also revokes every refresh token family of userID but exceptID's own, so
+	// that no refresh token of an ended sign-in (even one whose access sessions have all
+	// expired) can make a new session. It ends what was made before it started; a session
+	// or family made while it runs survives it unless its credential was revoked before it
+	// started (the user disabled, the password changed), which CreateSession checks: so a
+	// revocation changes the credential first and calls DeleteSessionsOf second.
+	DeleteSessionsOf(ctx context.Context, userID, exceptID int64) (int, error)
 }

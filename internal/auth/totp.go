@@ -137,7 +137,7 @@ func (s *Service) EnableTOTP(ctx context.Context, password string) (*TOTPEnrollm
 		return nil, Errorf(CodeInvalidInput, "enableTotp needs the current password in password")
 	}
 	uid := p.User.ID
-	if _, err := s.store.TOTP(ctx, uid); err == nil {
+	if _, err := s.factors.TOTP(ctx, uid); err == nil {
 		return nil, Errorf(CodeConflict, "TOTP is already enabled; disable it first to enrol a new authenticator")
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("read totp: %w", err)
@@ -158,7 +158,7 @@ func (s *Service) EnableTOTP(ctx context.Context, password string) (*TOTPEnrollm
 		return nil, fmt.Errorf("seal totp secret: %w", err)
 	}
 	expires := s.clock.Now().UTC().Add(enrolmentTTL)
-	if err := s.store.SetPendingTOTP(ctx, uid, &PendingTOTP{Secret: sealed, ExpiresAt: expires}); err != nil {
+	if err := s.factors.SetPendingTOTP(ctx, uid, &PendingTOTP{Secret: sealed, ExpiresAt: expires}); err != nil {
 		return nil, fmt.Errorf("save totp enrolment: %w", err)
 	}
 	return &TOTPEnrollment{Secret: key.Secret(), URI: key.URL(), ExpiresAt: expires}, nil
@@ -172,9 +172,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, code string) ([]string, error
 		return nil, err
 	}
 	uid := p.User.ID
-	pending, err := s.store.PendingTOTP(ctx, uid)
+	pending, err := s.factors.PendingTOTP(ctx, uid)
 	if errors.Is(err, ErrNotFound) {
-		if _, err := s.store.TOTP(ctx, uid); err == nil {
+		if _, err := s.factors.TOTP(ctx, uid); err == nil {
 			return nil, Errorf(CodeConflict, "TOTP is already enabled")
 		}
 		return nil, Errorf(CodeConflict, "no TOTP enrolment is under way (or it expired): call enableTotp first")
@@ -196,7 +196,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, code string) ([]string, error
 	}
 	// The latest matching step is used up by the confirmation, so the code just typed cannot
 	// also sign in.
-	switch err := s.store.EnableTOTP(ctx, uid, pending.Secret, steps[len(steps)-1], digests); {
+	switch err := s.factors.EnableTOTP(ctx, uid, pending.Secret, steps[len(steps)-1], digests); {
 	case errors.Is(err, ErrConflict):
 		return nil, Errorf(CodeConflict, "TOTP is already enabled")
 	case errors.Is(err, ErrNotFound):
@@ -223,7 +223,7 @@ func (s *Service) DisableTOTP(ctx context.Context, code, password string) error 
 		return Errorf(CodeInvalidInput, "give either a code or the password")
 	}
 	uid := p.User.ID
-	t, err := s.store.TOTP(ctx, uid)
+	t, err := s.factors.TOTP(ctx, uid)
 	if errors.Is(err, ErrNotFound) {
 		return Errorf(CodeConflict, "TOTP is not enabled")
 	}
@@ -247,7 +247,7 @@ func (s *Service) DisableTOTP(ctx context.Context, code, password string) error 
 			return otpRequired()
 		}
 	}
-	if err := s.store.DisableTOTP(ctx, uid); errors.Is(err, ErrNotFound) {
+	if err := s.factors.DisableTOTP(ctx, uid); errors.Is(err, ErrNotFound) {
 		return Errorf(CodeConflict, "TOTP is not enabled")
 	} else if err != nil {
 		return fmt.Errorf("disable totp: %w", err)
@@ -265,7 +265,7 @@ func (s *Service) TOTPEnabled(ctx context.Context, userID int64) (bool, error) {
 	if !canSee(p, userID) {
 		return false, Errorf(CodeNotFound, "user not found")
 	}
-	_, err = s.store.TOTP(ctx, userID)
+	_, err = s.factors.TOTP(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
@@ -282,7 +282,7 @@ func (s *Service) TOTPEnabled(ctx context.Context, userID int64) (bool, error) {
 // Every code checked counts against the Limiter (AttemptTOTP, by ip and user), right or
 // wrong; a missing code (the prompt) does not.
 func (s *Service) checkSecondFactor(ctx context.Context, ip string, userID int64, code string) error {
-	t, err := s.store.TOTP(ctx, userID)
+	t, err := s.factors.TOTP(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
@@ -322,7 +322,7 @@ func (s *Service) verifyOTP(ctx context.Context, userID int64, t *TOTP, code str
 		steps := s.matchingSteps(secret, digits)
 		reused := 0
 		for _, step := range steps {
-			err := s.store.UseTOTPStep(ctx, userID, step)
+			err := s.factors.UseTOTPStep(ctx, userID, step)
 			switch {
 			case err == nil:
 				return true, nil
@@ -342,7 +342,7 @@ func (s *Service) verifyOTP(ctx context.Context, userID int64, t *TOTP, code str
 	if !ok {
 		return false, nil
 	}
-	err := s.store.UseRecoveryCode(ctx, userID, token.Sum(rc))
+	err := s.factors.UseRecoveryCode(ctx, userID, token.Sum(rc))
 	switch {
 	case err == nil:
 		return true, nil

@@ -1,6 +1,3 @@
-// Package auth is authgraph's domain: users, user keys and sessions, the rules that govern
-// them (hashing, expiry, ownership), and the small interfaces its adapters implement. It knows
-// nothing of HTTP, GraphQL or Redis.
 package auth
 
 import (

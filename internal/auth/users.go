@@ -33,7 +33,7 @@ func (s *Service) EnsureUser(ctx context.Context, username, password string, rol
 	if err != nil {
 		return false, err
 	}
-	_, err = s.store.UserByUsername(ctx, def.ID, username)
+	_, err = s.users.UserByUsername(ctx, def.ID, username)
 	if err == nil {
 		return false, nil
 	}
@@ -83,7 +83,7 @@ func (s *Service) createUserWith(ctx context.Context, accountSlug, username, pas
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
 	u := &User{AccountID: account.ID, Username: username, PasswordHash: hash, Role: role, CreatedAt: s.clock.Now().UTC()}
-	if err := s.store.CreateUser(ctx, u); err != nil {
+	if err := s.users.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil, Errorf(CodeConflict, "username is taken in this account")
 		}
@@ -128,7 +128,7 @@ func (s *Service) SessionOwner(ctx context.Context, sess *Session) (*User, error
 	if p := PrincipalFrom(ctx); p != nil && p.User.ID == sess.UserID {
 		return p.User, nil
 	}
-	u, err := s.store.User(ctx, sess.UserID)
+	u, err := s.users.User(ctx, sess.UserID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "user not found")
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/authgraph/authgraph/internal/auth"
 )
 
-// UpdateUser implements auth.LifecycleStore.
+// UpdateUser implements auth.UserStore.
 func (s *Store) UpdateUser(_ context.Context, id int64, edit func(*auth.User) error) (*auth.User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -25,7 +25,7 @@ func (s *Store) UpdateUser(_ context.Context, id int64, edit func(*auth.User) er
 	return c, nil
 }
 
-// ListUsers implements auth.LifecycleStore. It sorts every id: the embedded store is for
+// ListUsers implements auth.UserStore. It sorts every id: the embedded store is for
 // development, where users are few.
 func (s *Store) ListUsers(_ context.Context, after, before int64, limit int, fromEnd bool) ([]*auth.User, error) {
 	s.mu.Lock()
@@ -51,14 +51,14 @@ func (s *Store) ListUsers(_ context.Context, after, before int64, limit int, fro
 	return out, nil
 }
 
-// CountUsers implements auth.LifecycleStore.
+// CountUsers implements auth.UserStore.
 func (s *Store) CountUsers(context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.users), nil
 }
 
-// DeleteUser implements auth.LifecycleStore: the user, their username, keys, sessions, refresh
+// DeleteUser implements auth.UserStore: the user, their username, keys, sessions, refresh
 // token families and second factor.
 func (s *Store) DeleteUser(_ context.Context, id int64) (*auth.User, error) {
 	s.mu.Lock()
@@ -94,7 +94,7 @@ func (s *Store) DeleteUser(_ context.Context, id int64) (*auth.User, error) {
 	return u, nil
 }
 
-// UpdateKey implements auth.LifecycleStore.
+// UpdateKey implements auth.KeyStore.
 func (s *Store) UpdateKey(_ context.Context, id int64, edit func(*auth.UserKey) error) (*auth.UserKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,7 +111,7 @@ func (s *Store) UpdateKey(_ context.Context, id int64, edit func(*auth.UserKey) 
 	return c, nil
 }
 
-// TouchSession implements auth.LifecycleStore.
+// TouchSession implements auth.SessionStore.
 func (s *Store) TouchSession(_ context.Context, sess *auth.Session, at time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -122,7 +122,7 @@ func (s *Store) TouchSession(_ context.Context, sess *auth.Session, at time.Time
 	return nil
 }
 
-// DeleteSessionsOf implements auth.LifecycleStore. It scans every family: the embedded store
+// DeleteSessionsOf implements auth.SessionStore. It scans every family: the embedded store
 // is for development, where families are few.
 func (s *Store) DeleteSessionsOf(_ context.Context, userID, exceptID int64) (int, error) {
 	s.mu.Lock()

@@ -28,7 +28,7 @@ func passEditError(err error) error {
 	return err
 }
 
-// UpdateUser implements auth.LifecycleStore: a WATCH transaction on the record. A user being
+// UpdateUser implements auth.UserStore: a WATCH transaction on the record. A user being
 // deleted (a tombstone) is not found.
 func (s *Store) UpdateUser(ctx context.Context, id int64, edit func(*auth.User) error) (*auth.User, error) {
 	var out *auth.User
@@ -51,7 +51,7 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, edit func(*auth.User) 
 	return out, nil
 }
 
-// UpdateKey implements auth.LifecycleStore.
+// UpdateKey implements auth.KeyStore.
 func (s *Store) UpdateKey(ctx context.Context, id int64, edit func(*auth.UserKey) error) (*auth.UserKey, error) {
 	var out *auth.UserKey
 	err := s.update(ctx, "update key", s.name.key(id), func(b []byte) ([]byte, error) {
@@ -73,7 +73,7 @@ func (s *Store) UpdateKey(ctx context.Context, id int64, edit func(*auth.UserKey
 	return out, nil
 }
 
-// ListUsers implements auth.LifecycleStore with one ZRANGE … BYSCORE LIMIT on the index of
+// ListUsers implements auth.UserStore with one ZRANGE … BYSCORE LIMIT on the index of
 // users and one pipelined GET per user: its cost depends on the page, not on the number of
 // users.
 func (s *Store) ListUsers(ctx context.Context, after, before int64, limit int, fromEnd bool) ([]*auth.User, error) {
@@ -117,7 +117,7 @@ func (s *Store) ListUsers(ctx context.Context, after, before int64, limit int, f
 	return users, nil
 }
 
-// CountUsers implements auth.LifecycleStore (ZCARD).
+// CountUsers implements auth.UserStore (ZCARD).
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	n, err := s.rdb.ZCard(ctx, s.name.users()).Result()
 	if err != nil {
@@ -126,7 +126,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return int(n), nil
 }
 
-// DeleteUser implements auth.LifecycleStore. See doc.go for the order of its steps.
+// DeleteUser implements auth.UserStore. See doc.go for the order of its steps.
 func (s *Store) DeleteUser(ctx context.Context, id int64) (*auth.User, error) {
 	const op = "delete user"
 	v, err := markDeleted.Run(ctx, s.rdb, []string{s.name.user(id)}).Text()
@@ -300,7 +300,7 @@ func (s *Store) checkUserLives(ctx context.Context, id int64) error {
 	return nil
 }
 
-// TouchSession implements auth.LifecycleStore: one EVALSHA that rewrites the record, keeping
+// TouchSession implements auth.SessionStore: one EVALSHA that rewrites the record, keeping
 // its TTL, only if it still is this session's.
 func (s *Store) TouchSession(ctx context.Context, sess *auth.Session, at time.Time) error {
 	c := *sess
@@ -314,7 +314,7 @@ func (s *Store) TouchSession(ctx context.Context, sess *auth.Session, at time.Ti
 	return nil
 }
 
-// DeleteSessionsOf implements auth.LifecycleStore: one HGETALL of the user's index, one
+// DeleteSessionsOf implements auth.SessionStore: one HGETALL of the user's index, one
 // pipeline of delete scripts (each atomic, so a session is counted by one caller only), and
 // one HDEL of the entries.
 func (s *Store) DeleteSessionsOf(ctx context.Context, userID, exceptID int64) (int, error) {

@@ -33,12 +33,17 @@
 //
 // # Which store methods must publish
 //
-// Store implements every method of auth.Store itself instead of embedding the wrapped store,
-// so that a method added to auth.Store does not compile here until someone decides whether
-// it invalidates. The rule: a method that ends a session, or that changes or removes
-// anything of a user that Authenticate reads (the user record: role, password hash,
-// disabled state, tenant…), must, after the wrapped store succeeds — and also when it fails
-// in a way that may have done the change (ErrUnavailable) — call:
+// Store defines only the methods it changes, and embeds the wrapped store's areas
+// (auth.UserStore, auth.SessionStore…) for the rest, which pass through untouched. What keeps
+// a new store method from bypassing invalidation is a test: TestEveryStoreMethodIsClassified
+// sorts every method of auth.Store as passthrough, cached or invalidating, fails for one it
+// does not know, and checks that Store defines exactly the cached and invalidating ones (a
+// new area of auth.Store does not compile here until it is embedded).
+//
+// The rule: a method that ends a session, or that changes or removes anything of a user
+// that Authenticate reads (the user record: role, password hash, disabled state, tenant…),
+// must, after the wrapped store succeeds — and also when it fails in a way that may have
+// done the change (ErrUnavailable) — call:
 //
 //	EndSessions(ctx, digests...)  one or more sessions whose digests are known
 //	EndFamily(ctx, familyID)      every access session of a refresh token family
@@ -64,9 +69,9 @@
 // auth.SessionStore.CreateSession): the wrapped store reads the user and the key itself,
 // never through this cache, whose copy may be older than a revocation. A rotation proper
 // ends no session (the earlier access session lives out its short life). Accounts and TOTP
-// state are not read by Authenticate, so their methods pass through. A method that other work adds must follow
-// the rule: any new way to end sessions, or to change what Authenticate reads of a session
-// or a user, publishes.
+// state are not read by Authenticate, so their methods pass through. A method that other
+// work adds must follow the rule: any new way to end sessions, or to change what
+// Authenticate reads of a session or a user, publishes.
 //
 // A session that merely expires needs no message: entries never outlive ExpiresAt.
 package sessioncache

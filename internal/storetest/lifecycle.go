@@ -10,8 +10,9 @@ import (
 	"github.com/authgraph/authgraph/internal/token"
 )
 
-// lifecycleTests check auth.LifecycleStore: updates, ending many sessions, listing and
-// deleting users, and the rule that nothing can be made for a user that does not exist.
+// lifecycleTests check the lifecycle of users, keys and sessions: updates, ending many
+// sessions, listing and deleting users, and the rule that nothing can be made for a user
+// that does not exist.
 var lifecycleTests = []test{
 	{"NewFieldsRoundTrip", func(t *testing.T, e *env) {
 		u := e.newUser(t, "alice")
