@@ -16,7 +16,7 @@ func (r *Resolver) createSessionUsingExternalToken(ctx context.Context, input mo
 	if err != nil {
 		return nil, err
 	}
-	ns, err := r.Service.LoginExternal(ctx, input.Token, deref(input.Name), auth.ClientFrom(ctx), loginOptions(input.Refreshable)...)
+	ns, err := r.Service.LoginExternal(ctx, input.Token, deref(input.Name), loginOptions(input.Refreshable)...)
 	if err != nil {
 		if auth.ErrorCode(err) == auth.CodeInvalidCredentials {
 			// The client only ever learns INVALID_CREDENTIALS; the operator setting up a

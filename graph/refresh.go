@@ -82,7 +82,7 @@ func (r *Resolver) refreshSession(ctx context.Context, input *model.RefreshSessi
 	if err != nil {
 		return nil, err
 	}
-	ns, err := r.Service.Refresh(ctx, tok, auth.ClientFrom(ctx))
+	ns, err := r.Service.Refresh(ctx, tok)
 	if err != nil {
 		code := auth.ErrorCode(err)
 		if code == auth.CodeRefreshTokenReused {

@@ -93,7 +93,7 @@ func newHarness(t testing.TB, base auth.Store) *harness {
 // principal signs username in and answers who the HTTP layer would put in the context.
 func (h *harness) principal(t testing.TB, username, password string) *auth.Principal {
 	t.Helper()
-	ns, err := h.svc.LoginPassword(context.Background(), username, password, "", auth.ClientInfo{})
+	ns, err := h.svc.LoginPassword(context.Background(), username, password, "")
 	if err != nil {
 		t.Fatalf("sign in %s: %v", username, err)
 	}

@@ -34,7 +34,7 @@ func (r *mutationResolver) CreateSessionUsingUsername(ctx context.Context, input
 	ns, err := r.Service.Login(ctx, auth.PasswordLogin{
 		Account: deref(input.Account), Username: input.Username, Password: input.Password,
 		OTP: deref(input.Otp), Name: deref(input.Name),
-	}, auth.ClientFrom(ctx), loginOptions(input.Refreshable)...)
+	}, loginOptions(input.Refreshable)...)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (r *mutationResolver) CreateSessionUsingUserKey(ctx context.Context, input 
 	if err != nil {
 		return nil, err
 	}
-	ns, err := r.Service.LoginUserKey(ctx, keyID, input.Secret, deref(input.Name), auth.ClientFrom(ctx), loginOptions(input.Refreshable)...)
+	ns, err := r.Service.LoginUserKey(ctx, keyID, input.Secret, deref(input.Name), loginOptions(input.Refreshable)...)
 	if err != nil {
 		return nil, err
 	}

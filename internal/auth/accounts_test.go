@@ -119,7 +119,7 @@ func TestLoginAcrossAccounts(t *testing.T) {
 	login := func(t *testing.T, account, username, password string) (int64, error) {
 		t.Helper()
 		verifies, dummies := f.hasher.verifies.Load(), f.hasher.dummies.Load()
-		ns, err := f.svc.Login(bg, auth.PasswordLogin{Account: account, Username: username, Password: password}, auth.ClientInfo{})
+		ns, err := f.svc.Login(bg, auth.PasswordLogin{Account: account, Username: username, Password: password})
 		work := f.hasher.verifies.Load() - verifies + f.hasher.dummies.Load() - dummies
 		if code(err) != auth.CodeInvalidInput && work != 1 {
 			t.Errorf("login did %d argon2 verifies, want exactly 1", work)

@@ -65,7 +65,7 @@ const maxExternalTokenLen = 16 << 10
 // LoginExternal trades a token from an external identity provider for a session of the local
 // user it maps to; see the rules at the top of this file. Errors that answer
 // INVALID_CREDENTIALS carry the reason in their text (never the token), for a debug log.
-func (s *Service) LoginExternal(ctx context.Context, tok, name string, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
+func (s *Service) LoginExternal(ctx context.Context, tok, name string, opts ...LoginOption) (*NewSession, error) {
 	if s.cfg.External == nil {
 		return nil, &Error{Code: CodeInvalidInput, Message: MsgExternalLoginOff}
 	}
@@ -73,7 +73,7 @@ func (s *Service) LoginExternal(ctx context.Context, tok, name string, client Cl
 		return nil, err
 	}
 	// Counted per address before the provider is asked: each attempt may cost a JWKS fetch.
-	if err := s.checkLimit(ctx, AttemptExternal, client.IP, ""); err != nil {
+	if err := s.checkLimit(ctx, AttemptExternal, ClientFrom(ctx).IP, ""); err != nil {
 		return nil, err
 	}
 	if tok == "" || len(tok) > maxExternalTokenLen {
@@ -93,7 +93,7 @@ func (s *Service) LoginExternal(ctx context.Context, tok, name string, client Cl
 	if err != nil {
 		return nil, err
 	}
-	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodExternal, Name: name}, client, opts)
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodExternal, Name: name}, opts)
 }
 
 // externalUser finds the existing local user an accepted identity maps to.

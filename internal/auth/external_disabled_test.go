@@ -16,14 +16,14 @@ func TestExternalLoginRefusesDisabledUsers(t *testing.T) {
 	if _, err := f.svc.SetUserDisabled(admin, ids["dave"], true); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.svc.LoginExternal(ctx, "tok-dave", "", auth.ClientInfo{})
+	_, err := f.svc.LoginExternal(ctx, "tok-dave", "")
 	if code(err) != auth.CodeInvalidCredentials || auth.ErrorMessage(err) != auth.MsgInvalidCredentials {
 		t.Fatalf("external sign-in of a disabled user: %v", err)
 	}
 	if _, err := f.svc.SetUserDisabled(admin, ids["dave"], false); err != nil {
 		t.Fatal(err)
 	}
-	ns, err := f.svc.LoginExternal(ctx, "tok-dave", "", auth.ClientInfo{})
+	ns, err := f.svc.LoginExternal(ctx, "tok-dave", "")
 	if err != nil {
 		t.Fatalf("external sign-in once enabled: %v", err)
 	}

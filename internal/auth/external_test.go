@@ -110,7 +110,7 @@ func TestExternalLoginMapsToTheExistingUser(t *testing.T) {
 		{"tok-admin", "an admin keeps the role: the mapping, not the token, decides who", ids["admin"]},
 	}
 	for _, tt := range tests {
-		ns, err := f.svc.LoginExternal(ctx, tt.tok, "laptop", auth.ClientInfo{Name: "app", IP: "192.0.2.1"})
+		ns, err := f.svc.LoginExternal(auth.WithClient(ctx, auth.ClientInfo{Name: "app", IP: "192.0.2.1"}), tt.tok, "laptop")
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
@@ -128,7 +128,7 @@ func TestExternalLoginMapsToTheExistingUser(t *testing.T) {
 func TestExternalLoginRefusals(t *testing.T) {
 	f, v, _ := externalFixture(t, nil)
 	ctx := context.Background()
-	_, refusedUnknown := f.svc.LoginPassword(ctx, "nobody", "x", "", auth.ClientInfo{})
+	_, refusedUnknown := f.svc.LoginPassword(ctx, "nobody", "x", "")
 	tests := []struct {
 		tok, name string
 		want      auth.Code
@@ -145,7 +145,7 @@ func TestExternalLoginRefusals(t *testing.T) {
 		{"tok-verifier-bug", "an error of no known class is internal, and masked", auth.CodeInternal},
 	}
 	for _, tt := range tests {
-		ns, err := f.svc.LoginExternal(ctx, tt.tok, "", auth.ClientInfo{})
+		ns, err := f.svc.LoginExternal(ctx, tt.tok, "")
 		if ns != nil || code(err) != tt.want {
 			t.Errorf("%s: %+v, %v; want %s", tt.name, ns, err, tt.want)
 			continue
@@ -165,11 +165,11 @@ func TestExternalLoginRefusals(t *testing.T) {
 	// What never reaches the verifier: an empty or oversized token, a bad label.
 	before := v.calls()
 	for _, tok := range []string{"", strings.Repeat("a", 16<<10+1)} {
-		if _, err := f.svc.LoginExternal(ctx, tok, "", auth.ClientInfo{}); code(err) != auth.CodeInvalidCredentials {
+		if _, err := f.svc.LoginExternal(ctx, tok, ""); code(err) != auth.CodeInvalidCredentials {
 			t.Errorf("token of %d bytes: %v", len(tok), err)
 		}
 	}
-	if _, err := f.svc.LoginExternal(ctx, "tok-dave", strings.Repeat("n", 101), auth.ClientInfo{}); code(err) != auth.CodeInvalidInput {
+	if _, err := f.svc.LoginExternal(ctx, "tok-dave", strings.Repeat("n", 101)); code(err) != auth.CodeInvalidInput {
 		t.Errorf("a 101-character name: %v", err)
 	}
 	if v.calls() != before {
@@ -179,7 +179,7 @@ func TestExternalLoginRefusals(t *testing.T) {
 
 func TestExternalLoginOff(t *testing.T) {
 	f := newFixture(t, fastParams)
-	_, err := f.svc.LoginExternal(context.Background(), "tok-dave", "", auth.ClientInfo{})
+	_, err := f.svc.LoginExternal(context.Background(), "tok-dave", "")
 	if code(err) != auth.CodeInvalidInput || auth.ErrorMessage(err) != auth.MsgExternalLoginOff {
 		t.Fatalf("external login while off: %v", err)
 	}
@@ -188,14 +188,14 @@ func TestExternalLoginOff(t *testing.T) {
 func TestExternalLoginRefreshable(t *testing.T) {
 	f, _, ids := externalFixture(t, nil)
 	ctx := context.Background()
-	ns, err := f.svc.LoginExternal(ctx, "tok-dave", "", auth.ClientInfo{}, auth.Refreshable(true))
+	ns, err := f.svc.LoginExternal(ctx, "tok-dave", "", auth.Refreshable(true))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ns.RefreshToken == "" || !ns.Session.Refreshable() || ns.Session.Method != auth.MethodExternal {
 		t.Fatalf("refreshable external login: %+v", ns)
 	}
-	next, err := f.svc.Refresh(ctx, ns.RefreshToken, auth.ClientInfo{})
+	next, err := f.svc.Refresh(ctx, ns.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestExternalLoginRefreshable(t *testing.T) {
 func TestExternalLoginIgnoresTOTP(t *testing.T) {
 	f, _, _ := externalFixture(t, nil)
 	enrol(t, f, f.as(t, "dave", "dave-password"))
-	if _, err := f.svc.LoginExternal(context.Background(), "tok-dave", "", auth.ClientInfo{}); err != nil {
+	if _, err := f.svc.LoginExternal(context.Background(), "tok-dave", ""); err != nil {
 		t.Fatalf("external login of a user with TOTP on: %v", err)
 	}
 }
@@ -231,7 +231,7 @@ func TestExternalLoginStoreDownIsUnavailable(t *testing.T) {
 	st.down = true
 	// The verifier accepted the token but the user cannot be looked up: 503, not a refusal
 	// that would read as "you may not sign in".
-	_, err := f.svc.LoginExternal(context.Background(), "tok-dave", "", auth.ClientInfo{})
+	_, err := f.svc.LoginExternal(context.Background(), "tok-dave", "")
 	if code(err) != auth.CodeUnavailable {
 		t.Fatalf("store down: %v", err)
 	}

@@ -42,7 +42,7 @@ func TestNarrowSessionCannotControlWiderKey(t *testing.T) {
 	_, err = f.svc.CreateUserKey(keysOnly, "", nil, auth.KeyScopes(auth.RoleMember)...)
 	wantCode(t, "a keys:write session making a full key", err, auth.CodeForbidden)
 	// Nothing changed: the full key's secret still signs in.
-	if _, err := f.svc.LoginUserKey(bg, full.Key.ID, full.Secret, "", auth.ClientInfo{}); err != nil {
+	if _, err := f.svc.LoginUserKey(bg, full.Key.ID, full.Secret, ""); err != nil {
 		t.Fatalf("the refused reroll or delete touched the key: %v", err)
 	}
 
@@ -238,7 +238,7 @@ func TestKeySessionCannotMintALongerLivedKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := f.svc.LoginUserKey(bg, short.Key.ID, short.Secret, "", auth.ClientInfo{})
+	ns, err := f.svc.LoginUserKey(bg, short.Key.ID, short.Secret, "")
 	if err != nil {
 		t.Fatal(err)
 	}

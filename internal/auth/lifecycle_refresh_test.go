@@ -14,7 +14,7 @@ import (
 
 func (f *lfixture) refreshable(t *testing.T, username, password string) *auth.NewSession {
 	t.Helper()
-	ns, err := f.svc.LoginPassword(context.Background(), username, password, "", auth.ClientInfo{}, auth.Refreshable(true))
+	ns, err := f.svc.LoginPassword(context.Background(), username, password, "", auth.Refreshable(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestRefreshKeepsTheSignInsTimeAndScopes(t *testing.T) {
 	ns := f.refreshable(t, "alice", "alice-password")
 
 	f.clock.Advance(20 * time.Minute)
-	next, err := f.svc.Refresh(bg, ns.RefreshToken, auth.ClientInfo{})
+	next, err := f.svc.Refresh(bg, ns.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestRefreshKeepsTheSignInsTimeAndScopes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret, "", auth.ClientInfo{}, auth.Refreshable(true))
+	ks, err := f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret, "", auth.Refreshable(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestRefreshKeepsTheSignInsTimeAndScopes(t *testing.T) {
 		t.Fatalf("a key's refreshable session holds %v", ks.Session.Scopes)
 	}
 	f.clock.Advance(50 * time.Minute)
-	kn, err := f.svc.Refresh(bg, ks.RefreshToken, auth.ClientInfo{})
+	kn, err := f.svc.Refresh(bg, ks.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestEndingSessionsEndsTheirRefreshTokens(t *testing.T) {
 	other := f.refreshable(t, "alice", "alice-password")
 	f.clock.Advance(30 * time.Minute) // other's access token has lapsed; its refresh token has not
 
-	current, err := f.svc.Refresh(bg, current.RefreshToken, auth.ClientInfo{})
+	current, err := f.svc.Refresh(bg, current.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +95,11 @@ func TestEndingSessionsEndsTheirRefreshTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, ns := range map[string]*auth.NewSession{"an older sign-in": current, "a lapsed sign-in": other} {
-		if _, err := f.svc.Refresh(bg, ns.RefreshToken, auth.ClientInfo{}); code(err) != auth.CodeInvalidCredentials {
+		if _, err := f.svc.Refresh(bg, ns.RefreshToken); code(err) != auth.CodeInvalidCredentials {
 			t.Errorf("refreshing %s after changePassword: %v, want INVALID_CREDENTIALS", name, err)
 		}
 	}
-	if _, err := f.svc.Refresh(bg, fresh.RefreshToken, auth.ClientInfo{}); err != nil {
+	if _, err := f.svc.Refresh(bg, fresh.RefreshToken); err != nil {
 		t.Fatalf("refreshing the sign-in that changed the password: %v", err)
 	}
 
@@ -109,7 +109,7 @@ func TestEndingSessionsEndsTheirRefreshTokens(t *testing.T) {
 	if _, err := f.svc.SetUserDisabled(admin, aliceID, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Refresh(bg, again.RefreshToken, auth.ClientInfo{}); code(err) != auth.CodeInvalidCredentials {
+	if _, err := f.svc.Refresh(bg, again.RefreshToken); code(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("refreshing a disabled user's sign-in: %v", err)
 	}
 }
@@ -122,7 +122,7 @@ func TestIdleTimeoutBoundsRefreshTokens(t *testing.T) {
 		t.Fatalf("refresh token expires %v, want %v (access 15m + idle 30m + 1m)", ns.RefreshExpiresAt, want)
 	}
 	f.clock.Advance(46 * time.Minute)
-	if _, err := f.svc.Refresh(context.Background(), ns.RefreshToken, auth.ClientInfo{}); code(err) != auth.CodeInvalidCredentials {
+	if _, err := f.svc.Refresh(context.Background(), ns.RefreshToken); code(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("refreshing a sign-in idle for 46 minutes: %v", err)
 	}
 }

@@ -68,7 +68,7 @@ func (f *lfixture) keySession(t *testing.T, ctx context.Context, scopes ...auth.
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := f.svc.LoginUserKey(context.Background(), nk.Key.ID, nk.Secret, "", auth.ClientInfo{})
+	ns, err := f.svc.LoginUserKey(context.Background(), nk.Key.ID, nk.Secret, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestChangePassword(t *testing.T) {
 	if _, err := f.svc.Authenticate(bg, tokenOf(alice)); err != nil {
 		t.Errorf("the current session after changePassword: %v", err)
 	}
-	if _, err := f.svc.LoginPassword(bg, "alice", "alice-password", "", auth.ClientInfo{}); code(err) != auth.CodeInvalidCredentials {
+	if _, err := f.svc.LoginPassword(bg, "alice", "alice-password", ""); code(err) != auth.CodeInvalidCredentials {
 		t.Errorf("login with the old password: %v", err)
 	}
 	fresh := f.as(t, "alice", "a-brand-new-password")
@@ -285,7 +285,7 @@ func TestUserKeyMaxLifetime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := f.svc.LoginUserKey(context.Background(), short.Key.ID, short.Secret, "", auth.ClientInfo{})
+	ns, err := f.svc.LoginUserKey(context.Background(), short.Key.ID, short.Secret, "")
 	if err != nil || !ns.Session.ExpiresAt.Equal(soon) {
 		t.Fatalf("a session of a key expiring in 2h ends at %v, %v; want %v", ns.Session.ExpiresAt, err, soon)
 	}
@@ -296,7 +296,7 @@ func TestRerollUserKey(t *testing.T) {
 	alice, bob := f.member(t, "alice"), f.member(t, "bob")
 	bg := context.Background()
 	login := func(k *auth.NewUserKey, secret string) error {
-		_, err := f.svc.LoginUserKey(bg, k.Key.ID, secret, "", auth.ClientInfo{})
+		_, err := f.svc.LoginUserKey(bg, k.Key.ID, secret, "")
 		return err
 	}
 	nk, err := f.svc.CreateUserKey(alice, "ci", nil, auth.ScopeRead)
@@ -362,7 +362,7 @@ func TestRerollUserKey(t *testing.T) {
 func TestLastUsedAtIsThrottled(t *testing.T) {
 	f := newLifecycleFixture(t, auth.Config{})
 	bg := context.Background()
-	ns, err := f.svc.LoginPassword(bg, "admin", "admin-password", "", auth.ClientInfo{})
+	ns, err := f.svc.LoginPassword(bg, "admin", "admin-password", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,12 +505,12 @@ func TestDisableUser(t *testing.T) {
 	if _, err := f.svc.Authenticate(bg, escaped); code(err) != auth.CodeUnauthenticated {
 		t.Fatalf("a disabled user's refused session: %v", err)
 	}
-	_, err = f.svc.LoginPassword(bg, "alice", "alice-password", "", auth.ClientInfo{})
+	_, err = f.svc.LoginPassword(bg, "alice", "alice-password", "")
 	wantCode(t, "a disabled user's password", err, auth.CodeInvalidCredentials)
 	if auth.ErrorMessage(err) != auth.MsgInvalidCredentials {
 		t.Fatalf("a disabled user is told apart: %q", auth.ErrorMessage(err))
 	}
-	_, err = f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret, "", auth.ClientInfo{})
+	_, err = f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret, "")
 	wantCode(t, "a disabled user's key", err, auth.CodeInvalidCredentials)
 
 	if u, err := f.svc.SetUserDisabled(admin, aliceID, false); err != nil || u.Disabled {
@@ -551,7 +551,7 @@ func TestDeleteUserAndSessionsOfUser(t *testing.T) {
 	if _, err := f.svc.Authenticate(bg, tokenOf(alice)); code(err) != auth.CodeUnauthenticated {
 		t.Fatalf("a deleted user's session: %v", err)
 	}
-	_, err = f.svc.LoginPassword(bg, "alice", "alice-password", "", auth.ClientInfo{})
+	_, err = f.svc.LoginPassword(bg, "alice", "alice-password", "")
 	wantCode(t, "a deleted user's password", err, auth.CodeInvalidCredentials)
 	_, err = f.svc.DeleteUser(admin, aliceID)
 	wantCode(t, "deleting twice", err, auth.CodeNotFound)

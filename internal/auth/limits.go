@@ -16,11 +16,12 @@ type Attempt string
 // Every public credential mutation of the service must go through the Limiter, whichever
 // branch adds it:
 //
-//	if err := s.checkLimit(ctx, AttemptX, client.IP, identifier); err != nil {
+//	ip := ClientFrom(ctx).IP // the address the transport put in the context
+//	if err := s.checkLimit(ctx, AttemptX, ip, identifier); err != nil {
 //		return nil, err // RATE_LIMITED (429 + Retry-After) or SERVICE_UNAVAILABLE
 //	}
 //	... look up, hash, compare ...
-//	return s.recordLogin(ctx, AttemptX, client.IP, identifier, result, err)
+//	return s.recordLogin(ctx, AttemptX, ip, identifier, result, err)
 //
 // before any lookup or hashing (so that a refused attempt costs no argon2 work), and report
 // the outcome after it (so that failures count against the account and a success forgives

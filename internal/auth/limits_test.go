@@ -95,7 +95,7 @@ func newLimitFixture(t *testing.T) *limitFixture {
 	if _, err := svc.EnsureUser(context.Background(), "admin", "admin-password", auth.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
-	ns, err := svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{})
+	ns, err := svc.LoginPassword(context.Background(), "admin", "admin-password", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +115,7 @@ func newLimitFixture(t *testing.T) *limitFixture {
 func TestLoginsAreCheckedAndRecorded(t *testing.T) {
 	f := newLimitFixture(t)
 	ip := "203.0.113.7"
+	from := auth.WithClient(context.Background(), auth.ClientInfo{IP: ip})
 	key := strconv.FormatInt(f.keyID, 10)
 	tests := []struct {
 		name       string
@@ -124,27 +125,27 @@ func TestLoginsAreCheckedAndRecorded(t *testing.T) {
 		wantRecord string
 	}{
 		{"right password", func() error {
-			_, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{IP: ip})
+			_, err := f.svc.LoginPassword(from, "admin", "admin-password", "")
 			return err
 		}, "", "password " + ip + " admin", "password " + ip + " admin true"},
 		{"wrong password", func() error {
-			_, err := f.svc.LoginPassword(context.Background(), "admin", "nope", "", auth.ClientInfo{IP: ip})
+			_, err := f.svc.LoginPassword(from, "admin", "nope", "")
 			return err
 		}, auth.CodeInvalidCredentials, "password " + ip + " admin", "password " + ip + " admin false"},
 		{"unknown username", func() error {
-			_, err := f.svc.LoginPassword(context.Background(), "ghost", "nope", "", auth.ClientInfo{IP: ip})
+			_, err := f.svc.LoginPassword(from, "ghost", "nope", "")
 			return err
 		}, auth.CodeInvalidCredentials, "password " + ip + " ghost", "password " + ip + " ghost false"},
 		{"right key secret", func() error {
-			_, err := f.svc.LoginUserKey(context.Background(), f.keyID, f.secret, "", auth.ClientInfo{IP: ip})
+			_, err := f.svc.LoginUserKey(from, f.keyID, f.secret, "")
 			return err
 		}, "", "user_key " + ip + " " + key, "user_key " + ip + " " + key + " true"},
 		{"wrong key secret", func() error {
-			_, err := f.svc.LoginUserKey(context.Background(), f.keyID, f.secret+"x", "", auth.ClientInfo{IP: ip})
+			_, err := f.svc.LoginUserKey(from, f.keyID, f.secret+"x", "")
 			return err
 		}, auth.CodeInvalidCredentials, "user_key " + ip + " " + key, "user_key " + ip + " " + key + " false"},
 		{"unknown key", func() error {
-			_, err := f.svc.LoginUserKey(context.Background(), 999, f.secret, "", auth.ClientInfo{IP: ip})
+			_, err := f.svc.LoginUserKey(from, 999, f.secret, "")
 			return err
 		}, auth.CodeInvalidCredentials, "user_key " + ip + " 999", "user_key " + ip + " 999 false"},
 	}
@@ -172,8 +173,9 @@ func TestRefusedLoginCostsNothing(t *testing.T) {
 	refusal := &auth.RateLimitedError{RetryAfter: 1500 * time.Millisecond, Rule: "login:ip"}
 	f.lim.reset(refusal, nil)
 	before := f.hasher.verifies.Load() + f.hasher.dummies.Load()
-	_, errPw := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{IP: "198.51.100.1"})
-	_, errKey := f.svc.LoginUserKey(context.Background(), f.keyID, f.secret, "", auth.ClientInfo{IP: "198.51.100.1"})
+	from := auth.WithClient(context.Background(), auth.ClientInfo{IP: "198.51.100.1"})
+	_, errPw := f.svc.LoginPassword(from, "admin", "admin-password", "")
+	_, errKey := f.svc.LoginUserKey(from, f.keyID, f.secret, "")
 	for _, err := range []error{errPw, errKey} {
 		if auth.ErrorCode(err) != auth.CodeRateLimited || auth.ErrorMessage(err) != auth.MsgRateLimited {
 			t.Fatalf("refusal answered %q %q", auth.ErrorCode(err), auth.ErrorMessage(err))
@@ -199,17 +201,17 @@ func TestLimiterOutageFailsClosed(t *testing.T) {
 	down := fmt.Errorf("limiter: %w", auth.ErrUnavailable)
 
 	f.lim.reset(down, nil)
-	if _, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{}); auth.ErrorCode(err) != auth.CodeUnavailable {
+	if _, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", ""); auth.ErrorCode(err) != auth.CodeUnavailable {
 		t.Fatalf("check failed, login answered %v", err)
 	}
 
 	f.lim.reset(nil, down)
-	if _, err := f.svc.LoginPassword(context.Background(), "admin", "wrong", "", auth.ClientInfo{}); auth.ErrorCode(err) != auth.CodeUnavailable {
+	if _, err := f.svc.LoginPassword(context.Background(), "admin", "wrong", ""); auth.ErrorCode(err) != auth.CodeUnavailable {
 		t.Fatalf("record failed, wrong password answered %v", err)
 	}
 	// A success whose record fails still signs in: the session exists, and what is lost is
 	// only the forgiveness of earlier typos.
-	if _, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{}); err != nil {
+	if _, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", ""); err != nil {
 		t.Fatalf("record failed, right password answered %v", err)
 	}
 }
@@ -230,13 +232,13 @@ func TestBusyHasherAnswersAlikeForUnknownIDs(t *testing.T) {
 	}
 	bh.busy = true
 	for _, user := range []string{"admin", "ghost", string(make([]byte, 1000))} {
-		_, err := svc.LoginPassword(context.Background(), user, "whatever", "", auth.ClientInfo{})
+		_, err := svc.LoginPassword(context.Background(), user, "whatever", "")
 		if auth.ErrorCode(err) != auth.CodeUnavailable || !errors.Is(err, errBusy) {
 			t.Fatalf("user %.8q with the pool full: %v", user, err)
 		}
 	}
 	for _, id := range []int64{1, 999} {
-		_, err := svc.LoginUserKey(context.Background(), id, "whatever", "", auth.ClientInfo{})
+		_, err := svc.LoginUserKey(context.Background(), id, "whatever", "")
 		if auth.ErrorCode(err) != auth.CodeUnavailable {
 			t.Fatalf("key %d with the pool full: %v", id, err)
 		}
@@ -268,10 +270,10 @@ func TestTOTPAndRefreshAreChecked(t *testing.T) {
 	f, dave := mfaFixture(t, auth.Config{Limiter: lim})
 	uid := strconv.FormatInt(auth.PrincipalFrom(dave).User.ID, 10)
 	secret, _ := enrol(t, f, dave)
-	client := auth.ClientInfo{IP: "192.0.2.9"}
+	from := auth.WithClient(context.Background(), auth.ClientInfo{IP: "192.0.2.9"})
 
 	lim.reset(nil, nil)
-	_, err := f.svc.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password"}, client)
+	_, err := f.svc.Login(from, auth.PasswordLogin{Username: "dave", Password: "dave-password"})
 	if code(err) != auth.CodeOTPRequired {
 		t.Fatalf("no code: %v", err)
 	}
@@ -281,7 +283,7 @@ func TestTOTPAndRefreshAreChecked(t *testing.T) {
 
 	lim.reset(nil, nil)
 	f.clock.Advance(time.Minute)
-	_, err = f.svc.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: codeAt(t, secret, f.clock.Now())}, client)
+	_, err = f.svc.Login(from, auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: codeAt(t, secret, f.clock.Now())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,11 +298,11 @@ func TestTOTPAndRefreshAreChecked(t *testing.T) {
 	refusal := &auth.RateLimitedError{RetryAfter: time.Minute, Rule: "totp:id"}
 	limitTOTPOnly := &onlyLimiter{fakeLimiter: lim, attempt: auth.AttemptTOTP, err: refusal}
 	f.svc = auth.NewService(f.store, f.hasher, f.clock, auth.Config{SessionTTL: time.Hour, Limiter: limitTOTPOnly})
-	if _, err := f.svc.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: good}, client); code(err) != auth.CodeRateLimited {
+	if _, err := f.svc.Login(from, auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: good}); code(err) != auth.CodeRateLimited {
 		t.Fatalf("a refused code check: %v", err)
 	}
 	f.svc = auth.NewService(f.store, f.hasher, f.clock, auth.Config{SessionTTL: time.Hour, Limiter: lim})
-	if _, err := f.svc.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: good}, client); err != nil {
+	if _, err := f.svc.Login(from, auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: good}); err != nil {
 		t.Fatalf("the code was used up by a refused check: %v", err)
 	}
 
@@ -323,7 +325,7 @@ func TestTOTPAndRefreshAreChecked(t *testing.T) {
 
 	// refreshSession counts by address.
 	lim.reset(refusal, nil)
-	if _, err := f.svc.Refresh(context.Background(), "agr_whatever", client); code(err) != auth.CodeRateLimited {
+	if _, err := f.svc.Refresh(from, "agr_whatever"); code(err) != auth.CodeRateLimited {
 		t.Fatalf("a refused refresh: %v", err)
 	}
 	if checks, _ := lim.seen(); len(checks) != 1 || checks[0] != "refresh 192.0.2.9 " {

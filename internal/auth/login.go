@@ -36,8 +36,8 @@ type PasswordLogin struct {
 }
 
 // LoginPassword signs a user in by username and password alone (no account, no code).
-func (s *Service) LoginPassword(ctx context.Context, username, password, name string, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
-	return s.Login(ctx, PasswordLogin{Username: username, Password: password, Name: name}, client, opts...)
+func (s *Service) LoginPassword(ctx context.Context, username, password, name string, opts ...LoginOption) (*NewSession, error) {
+	return s.Login(ctx, PasswordLogin{Username: username, Password: password, Name: name}, opts...)
 }
 
 // Login signs a user in with a password, and a second factor if the user has TOTP on. An
@@ -49,7 +49,8 @@ func (s *Service) LoginPassword(ctx context.Context, username, password, name st
 // any lookup or hashing, and may be refused with RATE_LIMITED; a TOTP code is counted too
 // (AttemptTOTP), right or wrong. The username alone names the account for the limits, whatever account
 // slug is given: a slug chosen per attempt must not buy a fresh budget.
-func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
+func (s *Service) Login(ctx context.Context, in PasswordLogin, opts ...LoginOption) (*NewSession, error) {
+	ip := ClientFrom(ctx).IP
 	if err := checkLabel("name", in.Name); err != nil {
 		return nil, err
 	}
@@ -58,14 +59,14 @@ func (s *Service) Login(ctx context.Context, in PasswordLogin, client ClientInfo
 			return nil, err
 		}
 	}
-	if err := s.checkLimit(ctx, AttemptPassword, client.IP, in.Username); err != nil {
+	if err := s.checkLimit(ctx, AttemptPassword, ip, in.Username); err != nil {
 		return nil, err
 	}
-	ns, err := s.login(ctx, in, client, opts)
-	return s.recordLogin(ctx, AttemptPassword, client.IP, in.Username, ns, err)
+	ns, err := s.login(ctx, in, ip, opts)
+	return s.recordLogin(ctx, AttemptPassword, ip, in.Username, ns, err)
 }
 
-func (s *Service) login(ctx context.Context, in PasswordLogin, client ClientInfo, opts []LoginOption) (*NewSession, error) {
+func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts []LoginOption) (*NewSession, error) {
 	if len(in.Username) > 4*maxUsernameLen || len(in.Password) > 4*maxPasswordLen {
 		// Longer than any account's could be: answer as for a wrong password, without the
 		// hashing work an attacker would like us to do on megabytes.
@@ -93,7 +94,7 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, client ClientInfo
 		// or is disabled, is not told to whoever tries a password.
 		return nil, invalidCredentials()
 	}
-	if err := s.checkSecondFactor(ctx, client.IP, u.ID, in.OTP); err != nil {
+	if err := s.checkSecondFactor(ctx, ip, u.ID, in.OTP); err != nil {
 		return nil, err
 	}
 	if rehash {
@@ -103,7 +104,7 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, client ClientInfo
 	// session is saved, the store refuses it (see SessionStore.CreateSession). A rehash
 	// keeps the version, so it does not refuse a concurrent sign-in.
 	version := u.PasswordVersion
-	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: in.Name, PasswordVersion: &version}, client, opts)
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: in.Name, PasswordVersion: &version}, opts)
 }
 
 // rehashPassword replaces u's hash, made with old parameters, by one with the current ones.
@@ -138,19 +139,20 @@ var errStale = errors.New("record changed meanwhile")
 //
 // The attempt is counted by the service's Limiter (per address and per key id) before any
 // lookup or hashing, and may be refused with RATE_LIMITED.
-func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name string, client ClientInfo, opts ...LoginOption) (*NewSession, error) {
+func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name string, opts ...LoginOption) (*NewSession, error) {
+	ip := ClientFrom(ctx).IP
 	if err := checkLabel("name", name); err != nil {
 		return nil, err
 	}
 	id := keyIdentifier(keyID)
-	if err := s.checkLimit(ctx, AttemptUserKey, client.IP, id); err != nil {
+	if err := s.checkLimit(ctx, AttemptUserKey, ip, id); err != nil {
 		return nil, err
 	}
-	ns, err := s.loginUserKey(ctx, keyID, secret, name, client, opts)
-	return s.recordLogin(ctx, AttemptUserKey, client.IP, id, ns, err)
+	ns, err := s.loginUserKey(ctx, keyID, secret, name, opts)
+	return s.recordLogin(ctx, AttemptUserKey, ip, id, ns, err)
 }
 
-func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name string, client ClientInfo, opts []LoginOption) (*NewSession, error) {
+func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name string, opts []LoginOption) (*NewSession, error) {
 	if len(secret) > maxSecretLen {
 		if err := s.verifyDummy(ctx, ""); err != nil {
 			return nil, fmt.Errorf("verify key secret: %w", err)
@@ -194,7 +196,7 @@ func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name st
 	if k.ExpiresAt != nil {
 		sess.ExpiresAt = *k.ExpiresAt // startSession keeps the earlier of this and the TTL
 	}
-	return s.startSession(ctx, sess, client, opts)
+	return s.startSession(ctx, sess, opts)
 }
 
 // previousSecretFor reports whether secret should be checked against the previous hash: the
@@ -240,10 +242,11 @@ func (s *Service) afterKeyUse(ctx context.Context, k *UserKey, secret, hash stri
 // The store saves the session only if its credentials still hold once it is saved (the
 // user, the key, the password version: see SessionStore.CreateSession); a credential
 // revoked while the sign-in ran answers INVALID_CREDENTIALS, as a sign-in that started
-// after the revocation would.
-func (s *Service) startSession(ctx context.Context, sess *Session, client ClientInfo, opts []LoginOption) (*NewSession, error) {
+// after the revocation would. The session records the client that the transport put in
+// ctx (see WithClient).
+func (s *Service) startSession(ctx context.Context, sess *Session, opts []LoginOption) (*NewSession, error) {
 	if loginOptionsOf(opts).refreshable {
-		return s.startFamily(ctx, sess, client)
+		return s.startFamily(ctx, sess)
 	}
 	tok, err := token.New(token.Session)
 	if err != nil {
@@ -252,7 +255,7 @@ func (s *Service) startSession(ctx context.Context, sess *Session, client Client
 	now := s.clock.Now().UTC()
 	sess.TokenDigest = token.Sum(tok)
 	setSessionTimes(sess, now, now, s.cfg.SessionTTL)
-	setClient(sess, client)
+	setClient(sess, ClientFrom(ctx))
 	if err := s.sessions.CreateSession(ctx, sess); errors.Is(err, ErrNotFound) {
 		return nil, invalidCredentials()
 	} else if err != nil {

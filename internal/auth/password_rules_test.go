@@ -20,12 +20,12 @@ func TestPasswordsAreNotTruncatedAndAnyUnicode(t *testing.T) {
 		if _, err := f.svc.CreateUser(admin, user, pw, ""); err != nil {
 			t.Fatalf("%s's password refused: %v", user, err)
 		}
-		if _, err := f.svc.LoginPassword(context.Background(), user, pw, "", auth.ClientInfo{}); err != nil {
+		if _, err := f.svc.LoginPassword(context.Background(), user, pw, ""); err != nil {
 			t.Fatalf("%s's password does not sign in: %v", user, err)
 		}
 	}
 	almost := strings.TrimSuffix(long, "🔑") + "🔒"
-	if _, err := f.svc.LoginPassword(context.Background(), "longpw", almost, "", auth.ClientInfo{}); code(err) != auth.CodeInvalidCredentials {
+	if _, err := f.svc.LoginPassword(context.Background(), "longpw", almost, ""); code(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("a password differing in its last character: %v", err)
 	}
 }

@@ -156,7 +156,7 @@ type RotationResult struct {
 }
 
 // startFamily makes a refreshable session: a new family with its first access session.
-func (s *Service) startFamily(ctx context.Context, sess *Session, client ClientInfo) (*NewSession, error) {
+func (s *Service) startFamily(ctx context.Context, sess *Session) (*NewSession, error) {
 	access, err := token.New(token.Session)
 	if err != nil {
 		return nil, fmt.Errorf("new access token: %w", err)
@@ -168,7 +168,7 @@ func (s *Service) startFamily(ctx context.Context, sess *Session, client ClientI
 	now := s.clock.Now().UTC()
 	sess.TokenDigest = token.Sum(access)
 	setSessionTimes(sess, now, now, s.cfg.AccessTokenTTL)
-	setClient(sess, client)
+	setClient(sess, ClientFrom(ctx))
 	f := &Family{
 		UserID: sess.UserID, Method: sess.Method, UserKeyID: sess.UserKeyID, Name: sess.Name,
 		CreatedAt: now, RefreshDigest: token.Sum(refresh), RefreshExpiresAt: now.Add(s.refreshTTL()),
@@ -187,7 +187,8 @@ func (s *Service) startFamily(ctx context.Context, sess *Session, client ClientI
 // reused after the grace window answers REFRESH_TOKEN_REUSED.
 //
 // Every call counts against the Limiter (AttemptRefresh, by address) before any work.
-func (s *Service) Refresh(ctx context.Context, refreshToken string, client ClientInfo) (*NewSession, error) {
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (*NewSession, error) {
+	client := ClientFrom(ctx)
 	if err := s.checkLimit(ctx, AttemptRefresh, client.IP, ""); err != nil {
 		return nil, err
 	}

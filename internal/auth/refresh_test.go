@@ -12,7 +12,7 @@ import (
 
 func (f *fixture) loginRefreshable(t *testing.T) *auth.NewSession {
 	t.Helper()
-	ns, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "phone", auth.ClientInfo{Name: "app"}, auth.Refreshable(true))
+	ns, err := f.svc.LoginPassword(auth.WithClient(context.Background(), auth.ClientInfo{Name: "app"}), "admin", "admin-password", "phone", auth.Refreshable(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func (f *fixture) loginRefreshable(t *testing.T) *auth.NewSession {
 
 func (f *fixture) refresh(t *testing.T, tok string) *auth.NewSession {
 	t.Helper()
-	ns, err := f.svc.Refresh(context.Background(), tok, auth.ClientInfo{Name: "app"})
+	ns, err := f.svc.Refresh(auth.WithClient(context.Background(), auth.ClientInfo{Name: "app"}), tok)
 	if err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
@@ -42,7 +42,7 @@ func (f *fixture) wantAuth(t *testing.T, what, tok string, ok bool) {
 
 func (f *fixture) wantRefreshCode(t *testing.T, what, tok string, want auth.Code) {
 	t.Helper()
-	ns, err := f.svc.Refresh(context.Background(), tok, auth.ClientInfo{})
+	ns, err := f.svc.Refresh(context.Background(), tok)
 	if code(err) != want || ns != nil {
 		t.Errorf("%s: Refresh = %+v, %v; want %s", what, ns, err, want)
 	}
@@ -64,11 +64,11 @@ func TestRefreshableLogin(t *testing.T) {
 	f.wantAuth(t, "the access token", ns.Token, true)
 
 	// Without the option, nothing changes: one session token of SessionTTL, no refresh token.
-	plain, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{})
+	plain, err := f.svc.LoginPassword(context.Background(), "admin", "admin-password", "")
 	if err != nil || plain.RefreshToken != "" || plain.Session.Refreshable() || !plain.Session.ExpiresAt.Equal(now.Add(time.Hour)) {
 		t.Fatalf("plain login: %+v, %v", plain, err)
 	}
-	plain, err = f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{}, auth.Refreshable(false))
+	plain, err = f.svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.Refreshable(false))
 	if err != nil || plain.RefreshToken != "" {
 		t.Fatalf("Refreshable(false) login: %+v, %v", plain, err)
 	}
@@ -111,7 +111,7 @@ func TestConcurrentRefreshesGetOnePair(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			r, err := f.svc.Refresh(context.Background(), ns.RefreshToken, auth.ClientInfo{})
+			r, err := f.svc.Refresh(context.Background(), ns.RefreshToken)
 			if err != nil {
 				t.Errorf("refresh %d: %v", i, err)
 				return
@@ -221,11 +221,11 @@ func TestDeletingTheKeyEndsItsFamilies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live, err := f.svc.LoginUserKey(ctx, nk.Key.ID, nk.Secret, "", auth.ClientInfo{}, auth.Refreshable(true))
+	live, err := f.svc.LoginUserKey(ctx, nk.Key.ID, nk.Secret, "", auth.Refreshable(true))
 	if err != nil || live.Session.Method != auth.MethodUserKey {
 		t.Fatalf("%+v, %v", live, err)
 	}
-	idle, err := f.svc.LoginUserKey(ctx, nk.Key.ID, nk.Secret, "", auth.ClientInfo{}, auth.Refreshable(true))
+	idle, err := f.svc.LoginUserKey(ctx, nk.Key.ID, nk.Secret, "", auth.Refreshable(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestRefreshWithAnExpiredKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := f.svc.LoginUserKey(context.Background(), nk.Key.ID, nk.Secret, "", auth.ClientInfo{}, auth.Refreshable(true))
+	ns, err := f.svc.LoginUserKey(context.Background(), nk.Key.ID, nk.Secret, "", auth.Refreshable(true))
 	if err != nil {
 		t.Fatal(err)
 	}

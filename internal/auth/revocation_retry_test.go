@@ -44,7 +44,7 @@ func TestRevocationFailingBeforeItsSweepIsRetried(t *testing.T) {
 	}
 	signIn := func(username, password string) (context.Context, string) {
 		t.Helper()
-		ns, err := svc.LoginPassword(bg, username, password, "", auth.ClientInfo{})
+		ns, err := svc.LoginPassword(bg, username, password, "")
 		if err != nil {
 			t.Fatalf("sign in %s: %v", username, err)
 		}
@@ -67,7 +67,7 @@ func TestRevocationFailingBeforeItsSweepIsRetried(t *testing.T) {
 	if !errors.Is(err, auth.ErrUnavailable) {
 		t.Fatalf("changePassword with the sweep failing: %v, want ErrUnavailable", err)
 	}
-	if _, err := svc.LoginPassword(bg, "alice", "alice-password", "", auth.ClientInfo{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+	if _, err := svc.LoginPassword(bg, "alice", "alice-password", ""); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("the old password after the failed change: %v, want INVALID_CREDENTIALS", err)
 	}
 	u, ended, err := svc.ChangePassword(current, "alice-password", "a brand new passphrase", true)

@@ -60,7 +60,7 @@ func newFixture(t *testing.T, p argon2id.Params) *fixture {
 func (f *fixture) as(t *testing.T, username, password string) context.Context {
 	t.Helper()
 	ctx := context.Background()
-	ns, err := f.svc.LoginPassword(ctx, username, password, "", auth.ClientInfo{})
+	ns, err := f.svc.LoginPassword(ctx, username, password, "")
 	if err != nil {
 		t.Fatalf("login %s: %v", username, err)
 	}
@@ -93,7 +93,7 @@ func TestLoginPassword(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := f.hasher.dummies.Load()
-			ns, err := f.svc.LoginPassword(context.Background(), tt.user, tt.pass, "", auth.ClientInfo{})
+			ns, err := f.svc.LoginPassword(context.Background(), tt.user, tt.pass, "")
 			if code(err) != tt.want {
 				t.Fatalf("code %q, want %q (%v)", code(err), tt.want, err)
 			}
@@ -113,7 +113,7 @@ func TestLoginPassword(t *testing.T) {
 func TestSessionStoredAsDigestAndExpires(t *testing.T) {
 	f := newFixture(t, fastParams)
 	ctx := context.Background()
-	ns, err := f.svc.LoginPassword(ctx, "admin", "admin-password", "laptop", auth.ClientInfo{Name: "cli", Version: "1", UserAgent: "curl", IP: "127.0.0.1"})
+	ns, err := f.svc.LoginPassword(auth.WithClient(ctx, auth.ClientInfo{Name: "cli", Version: "1", UserAgent: "curl", IP: "127.0.0.1"}), "admin", "admin-password", "laptop")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,16 +170,16 @@ func TestUserKeyLifecycle(t *testing.T) {
 	}
 
 	before := f.hasher.dummies.Load()
-	if _, err := f.svc.LoginUserKey(bg, nk.Key.ID+100, nk.Secret, "", auth.ClientInfo{}); code(err) != auth.CodeInvalidCredentials {
+	if _, err := f.svc.LoginUserKey(bg, nk.Key.ID+100, nk.Secret, ""); code(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("unknown key: %v", err)
 	}
 	if f.hasher.dummies.Load() != before+1 {
 		t.Fatal("an unknown key id did not cost a dummy verify")
 	}
-	if _, err := f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret+"x", "", auth.ClientInfo{}); code(err) != auth.CodeInvalidCredentials {
+	if _, err := f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret+"x", ""); code(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("wrong secret: %v", err)
 	}
-	ks, err := f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret, "job", auth.ClientInfo{})
+	ks, err := f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret, "job")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestUserKeyLifecycle(t *testing.T) {
 
 	// An expired key makes no session.
 	f.clock.Advance(3 * time.Hour)
-	if _, err := f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret, "", auth.ClientInfo{}); code(err) != auth.CodeInvalidCredentials {
+	if _, err := f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret, ""); code(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("expired key: %v", err)
 	}
 
@@ -262,14 +262,14 @@ func TestPasswordRehashedWhenParamsChange(t *testing.T) {
 	stronger.Time = 2
 	h, _ := argon2id.New(stronger)
 	svc := auth.NewService(old.store, h, old.clock, auth.Config{})
-	if _, err := svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{}); err != nil {
+	if _, err := svc.LoginPassword(context.Background(), "admin", "admin-password", ""); err != nil {
 		t.Fatal(err)
 	}
 	u2, _ := old.store.UserByUsername(context.Background(), 1, "admin")
 	if u2.PasswordHash == u.PasswordHash || !strings.Contains(u2.PasswordHash, "t=2") {
 		t.Fatalf("hash not upgraded: %q", u2.PasswordHash)
 	}
-	if _, err := svc.LoginPassword(context.Background(), "admin", "admin-password", "", auth.ClientInfo{}); err != nil {
+	if _, err := svc.LoginPassword(context.Background(), "admin", "admin-password", ""); err != nil {
 		t.Fatalf("login with the upgraded hash: %v", err)
 	}
 }

@@ -59,7 +59,7 @@ func enrol(t *testing.T, f *fixture, ctx context.Context) (string, []string) {
 }
 
 func (f *fixture) loginOTP(username, password, code string) (*auth.NewSession, error) {
-	return f.svc.Login(context.Background(), auth.PasswordLogin{Username: username, Password: password, OTP: code}, auth.ClientInfo{})
+	return f.svc.Login(context.Background(), auth.PasswordLogin{Username: username, Password: password, OTP: code})
 }
 
 func wantOTPRequired(t *testing.T, what string, ns *auth.NewSession, err error) {
@@ -332,7 +332,7 @@ func TestUserKeyLoginIgnoresTOTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	enrol(t, f, dave)
-	if _, err := f.svc.LoginUserKey(context.Background(), nk.Key.ID, nk.Secret, "", auth.ClientInfo{}); err != nil {
+	if _, err := f.svc.LoginUserKey(context.Background(), nk.Key.ID, nk.Secret, ""); err != nil {
 		t.Fatalf("a user key session with TOTP on: %v", err)
 	}
 }
@@ -453,7 +453,7 @@ func TestTOTPSecretAtRest(t *testing.T) {
 	// Without the key, the encrypted secret cannot be used: an internal error, logged.
 	noKey := auth.NewService(f.store, f.hasher, f.clock, auth.Config{})
 	f.clock.Advance(30 * time.Second)
-	if _, err := noKey.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: codeAt(t, enr.Secret, f.clock.Now())}, auth.ClientInfo{}); code(err) != auth.CodeInternal {
+	if _, err := noKey.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: codeAt(t, enr.Secret, f.clock.Now())}); code(err) != auth.CodeInternal {
 		t.Fatalf("an encrypted secret without the key: %v", err)
 	}
 
@@ -469,7 +469,7 @@ func TestTOTPSecretAtRest(t *testing.T) {
 	}
 	keyed := auth.NewService(g.store, g.hasher, g.clock, auth.Config{SecretKey: key})
 	g.clock.Advance(30 * time.Second)
-	if _, err := keyed.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: codeAt(t, secret, g.clock.Now())}, auth.ClientInfo{}); err != nil {
+	if _, err := keyed.Login(context.Background(), auth.PasswordLogin{Username: "dave", Password: "dave-password", OTP: codeAt(t, secret, g.clock.Now())}); err != nil {
 		t.Fatalf("a plaintext secret after a key was configured: %v", err)
 	}
 }

@@ -117,7 +117,8 @@ func (s *Session) Refreshable() bool { return s.FamilyID != 0 }
 func (s *Session) Expired(now time.Time) bool { return !now.Before(s.ExpiresAt) }
 
 // ClientInfo describes the client making a request; it is recorded on the sessions the
-// request creates.
+// request creates, and its IP keys the Limiter's counts. It travels in the context only
+// (see WithClient): the transport puts it there, every domain entry point reads it there.
 type ClientInfo struct {
 	Name      string // apollographql-client-name
 	Version   string // apollographql-client-version

@@ -56,7 +56,7 @@ func benchService(b *testing.B, store auth.Store) (*auth.Service, *hashpool.Pool
 	if _, err := svc.EnsureUser(b.Context(), "bench", "bench-password-1", auth.RoleMember); err != nil {
 		b.Fatal(err)
 	}
-	s, err := svc.LoginPassword(b.Context(), "bench", "bench-password-1", "", auth.ClientInfo{})
+	s, err := svc.LoginPassword(b.Context(), "bench", "bench-password-1", "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -236,7 +236,7 @@ func newMachine(t *testing.T, rt *rapid.T, newStore func(t *testing.T, c clock.C
 	if _, err := m.svc.EnsureUser(m.ctx, "root", "root-password-of-the-model", auth.RoleAdmin); err != nil {
 		rt.Fatalf("EnsureUser: %v", err)
 	}
-	ns, err := m.svc.LoginPassword(m.ctx, "root", "root-password-of-the-model", "", auth.ClientInfo{IP: modelIP})
+	ns, err := m.svc.LoginPassword(m.ctx, "root", "root-password-of-the-model", "")
 	if err != nil {
 		rt.Fatalf("admin login: %v", err)
 	}
@@ -572,7 +572,7 @@ func (m *machine) checkSession(s *mSession) {
 // checkKeySecret signs in with secret and expects what the model says; a session it makes is
 // ended at once.
 func (m *machine) checkKeySecret(k *mKey, secret string) {
-	ns, err := m.svc.LoginUserKey(m.ctx, k.id, secret, "", auth.ClientInfo{IP: modelIP})
+	ns, err := m.svc.LoginUserKey(m.ctx, k.id, secret, "")
 	what := fmt.Sprintf("key %d signing in with its %s secret", k.id, m.secretName(k, secret))
 	if !m.keyWorks(k, secret) {
 		m.expect(what, err, auth.CodeInvalidCredentials)
@@ -682,7 +682,7 @@ func (m *machine) LoginPassword(rt *rapid.T) {
 	if u.totp != "" && withCode {
 		in.OTP = m.otpCode(u)
 	}
-	ns, err := m.svc.Login(m.ctx, in, auth.ClientInfo{IP: modelIP}, auth.Refreshable(refreshable))
+	ns, err := m.svc.Login(m.ctx, in, auth.Refreshable(refreshable))
 	rt.Logf("login of user %d (right password %v, refreshable %v, otp %v) → %v", u.id, right, refreshable, in.OTP != "", orOK(auth.ErrorCode(err)))
 	m.expect("LoginPassword", err, want)
 	if err == nil {
@@ -714,7 +714,7 @@ func (m *machine) LoginExternal(rt *rapid.T) {
 	if !accepted {
 		tok = "forged:" + u.name
 	}
-	ns, err := m.svc.LoginExternal(m.ctx, tok, "", auth.ClientInfo{IP: modelIP}, auth.Refreshable(refreshable))
+	ns, err := m.svc.LoginExternal(m.ctx, tok, "", auth.Refreshable(refreshable))
 	rt.Logf("external sign-in of user %d (accepted token %v, refreshable %v) → %v", u.id, accepted, refreshable, orOK(auth.ErrorCode(err)))
 	if !accepted || u.deleted || u.disabled {
 		m.expect("LoginExternal", err, auth.CodeInvalidCredentials)
@@ -748,7 +748,7 @@ func (m *machine) LoginKey(rt *rapid.T) {
 		secret = newWrongSecret(rt)
 	}
 	refreshable := rapid.Bool().Draw(rt, "refreshable")
-	ns, err := m.svc.LoginUserKey(m.ctx, k.id, secret, "", auth.ClientInfo{IP: modelIP}, auth.Refreshable(refreshable))
+	ns, err := m.svc.LoginUserKey(m.ctx, k.id, secret, "", auth.Refreshable(refreshable))
 	rt.Logf("key %d sign-in with its %s secret (refreshable %v) → %v", k.id, which, refreshable, orOK(auth.ErrorCode(err)))
 	if !m.keyWorks(k, secret) {
 		m.expect("LoginUserKey", err, auth.CodeInvalidCredentials)
@@ -779,7 +779,7 @@ func (m *machine) Refresh(rt *rapid.T) {
 	}
 	var ns *auth.NewSession
 	err, retried := m.attempt("Refresh", func() (err error) {
-		ns, err = m.svc.Refresh(m.ctx, presented, auth.ClientInfo{IP: modelIP})
+		ns, err = m.svc.Refresh(m.ctx, presented)
 		return err
 	})
 	if retried {

@@ -97,7 +97,7 @@ func (m *machine) settle(made []raced) {
 		s := &mSession{tok: r.ns.Token, id: r.ns.Session.ID, owner: r.racer.owner, method: r.ns.Session.Method, key: r.racer.key}
 		m.sessions = append(m.sessions, s)
 		if r.ns.RefreshToken != "" {
-			_, err := m.svc.Refresh(m.ctx, r.ns.RefreshToken, auth.ClientInfo{IP: modelIP})
+			_, err := m.svc.Refresh(m.ctx, r.ns.RefreshToken)
 			m.expect(fmt.Sprintf("refresh token of %s, made while its credential was revoked", r.racer.what), err, auth.CodeInvalidCredentials)
 		}
 	}
@@ -111,7 +111,7 @@ func (m *machine) freshLogin(u *mUser) *mSession {
 	if u.totp != "" {
 		in.OTP = m.otpCode(u)
 	}
-	ns, err := m.svc.Login(m.ctx, in, auth.ClientInfo{IP: modelIP})
+	ns, err := m.svc.Login(m.ctx, in)
 	m.expect(fmt.Sprintf("password sign-in of user %d", u.id), err, "")
 	return m.signedIn(ns, u, auth.MethodPassword, nil)
 }
@@ -138,7 +138,7 @@ func (m *machine) freshFamily(rt *rapid.T) *mFamily {
 	if u.totp != "" {
 		in.OTP = m.otpCode(u)
 	}
-	ns, err := m.svc.Login(m.ctx, in, auth.ClientInfo{IP: modelIP}, auth.Refreshable(true))
+	ns, err := m.svc.Login(m.ctx, in, auth.Refreshable(true))
 	m.expect(fmt.Sprintf("refreshable sign-in of user %d", u.id), err, "")
 	s := m.signedIn(ns, u, auth.MethodPassword, nil)
 	rt.Logf("%v made to race on", s)
@@ -165,7 +165,7 @@ func (m *machine) passwordRacer(u *mUser) func(int) *racer {
 		return &racer{
 			what: fmt.Sprintf("password sign-in of user %d", u.id), owner: u,
 			run: func() (*auth.NewSession, error) {
-				return m.svc.Login(m.ctx, auth.PasswordLogin{Username: u.name, Password: pw}, auth.ClientInfo{IP: modelIP}, auth.Refreshable(refreshable))
+				return m.svc.Login(m.ctx, auth.PasswordLogin{Username: u.name, Password: pw}, auth.Refreshable(refreshable))
 			},
 			ok: []auth.Code{auth.CodeInvalidCredentials, auth.CodeOTPRequired},
 		}
@@ -178,7 +178,7 @@ func (m *machine) externalRacer(u *mUser) func(int) *racer {
 		return &racer{
 			what: fmt.Sprintf("external sign-in of user %d", u.id), owner: u,
 			run: func() (*auth.NewSession, error) {
-				return m.svc.LoginExternal(m.ctx, "model:"+u.name, "", auth.ClientInfo{IP: modelIP}, auth.Refreshable(refreshable))
+				return m.svc.LoginExternal(m.ctx, "model:"+u.name, "", auth.Refreshable(refreshable))
 			},
 			ok: []auth.Code{auth.CodeInvalidCredentials},
 		}
@@ -192,7 +192,7 @@ func (m *machine) keyRacer(k *mKey) func(int) *racer {
 		return &racer{
 			what: fmt.Sprintf("sign-in with key %d", k.id), owner: k.owner, key: k,
 			run: func() (*auth.NewSession, error) {
-				return m.svc.LoginUserKey(m.ctx, k.id, secret, "", auth.ClientInfo{IP: modelIP}, auth.Refreshable(refreshable))
+				return m.svc.LoginUserKey(m.ctx, k.id, secret, "", auth.Refreshable(refreshable))
 			},
 			ok: []auth.Code{auth.CodeInvalidCredentials},
 		}
@@ -204,7 +204,7 @@ func (m *machine) refreshRacer(f *mFamily) func(int) *racer {
 	return func(int) *racer {
 		return &racer{
 			what: fmt.Sprintf("refresh of family %d", f.id), owner: f.owner, key: f.key,
-			run: func() (*auth.NewSession, error) { return m.svc.Refresh(m.ctx, tok, auth.ClientInfo{IP: modelIP}) },
+			run: func() (*auth.NewSession, error) { return m.svc.Refresh(m.ctx, tok) },
 			ok:  []auth.Code{auth.CodeInvalidCredentials},
 		}
 	}

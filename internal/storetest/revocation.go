@@ -27,7 +27,7 @@ var revocationTests = []test{
 		}
 		out := r.race(t, func(i int) ([]*auth.NewSession, error) {
 			return r.signInAndRefresh(t, i, func(opts ...auth.LoginOption) (*auth.NewSession, error) {
-				return r.svc.LoginUserKey(r.ctx, nk.Key.ID, nk.Secret, "", auth.ClientInfo{}, opts...)
+				return r.svc.LoginUserKey(r.ctx, nk.Key.ID, nk.Secret, "", opts...)
 			})
 		}, func() {
 			if _, err := r.svc.DeleteUserKey(alice, nk.Key.ID); err != nil {
@@ -50,7 +50,7 @@ var revocationTests = []test{
 		alice := r.member(t, "alice")
 		out := r.race(t, func(i int) ([]*auth.NewSession, error) {
 			return r.signInAndRefresh(t, i, func(opts ...auth.LoginOption) (*auth.NewSession, error) {
-				return r.svc.LoginPassword(r.ctx, "alice", memberPassword, "", auth.ClientInfo{}, opts...)
+				return r.svc.LoginPassword(r.ctx, "alice", memberPassword, "", opts...)
 			})
 		}, func() {
 			if _, _, err := r.svc.ChangePassword(alice, memberPassword, "a brand new passphrase", true); err != nil {
@@ -80,9 +80,9 @@ var revocationTests = []test{
 		out := r.race(t, func(i int) ([]*auth.NewSession, error) {
 			return r.signInAndRefresh(t, i, func(opts ...auth.LoginOption) (*auth.NewSession, error) {
 				if i%2 == 0 {
-					return r.svc.LoginUserKey(r.ctx, nk.Key.ID, nk.Secret, "", auth.ClientInfo{}, opts...)
+					return r.svc.LoginUserKey(r.ctx, nk.Key.ID, nk.Secret, "", opts...)
 				}
-				return r.svc.LoginPassword(r.ctx, "alice", memberPassword, "", auth.ClientInfo{}, opts...)
+				return r.svc.LoginPassword(r.ctx, "alice", memberPassword, "", opts...)
 			})
 		}, func() {
 			if _, err := r.svc.SetUserDisabled(admin, id, true); err != nil {
@@ -111,9 +111,9 @@ var revocationTests = []test{
 		out := r.race(t, func(i int) ([]*auth.NewSession, error) {
 			return r.signInAndRefresh(t, i, func(opts ...auth.LoginOption) (*auth.NewSession, error) {
 				if i%2 == 0 {
-					return r.svc.LoginUserKey(r.ctx, nk.Key.ID, nk.Secret, "", auth.ClientInfo{}, opts...)
+					return r.svc.LoginUserKey(r.ctx, nk.Key.ID, nk.Secret, "", opts...)
 				}
-				return r.svc.LoginPassword(r.ctx, "alice", memberPassword, "", auth.ClientInfo{}, opts...)
+				return r.svc.LoginPassword(r.ctx, "alice", memberPassword, "", opts...)
 			})
 		}, func() {
 			if _, err := r.svc.DeleteUser(admin, id); err != nil {
@@ -135,14 +135,14 @@ var revocationTests = []test{
 		first := make([]*auth.NewSession, revocationWorkers)
 		current := make([]string, revocationWorkers)
 		for i := range first {
-			ns, err := r.svc.LoginPassword(r.ctx, "alice", memberPassword, "", auth.ClientInfo{}, auth.Refreshable(true))
+			ns, err := r.svc.LoginPassword(r.ctx, "alice", memberPassword, "", auth.Refreshable(true))
 			if err != nil {
 				t.Fatal(err)
 			}
 			first[i], current[i] = ns, ns.RefreshToken
 		}
 		out := r.race(t, func(i int) ([]*auth.NewSession, error) {
-			ns, err := r.svc.Refresh(r.ctx, current[i], auth.ClientInfo{})
+			ns, err := r.svc.Refresh(r.ctx, current[i])
 			if err != nil {
 				return nil, err
 			}
@@ -205,7 +205,7 @@ func (r *revocationEnv) member(t *testing.T, username string) context.Context {
 
 func (r *revocationEnv) signedIn(t *testing.T, username, password string) context.Context {
 	t.Helper()
-	ns, err := r.svc.LoginPassword(r.ctx, username, password, "", auth.ClientInfo{})
+	ns, err := r.svc.LoginPassword(r.ctx, username, password, "")
 	if err != nil {
 		t.Fatalf("sign in %s: %v", username, err)
 	}
@@ -230,7 +230,7 @@ func (r *revocationEnv) signInAndRefresh(t *testing.T, i int, signIn func(...aut
 	if err != nil {
 		return nil, err
 	}
-	next, err := r.svc.Refresh(r.ctx, ns.RefreshToken, auth.ClientInfo{})
+	next, err := r.svc.Refresh(r.ctx, ns.RefreshToken)
 	if err != nil {
 		if !refused(err) {
 			t.Errorf("refresh: %v", err)
@@ -335,7 +335,7 @@ func (r *revocationEnv) allDead(t *testing.T, out *handedOut) {
 		if ns.RefreshToken == "" {
 			continue
 		}
-		_, err = r.svc.Refresh(r.ctx, ns.RefreshToken, auth.ClientInfo{})
+		_, err = r.svc.Refresh(r.ctx, ns.RefreshToken)
 		switch {
 		case err == nil:
 			refreshed++
