@@ -287,7 +287,15 @@ func (s *Store) Rotate(ctx context.Context, r *auth.Rotation) (*auth.RotationRes
 	).Slice()
 	if err != nil {
 		// The script may have run and only its answer been lost: undoing now could orphan a
-		// rotated family. What is left is unreachable if it did not run, and expires.
+		// rotated family. What is left is unreachable if it did not run, and expires. But if
+		// it ran and found a reuse, it revoked the family, and the access sessions it would
+		// have answered (in other slots) must still end: nobody can retry this for us, since
+		// the family is gone. So a family that is gone now takes its sessions with it.
+		uctx, cancel := undoContext(ctx)
+		defer cancel()
+		if n, xerr := s.rdb.Exists(uctx, s.name.family(r.FamilyID)).Result(); xerr == nil && n == 0 {
+			_ = s.dropFamilySessions(uctx, r.Access.UserID, r.FamilyID)
+		}
 		return nil, fail(op, err)
 	}
 	status, _ := res[0].(string)
