@@ -43,6 +43,9 @@ type Config struct {
 	ReauthWindow time.Duration
 	// UserKeyMaxTTL bounds the lifetime of new user keys; 0: keys may never expire.
 	UserKeyMaxTTL time.Duration
+	// EmailTokens tunes emailed tokens and codes (emailtokens.go); the zero value is the
+	// defaults.
+	EmailTokens EmailTokenConfig
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days.

@@ -86,6 +86,8 @@ type Store interface {
 	TOTPStore    // totp.go
 	LifecycleStore
 	BatchReader // batch.go
+	// EmailTokenStore: emailtokens.go.
+	EmailTokenStore
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }
