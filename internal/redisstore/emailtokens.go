@@ -18,11 +18,11 @@ import (
 //
 //	p et:<purpose>:<digest>      an emailed token, under the 32 raw bytes of its SHA-256
 //	                             digest: compact JSON {"u","x","e"} (user id, what else it
-//	                             binds, expiry in Unix ms); PEXPIREAT its expiry. GETDEL
+//	                             binds, expiry in Unix ns); PEXPIREAT its expiry. GETDEL
 //	                             consumes it: one command, so of concurrent consumers exactly
 //	                             one gets it, and the purpose in the name keeps a token of one
 //	                             purpose from being found under another
-//	p {u<uid>}:ec:<purpose>      HASH d (the code's 32-byte digest), e (expiry, Unix ms), n
+//	p {u<uid>}:ec:<purpose>      HASH d (the code's 32-byte digest), e (expiry, nanos20), n
 //	                             (wrong tries) of a short emailed code; PEXPIREAT e. Checked
 //	                             and counted by one script (consumeCode)
 //	p {a<aid>}:email             HASH normalized email → user id of an account: HSETNX claims
@@ -45,7 +45,7 @@ func (n names) emails(accountID int64) string { return n.prefix + "{a" + itoa(ac
 type emailTokenRecord struct {
 	UserID  int64  `json:"u"`
 	Extra   string `json:"x,omitempty"`
-	Expires int64  `json:"e"` // Unix ms, rounded up as the key's own expiry
+	Expires int64  `json:"e"` // Unix ns: the key's own expiry is rounded up to the ms
 }
 
 // CreateEmailToken implements auth.EmailTokenStore.
@@ -55,7 +55,7 @@ func (s *Store) CreateEmailToken(ctx context.Context, t *auth.EmailToken) error 
 		return nil // over already: there is nothing to keep
 	}
 	exp := ceilMilli(t.ExpiresAt)
-	b, err := json.Marshal(emailTokenRecord{t.UserID, t.Extra, exp.UnixMilli()})
+	b, err := json.Marshal(emailTokenRecord{t.UserID, t.Extra, t.ExpiresAt.UnixNano()})
 	if err != nil {
 		return fmt.Errorf("redisstore: %s: %w", op, err)
 	}
@@ -80,7 +80,7 @@ func (s *Store) ConsumeEmailToken(ctx context.Context, p auth.TokenPurpose, d to
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fail(op, fmt.Errorf("%w: email token: %w", errCorrupt, err))
 	}
-	exp := time.UnixMilli(r.Expires).UTC()
+	exp := time.Unix(0, r.Expires).UTC()
 	if !s.clock.Now().Before(exp) {
 		return nil, notFound(op)
 	}
@@ -95,7 +95,7 @@ func (s *Store) SetEmailCode(ctx context.Context, userID int64, p auth.TokenPurp
 	exp := ceilMilli(expiresAt)
 	_, err := s.rdb.TxPipelined(ctx, func(pl redis.Pipeliner) error {
 		pl.Del(ctx, key)
-		pl.HSet(ctx, key, "d", d[:], "e", exp.UnixMilli(), "n", 0)
+		pl.HSet(ctx, key, "d", d[:], "e", nanos20(expiresAt.UnixNano()), "n", 0)
 		pl.PExpireAt(ctx, key, exp)
 		return nil
 	})
@@ -106,13 +106,13 @@ func (s *Store) SetEmailCode(ctx context.Context, userID int64, p auth.TokenPurp
 }
 
 // consumeCode checks a short code: KEYS[1] the code's hash, ARGV[1] the digest tried, ARGV[2]
-// now (Unix ms, from the store's clock), ARGV[3] the tries allowed. It answers 1 and deletes
+// now (nanos20, from the store's clock), ARGV[3] the tries allowed. It answers 1 and deletes
 // the code if it is the one and has not expired; else 0, deleting an expired code, and
 // counting a wrong try, the last allowed one deleting the code.
 var consumeCode = redis.NewScript(`
 local v = redis.call('HMGET', KEYS[1], 'd', 'e')
 if not v[1] then return 0 end
-if tonumber(v[2]) <= tonumber(ARGV[2]) then
+if v[2] <= ARGV[2] then
 	redis.call('DEL', KEYS[1])
 	return 0
 end
@@ -130,7 +130,7 @@ return 0
 func (s *Store) ConsumeEmailCode(ctx context.Context, userID int64, p auth.TokenPurpose, d token.Digest, maxTries int) error {
 	const op = "consume email code"
 	ok, err := consumeCode.Run(ctx, s.rdb, []string{s.name.emailCode(userID, p)},
-		d[:], s.clock.Now().UnixMilli(), maxTries).Int()
+		d[:], nanos20(s.clock.Now().UnixNano()), maxTries).Int()
 	if err != nil {
 		return fail(op, err)
 	}
