@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -112,4 +115,70 @@ func validDomain(domain string) bool {
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// issueEmailVerification makes the token of a mail that asks u to verify u.Email: it binds
+// the address, so that it verifies nothing once the user's email is another.
+func (s *Service) issueEmailVerification(ctx context.Context, u *User) (string, error) {
+	if u.Email == "" {
+		return "", fmt.Errorf("auth: issue email verification: user %d has no email", u.ID)
+	}
+	return s.issueEmailToken(ctx, PurposeVerifyEmail, u.ID, u.Email)
+}
+
+// VerifyEmail spends a verification token and marks the address it was sent to verified,
+// if that is still the user's email (else the token is spent and TOKEN_INVALID answered,
+// as for any other bad token). It needs no session: the token is the proof.
+func (s *Service) VerifyEmail(ctx context.Context, plaintext string) (*User, error) {
+	u, addr, err := s.consumeEmailToken(ctx, PurposeVerifyEmail, plaintext)
+	if err != nil {
+		return nil, err
+	}
+	// In the update, so that a change of email racing it is either before (and refused
+	// here) or after (and starts unverified).
+	updated, err := s.store.UpdateUser(ctx, u.ID, func(cur *User) error {
+		if cur.Email == "" || cur.Email != addr {
+			return errTokenInvalid()
+		}
+		cur.EmailVerified = true
+		return nil
+	})
+	switch {
+	case ErrorCode(err) == CodeTokenInvalid:
+		return nil, err
+	case errors.Is(err, ErrNotFound):
+		return nil, errTokenInvalid()
+	case err != nil:
+		return nil, fmt.Errorf("auth: verify email: %w", err)
+	}
+	return updated, nil
+}
+
+// issueEmailChange makes the token of a mail to newEmail (normalized) that confirms u's
+// change to it; the change is made only by ConfirmEmailChange.
+func (s *Service) issueEmailChange(ctx context.Context, u *User, newEmail string) (string, error) {
+	return s.issueEmailToken(ctx, PurposeChangeEmail, u.ID, newEmail)
+}
+
+// ConfirmEmailChange spends an email-change token and makes the address it was sent to the
+// user's email, verified (reading the mail proved it). CONFLICT if another user of the
+// account has taken the address meanwhile.
+func (s *Service) ConfirmEmailChange(ctx context.Context, plaintext string) (*User, error) {
+	u, addr, err := s.consumeEmailToken(ctx, PurposeChangeEmail, plaintext)
+	if err != nil {
+		return nil, err
+	}
+	if addr == "" {
+		return nil, errTokenInvalid()
+	}
+	updated, err := s.store.SetEmail(ctx, u.ID, addr, true)
+	switch {
+	case errors.Is(err, ErrConflict):
+		return nil, Errorf(CodeConflict, "that email address belongs to another user")
+	case errors.Is(err, ErrNotFound):
+		return nil, errTokenInvalid()
+	case err != nil:
+		return nil, fmt.Errorf("auth: confirm email change: %w", err)
+	}
+	return updated, nil
 }

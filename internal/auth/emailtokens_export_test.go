@@ -7,4 +7,7 @@ var (
 	ConsumeEmailToken = (*Service).consumeEmailToken
 	IssueEmailCode    = (*Service).issueEmailCode
 	ConsumeEmailCode  = (*Service).consumeEmailCode
+
+	IssueEmailVerification = (*Service).issueEmailVerification
+	IssueEmailChange       = (*Service).issueEmailChange
 )

@@ -296,3 +296,79 @@ func TestNormalizeEmail(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyEmail(t *testing.T) {
+	f := newTokenFixture(t, auth.EmailTokenConfig{})
+	ctx := t.Context()
+	if _, err := f.store.SetEmail(ctx, f.user.ID, "a@example.com", false); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := f.store.User(ctx, f.user.ID)
+	tok, err := auth.IssueEmailVerification(f.svc, ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.VerifyEmail(ctx, tok)
+	if err != nil || !got.EmailVerified || got.Email != "a@example.com" {
+		t.Fatalf("VerifyEmail = %+v, %v", got, err)
+	}
+	_, err = f.svc.VerifyEmail(ctx, tok)
+	wantTokenInvalid(t, "VerifyEmail twice", err)
+
+	// A verification of an address the user has left verifies nothing.
+	if _, err := f.store.SetEmail(ctx, f.user.ID, "b@example.com", false); err != nil {
+		t.Fatal(err)
+	}
+	u, _ = f.store.User(ctx, f.user.ID)
+	stale, _ := auth.IssueEmailToken(f.svc, ctx, auth.PurposeVerifyEmail, u.ID, "a@example.com")
+	_, err = f.svc.VerifyEmail(ctx, stale)
+	wantTokenInvalid(t, "VerifyEmail of a former address", err)
+	if u, _ := f.store.User(ctx, f.user.ID); u.EmailVerified {
+		t.Error("a former address's token verified the current one")
+	}
+	// A reset token is no verification.
+	reset := f.issue(t, auth.PurposeResetPassword, "b@example.com")
+	_, err = f.svc.VerifyEmail(ctx, reset)
+	wantTokenInvalid(t, "VerifyEmail with a reset token", err)
+}
+
+func TestConfirmEmailChange(t *testing.T) {
+	f := newTokenFixture(t, auth.EmailTokenConfig{})
+	ctx := t.Context()
+	if _, err := f.store.SetEmail(ctx, f.user.ID, "old@example.com", true); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := auth.IssueEmailChange(f.svc, ctx, f.user, "new@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing changes until the new address is proven.
+	if u, _ := f.store.User(ctx, f.user.ID); u.Email != "old@example.com" {
+		t.Errorf("email %q before the change is confirmed", u.Email)
+	}
+	got, err := f.svc.ConfirmEmailChange(ctx, tok)
+	if err != nil || got.Email != "new@example.com" || !got.EmailVerified {
+		t.Fatalf("ConfirmEmailChange = %+v, %v", got, err)
+	}
+	if u, err := f.store.UserByEmail(ctx, 1, "old@example.com"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("UserByEmail of the old address = %+v, %v", u, err)
+	}
+	_, err = f.svc.ConfirmEmailChange(ctx, tok)
+	wantTokenInvalid(t, "ConfirmEmailChange twice", err)
+
+	// The address taken by another user meanwhile: a conflict, and nothing changed.
+	bob := &auth.User{AccountID: 1, Username: "bob", PasswordHash: "h", Role: auth.RoleMember, CreatedAt: f.clock.Now()}
+	if err := f.store.CreateUser(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ = auth.IssueEmailChange(f.svc, ctx, f.user, "taken@example.com")
+	if _, err := f.store.SetEmail(ctx, bob.ID, "taken@example.com", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ConfirmEmailChange(ctx, tok); auth.ErrorCode(err) != auth.CodeConflict {
+		t.Errorf("ConfirmEmailChange to a taken address: %v, want CONFLICT", err)
+	}
+	if u, _ := f.store.User(ctx, f.user.ID); u.Email != "new@example.com" {
+		t.Errorf("email %q after a refused change", u.Email)
+	}
+}
