@@ -104,6 +104,10 @@ type EmailTokenStore interface {
 	// exists and has not expired; else ErrNotFound. Of concurrent calls for one token exactly
 	// one answers it. A token of another purpose is neither found nor removed.
 	ConsumeEmailToken(ctx context.Context, p TokenPurpose, d token.Digest) (*EmailToken, error)
+	// EmailToken answers the live token of purpose p with digest d without spending it;
+	// else ErrNotFound. For the checks a flow makes before it spends its token (a second
+	// factor that may be missing), never instead of ConsumeEmailToken.
+	EmailToken(ctx context.Context, p TokenPurpose, d token.Digest) (*EmailToken, error)
 
 	// SetEmailCode saves the digest of a short code for (userID, p) until expiresAt,
 	// replacing the code saved before (and its count of wrong tries).

@@ -10,4 +10,5 @@ var (
 
 	IssueEmailVerification = (*Service).issueEmailVerification
 	IssueEmailChange       = (*Service).issueEmailChange
+	IssuePasswordReset     = (*Service).issuePasswordReset
 )

@@ -99,6 +99,18 @@ func (s *Store) ConsumeEmailToken(_ context.Context, p auth.TokenPurpose, d toke
 	return &c, nil
 }
 
+// EmailToken implements auth.EmailTokenStore.
+func (s *Store) EmailToken(_ context.Context, p auth.TokenPurpose, d token.Digest) (*auth.EmailToken, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.email.tokens[tokenKey{p, d}]
+	if !ok || !s.clock.Now().Before(t.ExpiresAt) {
+		return nil, notFound("email token")
+	}
+	c := *t
+	return &c, nil
+}
+
 // SetEmailCode implements auth.EmailTokenStore.
 func (s *Store) SetEmailCode(_ context.Context, userID int64, p auth.TokenPurpose, d token.Digest, expiresAt time.Time) error {
 	s.mu.Lock()

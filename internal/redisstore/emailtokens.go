@@ -76,6 +76,21 @@ func (s *Store) ConsumeEmailToken(ctx context.Context, p auth.TokenPurpose, d to
 	if err != nil {
 		return nil, fail(op, err)
 	}
+	return s.decodeEmailToken(op, p, d, b)
+}
+
+// EmailToken implements auth.EmailTokenStore.
+func (s *Store) EmailToken(ctx context.Context, p auth.TokenPurpose, d token.Digest) (*auth.EmailToken, error) {
+	const op = "email token"
+	b, err := s.rdb.Get(ctx, s.name.emailToken(p, d)).Bytes()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	return s.decodeEmailToken(op, p, d, b)
+}
+
+// decodeEmailToken answers the token stored as b, or ErrNotFound if it has expired.
+func (s *Store) decodeEmailToken(op string, p auth.TokenPurpose, d token.Digest, b []byte) (*auth.EmailToken, error) {
 	var r emailTokenRecord
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fail(op, fmt.Errorf("%w: email token: %w", errCorrupt, err))

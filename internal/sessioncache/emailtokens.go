@@ -21,6 +21,11 @@ func (s *Store) ConsumeEmailToken(ctx context.Context, p auth.TokenPurpose, d to
 	return s.next.ConsumeEmailToken(ctx, p, d)
 }
 
+// EmailToken implements auth.EmailTokenStore.
+func (s *Store) EmailToken(ctx context.Context, p auth.TokenPurpose, d token.Digest) (*auth.EmailToken, error) {
+	return s.next.EmailToken(ctx, p, d)
+}
+
 // SetEmailCode implements auth.EmailTokenStore.
 func (s *Store) SetEmailCode(ctx context.Context, userID int64, p auth.TokenPurpose, d token.Digest, expiresAt time.Time) error {
 	return s.next.SetEmailCode(ctx, userID, p, d, expiresAt)

@@ -34,6 +34,13 @@ var emailTokenTests = []test{
 	{"EmailTokenConsumedOnce", func(t *testing.T, e *env) {
 		u := e.newUser(t, "alice")
 		et := e.newEmailToken(t, auth.PurposeChangeEmail, u.ID, "new@example.com", time.Hour)
+		for range 2 {
+			if got, err := e.EmailToken(e.ctx(t), auth.PurposeChangeEmail, et.Digest); err != nil || got.UserID != u.ID || got.Extra != et.Extra {
+				t.Errorf("EmailToken (which spends nothing) = %+v, %v", got, err)
+			}
+		}
+		_, err := e.EmailToken(e.ctx(t), auth.PurposeVerifyEmail, et.Digest)
+		wantNotFound(t, "EmailToken for another purpose", err)
 		got, err := e.ConsumeEmailToken(e.ctx(t), auth.PurposeChangeEmail, et.Digest)
 		if err != nil {
 			t.Fatalf("ConsumeEmailToken: %v", err)
@@ -44,6 +51,8 @@ var emailTokenTests = []test{
 		}
 		_, err = e.ConsumeEmailToken(e.ctx(t), auth.PurposeChangeEmail, et.Digest)
 		wantNotFound(t, "second ConsumeEmailToken", err)
+		_, err = e.EmailToken(e.ctx(t), auth.PurposeChangeEmail, et.Digest)
+		wantNotFound(t, "EmailToken of a spent token", err)
 		_, err = e.ConsumeEmailToken(e.ctx(t), auth.PurposeChangeEmail, newDigest(t))
 		wantNotFound(t, "ConsumeEmailToken of an unknown digest", err)
 	}},
@@ -64,7 +73,9 @@ var emailTokenTests = []test{
 		et := e.newEmailToken(t, auth.PurposeResetPassword, u.ID, "", time.Hour)
 		live := e.newEmailToken(t, auth.PurposeResetPassword, u.ID, "", time.Hour+time.Second)
 		e.clock.Set(et.ExpiresAt)
-		_, err := e.ConsumeEmailToken(e.ctx(t), auth.PurposeResetPassword, et.Digest)
+		_, err := e.EmailToken(e.ctx(t), auth.PurposeResetPassword, et.Digest)
+		wantNotFound(t, "EmailToken at its expiry", err)
+		_, err = e.ConsumeEmailToken(e.ctx(t), auth.PurposeResetPassword, et.Digest)
 		wantNotFound(t, "ConsumeEmailToken at its expiry", err)
 		if _, err := e.ConsumeEmailToken(e.ctx(t), auth.PurposeResetPassword, live.Digest); err != nil {
 			t.Errorf("ConsumeEmailToken a second before its expiry: %v", err)
