@@ -154,10 +154,16 @@ func (s *Service) VerifyEmail(ctx context.Context, plaintext string) (*User, err
 	return updated, nil
 }
 
-// issueEmailChange makes the token of a mail to newEmail (normalized) that confirms u's
-// change to it; the change is made only by ConfirmEmailChange.
-func (s *Service) issueEmailChange(ctx context.Context, u *User, newEmail string) (string, error) {
-	return s.issueEmailToken(ctx, PurposeChangeEmail, u.ID, newEmail)
+// issueEmailChange makes the token of a mail to newEmail that confirms u's change to it,
+// and answers it with the address in its normalized form (where the mail goes); the change
+// is made only by ConfirmEmailChange. BAD_USER_INPUT for an address NormalizeEmail refuses.
+func (s *Service) issueEmailChange(ctx context.Context, u *User, newEmail string) (tok, normalized string, err error) {
+	normalized, err = NormalizeEmail(newEmail)
+	if err != nil {
+		return "", "", err
+	}
+	tok, err = s.issueEmailToken(ctx, PurposeChangeEmail, u.ID, normalized)
+	return tok, normalized, err
 }
 
 // ConfirmEmailChange spends an email-change token and makes the address it was sent to the

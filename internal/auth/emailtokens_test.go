@@ -338,9 +338,12 @@ func TestConfirmEmailChange(t *testing.T) {
 	if _, err := f.store.SetEmail(ctx, f.user.ID, "old@example.com", true); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := auth.IssueEmailChange(f.svc, ctx, f.user, "new@example.com")
-	if err != nil {
-		t.Fatal(err)
+	if _, _, err := auth.IssueEmailChange(f.svc, ctx, f.user, "new@example.com\r\nBcc: x@example.com"); auth.ErrorCode(err) != auth.CodeInvalidInput {
+		t.Errorf("an email change to a malformed address: %v, want BAD_USER_INPUT", err)
+	}
+	tok, addr, err := auth.IssueEmailChange(f.svc, ctx, f.user, " New@Example.com")
+	if err != nil || addr != "new@example.com" {
+		t.Fatalf("issueEmailChange = %q, %v", addr, err)
 	}
 	// Nothing changes until the new address is proven.
 	if u, _ := f.store.User(ctx, f.user.ID); u.Email != "old@example.com" {
@@ -361,7 +364,7 @@ func TestConfirmEmailChange(t *testing.T) {
 	if err := f.store.CreateUser(ctx, bob); err != nil {
 		t.Fatal(err)
 	}
-	tok, _ = auth.IssueEmailChange(f.svc, ctx, f.user, "taken@example.com")
+	tok, _, _ = auth.IssueEmailChange(f.svc, ctx, f.user, "taken@example.com")
 	if _, err := f.store.SetEmail(ctx, bob.ID, "taken@example.com", false); err != nil {
 		t.Fatal(err)
 	}
