@@ -44,6 +44,9 @@ type Config struct {
 	ReauthWindow time.Duration
 	// UserKeyMaxTTL bounds the lifetime of new user keys; 0: keys may never expire.
 	UserKeyMaxTTL time.Duration
+	// EmailTokens tunes emailed tokens and codes (emailtokens.go); the zero value is the
+	// defaults.
+	EmailTokens EmailTokenConfig
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days.
@@ -63,6 +66,7 @@ type Service struct {
 	families familyStore
 	factors  totpStore
 	batches  BatchReader // list pages' rows, read many at once
+	emails   EmailTokenStore
 	health   pinger
 
 	hasher Hasher
@@ -145,7 +149,7 @@ func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service 
 	}
 	return &Service{
 		users: store, accounts: store, keys: store, sessions: store, families: store,
-		factors: store, batches: store, health: store,
+		factors: store, batches: store, emails: store, health: store,
 		hasher: hasher, clock: c, cfg: cfg, box: box, touch: newTouchThrottle(),
 	}
 }

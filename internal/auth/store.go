@@ -33,9 +33,10 @@ type Store interface {
 	AccountStore // accounts.go
 	KeyStore
 	SessionStore
-	RefreshStore // refresh.go
-	TOTPStore    // totp.go
-	BatchReader  // batch.go
+	RefreshStore    // refresh.go
+	TOTPStore       // totp.go
+	BatchReader     // batch.go
+	EmailTokenStore // emailtokens.go
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }

@@ -38,6 +38,11 @@ type User struct {
 	// since the user was made): only that session may finish a change that failed half-way
 	// (see ChangePassword).
 	PasswordChangedBy int64
+	// Email is the user's address in NormalizeEmail's form ("" none), unique within the
+	// account; only EmailTokenStore.SetEmail changes it (see email.go).
+	Email string
+	// EmailVerified says the user proved they read mail sent to Email.
+	EmailVerified bool
 }
 
 // UserKey is an API credential a user makes for a program: an id plus a secret shown once.

@@ -42,6 +42,9 @@ var rows = map[auth.Code]Row{
 	auth.CodeReauthenticationRequired: {"REAUTHENTICATION_REQUIRED", http.StatusUnauthorized, false, metrics.OutcomeError},
 	auth.CodeRateLimited:              {"RATE_LIMITED", http.StatusTooManyRequests, true, metrics.OutcomeRateLimited},
 	auth.CodeRefreshTokenReused:       {"REFRESH_TOKEN_REUSED", http.StatusUnauthorized, false, metrics.OutcomeRefreshReused},
+	// An emailed token or code refused: a bad input of one request, answered in a 200 body
+	// as BAD_USER_INPUT is; a sign-in by code that fails is a sign-in with bad credentials.
+	auth.CodeTokenInvalid: {"TOKEN_INVALID", http.StatusBadRequest, false, metrics.OutcomeBadCredentials},
 }
 
 // byGraphQL is rows by their GraphQL code, for answers whose errors have become GraphQL.

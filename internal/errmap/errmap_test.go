@@ -112,6 +112,7 @@ func TestSignInOutcomes(t *testing.T) {
 		auth.CodeRefreshTokenReused: metrics.OutcomeRefreshReused,
 		auth.CodeUnavailable:        metrics.OutcomeUnavailable,
 		auth.CodeInvalidInput:       metrics.OutcomeError,
+		auth.CodeTokenInvalid:       metrics.OutcomeBadCredentials,
 		"NO_SUCH_CODE":              metrics.OutcomeError,
 	} {
 		if got := Of(code).Outcome; got != want {

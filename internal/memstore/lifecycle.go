@@ -21,6 +21,7 @@ func (s *Store) UpdateUser(_ context.Context, id int64, edit func(*auth.User) er
 		return nil, err
 	}
 	c.ID, c.Username = u.ID, u.Username // neither can change: the username index keys on it
+	c.Email = u.Email                   // nor can the email: SetEmail claims it
 	s.users[id] = copyUser(c)
 	return c, nil
 }
@@ -90,6 +91,7 @@ func (s *Store) DeleteUser(_ context.Context, id int64) (*auth.User, error) {
 			delete(s.byUsername, u.Username)
 		}
 	}
+	s.releaseEmail(u)
 	delete(s.users, id)
 	return u, nil
 }

@@ -42,6 +42,7 @@ type Store struct {
 	sweepAt int
 
 	refresh refreshState // families.go
+	email   emailState   // emailtokens.go
 }
 
 var _ auth.Store = (*Store)(nil)

@@ -18,6 +18,7 @@ func (s *Store) CreateUser(_ context.Context, u *auth.User) error {
 	}
 	s.lastUser++
 	u.ID = s.lastUser
+	u.Email, u.EmailVerified = "", false // SetEmail sets it, with its claim
 	s.users[u.ID] = copyUser(u)
 	if s.byUsername[u.Username] == nil {
 		s.byUsername[u.Username] = map[int64]int64{}

@@ -26,10 +26,13 @@ type userRecord struct {
 	PasswordVersion int64 `json:"pv,omitempty"`
 	// PasswordChangedBy: the session that made the last change, absent (0) until then.
 	PasswordChangedBy int64 `json:"pb,omitempty"`
+	// Email and EmailVerified: absent without an email (emailtokens.go).
+	Email         string `json:"e,omitempty"`
+	EmailVerified bool   `json:"ev,omitempty"`
 }
 
 func encodeUser(u *auth.User) ([]byte, error) {
-	return json.Marshal(userRecord{u.AccountID, u.Username, u.PasswordHash, u.Role, u.CreatedAt, u.Disabled, u.PasswordVersion, u.PasswordChangedBy})
+	return json.Marshal(userRecord{u.AccountID, u.Username, u.PasswordHash, u.Role, u.CreatedAt, u.Disabled, u.PasswordVersion, u.PasswordChangedBy, u.Email, u.EmailVerified})
 }
 
 // tombstone starts the record of a user that DeleteUser is removing: the record is kept,
@@ -52,6 +55,7 @@ func decodeUser(id int64, b []byte) (*auth.User, error) {
 	return &auth.User{
 		ID: id, AccountID: r.Account, Username: r.Username, PasswordHash: r.Hash, Role: r.Role,
 		CreatedAt: r.Created.UTC(), Disabled: r.Disabled, PasswordVersion: r.PasswordVersion, PasswordChangedBy: r.PasswordChangedBy,
+		Email: r.Email, EmailVerified: r.EmailVerified,
 	}, nil
 }
 

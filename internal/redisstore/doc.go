@@ -11,9 +11,11 @@
 //	p a:<id>                    account: compact JSON {"s","n","c"} (slug, name, created)
 //	p as:<slug>                 slug → account id; claimed with SET NX, so it is the lock that
 //	                            makes slugs unique
-//	p u:<id>                    user: compact JSON {"a","n","h","r","c","d","pv"} (account
-//	                            id, username, hash, role, created, disabled, password
-//	                            version); "!" and the JSON while DeleteUser runs
+//	p u:<id>                    user: compact JSON {"a","n","h","r","c","d","pv","e","ev"}
+//	                            (account id, username, hash, role, created, disabled,
+//	                            password version, email, email verified); "!" and the JSON
+//	                            while DeleteUser runs. Emailed tokens, codes and the email
+//	                            index: see emailtokens.go
 //	p un:<username>             HASH account id → user id: the accounts that have a user of that
 //	                            name (HKEYS, for a login that names no account) and the user in
 //	                            each (HGET). A field is claimed with HSETNX, so it is the lock

@@ -37,11 +37,12 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, edit func(*auth.User) 
 		if err != nil {
 			return nil, err
 		}
-		username := u.Username
+		username, email := u.Username, u.Email
 		if err := edit(u); err != nil {
 			return nil, editError{err}
 		}
 		u.ID, u.Username = id, username // the username claim keys on it: it cannot change here
+		u.Email = email                 // nor can the email: SetEmail claims it
 		out = u
 		return encodeUser(u)
 	})
@@ -207,6 +208,9 @@ func (s *Store) purgeUser(ctx context.Context, u *auth.User) error {
 		return err
 	}
 	if err := hdelIfEqual.Run(ctx, s.rdb, []string{s.name.username(u.Username)}, itoa(u.AccountID), u.ID).Err(); err != nil {
+		return err
+	}
+	if err := s.releaseEmail(ctx, u.AccountID, u.Email, u.ID); err != nil {
 		return err
 	}
 	return s.rdb.Del(ctx, s.name.user(u.ID)).Err()

@@ -14,6 +14,7 @@ import (
 // CreateUser implements auth.UserStore. An id is used up even when the username is taken.
 func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 	const op = "create user"
+	u.Email, u.EmailVerified = "", false // SetEmail sets it, with its claim
 	rec, err := encodeUser(u)
 	if err != nil {
 		return fmt.Errorf("redisstore: %s: %w", op, err)

@@ -47,8 +47,16 @@ var storeMethods = map[string]struct {
 	"CreateAccount": {passthrough, "accounts are not cached"},
 	"AccountsByID":  {passthrough, "accounts are not cached"},
 	"UsersWithTOTP": {passthrough, "TOTP state is not cached"},
-	"Account":       {passthrough, "accounts are not cached"},
-	"AccountBySlug": {passthrough, "accounts are not cached"},
+
+	"CreateEmailToken":  {passthrough, "emailed tokens are read once, never cached"},
+	"ConsumeEmailToken": {passthrough, "emailed tokens are read once, never cached"},
+	"EmailToken":        {passthrough, "emailed tokens are read once, never cached"},
+	"SetEmailCode":      {passthrough, "emailed codes are read once, never cached"},
+	"ConsumeEmailCode":  {passthrough, "emailed codes are read once, never cached"},
+	"UserByEmail":       {passthrough, "the cache keeps users by id only"},
+	"SetEmail":          {invalidates, "changes the user record: its email"},
+	"Account":           {passthrough, "accounts are not cached"},
+	"AccountBySlug":     {passthrough, "accounts are not cached"},
 	// Keys: not cached; sessions copy what they need of their key when made.
 	"CreateKey":  {passthrough, "keys are not cached"},
 	"Key":        {passthrough, "keys are not cached"},
@@ -223,6 +231,9 @@ type unsure struct{ auth.Store }
 
 func (unsure) SetPasswordHash(context.Context, int64, string) error { return auth.ErrUnavailable }
 func (unsure) UpdateUser(context.Context, int64, func(*auth.User) error) (*auth.User, error) {
+	return nil, auth.ErrUnavailable
+}
+func (unsure) SetEmail(context.Context, int64, string, bool) (*auth.User, error) {
 	return nil, auth.ErrUnavailable
 }
 func (unsure) DeleteUser(context.Context, int64) (*auth.User, error) {

@@ -75,6 +75,7 @@ type Store struct {
 	refreshStore
 	totpStore
 	batchReader
+	emailTokenStore
 	pinger
 
 	bus     Bus
@@ -95,14 +96,15 @@ var _ auth.Store = (*Store)(nil)
 // The areas of the wrapped store, embedded in Store under these unexported names. A new area
 // of auth.Store adds a line here and one in Store, and a row per method to the test's table.
 type (
-	userStore    = auth.UserStore
-	accountStore = auth.AccountStore
-	keyStore     = auth.KeyStore
-	sessionStore = auth.SessionStore
-	refreshStore = auth.RefreshStore
-	totpStore    = auth.TOTPStore
-	batchReader  = auth.BatchReader
-	pinger       interface {
+	userStore       = auth.UserStore
+	accountStore    = auth.AccountStore
+	keyStore        = auth.KeyStore
+	sessionStore    = auth.SessionStore
+	refreshStore    = auth.RefreshStore
+	totpStore       = auth.TOTPStore
+	batchReader     = auth.BatchReader
+	emailTokenStore = auth.EmailTokenStore
+	pinger          interface {
 		Ping(ctx context.Context) error
 	}
 )
@@ -126,7 +128,7 @@ func New(next auth.Store, bus Bus, opts Options) *Store {
 	s := &Store{
 		next:      next,
 		userStore: next, accountStore: next, keyStore: next, sessionStore: next,
-		refreshStore: next, totpStore: next, batchReader: next, pinger: next,
+		refreshStore: next, totpStore: next, batchReader: next, emailTokenStore: next, pinger: next,
 		bus: bus, c: newCache(opts.Size, opts.TTL), clock: opts.Clock,
 		onEvent: opts.OnEvent, pubTO: opts.PublishTimeout,
 		cancel: cancel, done: make(chan struct{}), upCh: make(chan struct{}),

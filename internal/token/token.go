@@ -1,5 +1,5 @@
 // Package token makes and recognises the opaque bearer strings authgraph hands out: session
-// tokens, refresh tokens and user key secrets.
+// tokens, refresh tokens, user key secrets and the tokens sent by email.
 //
 // A token is a kind prefix, 43 base62 characters carrying 256 bits from crypto/rand, and a
 // 6-character base62 CRC32 of everything before it, e.g. "ags_3kT…Qe7Xb1Zp". The prefix lets
@@ -28,12 +28,16 @@ const (
 	Refresh
 	// UserKeySecret is the secret of an API user key.
 	UserKeySecret
+	// Emailed is a single-use token sent by email (a verification, reset, invitation or
+	// sign-in link). Its own prefix lets a scanner tell a leaked link from a leaked session.
+	Emailed
 )
 
 var prefixes = map[Kind]string{
 	Session:       "ags_",
 	Refresh:       "agr_",
 	UserKeySecret: "agk_",
+	Emailed:       "age_",
 }
 
 const (

@@ -7,7 +7,7 @@ import (
 )
 
 func TestNewIsWellFormedAndUnique(t *testing.T) {
-	for _, kind := range []Kind{Session, Refresh, UserKeySecret} {
+	for _, kind := range []Kind{Session, Refresh, UserKeySecret, Emailed} {
 		seen := map[string]bool{}
 		for i := 0; i < 200; i++ {
 			s, err := New(kind)
@@ -47,6 +47,7 @@ func TestCheckRejects(t *testing.T) {
 		{"one character changed", string(flip), Session},
 		{"other kind", refresh, Session},
 		{"session as key secret", good, UserKeySecret},
+		{"session as emailed token", good, Emailed},
 		{"bad alphabet", good[:20] + "-" + good[21:], Session},
 		{"unknown kind", good, Kind(99)},
 		{"seed-style hex token", strings.Repeat("ab", 64), Session},
@@ -74,7 +75,7 @@ func FuzzCheck(f *testing.F) {
 	f.Add("ags_")
 	f.Add(strings.Repeat("z", Len))
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, kind := range []Kind{Session, Refresh, UserKeySecret} {
+		for _, kind := range []Kind{Session, Refresh, UserKeySecret, Emailed} {
 			if Check(kind, s) == nil && (len(s) != Len || !strings.HasPrefix(s, prefixes[kind])) {
 				t.Fatalf("accepted %q as kind %d", s, kind)
 			}
