@@ -68,7 +68,7 @@ func eachQueue(t *testing.T, p mail.Policy, f func(t *testing.T, h harness)) {
 }
 
 // startWorker runs a worker until the test ends, or until the returned cancel is called.
-func startWorker(t *testing.T, src mail.Source, s mail.Sender, senders int) (cancel func(), done <-chan struct{}) {
+func startWorker(t testing.TB, src mail.Source, s mail.Sender, senders int) (cancel func(), done <-chan struct{}) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan struct{})
@@ -83,7 +83,7 @@ func startWorker(t *testing.T, src mail.Source, s mail.Sender, senders int) (can
 
 // waitFor polls cond, calling tick between polls (to move the fake clock); after a minute it
 // fails the test: a guard against a hang, not a measure of speed.
-func waitFor(t *testing.T, what string, cond func() bool, tick func()) {
+func waitFor(t testing.TB, what string, cond func() bool, tick func()) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for !cond() {
@@ -97,7 +97,7 @@ func waitFor(t *testing.T, what string, cond func() bool, tick func()) {
 	}
 }
 
-func pending(t *testing.T, q testQueue) int64 {
+func pending(t testing.TB, q testQueue) int64 {
 	t.Helper()
 	n, err := q.Pending(context.Background())
 	if err != nil {

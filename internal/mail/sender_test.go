@@ -26,7 +26,7 @@ func render(t *testing.T, m mail.Message) mail.Rendered {
 	return out
 }
 
-func smtpSender(t *testing.T, srv *mailtest.Server) *mail.SMTPSender {
+func smtpSender(t testing.TB, srv *mailtest.Server) *mail.SMTPSender {
 	t.Helper()
 	cfg, err := mail.ParseSMTPURL(srv.URL())
 	if err != nil {
