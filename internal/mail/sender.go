@@ -55,8 +55,8 @@ func NewSMTPSender(cfg SMTPConfig, o SMTPOptions) (*SMTPSender, error) {
 		opts = append(opts, gomail.WithTLSConfig(o.TLSConfig))
 	}
 	if cfg.Username != "" {
-		// Auto-discovery picks the strongest mechanism the server offers, and go-mail refuses
-		// to send a password in plain text over an unencrypted connection.
+		// Auto-discovery picks the strongest mechanism the server offers and, on an
+		// unencrypted connection, only challenge-response ones: the password never goes in clear.
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
 			gomail.WithUsername(cfg.Username), gomail.WithPassword(cfg.Password))
 	}
