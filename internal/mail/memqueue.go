@@ -25,6 +25,7 @@ type MemQueue struct {
 	inflight map[string]*memEntry // by ref, with the time it was taken
 	marks    map[string]memMark   // by message ID
 	dead     []DeadLetter
+	dones    uint64
 	wake     chan struct{}
 }
 
@@ -174,7 +175,9 @@ func (q *MemQueue) done(_ context.Context, d Delivery) error {
 	now := q.clock.Now()
 	q.marks[d.Message.ID] = memMark{until: now.Add(q.policy.SentTTL)}
 	delete(q.inflight, d.ref)
-	if len(q.marks)%1024 == 0 {
+	// Expired marks are dropped on read; a sweep now and then keeps the ones never read
+	// again from piling up.
+	if q.dones++; q.dones%1024 == 0 {
 		for id, mk := range q.marks {
 			if !mk.until.After(now) {
 				delete(q.marks, id)

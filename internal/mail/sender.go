@@ -116,6 +116,25 @@ func buildMsg(from string, r Rendered) (*gomail.Msg, error) {
 	return m, nil
 }
 
+// NewSender returns the sender for AUTHGRAPH_SMTP_URL: an SMTPSender, or, when the URL is
+// empty, a LogSender, announced by a warning (mails, links included, go to the log).
+func NewSender(smtpURL string, log zerolog.Logger) (Sender, error) {
+	if smtpURL == "" {
+		log.Warn().Msg("no SMTP server configured (AUTHGRAPH_SMTP_URL): mails are written to the log, links included; do not run like this in production")
+		return LogSender{Log: log}, nil
+	}
+	cfg, err := ParseSMTPURL(smtpURL)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewSMTPSender(cfg, SMTPOptions{})
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Stringer("smtp", cfg).Msg("mail goes through SMTP")
+	return s, nil
+}
+
 // LogSender writes each mail to the log as a warning instead of sending it: the development
 // default when no SMTP server is configured. The text, links and codes included, goes to the
 // log, which is the point (a developer can follow the link) and also why it must not be used

@@ -139,3 +139,25 @@ func TestLogSenderWritesTheLink(t *testing.T) {
 		t.Errorf("log: %s", out)
 	}
 }
+
+func TestNewSender(t *testing.T) {
+	var buf bytes.Buffer
+	s, err := mail.NewSender("", zerolog.New(&buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(mail.LogSender); !ok || !strings.Contains(buf.String(), `"level":"warn"`) {
+		t.Errorf("no URL gives %T and logs %s", s, buf.String())
+	}
+	buf.Reset()
+	s, err = mail.NewSender("smtps://u:topsecret@mail.example.com", zerolog.New(&buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(*mail.SMTPSender); !ok || strings.Contains(buf.String(), "topsecret") || !strings.Contains(buf.String(), "mail.example.com:465") {
+		t.Errorf("an smtps URL gives %T and logs %s", s, buf.String())
+	}
+	if _, err := mail.NewSender("smtp://u:topsecret@host:0", zerolog.Nop()); err == nil || strings.Contains(err.Error(), "topsecret") {
+		t.Errorf("a bad URL answers %v", err)
+	}
+}
