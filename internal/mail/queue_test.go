@@ -70,9 +70,20 @@ func eachQueue(t *testing.T, p mail.Policy, f func(t *testing.T, h harness)) {
 // startWorker runs a worker until the test ends, or until the returned cancel is called.
 func startWorker(t testing.TB, src mail.Source, s mail.Sender, senders int) (cancel func(), done <-chan struct{}) {
 	t.Helper()
+	return runWorker(t, &mail.Worker{Source: src, Sender: s, Senders: senders})
+}
+
+// startWorkerNamed runs a worker of one sender, whose consumer is name+"-0".
+func startWorkerNamed(t testing.TB, src mail.Source, s mail.Sender, name string) (cancel func(), done <-chan struct{}) {
+	t.Helper()
+	return runWorker(t, &mail.Worker{Source: src, Sender: s, Senders: 1, Name: name})
+}
+
+func runWorker(t testing.TB, w *mail.Worker) (cancel func(), done <-chan struct{}) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan struct{})
-	w := &mail.Worker{Source: src, Renderer: testRenderer(t), Sender: s, Senders: senders, Log: zerolog.Nop()}
+	w.Renderer, w.Log = testRenderer(t), zerolog.Nop()
 	go func() {
 		defer close(ch)
 		_ = w.Run(ctx)

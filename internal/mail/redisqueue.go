@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -49,6 +50,9 @@ type RedisQueue struct {
 	q        string
 	retry    string
 	dead     string
+
+	pruneIdle time.Duration
+	lastPrune atomic.Int64 // unix ms of the injected clock
 }
 
 // RedisOptions configures a RedisQueue.
@@ -61,6 +65,10 @@ type RedisOptions struct {
 	// Poll is how long a worker blocks waiting for a new message before it looks for retries
 	// that fell due and for messages of dead workers (default 1 s).
 	Poll time.Duration
+	// PruneIdle: a consumer of the group idle this long with nothing pending is deleted
+	// (default 1 h). Every worker run has its own consumer names, so without this the group
+	// would collect one per restart of every replica.
+	PruneIdle time.Duration
 }
 
 // NewRedisQueue creates the consumer group if it is missing. The renderer checks messages at
@@ -72,9 +80,13 @@ func NewRedisQueue(ctx context.Context, rdb redis.UniversalClient, renderer *Ren
 	if o.Poll <= 0 {
 		o.Poll = time.Second
 	}
+	if o.PruneIdle <= 0 {
+		o.PruneIdle = time.Hour
+	}
 	k := o.Prefix + "{mail}:"
 	q := &RedisQueue{rdb: rdb, renderer: renderer, clock: o.Clock, policy: o.Policy.withDefaults(),
-		poll: o.Poll, prefix: k, q: k + "q", retry: k + "retry", dead: k + "dead"}
+		poll: o.Poll, prefix: k, q: k + "q", retry: k + "retry", dead: k + "dead", pruneIdle: o.PruneIdle}
+	q.lastPrune.Store(o.Clock.Now().UnixMilli())
 	if err := q.createGroup(ctx); err != nil {
 		return nil, err
 	}
@@ -133,7 +145,41 @@ end
 return #due
 `)
 
+// pruneScript deletes the consumers idle longer than ARGV[1] ms with nothing pending. A
+// consumer with pending entries is never deleted (that would orphan them), and one script
+// means none can gain an entry between the check and the deletion. KEYS: q.
+var pruneScript = redis.NewScript(`
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], 'senders')) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if tonumber(f['pending']) == 0 and tonumber(f['idle']) > tonumber(ARGV[1]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'senders', f['name'])
+    n = n + 1
+  end
+end
+return n
+`)
+
+// prune runs pruneScript at most every half PruneIdle (and at least every 10 minutes), from
+// whichever worker of this process comes first.
+func (q *RedisQueue) prune(ctx context.Context) error {
+	every := min(q.pruneIdle/2, 10*time.Minute).Milliseconds()
+	now := q.clock.Now().UnixMilli()
+	last := q.lastPrune.Load()
+	if now-last < every || !q.lastPrune.CompareAndSwap(last, now) {
+		return nil
+	}
+	if err := pruneScript.Run(ctx, q.rdb, []string{q.q}, q.pruneIdle.Milliseconds()).Err(); err != nil && !isNoGroup(err) {
+		return fmt.Errorf("mail: prune idle consumers: %w", err)
+	}
+	return nil
+}
+
 func (q *RedisQueue) receive(ctx context.Context, consumer string, max int) ([]Delivery, error) {
+	if err := q.prune(ctx); err != nil {
+		return nil, err
+	}
 	if err := promoteScript.Run(ctx, q.rdb, []string{q.retry, q.q}, q.clock.Now().UnixMilli(), 100).Err(); err != nil {
 		return nil, fmt.Errorf("mail: promote retries: %w", err)
 	}

@@ -80,3 +80,58 @@ func TestRedisQueueKeysShareOneHashTag(t *testing.T) {
 		}
 	}
 }
+
+// Consumers of stopped workers are deleted once idle past PruneIdle, unless they still hold
+// a message: that one stays, so that its message is not orphaned.
+func TestRedisQueuePrunesIdleConsumers(t *testing.T) {
+	srv := redistest.Start(t)
+	fc := clock.NewFake(epoch)
+	q, err := mail.NewRedisQueue(context.Background(), srv.Client, testRenderer(t),
+		mail.RedisOptions{Prefix: srv.Prefix, Clock: fc, Poll: 20 * time.Millisecond, PruneIdle: 50 * time.Millisecond,
+			Policy: mail.Policy{Visibility: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtpSrv := mailtest.Start(t, mailtest.Options{})
+	ctx := context.Background()
+	stream := srv.Prefix + "{mail}:q"
+	names := func() map[string]int64 {
+		cs, err := srv.Client.XInfoConsumers(ctx, stream, "senders").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for _, c := range cs {
+			out[c.Name] = c.Pending
+		}
+		return out
+	}
+	// Worker "holder" is killed holding a message (visibility 1 h: nobody reclaims it).
+	ks := &killingSender{Sender: smtpSender(t, smtpSrv)}
+	var done <-chan struct{}
+	ks.kill, done = startWorkerNamed(t, q, ks, "holder")
+	if err := q.Enqueue(ctx, msg("p1")); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	// Worker "idle" sends one (Redis creates a consumer at its first delivery) and stops
+	// with nothing pending.
+	stop, done2 := startWorkerNamed(t, q, smtpSender(t, smtpSrv), "idle")
+	if err := q.Enqueue(ctx, msg("p2")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle worker to send", func() bool { return ids(t, smtpSrv)["<p2@authgraph>"] == 1 }, nil)
+	waitFor(t, "the queue to hold only the held message", func() bool { return pending(t, q) == 1 }, nil)
+	if _, ok := names()["idle-0"]; !ok {
+		t.Fatalf("consumers %v: no idle-0", names())
+	}
+	stop()
+	<-done2
+	time.Sleep(100 * time.Millisecond) // let both pass PruneIdle in Redis' own clock
+	startWorkerNamed(t, q, smtpSender(t, smtpSrv), "live")
+	waitFor(t, "the idle consumer to go", func() bool { _, ok := names()["idle-0"]; return !ok },
+		func() { fc.Advance(time.Second) })
+	if got := names(); got["holder-0"] != 1 {
+		t.Errorf("consumers %v: the one holding a message must stay", got)
+	}
+}
