@@ -48,6 +48,7 @@ var Kinds = []Kind{KindVerifyEmail, KindResetPassword, KindSignInCode, KindInvit
 type Message struct {
 	// ID is the idempotency key: two messages with the same ID are sent once. It should name
 	// the event that caused the mail (e.g. "reset:<token digest>"), not be random per call.
+	// It is stored in clear (in a Redis key name and the Message-ID header): never a secret.
 	ID string `json:"id"`
 	// To is the recipient's address (addr-spec, no display name).
 	To string `json:"to"`

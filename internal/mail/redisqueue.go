@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/seal"
 )
 
 // Redis layout. Every key holds the {mail} hash tag, so that all of them live in one Cluster
@@ -51,6 +52,7 @@ type RedisQueue struct {
 	retry    string
 	dead     string
 
+	box       *seal.Box
 	pruneIdle time.Duration
 	lastPrune atomic.Int64 // unix ms of the injected clock
 }
@@ -65,6 +67,10 @@ type RedisOptions struct {
 	// Poll is how long a worker blocks waiting for a new message before it looks for retries
 	// that fell due and for messages of dead workers (default 1 s).
 	Poll time.Duration
+	// Box seals every message in Redis (AES-256-GCM under AUTHGRAPH_SECRET_KEY): a message
+	// holds a live token in its link until it is sent, and a dead letter keeps it longer.
+	// nil stores messages in plaintext.
+	Box *seal.Box
 	// PruneIdle: a consumer of the group idle this long with nothing pending is deleted
 	// (default 1 h). Every worker run has its own consumer names, so without this the group
 	// would collect one per restart of every replica.
@@ -83,9 +89,12 @@ func NewRedisQueue(ctx context.Context, rdb redis.UniversalClient, renderer *Ren
 	if o.PruneIdle <= 0 {
 		o.PruneIdle = time.Hour
 	}
+	if o.Box == nil {
+		o.Box = &seal.Box{}
+	}
 	k := o.Prefix + "{mail}:"
 	q := &RedisQueue{rdb: rdb, renderer: renderer, clock: o.Clock, policy: o.Policy.withDefaults(),
-		poll: o.Poll, prefix: k, q: k + "q", retry: k + "retry", dead: k + "dead", pruneIdle: o.PruneIdle}
+		poll: o.Poll, prefix: k, q: k + "q", retry: k + "retry", dead: k + "dead", pruneIdle: o.PruneIdle, box: o.Box}
 	q.lastPrune.Store(o.Clock.Now().UnixMilli())
 	if err := q.createGroup(ctx); err != nil {
 		return nil, err
@@ -120,9 +129,9 @@ func (q *RedisQueue) Enqueue(ctx context.Context, m Message) error {
 	if _, err := q.renderer.Render(m); err != nil {
 		return err
 	}
-	b, err := json.Marshal(envelope{Message: m})
+	b, err := q.encode(envelope{Message: m})
 	if err != nil {
-		return fmt.Errorf("mail: encode: %w", err)
+		return err
 	}
 	ok, err := enqueueScript.Run(ctx, q.rdb, []string{q.q, q.retry}, q.policy.MaxQueued, b).Int()
 	if err != nil {
@@ -211,6 +220,33 @@ func (q *RedisQueue) receive(ctx context.Context, consumer string, max int) ([]D
 	return out, nil
 }
 
+// sealAD binds a sealed message to its use.
+var sealAD = []byte("authgraph mail queue")
+
+func (q *RedisQueue) encode(e envelope) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("mail: encode: %w", err)
+	}
+	b, err = q.box.Seal(b, sealAD)
+	if err != nil {
+		return nil, fmt.Errorf("mail: seal: %w", err)
+	}
+	return b, nil
+}
+
+func (q *RedisQueue) decodeEnvelope(s string) (envelope, error) {
+	var e envelope
+	b, err := q.box.Open([]byte(s), sealAD)
+	if err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, fmt.Errorf("mail: decode: %w", err)
+	}
+	return e, nil
+}
+
 func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
 
 // decode turns entries into deliveries. An entry that cannot be decoded can never be sent:
@@ -218,12 +254,13 @@ func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Erro
 func (q *RedisQueue) decode(ctx context.Context, msgs []redis.XMessage) []Delivery {
 	out := make([]Delivery, 0, len(msgs))
 	for _, x := range msgs {
-		var e envelope
 		s, _ := x.Values[fieldMsg].(string)
-		if err := json.Unmarshal([]byte(s), &e); err != nil {
+		e, err := q.decodeEnvelope(s)
+		if err != nil {
 			_, _ = q.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.XAdd(ctx, &redis.XAddArgs{Stream: q.dead, MaxLen: int64(q.policy.MaxDead), Approx: true,
-					Values: map[string]any{fieldMsg: s, "reason": "undecodable entry"}})
+					Values: map[string]any{fieldMsg: s, "reason": "undecodable entry: " + err.Error(),
+						"at": q.clock.Now().UnixMilli()}})
 				p.XAck(ctx, q.q, groupName, x.ID)
 				p.XDel(ctx, q.q, x.ID)
 				return nil
@@ -295,9 +332,9 @@ return 0
 func (q *RedisQueue) fail(ctx context.Context, d Delivery, cause error, permanent bool) (bool, error) {
 	failures := d.Failures + 1
 	dead := permanent || failures >= q.policy.MaxAttempts
-	b, err := json.Marshal(envelope{Message: d.Message, Failures: failures})
+	b, err := q.encode(envelope{Message: d.Message, Failures: failures})
 	if err != nil {
-		return false, fmt.Errorf("mail: encode: %w", err)
+		return false, err
 	}
 	now := q.clock.Now()
 	due := now.Add(q.policy.backoff(failures))
@@ -332,9 +369,8 @@ func (q *RedisQueue) DeadLetters(ctx context.Context, n int) ([]DeadLetter, erro
 	}
 	out := make([]DeadLetter, 0, len(xs))
 	for _, x := range xs {
-		var e envelope
 		s, _ := x.Values[fieldMsg].(string)
-		_ = json.Unmarshal([]byte(s), &e)
+		e, _ := q.decodeEnvelope(s) // an undecodable one is listed with its reason only
 		r, _ := x.Values["reason"].(string)
 		at, _ := x.Values["at"].(string)
 		ms, _ := strconv.ParseInt(at, 10, 64)

@@ -1,7 +1,9 @@
 package mail_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/authgraph/authgraph/internal/mail"
 	"github.com/authgraph/authgraph/internal/mail/mailtest"
 	"github.com/authgraph/authgraph/internal/redistest"
+	"github.com/authgraph/authgraph/internal/seal"
 )
 
 // Redis restarted empty (the test server runs without persistence): the workers recreate
@@ -133,5 +136,60 @@ func TestRedisQueuePrunesIdleConsumers(t *testing.T) {
 		func() { fc.Advance(time.Second) })
 	if got := names(); got["holder-0"] != 1 {
 		t.Errorf("consumers %v: the one holding a message must stay", got)
+	}
+}
+
+// With a key, what Redis holds is sealed: a dump shows no link, token or address. An entry
+// that does not open (another key) cannot be sent and becomes a dead letter, with the reason.
+func TestRedisQueueSealsMessagesAtRest(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	open := func(key byte) *mail.RedisQueue {
+		box, err := seal.New(bytes.Repeat([]byte{key}, seal.KeyLen))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := mail.NewRedisQueue(ctx, srv.NewClient(nil), testRenderer(t), mail.RedisOptions{Prefix: srv.Prefix,
+			Box: box, Clock: clock.NewFake(epoch), Poll: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	right, wrong := open(1), open(2)
+	if err := right.Enqueue(ctx, msg("SECRET-TOKEN-1")); err != nil {
+		t.Fatal(err)
+	}
+	xs, err := srv.Client.XRange(ctx, srv.Prefix+"{mail}:q", "-", "+").Result()
+	if err != nil || len(xs) != 1 {
+		t.Fatalf("stream %v (%v)", xs, err)
+	}
+	for k, v := range xs[0].Values {
+		if s := fmt.Sprint(k, v); strings.Contains(s, "SECRET-TOKEN") || strings.Contains(s, "ada@example.com") {
+			t.Errorf("the stream holds the message in clear: %q", s)
+		}
+	}
+	smtpSrv := mailtest.Start(t, mailtest.Options{})
+	stop, done := startWorker(t, wrong, smtpSender(t, smtpSrv), 1)
+	waitFor(t, "a dead letter", func() bool {
+		d, err := right.DeadLetters(ctx, 10)
+		return err == nil && len(d) == 1
+	}, nil)
+	stop()
+	<-done
+	d, _ := right.DeadLetters(ctx, 10)
+	if !strings.Contains(d[0].Reason, "cannot open") || len(smtpSrv.Messages()) != 0 {
+		t.Errorf("dead letter %+v, %d sent", d[0], len(smtpSrv.Messages()))
+	}
+	startWorker(t, right, smtpSender(t, smtpSrv), 1)
+	if err := right.Enqueue(ctx, msg("SECRET-TOKEN-2")); err != nil {
+		t.Fatal(err)
+	}
+	p, err := smtpSrv.Wait(1)[0].Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Text, "token=SECRET-TOKEN-2") {
+		t.Errorf("text %q", p.Text)
 	}
 }
