@@ -62,6 +62,7 @@ func TestRedisQueueKeysShareOneHashTag(t *testing.T) {
 		t.Fatal(err)
 	}
 	smtpSrv.Wait(1)
+	waitFor(t, "the first to be acknowledged", func() bool { return pending(t, q) == 0 }, nil)
 	smtpSrv.Stop() // the next one fails into the retry set, then the dead letters
 	if err := q.Enqueue(ctx, msg("h2")); err != nil {
 		t.Fatal(err)
@@ -70,6 +71,9 @@ func TestRedisQueueKeysShareOneHashTag(t *testing.T) {
 		d, err := q.DeadLetters(ctx, 1)
 		return err == nil && len(d) == 1
 	}, func() { fc.Advance(time.Second) })
+	if d, _ := q.DeadLetters(ctx, 1); d[0].Message.ID != "h2" {
+		t.Errorf("dead letter %+v, want h2", d[0])
+	}
 	keys, err := redistest.Keys(ctx, srv.Client, srv.Prefix+"*")
 	if err != nil {
 		t.Fatal(err)

@@ -78,6 +78,11 @@ func (s *SMTPSender) Send(ctx context.Context, r Rendered) error {
 		return fmt.Errorf("mail: SMTP client: %w", err)
 	}
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
+		if msg.IsDelivered() {
+			// The server accepted DATA; only the goodbye (QUIT, close) failed. Retrying would
+			// send the mail twice.
+			return nil
+		}
 		// go-mail's errors name the server and the failing command, never the password.
 		return fmt.Errorf("mail: send through %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
 	}
