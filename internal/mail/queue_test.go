@@ -381,3 +381,25 @@ func TestQueueSendsEachIDOnce(t *testing.T) {
 		}
 	})
 }
+
+// A 5xx to DATA concerns the message itself: dead at once, no retry; a 4xx is retried (see
+// TestQueueDeadLetterAfterMaxAttempts).
+func TestQueuePermanentRefusalIsDeadAtOnce(t *testing.T) {
+	eachQueue(t, mail.Policy{MaxAttempts: 5}, func(t *testing.T, h harness) {
+		srv := mailtest.Start(t, mailtest.Options{})
+		srv.Reject(&smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "refused as spam"})
+		cs := &countingSender{Sender: smtpSender(t, srv)}
+		startWorker(t, h.queue, cs, 1)
+		if err := h.queue.Enqueue(context.Background(), msg("p1")); err != nil {
+			t.Fatal(err)
+		}
+		var dead []mail.DeadLetter
+		waitFor(t, "a dead letter", func() bool {
+			dead, _ = h.queue.DeadLetters(context.Background(), 10)
+			return len(dead) > 0
+		}, func() { h.clock.Advance(time.Minute) })
+		if dead[0].Failures != 1 || !contains(dead[0].Reason, "refused as spam") || cs.failures.Load() != 1 {
+			t.Errorf("dead letter %+v after %d attempts", dead[0], cs.failures.Load())
+		}
+	})
+}

@@ -3,6 +3,7 @@ package mail
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,9 +85,33 @@ func (s *SMTPSender) Send(ctx context.Context, r Rendered) error {
 			return nil
 		}
 		// go-mail's errors name the server and the failing command, never the password.
-		return fmt.Errorf("mail: send through %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+		err = fmt.Errorf("mail: send through %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+		if permanentSMTP(err) {
+			return fmt.Errorf("%w: %w", ErrPermanent, err)
+		}
+		return err
 	}
 	return nil
+}
+
+// ErrPermanent wraps a send error that no retry can cure: the worker moves the message to
+// the dead letters at once.
+var ErrPermanent = errors.New("mail: permanent failure")
+
+// permanentSMTP tells a 5xx answer to RCPT (no such mailbox) or to DATA (content refused),
+// which concern this message, from everything else: a refused connection, a 4xx, a failed
+// login or a refused sender are the configuration's or the moment's, and are retried, so
+// that fixing them delivers the mail.
+func permanentSMTP(err error) bool {
+	var se *gomail.SendError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Reason {
+	case gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrSMTPDataClose, gomail.ErrWriteContent:
+		return se.ErrorCode() >= 500 && se.ErrorCode() < 600
+	}
+	return false
 }
 
 // buildMsg lets go-mail write every header: it encodes non-ASCII names and subjects, so the

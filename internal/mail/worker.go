@@ -210,7 +210,7 @@ func (w *Worker) handle(ctx context.Context, d Delivery) {
 		return
 	}
 	if err != nil {
-		dead, ferr := w.Source.fail(ctx, d, err, false)
+		dead, ferr := w.Source.fail(ctx, d, err, errors.Is(err, ErrPermanent))
 		if ferr != nil {
 			log.Warn().Err(ferr).Msg("mail queue: cannot record a failure")
 		}
