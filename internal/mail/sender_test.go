@@ -161,3 +161,41 @@ func TestNewSender(t *testing.T) {
 		t.Errorf("a bad URL answers %v", err)
 	}
 }
+
+func TestSMTPSenderDeliversOverImplicitTLS(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{ImplicitTLS: true, Username: "authgraph", Password: "pw"})
+	if !strings.HasPrefix(srv.URL(), "smtps://") {
+		t.Fatalf("URL %s", srv.URL())
+	}
+	msg := mail.Message{ID: "tls:1", To: "ada@example.com", Template: mail.KindPasswordChanged}
+	if err := smtpSender(t, srv).Send(context.Background(), render(t, msg)); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := srv.Wait(1)[0].Parse(); err != nil || p.Subject != "Your password was changed" {
+		t.Errorf("subject %q (%v)", p.Subject, err)
+	}
+}
+
+// smtp:// requires STARTTLS: a server that does not offer it gets nothing, rather than the
+// mail (and the password) in plain text.
+func TestSMTPSenderRequiresSTARTTLS(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	cfg, err := mail.ParseSMTPURL(strings.TrimSuffix(srv.URL(), "?tls=none"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TLS != mail.TLSStartTLS {
+		t.Fatalf("TLS mode %q", cfg.TLS)
+	}
+	s, err := mail.NewSMTPSender(cfg, mail.SMTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := mail.Message{ID: "p", To: "ada@example.com", Template: mail.KindPasswordChanged}
+	if err := s.Send(context.Background(), render(t, msg)); err == nil {
+		t.Fatal("sent without STARTTLS")
+	}
+	if len(srv.Messages()) != 0 {
+		t.Error("the server received the mail in plain text")
+	}
+}

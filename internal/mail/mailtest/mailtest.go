@@ -37,6 +37,9 @@ type Options struct {
 	// TLS makes the server offer STARTTLS with a fresh self-signed certificate for
 	// 127.0.0.1 (trust Server.RootCAs).
 	TLS bool
+	// ImplicitTLS makes it speak TLS from the first byte (smtps://), with the same kind of
+	// certificate.
+	ImplicitTLS bool
 	// Username and Password, when set, are required (AUTH PLAIN, over TLS only).
 	Username, Password string
 }
@@ -71,7 +74,7 @@ type Received struct {
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	s := &Server{t: t, opts: o, Host: "127.0.0.1", changed: make(chan struct{})}
-	if o.TLS {
+	if o.TLS || o.ImplicitTLS {
 		s.tls, s.RootCAs = selfSigned(t)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -95,6 +98,9 @@ func (s *Server) serve(l net.Listener) {
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
+	if s.opts.ImplicitTLS {
+		l = tls.NewListener(l, s.tls)
+	}
 	go func() { _ = srv.Serve(l) }()
 }
 
@@ -112,7 +118,10 @@ func (s *Server) URL() string {
 	if s.opts.Username != "" {
 		u.User = url.UserPassword(s.opts.Username, s.opts.Password)
 	}
-	if !s.opts.TLS {
+	switch {
+	case s.opts.ImplicitTLS:
+		u.Scheme = "smtps"
+	case !s.opts.TLS:
 		u.RawQuery = "tls=none"
 	}
 	return u.String()
