@@ -403,3 +403,32 @@ func TestQueuePermanentRefusalIsDeadAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// shutdownSender stops its worker (a graceful shutdown) while the mail is being sent, and
+// the send completes.
+type shutdownSender struct {
+	mail.Sender
+	stop func()
+}
+
+func (s *shutdownSender) Send(ctx context.Context, r mail.Rendered) error {
+	s.stop()
+	return s.Sender.Send(context.WithoutCancel(ctx), r)
+}
+
+// A worker stopped during a send that completes acknowledges it: it is not sent again.
+func TestQueueShutdownAcknowledgesACompletedSend(t *testing.T) {
+	eachQueue(t, mail.Policy{Visibility: 100 * time.Millisecond}, func(t *testing.T, h harness) {
+		srv := mailtest.Start(t, mailtest.Options{})
+		ss := &shutdownSender{Sender: smtpSender(t, srv)}
+		var done <-chan struct{}
+		ss.stop, done = startWorker(t, h.queue, ss, 1)
+		if err := h.queue.Enqueue(context.Background(), msg("g1")); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if n := pending(t, h.queue); n != 0 || len(srv.Messages()) != 1 {
+			t.Fatalf("after the shutdown: %d pending, %d received; want 0 and 1", n, len(srv.Messages()))
+		}
+	})
+}

@@ -132,8 +132,9 @@ type Worker struct {
 	Log  zerolog.Logger
 }
 
-// Run sends until ctx ends. A message being sent when ctx ends is left unacknowledged: it
-// goes to another worker (or this one's next run) after the visibility timeout.
+// Run sends until ctx ends. A send that completes is acknowledged even if ctx ended
+// meanwhile; one that ctx cut short is left unacknowledged and goes to another worker (or
+// this one's next run) after the visibility timeout.
 func (w *Worker) Run(ctx context.Context) error {
 	if w.Source == nil || w.Renderer == nil || w.Sender == nil {
 		return errors.New("mail: a Worker needs a Source, a Renderer and a Sender")
@@ -204,26 +205,30 @@ func (w *Worker) handle(ctx context.Context, d Delivery) {
 		return
 	}
 	err = w.Sender.Send(ctx, r)
+	if err == nil {
+		// Acknowledged even when ctx ended meanwhile (a graceful shutdown): leaving a sent
+		// mail unacknowledged would have it sent again.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := w.Source.done(actx, d); err != nil {
+			log.Warn().Err(err).Msg("mail sent but not acknowledged: it may be sent again")
+		}
+		return
+	}
 	if ctx.Err() != nil {
-		// Shutting down (or killed): whether or not the server took it, the message stays
-		// pending and its claim expires, so another worker sends it.
+		// The send was cut short by the shutdown: the message stays pending and its claim
+		// expires, so another worker (or this one's next run) sends it.
 		return
 	}
-	if err != nil {
-		dead, ferr := w.Source.fail(ctx, d, err, errors.Is(err, ErrPermanent))
-		if ferr != nil {
-			log.Warn().Err(ferr).Msg("mail queue: cannot record a failure")
-		}
-		ev := log.Warn()
-		if dead {
-			ev = log.Error()
-		}
-		ev.Err(err).Int("failures", d.Failures+1).Bool("dead", dead).Msg("mail not sent")
-		return
+	dead, ferr := w.Source.fail(ctx, d, err, errors.Is(err, ErrPermanent))
+	if ferr != nil {
+		log.Warn().Err(ferr).Msg("mail queue: cannot record a failure")
 	}
-	if err := w.Source.done(ctx, d); err != nil {
-		log.Warn().Err(err).Msg("mail sent but not acknowledged: it may be sent again")
+	ev := log.Warn()
+	if dead {
+		ev = log.Error()
 	}
+	ev.Err(err).Int("failures", d.Failures+1).Bool("dead", dead).Msg("mail not sent")
 }
 
 func sleep(ctx context.Context, d time.Duration) {
