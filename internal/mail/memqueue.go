@@ -71,6 +71,9 @@ func (q *MemQueue) Enqueue(_ context.Context, m Message) error {
 	m.Data = cloneData(m.Data) // the caller's map may change after the call
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if mk, ok := q.marks[m.ID]; ok && mk.ref == "" && mk.until.After(q.clock.Now()) {
+		return nil // already sent
+	}
 	if len(q.ready)+len(q.retry)+len(q.inflight) >= q.policy.MaxQueued {
 		return ErrQueueFull
 	}

@@ -114,8 +114,10 @@ func (q *RedisQueue) createGroup(ctx context.Context) error {
 
 func (q *RedisQueue) sentKey(id string) string { return q.prefix + "sent:" + id }
 
-// enqueueScript adds a message unless the queue is full. KEYS: q, retry. ARGV: max, payload.
+// enqueueScript adds a message unless it was already sent (its key says "sent": nothing to
+// do) or the queue is full. KEYS: q, retry, sent:<id>. ARGV: max, payload.
 var enqueueScript = redis.NewScript(`
+if redis.call('GET', KEYS[3]) == 'sent' then return 2 end
 if redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[1]) then
   return 0
 end
@@ -133,7 +135,7 @@ func (q *RedisQueue) Enqueue(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
-	ok, err := enqueueScript.Run(ctx, q.rdb, []string{q.q, q.retry}, q.policy.MaxQueued, b).Int()
+	ok, err := enqueueScript.Run(ctx, q.rdb, []string{q.q, q.retry, q.sentKey(m.ID)}, q.policy.MaxQueued, b).Int()
 	if err != nil {
 		return fmt.Errorf("mail: enqueue: %w", err)
 	}
