@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -152,23 +153,13 @@ func TestQueueDeliversThroughSMTP(t *testing.T) {
 		if p.Subject != "Your sign-in code: 654321" || p.Header.Get("To") != `"Bob" <bob@example.com>` {
 			t.Errorf("subject %q, to %q", p.Subject, p.Header.Get("To"))
 		}
-		if want := "https://auth.example.com/account/sign-in?code=654321"; !contains(p.Text, want) {
+		if want := "https://auth.example.com/account/sign-in?code=654321"; !strings.Contains(p.Text, want) {
 			t.Errorf("text lacks %s: %q", want, p.Text)
 		}
 		waitFor(t, "the queue to empty", func() bool { return pending(t, h.queue) == 0 }, nil)
 	})
 }
 
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && index(s, sub) >= 0) }
-
-func index(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
 
 func TestEnqueueRefusesBadMessagesAndAFullQueue(t *testing.T) {
 	eachQueue(t, mail.Policy{MaxQueued: 2}, func(t *testing.T, h harness) {
@@ -328,7 +319,7 @@ func TestQueueDeadLetterAfterMaxAttempts(t *testing.T) {
 			}
 			return len(dead) > 0
 		}, func() { h.clock.Advance(2 * time.Second) })
-		if len(dead) != 1 || dead[0].Message.ID != "d1" || dead[0].Failures != 3 || !contains(dead[0].Reason, "try later") {
+		if len(dead) != 1 || dead[0].Message.ID != "d1" || dead[0].Failures != 3 || !strings.Contains(dead[0].Reason, "try later") {
 			t.Errorf("dead letters %+v", dead)
 		}
 		if f := cs.failures.Load(); f != 3 {
@@ -400,7 +391,7 @@ func TestQueuePermanentRefusalIsDeadAtOnce(t *testing.T) {
 			dead, _ = h.queue.DeadLetters(context.Background(), 10)
 			return len(dead) > 0
 		}, func() { h.clock.Advance(time.Minute) })
-		if dead[0].Failures != 1 || !contains(dead[0].Reason, "refused as spam") || cs.failures.Load() != 1 {
+		if dead[0].Failures != 1 || !strings.Contains(dead[0].Reason, "refused as spam") || cs.failures.Load() != 1 {
 			t.Errorf("dead letter %+v after %d attempts", dead[0], cs.failures.Load())
 		}
 	})
