@@ -160,7 +160,6 @@ func TestQueueDeliversThroughSMTP(t *testing.T) {
 	})
 }
 
-
 func TestEnqueueRefusesBadMessagesAndAFullQueue(t *testing.T) {
 	eachQueue(t, mail.Policy{MaxQueued: 2}, func(t *testing.T, h harness) {
 		ctx := context.Background()
