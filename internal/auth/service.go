@@ -91,6 +91,7 @@ type (
 		ListUsers(ctx context.Context, after, before int64, limit int, fromEnd bool) ([]*User, error)
 		CountUsers(ctx context.Context) (int, error)
 		DeleteUser(ctx context.Context, id int64) (*User, error)
+		RenameUser(ctx context.Context, id int64, username string) (*User, error)
 	}
 	accountStore interface {
 		CreateAccount(ctx context.Context, a *Account) error
