@@ -234,6 +234,37 @@ func (r *mutationResolver) DeleteUser(ctx context.Context, input model.UserIDInp
 	return &model.DeleteUserPayload{User: u}, nil
 }
 
+// SetUserRole is the resolver for the setUserRole field.
+func (r *mutationResolver) SetUserRole(ctx context.Context, input model.SetUserRoleInput) (*auth.User, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.SetUserRole(ctx, id, input.Role)
+}
+
+// RenameUser is the resolver for the renameUser field.
+func (r *mutationResolver) RenameUser(ctx context.Context, input model.RenameUserInput) (*auth.User, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.RenameUser(ctx, id, input.Username)
+}
+
+// SetUserEmail is the resolver for the setUserEmail field.
+func (r *mutationResolver) SetUserEmail(ctx context.Context, input model.SetUserEmailInput) (*auth.User, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	email := ""
+	if input.Email != nil {
+		email = *input.Email
+	}
+	return r.Service.SetUserEmail(ctx, id, email)
+}
+
 // Version is the resolver for the version field.
 func (r *queryResolver) Version(ctx context.Context) (string, error) {
 	return r.Resolver.Version, nil
@@ -336,6 +367,14 @@ func (r *userResolver) TotpEnabled(ctx context.Context, obj *auth.User) (bool, e
 		return l.totp.Load(ctx, obj.ID)
 	}
 	return r.Service.TOTPEnabled(ctx, obj.ID)
+}
+
+// Email is the resolver for the email field.
+func (r *userResolver) Email(ctx context.Context, obj *auth.User) (*string, error) {
+	if obj.Email == "" {
+		return nil, nil
+	}
+	return &obj.Email, nil
 }
 
 // UserKeys is the resolver for the userKeys field.

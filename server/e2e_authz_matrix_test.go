@@ -292,6 +292,22 @@ func mxEntries() []mxEntry {
 			"deleteUserSessions", nil)}},
 		{field: "Mutation.deleteUser", ops: []mxOp{adminOp("", `mutation($id: ObjectID!) { deleteUser(input: {userId: $id}) { user { id } } }`,
 			"deleteUser", map[mxObject]string{own: "BAD_USER_INPUT"})}},
+		{field: "Mutation.setUserRole", ops: []mxOp{adminOp("", `mutation($id: ObjectID!) { setUserRole(input: {userId: $id, role: MEMBER}) { id role } }`,
+			"setUserRole", map[mxObject]string{own: "BAD_USER_INPUT"})}},
+		{field: "Mutation.renameUser", ops: []mxOp{{field: "renameUser", targeted: true, reach: adminSees,
+			query: `mutation($id: ObjectID!, $u: String!) { renameUser(input: {userId: $id, username: $u}) { id username } }`,
+			vars: func(w *mxWorld, obj mxObject) map[string]any {
+				v := userID(w, obj)
+				v["u"] = fmt.Sprintf("renamed%d", w.n)
+				return v
+			}}}},
+		{field: "Mutation.setUserEmail", ops: []mxOp{{field: "setUserEmail", targeted: true, reach: adminSees,
+			query: `mutation($id: ObjectID!, $e: String) { setUserEmail(input: {userId: $id, email: $e}) { id email } }`,
+			vars: func(w *mxWorld, obj mxObject) map[string]any {
+				v := userID(w, obj)
+				v["e"] = fmt.Sprintf("matrix%d@example.com", w.n)
+				return v
+			}}}},
 
 		// Credentials carried by types. Each appears only in the answer of the fields that
 		// issue it; wherever its type is listed, it is null.

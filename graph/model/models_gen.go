@@ -218,6 +218,14 @@ type RefreshSessionInput struct {
 	Mode *TokenMode `json:"mode,omitempty"`
 }
 
+// A user and their new username.
+type RenameUserInput struct {
+	// The user.
+	UserID gid.ID `json:"userId"`
+	// The new name to sign in with: 1 to 64 characters, no surrounding spaces; unique in the user's account.
+	Username string `json:"username"`
+}
+
 // Which key to give a new secret.
 type RerollUserKeyInput struct {
 	// The key's id.
@@ -245,6 +253,23 @@ type SessionEdge struct {
 	Cursor string `json:"cursor"`
 	// The session.
 	Node *Session `json:"node"`
+}
+
+// A user and their new email address.
+type SetUserEmailInput struct {
+	// The user.
+	UserID gid.ID `json:"userId"`
+	// The address (at most 254 characters; stored lower-cased in NFKC form, ASCII only), or null
+	// or an empty string to remove it.
+	Email *string `json:"email,omitempty"`
+}
+
+// A user and the role to give them.
+type SetUserRoleInput struct {
+	// The user.
+	UserID gid.ID `json:"userId"`
+	// The new role.
+	Role auth.Role `json:"role"`
 }
 
 // A page of users.
