@@ -11,7 +11,8 @@ import (
 
 // Account is a tenant: a unique slug and a name.
 // Every user belongs to exactly one account, and usernames are unique only within an
-// account. Accounts are never renamed or deleted, so an id or slug, once seen, stays valid.
+// account. Accounts are never deleted and their slug never changes (only the name may,
+// RenameAccount), so an id or slug, once seen, stays valid.
 type Account struct {
 	ID        int64
 	Slug      string
@@ -32,6 +33,13 @@ type AccountStore interface {
 	CreateAccount(ctx context.Context, a *Account) error
 	Account(ctx context.Context, id int64) (*Account, error)
 	AccountBySlug(ctx context.Context, slug string) (*Account, error)
+	// LastAccountID answers the highest id CreateAccount has assigned (0: none). Ids are
+	// assigned in ascending order and never reused; an id whose CreateAccount failed (a taken
+	// slug) has no account.
+	LastAccountID(ctx context.Context) (int64, error)
+	// UpdateAccount is UpdateUser for accounts. The id and the slug cannot change: what edit
+	// does to them is ignored, since the slug's claim keys on it.
+	UpdateAccount(ctx context.Context, id int64, edit func(*Account) error) (*Account, error)
 }
 
 const (
@@ -182,4 +190,126 @@ func (s *Service) loginUser(ctx context.Context, slug, username string) (*User, 
 		return nil, fmt.Errorf("find user: %w", err)
 	}
 	return u, nil
+}
+
+// AccountPage is a page of accounts in ascending id order.
+type AccountPage struct {
+	Accounts        []*Account
+	HasPreviousPage bool // accounts precede the page
+	HasNextPage     bool // accounts follow the page
+}
+
+// accountScanChunk is how many ids ListAccounts reads at once.
+const accountScanChunk = 128
+
+// ListAccounts answers a page of every account, the Relay way (see PageRequest). Admins
+// only. Accounts have ids from one counter and are never deleted, so the store keeps no
+// index of them: a page reads ids in chunks (one pipelined read each) between the cursors
+// and the last id assigned, skipping the ids no account took (a CreateAccount refused for a
+// taken slug uses one up).
+func (s *Service) ListAccounts(ctx context.Context, req PageRequest) (*AccountPage, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if req.First < 0 || req.Last < 0 || (req.First > 0 && req.Last > 0) {
+		return nil, Errorf(CodeInvalidInput, "pass first or last, not both, and not below 1")
+	}
+	n, fromEnd := req.First, false
+	switch {
+	case req.Last > 0:
+		n, fromEnd = req.Last, true
+	case n == 0:
+		n = DefaultPageSize
+	}
+	last, err := s.accounts.LastAccountID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	lo, hi := max(req.After+1, 1), last
+	if req.Before > 0 {
+		hi = min(hi, req.Before-1)
+	}
+	found, err := s.scanAccounts(ctx, lo, hi, n+1, fromEnd)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	page := &AccountPage{}
+	cut := len(found) > n
+	if cut {
+		found = found[:n]
+	}
+	if fromEnd {
+		slices.Reverse(found)
+	}
+	page.Accounts = found
+	page.HasPreviousPage, page.HasNextPage = cut && fromEnd, cut && !fromEnd
+	if !page.HasPreviousPage && req.After > 0 {
+		before, err := s.scanAccounts(ctx, 1, min(req.After, last), 1, true)
+		if err != nil {
+			return nil, fmt.Errorf("list accounts: %w", err)
+		}
+		page.HasPreviousPage = len(before) > 0
+	}
+	if !page.HasNextPage && req.Before > 0 {
+		after, err := s.scanAccounts(ctx, max(req.Before, 1), last, 1, false)
+		if err != nil {
+			return nil, fmt.Errorf("list accounts: %w", err)
+		}
+		page.HasNextPage = len(after) > 0
+	}
+	return page, nil
+}
+
+// scanAccounts answers up to limit accounts with ids from lo to hi (inclusive): the lowest,
+// ascending, or with down the highest, descending.
+func (s *Service) scanAccounts(ctx context.Context, lo, hi int64, limit int, down bool) ([]*Account, error) {
+	var out []*Account
+	for lo <= hi && len(out) < limit {
+		size := min(int64(max(limit-len(out), accountScanChunk)), hi-lo+1)
+		ids := make([]int64, size)
+		for i := range ids {
+			if down {
+				ids[i] = hi - int64(i)
+			} else {
+				ids[i] = lo + int64(i)
+			}
+		}
+		if down {
+			hi -= size
+		} else {
+			lo += size
+		}
+		got, err := s.batches.AccountsByID(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if a, ok := got[id]; ok && len(out) < limit {
+				out = append(out, a)
+			}
+		}
+	}
+	return out, nil
+}
+
+// RenameAccount gives an account a new display name. The slug stays: clients and sign-ins
+// name the account by it. Admins only.
+func (s *Service) RenameAccount(ctx context.Context, id int64, name string) (*Account, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkAccountName(name); err != nil {
+		return nil, err
+	}
+	a, err := s.accounts.UpdateAccount(ctx, id, func(a *Account) error {
+		a.Name = name
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "account not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rename account: %w", err)
+	}
+	return a, nil
 }

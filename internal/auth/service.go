@@ -97,6 +97,8 @@ type (
 		CreateAccount(ctx context.Context, a *Account) error
 		Account(ctx context.Context, id int64) (*Account, error)
 		AccountBySlug(ctx context.Context, slug string) (*Account, error)
+		LastAccountID(ctx context.Context) (int64, error)
+		UpdateAccount(ctx context.Context, id int64, edit func(*Account) error) (*Account, error)
 	}
 	keyStore interface {
 		CreateKey(ctx context.Context, k *UserKey) error

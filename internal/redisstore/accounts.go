@@ -2,8 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/authgraph/authgraph/internal/auth"
 )
@@ -65,4 +68,39 @@ func (s *Store) AccountBySlug(ctx context.Context, slug string) (*auth.Account, 
 		return nil, fail(op, fmt.Errorf("%w: slug claim", errCorrupt))
 	}
 	return s.Account(ctx, id)
+}
+
+// LastAccountID implements auth.AccountStore: the counter CreateAccount INCRs.
+func (s *Store) LastAccountID(ctx context.Context) (int64, error) {
+	const op = "last account id"
+	n, err := s.rdb.Get(ctx, s.name.seq("a")).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fail(op, err)
+	}
+	return n, nil
+}
+
+// UpdateAccount implements auth.AccountStore: the record is rewritten under WATCH.
+func (s *Store) UpdateAccount(ctx context.Context, id int64, edit func(*auth.Account) error) (*auth.Account, error) {
+	var out *auth.Account
+	err := s.update(ctx, "update account", s.name.account(id), func(b []byte) ([]byte, error) {
+		a, err := decodeAccount(id, b)
+		if err != nil {
+			return nil, err
+		}
+		slug := a.Slug
+		if err := edit(a); err != nil {
+			return nil, editError{err}
+		}
+		a.ID, a.Slug = id, slug // the slug claim keys on it: it cannot change here
+		out = a
+		return encodeAccount(a)
+	})
+	if err != nil {
+		return nil, passEditError(err)
+	}
+	return out, nil
 }

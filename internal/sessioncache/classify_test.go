@@ -46,6 +46,8 @@ var storeMethods = map[string]struct {
 	"RenameUser":           {invalidates, "changes the user record: its username"},
 	// Accounts: Authenticate reads none of them.
 	"CreateAccount": {passthrough, "accounts are not cached"},
+	"LastAccountID": {passthrough, "accounts are not cached"},
+	"UpdateAccount": {passthrough, "accounts are not cached"},
 	"AccountsByID":  {passthrough, "accounts are not cached"},
 	"UsersWithTOTP": {passthrough, "TOTP state is not cached"},
 
