@@ -265,6 +265,15 @@ func (r *mutationResolver) SetUserEmail(ctx context.Context, input model.SetUser
 	return r.Service.SetUserEmail(ctx, id, email)
 }
 
+// RenameAccount is the resolver for the renameAccount field.
+func (r *mutationResolver) RenameAccount(ctx context.Context, input model.RenameAccountInput) (*auth.Account, error) {
+	id, err := input.AccountID.As(typeAccount)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.RenameAccount(ctx, id, input.Name)
+}
+
 // Version is the resolver for the version field.
 func (r *queryResolver) Version(ctx context.Context) (string, error) {
 	return r.Resolver.Version, nil
@@ -295,6 +304,19 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, la
 		return nil, err
 	}
 	return userConnection(page), nil
+}
+
+// Accounts is the resolver for the accounts field.
+func (r *queryResolver) Accounts(ctx context.Context, first *int, after *string, last *int, before *string) (*model.AccountConnection, error) {
+	req, err := pageRequest(pageArgs{first, last, after, before})
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.Service.ListAccounts(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return accountConnection(page), nil
 }
 
 // ID is the resolver for the id field.

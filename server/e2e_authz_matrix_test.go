@@ -214,6 +214,7 @@ func mxEntries() []mxEntry {
 		{field: "Query.user", ops: []mxOp{{query: `query($id: ObjectID!) { user(id: $id) { id } }`, field: "user",
 			targeted: true, reach: adminSees, vars: userID}}},
 		{field: "Query.users", ops: []mxOp{{query: `{ users { nodes { id } } }`, field: "users", vars: noVars}}},
+		{field: "Query.accounts", ops: []mxOp{{query: `{ accounts { nodes { id slug } } }`, field: "accounts", vars: noVars}}},
 
 		{field: "Mutation.createSessionUsingUsername", ops: []mxOp{{
 			query: `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`,
@@ -300,6 +301,12 @@ func mxEntries() []mxEntry {
 				v := userID(w, obj)
 				v["u"] = fmt.Sprintf("renamed%d", w.n)
 				return v
+			}}}},
+		{field: "Mutation.renameAccount", ops: []mxOp{{field: "renameAccount",
+			// The default account, made first on the server's fresh store.
+			query: `mutation($n: String!) { renameAccount(input: {accountId: "1", name: $n}) { id name } }`,
+			vars: func(w *mxWorld, _ mxObject) map[string]any {
+				return map[string]any{"n": fmt.Sprintf("Renamed %d", w.n)}
 			}}}},
 		{field: "Mutation.setUserEmail", ops: []mxOp{{field: "setUserEmail", targeted: true, reach: adminSees,
 			query: `mutation($id: ObjectID!, $e: String) { setUserEmail(input: {userId: $id, email: $e}) { id email } }`,

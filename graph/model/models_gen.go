@@ -13,6 +13,25 @@ import (
 	"github.com/authgraph/authgraph/internal/gid"
 )
 
+// A page of accounts. It has no `totalCount`: accounts are kept without an index, and a page
+// reads only the ids it needs.
+type AccountConnection struct {
+	// The accounts on this page.
+	Nodes []*auth.Account `json:"nodes"`
+	// The accounts on this page with their cursors.
+	Edges []*AccountEdge `json:"edges"`
+	// Where the page starts and ends.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// An account and its cursor.
+type AccountEdge struct {
+	// Pass to `after` or `before` to page from here.
+	Cursor string `json:"cursor"`
+	// The account.
+	Node *auth.Account `json:"node"`
+}
+
 // A new password for the current user.
 type ChangePasswordInput struct {
 	// The current password.
@@ -216,6 +235,14 @@ type RefreshSessionInput struct {
 	// so that scripts never see the refresh token; a JSON answer would hand it to them). To
 	// leave COOKIE mode, sign out and sign in again.
 	Mode *TokenMode `json:"mode,omitempty"`
+}
+
+// An account and its new display name.
+type RenameAccountInput struct {
+	// The account.
+	AccountID gid.ID `json:"accountId"`
+	// The new display name: 1 to 100 characters, no surrounding spaces.
+	Name string `json:"name"`
 }
 
 // A user and their new username.
