@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,5 +149,107 @@ func TestListAccountsSkipsUnusedIDs(t *testing.T) {
 	page, err = svc.ListAccounts(admin, auth.PageRequest{First: 5, After: page.Accounts[0].ID})
 	if err != nil || len(page.Accounts) != 0 || page.HasNextPage || !page.HasPreviousPage {
 		t.Fatalf("page after the last = %q prev %v next %v, %v", slugsOf(page), page.HasPreviousPage, page.HasNextPage, err)
+	}
+}
+
+func TestDeleteAccount(t *testing.T) {
+	f := newFixture(t, fastParams)
+	admin := f.as(t, "admin", "admin-password")
+	def, err := f.svc.EnsureDefaultAccount(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.DeleteAccount(admin, def.ID, true); code(err) != auth.CodeInvalidInput {
+		t.Fatalf("deleting the default account: %v", err)
+	}
+	empty, err := f.svc.CreateAccount(admin, "empty", "Empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := f.svc.CreateAccount(admin, "full", "Full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oli, err := f.svc.CreateUserInAccount(admin, "full", "oli", "oli-password-long", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A same-named user elsewhere is not the account's.
+	other, err := f.svc.CreateUser(admin, "oli", "oli-password-long", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := f.svc.Login(context.Background(), auth.PasswordLogin{Account: "full", Username: "oli", Password: "oli-password-long"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.DeleteAccount(f.as(t, "oli", "oli-password-long"), empty.ID, false); code(err) != auth.CodeForbidden {
+		t.Fatalf("a member deleting an account: %v", err)
+	}
+	if a, err := f.svc.DeleteAccount(admin, empty.ID, false); err != nil || a.Slug != "empty" {
+		t.Fatalf("deleting an empty account: %+v, %v", a, err)
+	}
+	if _, err := f.svc.DeleteAccount(admin, empty.ID, false); code(err) != auth.CodeNotFound {
+		t.Fatalf("deleting it again: %v", err)
+	}
+	if _, err := f.svc.DeleteAccount(admin, full.ID, false); code(err) != auth.CodeConflict {
+		t.Fatalf("deleting an account with users: %v", err)
+	}
+	if _, err := f.svc.Authenticate(context.Background(), ns.Token); err != nil {
+		t.Fatalf("a refused delete ended a session: %v", err)
+	}
+	if _, err := f.svc.DeleteAccount(admin, full.ID, true); err != nil {
+		t.Fatalf("deleting an account with its users: %v", err)
+	}
+	if _, err := f.svc.User(admin, oli.ID); code(err) != auth.CodeNotFound {
+		t.Errorf("the account's user outlived it: %v", err)
+	}
+	if _, err := f.svc.Authenticate(context.Background(), ns.Token); code(err) != auth.CodeUnauthenticated {
+		t.Errorf("the session of a deleted account's user: %v", err)
+	}
+	if _, err := f.svc.User(admin, other.ID); err != nil {
+		t.Errorf("a user of another account went too: %v", err)
+	}
+	if _, err := f.svc.CreateUserInAccount(admin, "full", "late", "late-password-long", ""); code(err) != auth.CodeNotFound {
+		t.Errorf("creating a user in the deleted account: %v", err)
+	}
+	if _, err := f.svc.CreateAccount(admin, "full", "Full again"); err != nil {
+		t.Errorf("the deleted account's slug is not free: %v", err)
+	}
+}
+
+// A user created while its account is deleted does not outlive the account: either the
+// creation answers NOT_FOUND, or the deletion takes the user with it.
+func TestDeleteAccountRacingCreateUser(t *testing.T) {
+	f := newFixture(t, fastParams)
+	admin := f.as(t, "admin", "admin-password")
+	for i := range 20 {
+		slug := fmt.Sprintf("racy%d", i)
+		a, err := f.svc.CreateAccount(admin, slug, "Racy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var created *auth.User
+		var createErr, deleteErr error
+		wg.Go(func() { created, createErr = f.svc.CreateUserInAccount(admin, slug, "racer", "racer-password-long", "") })
+		wg.Go(func() { _, deleteErr = f.svc.DeleteAccount(admin, a.ID, false) })
+		wg.Wait()
+		if createErr != nil && code(createErr) != auth.CodeNotFound {
+			t.Fatalf("create: %v", createErr)
+		}
+		if deleteErr != nil && code(deleteErr) != auth.CodeConflict {
+			t.Fatalf("delete: %v", deleteErr)
+		}
+		_, accErr := f.svc.Account(admin, a.ID)
+		if createErr == nil {
+			_, userErr := f.svc.User(admin, created.ID)
+			if (accErr == nil) != (userErr == nil) {
+				t.Fatalf("round %d: account %v, its user %v: one outlived the other", i, accErr, userErr)
+			}
+		}
+		if deleteErr == nil && accErr == nil {
+			t.Fatalf("round %d: the deletion succeeded but the account is there", i)
+		}
 	}
 }

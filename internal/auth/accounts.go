@@ -11,8 +11,8 @@ import (
 
 // Account is a tenant: a unique slug and a name.
 // Every user belongs to exactly one account, and usernames are unique only within an
-// account. Accounts are never deleted and their slug never changes (only the name may,
-// RenameAccount), so an id or slug, once seen, stays valid.
+// account. An account's slug never changes (only the name may, RenameAccount), and an id or
+// slug stays valid until an admin deletes the account (DeleteAccount).
 type Account struct {
 	ID        int64
 	Slug      string
@@ -40,6 +40,10 @@ type AccountStore interface {
 	// UpdateAccount is UpdateUser for accounts. The id and the slug cannot change: what edit
 	// does to them is ignored, since the slug's claim keys on it.
 	UpdateAccount(ctx context.Context, id int64, edit func(*Account) error) (*Account, error)
+	// DeleteAccount removes the account and frees its slug, and answers the account; of
+	// concurrent calls for one account exactly one answers it, the others ErrNotFound. It
+	// does not look at users: the service deletes them.
+	DeleteAccount(ctx context.Context, id int64) (*Account, error)
 }
 
 const (
@@ -310,6 +314,89 @@ func (s *Service) RenameAccount(ctx context.Context, id int64, name string) (*Ac
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rename account: %w", err)
+	}
+	return a, nil
+}
+
+// usersOfAccount answers the ids of the users of an account. Users are indexed by id only,
+// so this reads every user, a page at a time: deleting an account is rare enough to afford it.
+func (s *Service) usersOfAccount(ctx context.Context, accountID int64) ([]int64, error) {
+	const page = 500
+	var ids []int64
+	var after int64
+	for {
+		users, err := s.users.ListUsers(ctx, after, 0, page, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if u.AccountID == accountID {
+				ids = append(ids, u.ID)
+			}
+		}
+		if len(users) < page {
+			return ids, nil
+		}
+		after = users[len(users)-1].ID
+	}
+}
+
+// DeleteAccount deletes an account. An account with users is CONFLICT unless withUsers,
+// which deletes each of them first as DeleteUser does (every session, key, refresh token and
+// second factor ends). The default account cannot be deleted (BAD_USER_INPUT). Admins only.
+//
+// A user created in the account while it is deleted does not outlive it: the account is
+// removed first and its users swept after, and CreateUser checks the account after writing
+// the user (taking it back, NOT_FOUND, if the account is gone), so either the sweep finds the
+// user or the creation sees the account gone. A call that fails before removing the account
+// can be retried; users it had deleted stay deleted.
+func (s *Service) DeleteAccount(ctx context.Context, id int64, withUsers bool) (*Account, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	a, err := s.accounts.Account(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "account not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete account: %w", err)
+	}
+	if a.Slug == DefaultAccountSlug {
+		return nil, Errorf(CodeInvalidInput, "the default account cannot be deleted")
+	}
+	sweep := func() error {
+		ids, err := s.usersOfAccount(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(ids) > 0 && !withUsers {
+			return Errorf(CodeConflict, "the account has %d users: delete them first, or pass withUsers", len(ids))
+		}
+		for _, uid := range ids {
+			if _, err := s.users.DeleteUser(ctx, uid); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := sweep(); err != nil {
+		if ErrorCode(err) == CodeConflict {
+			return nil, err
+		}
+		return nil, fmt.Errorf("delete users of account: %w", err)
+	}
+	a, err = s.accounts.DeleteAccount(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "account not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete account: %w", err)
+	}
+	// Users whose creation raced the first sweep go with the account, whatever withUsers
+	// says: the account they were made in is gone.
+	withUsers = true
+	if err := sweep(); err != nil {
+		return nil, fmt.Errorf("delete users created in the deleted account: %w", err)
 	}
 	return a, nil
 }

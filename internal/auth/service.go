@@ -99,6 +99,7 @@ type (
 		AccountBySlug(ctx context.Context, slug string) (*Account, error)
 		LastAccountID(ctx context.Context) (int64, error)
 		UpdateAccount(ctx context.Context, id int64, edit func(*Account) error) (*Account, error)
+		DeleteAccount(ctx context.Context, id int64) (*Account, error)
 	}
 	keyStore interface {
 		CreateKey(ctx context.Context, k *UserKey) error

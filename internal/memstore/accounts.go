@@ -72,3 +72,18 @@ func (s *Store) UpdateAccount(_ context.Context, id int64, edit func(*auth.Accou
 	s.accounts[id] = copyAccount(c)
 	return copyAccount(c), nil
 }
+
+// DeleteAccount implements auth.AccountStore.
+func (s *Store) DeleteAccount(_ context.Context, id int64) (*auth.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return nil, notFound("delete account")
+	}
+	delete(s.accounts, id)
+	if s.bySlug[a.Slug] == id {
+		delete(s.bySlug, a.Slug)
+	}
+	return copyAccount(a), nil
+}

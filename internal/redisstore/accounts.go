@@ -104,3 +104,26 @@ func (s *Store) UpdateAccount(ctx context.Context, id int64, edit func(*auth.Acc
 	}
 	return out, nil
 }
+
+// DeleteAccount implements auth.AccountStore: free the slug if this account holds it, then
+// DEL the record; the call whose DEL removed it answers the account. The slug goes first, so
+// that a failure between the two leaves an account that can be deleted again, never a slug
+// claimed by no account.
+func (s *Store) DeleteAccount(ctx context.Context, id int64) (*auth.Account, error) {
+	const op = "delete account"
+	a, err := s.Account(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := deleteIfEqual.Run(ctx, s.rdb, []string{s.name.slug(a.Slug)}, id).Err(); err != nil {
+		return nil, fail(op, err)
+	}
+	n, err := s.rdb.Del(ctx, s.name.account(id)).Result()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	if n == 0 {
+		return nil, notFound(op)
+	}
+	return a, nil
+}

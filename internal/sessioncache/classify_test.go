@@ -48,6 +48,7 @@ var storeMethods = map[string]struct {
 	"CreateAccount": {passthrough, "accounts are not cached"},
 	"LastAccountID": {passthrough, "accounts are not cached"},
 	"UpdateAccount": {passthrough, "accounts are not cached"},
+	"DeleteAccount": {passthrough, "accounts are not cached; the users are deleted one by one (DeleteUser)"},
 	"AccountsByID":  {passthrough, "accounts are not cached"},
 	"UsersWithTOTP": {passthrough, "TOTP state is not cached"},
 

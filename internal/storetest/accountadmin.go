@@ -71,3 +71,31 @@ var accountAdminTests = []test{
 		}
 	}},
 }
+
+var accountDeleteTests = []test{
+	{"DeleteAccount", func(t *testing.T, e *env) {
+		a := e.newAccount(t, "doomed")
+		keep := e.newAccount(t, "kept")
+		got, err := e.DeleteAccount(e.ctx(t), a.ID)
+		if err != nil || got.ID != a.ID || got.Slug != "doomed" {
+			t.Fatalf("DeleteAccount = %+v, %v", got, err)
+		}
+		wantNotFound(t, "Account of a deleted account", func() error { _, err := e.Account(e.ctx(t), a.ID); return err }())
+		wantNotFound(t, "AccountBySlug of a deleted account", func() error { _, err := e.AccountBySlug(e.ctx(t), "doomed"); return err }())
+		wantNotFound(t, "DeleteAccount twice", func() error { _, err := e.DeleteAccount(e.ctx(t), a.ID); return err }())
+		if found, err := e.AccountsByID(e.ctx(t), []int64{a.ID, keep.ID}); err != nil || len(found) != 1 || found[keep.ID] == nil {
+			t.Errorf("AccountsByID after the delete = %v, %v", found, err)
+		}
+		// The slug is free again, for a new account with a new id.
+		again := e.newAccount(t, "doomed")
+		if again.ID == a.ID {
+			t.Errorf("a new account took the deleted one's id %d", a.ID)
+		}
+	}},
+	{"RaceDeleteAccount", func(t *testing.T, e *env) {
+		a := e.newAccount(t, "contested")
+		if wins := race(t, 10, func(int) error { _, err := e.DeleteAccount(e.ctx(t), a.ID); return err }); wins != 1 {
+			t.Fatalf("%d of 10 concurrent DeleteAccount calls succeeded, want 1", wins)
+		}
+	}},
+}
