@@ -274,6 +274,19 @@ func (r *mutationResolver) RenameAccount(ctx context.Context, input model.Rename
 	return r.Service.RenameAccount(ctx, id, input.Name)
 }
 
+// DeleteAccount is the resolver for the deleteAccount field.
+func (r *mutationResolver) DeleteAccount(ctx context.Context, input model.DeleteAccountInput) (*model.DeleteAccountPayload, error) {
+	id, err := input.AccountID.As(typeAccount)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.Service.DeleteAccount(ctx, id, input.WithUsers != nil && *input.WithUsers)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeleteAccountPayload{Account: a}, nil
+}
+
 // Version is the resolver for the version field.
 func (r *queryResolver) Version(ctx context.Context) (string, error) {
 	return r.Resolver.Version, nil

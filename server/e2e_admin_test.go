@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -147,4 +149,73 @@ func TestAdminCompletenessRedis(t *testing.T) {
 	if r := srv.post(t, admin, `{ me { account { slug name } } }`, nil); r.str(t, "me.account.name") != "Head Office" {
 		t.Errorf("the admin's account after the rename: %s", r.Raw)
 	}
+}
+
+// On real Redis: an account with users is refused without withUsers; with it, the users'
+// sessions end, and nothing of the account or its users stays in Redis.
+func TestDeleteAccountRedis(t *testing.T) {
+	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_RATE_LIMITS": "off"})
+	admin := srv.login(t, adminName, adminPass)
+	r := srv.post(t, admin, qCreateAcct, map[string]any{"s": "gone"})
+	if r.code() != "" {
+		t.Fatalf("create account: %s", r.Raw)
+	}
+	acct := r.str(t, "createAccount.id")
+	r = srv.post(t, admin, `mutation($p: String!) { createUser(input: {username: "pia", password: $p, account: "gone"}) { id rawID } }`,
+		map[string]any{"p": adminTestPass})
+	if r.code() != "" {
+		t.Fatalf("create user: %s", r.Raw)
+	}
+	piaRaw := r.str(t, "createUser.rawID")
+	r = srv.post(t, "", loginIn, map[string]any{"a": "gone", "u": "pia", "p": adminTestPass})
+	if r.code() != "" {
+		t.Fatalf("pia signs in: %s", r.Raw)
+	}
+	pia := r.str(t, "createSessionUsingUsername.token")
+	if r := srv.post(t, admin, qSetEmail, map[string]any{"id": piaRaw, "e": "pia@example.com"}); r.code() != "" {
+		t.Fatalf("pia's email: %s", r.Raw)
+	}
+
+	const del = `mutation($id: ObjectID!, $w: Boolean) { deleteAccount(input: {accountId: $id, withUsers: $w}) { account { slug } } }`
+	if r := srv.post(t, admin, del, map[string]any{"id": acct}); r.code() != "CONFLICT" {
+		t.Fatalf("deleting an account with users: %s", r.Raw)
+	}
+	if r := srv.post(t, pia, `{ me { username } }`, nil); r.code() != "" {
+		t.Fatalf("a refused delete ended pia's session: %s", r.Raw)
+	}
+	if r := srv.post(t, admin, del, map[string]any{"id": acct, "w": true}); r.code() != "" || r.str(t, "deleteAccount.account.slug") != "gone" {
+		t.Fatalf("deleting with users: %s", r.Raw)
+	}
+	if r := srv.post(t, pia, `{ me { username } }`, nil); r.code() != "UNAUTHENTICATED" {
+		t.Errorf("pia's session after her account was deleted: %s", r.Raw)
+	}
+	if r := srv.post(t, "", loginIn, map[string]any{"a": "gone", "u": "pia", "p": adminTestPass}); r.code() != "INVALID_CREDENTIALS" {
+		t.Errorf("signing in to the deleted account: %s", r.Raw)
+	}
+	if r := srv.post(t, admin, del, map[string]any{"id": acct, "w": true}); r.code() != "NOT_FOUND" {
+		t.Errorf("deleting it again: %s", r.Raw)
+	}
+	// Nothing left: the record, the slug, pia's record, username claim and email claim.
+	for _, k := range []string{"a:" + rawOf(t, acct), "as:gone", "u:" + piaRaw, "un:pia"} {
+		if rs.Client.Exists(t.Context(), rs.Prefix+k).Val() != 0 {
+			t.Errorf("%s is still in Redis", k)
+		}
+	}
+	if keys := rs.Client.Keys(t.Context(), rs.Prefix+"*email*").Val(); len(keys) != 0 {
+		t.Errorf("email claims left: %v", keys)
+	}
+	if r := srv.post(t, admin, qCreateAcct, map[string]any{"s": "gone"}); r.code() != "" {
+		t.Errorf("the slug is not free again: %s", r.Raw)
+	}
+}
+
+// rawOf answers the integer behind an ObjectID.
+func rawOf(t *testing.T, id string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(b) < 4 {
+		t.Fatalf("bad ObjectID %q", id)
+	}
+	n, _ := strconv.Atoi(string(b[1:4]))
+	return string(b[4+n:])
 }

@@ -308,6 +308,11 @@ func mxEntries() []mxEntry {
 			vars: func(w *mxWorld, _ mxObject) map[string]any {
 				return map[string]any{"n": fmt.Sprintf("Renamed %d", w.n)}
 			}}}},
+		{field: "Mutation.deleteAccount", ops: []mxOp{{field: "deleteAccount",
+			// The default account cannot be deleted: BAD_USER_INPUT once authorized.
+			query:  `mutation { deleteAccount(input: {accountId: "1", withUsers: true}) { account { id } } }`,
+			vars:   noVars,
+			passed: map[mxObject]string{own: "BAD_USER_INPUT"}}}},
 		{field: "Mutation.setUserEmail", ops: []mxOp{{field: "setUserEmail", targeted: true, reach: adminSees,
 			query: `mutation($id: ObjectID!, $e: String) { setUserEmail(input: {userId: $id, email: $e}) { id email } }`,
 			vars: func(w *mxWorld, obj mxObject) map[string]any {

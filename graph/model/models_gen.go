@@ -147,6 +147,22 @@ type CreateUserKeyInput struct {
 	Scopes []string `json:"scopes,omitempty"`
 }
 
+// An account to delete.
+type DeleteAccountInput struct {
+	// The account.
+	AccountID gid.ID `json:"accountId"`
+	// True: delete the account's users first, each as `deleteUser` does (every session, key,
+	// refresh token and second factor ends). False or absent: an account with users is
+	// `CONFLICT`.
+	WithUsers *bool `json:"withUsers,omitempty"`
+}
+
+// The account that was deleted.
+type DeleteAccountPayload struct {
+	// The deleted account, as it was.
+	Account *auth.Account `json:"account"`
+}
+
 // Which session to end.
 type DeleteSessionInput struct {
 	// The session's id; null or absent: the session that sends the request (log out).
