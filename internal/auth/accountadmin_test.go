@@ -232,7 +232,9 @@ func TestDeleteAccountRacingCreateUser(t *testing.T) {
 		var wg sync.WaitGroup
 		var created *auth.User
 		var createErr, deleteErr error
-		wg.Go(func() { created, createErr = f.svc.CreateUserInAccount(admin, slug, "racer", "racer-password-long", "") })
+		wg.Go(func() {
+			created, createErr = f.svc.CreateUserInAccount(admin, slug, "racer", "racer-password-long", "")
+		})
 		wg.Go(func() { _, deleteErr = f.svc.DeleteAccount(admin, a.ID, false) })
 		wg.Wait()
 		if createErr != nil && code(createErr) != auth.CodeNotFound {
