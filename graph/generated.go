@@ -2142,7 +2142,8 @@ type Mutation {
   """
   Delete an account and free its slug. With users it is ` + "`" + `CONFLICT` + "`" + ` unless ` + "`" + `withUsers` + "`" + ` is
   true; a user being created in it meanwhile is deleted with it (or its creation is
-  ` + "`" + `NOT_FOUND` + "`" + `). The ` + "`" + `default` + "`" + ` account cannot be deleted (` + "`" + `BAD_USER_INPUT` + "`" + `). Admins only.
+  ` + "`" + `NOT_FOUND` + "`" + `). The ` + "`" + `default` + "`" + ` account, and the one you belong to, cannot be deleted
+  (` + "`" + `BAD_USER_INPUT` + "`" + `). Admins only.
   """
   deleteAccount(
     "The account, and whether its users go too."

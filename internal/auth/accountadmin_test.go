@@ -192,6 +192,12 @@ func TestDeleteAccount(t *testing.T) {
 	if _, err := f.svc.DeleteAccount(admin, empty.ID, false); code(err) != auth.CodeNotFound {
 		t.Fatalf("deleting it again: %v", err)
 	}
+	if _, err := f.svc.CreateUserInAccount(admin, "full", "boss", "boss-password-long", auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.DeleteAccount(f.as(t, "boss", "boss-password-long"), full.ID, true); code(err) != auth.CodeInvalidInput {
+		t.Fatalf("an admin deleting their own account: %v", err)
+	}
 	if _, err := f.svc.DeleteAccount(admin, full.ID, false); code(err) != auth.CodeConflict {
 		t.Fatalf("deleting an account with users: %v", err)
 	}

@@ -343,7 +343,8 @@ func (s *Service) usersOfAccount(ctx context.Context, accountID int64) ([]int64,
 
 // DeleteAccount deletes an account. An account with users is CONFLICT unless withUsers,
 // which deletes each of them first as DeleteUser does (every session, key, refresh token and
-// second factor ends). The default account cannot be deleted (BAD_USER_INPUT). Admins only.
+// second factor ends). The default account cannot be deleted, nor the caller's own
+// (BAD_USER_INPUT). Admins only.
 //
 // A user created in the account while it is deleted does not outlive it: the account is
 // removed first and its users swept after, and CreateUser checks the account after writing
@@ -351,8 +352,13 @@ func (s *Service) usersOfAccount(ctx context.Context, accountID int64) ([]int64,
 // user or the creation sees the account gone. A call that fails before removing the account
 // can be retried; users it had deleted stay deleted.
 func (s *Service) DeleteAccount(ctx context.Context, id int64, withUsers bool) (*Account, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	p, err := requireAdmin(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if p.User.AccountID == id {
+		// It would delete the caller, which DeleteUser refuses too.
+		return nil, Errorf(CodeInvalidInput, "you cannot delete the account you belong to")
 	}
 	a, err := s.accounts.Account(ctx, id)
 	if errors.Is(err, ErrNotFound) {
