@@ -14,6 +14,7 @@ func Complexity() ComplexityRoot {
 	c.User.Sessions = connectionCost
 	c.User.UserKeys = connectionCost
 	c.Query.Users = connectionCost
+	c.Query.Accounts = connectionCost
 	return c
 }
 

@@ -69,3 +69,19 @@ func userConnection(page *auth.UserPage) *model.UserConnection {
 	}
 	return conn
 }
+
+func accountConnection(page *auth.AccountPage) *model.AccountConnection {
+	conn := &model.AccountConnection{
+		PageInfo: &model.PageInfo{HasPreviousPage: page.HasPreviousPage, HasNextPage: page.HasNextPage},
+		Nodes:    page.Accounts,
+		Edges:    make([]*model.AccountEdge, len(page.Accounts)),
+	}
+	for i, a := range page.Accounts {
+		conn.Edges[i] = &model.AccountEdge{Cursor: encodeCursor(a.ID), Node: a}
+	}
+	if n := len(conn.Edges); n > 0 {
+		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
+		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
+	}
+	return conn
+}

@@ -234,6 +234,59 @@ func (r *mutationResolver) DeleteUser(ctx context.Context, input model.UserIDInp
 	return &model.DeleteUserPayload{User: u}, nil
 }
 
+// SetUserRole is the resolver for the setUserRole field.
+func (r *mutationResolver) SetUserRole(ctx context.Context, input model.SetUserRoleInput) (*auth.User, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.SetUserRole(ctx, id, input.Role)
+}
+
+// RenameUser is the resolver for the renameUser field.
+func (r *mutationResolver) RenameUser(ctx context.Context, input model.RenameUserInput) (*auth.User, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.RenameUser(ctx, id, input.Username)
+}
+
+// SetUserEmail is the resolver for the setUserEmail field.
+func (r *mutationResolver) SetUserEmail(ctx context.Context, input model.SetUserEmailInput) (*auth.User, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	email := ""
+	if input.Email != nil {
+		email = *input.Email
+	}
+	return r.Service.SetUserEmail(ctx, id, email)
+}
+
+// RenameAccount is the resolver for the renameAccount field.
+func (r *mutationResolver) RenameAccount(ctx context.Context, input model.RenameAccountInput) (*auth.Account, error) {
+	id, err := input.AccountID.As(typeAccount)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.RenameAccount(ctx, id, input.Name)
+}
+
+// DeleteAccount is the resolver for the deleteAccount field.
+func (r *mutationResolver) DeleteAccount(ctx context.Context, input model.DeleteAccountInput) (*model.DeleteAccountPayload, error) {
+	id, err := input.AccountID.As(typeAccount)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.Service.DeleteAccount(ctx, id, input.WithUsers != nil && *input.WithUsers)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeleteAccountPayload{Account: a}, nil
+}
+
 // Version is the resolver for the version field.
 func (r *queryResolver) Version(ctx context.Context) (string, error) {
 	return r.Resolver.Version, nil
@@ -264,6 +317,19 @@ func (r *queryResolver) Users(ctx context.Context, first *int, after *string, la
 		return nil, err
 	}
 	return userConnection(page), nil
+}
+
+// Accounts is the resolver for the accounts field.
+func (r *queryResolver) Accounts(ctx context.Context, first *int, after *string, last *int, before *string) (*model.AccountConnection, error) {
+	req, err := pageRequest(pageArgs{first, last, after, before})
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.Service.ListAccounts(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return accountConnection(page), nil
 }
 
 // ID is the resolver for the id field.
@@ -336,6 +402,14 @@ func (r *userResolver) TotpEnabled(ctx context.Context, obj *auth.User) (bool, e
 		return l.totp.Load(ctx, obj.ID)
 	}
 	return r.Service.TOTPEnabled(ctx, obj.ID)
+}
+
+// Email is the resolver for the email field.
+func (r *userResolver) Email(ctx context.Context, obj *auth.User) (*string, error) {
+	if obj.Email == "" {
+		return nil, nil
+	}
+	return &obj.Email, nil
 }
 
 // UserKeys is the resolver for the userKeys field.

@@ -214,6 +214,7 @@ func mxEntries() []mxEntry {
 		{field: "Query.user", ops: []mxOp{{query: `query($id: ObjectID!) { user(id: $id) { id } }`, field: "user",
 			targeted: true, reach: adminSees, vars: userID}}},
 		{field: "Query.users", ops: []mxOp{{query: `{ users { nodes { id } } }`, field: "users", vars: noVars}}},
+		{field: "Query.accounts", ops: []mxOp{{query: `{ accounts { nodes { id slug } } }`, field: "accounts", vars: noVars}}},
 
 		{field: "Mutation.createSessionUsingUsername", ops: []mxOp{{
 			query: `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`,
@@ -292,6 +293,33 @@ func mxEntries() []mxEntry {
 			"deleteUserSessions", nil)}},
 		{field: "Mutation.deleteUser", ops: []mxOp{adminOp("", `mutation($id: ObjectID!) { deleteUser(input: {userId: $id}) { user { id } } }`,
 			"deleteUser", map[mxObject]string{own: "BAD_USER_INPUT"})}},
+		{field: "Mutation.setUserRole", ops: []mxOp{adminOp("", `mutation($id: ObjectID!) { setUserRole(input: {userId: $id, role: MEMBER}) { id role } }`,
+			"setUserRole", map[mxObject]string{own: "BAD_USER_INPUT"})}},
+		{field: "Mutation.renameUser", ops: []mxOp{{field: "renameUser", targeted: true, reach: adminSees,
+			query: `mutation($id: ObjectID!, $u: String!) { renameUser(input: {userId: $id, username: $u}) { id username } }`,
+			vars: func(w *mxWorld, obj mxObject) map[string]any {
+				v := userID(w, obj)
+				v["u"] = fmt.Sprintf("renamed%d", w.n)
+				return v
+			}}}},
+		{field: "Mutation.renameAccount", ops: []mxOp{{field: "renameAccount",
+			// The default account, made first on the server's fresh store.
+			query: `mutation($n: String!) { renameAccount(input: {accountId: "1", name: $n}) { id name } }`,
+			vars: func(w *mxWorld, _ mxObject) map[string]any {
+				return map[string]any{"n": fmt.Sprintf("Renamed %d", w.n)}
+			}}}},
+		{field: "Mutation.deleteAccount", ops: []mxOp{{field: "deleteAccount",
+			// The default account cannot be deleted: BAD_USER_INPUT once authorized.
+			query:  `mutation { deleteAccount(input: {accountId: "1", withUsers: true}) { account { id } } }`,
+			vars:   noVars,
+			passed: map[mxObject]string{own: "BAD_USER_INPUT"}}}},
+		{field: "Mutation.setUserEmail", ops: []mxOp{{field: "setUserEmail", targeted: true, reach: adminSees,
+			query: `mutation($id: ObjectID!, $e: String) { setUserEmail(input: {userId: $id, email: $e}) { id email } }`,
+			vars: func(w *mxWorld, obj mxObject) map[string]any {
+				v := userID(w, obj)
+				v["e"] = fmt.Sprintf("matrix%d@example.com", w.n)
+				return v
+			}}}},
 
 		// Credentials carried by types. Each appears only in the answer of the fields that
 		// issue it; wherever its type is listed, it is null.

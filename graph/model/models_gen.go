@@ -13,6 +13,25 @@ import (
 	"github.com/authgraph/authgraph/internal/gid"
 )
 
+// A page of accounts. It has no `totalCount`: accounts are kept without an index, and a page
+// reads only the ids it needs.
+type AccountConnection struct {
+	// The accounts on this page.
+	Nodes []*auth.Account `json:"nodes"`
+	// The accounts on this page with their cursors.
+	Edges []*AccountEdge `json:"edges"`
+	// Where the page starts and ends.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// An account and its cursor.
+type AccountEdge struct {
+	// Pass to `after` or `before` to page from here.
+	Cursor string `json:"cursor"`
+	// The account.
+	Node *auth.Account `json:"node"`
+}
+
 // A new password for the current user.
 type ChangePasswordInput struct {
 	// The current password.
@@ -128,6 +147,22 @@ type CreateUserKeyInput struct {
 	Scopes []string `json:"scopes,omitempty"`
 }
 
+// An account to delete.
+type DeleteAccountInput struct {
+	// The account.
+	AccountID gid.ID `json:"accountId"`
+	// True: delete the account's users first, each as `deleteUser` does (every session, key,
+	// refresh token and second factor ends). False or absent: an account with users is
+	// `CONFLICT`.
+	WithUsers *bool `json:"withUsers,omitempty"`
+}
+
+// The account that was deleted.
+type DeleteAccountPayload struct {
+	// The deleted account, as it was.
+	Account *auth.Account `json:"account"`
+}
+
 // Which session to end.
 type DeleteSessionInput struct {
 	// The session's id; null or absent: the session that sends the request (log out).
@@ -218,6 +253,22 @@ type RefreshSessionInput struct {
 	Mode *TokenMode `json:"mode,omitempty"`
 }
 
+// An account and its new display name.
+type RenameAccountInput struct {
+	// The account.
+	AccountID gid.ID `json:"accountId"`
+	// The new display name: 1 to 100 characters, no surrounding spaces.
+	Name string `json:"name"`
+}
+
+// A user and their new username.
+type RenameUserInput struct {
+	// The user.
+	UserID gid.ID `json:"userId"`
+	// The new name to sign in with: 1 to 64 characters, no surrounding spaces; unique in the user's account.
+	Username string `json:"username"`
+}
+
 // Which key to give a new secret.
 type RerollUserKeyInput struct {
 	// The key's id.
@@ -245,6 +296,23 @@ type SessionEdge struct {
 	Cursor string `json:"cursor"`
 	// The session.
 	Node *Session `json:"node"`
+}
+
+// A user and their new email address.
+type SetUserEmailInput struct {
+	// The user.
+	UserID gid.ID `json:"userId"`
+	// The address (at most 254 characters; stored lower-cased in NFKC form, ASCII only), or null
+	// or an empty string to remove it.
+	Email *string `json:"email,omitempty"`
+}
+
+// A user and the role to give them.
+type SetUserRoleInput struct {
+	// The user.
+	UserID gid.ID `json:"userId"`
+	// The new role.
+	Role auth.Role `json:"role"`
 }
 
 // A page of users.

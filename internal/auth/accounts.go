@@ -11,7 +11,8 @@ import (
 
 // Account is a tenant: a unique slug and a name.
 // Every user belongs to exactly one account, and usernames are unique only within an
-// account. Accounts are never renamed or deleted, so an id or slug, once seen, stays valid.
+// account. An account's slug never changes (only the name may, RenameAccount), and an id or
+// slug stays valid until an admin deletes the account (DeleteAccount).
 type Account struct {
 	ID        int64
 	Slug      string
@@ -32,6 +33,17 @@ type AccountStore interface {
 	CreateAccount(ctx context.Context, a *Account) error
 	Account(ctx context.Context, id int64) (*Account, error)
 	AccountBySlug(ctx context.Context, slug string) (*Account, error)
+	// LastAccountID answers the highest id CreateAccount has assigned (0: none). Ids are
+	// assigned in ascending order and never reused; an id whose CreateAccount failed (a taken
+	// slug) has no account.
+	LastAccountID(ctx context.Context) (int64, error)
+	// UpdateAccount is UpdateUser for accounts. The id and the slug cannot change: what edit
+	// does to them is ignored, since the slug's claim keys on it.
+	UpdateAccount(ctx context.Context, id int64, edit func(*Account) error) (*Account, error)
+	// DeleteAccount removes the account and frees its slug, and answers the account; of
+	// concurrent calls for one account exactly one answers it, the others ErrNotFound. It
+	// does not look at users: the service deletes them.
+	DeleteAccount(ctx context.Context, id int64) (*Account, error)
 }
 
 const (
@@ -182,4 +194,215 @@ func (s *Service) loginUser(ctx context.Context, slug, username string) (*User, 
 		return nil, fmt.Errorf("find user: %w", err)
 	}
 	return u, nil
+}
+
+// AccountPage is a page of accounts in ascending id order.
+type AccountPage struct {
+	Accounts        []*Account
+	HasPreviousPage bool // accounts precede the page
+	HasNextPage     bool // accounts follow the page
+}
+
+// accountScanChunk is how many ids ListAccounts reads at once.
+const accountScanChunk = 128
+
+// ListAccounts answers a page of every account, the Relay way (see PageRequest). Admins
+// only. Accounts have ids from one counter and are never deleted, so the store keeps no
+// index of them: a page reads ids in chunks (one pipelined read each) between the cursors
+// and the last id assigned, skipping the ids no account took (a CreateAccount refused for a
+// taken slug uses one up).
+func (s *Service) ListAccounts(ctx context.Context, req PageRequest) (*AccountPage, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if req.First < 0 || req.Last < 0 || (req.First > 0 && req.Last > 0) {
+		return nil, Errorf(CodeInvalidInput, "pass first or last, not both, and not below 1")
+	}
+	n, fromEnd := req.First, false
+	switch {
+	case req.Last > 0:
+		n, fromEnd = req.Last, true
+	case n == 0:
+		n = DefaultPageSize
+	}
+	last, err := s.accounts.LastAccountID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	lo, hi := max(req.After+1, 1), last
+	if req.Before > 0 {
+		hi = min(hi, req.Before-1)
+	}
+	found, err := s.scanAccounts(ctx, lo, hi, n+1, fromEnd)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	page := &AccountPage{}
+	cut := len(found) > n
+	if cut {
+		found = found[:n]
+	}
+	if fromEnd {
+		slices.Reverse(found)
+	}
+	page.Accounts = found
+	page.HasPreviousPage, page.HasNextPage = cut && fromEnd, cut && !fromEnd
+	if !page.HasPreviousPage && req.After > 0 {
+		before, err := s.scanAccounts(ctx, 1, min(req.After, last), 1, true)
+		if err != nil {
+			return nil, fmt.Errorf("list accounts: %w", err)
+		}
+		page.HasPreviousPage = len(before) > 0
+	}
+	if !page.HasNextPage && req.Before > 0 {
+		after, err := s.scanAccounts(ctx, max(req.Before, 1), last, 1, false)
+		if err != nil {
+			return nil, fmt.Errorf("list accounts: %w", err)
+		}
+		page.HasNextPage = len(after) > 0
+	}
+	return page, nil
+}
+
+// scanAccounts answers up to limit accounts with ids from lo to hi (inclusive): the lowest,
+// ascending, or with down the highest, descending.
+func (s *Service) scanAccounts(ctx context.Context, lo, hi int64, limit int, down bool) ([]*Account, error) {
+	var out []*Account
+	for lo <= hi && len(out) < limit {
+		size := min(int64(max(limit-len(out), accountScanChunk)), hi-lo+1)
+		ids := make([]int64, size)
+		for i := range ids {
+			if down {
+				ids[i] = hi - int64(i)
+			} else {
+				ids[i] = lo + int64(i)
+			}
+		}
+		if down {
+			hi -= size
+		} else {
+			lo += size
+		}
+		got, err := s.batches.AccountsByID(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if a, ok := got[id]; ok && len(out) < limit {
+				out = append(out, a)
+			}
+		}
+	}
+	return out, nil
+}
+
+// RenameAccount gives an account a new display name. The slug stays: clients and sign-ins
+// name the account by it. Admins only.
+func (s *Service) RenameAccount(ctx context.Context, id int64, name string) (*Account, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkAccountName(name); err != nil {
+		return nil, err
+	}
+	a, err := s.accounts.UpdateAccount(ctx, id, func(a *Account) error {
+		a.Name = name
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "account not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rename account: %w", err)
+	}
+	return a, nil
+}
+
+// usersOfAccount answers the ids of the users of an account. Users are indexed by id only,
+// so this reads every user, a page at a time: deleting an account is rare enough to afford it.
+func (s *Service) usersOfAccount(ctx context.Context, accountID int64) ([]int64, error) {
+	const page = 500
+	var ids []int64
+	var after int64
+	for {
+		users, err := s.users.ListUsers(ctx, after, 0, page, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if u.AccountID == accountID {
+				ids = append(ids, u.ID)
+			}
+		}
+		if len(users) < page {
+			return ids, nil
+		}
+		after = users[len(users)-1].ID
+	}
+}
+
+// DeleteAccount deletes an account. An account with users is CONFLICT unless withUsers,
+// which deletes each of them first as DeleteUser does (every session, key, refresh token and
+// second factor ends). The default account cannot be deleted, nor the caller's own
+// (BAD_USER_INPUT). Admins only.
+//
+// A user created in the account while it is deleted does not outlive it: the account is
+// removed first and its users swept after, and CreateUser checks the account after writing
+// the user (taking it back, NOT_FOUND, if the account is gone), so either the sweep finds the
+// user or the creation sees the account gone. A call that fails before removing the account
+// can be retried; users it had deleted stay deleted.
+func (s *Service) DeleteAccount(ctx context.Context, id int64, withUsers bool) (*Account, error) {
+	p, err := requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.User.AccountID == id {
+		// It would delete the caller, which DeleteUser refuses too.
+		return nil, Errorf(CodeInvalidInput, "you cannot delete the account you belong to")
+	}
+	a, err := s.accounts.Account(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "account not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete account: %w", err)
+	}
+	if a.Slug == DefaultAccountSlug {
+		return nil, Errorf(CodeInvalidInput, "the default account cannot be deleted")
+	}
+	sweep := func() error {
+		ids, err := s.usersOfAccount(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(ids) > 0 && !withUsers {
+			return Errorf(CodeConflict, "the account has %d users: delete them first, or pass withUsers", len(ids))
+		}
+		for _, uid := range ids {
+			if _, err := s.users.DeleteUser(ctx, uid); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := sweep(); err != nil {
+		if ErrorCode(err) == CodeConflict {
+			return nil, err
+		}
+		return nil, fmt.Errorf("delete users of account: %w", err)
+	}
+	a, err = s.accounts.DeleteAccount(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "account not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete account: %w", err)
+	}
+	// Users whose creation raced the first sweep go with the account, whatever withUsers
+	// says: the account they were made in is gone.
+	withUsers = true
+	if err := sweep(); err != nil {
+		return nil, fmt.Errorf("delete users created in the deleted account: %w", err)
+	}
+	return a, nil
 }

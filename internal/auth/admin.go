@@ -188,3 +188,93 @@ func (s *Service) DeleteUser(ctx context.Context, id int64) (*User, error) {
 	}
 	return u, nil
 }
+
+// SetUserRole gives a user a role. Admins only, and not on themselves: an admin who could
+// demote themselves could leave the deployment without any admin, and the one running the
+// operation is always an admin other than the target, so it never demotes the last one.
+// The change ends no session: it takes effect on the next request, since Authenticate reads
+// the user and requireAdmin checks the user's role as well as the session's admin scope, so
+// a demoted admin's sessions and keys lose the admin operations at once.
+func (s *Service) SetUserRole(ctx context.Context, id int64, role Role) (*User, error) {
+	p, err := requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !role.Valid() {
+		return nil, Errorf(CodeInvalidInput, "unknown role")
+	}
+	if id == p.User.ID {
+		return nil, Errorf(CodeInvalidInput, "you cannot change your own role")
+	}
+	u, err := s.users.UpdateUser(ctx, id, func(u *User) error {
+		u.Role = role
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "user not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("set user role: %w", err)
+	}
+	return u, nil
+}
+
+// RenameUser gives a user a new username, unique within their account (CONFLICT if another
+// user there has it). Sessions and keys are bound to the user's id, not the name, so they
+// all go on; sign-ins use the new name from then on. Of admins racing to give one name to
+// two users, one succeeds and the others get CONFLICT. Admins only.
+func (s *Service) RenameUser(ctx context.Context, id int64, username string) (*User, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkUsername(username); err != nil {
+		return nil, err
+	}
+	u, err := s.users.RenameUser(ctx, id, username)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, Errorf(CodeNotFound, "user not found")
+	case errors.Is(err, ErrConflict):
+		return nil, Errorf(CodeConflict, "that username is taken in the user's account")
+	case err != nil:
+		return nil, fmt.Errorf("rename user: %w", err)
+	}
+	return u, nil
+}
+
+// SetUserEmail sets a user's email address ("" removes it), in its normalized form
+// (NormalizeEmail) and not verified: the admin vouches for the address being the user's,
+// not for the user reading it, so anything that needs a verified address waits for the
+// user to verify it. CONFLICT if another user of the account has the address. Admins only.
+func (s *Service) SetUserEmail(ctx context.Context, id int64, email string) (*User, error) {
+	if _, err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if email != "" {
+		n, err := NormalizeEmail(email)
+		if err != nil {
+			return nil, err
+		}
+		email = n
+	}
+	cur, err := s.users.User(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(CodeNotFound, "user not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("set user email: %w", err)
+	}
+	if cur.Email == email {
+		return cur, nil // setting the same address keeps its verification
+	}
+	u, err := s.emails.SetEmail(ctx, id, email, false)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, Errorf(CodeNotFound, "user not found")
+	case errors.Is(err, ErrConflict):
+		return nil, Errorf(CodeConflict, "that email address belongs to another user")
+	case err != nil:
+		return nil, fmt.Errorf("set user email: %w", err)
+	}
+	return u, nil
+}

@@ -91,11 +91,15 @@ type (
 		ListUsers(ctx context.Context, after, before int64, limit int, fromEnd bool) ([]*User, error)
 		CountUsers(ctx context.Context) (int, error)
 		DeleteUser(ctx context.Context, id int64) (*User, error)
+		RenameUser(ctx context.Context, id int64, username string) (*User, error)
 	}
 	accountStore interface {
 		CreateAccount(ctx context.Context, a *Account) error
 		Account(ctx context.Context, id int64) (*Account, error)
 		AccountBySlug(ctx context.Context, slug string) (*Account, error)
+		LastAccountID(ctx context.Context) (int64, error)
+		UpdateAccount(ctx context.Context, id int64, edit func(*Account) error) (*Account, error)
+		DeleteAccount(ctx context.Context, id int64) (*Account, error)
 	}
 	keyStore interface {
 		CreateKey(ctx context.Context, k *UserKey) error

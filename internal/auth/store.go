@@ -64,6 +64,14 @@ type UserStore interface {
 	ListUsers(ctx context.Context, after, before int64, limit int, fromEnd bool) ([]*User, error)
 	// CountUsers answers how many users there are.
 	CountUsers(ctx context.Context) (int, error)
+	// RenameUser gives the user a new username within their account, and answers the user
+	// as saved; ErrConflict if another user of the account has it (or is being given it),
+	// ErrNotFound if there is no such user. The new name is claimed before the record carries
+	// it and the old one released after the record drops it, so that of concurrent renames to
+	// one name exactly one succeeds and a name is never held by two users; a claim left behind
+	// by a call that failed half-way finds nobody (UserByUsername checks the record) but keeps
+	// the name taken until it is released by hand.
+	RenameUser(ctx context.Context, id int64, username string) (*User, error)
 	// DeleteUser removes the user with everything that is theirs: username, keys, sessions,
 	// refresh token families (with every refresh token they issued), second factor, and every
 	// index entry. Of concurrent calls for one user exactly one answers the user;

@@ -89,6 +89,17 @@ func (s *Service) createUserWith(ctx context.Context, accountSlug, username, pas
 		}
 		return nil, fmt.Errorf("create user: %w", err)
 	}
+	// Written first, the account checked last: a DeleteAccount racing this either finds the
+	// user in its sweep, which follows its removal of the account, or is seen here, and the
+	// user is taken back (see DeleteAccount).
+	if _, err := s.accounts.Account(ctx, account.ID); errors.Is(err, ErrNotFound) {
+		if _, err := s.users.DeleteUser(ctx, u.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("take back a user of a deleted account: %w", err)
+		}
+		return nil, Errorf(CodeNotFound, "account not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("check account of new user: %w", err)
+	}
 	return u, nil
 }
 

@@ -48,3 +48,42 @@ func copyAccount(a *auth.Account) *auth.Account {
 	c.CreatedAt = utc(a.CreatedAt)
 	return &c
 }
+
+// LastAccountID implements auth.AccountStore.
+func (s *Store) LastAccountID(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastAccount, nil
+}
+
+// UpdateAccount implements auth.AccountStore.
+func (s *Store) UpdateAccount(_ context.Context, id int64, edit func(*auth.Account) error) (*auth.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return nil, notFound("update account")
+	}
+	c := copyAccount(a)
+	if err := edit(c); err != nil {
+		return nil, err
+	}
+	c.ID, c.Slug = a.ID, a.Slug // the slug index keys on it
+	s.accounts[id] = copyAccount(c)
+	return copyAccount(c), nil
+}
+
+// DeleteAccount implements auth.AccountStore.
+func (s *Store) DeleteAccount(_ context.Context, id int64) (*auth.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return nil, notFound("delete account")
+	}
+	delete(s.accounts, id)
+	if s.bySlug[a.Slug] == id {
+		delete(s.bySlug, a.Slug)
+	}
+	return copyAccount(a), nil
+}

@@ -73,3 +73,31 @@ func copyUser(u *auth.User) *auth.User {
 	c.CreatedAt = utc(u.CreatedAt)
 	return &c
 }
+
+// RenameUser implements auth.UserStore.
+func (s *Store) RenameUser(_ context.Context, id int64, username string) (*auth.User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return nil, notFound("rename user")
+	}
+	if u.Username == username {
+		return copyUser(u), nil
+	}
+	if _, taken := s.byUsername[username][u.AccountID]; taken {
+		return nil, fmt.Errorf("memstore: rename user: %w", auth.ErrConflict)
+	}
+	if byAccount := s.byUsername[u.Username]; byAccount[u.AccountID] == id {
+		delete(byAccount, u.AccountID)
+		if len(byAccount) == 0 {
+			delete(s.byUsername, u.Username)
+		}
+	}
+	if s.byUsername[username] == nil {
+		s.byUsername[username] = map[int64]int64{}
+	}
+	s.byUsername[username][u.AccountID] = id
+	u.Username = username
+	return copyUser(u), nil
+}

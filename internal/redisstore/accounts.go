@@ -2,8 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/authgraph/authgraph/internal/auth"
 )
@@ -65,4 +68,62 @@ func (s *Store) AccountBySlug(ctx context.Context, slug string) (*auth.Account, 
 		return nil, fail(op, fmt.Errorf("%w: slug claim", errCorrupt))
 	}
 	return s.Account(ctx, id)
+}
+
+// LastAccountID implements auth.AccountStore: the counter CreateAccount INCRs.
+func (s *Store) LastAccountID(ctx context.Context) (int64, error) {
+	const op = "last account id"
+	n, err := s.rdb.Get(ctx, s.name.seq("a")).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fail(op, err)
+	}
+	return n, nil
+}
+
+// UpdateAccount implements auth.AccountStore: the record is rewritten under WATCH.
+func (s *Store) UpdateAccount(ctx context.Context, id int64, edit func(*auth.Account) error) (*auth.Account, error) {
+	var out *auth.Account
+	err := s.update(ctx, "update account", s.name.account(id), func(b []byte) ([]byte, error) {
+		a, err := decodeAccount(id, b)
+		if err != nil {
+			return nil, err
+		}
+		slug := a.Slug
+		if err := edit(a); err != nil {
+			return nil, editError{err}
+		}
+		a.ID, a.Slug = id, slug // the slug claim keys on it: it cannot change here
+		out = a
+		return encodeAccount(a)
+	})
+	if err != nil {
+		return nil, passEditError(err)
+	}
+	return out, nil
+}
+
+// DeleteAccount implements auth.AccountStore: free the slug if this account holds it, then
+// DEL the record; the call whose DEL removed it answers the account. The slug goes first, so
+// that a failure between the two leaves an account that can be deleted again, never a slug
+// claimed by no account.
+func (s *Store) DeleteAccount(ctx context.Context, id int64) (*auth.Account, error) {
+	const op = "delete account"
+	a, err := s.Account(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := deleteIfEqual.Run(ctx, s.rdb, []string{s.name.slug(a.Slug)}, id).Err(); err != nil {
+		return nil, fail(op, err)
+	}
+	n, err := s.rdb.Del(ctx, s.name.account(id)).Result()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	if n == 0 {
+		return nil, notFound(op)
+	}
+	return a, nil
 }

@@ -120,6 +120,14 @@
 //     (UserByUsername answers ErrNotFound, though the account still counts in HKEYS);
 //     HDEL p un:<username> <account id> frees it (DEL p as:<slug> for a slug).
 //   - CreateUser then ZADDs the id to the users index (undoing the rest if that fails).
+//   - DeleteAccount frees the slug (only if still the account's, by script) and then DELs the
+//     record; the call whose DEL removed it answers the account. Accounts have no index:
+//     the service lists them by id range up to seq:a (LastAccountID), GETs pipelined.
+//   - RenameUser claims the new name with HSETNX (ErrConflict if taken: of racing renames
+//     to one name, one wins), rewrites the record under WATCH, then releases the old name
+//     (hdelIfEqual); a failed rewrite releases the new claim. The claim and the record lie
+//     in different slots, so the order, not a script, keeps a name from two users:
+//     UserByUsername answers only a record that carries the name it was found by.
 //   - SetPasswordHash, SetKeyHash, UpdateUser and UpdateKey read, change and write the record
 //     under WATCH, so an update can never bring back a record deleted meanwhile.
 //   - TouchSession rewrites a session record with SET KEEPTTL in a script that first checks

@@ -78,8 +78,17 @@ func (s *Store) UserByUsername(ctx context.Context, accountID int64, username st
 		return nil, fail(op, fmt.Errorf("%w: username claim", errCorrupt))
 	}
 	// A claim whose user record is missing (a CreateUser under way, or one that died between
-	// its two writes) is no user: User answers ErrNotFound.
-	return s.User(ctx, id)
+	// its two writes) is no user: User answers ErrNotFound. Nor is one whose record carries
+	// another name: a RenameUser claims the new name before the record takes it, and
+	// releases the old one after the record has dropped it.
+	u, err := s.User(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Username != username || u.AccountID != accountID {
+		return nil, notFound(op)
+	}
+	return u, nil
 }
 
 // AccountsWithUsername implements auth.UserStore.
@@ -111,4 +120,57 @@ func (s *Store) SetPasswordHash(ctx context.Context, id int64, hash string) erro
 		u.PasswordHash = hash
 		return encodeUser(u)
 	})
+}
+
+// RenameUser implements auth.UserStore, the way SetEmail moves an email claim: claim the new
+// name in the account (HSETNX on un:<username>), rewrite the record under WATCH, release the
+// old name (if this user still holds it). The claims and the record lie in different slots,
+// so no one script or transaction may span them on a Cluster; the order is what keeps a name
+// from being held by two users: the HSETNX decides which of racing renames (or a CreateUser)
+// gets a name, and a record never carries a name its user has not claimed.
+func (s *Store) RenameUser(ctx context.Context, id int64, username string) (*auth.User, error) {
+	const op = "rename user"
+	u, err := s.User(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Username == username {
+		return u, nil
+	}
+	claim, field := s.name.username(username), itoa(u.AccountID)
+	ok, err := s.rdb.HSetNX(ctx, claim, field, id).Result()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	if !ok {
+		return nil, conflict(op)
+	}
+	var out *auth.User
+	var old string
+	err = s.update(ctx, op, s.name.user(id), func(b []byte) ([]byte, error) {
+		cur, err := decodeUser(id, b)
+		if err != nil {
+			return nil, err
+		}
+		// Read again on every retry: what is released is what the record held when the
+		// write went through.
+		old = cur.Username
+		cur.Username = username
+		out = cur
+		return encodeUser(cur)
+	})
+	if err != nil {
+		// Release the new claim, or the name would stay taken by a user who does not carry it.
+		uctx, cancel := undoContext(ctx)
+		defer cancel()
+		_ = hdelIfEqual.Run(uctx, s.rdb, []string{claim}, field, id).Err()
+		return nil, err
+	}
+	if old != username {
+		if err := hdelIfEqual.Run(ctx, s.rdb, []string{s.name.username(old)}, field, id).Err(); err != nil {
+			// The rename is made; only the old name stays taken by no one.
+			return nil, fail(op, err)
+		}
+	}
+	return out, nil
 }

@@ -43,8 +43,12 @@ var storeMethods = map[string]struct {
 	"SetPasswordHash":      {invalidates, "changes the user record"},
 	"UpdateUser":           {invalidates, "changes the user record: role, password, disabled"},
 	"DeleteUser":           {invalidates, "ends the user and all their sessions"},
+	"RenameUser":           {invalidates, "changes the user record: its username"},
 	// Accounts: Authenticate reads none of them.
 	"CreateAccount": {passthrough, "accounts are not cached"},
+	"LastAccountID": {passthrough, "accounts are not cached"},
+	"UpdateAccount": {passthrough, "accounts are not cached"},
+	"DeleteAccount": {passthrough, "accounts are not cached; the users are deleted one by one (DeleteUser)"},
 	"AccountsByID":  {passthrough, "accounts are not cached"},
 	"UsersWithTOTP": {passthrough, "TOTP state is not cached"},
 
@@ -234,6 +238,9 @@ func (unsure) UpdateUser(context.Context, int64, func(*auth.User) error) (*auth.
 	return nil, auth.ErrUnavailable
 }
 func (unsure) SetEmail(context.Context, int64, string, bool) (*auth.User, error) {
+	return nil, auth.ErrUnavailable
+}
+func (unsure) RenameUser(context.Context, int64, string) (*auth.User, error) {
 	return nil, auth.ErrUnavailable
 }
 func (unsure) DeleteUser(context.Context, int64) (*auth.User, error) {

@@ -350,6 +350,16 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, edit func(*auth.User) 
 	return u, err
 }
 
+// RenameUser implements auth.UserStore, and publishes the change of the user: a cached user
+// would go on showing the old name.
+func (s *Store) RenameUser(ctx context.Context, id int64, username string) (*auth.User, error) {
+	u, err := s.next.RenameUser(ctx, id, username)
+	if !errors.Is(err, auth.ErrNotFound) && !errors.Is(err, auth.ErrConflict) {
+		s.UserChanged(ctx, id)
+	}
+	return u, err
+}
+
 // DeleteUser implements auth.UserStore, and publishes the end of the user and of all
 // their sessions.
 func (s *Store) DeleteUser(ctx context.Context, id int64) (*auth.User, error) {
