@@ -243,6 +243,8 @@ func TestPersistedQueriesRefuseInlineCredentials(t *testing.T) {
 		`mutation { createSessionUsingUsername(input: {username: "nobody", password: "` + pw + `"}) { token } }`,
 		`mutation($p: String! = "` + pw + `") { createSessionUsingUsername(input: {username: "nobody", password: $p}) { token } }`,
 		`mutation { refreshSession(input: {refreshToken: "agr_` + pw + `"}) { token } }`,
+		// The credential inside a whole input object given as a variable's default.
+		`mutation($i: CreateSessionUsingUsernameInput! = {username: "` + adminName + `", password: "` + adminPass + `"}) { createSessionUsingUsername(input: $i) { token } }`,
 	} {
 		before := len(prefixKeys(t, rs))
 		r := srv.postAPQ(t, "", sha256Hex(q), q)

@@ -144,6 +144,10 @@ func TestInlineCredential(t *testing.T) {
 		{`mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`, ""},
 		{`mutation($p: String! = "hunter2") { createSessionUsingUsername(input: {username: "a", password: $p}) { token } }`, "password"},
 		{`mutation($p: String = null) { createSessionUsingUsername(input: {username: "a", password: $p}) { token } }`, ""},
+		// A whole input object as the variable's default carries the credential inside.
+		{`mutation($i: CreateSessionUsingUsernameInput! = {username: "alice", password: "correct horse"}) { createSessionUsingUsername(input: $i) { token } }`, "password"},
+		{`mutation($i: RefreshSessionInput = {refreshToken: "agr_x"}) { refreshSession(input: $i) { token } }`, "refreshToken"},
+		{`mutation($i: CreateSessionUsingUsernameInput! = {username: "alice", password: null}) { createSessionUsingUsername(input: $i) { token } }`, ""},
 		{`mutation { refreshSession(input: {refreshToken: "agr_x"}) { token } }`, "refreshToken"},
 		{`mutation { refreshSession(input: {refreshToken: null}) { token } }`, ""},
 		{`mutation { changePassword(input: {currentPassword: $a, newPassword: "b"}) { id } }`, "newPassword"},

@@ -48,6 +48,16 @@ func InlineCredential(doc *ast.QueryDocument) string {
 			}
 		}
 	}
+	// A default value is text of the document too, whatever the variable feeds: a whole
+	// input object ($i: SomeInput = {password: "…"}) carries its credential fields inside.
+	for _, op := range doc.Operations {
+		for _, v := range op.VariableDefinitions {
+			w.value("", v.DefaultValue)
+			if w.found != "" {
+				return w.found
+			}
+		}
+	}
 	return ""
 }
 
