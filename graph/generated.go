@@ -1419,7 +1419,8 @@ type UserKey implements Node {
   expiresAt: DateTime
   """
   What sessions made from the key may do (see ` + "`" + `@hasScope` + "`" + `). A key made without scopes holds
-  every scope a key of its user may hold: all but ` + "`" + `account:write` + "`" + `, and ` + "`" + `admin` + "`" + ` only for admins.
+  every scope a key of its user may hold: all but ` + "`" + `account:write` + "`" + `, and ` + "`" + `admin` + "`" + ` only for admins,
+  as the user's role was when the key was made (a later promotion widens no key).
   """
   scopes: [String!]!
   "After ` + "`" + `rerollUserKey` + "`" + ` with a grace period: when the previous secret stops working."

@@ -206,6 +206,11 @@ func (s *Service) SetUserRole(ctx context.Context, id int64, role Role) (*User, 
 	if id == p.User.ID {
 		return nil, Errorf(CodeInvalidInput, "you cannot change your own role")
 	}
+	if role == RoleAdmin {
+		if err := s.pinUnscopedKeys(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	u, err := s.users.UpdateUser(ctx, id, func(u *User) error {
 		u.Role = role
 		return nil
@@ -277,4 +282,37 @@ func (s *Service) SetUserEmail(ctx context.Context, id int64, email string) (*Us
 		return nil, fmt.Errorf("set user email: %w", err)
 	}
 	return u, nil
+}
+
+// pinUnscopedKeys gives each of the user's keys stored without scopes (made before keys
+// spelled theirs out) the scopes it has under the user's current role, before a promotion:
+// such a key would otherwise gain admin with its owner, and a key handed to a program
+// long ago must not become an admin credential because its owner was promoted.
+func (s *Service) pinUnscopedKeys(ctx context.Context, userID int64) error {
+	u, err := s.users.User(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return nil // SetUserRole answers NOT_FOUND
+	}
+	if err != nil {
+		return fmt.Errorf("read user: %w", err)
+	}
+	keys, err := s.keys.KeysOf(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("list keys: %w", err)
+	}
+	for _, k := range keys {
+		if k.Scopes != nil {
+			continue
+		}
+		_, err := s.keys.UpdateKey(ctx, k.ID, func(cur *UserKey) error {
+			if cur.Scopes == nil {
+				cur.Scopes = KeyScopes(u.Role)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("pin key scopes: %w", err)
+		}
+	}
+	return nil
 }

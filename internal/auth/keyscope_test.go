@@ -272,3 +272,62 @@ func TestKeySessionCannotMintALongerLivedKey(t *testing.T) {
 		t.Errorf("a key made by the session of a key without expiry: %+v, %v", nk, err)
 	}
 }
+
+// Promoting a user widens no key already out: a key made without scopes holds what its
+// owner's role allowed when it was made, spelled out, so the member's key handed to a
+// program does not become an admin credential with the promotion.
+func TestPromotionWidensNoKey(t *testing.T) {
+	f := newLifecycleFixture(t, auth.Config{})
+	admin := f.as(t, "admin", "admin-password")
+	alice := f.member(t, "alice")
+	bg := context.Background()
+	nk, err := f.svc.CreateUserKey(alice, "ci", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := nk.Key.Scopes; !slices.Equal(got, auth.KeyScopes(auth.RoleMember)) {
+		t.Fatalf("a key made without scopes stores %v, want the member's key scopes spelled out", got)
+	}
+	u, err := f.svc.User(alice, auth.PrincipalFrom(alice).User.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetUserRole(admin, u.ID, auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := f.svc.LoginUserKey(bg, nk.Key.ID, nk.Secret, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(ns.Session.Scopes, auth.ScopeAdmin) {
+		t.Fatalf("the member's old key signs in with %v after the promotion", ns.Session.Scopes)
+	}
+}
+
+// A key stored without scopes (made before keys spelled theirs out) is pinned to its
+// owner's role before a promotion.
+func TestPromotionPinsUnscopedKeys(t *testing.T) {
+	f := newLifecycleFixture(t, auth.Config{})
+	admin := f.as(t, "admin", "admin-password")
+	alice := f.member(t, "alice")
+	bg := context.Background()
+	nk, err := f.svc.CreateUserKey(alice, "legacy", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As an older server stored it.
+	if _, err := f.store.UpdateKey(bg, nk.Key.ID, func(k *auth.UserKey) error { k.Scopes = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	id := auth.PrincipalFrom(alice).User.ID
+	if _, err := f.svc.SetUserRole(admin, id, auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	k, err := f.store.Key(bg, nk.Key.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(k.Scopes, auth.KeyScopes(auth.RoleMember)) {
+		t.Fatalf("the legacy key holds %v after the promotion, want the member's scopes", k.Scopes)
+	}
+}

@@ -168,7 +168,9 @@ func keyScopesFor(p *Principal, requested []Scope) ([]Scope, error) {
 		if p.Session != nil && p.Session.Scopes != nil {
 			return slices.Clone(p.Session.Scopes), nil
 		}
-		return nil, nil
+		// Spelled out rather than stored as "whatever the role allows": a key keeps the
+		// rights it was made with, so promoting its owner later widens no key already out.
+		return KeyScopes(p.User.Role), nil
 	}
 	if len(requested) == 0 {
 		return nil, Errorf(CodeInvalidInput, "scopes must name at least one scope; leave it out for the user's full rights")

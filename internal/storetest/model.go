@@ -838,6 +838,9 @@ func (m *machine) CreateKey(rt *rapid.T) {
 		want = auth.CodeForbidden
 	case requested == nil && s.scopes != nil:
 		stored = slices.Clone(s.scopes)
+	case requested == nil:
+		// Spelled out: what the owner's role allows now, not whatever it will allow later.
+		stored = keyScopes(s.owner.role)
 	case requested != nil:
 		for _, sc := range requested {
 			switch {
