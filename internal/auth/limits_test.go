@@ -346,3 +346,32 @@ func (l *onlyLimiter) Check(ctx context.Context, a auth.Attempt, ip, id string) 
 	}
 	return l.fakeLimiter.Check(ctx, a, ip, id)
 }
+
+// The session that changed a password may finish that change by sending it again: then the
+// new password is checked against the stored hash, and that check is a guess counted like
+// the current password's, so a stolen token of that session gets one guess per attempt.
+func TestChangePasswordRetryGuessesAreCounted(t *testing.T) {
+	f := newLimitFixture(t)
+	bg := context.Background()
+	ns, err := f.svc.LoginPassword(bg, "admin", "admin-password", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(bg, ns.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ip = "198.51.100.4"
+	ctx := auth.WithClient(auth.WithPrincipal(bg, p), auth.ClientInfo{IP: ip})
+	if _, _, err := f.svc.ChangePassword(ctx, "admin-password", "a brand new passphrase", false); err != nil {
+		t.Fatal(err)
+	}
+	f.lim.reset(nil, nil)
+	_, _, err = f.svc.ChangePassword(ctx, "a wrong guess at it", "another guess at it", false)
+	wantCode(t, "a retry with two wrong passwords", err, auth.CodeInvalidCredentials)
+	checks, records := f.lim.seen()
+	want := fmt.Sprint(auth.AttemptPassword, " ", ip, " admin")
+	if len(checks) != 2 || len(records) != 2 || records[0] != want+" false" || records[1] != want+" false" {
+		t.Fatalf("checks %q, records %q; want both passwords checked and recorded as failures", checks, records)
+	}
+}

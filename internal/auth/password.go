@@ -135,8 +135,19 @@ func (s *Service) changeToFinish(ctx context.Context, p *Principal, next string)
 	if err != nil || p.Session == nil || u.PasswordChangedBy != p.Session.ID {
 		return nil, false
 	}
+	// next is checked against the stored hash: a guess like any other, counted as one, so
+	// that a stolen session of the one that changed the password gets no second guess per
+	// attempt.
+	ip := ClientFrom(ctx).IP
+	if err := s.checkLimit(ctx, AttemptPassword, ip, p.User.Username); err != nil {
+		return nil, false
+	}
 	ok, _, err := s.hasher.Verify(ctx, next, u.PasswordHash)
-	return u, err == nil && ok
+	if err != nil || !ok {
+		_, _ = s.recordLogin(ctx, AttemptPassword, ip, p.User.Username, nil, invalidCredentials())
+		return nil, false
+	}
+	return u, true
 }
 
 // endOtherSessions is the end of ChangePassword, once u has the new password: with end set
