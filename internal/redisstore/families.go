@@ -313,7 +313,15 @@ func (s *Store) Rotate(ctx context.Context, r *auth.Rotation) (*auth.RotationRes
 		undo()
 		uctx, cancel := undoContext(ctx)
 		defer cancel()
-		s.dropSessions(uctx, r.Access.UserID, accessPairs(res[1:]))
+		// The family is revoked and nobody can retry this for us: its access sessions (in
+		// other slots) must end now. A failed delete is tried once more through the user's
+		// index; failing again answers an error, which the session cache takes as the end
+		// of the family on every replica, and the sessions' own short life bounds the rest.
+		if err := s.dropSessions(uctx, r.Access.UserID, accessPairs(res[1:])); err != nil {
+			if err := s.dropFamilySessions(uctx, r.Access.UserID, r.FamilyID); err != nil {
+				return nil, fail(op, err)
+			}
+		}
 		// The family is gone: its pointers and token set go too (best effort: they lead to
 		// no family, and expire anyway).
 		_ = s.purgeFamily(uctx, r.Access.UserID, r.FamilyID)
