@@ -207,23 +207,17 @@ type AccountPage struct {
 const accountScanChunk = 128
 
 // ListAccounts answers a page of every account, the Relay way (see PageRequest). Admins
-// only. Accounts have ids from one counter and are never deleted, so the store keeps no
-// index of them: a page reads ids in chunks (one pipelined read each) between the cursors
-// and the last id assigned, skipping the ids no account took (a CreateAccount refused for a
-// taken slug uses one up).
+// only. Accounts have ids from one counter and the store keeps no index of them: a page
+// reads ids in chunks (one pipelined read each) between the cursors and the last id
+// assigned, skipping the ids no account holds (one a CreateAccount refused for a taken slug
+// used up, or a deleted account's).
 func (s *Service) ListAccounts(ctx context.Context, req PageRequest) (*AccountPage, error) {
 	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	if req.First < 0 || req.Last < 0 || (req.First > 0 && req.Last > 0) {
-		return nil, Errorf(CodeInvalidInput, "pass first or last, not both, and not below 1")
-	}
-	n, fromEnd := req.First, false
-	switch {
-	case req.Last > 0:
-		n, fromEnd = req.Last, true
-	case n == 0:
-		n = DefaultPageSize
+	n, fromEnd, err := req.size()
+	if err != nil {
+		return nil, err
 	}
 	last, err := s.accounts.LastAccountID(ctx)
 	if err != nil {

@@ -39,6 +39,20 @@ type PageRequest struct {
 	After, Before int64
 }
 
+// size answers how many items the page holds and whether they are counted from its end
+// (Last), or BAD_USER_INPUT for a request that asks both ways or below one.
+func (req PageRequest) size() (n int, fromEnd bool, err error) {
+	switch {
+	case req.First < 0 || req.Last < 0 || (req.First > 0 && req.Last > 0):
+		return 0, false, Errorf(CodeInvalidInput, "pass first or last, not both, and not below 1")
+	case req.Last > 0:
+		return req.Last, true, nil
+	case req.First > 0:
+		return req.First, false, nil
+	}
+	return DefaultPageSize, false, nil
+}
+
 // UserPage is a page of users in ascending id order.
 type UserPage struct {
 	Users           []*User
@@ -53,15 +67,9 @@ func (s *Service) ListUsers(ctx context.Context, req PageRequest) (*UserPage, er
 	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	if req.First < 0 || req.Last < 0 || (req.First > 0 && req.Last > 0) {
-		return nil, Errorf(CodeInvalidInput, "pass first or last, not both, and not below 1")
-	}
-	n, fromEnd := req.First, false
-	switch {
-	case req.Last > 0:
-		n, fromEnd = req.Last, true
-	case n == 0:
-		n = DefaultPageSize
+	n, fromEnd, err := req.size()
+	if err != nil {
+		return nil, err
 	}
 	users, err := s.users.ListUsers(ctx, req.After, req.Before, n+1, fromEnd)
 	if err != nil {
