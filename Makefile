@@ -51,15 +51,26 @@ FUZZ_TARGETS := \
 	./graph/scalar:FuzzUnmarshalObjectID \
 	./internal/httpapi:FuzzHandler
 FUZZMINIMIZETIME ?= 5s
+# A run that fails with nothing but "context deadline exceeded" and writes no failing input is
+# Go's fuzz coordinator racing its own -fuzztime deadline (go.dev/issue/75804, fixed in Go 1.27),
+# not a crasher: it is run once more, and a second such run is reported as a flake, not a failure.
+# A failing input written to testdata/fuzz, a panic or a t.Fatal always fails.
 fuzz:
 	@set -u; failed=0; summary=""; \
 	for t in $(FUZZ_TARGETS); do \
-	  pkg=$${t%%:*}; fn=$${t##*:}; log=$$(mktemp); \
-	  echo "== $$fn in $$pkg, $(FUZZTIME)"; \
-	  if $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg >$$log 2>&1; \
-	  then crashers=0; else crashers=1; failed=1; cat $$log; fi; \
+	  pkg=$${t%%:*}; fn=$${t##*:}; log=$$(mktemp); result=""; tries=0; \
+	  while [ -z "$$result" ]; do \
+	    tries=$$((tries+1)); echo "== $$fn in $$pkg, $(FUZZTIME) (run $$tries)"; \
+	    if $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg >$$log 2>&1; then \
+	      result="0 crashers"; \
+	    elif grep -q 'context deadline exceeded' $$log && ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' $$log; then \
+	      cat $$log; if [ $$tries -ge 2 ]; then result="0 crashers (deadline flake twice)"; fi; \
+	    else \
+	      cat $$log; result="1 crasher"; failed=1; \
+	    fi; \
+	  done; \
 	  execs=$$(sed -n 's/.*execs: \([0-9]*\).*/\1/p' $$log | tail -1); rm -f $$log; \
-	  summary="$$summary$$(printf '%-24s %-22s %12s execs  %s crashers' $$fn $$pkg "$${execs:-?}" $$crashers)\n"; \
+	  summary="$$summary$$(printf '%-24s %-22s %12s execs  %s' $$fn $$pkg "$${execs:-?}" "$$result")\n"; \
 	done; \
 	printf "\nfuzz summary (FUZZTIME=$(FUZZTIME)):\n$$summary"; exit $$failed
 
