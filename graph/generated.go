@@ -48,11 +48,12 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	Account struct {
-		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		RawID     func(childComplexity int) int
-		Slug      func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Name         func(childComplexity int) int
+		RawID        func(childComplexity int) int
+		SignUpPolicy func(childComplexity int) int
+		Slug         func(childComplexity int) int
 	}
 
 	AccountConnection struct {
@@ -87,10 +88,18 @@ type ComplexityRoot struct {
 		User func(childComplexity int) int
 	}
 
+	EmailRequestPayload struct {
+		Email func(childComplexity int) int
+	}
+
 	Mutation struct {
+		AcceptInvitation                func(childComplexity int, input model.AcceptInvitationInput) int
+		ChangeEmail                     func(childComplexity int, input model.ChangeEmailInput) int
 		ChangePassword                  func(childComplexity int, input model.ChangePasswordInput) int
 		ConfirmTotp                     func(childComplexity int, input model.ConfirmTotpInput) int
 		CreateAccount                   func(childComplexity int, input model.CreateAccountInput) int
+		CreateInvitation                func(childComplexity int, input model.CreateInvitationInput) int
+		CreateSessionUsingEmailCode     func(childComplexity int, input model.CreateSessionUsingEmailCodeInput) int
 		CreateSessionUsingExternalToken func(childComplexity int, input model.CreateSessionUsingExternalTokenInput) int
 		CreateSessionUsingUserKey       func(childComplexity int, input model.CreateSessionUsingUserKeyInput) int
 		CreateSessionUsingUsername      func(childComplexity int, input model.CreateSessionUsingUsernameInput) int
@@ -109,9 +118,17 @@ type ComplexityRoot struct {
 		RefreshSession                  func(childComplexity int, input *model.RefreshSessionInput) int
 		RenameAccount                   func(childComplexity int, input model.RenameAccountInput) int
 		RenameUser                      func(childComplexity int, input model.RenameUserInput) int
+		RequestEmailVerification        func(childComplexity int, input model.EmailRequestInput) int
+		RequestPasswordReset            func(childComplexity int, input model.EmailRequestInput) int
+		RequestSignInCode               func(childComplexity int, input model.EmailRequestInput) int
 		RerollUserKey                   func(childComplexity int, input model.RerollUserKeyInput) int
+		ResetPassword                   func(childComplexity int, input model.ResetPasswordInput) int
+		SendPasswordReset               func(childComplexity int, input model.UserIDInput) int
+		SetAccountSignUpPolicy          func(childComplexity int, input model.SetAccountSignUpPolicyInput) int
 		SetUserEmail                    func(childComplexity int, input model.SetUserEmailInput) int
 		SetUserRole                     func(childComplexity int, input model.SetUserRoleInput) int
+		SignUp                          func(childComplexity int, input model.SignUpInput) int
+		VerifyEmail                     func(childComplexity int, input model.VerifyEmailInput) int
 	}
 
 	PageInfo struct {
@@ -230,6 +247,8 @@ type ComplexityRoot struct {
 type AccountResolver interface {
 	ID(ctx context.Context, obj *auth.Account) (*gid.ID, error)
 	RawID(ctx context.Context, obj *auth.Account) (string, error)
+
+	SignUpPolicy(ctx context.Context, obj *auth.Account) (auth.SignUpPolicy, error)
 }
 type MutationResolver interface {
 	CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error)
@@ -256,6 +275,18 @@ type MutationResolver interface {
 	SetUserEmail(ctx context.Context, input model.SetUserEmailInput) (*auth.User, error)
 	RenameAccount(ctx context.Context, input model.RenameAccountInput) (*auth.Account, error)
 	DeleteAccount(ctx context.Context, input model.DeleteAccountInput) (*model.DeleteAccountPayload, error)
+	SignUp(ctx context.Context, input model.SignUpInput) (*model.EmailRequestPayload, error)
+	VerifyEmail(ctx context.Context, input model.VerifyEmailInput) (*auth.User, error)
+	RequestEmailVerification(ctx context.Context, input model.EmailRequestInput) (*model.EmailRequestPayload, error)
+	RequestPasswordReset(ctx context.Context, input model.EmailRequestInput) (*model.EmailRequestPayload, error)
+	ResetPassword(ctx context.Context, input model.ResetPasswordInput) (*auth.User, error)
+	RequestSignInCode(ctx context.Context, input model.EmailRequestInput) (*model.EmailRequestPayload, error)
+	CreateSessionUsingEmailCode(ctx context.Context, input model.CreateSessionUsingEmailCodeInput) (*model.Session, error)
+	ChangeEmail(ctx context.Context, input model.ChangeEmailInput) (*model.EmailRequestPayload, error)
+	SendPasswordReset(ctx context.Context, input model.UserIDInput) (*auth.User, error)
+	CreateInvitation(ctx context.Context, input model.CreateInvitationInput) (*auth.User, error)
+	AcceptInvitation(ctx context.Context, input model.AcceptInvitationInput) (*auth.User, error)
+	SetAccountSignUpPolicy(ctx context.Context, input model.SetAccountSignUpPolicyInput) (*auth.Account, error)
 }
 type QueryResolver interface {
 	Version(ctx context.Context) (string, error)
@@ -337,6 +368,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Account.RawID(childComplexity), true
+	case "Account.signUpPolicy":
+		if e.ComplexityRoot.Account.SignUpPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.SignUpPolicy(childComplexity), true
 	case "Account.slug":
 		if e.ComplexityRoot.Account.Slug == nil {
 			break
@@ -417,6 +454,35 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DisableTotpPayload.User(childComplexity), true
 
+	case "EmailRequestPayload.email":
+		if e.ComplexityRoot.EmailRequestPayload.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EmailRequestPayload.Email(childComplexity), true
+
+	case "Mutation.acceptInvitation":
+		if e.ComplexityRoot.Mutation.AcceptInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acceptInvitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptInvitation(childComplexity, args["input"].(model.AcceptInvitationInput)), true
+	case "Mutation.changeEmail":
+		if e.ComplexityRoot.Mutation.ChangeEmail == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changeEmail_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangeEmail(childComplexity, args["input"].(model.ChangeEmailInput)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -450,6 +516,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAccount(childComplexity, args["input"].(model.CreateAccountInput)), true
+	case "Mutation.createInvitation":
+		if e.ComplexityRoot.Mutation.CreateInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createInvitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateInvitation(childComplexity, args["input"].(model.CreateInvitationInput)), true
+	case "Mutation.createSessionUsingEmailCode":
+		if e.ComplexityRoot.Mutation.CreateSessionUsingEmailCode == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSessionUsingEmailCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSessionUsingEmailCode(childComplexity, args["input"].(model.CreateSessionUsingEmailCodeInput)), true
 	case "Mutation.createSessionUsingExternalToken":
 		if e.ComplexityRoot.Mutation.CreateSessionUsingExternalToken == nil {
 			break
@@ -648,6 +736,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RenameUser(childComplexity, args["input"].(model.RenameUserInput)), true
+	case "Mutation.requestEmailVerification":
+		if e.ComplexityRoot.Mutation.RequestEmailVerification == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestEmailVerification_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestEmailVerification(childComplexity, args["input"].(model.EmailRequestInput)), true
+	case "Mutation.requestPasswordReset":
+		if e.ComplexityRoot.Mutation.RequestPasswordReset == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestPasswordReset_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestPasswordReset(childComplexity, args["input"].(model.EmailRequestInput)), true
+	case "Mutation.requestSignInCode":
+		if e.ComplexityRoot.Mutation.RequestSignInCode == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestSignInCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestSignInCode(childComplexity, args["input"].(model.EmailRequestInput)), true
 	case "Mutation.rerollUserKey":
 		if e.ComplexityRoot.Mutation.RerollUserKey == nil {
 			break
@@ -659,6 +780,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RerollUserKey(childComplexity, args["input"].(model.RerollUserKeyInput)), true
+	case "Mutation.resetPassword":
+		if e.ComplexityRoot.Mutation.ResetPassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetPassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetPassword(childComplexity, args["input"].(model.ResetPasswordInput)), true
+	case "Mutation.sendPasswordReset":
+		if e.ComplexityRoot.Mutation.SendPasswordReset == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendPasswordReset_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendPasswordReset(childComplexity, args["input"].(model.UserIDInput)), true
+	case "Mutation.setAccountSignUpPolicy":
+		if e.ComplexityRoot.Mutation.SetAccountSignUpPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setAccountSignUpPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetAccountSignUpPolicy(childComplexity, args["input"].(model.SetAccountSignUpPolicyInput)), true
 	case "Mutation.setUserEmail":
 		if e.ComplexityRoot.Mutation.SetUserEmail == nil {
 			break
@@ -681,6 +835,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserRole(childComplexity, args["input"].(model.SetUserRoleInput)), true
+	case "Mutation.signUp":
+		if e.ComplexityRoot.Mutation.SignUp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_signUp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SignUp(childComplexity, args["input"].(model.SignUpInput)), true
+	case "Mutation.verifyEmail":
+		if e.ComplexityRoot.Mutation.VerifyEmail == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyEmail_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyEmail(childComplexity, args["input"].(model.VerifyEmailInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1161,9 +1337,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AcceptInvitationInput", ec.unmarshalInputAcceptInvitationInput),
+			graphql.NewInputUnmarshaler("ChangeEmailInput", ec.unmarshalInputChangeEmailInput),
 			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
 			graphql.NewInputUnmarshaler("ConfirmTotpInput", ec.unmarshalInputConfirmTotpInput),
 			graphql.NewInputUnmarshaler("CreateAccountInput", ec.unmarshalInputCreateAccountInput),
+			graphql.NewInputUnmarshaler("CreateInvitationInput", ec.unmarshalInputCreateInvitationInput),
+			graphql.NewInputUnmarshaler("CreateSessionUsingEmailCodeInput", ec.unmarshalInputCreateSessionUsingEmailCodeInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingExternalTokenInput", ec.unmarshalInputCreateSessionUsingExternalTokenInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingUserKeyInput", ec.unmarshalInputCreateSessionUsingUserKeyInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingUsernameInput", ec.unmarshalInputCreateSessionUsingUsernameInput),
@@ -1174,14 +1354,19 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DeleteSessionsInput", ec.unmarshalInputDeleteSessionsInput),
 			graphql.NewInputUnmarshaler("DeleteUserKeyInput", ec.unmarshalInputDeleteUserKeyInput),
 			graphql.NewInputUnmarshaler("DisableTotpInput", ec.unmarshalInputDisableTotpInput),
+			graphql.NewInputUnmarshaler("EmailRequestInput", ec.unmarshalInputEmailRequestInput),
 			graphql.NewInputUnmarshaler("EnableTotpInput", ec.unmarshalInputEnableTotpInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
 			graphql.NewInputUnmarshaler("RenameAccountInput", ec.unmarshalInputRenameAccountInput),
 			graphql.NewInputUnmarshaler("RenameUserInput", ec.unmarshalInputRenameUserInput),
 			graphql.NewInputUnmarshaler("RerollUserKeyInput", ec.unmarshalInputRerollUserKeyInput),
+			graphql.NewInputUnmarshaler("ResetPasswordInput", ec.unmarshalInputResetPasswordInput),
+			graphql.NewInputUnmarshaler("SetAccountSignUpPolicyInput", ec.unmarshalInputSetAccountSignUpPolicyInput),
 			graphql.NewInputUnmarshaler("SetUserEmailInput", ec.unmarshalInputSetUserEmailInput),
 			graphql.NewInputUnmarshaler("SetUserRoleInput", ec.unmarshalInputSetUserRoleInput),
+			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
 			graphql.NewInputUnmarshaler("UserIdInput", ec.unmarshalInputUserIdInput),
+			graphql.NewInputUnmarshaler("VerifyEmailInput", ec.unmarshalInputVerifyEmailInput),
 		)
 	}
 	first := true
@@ -1313,6 +1498,18 @@ enum SessionMethod {
   USER_KEY
   "By ` + "`" + `createSessionUsingExternalToken` + "`" + `: a token from an external identity provider (OpenID Connect)."
   EXTERNAL
+  "By ` + "`" + `createSessionUsingEmailCode` + "`" + `: a code from a sign-in mail."
+  EMAIL_CODE
+}
+
+"Who may make a user in an account."
+enum SignUpPolicy {
+  "Only admins (` + "`" + `createUser` + "`" + `, ` + "`" + `createInvitation` + "`" + `). The default."
+  CLOSED
+  "Admins invite an address (` + "`" + `createInvitation` + "`" + `); the invitation's link sets the password."
+  INVITE
+  "Anyone may ` + "`" + `signUp` + "`" + ` (the deployment may allow only some email domains)."
+  OPEN
 }
 
 "Which of the current user's sessions ` + "`" + `deleteSessions` + "`" + ` ends."
@@ -1509,6 +1706,8 @@ type Account implements Node {
   name: String!
   "When the account was made."
   createdAt: DateTime!
+  "The sign-up policy that applies: the account's own, or the deployment's."
+  signUpPolicy: SignUpPolicy!
 }
 
 """
@@ -1675,7 +1874,10 @@ type Query {
 
 "Sign in with a username and password."
 input CreateSessionUsingUsernameInput {
-  "The user's name."
+  """
+  The user's name, or their email address: a name is tried first, then (if it holds an ` + "`" + `@` + "`" + `)
+  the address, in the account named by ` + "`" + `account` + "`" + ` (the ` + "`" + `default` + "`" + ` account without it).
+  """
   username: String!
   "The user's password."
   password: String!
@@ -1896,6 +2098,105 @@ input SetUserEmailInput {
   or an empty string to remove it.
   """
   email: String
+}
+
+"A sign-up."
+input SignUpInput {
+  "The slug of the account to join; the ` + "`" + `default` + "`" + ` account if absent."
+  account: String
+  "The name to sign in with: 1 to 64 characters, no surrounding spaces; unique in its account."
+  username: String!
+  "The address to verify (at most 254 characters; stored lower-cased in NFKC form, ASCII only)."
+  email: String!
+  "The password: 12 to 128 characters, not the username, not a common password."
+  password: String!
+}
+
+"An address that asks for a mail."
+input EmailRequestInput {
+  "The slug of the user's account; the ` + "`" + `default` + "`" + ` account if absent."
+  account: String
+  "The address."
+  email: String!
+}
+
+"What a request for a mail answers, whoever the address belongs to."
+type EmailRequestPayload {
+  "The address in the form mail is sent to (normalized)."
+  email: String!
+}
+
+"A token from a mail."
+input VerifyEmailInput {
+  "The token (` + "`" + `age_…` + "`" + `) from the mail's link."
+  token: String!
+}
+
+"A new password set with a token from a password-reset mail."
+input ResetPasswordInput {
+  "The token (` + "`" + `age_…` + "`" + `) from the mail's link."
+  token: String!
+  "The new password: 12 to 128 characters, not the username, not a common password."
+  newPassword: String!
+  """
+  With TOTP on: a current TOTP code or an unused recovery code (the mailbox alone is one
+  factor). Missing or wrong: ` + "`" + `OTP_REQUIRED` + "`" + `, and the token stays unspent, to retry with.
+  """
+  otp: String
+}
+
+"Sign in with a code from a sign-in mail."
+input CreateSessionUsingEmailCodeInput {
+  "The slug of the user's account; the ` + "`" + `default` + "`" + ` account if absent."
+  account: String
+  "The address the mail went to."
+  email: String!
+  "The 6-digit code from the mail."
+  code: String!
+  "With TOTP on: a current TOTP code or an unused recovery code."
+  otp: String
+  "An optional label for the session (at most 100 characters)."
+  name: String
+  "True: answer an access token and a refresh token, as ` + "`" + `createSessionUsingUsername` + "`" + ` does."
+  refreshable: Boolean
+  "Where to hand over the longest-lived token; JSON if absent."
+  mode: TokenMode
+}
+
+"A new address for the current user."
+input ChangeEmailInput {
+  "The new address."
+  email: String!
+  "The current password."
+  password: String!
+}
+
+"An invitation: a new user who sets their own password from a mail."
+input CreateInvitationInput {
+  "The slug of the account; the ` + "`" + `default` + "`" + ` account if absent."
+  account: String
+  "The name to sign in with: 1 to 64 characters, no surrounding spaces; unique in its account."
+  username: String!
+  "The address the invitation goes to; unique in the account."
+  email: String!
+  "What the user may do; MEMBER if absent."
+  role: Role
+}
+
+"Accept an invitation."
+input AcceptInvitationInput {
+  "The token (` + "`" + `age_…` + "`" + `) from the invitation's link."
+  token: String!
+  "The password to set: 12 to 128 characters, not the username, not a common password."
+  password: String!
+}
+
+"An account and its own sign-up policy."
+input SetAccountSignUpPolicyInput {
+  "The account."
+  accountId: ObjectID!
+  "The policy; null follows the deployment's (` + "`" + `AUTHGRAPH_SIGNUP` + "`" + `)."
+  policy: SignUpPolicy
 }
 
 "A new account (tenant)."
@@ -2150,6 +2451,106 @@ type Mutation {
     "The account, and whether its users go too."
     input: DeleteAccountInput!
   ): DeleteAccountPayload! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  """
+  Make a user of an account whose sign-up policy is ` + "`" + `OPEN` + "`" + ` (else ` + "`" + `FORBIDDEN` + "`" + `, as for an
+  unknown account), and mail a link that verifies the address. Public. An address that
+  already has a user in the account gets the same answer and a mail that says so instead:
+  the answer never tells whether an address is known. A taken username is ` + "`" + `CONFLICT` + "`" + `.
+  Rate-limited per client address and per email address.
+  """
+  signUp(
+    "The new user."
+    input: SignUpInput!
+  ): EmailRequestPayload!
+  """
+  Verify an address with the token of a verification mail, or confirm a change of address
+  (` + "`" + `changeEmail` + "`" + `) with the token mailed to the new one. Public: the token is the proof. A
+  token used, expired, unknown or voided (the address changed since): ` + "`" + `TOKEN_INVALID` + "`" + `.
+  """
+  verifyEmail(
+    "The token."
+    input: VerifyEmailInput!
+  ): User!
+  """
+  Mail a new verification link to an unverified address. Public; the same answer whether
+  or not the address is a user's. Rate-limited per client address and per email address.
+  """
+  requestEmailVerification(
+    "The address."
+    input: EmailRequestInput!
+  ): EmailRequestPayload!
+  """
+  Mail a password-reset link (valid 1 hour) to the user with this address. Public; the same
+  answer, in the same time, whether or not the address is a user's (the mail is queued and
+  decided off the request). Rate-limited per client address and per email address.
+  """
+  requestPasswordReset(
+    "The address."
+    input: EmailRequestInput!
+  ): EmailRequestPayload!
+  """
+  Set a new password with the token of a password-reset mail. Public. Ends every session
+  and refresh token of the user, and mails them a notice. A used, expired or voided token
+  (the password changed since): ` + "`" + `TOKEN_INVALID` + "`" + `. With TOTP on, ` + "`" + `otp` + "`" + ` is needed.
+  """
+  resetPassword(
+    "The token and the new password."
+    input: ResetPasswordInput!
+  ): User!
+  """
+  Mail a 6-digit sign-in code (valid 10 minutes, 5 tries) and a link holding it to the user
+  with this address. Public; the same answer whether or not the address is a user's.
+  """
+  requestSignInCode(
+    "The address."
+    input: EmailRequestInput!
+  ): EmailRequestPayload!
+  """
+  Sign in with a code from ` + "`" + `requestSignInCode` + "`" + `'s mail. Public. A wrong, used or expired code,
+  or an address no user has: ` + "`" + `TOKEN_INVALID` + "`" + `. Marks the address verified.
+  """
+  createSessionUsingEmailCode(
+    "The address and the code."
+    input: CreateSessionUsingEmailCodeInput!
+  ): Session!
+  """
+  Start changing the current user's address: needs the current password; mails the new
+  address a link that confirms the change (through ` + "`" + `verifyEmail` + "`" + `) and the old one a notice.
+  Nothing changes until the link is followed.
+  """
+  changeEmail(
+    "The new address and the password."
+    input: ChangeEmailInput!
+  ): EmailRequestPayload! @hasScope(scope: "account:write")
+  """
+  Mail a user a password-reset link, so that an admin never sets or sees a password. A user
+  without an address: ` + "`" + `BAD_USER_INPUT` + "`" + `. Admins only.
+  """
+  sendPasswordReset(
+    "The user."
+    input: UserIdInput!
+  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  """
+  Make a user who sets their own password: they get a mail whose link (valid 7 days) leads to
+  ` + "`" + `acceptInvitation` + "`" + `. Until then no password signs them in. Admins only.
+  """
+  createInvitation(
+    "The user to invite."
+    input: CreateInvitationInput!
+  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  """
+  Set an invited user's password with the token of their invitation mail; their address
+  becomes verified. Public. Then sign in as usual.
+  """
+  acceptInvitation(
+    "The token and the password."
+    input: AcceptInvitationInput!
+  ): User!
+  "Set an account's own sign-up policy, or make it follow the deployment's. Admins only."
+  setAccountSignUpPolicy(
+    "The account and the policy."
+    input: SetAccountSignUpPolicyInput!
+  ): Account! @hasRole(role: ADMIN) @hasScope(scope: "admin")
 }
 `, BuiltIn: false},
 }
@@ -2171,6 +2572,8 @@ func (ec *executionContext) childFields_Account(ctx context.Context, field graph
 		return ec.fieldContext_Account_name(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Account_createdAt(ctx, field)
+	case "signUpPolicy":
+		return ec.fieldContext_Account_signUpPolicy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Account", field.Name)
 }
@@ -2237,6 +2640,14 @@ func (ec *executionContext) childFields_DisableTotpPayload(ctx context.Context, 
 		return ec.fieldContext_DisableTotpPayload_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DisableTotpPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_EmailRequestPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "email":
+		return ec.fieldContext_EmailRequestPayload_email(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EmailRequestPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2583,6 +2994,34 @@ func (ec *executionContext) dir_hasScope_args(ctx context.Context, rawArgs map[s
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_acceptInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AcceptInvitationInput, error) {
+			return ec.unmarshalNAcceptInvitationInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐAcceptInvitationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_changeEmail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ChangeEmailInput, error) {
+			return ec.unmarshalNChangeEmailInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐChangeEmailInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2617,6 +3056,34 @@ func (ec *executionContext) field_Mutation_createAccount_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CreateAccountInput, error) {
 			return ec.unmarshalNCreateAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateInvitationInput, error) {
+			return ec.unmarshalNCreateInvitationInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateInvitationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createSessionUsingEmailCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateSessionUsingEmailCodeInput, error) {
+			return ec.unmarshalNCreateSessionUsingEmailCodeInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingEmailCodeInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2877,12 +3344,96 @@ func (ec *executionContext) field_Mutation_renameUser_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_requestEmailVerification_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.EmailRequestInput, error) {
+			return ec.unmarshalNEmailRequestInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEmailRequestInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_requestPasswordReset_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.EmailRequestInput, error) {
+			return ec.unmarshalNEmailRequestInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEmailRequestInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_requestSignInCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.EmailRequestInput, error) {
+			return ec.unmarshalNEmailRequestInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEmailRequestInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rerollUserKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RerollUserKeyInput, error) {
 			return ec.unmarshalNRerollUserKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRerollUserKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resetPassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ResetPasswordInput, error) {
+			return ec.unmarshalNResetPasswordInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐResetPasswordInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_sendPasswordReset_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UserIDInput, error) {
+			return ec.unmarshalNUserIdInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserIDInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setAccountSignUpPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetAccountSignUpPolicyInput, error) {
+			return ec.unmarshalNSetAccountSignUpPolicyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSetAccountSignUpPolicyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2911,6 +3462,34 @@ func (ec *executionContext) field_Mutation_setUserRole_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SetUserRoleInput, error) {
 			return ec.unmarshalNSetUserRoleInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSetUserRoleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_signUp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SignUpInput, error) {
+			return ec.unmarshalNSignUpInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSignUpInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifyEmail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.VerifyEmailInput, error) {
+			return ec.unmarshalNVerifyEmailInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐVerifyEmailInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3288,6 +3867,29 @@ func (ec *executionContext) fieldContext_Account_createdAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Account", field, false, false, "DateTime")
 }
 
+func (ec *executionContext) _Account_signUpPolicy(ctx context.Context, field graphql.CollectedField, obj *auth.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_signUpPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Account().SignUpPolicy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v auth.SignUpPolicy) graphql.Marshaler {
+			return ec.marshalNSignUpPolicy2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_signUpPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, true, true, "SignUpPolicy")
+}
+
 func (ec *executionContext) _AccountConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AccountConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3620,6 +4222,29 @@ func (ec *executionContext) fieldContext_DisableTotpPayload_user(_ context.Conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _EmailRequestPayload_email(ctx context.Context, field graphql.CollectedField, obj *model.EmailRequestPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EmailRequestPayload_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EmailRequestPayload_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EmailRequestPayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _Mutation_createSessionUsingUsername(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -5159,6 +5784,642 @@ func (ec *executionContext) fieldContext_Mutation_deleteAccount(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_signUp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_signUp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SignUp(ctx, fc.Args["input"].(model.SignUpInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EmailRequestPayload) graphql.Marshaler {
+			return ec.marshalNEmailRequestPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEmailRequestPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_signUp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EmailRequestPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_signUp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyEmail(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyEmail(ctx, fc.Args["input"].(model.VerifyEmailInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyEmail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyEmail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestEmailVerification(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestEmailVerification(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestEmailVerification(ctx, fc.Args["input"].(model.EmailRequestInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EmailRequestPayload) graphql.Marshaler {
+			return ec.marshalNEmailRequestPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEmailRequestPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestEmailVerification(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EmailRequestPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestEmailVerification_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestPasswordReset(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestPasswordReset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestPasswordReset(ctx, fc.Args["input"].(model.EmailRequestInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EmailRequestPayload) graphql.Marshaler {
+			return ec.marshalNEmailRequestPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEmailRequestPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestPasswordReset(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EmailRequestPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestPasswordReset_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resetPassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resetPassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResetPassword(ctx, fc.Args["input"].(model.ResetPasswordInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resetPassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetPassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestSignInCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestSignInCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestSignInCode(ctx, fc.Args["input"].(model.EmailRequestInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EmailRequestPayload) graphql.Marshaler {
+			return ec.marshalNEmailRequestPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEmailRequestPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestSignInCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EmailRequestPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestSignInCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createSessionUsingEmailCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSessionUsingEmailCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSessionUsingEmailCode(ctx, fc.Args["input"].(model.CreateSessionUsingEmailCodeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Session) graphql.Marshaler {
+			return ec.marshalNSession2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSessionUsingEmailCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Session(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSessionUsingEmailCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_changeEmail(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changeEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangeEmail(ctx, fc.Args["input"].(model.ChangeEmailInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "account:write")
+				if err != nil {
+					var zeroVal *model.EmailRequestPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.EmailRequestPayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EmailRequestPayload) graphql.Marshaler {
+			return ec.marshalNEmailRequestPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEmailRequestPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changeEmail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EmailRequestPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changeEmail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_sendPasswordReset(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendPasswordReset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendPasswordReset(ctx, fc.Args["input"].(model.UserIDInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendPasswordReset(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendPasswordReset_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createInvitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createInvitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateInvitation(ctx, fc.Args["input"].(model.CreateInvitationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createInvitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createInvitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_acceptInvitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_acceptInvitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AcceptInvitation(ctx, fc.Args["input"].(model.AcceptInvitationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_acceptInvitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_acceptInvitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setAccountSignUpPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setAccountSignUpPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetAccountSignUpPolicy(ctx, fc.Args["input"].(model.SetAccountSignUpPolicyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *auth.Account
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *auth.Account
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *auth.Account
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.Account
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.Account) graphql.Marshaler {
+			return ec.marshalNAccount2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setAccountSignUpPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setAccountSignUpPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8315,6 +9576,104 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAcceptInvitationInput(ctx context.Context, obj any) (model.AcceptInvitationInput, error) {
+	var it model.AcceptInvitationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"token", "password"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAcceptInvitationInput unmarshals raw into the AcceptInvitationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAcceptInvitationInput(ctx context.Context, raw any) (model.AcceptInvitationInput, error) {
+	var out model.AcceptInvitationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AcceptInvitationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputChangeEmailInput(ctx context.Context, obj any) (model.ChangeEmailInput, error) {
+	var it model.ChangeEmailInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"email", "password"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalChangeEmailInput unmarshals raw into the ChangeEmailInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalChangeEmailInput(ctx context.Context, raw any) (model.ChangeEmailInput, error) {
+	var out model.ChangeEmailInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ChangeEmailInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputChangePasswordInput(ctx context.Context, obj any) (model.ChangePasswordInput, error) {
 	var it model.ChangePasswordInput
 	if obj == nil {
@@ -8463,6 +9822,153 @@ func (ec *executionContext) unmarshalInputCreateAccountInput(ctx context.Context
 func UnmarshalCreateAccountInput(ctx context.Context, raw any) (model.CreateAccountInput, error) {
 	var out model.CreateAccountInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateInvitationInput(ctx context.Context, obj any) (model.CreateInvitationInput, error) {
+	var it model.CreateInvitationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"account", "username", "email", "role"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "account":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("account"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Account = data
+		case "username":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("username"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Username = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "role":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
+			data, err := ec.unmarshalORole2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Role = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateInvitationInput unmarshals raw into the CreateInvitationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateInvitationInput(ctx context.Context, raw any) (model.CreateInvitationInput, error) {
+	var out model.CreateInvitationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateInvitationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateSessionUsingEmailCodeInput(ctx context.Context, obj any) (model.CreateSessionUsingEmailCodeInput, error) {
+	var it model.CreateSessionUsingEmailCodeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"account", "email", "code", "otp", "name", "refreshable", "mode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "account":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("account"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Account = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "otp":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("otp"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Otp = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "refreshable":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refreshable"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Refreshable = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐTokenMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSessionUsingEmailCodeInput unmarshals raw into the CreateSessionUsingEmailCodeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSessionUsingEmailCodeInput(ctx context.Context, raw any) (model.CreateSessionUsingEmailCodeInput, error) {
+	var out model.CreateSessionUsingEmailCodeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSessionUsingEmailCodeInput", raw, &out)
 	return out, err
 }
 
@@ -9026,6 +10532,55 @@ func UnmarshalDisableTotpInput(ctx context.Context, raw any) (model.DisableTotpI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputEmailRequestInput(ctx context.Context, obj any) (model.EmailRequestInput, error) {
+	var it model.EmailRequestInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"account", "email"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "account":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("account"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Account = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEmailRequestInput unmarshals raw into the EmailRequestInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEmailRequestInput(ctx context.Context, raw any) (model.EmailRequestInput, error) {
+	var out model.EmailRequestInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EmailRequestInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputEnableTotpInput(ctx context.Context, obj any) (model.EnableTotpInput, error) {
 	var it model.EnableTotpInput
 	if obj == nil {
@@ -9264,6 +10819,111 @@ func UnmarshalRerollUserKeyInput(ctx context.Context, raw any) (model.RerollUser
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputResetPasswordInput(ctx context.Context, obj any) (model.ResetPasswordInput, error) {
+	var it model.ResetPasswordInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"token", "newPassword", "otp"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		case "newPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("newPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NewPassword = data
+		case "otp":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("otp"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Otp = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalResetPasswordInput unmarshals raw into the ResetPasswordInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalResetPasswordInput(ctx context.Context, raw any) (model.ResetPasswordInput, error) {
+	var out model.ResetPasswordInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResetPasswordInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSetAccountSignUpPolicyInput(ctx context.Context, obj any) (model.SetAccountSignUpPolicyInput, error) {
+	var it model.SetAccountSignUpPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"accountId", "policy"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
+		case "policy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("policy"))
+			data, err := ec.unmarshalOSignUpPolicy2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Policy = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetAccountSignUpPolicyInput unmarshals raw into the SetAccountSignUpPolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetAccountSignUpPolicyInput(ctx context.Context, raw any) (model.SetAccountSignUpPolicyInput, error) {
+	var out model.SetAccountSignUpPolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetAccountSignUpPolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetUserEmailInput(ctx context.Context, obj any) (model.SetUserEmailInput, error) {
 	var it model.SetUserEmailInput
 	if obj == nil {
@@ -9362,6 +11022,69 @@ func UnmarshalSetUserRoleInput(ctx context.Context, raw any) (model.SetUserRoleI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSignUpInput(ctx context.Context, obj any) (model.SignUpInput, error) {
+	var it model.SignUpInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"account", "username", "email", "password"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "account":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("account"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Account = data
+		case "username":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("username"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Username = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSignUpInput unmarshals raw into the SignUpInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSignUpInput(ctx context.Context, raw any) (model.SignUpInput, error) {
+	var out model.SignUpInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SignUpInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUserIdInput(ctx context.Context, obj any) (model.UserIDInput, error) {
 	var it model.UserIDInput
 	if obj == nil {
@@ -9401,6 +11124,48 @@ func (ec *executionContext) unmarshalInputUserIdInput(ctx context.Context, obj a
 func UnmarshalUserIdInput(ctx context.Context, raw any) (model.UserIDInput, error) {
 	var out model.UserIDInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UserIdInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputVerifyEmailInput(ctx context.Context, obj any) (model.VerifyEmailInput, error) {
+	var it model.VerifyEmailInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"token"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalVerifyEmailInput unmarshals raw into the VerifyEmailInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalVerifyEmailInput(ctx context.Context, raw any) (model.VerifyEmailInput, error) {
+	var out model.VerifyEmailInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "VerifyEmailInput", raw, &out)
 	return out, err
 }
 
@@ -9491,6 +11256,12 @@ func (ec *executionContext) _Account(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "signUpPolicy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Account_signUpPolicy(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9759,6 +11530,39 @@ func (ec *executionContext) _DisableTotpPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var emailRequestPayloadImplementors = []string{"EmailRequestPayload"}
+
+func (ec *executionContext) _EmailRequestPayload(ctx context.Context, sel ast.SelectionSet, obj *model.EmailRequestPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, emailRequestPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EmailRequestPayload")
+		case "email":
+			out.Values[i] = ec._EmailRequestPayload_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -9942,6 +11746,90 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteAccount":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signUp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_signUp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyEmail":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyEmail(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestEmailVerification":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestEmailVerification(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestPasswordReset":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestPasswordReset(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetPassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetPassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestSignInCode":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestSignInCode(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createSessionUsingEmailCode":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSessionUsingEmailCode(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changeEmail":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changeEmail(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sendPasswordReset":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendPasswordReset(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createInvitation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createInvitation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptInvitation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_acceptInvitation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setAccountSignUpPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setAccountSignUpPolicy(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -11065,6 +12953,11 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) unmarshalNAcceptInvitationInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐAcceptInvitationInput(ctx context.Context, v any) (model.AcceptInvitationInput, error) {
+	res, err := ec.unmarshalInputAcceptInvitationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAccount2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.Account) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -11135,6 +13028,11 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNChangeEmailInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐChangeEmailInput(ctx context.Context, v any) (model.ChangeEmailInput, error) {
+	res, err := ec.unmarshalInputChangeEmailInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNChangePasswordInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐChangePasswordInput(ctx context.Context, v any) (model.ChangePasswordInput, error) {
 	res, err := ec.unmarshalInputChangePasswordInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11155,6 +13053,16 @@ func (ec *executionContext) marshalNConfirmTotpPayload2ᚖgithubᚗcomᚋauthgra
 
 func (ec *executionContext) unmarshalNCreateAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateAccountInput(ctx context.Context, v any) (model.CreateAccountInput, error) {
 	res, err := ec.unmarshalInputCreateAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateInvitationInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateInvitationInput(ctx context.Context, v any) (model.CreateInvitationInput, error) {
+	res, err := ec.unmarshalInputCreateInvitationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateSessionUsingEmailCodeInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingEmailCodeInput(ctx context.Context, v any) (model.CreateSessionUsingEmailCodeInput, error) {
+	res, err := ec.unmarshalInputCreateSessionUsingEmailCodeInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -11270,6 +13178,19 @@ func (ec *executionContext) marshalNDisableTotpPayload2ᚖgithubᚗcomᚋauthgra
 	return ec._DisableTotpPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNEmailRequestInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEmailRequestInput(ctx context.Context, v any) (model.EmailRequestInput, error) {
+	res, err := ec.unmarshalInputEmailRequestInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEmailRequestPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEmailRequestPayload(ctx context.Context, sel ast.SelectionSet, v *model.EmailRequestPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EmailRequestPayload!")
+		return graphql.Null
+	}
+	return ec._EmailRequestPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNEnableTotpInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐEnableTotpInput(ctx context.Context, v any) (model.EnableTotpInput, error) {
 	res, err := ec.unmarshalInputEnableTotpInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11341,6 +13262,11 @@ func (ec *executionContext) unmarshalNRenameUserInput2githubᚗcomᚋauthgraph�
 
 func (ec *executionContext) unmarshalNRerollUserKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRerollUserKeyInput(ctx context.Context, v any) (model.RerollUserKeyInput, error) {
 	res, err := ec.unmarshalInputRerollUserKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNResetPasswordInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐResetPasswordInput(ctx context.Context, v any) (model.ResetPasswordInput, error) {
+	res, err := ec.unmarshalInputResetPasswordInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -11443,16 +13369,23 @@ func (ec *executionContext) marshalNSessionMethod2githubᚗcomᚋauthgraphᚋaut
 
 var (
 	unmarshalNSessionMethod2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionMethod = map[string]auth.SessionMethod{
-		"PASSWORD": auth.MethodPassword,
-		"USER_KEY": auth.MethodUserKey,
-		"EXTERNAL": auth.MethodExternal,
+		"PASSWORD":   auth.MethodPassword,
+		"USER_KEY":   auth.MethodUserKey,
+		"EXTERNAL":   auth.MethodExternal,
+		"EMAIL_CODE": auth.MethodEmailCode,
 	}
 	marshalNSessionMethod2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionMethod = map[auth.SessionMethod]string{
-		auth.MethodPassword: "PASSWORD",
-		auth.MethodUserKey:  "USER_KEY",
-		auth.MethodExternal: "EXTERNAL",
+		auth.MethodPassword:  "PASSWORD",
+		auth.MethodUserKey:   "USER_KEY",
+		auth.MethodExternal:  "EXTERNAL",
+		auth.MethodEmailCode: "EMAIL_CODE",
 	}
 )
+
+func (ec *executionContext) unmarshalNSetAccountSignUpPolicyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSetAccountSignUpPolicyInput(ctx context.Context, v any) (model.SetAccountSignUpPolicyInput, error) {
+	res, err := ec.unmarshalInputSetAccountSignUpPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
 
 func (ec *executionContext) unmarshalNSetUserEmailInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSetUserEmailInput(ctx context.Context, v any) (model.SetUserEmailInput, error) {
 	res, err := ec.unmarshalInputSetUserEmailInput(ctx, v)
@@ -11463,6 +13396,39 @@ func (ec *executionContext) unmarshalNSetUserRoleInput2githubᚗcomᚋauthgraph�
 	res, err := ec.unmarshalInputSetUserRoleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
+
+func (ec *executionContext) unmarshalNSignUpInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSignUpInput(ctx context.Context, v any) (model.SignUpInput, error) {
+	res, err := ec.unmarshalInputSignUpInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSignUpPolicy2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy(ctx context.Context, v any) (auth.SignUpPolicy, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNSignUpPolicy2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSignUpPolicy2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy(ctx context.Context, sel ast.SelectionSet, v auth.SignUpPolicy) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNSignUpPolicy2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "SignUpPolicy!")
+	}
+	return res
+}
+
+var (
+	unmarshalNSignUpPolicy2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy = map[string]auth.SignUpPolicy{
+		"CLOSED": auth.SignUpClosed,
+		"INVITE": auth.SignUpInvite,
+		"OPEN":   auth.SignUpOpen,
+	}
+	marshalNSignUpPolicy2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy = map[auth.SignUpPolicy]string{
+		auth.SignUpClosed: "CLOSED",
+		auth.SignUpInvite: "INVITE",
+		auth.SignUpOpen:   "OPEN",
+	}
+)
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
@@ -11630,6 +13596,11 @@ func (ec *executionContext) marshalNUserKeyEdge2ᚖgithubᚗcomᚋauthgraphᚋau
 		return graphql.Null
 	}
 	return ec._UserKeyEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNVerifyEmailInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐVerifyEmailInput(ctx context.Context, v any) (model.VerifyEmailInput, error) {
+	res, err := ec.unmarshalInputVerifyEmailInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -11909,6 +13880,38 @@ var (
 	marshalORole2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole = map[auth.Role]string{
 		auth.RoleAdmin:  "ADMIN",
 		auth.RoleMember: "MEMBER",
+	}
+)
+
+func (ec *executionContext) unmarshalOSignUpPolicy2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy(ctx context.Context, v any) (*auth.SignUpPolicy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOSignUpPolicy2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSignUpPolicy2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy(ctx context.Context, sel ast.SelectionSet, v *auth.SignUpPolicy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOSignUpPolicy2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy[*v])
+	return res
+}
+
+var (
+	unmarshalOSignUpPolicy2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy = map[string]auth.SignUpPolicy{
+		"CLOSED": auth.SignUpClosed,
+		"INVITE": auth.SignUpInvite,
+		"OPEN":   auth.SignUpOpen,
+	}
+	marshalOSignUpPolicy2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy = map[auth.SignUpPolicy]string{
+		auth.SignUpClosed: "CLOSED",
+		auth.SignUpInvite: "INVITE",
+		auth.SignUpOpen:   "OPEN",
 	}
 )
 

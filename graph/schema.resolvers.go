@@ -25,6 +25,11 @@ func (r *accountResolver) RawID(ctx context.Context, obj *auth.Account) (string,
 	return strconv.FormatInt(obj.ID, 10), nil
 }
 
+// SignUpPolicy is the resolver for the signUpPolicy field.
+func (r *accountResolver) SignUpPolicy(ctx context.Context, obj *auth.Account) (auth.SignUpPolicy, error) {
+	return r.Service.SignUpPolicyOf(obj), nil
+}
+
 // CreateSessionUsingUsername is the resolver for the createSessionUsingUsername field.
 func (r *mutationResolver) CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error) {
 	mode, err := modeOf(ctx, input.Mode, model.TokenModeJSON)
@@ -285,6 +290,97 @@ func (r *mutationResolver) DeleteAccount(ctx context.Context, input model.Delete
 		return nil, err
 	}
 	return &model.DeleteAccountPayload{Account: a}, nil
+}
+
+// SignUp is the resolver for the signUp field.
+func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*model.EmailRequestPayload, error) {
+	email, err := r.Service.SignUp(ctx, auth.SignUpRequest{
+		Account: deref(input.Account), Username: input.Username, Email: input.Email, Password: input.Password,
+	})
+	return emailPayload(email, err)
+}
+
+// VerifyEmail is the resolver for the verifyEmail field.
+func (r *mutationResolver) VerifyEmail(ctx context.Context, input model.VerifyEmailInput) (*auth.User, error) {
+	return r.Service.ConfirmEmail(ctx, input.Token)
+}
+
+// RequestEmailVerification is the resolver for the requestEmailVerification field.
+func (r *mutationResolver) RequestEmailVerification(ctx context.Context, input model.EmailRequestInput) (*model.EmailRequestPayload, error) {
+	return emailPayload(r.Service.RequestEmailVerification(ctx, deref(input.Account), input.Email))
+}
+
+// RequestPasswordReset is the resolver for the requestPasswordReset field.
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, input model.EmailRequestInput) (*model.EmailRequestPayload, error) {
+	return emailPayload(r.Service.RequestPasswordReset(ctx, deref(input.Account), input.Email))
+}
+
+// ResetPassword is the resolver for the resetPassword field.
+func (r *mutationResolver) ResetPassword(ctx context.Context, input model.ResetPasswordInput) (*auth.User, error) {
+	return r.Service.ResetPassword(ctx, input.Token, input.NewPassword, deref(input.Otp))
+}
+
+// RequestSignInCode is the resolver for the requestSignInCode field.
+func (r *mutationResolver) RequestSignInCode(ctx context.Context, input model.EmailRequestInput) (*model.EmailRequestPayload, error) {
+	return emailPayload(r.Service.RequestSignInCode(ctx, deref(input.Account), input.Email))
+}
+
+// CreateSessionUsingEmailCode is the resolver for the createSessionUsingEmailCode field.
+func (r *mutationResolver) CreateSessionUsingEmailCode(ctx context.Context, input model.CreateSessionUsingEmailCodeInput) (*model.Session, error) {
+	mode, err := modeOf(ctx, input.Mode, model.TokenModeJSON)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := r.Service.LoginEmailCode(ctx, auth.EmailCodeLogin{
+		Account: deref(input.Account), Email: input.Email, Code: input.Code, OTP: deref(input.Otp), Name: deref(input.Name),
+	}, loginOptions(input.Refreshable)...)
+	if err != nil {
+		return nil, err
+	}
+	return r.sessionAnswer(ctx, ns, mode), nil
+}
+
+// ChangeEmail is the resolver for the changeEmail field.
+func (r *mutationResolver) ChangeEmail(ctx context.Context, input model.ChangeEmailInput) (*model.EmailRequestPayload, error) {
+	return emailPayload(r.Service.ChangeEmail(ctx, input.Email, input.Password))
+}
+
+// SendPasswordReset is the resolver for the sendPasswordReset field.
+func (r *mutationResolver) SendPasswordReset(ctx context.Context, input model.UserIDInput) (*auth.User, error) {
+	id, err := input.UserID.As(typeUser)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.SendPasswordReset(ctx, id)
+}
+
+// CreateInvitation is the resolver for the createInvitation field.
+func (r *mutationResolver) CreateInvitation(ctx context.Context, input model.CreateInvitationInput) (*auth.User, error) {
+	role := auth.RoleMember
+	if input.Role != nil {
+		role = *input.Role
+	}
+	return r.Service.CreateInvitation(ctx, auth.Invitation{
+		Account: deref(input.Account), Username: input.Username, Email: input.Email, Role: role,
+	})
+}
+
+// AcceptInvitation is the resolver for the acceptInvitation field.
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, input model.AcceptInvitationInput) (*auth.User, error) {
+	return r.Service.AcceptInvitation(ctx, input.Token, input.Password)
+}
+
+// SetAccountSignUpPolicy is the resolver for the setAccountSignUpPolicy field.
+func (r *mutationResolver) SetAccountSignUpPolicy(ctx context.Context, input model.SetAccountSignUpPolicyInput) (*auth.Account, error) {
+	id, err := input.AccountID.As(typeAccount)
+	if err != nil {
+		return nil, err
+	}
+	var p auth.SignUpPolicy
+	if input.Policy != nil {
+		p = *input.Policy
+	}
+	return r.Service.SetAccountSignUpPolicy(ctx, id, p)
 }
 
 // Version is the resolver for the version field.

@@ -18,6 +18,14 @@ var publicFields = map[string]bool{
 	"Mutation.createSessionUsingUserKey":       true,
 	"Mutation.createSessionUsingUsername":      true,
 	"Mutation.refreshSession":                  true,
+	"Mutation.signUp":                          true,
+	"Mutation.verifyEmail":                     true,
+	"Mutation.requestEmailVerification":        true,
+	"Mutation.requestPasswordReset":            true,
+	"Mutation.resetPassword":                   true,
+	"Mutation.requestSignInCode":               true,
+	"Mutation.createSessionUsingEmailCode":     true,
+	"Mutation.acceptInvitation":                true,
 	"Mutation.createSessionUsingExternalToken": true,
 }
 

@@ -23,3 +23,11 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// emailPayload answers a request for a mail: the normalized address, whoever it belongs to.
+func emailPayload(email string, err error) (*model.EmailRequestPayload, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &model.EmailRequestPayload{Email: email}, nil
+}

@@ -71,6 +71,16 @@ type Config struct {
 	// MetricsAddr is the metrics listener's address, apart from the API's; MetricsToken, if
 	// set, is the bearer token a scrape must carry.
 	MetricsAddr, MetricsToken string
+
+	// Mail and self-service (mail.go): the base of every link in a mail, the SMTP server
+	// ("" writes mails to the log), a directory of template overrides.
+	PublicURL, SMTPURL, MailTemplates string
+	// SignUp is the deployment's sign-up policy and email domain allow-list.
+	SignUp auth.SignUpConfig
+	// RequireVerifiedEmail refuses sign-in to users whose email is not verified.
+	RequireVerifiedEmail bool
+	// EmailTokenTTLs override the lifetimes of emailed tokens and codes.
+	EmailTokenTTLs map[auth.TokenPurpose]time.Duration
 }
 
 type setting struct {
@@ -86,6 +96,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	var secretKeyText string
 	var introspection, playground, cookieSecure string
 	var oidcIssuersText string
+	var signUpText, signUpDomains, tokenTTLs string
 	settings := []setting{
 		{"AUTHGRAPH_ENV", "env", "", `deployment; "production" turns introspection and the playground off and the cookies Secure unless set`, str(&c.Env)},
 		{"AUTHGRAPH_ADDR", "addr", "127.0.0.1:8080", "listen address", str(&c.Addr)},
@@ -132,6 +143,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_RATE_LIMITS", "rate-limits", "", "credential attempt limits that differ from the defaults, rule=RATE/PERIOD[/BURST],…; or off", limitsv(&c.RateLimits)},
 		{"AUTHGRAPH_HASH_WORKERS", "hash-workers", "0", "most argon2id hashes at once (0: one per CPU)", intRange(&c.HashWorkers, 0, 1<<16)},
 		{"AUTHGRAPH_HASH_QUEUE", "hash-queue", "-1", "most logins waiting for a hashing worker; beyond it 503 at once (-1: twice the workers)", intRange(&c.HashQueue, -1, 1<<20)},
+		{"AUTHGRAPH_PUBLIC_URL", "public-url", "", "base URL of every link in a mail, e.g. https://auth.example.com (default: http:// and the listen address)", str(&c.PublicURL)},
+		{"AUTHGRAPH_SMTP_URL", "smtp-url", "", "SMTP server, smtp://user:pass@host:587 (STARTTLS) or smtps://…:465; empty: mails are written to the log (prefer the variable: flags show in ps)", str(&c.SMTPURL)},
+		{"AUTHGRAPH_MAIL_TEMPLATES", "mail-templates", "", "directory whose mail templates replace the embedded ones", str(&c.MailTemplates)},
+		{"AUTHGRAPH_SIGNUP", "signup", "CLOSED", "who may make users in accounts that set no policy: CLOSED (admins), INVITE (admins' invitations) or OPEN (anyone, signUp)", str(&signUpText)},
+		{"AUTHGRAPH_SIGNUP_DOMAINS", "signup-domains", "", "comma-separated email domains an open sign-up accepts; empty: any", str(&signUpDomains)},
+		{"AUTHGRAPH_REQUIRE_VERIFIED_EMAIL", "require-verified-email", "false", "refuse sign-in to users whose email is not verified yet", boolean(&c.RequireVerifiedEmail)},
+		{"AUTHGRAPH_EMAIL_TOKEN_TTLS", "email-token-ttls", "", "lifetimes of emailed tokens that differ from the defaults, e.g. reset=1h,verify=24h,invite=168h,code=10m,change=24h", str(&tokenTTLs)},
 		{"AUTHGRAPH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses and CIDR blocks of proxies whose X-Forwarded-For is believed", proxies(&c.TrustedProxies)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
@@ -211,6 +229,15 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("AUTHGRAPH_OIDC_ISSUERS: %w", err)
 	}
 	c.OIDCIssuers = issuers
+	if c.SignUp, err = parseSignUp(signUpText, signUpDomains); err != nil {
+		return c, err
+	}
+	if c.EmailTokenTTLs, err = parseTokenTTLs(tokenTTLs); err != nil {
+		return c, fmt.Errorf("AUTHGRAPH_EMAIL_TOKEN_TTLS: %w", err)
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = defaultPublicURL(c.Addr)
+	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = auth.DefaultSessionTTL
 	}
@@ -226,6 +253,8 @@ func (c Config) authConfig() auth.Config {
 	return auth.Config{
 		SessionTTL: c.SessionTTL, AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, RefreshGrace: grace, SecretKey: c.SecretKey,
 		IdleTimeout: c.IdleTimeout, ReauthWindow: c.ReauthWindow, UserKeyMaxTTL: c.UserKeyMaxTTL,
+		SignUp: c.SignUp, RequireVerifiedEmail: c.RequireVerifiedEmail,
+		EmailTokens: auth.EmailTokenConfig{TTL: c.EmailTokenTTLs},
 	}
 }
 

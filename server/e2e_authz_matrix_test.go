@@ -205,7 +205,21 @@ func mxEntries() []mxEntry {
 	reader := mxOp{label: "read through user(id)", query: readCredentials, field: "user", targeted: true, reach: adminSees,
 		vars: userID, never: credentialPaths}
 	signIns := []string{"Mutation.createSessionUsingUsername", "Mutation.createSessionUsingUserKey",
-		"Mutation.createSessionUsingExternalToken", "Mutation.refreshSession"}
+		"Mutation.createSessionUsingExternalToken", "Mutation.refreshSession", "Mutation.createSessionUsingEmailCode"}
+	// A public request for a mail: the same answer for every caller, whoever owns the address.
+	mailRequest := func(field string) mxEntry {
+		return mxEntry{field: "Mutation." + field, ops: []mxOp{{field: field,
+			query: fmt.Sprintf(`mutation($e: String!) { %s(input: {email: $e}) { email } }`, field),
+			vars: func(w *mxWorld, _ mxObject) map[string]any {
+				return map[string]any{"e": fmt.Sprintf("nobody%d@example.com", w.n)}
+			}}}}
+	}
+	// A public use of an emailed token: an unknown one is TOKEN_INVALID for every caller.
+	badToken := "age_" + strings.Repeat("A", 43) + "AAAAAA"
+	tokenUse := func(field, q string) mxEntry {
+		return mxEntry{field: "Mutation." + field, ops: []mxOp{{field: field, query: q, passed: map[mxObject]string{own: "TOKEN_INVALID"},
+			vars: func(*mxWorld, mxObject) map[string]any { return map[string]any{"t": badToken} }}}}
+	}
 
 	return []mxEntry{
 		{field: "Query.version", ops: []mxOp{{query: `{ version }`, field: "version", vars: noVars}}},
@@ -320,6 +334,43 @@ func mxEntries() []mxEntry {
 				v["e"] = fmt.Sprintf("matrix%d@example.com", w.n)
 				return v
 			}}}},
+
+		{field: "Mutation.signUp", ops: []mxOp{{field: "signUp",
+			// The deployment's policy is CLOSED: FORBIDDEN for everyone, signed in or not.
+			query:  `mutation($u: String!, $e: String!) { signUp(input: {username: $u, email: $e, password: "a-long-sign-up-password"}) { email } }`,
+			passed: map[mxObject]string{own: "FORBIDDEN"},
+			vars: func(w *mxWorld, _ mxObject) map[string]any {
+				return map[string]any{"u": fmt.Sprintf("signup%d", w.n), "e": fmt.Sprintf("signup%d@example.com", w.n)}
+			}}}},
+		mailRequest("requestPasswordReset"),
+		mailRequest("requestSignInCode"),
+		mailRequest("requestEmailVerification"),
+		tokenUse("verifyEmail", `mutation($t: String!) { verifyEmail(input: {token: $t}) { id } }`),
+		tokenUse("resetPassword", `mutation($t: String!) { resetPassword(input: {token: $t, newPassword: "a-long-new-password"}) { id } }`),
+		tokenUse("acceptInvitation", `mutation($t: String!) { acceptInvitation(input: {token: $t, password: "a-long-new-password"}) { id } }`),
+		{field: "Mutation.createSessionUsingEmailCode", ops: []mxOp{{field: "createSessionUsingEmailCode",
+			query:  `mutation($e: String!) { createSessionUsingEmailCode(input: {email: $e, code: "000000"}) { token refreshToken } }`,
+			passed: map[mxObject]string{own: "TOKEN_INVALID"},
+			vars: func(w *mxWorld, _ mxObject) map[string]any {
+				return map[string]any{"e": fmt.Sprintf("nobody%d@example.com", w.n)}
+			}}}},
+		{field: "Mutation.changeEmail", ops: []mxOp{{field: "changeEmail",
+			query: `mutation($e: String!, $p: String!) { changeEmail(input: {email: $e, password: $p}) { email } }`,
+			vars: func(w *mxWorld, _ mxObject) map[string]any {
+				return map[string]any{"e": fmt.Sprintf("changed%d@example.com", w.n), "p": w.uPass}
+			}}}},
+		{field: "Mutation.sendPasswordReset", ops: []mxOp{adminOp("", `mutation($id: ObjectID!) { sendPasswordReset(input: {userId: $id}) { id } }`,
+			// The matrix's users have no address: BAD_USER_INPUT once authorized.
+			"sendPasswordReset", map[mxObject]string{own: "BAD_USER_INPUT", other: "BAD_USER_INPUT"})}},
+		{field: "Mutation.createInvitation", ops: []mxOp{{field: "createInvitation",
+			query: `mutation($u: String!, $e: String!) { createInvitation(input: {username: $u, email: $e}) { id } }`,
+			vars: func(w *mxWorld, _ mxObject) map[string]any {
+				return map[string]any{"u": fmt.Sprintf("invited%d", w.n), "e": fmt.Sprintf("invited%d@example.com", w.n)}
+			}}}},
+		{field: "Mutation.setAccountSignUpPolicy", ops: []mxOp{{field: "setAccountSignUpPolicy",
+			// The default account: CLOSED is what it follows anyway.
+			query: `mutation { setAccountSignUpPolicy(input: {accountId: "1", policy: CLOSED}) { id signUpPolicy } }`,
+			vars:  noVars}}},
 
 		// Credentials carried by types. Each appears only in the answer of the fields that
 		// issue it; wherever its type is listed, it is null.

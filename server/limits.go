@@ -106,6 +106,14 @@ func (l policyLimiter) Check(ctx context.Context, a auth.Attempt, ip, id string)
 			return fmt.Errorf("ratelimit: totp attempt for user %q: not a user id", id)
 		}
 		err = l.p.CheckTOTP(ctx, ip, uid)
+	case auth.AttemptSignUp:
+		err = l.p.CheckSignUp(ctx, ip, id)
+	case auth.AttemptMail:
+		err = l.p.CheckMail(ctx, ip, id)
+	case auth.AttemptEmailToken:
+		err = l.p.CheckEmailToken(ctx, ip)
+	case auth.AttemptEmailCode:
+		err = l.p.CheckLogin(ctx, ip, account(a, id))
 	default:
 		return fmt.Errorf("ratelimit: no policy for attempt %q", a)
 	}
@@ -117,7 +125,7 @@ func (l policyLimiter) Check(ctx context.Context, a auth.Attempt, ip, id string)
 }
 
 func (l policyLimiter) Record(ctx context.Context, a auth.Attempt, ip, id string, ok bool) error {
-	if a != auth.AttemptPassword && a != auth.AttemptUserKey {
+	if a != auth.AttemptPassword && a != auth.AttemptUserKey && a != auth.AttemptEmailCode {
 		return nil // the other rules count every attempt in Check
 	}
 	if ok {
@@ -129,6 +137,9 @@ func (l policyLimiter) Record(ctx context.Context, a auth.Attempt, ip, id string
 // account names the account a login attempt targets, in the policy's namespaces (so that
 // user "130" and user key 130 never share a bucket).
 func account(a auth.Attempt, id string) string {
+	if a == auth.AttemptEmailCode {
+		return ratelimit.Recipient(id)
+	}
 	if a == auth.AttemptUserKey {
 		if n, err := strconv.ParseInt(id, 10, 64); err == nil {
 			return ratelimit.UserKey(n)

@@ -94,7 +94,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if acfg.External, err = newExternalVerifier(ctx, cfg, logger); err != nil {
 		return err
 	}
+	mailer, err := newMailer(ctx, cfg, logger, rdb)
+	if err != nil {
+		return err
+	}
+	acfg.Mailer = mailer
 	svc := auth.NewService(store, pool, clock.Real{}, acfg)
+	mailer.start(svc.ExpandMail)
+	// Stopped after the listeners drained, so that the mails their last requests queued
+	// have had their chance in this replica (they are durable either way).
+	defer mailer.stopAndWait()
 	if !svc.EncryptsSecrets() {
 		logger.Warn().Msg("totp: AUTHGRAPH_SECRET_KEY is not set, so TOTP secrets are stored unencrypted; " +
 			"anyone who can read the store can make codes. Set it to base64 of 32 random bytes (openssl rand -base64 32)")

@@ -13,6 +13,14 @@ import (
 	"github.com/authgraph/authgraph/internal/gid"
 )
 
+// Accept an invitation.
+type AcceptInvitationInput struct {
+	// The token (`age_…`) from the invitation's link.
+	Token string `json:"token"`
+	// The password to set: 12 to 128 characters, not the username, not a common password.
+	Password string `json:"password"`
+}
+
 // A page of accounts. It has no `totalCount`: accounts are kept without an index, and a page
 // reads only the ids it needs.
 type AccountConnection struct {
@@ -30,6 +38,14 @@ type AccountEdge struct {
 	Cursor string `json:"cursor"`
 	// The account.
 	Node *auth.Account `json:"node"`
+}
+
+// A new address for the current user.
+type ChangeEmailInput struct {
+	// The new address.
+	Email string `json:"email"`
+	// The current password.
+	Password string `json:"password"`
 }
 
 // A new password for the current user.
@@ -67,6 +83,36 @@ type CreateAccountInput struct {
 	Name string `json:"name"`
 }
 
+// An invitation: a new user who sets their own password from a mail.
+type CreateInvitationInput struct {
+	// The slug of the account; the `default` account if absent.
+	Account *string `json:"account,omitempty"`
+	// The name to sign in with: 1 to 64 characters, no surrounding spaces; unique in its account.
+	Username string `json:"username"`
+	// The address the invitation goes to; unique in the account.
+	Email string `json:"email"`
+	// What the user may do; MEMBER if absent.
+	Role *auth.Role `json:"role,omitempty"`
+}
+
+// Sign in with a code from a sign-in mail.
+type CreateSessionUsingEmailCodeInput struct {
+	// The slug of the user's account; the `default` account if absent.
+	Account *string `json:"account,omitempty"`
+	// The address the mail went to.
+	Email string `json:"email"`
+	// The 6-digit code from the mail.
+	Code string `json:"code"`
+	// With TOTP on: a current TOTP code or an unused recovery code.
+	Otp *string `json:"otp,omitempty"`
+	// An optional label for the session (at most 100 characters).
+	Name *string `json:"name,omitempty"`
+	// True: answer an access token and a refresh token, as `createSessionUsingUsername` does.
+	Refreshable *bool `json:"refreshable,omitempty"`
+	// Where to hand over the longest-lived token; JSON if absent.
+	Mode *TokenMode `json:"mode,omitempty"`
+}
+
 // Sign in with a token from an external identity provider (OpenID Connect: Auth0, Keycloak,
 // Okta, Google, ...) that the operator trusts (`AUTHGRAPH_OIDC_ISSUERS`).
 type CreateSessionUsingExternalTokenInput struct {
@@ -99,7 +145,8 @@ type CreateSessionUsingUserKeyInput struct {
 
 // Sign in with a username and password.
 type CreateSessionUsingUsernameInput struct {
-	// The user's name.
+	// The user's name, or their email address: a name is tried first, then (if it holds an `@`)
+	// the address, in the account named by `account` (the `default` account without it).
 	Username string `json:"username"`
 	// The user's password.
 	Password string `json:"password"`
@@ -207,6 +254,20 @@ type DisableTotpPayload struct {
 	User *auth.User `json:"user"`
 }
 
+// An address that asks for a mail.
+type EmailRequestInput struct {
+	// The slug of the user's account; the `default` account if absent.
+	Account *string `json:"account,omitempty"`
+	// The address.
+	Email string `json:"email"`
+}
+
+// What a request for a mail answers, whoever the address belongs to.
+type EmailRequestPayload struct {
+	// The address in the form mail is sent to (normalized).
+	Email string `json:"email"`
+}
+
 // Start TOTP enrolment. Required: a client that called `enableTotp` with no arguments must
 // now send `enableTotp(input: {password: …})` (without it the request fails validation).
 type EnableTotpInput struct {
@@ -278,6 +339,17 @@ type RerollUserKeyInput struct {
 	GraceSeconds *int `json:"graceSeconds,omitempty"`
 }
 
+// A new password set with a token from a password-reset mail.
+type ResetPasswordInput struct {
+	// The token (`age_…`) from the mail's link.
+	Token string `json:"token"`
+	// The new password: 12 to 128 characters, not the username, not a common password.
+	NewPassword string `json:"newPassword"`
+	// With TOTP on: a current TOTP code or an unused recovery code (the mailbox alone is one
+	// factor). Missing or wrong: `OTP_REQUIRED`, and the token stays unspent, to retry with.
+	Otp *string `json:"otp,omitempty"`
+}
+
 // A page of sessions.
 type SessionConnection struct {
 	// The sessions on this page.
@@ -298,6 +370,14 @@ type SessionEdge struct {
 	Node *Session `json:"node"`
 }
 
+// An account and its own sign-up policy.
+type SetAccountSignUpPolicyInput struct {
+	// The account.
+	AccountID gid.ID `json:"accountId"`
+	// The policy; null follows the deployment's (`AUTHGRAPH_SIGNUP`).
+	Policy *auth.SignUpPolicy `json:"policy,omitempty"`
+}
+
 // A user and their new email address.
 type SetUserEmailInput struct {
 	// The user.
@@ -313,6 +393,18 @@ type SetUserRoleInput struct {
 	UserID gid.ID `json:"userId"`
 	// The new role.
 	Role auth.Role `json:"role"`
+}
+
+// A sign-up.
+type SignUpInput struct {
+	// The slug of the account to join; the `default` account if absent.
+	Account *string `json:"account,omitempty"`
+	// The name to sign in with: 1 to 64 characters, no surrounding spaces; unique in its account.
+	Username string `json:"username"`
+	// The address to verify (at most 254 characters; stored lower-cased in NFKC form, ASCII only).
+	Email string `json:"email"`
+	// The password: 12 to 128 characters, not the username, not a common password.
+	Password string `json:"password"`
 }
 
 // A page of users.
@@ -359,6 +451,12 @@ type UserKeyEdge struct {
 	Cursor string `json:"cursor"`
 	// The key.
 	Node *UserKey `json:"node"`
+}
+
+// A token from a mail.
+type VerifyEmailInput struct {
+	// The token (`age_…`) from the mail's link.
+	Token string `json:"token"`
 }
 
 // Where a sign-in or a refresh hands over the token that lasts longest: the session token of a

@@ -18,6 +18,8 @@ type Account struct {
 	Slug      string
 	Name      string
 	CreatedAt time.Time
+	// SignUp is the account's own sign-up policy; "" follows the deployment's (signup.go).
+	SignUp SignUpPolicy
 }
 
 // The account that exists from the start: users created without naming an account (the

@@ -24,6 +24,9 @@ const (
 	// CodeReauthenticationRequired: a sensitive change needs a session signed in recently
 	// (see RequireRecentAuthentication); sign in again and retry with the new session.
 	CodeReauthenticationRequired Code = "REAUTHENTICATION_REQUIRED"
+	// CodeEmailNotVerified: the credentials are right, but the deployment requires a
+	// verified email before sign-in (Config.RequireVerifiedEmail); verify it and retry.
+	CodeEmailNotVerified Code = "EMAIL_NOT_VERIFIED"
 )
 
 // Error is an error meant for the client: its Message is safe to show. Any other error is

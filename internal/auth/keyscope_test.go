@@ -130,6 +130,7 @@ var keyOps = map[string]struct {
 	"LoginPassword":      {class: signIn},
 	"LoginUserKey":       {class: signIn},
 	"LoginExternal":      {class: signIn},
+	"LoginEmailCode":     {class: signIn},
 	"Refresh":            {class: signIn},
 	"CreateUserKey":      {class: grants},
 	"UserKeys":           {class: readsKeys},

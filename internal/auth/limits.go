@@ -44,6 +44,20 @@ const (
 	// AttemptTOTP is a TOTP code check; identifier: the user id in decimal. Every check
 	// counts, right or wrong: a six-digit code needs a tight bound per account.
 	AttemptTOTP Attempt = "totp"
+	// AttemptSignUp is signUp; identifier: the normalized email. Every one counts.
+	AttemptSignUp Attempt = "sign_up"
+	// AttemptMail is a request that sends mail to an address (requestPasswordReset,
+	// requestSignInCode, requestEmailVerification, changeEmail, sendPasswordReset,
+	// createInvitation); identifier: the normalized recipient address. Every one counts,
+	// so nobody can mail-bomb an address or exhaust the sender.
+	AttemptMail Attempt = "mail"
+	// AttemptEmailCode is createSessionUsingEmailCode; identifier: the normalized email.
+	// Counted and recorded as a password sign-in is.
+	AttemptEmailCode Attempt = "email_code"
+	// AttemptEmailToken is a use of an emailed token (verifyEmail, resetPassword,
+	// acceptInvitation); identifier: "" (a 256-bit token cannot be guessed: only the
+	// address is counted, to keep one client from flooding the store).
+	AttemptEmailToken Attempt = "email_token"
 )
 
 // Limiter decides whether a guarded attempt may go ahead. The server gives the service one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/authgraph/authgraph/internal/token"
@@ -76,6 +77,9 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts [
 		return nil, invalidCredentials()
 	}
 	u, err := s.loginUser(ctx, in.Account, in.Username)
+	if errors.Is(err, ErrNotFound) && strings.Contains(in.Username, "@") {
+		u, err = s.loginUserByEmail(ctx, in.Account, in.Username)
+	}
 	if errors.Is(err, ErrNotFound) {
 		if err := s.verifyDummy(ctx, in.Password); err != nil {
 			return nil, fmt.Errorf("verify password: %w", err)
@@ -97,6 +101,9 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts [
 	if err := s.checkSecondFactor(ctx, ip, u.ID, in.OTP); err != nil {
 		return nil, err
 	}
+	if err := s.checkEmailVerified(u); err != nil {
+		return nil, err
+	}
 	if rehash {
 		s.rehashPassword(ctx, u, in.Password)
 	}
@@ -105,6 +112,34 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts [
 	// keeps the version, so it does not refuse a concurrent sign-in.
 	version := u.PasswordVersion
 	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodPassword, Name: in.Name, PasswordVersion: &version}, opts)
+}
+
+// loginUserByEmail finds the user a password login names by email address: the user of
+// the named account (the default one if none is named) whose address it is. A username is
+// tried first, so a username that looks like an address still signs in as itself.
+func (s *Service) loginUserByEmail(ctx context.Context, slug, email string) (*User, error) {
+	addr, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, fmt.Errorf("find user by email: %w", ErrNotFound)
+	}
+	a, err := s.accountNamed(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.emails.UserByEmail(ctx, a.ID, addr)
+	if err != nil {
+		return nil, fmt.Errorf("find user by email: %w", err)
+	}
+	return u, nil
+}
+
+// checkEmailVerified refuses a sign-in whose credentials were right when the deployment
+// requires a verified email and u's is not (Config.RequireVerifiedEmail).
+func (s *Service) checkEmailVerified(u *User) error {
+	if s.cfg.RequireVerifiedEmail && u.Email != "" && !u.EmailVerified {
+		return Errorf(CodeEmailNotVerified, "Verify your email address first: follow the link in the mail we sent, or ask for a new one.")
+	}
+	return nil
 }
 
 // rehashPassword replaces u's hash, made with old parameters, by one with the current ones.

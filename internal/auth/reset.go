@@ -12,7 +12,18 @@ import (
 // issuePasswordReset makes the token of a password-reset mail to u. It binds u's password
 // version, so a password changed since (by any means, another reset included) voids it.
 func (s *Service) issuePasswordReset(ctx context.Context, u *User) (string, error) {
-	return s.issueEmailToken(ctx, PurposeResetPassword, u.ID, strconv.FormatInt(u.PasswordVersion, 10))
+	return s.issueEmailToken(ctx, PurposeResetPassword, u.ID, passwordBinding(PurposeResetPassword, u))
+}
+
+// passwordBinding is what a token that sets a password binds of its user: the password
+// version (a password set since voids it), and for an invitation the address too (the
+// invitation verifies it, so it must be the one it was sent to).
+func passwordBinding(purpose TokenPurpose, u *User) string {
+	v := strconv.FormatInt(u.PasswordVersion, 10)
+	if purpose == PurposeInvite {
+		return v + "|" + u.Email
+	}
+	return v
 }
 
 // ResetPassword sets newPassword (which must pass the password policy) for the user a reset
@@ -24,13 +35,32 @@ func (s *Service) issuePasswordReset(ctx context.Context, u *User) (string, erro
 // so the client can ask for the code and send the same token again; each code tried counts
 // against the limiter as a sign-in's does. A token of a disabled user, or of a password
 // changed since it was sent, is TOKEN_INVALID like a used one.
+//
+// Counted per address (AttemptEmailToken) before any work; the user is told by mail that
+// their password changed.
 func (s *Service) ResetPassword(ctx context.Context, plaintext, newPassword, otp string) (*User, error) {
+	if err := s.checkLimit(ctx, AttemptEmailToken, ClientFrom(ctx).IP, ""); err != nil {
+		return nil, err
+	}
+	u, err := s.setPasswordByToken(ctx, PurposeResetPassword, plaintext, newPassword, otp)
+	if err != nil {
+		return nil, err
+	}
+	s.mailPasswordChanged(ctx, u)
+	return u, nil
+}
+
+// setPasswordByToken sets newPassword for the user a token of purpose (a reset or an
+// invitation, bound to the user's password version) was mailed to, asks for the second
+// factor, ends every session and family of the user, and marks the address verified when
+// it is still the one the token was sent to (only that address could have read it).
+func (s *Service) setPasswordByToken(ctx context.Context, purpose TokenPurpose, plaintext, newPassword, otp string) (*User, error) {
 	if token.Check(token.Emailed, plaintext) != nil {
 		return nil, errTokenInvalid()
 	}
 	d := token.Sum(plaintext)
 	// Read, not spent: the checks below may send the client back for a second factor.
-	t, err := s.emails.EmailToken(ctx, PurposeResetPassword, d)
+	t, err := s.emails.EmailToken(ctx, purpose, d)
 	if err != nil {
 		return nil, tokenStoreError(err)
 	}
@@ -38,7 +68,7 @@ func (s *Service) ResetPassword(ctx context.Context, plaintext, newPassword, otp
 	if err != nil {
 		return nil, tokenStoreError(err)
 	}
-	if u.Disabled || t.Extra != strconv.FormatInt(u.PasswordVersion, 10) {
+	if u.Disabled || t.Extra != passwordBinding(purpose, u) {
 		return nil, errTokenInvalid()
 	}
 	if err := CheckPassword(newPassword, u.Username); err != nil {
@@ -52,17 +82,21 @@ func (s *Service) ResetPassword(ctx context.Context, plaintext, newPassword, otp
 		return nil, fmt.Errorf("auth: reset password: hash: %w", err)
 	}
 	// Spent here, exactly once: of concurrent resets with one token, one goes on.
-	if _, err := s.emails.ConsumeEmailToken(ctx, PurposeResetPassword, d); err != nil {
+	if _, err := s.emails.ConsumeEmailToken(ctx, purpose, d); err != nil {
 		return nil, tokenStoreError(err)
 	}
 	updated, err := s.users.UpdateUser(ctx, u.ID, func(cur *User) error {
-		if cur.PasswordVersion != u.PasswordVersion || cur.Disabled {
+		if passwordBinding(purpose, cur) != t.Extra || cur.Disabled {
 			return errTokenInvalid()
 		}
 		cur.PasswordHash = hash
 		// Revokes the old password first (see User.PasswordVersion); the sessions go second.
 		cur.PasswordVersion++
 		cur.PasswordChangedBy = 0
+		if purpose == PurposeInvite {
+			// The invitation was bound to this address (passwordBinding): it reached it.
+			cur.EmailVerified = true
+		}
 		return nil
 	})
 	switch {

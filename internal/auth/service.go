@@ -47,6 +47,15 @@ type Config struct {
 	// EmailTokens tunes emailed tokens and codes (emailtokens.go); the zero value is the
 	// defaults.
 	EmailTokens EmailTokenConfig
+	// Mailer queues the service's mail (mailer.go); nil: operations that mail fail with
+	// SERVICE_UNAVAILABLE.
+	Mailer Mailer
+	// SignUp is the deployment's sign-up rule (signup.go); the zero value is CLOSED.
+	SignUp SignUpConfig
+	// RequireVerifiedEmail refuses sign-in (EMAIL_NOT_VERIFIED, after the credentials were
+	// checked) to a user whose email is not verified yet; a user without an email is not
+	// concerned.
+	RequireVerifiedEmail bool
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days.

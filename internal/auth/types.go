@@ -80,6 +80,8 @@ const (
 	MethodUserKey  SessionMethod = "USER_KEY"
 	// MethodExternal: a token from an external identity provider (see external.go).
 	MethodExternal SessionMethod = "EXTERNAL"
+	// MethodEmailCode: a code from a sign-in mail (LoginEmailCode).
+	MethodEmailCode SessionMethod = "EMAIL_CODE"
 )
 
 // Session is a signed-in client. Its token exists only in the answer that made it; the store

@@ -45,6 +45,8 @@ var rows = map[auth.Code]Row{
 	// An emailed token or code refused: a bad input of one request, answered in a 200 body
 	// as BAD_USER_INPUT is; a sign-in by code that fails is a sign-in with bad credentials.
 	auth.CodeTokenInvalid: {"TOKEN_INVALID", http.StatusBadRequest, false, metrics.OutcomeBadCredentials},
+	// Right credentials, unverified address: the sign-in waits for the user, not a retry.
+	auth.CodeEmailNotVerified: {"EMAIL_NOT_VERIFIED", http.StatusForbidden, false, metrics.OutcomeError},
 }
 
 // byGraphQL is rows by their GraphQL code, for answers whose errors have become GraphQL.

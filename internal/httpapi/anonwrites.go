@@ -54,6 +54,48 @@ var AnonymousWrites = []AnonymousWrite{
 		Rules:  []string{ratelimit.RuleRefreshIP},
 	},
 	{
+		Entry: "Mutation.signUp",
+		Writes: "the address's and the recipient's buckets; when the account's policy is OPEN: a user with " +
+			"an unverified email, a verification token, and one message on the mail queue",
+		Rules: []string{ratelimit.RuleSignUpIP, ratelimit.RuleMailTo},
+	},
+	{
+		Entry:  "Mutation.requestPasswordReset",
+		Writes: "the address's and the recipient's buckets, one message on the mail queue (and its sent marker)",
+		Rules:  []string{ratelimit.RuleMailIP, ratelimit.RuleMailTo},
+	},
+	{
+		Entry:  "Mutation.requestSignInCode",
+		Writes: "the address's and the recipient's buckets, one message on the mail queue (and its sent marker)",
+		Rules:  []string{ratelimit.RuleMailIP, ratelimit.RuleMailTo},
+	},
+	{
+		Entry:  "Mutation.requestEmailVerification",
+		Writes: "the address's and the recipient's buckets, one message on the mail queue (and its sent marker)",
+		Rules:  []string{ratelimit.RuleMailIP, ratelimit.RuleMailTo},
+	},
+	{
+		Entry:  "Mutation.verifyEmail",
+		Writes: "the address's bucket; with a live token: the user's verified address",
+		Rules:  []string{ratelimit.RuleEmailTokenIP},
+	},
+	{
+		Entry:  "Mutation.resetPassword",
+		Writes: "the address's bucket; with a live token: the user's password, and a notice on the mail queue",
+		Rules:  []string{ratelimit.RuleEmailTokenIP},
+	},
+	{
+		Entry:  "Mutation.acceptInvitation",
+		Writes: "the address's bucket; with a live token: the invited user's password",
+		Rules:  []string{ratelimit.RuleEmailTokenIP},
+	},
+	{
+		Entry: "Mutation.createSessionUsingEmailCode",
+		Writes: "failure buckets of the address and the email address, the tries of a user's live code; with " +
+			"the right code: a session",
+		Rules: []string{ratelimit.RuleLoginIP, ratelimit.RuleLoginIPAccount, ratelimit.RuleLoginAccount},
+	},
+	{
 		Entry:  "APQ lookup",
 		Writes: "the address's bucket (the lookup itself writes nothing)",
 		Rules:  []string{ratelimit.RuleAPQLookupIP},

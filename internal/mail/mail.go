@@ -62,6 +62,11 @@ type Message struct {
 	Link string `json:"link,omitempty"`
 	// Data fills the template's other fields (e.g. "code", "account", "username").
 	Data map[string]string `json:"data,omitempty"`
+	// Deferred marks a request for a mail that the worker completes before sending it
+	// (Worker.Expand): the mail may turn out not to be sent at all. It is queued like any
+	// other, so the request is as durable as a mail; only its template fields are not
+	// checked at enqueue time, since Expand fills them.
+	Deferred bool `json:"deferred,omitempty"`
 }
 
 // Errors, wrapped with %w by the functions that return them.

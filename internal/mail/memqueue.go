@@ -65,7 +65,7 @@ func NewMemQueue(renderer *Renderer, o MemOptions) *MemQueue {
 
 // Enqueue implements Queue.
 func (q *MemQueue) Enqueue(_ context.Context, m Message) error {
-	if _, err := q.renderer.Render(m); err != nil {
+	if err := q.renderer.check(m); err != nil {
 		return err
 	}
 	m.Data = cloneData(m.Data) // the caller's map may change after the call

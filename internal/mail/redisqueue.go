@@ -78,7 +78,9 @@ type RedisOptions struct {
 }
 
 // NewRedisQueue creates the consumer group if it is missing. The renderer checks messages at
-// Enqueue (see Queue).
+// Enqueue (see Queue). If Redis cannot be reached it answers the queue all the same, with
+// the error: a worker's first read creates the group once Redis is back, so a server may
+// start during an outage and log the error.
 func NewRedisQueue(ctx context.Context, rdb redis.UniversalClient, renderer *Renderer, o RedisOptions) (*RedisQueue, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
@@ -96,10 +98,7 @@ func NewRedisQueue(ctx context.Context, rdb redis.UniversalClient, renderer *Ren
 	q := &RedisQueue{rdb: rdb, renderer: renderer, clock: o.Clock, policy: o.Policy.withDefaults(),
 		poll: o.Poll, prefix: k, q: k + "q", retry: k + "retry", dead: k + "dead", pruneIdle: o.PruneIdle, box: o.Box}
 	q.lastPrune.Store(o.Clock.Now().UnixMilli())
-	if err := q.createGroup(ctx); err != nil {
-		return nil, err
-	}
-	return q, nil
+	return q, q.createGroup(ctx)
 }
 
 // createGroup makes the group from the stream's start ("0"), so that messages added before
@@ -128,7 +127,7 @@ return 1
 // Enqueue implements Queue: one script call, so the message is in Redis (or refused) when
 // it returns.
 func (q *RedisQueue) Enqueue(ctx context.Context, m Message) error {
-	if _, err := q.renderer.Render(m); err != nil {
+	if err := q.renderer.check(m); err != nil {
 		return err
 	}
 	b, err := q.encode(envelope{Message: m})

@@ -125,6 +125,15 @@ type templateData struct {
 	Data map[string]string
 }
 
+// check is what Enqueue verifies: a mail renders, a deferred one is valid.
+func (r *Renderer) check(m Message) error {
+	if m.Deferred {
+		return m.Validate()
+	}
+	_, err := r.Render(m)
+	return err
+}
+
 // Render validates m and fills its templates.
 func (r *Renderer) Render(m Message) (Rendered, error) {
 	if err := m.Validate(); err != nil {

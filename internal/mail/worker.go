@@ -130,6 +130,10 @@ type Worker struct {
 	// acknowledge the other's messages).
 	Name string
 	Log  zerolog.Logger
+	// Expand completes a deferred message (Message.Deferred) once this worker has claimed
+	// it: it answers the message to send, under the same ID, or false to send nothing. An
+	// error is retried as a failed send is.
+	Expand func(ctx context.Context, m Message) (Message, bool, error)
 }
 
 // Run sends until ctx ends. A send that completes is acknowledged even if ctx ended
@@ -186,15 +190,12 @@ func (w *Worker) loop(ctx context.Context, consumer string) {
 // it is: unacknowledged, it comes back after the visibility timeout.
 func (w *Worker) handle(ctx context.Context, d Delivery) {
 	log := w.Log.With().Str("mail_id", d.Message.ID).Str("template", string(d.Message.Template)).Logger()
-	r, err := w.Renderer.Render(d.Message)
-	if err != nil {
-		// Enqueue rendered it once, so this is a template override changed since: retrying
-		// cannot help.
-		if _, err := w.Source.fail(ctx, d, err, true); err != nil {
-			log.Warn().Err(err).Msg("mail queue: cannot record a failure")
+	var r Rendered
+	var err error
+	if !d.Message.Deferred {
+		if r, err = w.render(ctx, d, log, d.Message); err != nil {
+			return
 		}
-		log.Error().Err(err).Msg("mail cannot be rendered; moved to the dead letters")
-		return
 	}
 	dec, err := w.Source.begin(ctx, d)
 	if err != nil {
@@ -204,15 +205,24 @@ func (w *Worker) handle(ctx context.Context, d Delivery) {
 	if dec != decideSend {
 		return
 	}
+	if d.Message.Deferred {
+		// Expanded only once claimed, so that two workers never both issue its token.
+		m, send, err := w.expand(ctx, d.Message)
+		switch {
+		case err != nil:
+			w.failed(ctx, d, log, err)
+			return
+		case !send:
+			w.ack(ctx, d, log)
+			return
+		}
+		if r, err = w.render(ctx, d, log, m); err != nil {
+			return
+		}
+	}
 	err = w.Sender.Send(ctx, r)
 	if err == nil {
-		// Acknowledged even when ctx ended meanwhile (a graceful shutdown): leaving a sent
-		// mail unacknowledged would have it sent again.
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := w.Source.done(actx, d); err != nil {
-			log.Warn().Err(err).Msg("mail sent but not acknowledged: it may be sent again")
-		}
+		w.ack(ctx, d, log)
 		return
 	}
 	if ctx.Err() != nil {
@@ -220,6 +230,45 @@ func (w *Worker) handle(ctx context.Context, d Delivery) {
 		// expires, so another worker (or this one's next run) sends it.
 		return
 	}
+	w.failed(ctx, d, log, err)
+}
+
+// render renders m, and on failure moves d to the dead letters: Enqueue checked it once, so
+// this is a template override changed since, or an expansion gone wrong, and retrying
+// cannot help.
+func (w *Worker) render(ctx context.Context, d Delivery, log zerolog.Logger, m Message) (Rendered, error) {
+	r, err := w.Renderer.Render(m)
+	if err != nil {
+		if _, err := w.Source.fail(ctx, d, err, true); err != nil {
+			log.Warn().Err(err).Msg("mail queue: cannot record a failure")
+		}
+		log.Error().Err(err).Msg("mail cannot be rendered; moved to the dead letters")
+	}
+	return r, err
+}
+
+// expand completes a deferred message; without an Expand it can never be sent.
+func (w *Worker) expand(ctx context.Context, m Message) (Message, bool, error) {
+	if w.Expand == nil {
+		return Message{}, false, fmt.Errorf("%w: a deferred message and no Expand", ErrPermanent)
+	}
+	out, send, err := w.Expand(ctx, m)
+	out.ID, out.Deferred = m.ID, false
+	return out, send, err
+}
+
+// ack acknowledges d, even when ctx ended meanwhile (a graceful shutdown): leaving a sent
+// mail unacknowledged would have it sent again.
+func (w *Worker) ack(ctx context.Context, d Delivery, log zerolog.Logger) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := w.Source.done(actx, d); err != nil {
+		log.Warn().Err(err).Msg("mail sent but not acknowledged: it may be sent again")
+	}
+}
+
+// failed records a failed attempt: a retry after the backoff, or a dead letter.
+func (w *Worker) failed(ctx context.Context, d Delivery, log zerolog.Logger, err error) {
 	dead, ferr := w.Source.fail(ctx, d, err, errors.Is(err, ErrPermanent))
 	if ferr != nil {
 		log.Warn().Err(ferr).Msg("mail queue: cannot record a failure")

@@ -109,6 +109,29 @@ func (p *Policy) CheckPersistedQueryRegistration(ctx context.Context, ip string)
 	return p.take(ctx, RuleAPQRegisterIP, ipKey(ip))
 }
 
+// CheckSignUp counts a sign-up from ip naming the address email, against the address
+// (RuleSignUpIP) and the recipient (RuleMailTo: a sign-up mails it).
+func (p *Policy) CheckSignUp(ctx context.Context, ip, email string) error {
+	if err := p.take(ctx, RuleSignUpIP, ipKey(ip)); err != nil {
+		return err
+	}
+	return p.take(ctx, RuleMailTo, Recipient(email))
+}
+
+// CheckMail counts a request from ip for a mail to the address email, against the address
+// (RuleMailIP) and the recipient (RuleMailTo).
+func (p *Policy) CheckMail(ctx context.Context, ip, email string) error {
+	if err := p.take(ctx, RuleMailIP, ipKey(ip)); err != nil {
+		return err
+	}
+	return p.take(ctx, RuleMailTo, Recipient(email))
+}
+
+// CheckEmailToken counts a use of an emailed token from ip (RuleEmailTokenIP).
+func (p *Policy) CheckEmailToken(ctx context.Context, ip string) error {
+	return p.take(ctx, RuleEmailTokenIP, ipKey(ip))
+}
+
 // take counts one attempt under rule, refusing it when the bucket is empty.
 func (p *Policy) take(ctx context.Context, rule, key string) error {
 	res, err := p.lim.Allow(ctx, rule, key)

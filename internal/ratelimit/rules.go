@@ -27,6 +27,17 @@ const (
 	RuleAPQRegisterIP = "apq:register:ip"
 	// RuleAPQLookupIP counts persisted query lookups (hash sent alone) from one address.
 	RuleAPQLookupIP = "apq:lookup:ip"
+	// RuleSignUpIP counts signUp calls from one address.
+	RuleSignUpIP = "signup:ip"
+	// RuleMailIP counts the requests that send mail (a reset, a sign-in code, a
+	// verification, a change of address) from one address.
+	RuleMailIP = "mail:ip"
+	// RuleMailTo counts the mails requested for one recipient address, from anywhere (and
+	// the sign-ups naming it): nobody can mail-bomb an address.
+	RuleMailTo = "mail:to"
+	// RuleEmailTokenIP counts the uses of emailed tokens (verifyEmail, resetPassword,
+	// acceptInvitation) from one address.
+	RuleEmailTokenIP = "email_token:ip"
 )
 
 // DefaultRules returns the limits used when configuration sets none. They throttle one
@@ -47,6 +58,12 @@ func DefaultRules() map[string]Limit {
 		// Every query of every client behind an address is a lookup, so this one is wide
 		// (5 a second); it still turns a lookup into a slow oracle rather than a free one.
 		RuleAPQLookupIP: {Rate: 300, Burst: 300, Period: time.Minute},
+		// A person asks for a few mails an hour; an address behind a busy NAT for more.
+		RuleSignUpIP: {Rate: 20, Burst: 10, Period: time.Hour},
+		RuleMailIP:   {Rate: 30, Burst: 10, Period: time.Hour},
+		// Three mails at once, then one every 12 minutes, to any one address.
+		RuleMailTo:       {Rate: 5, Burst: 3, Period: time.Hour},
+		RuleEmailTokenIP: {Rate: 30, Burst: 30, Period: time.Minute},
 	}
 }
 

@@ -13,6 +13,10 @@ func Username(username string) string { return "user:" + username }
 // namespaces, so that user "130" and user key 130 never share a bucket.
 func UserKey(id int64) string { return "key:" + strconv.FormatInt(id, 10) }
 
+// Recipient names a mail recipient's bucket (RuleMailTo), and the account of a sign-in by
+// emailed code (the login rules), in a namespace of its own.
+func Recipient(email string) string { return "mail:" + email }
+
 // ipKey is the key by which an address is counted. An IPv6 client usually holds a whole /64
 // (one subnet), so counting per address would give it 2^64 fresh buckets: IPv6 addresses
 // count by their /64. An IPv4-mapped IPv6 address counts as its IPv4 address; a zone is

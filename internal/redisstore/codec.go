@@ -63,10 +63,11 @@ type accountRecord struct {
 	Slug    string    `json:"s"`
 	Name    string    `json:"n"`
 	Created time.Time `json:"c"`
+	SignUp  string    `json:"p,omitempty"` // the account's own sign-up policy; absent: the deployment's
 }
 
 func encodeAccount(a *auth.Account) ([]byte, error) {
-	return json.Marshal(accountRecord{a.Slug, a.Name, a.CreatedAt})
+	return json.Marshal(accountRecord{a.Slug, a.Name, a.CreatedAt, string(a.SignUp)})
 }
 
 func decodeAccount(id int64, b []byte) (*auth.Account, error) {
@@ -74,7 +75,7 @@ func decodeAccount(id int64, b []byte) (*auth.Account, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%w: account: %w", errCorrupt, err)
 	}
-	return &auth.Account{ID: id, Slug: r.Slug, Name: r.Name, CreatedAt: r.Created.UTC()}, nil
+	return &auth.Account{ID: id, Slug: r.Slug, Name: r.Name, CreatedAt: r.Created.UTC(), SignUp: auth.SignUpPolicy(r.SignUp)}, nil
 }
 
 type keyRecord struct {
