@@ -42,7 +42,7 @@ func (b *syncBuffer) String() string {
 }
 
 type testServer struct {
-	t   *testing.T
+	t   testing.TB
 	URL string
 	// MetricsURL is the metrics listener's base URL, "" when metrics are off.
 	MetricsURL string
@@ -53,7 +53,7 @@ type testServer struct {
 
 // startServer runs the server with env (plus defaults that make tests fast and isolated)
 // until the test ends or stop is called.
-func startServer(t *testing.T, env map[string]string) *testServer {
+func startServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
 	vars := map[string]string{
 		"AUTHGRAPH_ADDR":           "127.0.0.1:0",
@@ -104,7 +104,7 @@ func (s *testServer) stop() {
 }
 
 // startRedisServer starts a throwaway redis-server and an authgraph server on it.
-func startRedisServer(t *testing.T, env map[string]string) (*testServer, *redistest.Server) {
+func startRedisServer(t testing.TB, env map[string]string) (*testServer, *redistest.Server) {
 	t.Helper()
 	rs := redistest.Start(t)
 	vars := map[string]string{"AUTHGRAPH_REDIS_URL": rs.URL, "AUTHGRAPH_REDIS_PREFIX": rs.Prefix, "AUTHGRAPH_REDIS_TIMEOUT": "2s"}
