@@ -1451,7 +1451,8 @@ Without one the field answers an error with ` + "`" + `extensions.code` + "`" + 
 directive @auth on FIELD_DEFINITION
 
 """
-Requires a session of a user with the given role; others get ` + "`" + `FORBIDDEN` + "`" + `.
+Requires a session of a user with the given role or a higher one (ADMIN over ACCOUNT_ADMIN
+over MEMBER); others get ` + "`" + `FORBIDDEN` + "`" + `.
 Implies ` + "`" + `@auth` + "`" + `.
 """
 directive @hasRole(
@@ -1486,6 +1487,13 @@ scalar DateTime
 enum Role {
   "May create accounts and users, in every account, and read any user's keys and sessions."
   ADMIN
+  """
+  May manage the users of their own account (create, invite, disable, enable, rename, delete,
+  end their sessions, set their email or a role up to ACCOUNT_ADMIN, mail them a reset), and
+  no ADMIN. Any other user is ` + "`" + `NOT_FOUND` + "`" + ` to them. Reading other users' keys and sessions and
+  managing accounts stay with ADMINs.
+  """
+  ACCOUNT_ADMIN
   "May manage their own keys and sessions."
   MEMBER
 }
@@ -2340,11 +2348,11 @@ type Mutation {
     "The current and the new password."
     input: ChangePasswordInput!
   ): User! @hasScope(scope: "account:write")
-  "Make a user. Admins only."
+  "Make a user. Admins, and account admins for their account's users."
   createUser(
     "The new user."
     input: CreateUserInput!
-  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  ): User! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
     "Make an account (tenant). Admins only. A taken slug is ` + "`" + `CONFLICT` + "`" + `, a malformed one ` + "`" + `BAD_USER_INPUT` + "`" + `."
   createAccount(
     "The new account."
@@ -2382,32 +2390,34 @@ type Mutation {
   ): DisableTotpPayload! @hasScope(scope: "account:write")
   """
   Disable a user: every session of theirs ends, and they can sign in no more (their attempts
-  answer ` + "`" + `INVALID_CREDENTIALS` + "`" + `) until enabled again. Admins only; not on yourself.
+  answer ` + "`" + `INVALID_CREDENTIALS` + "`" + `) until enabled again. Admins, and account admins (their account's users); not on
+  yourself.
   """
   disableUser(
     "The user to disable."
     input: UserIdInput!
-  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
-  "Let a disabled user sign in again. Admins only."
+  ): User! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  "Let a disabled user sign in again. Admins, and account admins for their account's users."
   enableUser(
     "The user to enable."
     input: UserIdInput!
-  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
-  "End every session of a user. Answers how many it ended. Admins only."
+  ): User! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  "End every session of a user. Answers how many it ended. Admins, and account admins for their account's users."
   deleteUserSessions(
     "The user whose sessions to end."
     input: UserIdInput!
-  ): Int! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  ): Int! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
   """
-  Delete a user with all their keys and sessions; nothing of theirs is kept. Admins only; not
+  Delete a user with all their keys and sessions; nothing of theirs is kept. Admins, and account admins (their account's users); not
   yourself.
   """
   deleteUser(
     "The user to delete."
     input: UserIdInput!
-  ): DeleteUserPayload! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  ): DeleteUserPayload! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
   """
-  Give a user a role. Admins only; not on yourself (so the last admin cannot be demoted).
+  Give a user a role. Admins, and account admins (their account's users); not on
+  yourself (so the last admin cannot be demoted).
   Ends nothing: the new role applies from the user's next request, through every session and
   key they hold (a demoted admin's key that holds ` + "`" + `admin` + "`" + ` no longer opens the admin
   operations).
@@ -2415,24 +2425,26 @@ type Mutation {
   setUserRole(
     "The user and the role."
     input: SetUserRoleInput!
-  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  ): User! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
   """
   Give a user a new username in their account; a name another user of the account has is
-  ` + "`" + `CONFLICT` + "`" + `. Sessions and keys go on; sign-in takes the new name only. Admins only.
+  ` + "`" + `CONFLICT` + "`" + `. Sessions and keys go on; sign-in takes the new name only. Admins, and account admins (their
+  account's users).
   """
   renameUser(
     "The user and the name."
     input: RenameUserInput!
-  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  ): User! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
   """
   Set or remove a user's email address, unverified: the user still has to verify it. An
   address another user of the account has is ` + "`" + `CONFLICT` + "`" + `; a malformed one ` + "`" + `BAD_USER_INPUT` + "`" + `.
-  Setting the address the user already has changes nothing. Admins only.
+  Setting the address the user already has changes nothing. Admins, and account admins (their
+  account's users).
   """
   setUserEmail(
     "The user and the address."
     input: SetUserEmailInput!
-  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  ): User! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
   """
   Give an account a new display name. The slug never changes: clients and sign-ins name the
   account by it. Admins only.
@@ -2524,20 +2536,22 @@ type Mutation {
   ): EmailRequestPayload! @hasScope(scope: "account:write")
   """
   Mail a user a password-reset link, so that an admin never sets or sees a password. A user
-  without an address: ` + "`" + `BAD_USER_INPUT` + "`" + `. Admins only.
+  without an address: ` + "`" + `BAD_USER_INPUT` + "`" + `. Admins, and account admins (their
+  account's users).
   """
   sendPasswordReset(
     "The user."
     input: UserIdInput!
-  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  ): User! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
   """
   Make a user who sets their own password: they get a mail whose link (valid 7 days) leads to
-  ` + "`" + `acceptInvitation` + "`" + `. Until then no password signs them in. Admins only.
+  ` + "`" + `acceptInvitation` + "`" + `. Until then no password signs them in. Admins, and account admins (their
+  account's users).
   """
   createInvitation(
     "The user to invite."
     input: CreateInvitationInput!
-  ): User! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  ): User! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
   """
   Set an invited user's password with the token of their invitation mail; their address
   becomes verified. Public. Then sign in as usual.
@@ -4806,7 +4820,7 @@ func (ec *executionContext) _Mutation_createUser(ctx context.Context, field grap
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
 				if err != nil {
 					var zeroVal *auth.User
 					return zeroVal, err
@@ -5140,7 +5154,7 @@ func (ec *executionContext) _Mutation_disableUser(ctx context.Context, field gra
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
 				if err != nil {
 					var zeroVal *auth.User
 					return zeroVal, err
@@ -5214,7 +5228,7 @@ func (ec *executionContext) _Mutation_enableUser(ctx context.Context, field grap
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
 				if err != nil {
 					var zeroVal *auth.User
 					return zeroVal, err
@@ -5288,7 +5302,7 @@ func (ec *executionContext) _Mutation_deleteUserSessions(ctx context.Context, fi
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
 				if err != nil {
 					var zeroVal int
 					return zeroVal, err
@@ -5362,7 +5376,7 @@ func (ec *executionContext) _Mutation_deleteUser(ctx context.Context, field grap
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
 				if err != nil {
 					var zeroVal *model.DeleteUserPayload
 					return zeroVal, err
@@ -5436,7 +5450,7 @@ func (ec *executionContext) _Mutation_setUserRole(ctx context.Context, field gra
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
 				if err != nil {
 					var zeroVal *auth.User
 					return zeroVal, err
@@ -5510,7 +5524,7 @@ func (ec *executionContext) _Mutation_renameUser(ctx context.Context, field grap
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
 				if err != nil {
 					var zeroVal *auth.User
 					return zeroVal, err
@@ -5584,7 +5598,7 @@ func (ec *executionContext) _Mutation_setUserEmail(ctx context.Context, field gr
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
 				if err != nil {
 					var zeroVal *auth.User
 					return zeroVal, err
@@ -6176,7 +6190,7 @@ func (ec *executionContext) _Mutation_sendPasswordReset(ctx context.Context, fie
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
 				if err != nil {
 					var zeroVal *auth.User
 					return zeroVal, err
@@ -6250,7 +6264,7 @@ func (ec *executionContext) _Mutation_createInvitation(ctx context.Context, fiel
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ADMIN")
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
 				if err != nil {
 					var zeroVal *auth.User
 					return zeroVal, err
@@ -13287,12 +13301,14 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋ
 
 var (
 	unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole = map[string]auth.Role{
-		"ADMIN":  auth.RoleAdmin,
-		"MEMBER": auth.RoleMember,
+		"ADMIN":         auth.RoleAdmin,
+		"ACCOUNT_ADMIN": auth.RoleAccountAdmin,
+		"MEMBER":        auth.RoleMember,
 	}
 	marshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole = map[auth.Role]string{
-		auth.RoleAdmin:  "ADMIN",
-		auth.RoleMember: "MEMBER",
+		auth.RoleAdmin:        "ADMIN",
+		auth.RoleAccountAdmin: "ACCOUNT_ADMIN",
+		auth.RoleMember:       "MEMBER",
 	}
 )
 
@@ -13874,12 +13890,14 @@ func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋauthgraphᚋauthgraph
 
 var (
 	unmarshalORole2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole = map[string]auth.Role{
-		"ADMIN":  auth.RoleAdmin,
-		"MEMBER": auth.RoleMember,
+		"ADMIN":         auth.RoleAdmin,
+		"ACCOUNT_ADMIN": auth.RoleAccountAdmin,
+		"MEMBER":        auth.RoleMember,
 	}
 	marshalORole2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole = map[auth.Role]string{
-		auth.RoleAdmin:  "ADMIN",
-		auth.RoleMember: "MEMBER",
+		auth.RoleAdmin:        "ADMIN",
+		auth.RoleAccountAdmin: "ACCOUNT_ADMIN",
+		auth.RoleMember:       "MEMBER",
 	}
 )
 

@@ -30,7 +30,7 @@ func Directives() DirectiveRoot {
 			if p == nil {
 				return nil, &auth.Error{Code: auth.CodeUnauthenticated, Message: auth.MsgUnauthenticated}
 			}
-			if p.User.Role != role {
+			if !p.User.Role.AtLeast(role) {
 				return nil, auth.Errorf(auth.CodeForbidden, "This operation needs the %s role.", role)
 			}
 			return next(ctx)

@@ -56,7 +56,7 @@ type mxCaller struct {
 // UserKey.scopes: every scope but account:write, and admin only for admins.
 func keyScopesOf(role string) []string {
 	s := []string{"read", "keys:write", "sessions:write"}
-	if role == "ADMIN" {
+	if role == "ADMIN" || role == "ACCOUNT_ADMIN" {
 		s = append(s, "admin")
 	}
 	return s
@@ -94,7 +94,7 @@ func (c mxCaller) covers(scopes []string) bool {
 
 func mxCallers() []mxCaller {
 	out := []mxCaller{{name: "anonymous", anon: true, role: "MEMBER"}}
-	for _, role := range []string{"MEMBER", "ADMIN"} {
+	for _, role := range []string{"MEMBER", "ACCOUNT_ADMIN", "ADMIN"} {
 		r := strings.ToLower(role)
 		out = append(out, mxCaller{name: r + "/password", role: role, password: true},
 			mxCaller{name: r + "/key:full", role: role})
@@ -118,6 +118,10 @@ type mxReach int
 const (
 	ownOnly   mxReach = iota + 1 // the caller's own only; anyone else's is NOT_FOUND
 	adminSees                    // also anyone's, for an admin session holding the admin scope
+	// managerSees: also a user of the caller's account, for an admin or account admin
+	// session holding the admin scope (the matrix's other user is a member of the caller's
+	// account).
+	managerSees
 )
 
 // mxWorld is what one case runs against, made fresh for it: the caller's user (u) and another
@@ -149,6 +153,9 @@ type mxOp struct {
 	// grants answers the scopes of the credential the op would give or control on the
 	// caller's own object (rule 5); nil: none, or one that inherits the session's.
 	grants func(role string) []string
+	// needsRole: the op asks for something (a role to give) that only this role or a higher
+	// one may; FORBIDDEN below it.
+	needsRole string
 	// passed is the answer once authorized, per object; OK if absent.
 	passed map[mxObject]string
 	// issues: dotted paths (from data) of credentials the answer carries when OK.
@@ -194,7 +201,7 @@ func mxEntries() []mxEntry {
 	}
 	fullKeyScopes := func(role string) []string { return keyScopesOf(role) }
 	adminOp := func(label, q, field string, passed map[mxObject]string) mxOp {
-		return mxOp{label: label, query: q, field: field, targeted: true, reach: adminSees, vars: userID, passed: passed}
+		return mxOp{label: label, query: q, field: field, targeted: true, reach: managerSees, vars: userID, passed: passed}
 	}
 	readCredentials := `query($id: ObjectID!) { user(id: $id) {
 		userKeys { nodes { id secret } edges { node { secret } } }
@@ -226,7 +233,7 @@ func mxEntries() []mxEntry {
 		{field: "Query.me", ops: []mxOp{{query: `{ me { id userKeys { nodes { secret } } sessions { nodes { token refreshToken } } } }`,
 			field: "me", vars: noVars, never: []string{"me.userKeys.nodes.secret", "me.sessions.nodes.token", "me.sessions.nodes.refreshToken"}}}},
 		{field: "Query.user", ops: []mxOp{{query: `query($id: ObjectID!) { user(id: $id) { id } }`, field: "user",
-			targeted: true, reach: adminSees, vars: userID}}},
+			targeted: true, reach: managerSees, vars: userID}}},
 		{field: "Query.users", ops: []mxOp{{query: `{ users { nodes { id } } }`, field: "users", vars: noVars}}},
 		{field: "Query.accounts", ops: []mxOp{{query: `{ accounts { nodes { id slug } } }`, field: "accounts", vars: noVars}}},
 
@@ -281,9 +288,12 @@ func mxEntries() []mxEntry {
 			vars: func(w *mxWorld, _ mxObject) map[string]any {
 				return map[string]any{"c": w.uPass, "n": "a-brand-new-password"}
 			}}}},
-		{field: "Mutation.createUser", ops: []mxOp{{label: "an admin", field: "createUser",
+		{field: "Mutation.createUser", ops: []mxOp{{label: "an admin", field: "createUser", needsRole: "ADMIN",
 			query: `mutation($u: String!) { createUser(input: {username: $u, password: "matrix-password", role: ADMIN}) { id } }`,
-			vars:  func(w *mxWorld, _ mxObject) map[string]any { return map[string]any{"u": fmt.Sprintf("made%d", w.n)} }}}},
+			vars:  func(w *mxWorld, _ mxObject) map[string]any { return map[string]any{"u": fmt.Sprintf("made%d", w.n)} }},
+			{label: "a member", field: "createUser",
+				query: `mutation($u: String!) { createUser(input: {username: $u, password: "matrix-password"}) { id } }`,
+				vars:  func(w *mxWorld, _ mxObject) map[string]any { return map[string]any{"u": fmt.Sprintf("member%d", w.n)} }}}},
 		{field: "Mutation.createAccount", ops: []mxOp{{field: "createAccount",
 			query: `mutation($s: String!) { createAccount(input: {slug: $s, name: "Matrix"}) { id } }`,
 			vars:  func(w *mxWorld, _ mxObject) map[string]any { return map[string]any{"s": fmt.Sprintf("acct-%d", w.n)} }}}},
@@ -309,7 +319,7 @@ func mxEntries() []mxEntry {
 			"deleteUser", map[mxObject]string{own: "BAD_USER_INPUT"})}},
 		{field: "Mutation.setUserRole", ops: []mxOp{adminOp("", `mutation($id: ObjectID!) { setUserRole(input: {userId: $id, role: MEMBER}) { id role } }`,
 			"setUserRole", map[mxObject]string{own: "BAD_USER_INPUT"})}},
-		{field: "Mutation.renameUser", ops: []mxOp{{field: "renameUser", targeted: true, reach: adminSees,
+		{field: "Mutation.renameUser", ops: []mxOp{{field: "renameUser", targeted: true, reach: managerSees,
 			query: `mutation($id: ObjectID!, $u: String!) { renameUser(input: {userId: $id, username: $u}) { id username } }`,
 			vars: func(w *mxWorld, obj mxObject) map[string]any {
 				v := userID(w, obj)
@@ -327,7 +337,7 @@ func mxEntries() []mxEntry {
 			query:  `mutation { deleteAccount(input: {accountId: "1", withUsers: true}) { account { id } } }`,
 			vars:   noVars,
 			passed: map[mxObject]string{own: "BAD_USER_INPUT"}}}},
-		{field: "Mutation.setUserEmail", ops: []mxOp{{field: "setUserEmail", targeted: true, reach: adminSees,
+		{field: "Mutation.setUserEmail", ops: []mxOp{{field: "setUserEmail", targeted: true, reach: managerSees,
 			query: `mutation($id: ObjectID!, $e: String) { setUserEmail(input: {userId: $id, email: $e}) { id email } }`,
 			vars: func(w *mxWorld, obj mxObject) map[string]any {
 				v := userID(w, obj)
@@ -362,7 +372,11 @@ func mxEntries() []mxEntry {
 		{field: "Mutation.sendPasswordReset", ops: []mxOp{adminOp("", `mutation($id: ObjectID!) { sendPasswordReset(input: {userId: $id}) { id } }`,
 			// The matrix's users have no address: BAD_USER_INPUT once authorized.
 			"sendPasswordReset", map[mxObject]string{own: "BAD_USER_INPUT", other: "BAD_USER_INPUT"})}},
-		{field: "Mutation.createInvitation", ops: []mxOp{{field: "createInvitation",
+		{field: "Mutation.createInvitation", ops: []mxOp{{field: "createInvitation", label: "an admin", needsRole: "ADMIN",
+			query: `mutation($u: String!, $e: String!) { createInvitation(input: {username: $u, email: $e, role: ADMIN}) { id } }`,
+			vars: func(w *mxWorld, _ mxObject) map[string]any {
+				return map[string]any{"u": fmt.Sprintf("invadmin%d", w.n), "e": fmt.Sprintf("invadmin%d@example.com", w.n)}
+			}}, {field: "createInvitation", label: "a member",
 			query: `mutation($u: String!, $e: String!) { createInvitation(input: {username: $u, email: $e}) { id } }`,
 			vars: func(w *mxWorld, _ mxObject) map[string]any {
 				return map[string]any{"u": fmt.Sprintf("invited%d", w.n), "e": fmt.Sprintf("invited%d@example.com", w.n)}
@@ -499,7 +513,7 @@ func mxExpect(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string 
 	if (authd != nil || role != nil || scope != nil) && c.anon {
 		return "UNAUTHENTICATED"
 	}
-	if role != nil && role.Arguments.ForName("role").Value.Raw != c.role {
+	if role != nil && !mxAtLeast(c.role, role.Arguments.ForName("role").Value.Raw) {
 		return "FORBIDDEN"
 	}
 	if scope != nil && !c.holds(scope.Arguments.ForName("scope").Value.Raw) {
@@ -509,9 +523,13 @@ func mxExpect(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string 
 		return "FORBIDDEN"
 	}
 	if obj == other {
-		if op.reach == ownOnly || !(c.role == "ADMIN" && c.holds("admin")) {
+		manager := c.role == "ADMIN" || op.reach == managerSees && c.role == "ACCOUNT_ADMIN"
+		if op.reach == ownOnly || !(manager && c.holds("admin")) {
 			return "NOT_FOUND"
 		}
+	}
+	if op.needsRole != "" && !mxAtLeast(c.role, op.needsRole) {
+		return "FORBIDDEN"
 	}
 	if op.grants != nil && obj == own && !c.covers(op.grants(c.role)) {
 		return "FORBIDDEN"
@@ -520,6 +538,12 @@ func mxExpect(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string 
 		return p
 	}
 	return "OK"
+}
+
+// mxAtLeast: ADMIN over ACCOUNT_ADMIN over MEMBER.
+func mxAtLeast(role, min string) bool {
+	rank := map[string]int{"MEMBER": 1, "ACCOUNT_ADMIN": 2, "ADMIN": 3}
+	return rank[role] >= rank[min]
 }
 
 // mxObserved classifies an answer: its error code, NOT_FOUND for a null answer without one,

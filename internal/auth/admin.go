@@ -106,8 +106,9 @@ func (s *Service) ListUsers(ctx context.Context, req PageRequest) (*UserPage, er
 	return page, nil
 }
 
-// User answers the user with that id: the caller, or anyone for an admin. Anyone else is not
-// found, never forbidden, so that ids tell nothing about who exists.
+// User answers the user with that id: the caller, anyone for an admin, a user of their own
+// account for an account admin. Anyone else is not found, never forbidden, so that ids tell
+// nothing about who exists.
 func (s *Service) User(ctx context.Context, id int64) (*User, error) {
 	p, err := requireScope(ctx, ScopeRead)
 	if err != nil {
@@ -116,14 +117,10 @@ func (s *Service) User(ctx context.Context, id int64) (*User, error) {
 	if id == p.User.ID {
 		return p.User, nil
 	}
-	if !isAdmin(p) {
+	if !p.User.Role.AtLeast(RoleAccountAdmin) || !p.HasScope(ScopeAdmin) {
 		return nil, Errorf(CodeNotFound, "user not found")
 	}
-	u, err := s.users.User(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, Errorf(CodeNotFound, "user not found")
-	}
-	return u, err
+	return s.managedUser(ctx, p, id)
 }
 
 // SetUserDisabled disables or enables a user. Disabling ends every session and refresh token
@@ -133,22 +130,19 @@ func (s *Service) User(ctx context.Context, id int64) (*User, error) {
 // on the user's sign-ins answer INVALID_CREDENTIALS. A call that fails after setting the
 // flag can be retried until it succeeds. Admins only, and not on themselves.
 func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) (*User, error) {
-	p, err := requireAdmin(ctx)
+	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if id == p.User.ID && disabled {
 		return nil, Errorf(CodeInvalidInput, "you cannot disable your own account")
 	}
-	u, err := s.users.UpdateUser(ctx, id, func(u *User) error {
+	u, err := s.updateManaged(ctx, p, id, func(u *User) error {
 		u.Disabled = disabled
 		return nil
 	})
-	if errors.Is(err, ErrNotFound) {
-		return nil, Errorf(CodeNotFound, "user not found")
-	}
 	if err != nil {
-		return nil, fmt.Errorf("update user: %w", err)
+		return nil, err
 	}
 	if disabled {
 		if _, err := s.sessions.DeleteSessionsOf(ctx, id, 0); err != nil {
@@ -161,13 +155,12 @@ func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) 
 
 // DeleteSessionsOfUser ends every session of a user and answers how many. Admins only.
 func (s *Service) DeleteSessionsOfUser(ctx context.Context, id int64) (int, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	p, err := requireUserAdmin(ctx)
+	if err != nil {
 		return 0, err
 	}
-	if _, err := s.users.User(ctx, id); errors.Is(err, ErrNotFound) {
-		return 0, Errorf(CodeNotFound, "user not found")
-	} else if err != nil {
-		return 0, fmt.Errorf("find user: %w", err)
+	if _, err := s.managedUser(ctx, p, id); err != nil {
+		return 0, err
 	}
 	n, err := s.sessions.DeleteSessionsOf(ctx, id, 0)
 	if err != nil {
@@ -180,12 +173,18 @@ func (s *Service) DeleteSessionsOfUser(ctx context.Context, id int64) (int, erro
 // the store. Of admins racing to delete one user, one gets the user, the others NOT_FOUND.
 // Admins only, and not themselves.
 func (s *Service) DeleteUser(ctx context.Context, id int64) (*User, error) {
-	p, err := requireAdmin(ctx)
+	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if id == p.User.ID {
 		return nil, Errorf(CodeInvalidInput, "you cannot delete your own account")
+	}
+	// A user's account and an ADMIN's role do not change under an account admin's delete in
+	// a way that matters: the account never changes, and a promotion racing the delete is
+	// the platform admin's own to redo.
+	if _, err := s.managedUser(ctx, p, id); err != nil {
+		return nil, err
 	}
 	u, err := s.users.DeleteUser(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -204,32 +203,29 @@ func (s *Service) DeleteUser(ctx context.Context, id int64) (*User, error) {
 // the user and requireAdmin checks the user's role as well as the session's admin scope, so
 // a demoted admin's sessions and keys lose the admin operations at once.
 func (s *Service) SetUserRole(ctx context.Context, id int64, role Role) (*User, error) {
-	p, err := requireAdmin(ctx)
+	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !role.Valid() {
-		return nil, Errorf(CodeInvalidInput, "unknown role")
+	if err := grantable(p, role); err != nil {
+		return nil, err
 	}
 	if id == p.User.ID {
 		return nil, Errorf(CodeInvalidInput, "you cannot change your own role")
 	}
-	if role == RoleAdmin {
+	if _, err := s.managedUser(ctx, p, id); err != nil {
+		return nil, err
+	}
+	if role != RoleMember {
+		// Either admin role gives a key made without scopes the admin scope.
 		if err := s.pinUnscopedKeys(ctx, id); err != nil {
 			return nil, err
 		}
 	}
-	u, err := s.users.UpdateUser(ctx, id, func(u *User) error {
+	return s.updateManaged(ctx, p, id, func(u *User) error {
 		u.Role = role
 		return nil
 	})
-	if errors.Is(err, ErrNotFound) {
-		return nil, Errorf(CodeNotFound, "user not found")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("set user role: %w", err)
-	}
-	return u, nil
 }
 
 // RenameUser gives a user a new username, unique within their account (CONFLICT if another
@@ -237,10 +233,14 @@ func (s *Service) SetUserRole(ctx context.Context, id int64, role Role) (*User, 
 // all go on; sign-ins use the new name from then on. Of admins racing to give one name to
 // two users, one succeeds and the others get CONFLICT. Admins only.
 func (s *Service) RenameUser(ctx context.Context, id int64, username string) (*User, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	p, err := requireUserAdmin(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := checkUsername(username); err != nil {
+		return nil, err
+	}
+	if _, err := s.managedUser(ctx, p, id); err != nil {
 		return nil, err
 	}
 	u, err := s.users.RenameUser(ctx, id, username)
@@ -260,7 +260,8 @@ func (s *Service) RenameUser(ctx context.Context, id int64, username string) (*U
 // not for the user reading it, so anything that needs a verified address waits for the
 // user to verify it. CONFLICT if another user of the account has the address. Admins only.
 func (s *Service) SetUserEmail(ctx context.Context, id int64, email string) (*User, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	p, err := requireUserAdmin(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if email != "" {
@@ -270,12 +271,9 @@ func (s *Service) SetUserEmail(ctx context.Context, id int64, email string) (*Us
 		}
 		email = n
 	}
-	cur, err := s.users.User(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, Errorf(CodeNotFound, "user not found")
-	}
+	cur, err := s.managedUser(ctx, p, id)
 	if err != nil {
-		return nil, fmt.Errorf("set user email: %w", err)
+		return nil, err
 	}
 	if cur.Email == email {
 		return cur, nil // setting the same address keeps its verification

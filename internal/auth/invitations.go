@@ -20,10 +20,20 @@ type Invitation struct {
 // CreateInvitation makes a user with an unusable password and an unverified address, and
 // queues an invitation mail whose link (valid 7 days, configurable) lets them set the
 // password: an admin never chooses or sees it. A taken username or address in the account is
-// CONFLICT. Admins only, whatever the account's sign-up policy (INVITE is what lets only
-// admins' invitations in).
+// CONFLICT. Admins (any account) and account admins (their own, "" meaning it) only,
+// whatever the account's sign-up policy (INVITE is what lets only their invitations in).
 func (s *Service) CreateInvitation(ctx context.Context, in Invitation) (*User, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	p, err := requireUserAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if in.Role == "" {
+		in.Role = RoleMember
+	}
+	if err := grantable(p, in.Role); err != nil {
+		return nil, err
+	}
+	if in.Account, err = s.accountForManager(ctx, p, in.Account); err != nil {
 		return nil, err
 	}
 	addr, err := NormalizeEmail(in.Email)

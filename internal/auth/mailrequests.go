@@ -246,16 +246,16 @@ func (s *Service) ConfirmEmail(ctx context.Context, tok string) (*User, error) {
 }
 
 // SendPasswordReset queues a password-reset mail to a user's address, so that an admin
-// never sets or sees a password. BAD_USER_INPUT for a user without an address. Admins only.
+// never sets or sees a password. BAD_USER_INPUT for a user without an address. Admins and
+// account admins (their account's users).
 func (s *Service) SendPasswordReset(ctx context.Context, id int64) (*User, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	p, err := requireUserAdmin(ctx)
+	if err != nil {
 		return nil, err
 	}
-	u, err := s.users.User(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, Errorf(CodeNotFound, "user not found")
-	} else if err != nil {
-		return nil, fmt.Errorf("send password reset: %w", err)
+	u, err := s.managedUser(ctx, p, id)
+	if err != nil {
+		return nil, err
 	}
 	if u.Email == "" {
 		return nil, Errorf(CodeInvalidInput, "the user has no email address")

@@ -39,7 +39,7 @@ func (sc Scope) Valid() bool { return slices.Contains(AllScopes, sc) }
 // account:write, and admin only for admins. A key made without scopes holds all of these.
 func KeyScopes(r Role) []Scope {
 	out := []Scope{ScopeRead, ScopeKeysWrite, ScopeSessionsWrite}
-	if r == RoleAdmin {
+	if r.AtLeast(RoleAccountAdmin) {
 		out = append(out, ScopeAdmin)
 	}
 	return out

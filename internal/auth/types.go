@@ -11,12 +11,30 @@ type Role string
 
 // Roles.
 const (
-	RoleAdmin  Role = "ADMIN"
-	RoleMember Role = "MEMBER"
+	RoleAdmin Role = "ADMIN"
+	// RoleAccountAdmin manages the users of their own account (managers.go), nothing
+	// beyond it, and never an ADMIN.
+	RoleAccountAdmin Role = "ACCOUNT_ADMIN"
+	RoleMember       Role = "MEMBER"
 )
 
 // Valid reports whether r is a known role.
-func (r Role) Valid() bool { return r == RoleAdmin || r == RoleMember }
+func (r Role) Valid() bool { return r.rank() > 0 }
+
+// AtLeast reports whether r has every power of o: ADMIN over ACCOUNT_ADMIN over MEMBER.
+func (r Role) AtLeast(o Role) bool { return r.rank() >= o.rank() && o.rank() > 0 }
+
+func (r Role) rank() int {
+	switch r {
+	case RoleAdmin:
+		return 3
+	case RoleAccountAdmin:
+		return 2
+	case RoleMember:
+		return 1
+	}
+	return 0
+}
 
 // User is an account holder.
 type User struct {

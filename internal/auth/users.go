@@ -13,9 +13,20 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 }
 
 // CreateUserInAccount makes a user in the account with the given slug ("": the default account).
-// Only admins may.
+// Admins may, in any account; account admins in their own ("" is theirs), with a role no
+// higher than their own.
 func (s *Service) CreateUserInAccount(ctx context.Context, accountSlug, username, password string, role Role) (*User, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	p, err := requireUserAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if role == "" {
+		role = RoleMember
+	}
+	if err := grantable(p, role); err != nil {
+		return nil, err
+	}
+	if accountSlug, err = s.accountForManager(ctx, p, accountSlug); err != nil {
 		return nil, err
 	}
 	return s.createUser(ctx, accountSlug, username, password, role)

@@ -1,0 +1,92 @@
+package auth_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/authgraph/authgraph/internal/auth"
+)
+
+// An account admin manages the users of their own account and nobody else: every other user
+// is NOT_FOUND, as someone else's id is to a member, and no role above their own is given.
+func TestAccountAdminManagesOnlyTheirAccount(t *testing.T) {
+	f := newFixture(t, fastParams)
+	admin := f.as(t, "admin", "admin-password")
+	if _, err := f.svc.CreateAccount(admin, "acme", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.CreateAccount(admin, "globex", "Globex"); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(slug, name string, role auth.Role) *auth.User {
+		t.Helper()
+		u, err := f.svc.CreateUserInAccount(admin, slug, name, name+"-long-password", role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	mk("acme", "boss", auth.RoleAccountAdmin)
+	peer := mk("acme", "worker", auth.RoleMember)
+	acmeAdmin := mk("acme", "platform", auth.RoleAdmin)
+	outsider := mk("globex", "stranger", auth.RoleMember)
+	ns, err := f.svc.Login(context.Background(), auth.PasswordLogin{Account: "acme", Username: "boss", Password: "boss-long-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(context.Background(), ns.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boss := auth.WithPrincipal(context.Background(), p)
+
+	// Every user-management operation, on a user the account admin may manage and on two
+	// they may not.
+	ops := map[string]func(id int64) error{
+		"User":        func(id int64) error { _, err := f.svc.User(boss, id); return err },
+		"Disable":     func(id int64) error { _, err := f.svc.SetUserDisabled(boss, id, true); return err },
+		"Enable":      func(id int64) error { _, err := f.svc.SetUserDisabled(boss, id, false); return err },
+		"EndSessions": func(id int64) error { _, err := f.svc.DeleteSessionsOfUser(boss, id); return err },
+		"Rename":      func(id int64) error { _, err := f.svc.RenameUser(boss, id, "renamed-"+string(rune('a'+id%26))); return err },
+		"SetEmail":    func(id int64) error { _, err := f.svc.SetUserEmail(boss, id, ""); return err },
+		"SetRole":     func(id int64) error { _, err := f.svc.SetUserRole(boss, id, auth.RoleMember); return err },
+	}
+	for name, op := range ops {
+		for _, target := range []*auth.User{outsider, acmeAdmin} {
+			if err := op(target.ID); code(err) != auth.CodeNotFound {
+				t.Errorf("%s on %s: %v, want NOT_FOUND", name, target.Username, err)
+			}
+		}
+		if err := op(peer.ID); err != nil {
+			t.Errorf("%s on a member of their account: %v", name, err)
+		}
+	}
+	if _, err := f.svc.DeleteUser(boss, outsider.ID); code(err) != auth.CodeNotFound {
+		t.Errorf("DeleteUser of another account's user: %v", err)
+	}
+	// No role above their own, to anyone.
+	if _, err := f.svc.SetUserRole(boss, peer.ID, auth.RoleAdmin); code(err) != auth.CodeForbidden {
+		t.Errorf("granting ADMIN: %v", err)
+	}
+	if _, err := f.svc.CreateUserInAccount(boss, "", "newadmin", "newadmin-long-password", auth.RoleAdmin); code(err) != auth.CodeForbidden {
+		t.Errorf("creating an ADMIN: %v", err)
+	}
+	// Users they make go to their own account; another account is not found.
+	u, err := f.svc.CreateUserInAccount(boss, "", "hire", "hire-long-password", "")
+	if err != nil || u.AccountID != p.User.AccountID {
+		t.Fatalf("a user made by an account admin: %+v, %v", u, err)
+	}
+	if _, err := f.svc.CreateUserInAccount(boss, "globex", "spy", "spy-long-password", ""); code(err) != auth.CodeNotFound {
+		t.Errorf("creating a user in another account: %v", err)
+	}
+	// Accounts stay with ADMINs, and so do other users' keys.
+	if _, err := f.svc.CreateAccount(boss, "initech", "Initech"); code(err) != auth.CodeForbidden {
+		t.Errorf("CreateAccount: %v", err)
+	}
+	if _, err := f.svc.UserKeys(boss, peer.ID); err == nil {
+		t.Error("an account admin read another user's keys")
+	}
+	if _, err := f.svc.DeleteUser(boss, peer.ID); err != nil {
+		t.Errorf("deleting a member of their account: %v", err)
+	}
+}
