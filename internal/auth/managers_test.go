@@ -47,9 +47,12 @@ func TestAccountAdminManagesOnlyTheirAccount(t *testing.T) {
 		"Disable":     func(id int64) error { _, err := f.svc.SetUserDisabled(boss, id, true); return err },
 		"Enable":      func(id int64) error { _, err := f.svc.SetUserDisabled(boss, id, false); return err },
 		"EndSessions": func(id int64) error { _, err := f.svc.DeleteSessionsOfUser(boss, id); return err },
-		"Rename":      func(id int64) error { _, err := f.svc.RenameUser(boss, id, "renamed-"+string(rune('a'+id%26))); return err },
-		"SetEmail":    func(id int64) error { _, err := f.svc.SetUserEmail(boss, id, ""); return err },
-		"SetRole":     func(id int64) error { _, err := f.svc.SetUserRole(boss, id, auth.RoleMember); return err },
+		"Rename": func(id int64) error {
+			_, err := f.svc.RenameUser(boss, id, "renamed-"+string(rune('a'+id%26)))
+			return err
+		},
+		"SetEmail": func(id int64) error { _, err := f.svc.SetUserEmail(boss, id, ""); return err },
+		"SetRole":  func(id int64) error { _, err := f.svc.SetUserRole(boss, id, auth.RoleMember); return err },
 	}
 	for name, op := range ops {
 		for _, target := range []*auth.User{outsider, acmeAdmin} {
