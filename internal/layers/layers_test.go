@@ -34,6 +34,9 @@ var layers = []struct {
 		"internal/hashpool", "internal/storetest", "internal/oidc/oidctest",
 		"graph/model", "graph/scalar",
 	}},
+	// The embeddable verifier: a public package that products import; it reads the store's
+	// records through the adapters and knows nothing of GraphQL or HTTP serving.
+	{"verifier", []string{"verify"}},
 	{"GraphQL", []string{"graph"}},
 	{"HTTP", []string{"internal/httpapi"}},
 	{"wiring", []string{"server"}},
