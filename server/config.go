@@ -71,6 +71,9 @@ type Config struct {
 	// MetricsAddr is the metrics listener's address, apart from the API's; MetricsToken, if
 	// set, is the bearer token a scrape must carry.
 	MetricsAddr, MetricsToken string
+	// IntrospectSecret turns token introspection on (POST /introspect): the shared secret
+	// its callers send; empty: off.
+	IntrospectSecret string
 }
 
 type setting struct {
@@ -132,6 +135,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_RATE_LIMITS", "rate-limits", "", "credential attempt limits that differ from the defaults, rule=RATE/PERIOD[/BURST],…; or off", limitsv(&c.RateLimits)},
 		{"AUTHGRAPH_HASH_WORKERS", "hash-workers", "0", "most argon2id hashes at once (0: one per CPU)", intRange(&c.HashWorkers, 0, 1<<16)},
 		{"AUTHGRAPH_HASH_QUEUE", "hash-queue", "-1", "most logins waiting for a hashing worker; beyond it 503 at once (-1: twice the workers)", intRange(&c.HashQueue, -1, 1<<20)},
+		{"AUTHGRAPH_INTROSPECT_SECRET", "introspect-secret", "", "shared secret (32 bytes or more) that callers of POST /introspect send as Authorization: Bearer; empty: introspection off (prefer the variable: flags show in ps)", str(&c.IntrospectSecret)},
 		{"AUTHGRAPH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses and CIDR blocks of proxies whose X-Forwarded-For is believed", proxies(&c.TrustedProxies)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
@@ -186,6 +190,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("set both AUTHGRAPH_ADMIN_USERNAME and AUTHGRAPH_ADMIN_PASSWORD, or neither")
 	case c.Metrics && !isHostPort(c.MetricsAddr):
 		return c, fmt.Errorf("AUTHGRAPH_METRICS_ADDR must be host:port (turn metrics off with AUTHGRAPH_METRICS=false)")
+	case c.IntrospectSecret != "" && len(c.IntrospectSecret) < httpapi.MinIntrospectSecret:
+		// Not quoted, as the metrics token below.
+		return c, fmt.Errorf("AUTHGRAPH_INTROSPECT_SECRET must be at least %d bytes (openssl rand -hex 32)", httpapi.MinIntrospectSecret)
 	case c.MetricsToken != "" && len(c.MetricsToken) < minMetricsToken:
 		// Not quoted: it is a secret, and a mistyped one is still mostly it.
 		return c, fmt.Errorf("AUTHGRAPH_METRICS_TOKEN must be at least %d characters (openssl rand -hex 32)", minMetricsToken)
@@ -237,6 +244,7 @@ func (c Config) httpConfig() httpapi.Config {
 		CookieSecure: c.CookieSecure, AllowQueryToken: c.AllowQueryToken,
 		Playground: c.Playground, AccountPage: c.AccountPage, Introspection: c.Introspection,
 		MaxDepth: c.MaxDepth, MaxComplexity: c.MaxComplexity, MaxFields: c.MaxFields, MaxAliases: c.MaxAliases, MaxTokens: c.MaxTokens,
+		IntrospectSecret: c.IntrospectSecret,
 	}
 }
 

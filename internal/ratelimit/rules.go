@@ -27,6 +27,9 @@ const (
 	RuleAPQRegisterIP = "apq:register:ip"
 	// RuleAPQLookupIP counts persisted query lookups (hash sent alone) from one address.
 	RuleAPQLookupIP = "apq:lookup:ip"
+	// RuleIntrospectIP counts token introspection requests (POST /introspect and its
+	// auth_request variant) from one address, before the caller is authenticated.
+	RuleIntrospectIP = "introspect:ip"
 )
 
 // DefaultRules returns the limits used when configuration sets none. They throttle one
@@ -47,6 +50,9 @@ func DefaultRules() map[string]Limit {
 		// Every query of every client behind an address is a lookup, so this one is wide
 		// (5 a second); it still turns a lookup into a slow oracle rather than a free one.
 		RuleAPQLookupIP: {Rate: 300, Burst: 300, Period: time.Minute},
+		// A gateway asks once per request it forwards, all from one address: wide (100 a
+		// second), still a bound on the secret guesses and store reads of one address.
+		RuleIntrospectIP: {Rate: 6000, Burst: 1000, Period: time.Minute},
 	}
 }
 
