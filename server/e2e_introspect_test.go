@@ -156,6 +156,30 @@ func TestIntrospection(t *testing.T) {
 		t.Errorf("a large body: %d %s", r.Status, r.Raw)
 	}
 
+	// The auth_request variant: the proxy's secret in its own header, the user's token in
+	// the user's headers; 204 with the principal, 401, or 403 for a proxy without the secret.
+	ar := func(headers ...string) *gqlResponse {
+		return srv.raw(t, http.MethodGet, "/introspect/auth_request", "", headers...)
+	}
+	if r := ar("x-auth-token", valid); r.Status != 403 {
+		t.Errorf("auth_request without the secret: %d", r.Status)
+	}
+	if r := ar("x-auth-token", valid, "X-Authgraph-Introspect-Secret", introspectSecret+"x"); r.Status != 403 {
+		t.Errorf("auth_request with a wrong secret: %d", r.Status)
+	}
+	if r := ar("Authorization", "Bearer "+valid, "X-Authgraph-Introspect-Secret", introspectSecret); r.Status != 204 ||
+		r.Header.Get("X-Authgraph-User") != subjectUser || r.Header.Get("X-Authgraph-Scopes") != "read keys:write sessions:write account:write" {
+		t.Errorf("auth_request, valid: %d %v", r.Status, r.Header)
+	}
+	for _, tk := range tokens[1:] {
+		if r := ar("x-auth-token", tk.tok, "X-Authgraph-Introspect-Secret", introspectSecret); r.Status != 401 || r.Header.Get("X-Authgraph-User") != "" {
+			t.Errorf("auth_request, %s: %d %v", tk.name, r.Status, r.Header)
+		}
+	}
+	if r := srv.raw(t, http.MethodPost, "/introspect/auth_request", "", "x-auth-token", valid, "X-Authgraph-Introspect-Secret", introspectSecret); r.Status != 405 {
+		t.Errorf("auth_request, POST: %d", r.Status)
+	}
+
 	// Introspection wrote nothing to the session it read.
 	after, err := st.SessionByDigest(t.Context(), token.Sum(valid))
 	if err != nil {
