@@ -264,36 +264,44 @@ func TestIntrospectSecretIsLongEnough(t *testing.T) {
 
 // BenchmarkIntrospect measures POST /introspect of a valid token with the shared secret,
 // through the real server and a real loopback listener, on Redis with the session cache
-// warm. Client and server share the process; with -cpu 1 they share one core.
+// warm: without rate limits (no Redis round trip at all), and with introspect:ip counted in
+// Redis (one round trip). Client and server share the process; with -cpu 1 they share one
+// core.
 //
 //	go test -run X -bench Introspect -cpu 1 -benchtime 2000x ./server/
 func BenchmarkIntrospect(b *testing.B) {
-	srv, _ := startRedisServer(b, map[string]string{"AUTHGRAPH_INTROSPECT_SECRET": introspectSecret, "AUTHGRAPH_RATE_LIMITS": "off", "AUTHGRAPH_LOG_LEVEL": "warn"})
-	tok := srv.login(b, adminName, adminPass)
-	body := url.Values{"token": {tok}}.Encode()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	do := func() {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/introspect", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", "Bearer "+introspectSecret)
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var a struct {
-			Active bool `json:"active"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&a)
-		resp.Body.Close()
-		if !a.Active {
-			b.Fatal("not active")
-		}
+	for _, tc := range []struct{ name, limits string }{
+		{"limits=off", "off"},
+		{"limits=redis", "introspect:ip=100000000/1m/100000000"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			srv, _ := startRedisServer(b, map[string]string{"AUTHGRAPH_INTROSPECT_SECRET": introspectSecret, "AUTHGRAPH_RATE_LIMITS": tc.limits, "AUTHGRAPH_LOG_LEVEL": "warn"})
+			tok := srv.login(b, adminName, adminPass)
+			body := url.Values{"token": {tok}}.Encode()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+			do := func() {
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/introspect", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Authorization", "Bearer "+introspectSecret)
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var a struct {
+					Active bool `json:"active"`
+				}
+				_ = json.NewDecoder(resp.Body).Decode(&a)
+				resp.Body.Close()
+				if !a.Active {
+					b.Fatal("not active")
+				}
+			}
+			do()
+			start := time.Now()
+			for b.Loop() {
+				do()
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+		})
 	}
-	do()
-	b.ResetTimer()
-	start := time.Now()
-	for b.Loop() {
-		do()
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 }
