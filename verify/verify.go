@@ -111,7 +111,7 @@ type Principal struct {
 	// from a user key holds the key's scopes only.
 	Scopes     []string
 	FullRights bool
-	Method     string // "PASSWORD", "USER_KEY", "EXTERNAL"
+	Method     string // how the session was made, as the API's Session.method: "PASSWORD", "USER_KEY"…
 	// CreatedAt and ExpiresAt bound the session; AuthenticatedAt is when its user last
 	// proved a credential for it (zero: never recorded).
 	CreatedAt, ExpiresAt, AuthenticatedAt time.Time

@@ -99,7 +99,7 @@ type IntrospectionAnswer struct {
 	AccountID string `json:"account_id"`
 	SessionID string `json:"session_id"`
 	Role      string `json:"role"`
-	// AuthMethod is how the session was made: PASSWORD, USER_KEY or EXTERNAL.
+	// AuthMethod is how the session was made, as Session.method: PASSWORD, USER_KEY….
 	AuthMethod string `json:"auth_method"`
 	// AuthTime is when the user last proved a credential for the session (absent: unknown).
 	AuthTime int64 `json:"auth_time,omitempty"`
