@@ -19,7 +19,7 @@ import (
 // few KiB, however many requests were sent (each flood is twice its rules' bursts), and
 // that sign-in still works after every flood. A new entry fails here until it has a flood.
 func TestAnonymousFloodsStayBounded(t *testing.T) {
-	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1"})
+	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1", "AUTHGRAPH_INTROSPECT_SECRET": introspectSecret})
 	loginU := `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`
 	loginK := `mutation($k: ObjectID!, $s: String!) { createSessionUsingUserKey(input: {userKeyId: $k, secret: $s}) { token } }`
 	ext := `mutation($t: String!) { createSessionUsingExternalToken(input: {token: $t}) { token } }`
@@ -72,6 +72,9 @@ func TestAnonymousFloodsStayBounded(t *testing.T) {
 		"APQ registration": func(i int, ip string) *gqlResponse {
 			q := floodQuery(i, apq.MaxQueryBytes)
 			return srv.postAPQ(t, "", sha256Hex(q), q, "X-Forwarded-For", ip)
+		},
+		"POST /introspect": func(i int, ip string) *gqlResponse {
+			return srv.introspect(t, fmt.Sprint("guess-", i), "Authorization", fmt.Sprint("Bearer guess-", i), "X-Forwarded-For", ip)
 		},
 	}
 	used := func() int64 {

@@ -81,6 +81,9 @@ type Config struct {
 	RequireVerifiedEmail bool
 	// EmailTokenTTLs override the lifetimes of emailed tokens and codes.
 	EmailTokenTTLs map[auth.TokenPurpose]time.Duration
+	// IntrospectSecret turns token introspection on (POST /introspect): the shared secret
+	// its callers send; empty: off.
+	IntrospectSecret string
 }
 
 type setting struct {
@@ -150,6 +153,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_SIGNUP_DOMAINS", "signup-domains", "", "comma-separated email domains an open sign-up accepts; empty: any", str(&signUpDomains)},
 		{"AUTHGRAPH_REQUIRE_VERIFIED_EMAIL", "require-verified-email", "false", "refuse sign-in to users whose email is not verified yet", boolean(&c.RequireVerifiedEmail)},
 		{"AUTHGRAPH_EMAIL_TOKEN_TTLS", "email-token-ttls", "", "lifetimes of emailed tokens that differ from the defaults, e.g. reset=1h,verify=24h,invite=168h,code=10m,change=24h", str(&tokenTTLs)},
+		{"AUTHGRAPH_INTROSPECT_SECRET", "introspect-secret", "", "shared secret (32 bytes or more) that callers of POST /introspect send as Authorization: Bearer; empty: introspection off (prefer the variable: flags show in ps)", str(&c.IntrospectSecret)},
 		{"AUTHGRAPH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses and CIDR blocks of proxies whose X-Forwarded-For is believed", proxies(&c.TrustedProxies)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
@@ -204,6 +208,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("set both AUTHGRAPH_ADMIN_USERNAME and AUTHGRAPH_ADMIN_PASSWORD, or neither")
 	case c.Metrics && !isHostPort(c.MetricsAddr):
 		return c, fmt.Errorf("AUTHGRAPH_METRICS_ADDR must be host:port (turn metrics off with AUTHGRAPH_METRICS=false)")
+	case c.IntrospectSecret != "" && len(c.IntrospectSecret) < httpapi.MinIntrospectSecret:
+		// Not quoted, as the metrics token below.
+		return c, fmt.Errorf("AUTHGRAPH_INTROSPECT_SECRET must be at least %d bytes (openssl rand -hex 32)", httpapi.MinIntrospectSecret)
 	case c.MetricsToken != "" && len(c.MetricsToken) < minMetricsToken:
 		// Not quoted: it is a secret, and a mistyped one is still mostly it.
 		return c, fmt.Errorf("AUTHGRAPH_METRICS_TOKEN must be at least %d characters (openssl rand -hex 32)", minMetricsToken)
@@ -266,6 +273,7 @@ func (c Config) httpConfig() httpapi.Config {
 		CookieSecure: c.CookieSecure, AllowQueryToken: c.AllowQueryToken,
 		Playground: c.Playground, AccountPage: c.AccountPage, Introspection: c.Introspection,
 		MaxDepth: c.MaxDepth, MaxComplexity: c.MaxComplexity, MaxFields: c.MaxFields, MaxAliases: c.MaxAliases, MaxTokens: c.MaxTokens,
+		IntrospectSecret: c.IntrospectSecret,
 	}
 }
 

@@ -137,7 +137,7 @@ func (r *gqlResponse) code() string {
 }
 
 // str digs a string out of Data by a dotted path ("createUserKey.id").
-func (r *gqlResponse) str(t *testing.T, path string) string {
+func (r *gqlResponse) str(t testing.TB, path string) string {
 	t.Helper()
 	var v any = r.Data
 	for _, p := range strings.Split(path, ".") {
@@ -155,7 +155,7 @@ func (r *gqlResponse) str(t *testing.T, path string) string {
 }
 
 // post sends a GraphQL request with the given headers (token goes in x-auth-token if set).
-func (s *testServer) post(t *testing.T, token, query string, vars map[string]any, headers ...string) *gqlResponse {
+func (s *testServer) post(t testing.TB, token, query string, vars map[string]any, headers ...string) *gqlResponse {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	h := []string{"Content-Type", "application/json"}
@@ -166,7 +166,7 @@ func (s *testServer) post(t *testing.T, token, query string, vars map[string]any
 }
 
 // raw sends any request and parses a GraphQL-shaped answer if there is one.
-func (s *testServer) raw(t *testing.T, method, path, body string, headers ...string) *gqlResponse {
+func (s *testServer) raw(t testing.TB, method, path, body string, headers ...string) *gqlResponse {
 	t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -187,7 +187,7 @@ func (s *testServer) raw(t *testing.T, method, path, body string, headers ...str
 }
 
 // login signs in with a password and answers the session token.
-func (s *testServer) login(t *testing.T, username, password string) string {
+func (s *testServer) login(t testing.TB, username, password string) string {
 	t.Helper()
 	r := s.post(t, "", `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`,
 		map[string]any{"u": username, "p": password})

@@ -21,7 +21,7 @@ import (
 // the service's, whose buckets persisted queries share. The function it answers flushes
 // what the parts hold (spans not yet exported) at shutdown.
 func newHTTPDeps(ctx context.Context, cfg Config, logger zerolog.Logger, svc *auth.Service, rdb redis.UniversalClient, pool metrics.HashPool, limiter auth.Limiter) (httpapi.Deps, func(), error) {
-	d := httpapi.Deps{Config: cfg.httpConfig(), Service: svc, Logger: logger, APQLimits: apqLimits(limiter)}
+	d := httpapi.Deps{Config: cfg.httpConfig(), Service: svc, Logger: logger, APQLimits: apqLimits(limiter), IntrospectLimits: introspectLimits(limiter)}
 	tracer, err := tracing.New(ctx, cfg.Tracing, version)
 	if err != nil {
 		return d, nil, err

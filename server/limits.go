@@ -87,6 +87,15 @@ func apqLimits(l auth.Limiter) httpapi.APQLimiter {
 	return nil
 }
 
+// introspectLimits is the limiter of token introspection, on the service's buckets, or none
+// when limits are off.
+func introspectLimits(l auth.Limiter) httpapi.IntrospectLimiter {
+	if pl, ok := l.(policyLimiter); ok {
+		return pl.p
+	}
+	return nil
+}
+
 // policyLimiter adapts ratelimit.Policy to the domain's Limiter: which policy method each
 // attempt calls, and a refusal as the domain's RateLimitedError.
 type policyLimiter struct{ p *ratelimit.Policy }

@@ -90,5 +90,12 @@ func lastActive(sess *Session) time.Time {
 // lastUsedAt may lag the true last use by up to LastUsedPrecision, so the session gets that
 // much more: it is never ended early, and at most LastUsedPrecision late.
 func (s *Service) idleExpired(sess *Session, now time.Time) bool {
-	return s.cfg.IdleTimeout > 0 && now.Sub(lastActive(sess)) >= s.cfg.IdleTimeout+LastUsedPrecision
+	return IdleExpired(sess, now, s.cfg.IdleTimeout)
+}
+
+// IdleExpired reports whether sess has been unused for longer than idle (0: no idle timeout)
+// at now, with idleExpired's allowance for lastUsedAt's precision. The embeddable verifier,
+// configured with the same AUTHGRAPH_SESSION_IDLE_TIMEOUT, judges by it too.
+func IdleExpired(sess *Session, now time.Time, idle time.Duration) bool {
+	return idle > 0 && now.Sub(lastActive(sess)) >= idle+LastUsedPrecision
 }

@@ -328,6 +328,18 @@ func setClient(sess *Session, client ClientInfo) {
 // Its cost in the store: SessionByDigest and User (two reads), plus one TouchSession per
 // session and LastUsedPrecision.
 func (s *Service) Authenticate(ctx context.Context, tok string) (*Principal, error) {
+	return s.authenticate(ctx, tok, true)
+}
+
+// Introspect is Authenticate without a write: it answers the same principal for the same
+// token, or the same UNAUTHENTICATED, but never touches the session's lastUsedAt nor deletes
+// an idle session, so that asking about a token (token introspection, a proxy's check) never
+// extends or changes it. Its cost in the store: the same two reads.
+func (s *Service) Introspect(ctx context.Context, tok string) (*Principal, error) {
+	return s.authenticate(ctx, tok, false)
+}
+
+func (s *Service) authenticate(ctx context.Context, tok string, write bool) (*Principal, error) {
 	// The error is made only when needed: this runs on every request, and the common
 	// answer is a success that should not pay an allocation for it.
 	unauth := func() error { return &Error{Code: CodeUnauthenticated, Message: MsgUnauthenticated} }
@@ -346,17 +358,26 @@ func (s *Service) Authenticate(ctx context.Context, tok string) (*Principal, err
 		return nil, unauth()
 	}
 	if s.idleExpired(sess, now) {
-		// Best effort: the session is refused either way; deleting it drops it from lists.
-		_, _ = s.sessions.DeleteSession(ctx, sess.UserID, sess.ID)
+		if write {
+			// Best effort: the session is refused either way; deleting it drops it from lists.
+			_, _ = s.sessions.DeleteSession(ctx, sess.UserID, sess.ID)
+		}
 		return nil, unauth()
 	}
 	u, err := s.users.User(ctx, sess.UserID)
-	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
+	if errors.Is(err, ErrNotFound) || (err == nil && !UserMayUseSessions(u)) {
 		return nil, unauth()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find session user: %w", err)
 	}
-	s.touchSession(ctx, sess, now)
+	if write {
+		s.touchSession(ctx, sess, now)
+	}
 	return &Principal{User: u, Session: sess, Token: tok}, nil
 }
+
+// UserMayUseSessions reports whether the sessions of u are accepted: every check Authenticate
+// makes of the user once it is found. The embeddable verifier calls it too, so that a
+// product refuses exactly the users authgraph refuses.
+func UserMayUseSessions(u *User) bool { return !u.Disabled }

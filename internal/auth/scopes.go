@@ -35,8 +35,25 @@ var AllScopes = []Scope{ScopeRead, ScopeKeysWrite, ScopeSessionsWrite, ScopeAcco
 // Valid reports whether sc is a known scope.
 func (sc Scope) Valid() bool { return slices.Contains(AllScopes, sc) }
 
+// HeldScopes spells out what sess may do for a user of role r, in the order of AllScopes: its
+// scopes, or for a sign-in session (Scopes nil: the user's full rights) every scope but admin,
+// and admin too for an admin. (HasScope lets a member's sign-in session pass a check of admin,
+// which means nothing for members; a list shown outside, by token introspection or the
+// embeddable verifier, does not claim it.)
+func HeldScopes(sess *Session, r Role) []Scope {
+	if sess.Scopes != nil {
+		return sortScopes(slices.Clone(sess.Scopes))
+	}
+	out := []Scope{ScopeRead, ScopeKeysWrite, ScopeSessionsWrite, ScopeAccountWrite}
+	if r.AtLeast(RoleAccountAdmin) {
+		out = append(out, ScopeAdmin)
+	}
+	return out
+}
+
 // KeyScopes answers the scopes that a key of a user with role r may hold: everything but
-// account:write, and admin only for admins. A key made without scopes holds all of these.
+// account:write, and admin only for admins and account admins. A key made without scopes
+// holds all of these.
 func KeyScopes(r Role) []Scope {
 	out := []Scope{ScopeRead, ScopeKeysWrite, ScopeSessionsWrite}
 	if r.AtLeast(RoleAccountAdmin) {

@@ -6,8 +6,9 @@ import "github.com/authgraph/authgraph/internal/ratelimit"
 // and the rate limit rules that bound how often one address can make it write.
 type AnonymousWrite struct {
 	// Entry is the entry point: "Mutation.<field>" or "Query.<field>" for a public field
-	// of the schema, or "APQ lookup" / "APQ registration" for the persisted query protocol
-	// on POST or GET /graphql.
+	// of the schema, "APQ lookup" / "APQ registration" for the persisted query protocol
+	// on POST or GET /graphql, or "POST /introspect" for token introspection (and its
+	// auth_request variant, which counts the same rule).
 	Entry string
 	// Writes says what is written and where; "" when nothing is (a read).
 	Writes string
@@ -105,5 +106,10 @@ var AnonymousWrites = []AnonymousWrite{
 		Writes: "the document, in this replica's in-process cache (AUTHGRAPH_APQ_CACHE_BYTES, never " +
 			"Redis), and the address's bucket",
 		Rules: []string{ratelimit.RuleAPQRegisterIP},
+	},
+	{
+		Entry:  "POST /introspect",
+		Writes: "the address's bucket, counted before the caller is authenticated (introspection itself writes nothing)",
+		Rules:  []string{ratelimit.RuleIntrospectIP},
 	},
 }

@@ -50,7 +50,7 @@ func TestAnonymousWritesAreListed(t *testing.T) {
 		}
 		entries[w.Entry] = w
 	}
-	want := append(publicRootFields(schema), "APQ lookup", "APQ registration")
+	want := append(publicRootFields(schema), "APQ lookup", "APQ registration", "POST /introspect")
 	for _, e := range want {
 		w, ok := entries[e]
 		if !ok {

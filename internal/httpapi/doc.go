@@ -6,9 +6,11 @@
 // It owns:
 //
 //   - the middleware chain of /graphql, in request order (server.go, newHandler), and the
-//     other routes: /healthz, /readyz, the account page, the playground;
+//     other routes: /healthz, /readyz, the account page, the playground, token introspection
+//     and its nginx auth_request variant (introspect.go);
 //   - token transports: x-auth-token, Authorization, the COOKIE mode cookies with their CSRF
-//     rule, ?access_token= (transport.go), resolved to a principal (authn.go);
+//     rule, ?access_token= (transport.go, on the rules of internal/reqtoken, which the
+//     embeddable verifier shares), resolved to a principal (authn.go);
 //   - refusing what is not one GraphQL request over HTTP (guard.go), the body limit, CORS
 //     (cors.go), the client's address behind trusted proxies (clientip.go);
 //   - gqlgen's configuration: operation shape limits (gqllimits.go), queries only over GET

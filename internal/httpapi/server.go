@@ -52,6 +52,9 @@ type Config struct {
 	Playground, AccountPage, Introspection bool
 	// Limits on one GraphQL operation (gqllimits.go); MaxTokens bounds the parser.
 	MaxDepth, MaxComplexity, MaxFields, MaxAliases, MaxTokens int
+	// IntrospectSecret turns token introspection on (introspect.go): the shared secret its
+	// callers send. Empty: /introspect is not served.
+	IntrospectSecret string
 }
 
 func (c Config) transportOptions() transportOptions {
@@ -73,6 +76,8 @@ type Deps struct {
 	APQLimits APQLimiter
 	// Tracer gives each request and operation a span; nil: off.
 	Tracer *tracing.Tracer
+	// IntrospectLimits counts introspection requests per address; nil: no limits.
+	IntrospectLimits IntrospectLimiter
 }
 
 // Server is the API's HTTP handler.
@@ -101,7 +106,7 @@ func chain(h http.Handler, steps ...middleware) http.Handler {
 }
 
 // newHandler wires the API's HTTP routes: /graphql, /healthz, /readyz, the account page at
-// /account and the playground at /. The metrics have a listener of their own
+// /account, the playground at /, and token introspection at /introspect when it is on. The metrics have a listener of their own
 // (MetricsHandler).
 func newHandler(d Deps) http.Handler {
 	cfg, svc := d.Config, d.Service
@@ -164,6 +169,19 @@ func newHandler(d Deps) http.Handler {
 		}
 		io.WriteString(w, "ok\n")
 	})
+	if cfg.IntrospectSecret != "" {
+		in := newIntrospection(cfg.IntrospectSecret, svc, d.IntrospectLimits, tokens)
+		steps := []middleware{
+			// The log line names the path only: never the body or headers, where the
+			// token and the secret travel.
+			logRequests(d.Logger),
+			withRedisBudget(cfg.RedisTimeout),
+			limitBody(min(cfg.MaxBodyBytes, introspectBodyMax)),
+			withClient(cfg.TrustedProxies),
+		}
+		mux.Handle("/introspect", chain(http.HandlerFunc(in.introspect), steps...))
+		mux.Handle("/introspect/auth_request", chain(http.HandlerFunc(in.authRequest), steps...))
+	}
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authgraph", "/graphql"))
 	}

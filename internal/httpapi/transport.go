@@ -1,16 +1,13 @@
 package httpapi
 
 import (
-	"errors"
 	"math"
-	"mime"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/authgraph/authgraph/graph"
+	"github.com/authgraph/authgraph/internal/reqtoken"
 )
 
 // Token transports and COOKIE mode.
@@ -44,22 +41,16 @@ type transportOptions struct {
 }
 
 const (
-	sessionCookieName = "authgraph_session"
-	refreshCookieName = "authgraph_refresh"
-	// hostPrefix makes browsers insist on Secure, Path=/ and no Domain, so that no sibling
-	// subdomain can plant or shadow the cookie.
-	hostPrefix       = "__Host-"
-	queryTokenParam  = "access_token"
-	errQueryTokenOff = "The access_token query parameter is turned off on this server (URLs leak into logs and Referer headers); send the token in x-auth-token or Authorization: Bearer."
+	queryTokenParam = reqtoken.QueryParam
 )
 
 // tokenSource says where the request's token came from.
-type tokenSource string
+type tokenSource = reqtoken.Source
 
 const (
-	fromHeader tokenSource = "header"
-	fromCookie tokenSource = "cookie"
-	fromQuery  tokenSource = "query"
+	fromHeader = reqtoken.FromHeader
+	fromCookie = reqtoken.FromCookie
+	fromQuery  = reqtoken.FromQuery
 )
 
 // credential is the request's access token and where it came from.
@@ -68,117 +59,44 @@ type credential struct {
 	source tokenSource
 }
 
+func (o transportOptions) reqtoken() reqtoken.Options {
+	return reqtoken.Options{CookieSecure: o.cookieSecure, AllowQuery: o.allowQueryToken}
+}
+
 // requestCredential reads the access token from every allowed transport, and refuses a
-// request whose transports disagree.
+// request whose transports disagree (internal/reqtoken, which the embeddable verifier
+// shares, so that a product behind authgraph reads tokens by the same rules).
 func requestCredential(r *http.Request, opts transportOptions) (credential, error) {
-	var found []credential
-	tok, err := requestToken(r) // x-auth-token and Authorization: Bearer
+	c, err := reqtoken.Read(r, opts.reqtoken())
 	if err != nil {
 		return credential{}, err
 	}
-	if tok != "" {
-		found = append(found, credential{tok, fromHeader})
+	if c.CookieIgnored {
+		notes(r.Context()).outcome = "cookie_ignored"
 	}
-	cookie, err := sessionCookie(r, opts)
-	if err != nil {
-		return credential{}, err
-	}
-	// refreshSession alone reads the refresh cookie, and would take two of them as none; a
-	// second one is refused here instead, like a second session cookie.
-	if r.Header["Cookie"] != nil {
-		if name := cookieName(graph.RefreshCookie, secureCookies(r, opts)); len(r.CookiesNamed(name)) > 1 {
-			return credential{}, errRepeated(name + " cookies")
-		}
-	}
-	if cookie != "" {
-		found = append(found, credential{cookie, fromCookie})
-	}
-	var query url.Values
-	if r.URL.RawQuery != "" { // parsing even an empty query allocates, on every request
-		query = r.URL.Query()
-	}
-	if values, ok := query[queryTokenParam]; ok {
-		if !opts.allowQueryToken {
-			return credential{}, errors.New(errQueryTokenOff)
-		}
-		if len(values) > 1 {
-			return credential{}, errRepeated(queryTokenParam + " parameters")
-		}
-		for _, v := range values {
-			if v = strings.TrimSpace(v); v != "" {
-				found = append(found, credential{v, fromQuery})
-			}
-		}
-	}
-	if len(found) == 0 {
-		return credential{}, nil
-	}
-	for _, c := range found[1:] {
-		if c.token != found[0].token {
-			return credential{}, errTwoTokens
-		}
-	}
-	// The same token in several places is fine; report the most ambient one, so that a bad
-	// token in the cookie gets the cookie cleared.
-	for _, c := range found {
-		if c.source == fromCookie {
-			return c, nil
-		}
-	}
-	return found[0], nil
+	return credential{c.Token, c.Source}, nil
 }
 
 // cookiesHonoured is the CSRF rule above.
-func cookiesHonoured(r *http.Request) bool {
-	if r.Header.Get("X-Requested-With") != "" {
-		return true
-	}
-	if r.Method != http.MethodPost {
-		return false
-	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return err == nil && mt == "application/json"
-}
+func cookiesHonoured(r *http.Request) bool { return reqtoken.CookiesHonoured(r) }
 
 // secureCookies reports whether this request's cookies are Secure and __Host- named.
 func secureCookies(r *http.Request, opts transportOptions) bool {
-	return opts.cookieSecure || r.TLS != nil
+	return reqtoken.Secure(r, opts.reqtoken())
 }
 
 func cookieName(kind graph.CookieKind, secure bool) string {
-	name := sessionCookieName
-	if kind == graph.RefreshCookie {
-		name = refreshCookieName
-	}
-	if secure {
-		name = hostPrefix + name
-	}
-	return name
+	return reqtoken.CookieName(kind == graph.RefreshCookie, secure)
 }
 
 // readCookie answers the token in the request's cookie of kind, "" if none or if cookies are
-// not honoured on this request. Two cookies of that name are refused, equal or not: a browser
-// sends two when another one was planted beside authgraph's (by a sibling subdomain, or for
-// another path), and which one is authgraph's is a guess.
+// not honoured on this request; two cookies of that name are refused (internal/reqtoken).
 func readCookie(r *http.Request, opts transportOptions, kind graph.CookieKind) (string, error) {
-	name := cookieName(kind, secureCookies(r, opts))
-	cookies := r.CookiesNamed(name)
-	if len(cookies) > 1 {
-		return "", errRepeated(name + " cookies")
-	}
-	value := ""
-	if len(cookies) == 1 {
-		value = strings.TrimSpace(cookies[0].Value)
-	}
-	if value != "" && !cookiesHonoured(r) {
+	v, ignored, err := reqtoken.Cookie(r, opts.reqtoken(), kind == graph.RefreshCookie)
+	if ignored {
 		notes(r.Context()).outcome = "cookie_ignored"
-		return "", nil
 	}
-	return value, nil
-}
-
-func sessionCookie(r *http.Request, opts transportOptions) (string, error) {
-	return readCookie(r, opts, graph.SessionCookie)
+	return v, err
 }
 
 // withoutQueryToken answers r without the access_token query parameter, so that nothing

@@ -25,7 +25,7 @@ var layers = []struct {
 		"internal/apq", "internal/argon2id", "internal/cli", "internal/gid", "internal/loadtest",
 		"internal/metrics", "internal/oidc", "internal/redisbudget", "internal/redistest",
 		"internal/requestid", "internal/schemadoc", "internal/tracing", "internal/webui",
-		"internal/layers", "internal/mail", "internal/mail/mailtest",
+		"internal/layers", "internal/mail", "internal/mail/mailtest", "internal/reqtoken",
 	}},
 	{"domain", []string{"internal/auth"}},
 	{"error mapping", []string{"internal/errmap"}},
@@ -34,6 +34,9 @@ var layers = []struct {
 		"internal/hashpool", "internal/storetest", "internal/oidc/oidctest",
 		"graph/model", "graph/scalar",
 	}},
+	// The embeddable verifier: a public package that products import; it reads the store's
+	// records through the adapters and knows nothing of GraphQL or HTTP serving.
+	{"verifier", []string{"verify"}},
 	{"GraphQL", []string{"graph"}},
 	{"HTTP", []string{"internal/httpapi"}},
 	{"wiring", []string{"server"}},

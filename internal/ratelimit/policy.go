@@ -132,6 +132,12 @@ func (p *Policy) CheckEmailToken(ctx context.Context, ip string) error {
 	return p.take(ctx, RuleEmailTokenIP, ipKey(ip))
 }
 
+// CheckIntrospection counts a token introspection request from ip. Call it before the caller
+// is authenticated, so that guessing the shared secret is as slow as the limit.
+func (p *Policy) CheckIntrospection(ctx context.Context, ip string) error {
+	return p.take(ctx, RuleIntrospectIP, ipKey(ip))
+}
+
 // take counts one attempt under rule, refusing it when the bucket is empty.
 func (p *Policy) take(ctx context.Context, rule, key string) error {
 	res, err := p.lim.Allow(ctx, rule, key)

@@ -38,6 +38,9 @@ const (
 	// RuleEmailTokenIP counts the uses of emailed tokens (verifyEmail, resetPassword,
 	// acceptInvitation) from one address.
 	RuleEmailTokenIP = "email_token:ip"
+	// RuleIntrospectIP counts token introspection requests (POST /introspect and its
+	// auth_request variant) from one address, before the caller is authenticated.
+	RuleIntrospectIP = "introspect:ip"
 )
 
 // DefaultRules returns the limits used when configuration sets none. They throttle one
@@ -64,6 +67,9 @@ func DefaultRules() map[string]Limit {
 		// Three mails at once, then one every 12 minutes, to any one address.
 		RuleMailTo:       {Rate: 5, Burst: 3, Period: time.Hour},
 		RuleEmailTokenIP: {Rate: 30, Burst: 30, Period: time.Minute},
+		// A gateway asks once per request it forwards, all from one address: wide (100 a
+		// second), still a bound on the secret guesses and store reads of one address.
+		RuleIntrospectIP: {Rate: 6000, Burst: 1000, Period: time.Minute},
 	}
 }
 

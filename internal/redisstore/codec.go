@@ -180,6 +180,12 @@ const (
 	knownFlags   = flagLastUsed | flagUACoded | flagIPBinary | flagAuthAt | flagScopes
 )
 
+// SessionRecordVersion is the version of the session records this package writes. The
+// embeddable verifier (package verify) reads them with this package's decoder and declares
+// the version it was built for; a test there fails when the two differ, so that a change of
+// the encoding cannot ship without the verifier's version (and its documentation) following.
+const SessionRecordVersion = sessionVersion
+
 // sessionOwner is the part of a session's encoding, after the version byte, that names the
 // session and its user; DeleteSession and TouchSession check it (from the second byte). It
 // is the same in every version.
