@@ -272,7 +272,7 @@
   // Set when a sign-in code was answered OTP_REQUIRED: the server may have spent the code.
   let codeNeededOtp = false;
 
-  // accountInput adds the optional account slug of a form to input.
+  // withAccount adds the optional account slug of a form to input.
   function withAccount(input, field) {
     const account = $(field).value.trim();
     if (account) input.account = account;
@@ -314,9 +314,11 @@
   // answers the same either way; so does the page.
   async function requestMail(ev, kind) {
     ev.preventDefault();
-    const [emailField, accountField, button, mutation, what] = {
-      forgot: ["forgot-email", "forgot-account", "forgot-submit", "requestPasswordReset", "a link to reset its password (valid for one hour)"],
-      resend: ["resend-email", "resend-account", "resend-submit", "requestEmailVerification", "a new verification link, unless it is verified already"],
+    const [emailField, accountField, button, mutation, sent] = {
+      forgot: ["forgot-email", "forgot-account", "forgot-submit", "requestPasswordReset",
+        (a) => "If " + a + " belongs to an account, a link to reset its password (valid for one hour) is on its way to it."],
+      resend: ["resend-email", "resend-account", "resend-submit", "requestEmailVerification",
+        (a) => "If " + a + " belongs to an account and is not verified yet, a new verification link is on its way to it."],
     }[kind];
     const email = $(emailField).value.trim();
     if (!email) {
@@ -326,7 +328,7 @@
     await busy($(button), async () => {
       const input = withAccount({ email }, accountField);
       const data = await gql(`mutation AccountRequestMail($input: EmailRequestInput!) { ${mutation}(input: $input) { email } }`, { input });
-      mailSent("If " + data[mutation].email + " belongs to an account, " + what + " is on its way to it.");
+      mailSent(sent(data[mutation].email));
     });
   }
 
@@ -470,7 +472,7 @@
       linkFailed(err, "verify");
       return;
     }
-    const done = "Your email address " + u.email + " is verified.";
+    const done = "The address " + u.email + " is verified.";
     try {
       await loadAccount(); // signed in already: the account view shows the new state
       say(done);
@@ -544,7 +546,7 @@
     ev.preventDefault();
     const username = $("username").value, password = $("password").value;
     if (!username || !password) {
-      fail(new ApiError("BAD_USER_INPUT", "Enter your username and password."));
+      fail(new ApiError("BAD_USER_INPUT", "Enter your username (or email address) and password."));
       return;
     }
     await busy($("signin-submit"), async () => {
