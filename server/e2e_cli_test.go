@@ -197,6 +197,11 @@ func TestCLIUsageAndErrors(t *testing.T) {
 		{"a bad API URL", "", []string{"--api-url", "ftp://x", "whoami"}, 2, "API URL"},
 		{"an unknown command", "", []string{"nope"}, 2, `unknown command "nope"`},
 		{"an unknown subcommand", "", []string{"keys", "nope"}, 2, `unknown command "keys nope"`},
+		{"signup without an address", "", []string{"signup", "--username", "u"}, 2, "--email"},
+		{"reset with both flags", "", []string{"password", "reset", "--email", "a@b.c", "--token", "t"}, 2, "not both"},
+		{"reset without a token on stdin", "", []string{"password", "reset"}, 2, "token or link from the mail on stdin"},
+		{"reset without a password on stdin", "age_x\n", []string{"password", "reset"}, 2, "new password on stdin"},
+		{"an unknown password subcommand", "", []string{"password", "change"}, 2, `unknown command "password change"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,12 +1,14 @@
 // Package cli is authgraph's command-line client: sign in (password, one-time code, or user
-// key), see who you are, make, list and delete user keys, list and end sessions, sign out.
-// It talks to the GraphQL API like any other client and keeps its session token in the
-// user's configuration directory, readable by the user only.
+// key), see who you are, make, list and delete user keys, list and end sessions, sign out;
+// sign up, and reset a forgotten password with a mailed link. It talks to the GraphQL API
+// like any other client and keeps its session token in the user's configuration directory,
+// readable by the user only.
 //
 // Secrets never come from the command line, where `ps` and shell history would show them:
-// passwords, one-time codes and key secrets are read from a prompt without echo when stdin is
-// a terminal, else from stdin, one per line (AUTHGRAPH_USER_KEY_SECRET may also hold a key's
-// secret, for CI). The token is printed only by `authgraph token`.
+// passwords, one-time codes, key secrets and mailed tokens are read from a prompt without
+// echo when stdin is a terminal, else from stdin, one per line (AUTHGRAPH_USER_KEY_SECRET may
+// also hold a key's secret, for CI; --token a mailed token, which a reset spends). The
+// session token is printed only by `authgraph token`.
 package cli
 
 import (
@@ -85,6 +87,39 @@ func Command(env Env, extra ...*ucli.Command) *ucli.Command {
 					&ucli.StringFlag{Name: "name", Usage: "a label for the session"},
 				},
 				Action: a.login,
+			},
+			{
+				Name:  "signup",
+				Usage: "make yourself a user, where the server allows sign-up (password from a prompt or stdin)",
+				Description: "Sign-up must be open for the account (AUTHGRAPH_SIGNUP=OPEN, or the account's own policy).\n" +
+					"The server mails a link that verifies the address; sign in with `authgraph login`\n" +
+					"(with the username, or the address once verified).",
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: "username", Aliases: []string{"u"}, Usage: "the name to sign in with"},
+					&ucli.StringFlag{Name: "email", Usage: "your address; a link is mailed to it"},
+					&ucli.StringFlag{Name: "account", Usage: "the account (tenant) to join; the default one if absent"},
+				},
+				Action: a.signUp,
+			},
+			{
+				Name:  "password",
+				Usage: "recover a forgotten password",
+				Commands: []*ucli.Command{{
+					Name:      "reset",
+					Usage:     "ask for a password-reset mail (--email), then set a new password with its link",
+					UsageText: "authgraph password reset --email ADDRESS [--account SLUG]\nauthgraph password reset [--token TOKEN]",
+					Description: "With --email, the server mails a link (valid one hour) if the address is a user's; the\n" +
+						"answer is the same either way. Without it, the link (or its token) is read from a prompt\n" +
+						"or the first line of stdin, then the new password (and a one-time code if two-step\n" +
+						"sign-in is on). Every session of the user ends.\n" +
+						"  printf '%s\\n%s\\n' \"$LINK\" \"$NEW_PASSWORD\" | authgraph password reset",
+					Flags: []ucli.Flag{
+						&ucli.StringFlag{Name: "email", Usage: "ask for a reset link to be mailed to this address"},
+						&ucli.StringFlag{Name: "account", Usage: "with --email: the account (tenant) of the address; the default one if absent"},
+						&ucli.StringFlag{Name: "token", Usage: "the token or link from the mail (stdin keeps it out of ps)"},
+					},
+					Action: a.passwordReset,
+				}},
 			},
 			{Name: "logout", Usage: "end the session and forget its token", Action: a.logout},
 			{Name: "whoami", Usage: "show the signed-in user and session", Action: a.whoami},

@@ -46,6 +46,18 @@ func TestHandler(t *testing.T) {
 			t.Errorf("account.js uses %s", banned)
 		}
 	}
+	// Every view a mail's link names has its panel, and the page takes the token out of the
+	// address bar (and the history) as soon as it has read it.
+	for _, id := range []string{"signup-form", "forgot-form", "code-request-form", "code-signin-form", "resend-form", "reset-form", "invite-form", "email-form"} {
+		if !strings.Contains(page.Body.String(), `id="`+id+`"`) {
+			t.Errorf("the page has no #%s", id)
+		}
+	}
+	for _, view := range []string{`case "verify"`, `case "reset"`, `case "code"`, `case "invite"`, `case "forgot"`, "history.replaceState("} {
+		if !strings.Contains(js, view) {
+			t.Errorf("account.js has no %s", view)
+		}
+	}
 	if r := get("GET", "/account/nope.js"); r.Code != 404 {
 		t.Errorf("unknown file: %d", r.Code)
 	}

@@ -1,5 +1,11 @@
-// The account page: sign in, list and manage your keys and sessions, change your password,
-// set up two-step sign-in (TOTP), sign out.
+// The account page: sign in (with a password or a code sent by email), sign up, recover a
+// forgotten password, list and manage your keys and sessions, change your password or email
+// address, set up two-step sign-in (TOTP), sign out.
+//
+// Links in mails open this page with what it needs in the URL fragment
+// (#view=reset&token=age_…): browsers send no fragment to any server, so the token is in no
+// request log, proxy log or Referer. The page reads it once and removes it from the address
+// bar and the history at once, keeping the token only in a variable until it is spent.
 //
 // The session: the page signs in with mode: COOKIE, so its token lives in an HttpOnly cookie
 // that no script, this one included, can read, and the page never holds a token at all
@@ -59,15 +65,33 @@
     } finally { if (button) button.disabled = false; }
   }
 
+  function clearMessages() { $("status").textContent = ""; $("error").textContent = ""; }
+
   // --- views ----------------------------------------------------------------------------
-  function showSignIn() {
+  // The signed-out panels: one shows at a time, in place of the account view.
+  const PANELS = ["signin", "signup", "forgot", "code", "resend", "reset", "invite", "verify", "mail-sent"];
+
+  function showPanel(id, focus) {
     $("account").hidden = true;
-    $("whoami").hidden = true;
-    $("signin").hidden = false;
     $("new-key").hidden = true;
     $("new-key-secret").value = "";
     hideTotpSecrets();
-    $("username").focus();
+    for (const p of PANELS) $(p).hidden = p !== id;
+    const target = focus ? $(focus) : $(id).querySelector("input:not([type=hidden])");
+    if (target) target.focus();
+  }
+
+  function showSignIn(username) {
+    $("whoami").hidden = true;
+    if (username) $("username").value = username;
+    showPanel("signin", username ? "password" : "username");
+  }
+
+  // mailSent tells that a mail is on its way (or, for requests that answer the same whoever
+  // the address is, that it is if the address has an account).
+  function mailSent(text) {
+    $("mail-sent-text").textContent = text;
+    showPanel("mail-sent", "mail-sent");
   }
 
   const fmt = (s) => (s ? new Date(s).toLocaleString() : "never");
@@ -125,6 +149,8 @@
   const ACCOUNT = `query AccountPage {
     me {
       username
+      email
+      emailVerified
       totpEnabled
       account { slug }
       userKeys(first: 1000) { nodes { id name createdAt lastUsedAt expiresAt } }
@@ -134,12 +160,13 @@
 
   async function loadAccount() {
     const { me } = await gql(ACCOUNT);
-    $("signin").hidden = true;
+    for (const p of PANELS) $(p).hidden = true;
     $("account").hidden = false;
     $("whoami").hidden = false;
     $("current-user").textContent = me.username;
     $("current-account").textContent = me.account && me.account.slug !== "default" ? " (account " + me.account.slug + ")" : "";
     showTotp(me.totpEnabled);
+    showEmail(me);
 
     const keys = $("keys-table").tBodies[0];
     keys.replaceChildren();
@@ -187,6 +214,314 @@
     $("signout-others").hidden = others === 0;
   }
 
+  // --- email address --------------------------------------------------------------------
+  let myEmail = null; // the signed-in user's address and account, for "send the link again"
+
+  function showEmail(me) {
+    const state = $("email-state");
+    state.replaceChildren();
+    myEmail = me.email ? { email: me.email, account: me.account ? me.account.slug : "" } : null;
+    if (!me.email) {
+      state.textContent = "You have no email address yet. Add one to recover your account should you forget your password.";
+    } else {
+      const addr = document.createElement("strong");
+      addr.textContent = me.email;
+      const mark = document.createElement("span");
+      mark.id = "email-verified";
+      mark.className = me.emailVerified ? "verified" : "unverified";
+      mark.textContent = me.emailVerified ? "verified" : "not verified yet";
+      state.append("Your address: ", addr, " (", mark, ")");
+      if (!me.emailVerified) state.append(". Open the link we mailed to it.");
+    }
+    $("email-resend").hidden = !me.email || me.emailVerified;
+  }
+
+  async function changeEmail(ev) {
+    ev.preventDefault();
+    const email = $("new-email").value.trim(), password = $("email-password").value;
+    if (!email || !password) {
+      fail(new ApiError("BAD_USER_INPUT", "Enter the new address and your current password."));
+      return;
+    }
+    await busy($("email-submit"), async () => {
+      let answer;
+      try {
+        answer = await gql(`mutation AccountChangeEmail($input: ChangeEmailInput!) { changeEmail(input: $input) { email } }`,
+          { input: { email, password } });
+      } finally {
+        $("email-password").value = "";
+      }
+      $("new-email").value = "";
+      await loadAccount();
+      say("We sent a link to " + answer.changeEmail.email + ": your address changes when you open it.");
+    });
+  }
+
+  async function resendMine() {
+    if (!myEmail) return;
+    const input = { email: myEmail.email };
+    if (myEmail.account) input.account = myEmail.account;
+    const { requestEmailVerification: r } = await gql(`mutation AccountResendVerification($input: EmailRequestInput!) {
+      requestEmailVerification(input: $input) { email } }`, { input });
+    say("A new verification link is on its way to " + r.email + ".");
+  }
+
+  // --- signed out: sign-up and mailed links -----------------------------------------------
+  // The tokens of the link being followed, kept only until spent.
+  let resetToken = "", inviteToken = "";
+  // Set when a sign-in code was answered OTP_REQUIRED: the server may have spent the code.
+  let codeNeededOtp = false;
+
+  // withAccount adds the optional account slug of a form to input.
+  function withAccount(input, field) {
+    const account = $(field).value.trim();
+    if (account) input.account = account;
+    return input;
+  }
+
+  // linkFailed reports a link that did not work. An invalid or expired token gets a plain
+  // sentence and the form that asks for a new link, instead of the server's terse message.
+  function linkFailed(err, kind) {
+    if (!(err instanceof ApiError && err.code === "TOKEN_INVALID")) throw err;
+    const next = {
+      verify: ["resend", "Ask for a new verification link below."],
+      reset: ["forgot", "Ask for a new password-reset link below."],
+      code: ["code", "Ask for a new code below."],
+      invite: ["signin", "Ask whoever invited you for a new invitation; if you have set your password already, sign in."],
+    }[kind];
+    showPanel(next[0]);
+    fail(new ApiError("TOKEN_INVALID", "This link is invalid or has expired: links work once, and for a limited time. " + next[1]));
+  }
+
+  async function signUp(ev) {
+    ev.preventDefault();
+    const username = $("signup-username").value.trim(), email = $("signup-email").value.trim(), password = $("signup-password").value;
+    if (!username || !email || !password) {
+      fail(new ApiError("BAD_USER_INPUT", "Enter a username, your email address and a password."));
+      return;
+    }
+    await busy($("signup-submit"), async () => {
+      const input = withAccount({ username, email, password }, "signup-account");
+      const { signUp: r } = await gql(`mutation AccountSignUp($input: SignUpInput!) { signUp(input: $input) { email } }`, { input });
+      $("signup-password").value = "";
+      $("username").value = username;
+      $("account-slug").value = input.account || "";
+      mailSent("We sent a link to " + r.email + ". Open it to verify your address, then sign in.");
+    });
+  }
+
+  // requestMail asks for a mail that the server sends only if the address has an account, and
+  // answers the same either way; so does the page.
+  async function requestMail(ev, kind) {
+    ev.preventDefault();
+    const [emailField, accountField, button, mutation, sent] = {
+      forgot: ["forgot-email", "forgot-account", "forgot-submit", "requestPasswordReset",
+        (a) => "If " + a + " belongs to an account, a link to reset its password (valid for one hour) is on its way to it."],
+      resend: ["resend-email", "resend-account", "resend-submit", "requestEmailVerification",
+        (a) => "If " + a + " belongs to an account and is not verified yet, a new verification link is on its way to it."],
+    }[kind];
+    const email = $(emailField).value.trim();
+    if (!email) {
+      fail(new ApiError("BAD_USER_INPUT", "Enter your email address."));
+      return;
+    }
+    await busy($(button), async () => {
+      const input = withAccount({ email }, accountField);
+      const data = await gql(`mutation AccountRequestMail($input: EmailRequestInput!) { ${mutation}(input: $input) { email } }`, { input });
+      mailSent(sent(data[mutation].email));
+    });
+  }
+
+  async function requestCode(ev) {
+    ev.preventDefault();
+    const email = $("code-email").value.trim();
+    if (!email) {
+      fail(new ApiError("BAD_USER_INPUT", "Enter your email address."));
+      return;
+    }
+    await busy($("code-request-submit"), async () => {
+      const input = withAccount({ email }, "code-account");
+      const { requestSignInCode: r } = await gql(`mutation AccountRequestCode($input: EmailRequestInput!) {
+        requestSignInCode(input: $input) { email } }`, { input });
+      codeNeededOtp = false;
+      $("code-email").value = r.email;
+      $("code-code").value = "";
+      $("code-signin-form").hidden = false;
+      $("code-code").focus();
+      say("If " + r.email + " belongs to an account, a code is on its way to it: enter it below.");
+    });
+  }
+
+  async function codeSignIn(ev) {
+    if (ev) ev.preventDefault();
+    const email = $("code-email").value.trim(), code = $("code-code").value.trim();
+    if (!email || !code) {
+      fail(new ApiError("BAD_USER_INPUT", "Enter your email address and the code from the mail."));
+      return;
+    }
+    await busy($("code-signin-submit"), async () => {
+      const input = withAccount({ email, code, name: "account page", mode: "COOKIE" }, "code-account");
+      if (!$("code-otp-field").hidden && $("code-otp").value.trim()) input.otp = $("code-otp").value.trim();
+      try {
+        await gql(`mutation AccountSignInWithCode($input: CreateSessionUsingEmailCodeInput!) {
+          createSessionUsingEmailCode(input: $input) { id } }`, { input });
+      } catch (err) {
+        if (err instanceof ApiError && err.code === "OTP_REQUIRED") {
+          codeNeededOtp = true;
+          $("code-otp-field").hidden = false;
+          $("code-otp").value = "";
+          $("code-otp").focus();
+          fail(new ApiError("OTP_REQUIRED", "Enter the one-time code from your authenticator app."));
+          return;
+        }
+        if (err instanceof ApiError && err.code === "TOKEN_INVALID") {
+          $("code-code").value = "";
+          fail(new ApiError("TOKEN_INVALID", codeNeededOtp
+            ? "The code from the mail works once and was used up: send yourself a new one, then enter it with the code from your authenticator app."
+            : "This code is wrong, used or expired: check it, or send yourself a new one."));
+          $("code-request-submit").focus();
+          return;
+        }
+        throw err;
+      }
+      codeNeededOtp = false;
+      $("code-code").value = "";
+      $("code-otp").value = "";
+      $("code-otp-field").hidden = true;
+      $("code-signin-form").hidden = true;
+      await loadAccount();
+      say("Signed in.");
+    });
+  }
+
+  async function resetPassword(ev) {
+    ev.preventDefault();
+    const newPassword = $("reset-password").value;
+    if (!newPassword) {
+      fail(new ApiError("BAD_USER_INPUT", "Enter a new password."));
+      return;
+    }
+    await busy($("reset-submit"), async () => {
+      const input = { token: resetToken, newPassword };
+      if (!$("reset-otp-field").hidden && $("reset-otp").value.trim()) input.otp = $("reset-otp").value.trim();
+      let u;
+      try {
+        ({ resetPassword: u } = await gql(`mutation AccountResetPassword($input: ResetPasswordInput!) {
+          resetPassword(input: $input) { username } }`, { input }));
+      } catch (err) {
+        if (err instanceof ApiError && err.code === "OTP_REQUIRED") {
+          // The token is not spent: the same form, with the code, tries again.
+          $("reset-otp-field").hidden = false;
+          $("reset-otp").value = "";
+          $("reset-otp").focus();
+          fail(new ApiError("OTP_REQUIRED", "Two-step sign-in is on: enter the one-time code from your authenticator app too."));
+          return;
+        }
+        if (err instanceof ApiError && err.code === "TOKEN_INVALID") {
+          resetToken = "";
+          $("reset-password").value = "";
+          linkFailed(err, "reset");
+          return;
+        }
+        throw err;
+      }
+      resetToken = "";
+      $("reset-password").value = "";
+      $("reset-otp").value = "";
+      $("reset-otp-field").hidden = true;
+      showSignIn(u.username);
+      say("Your password is changed, and every session of yours has ended. Sign in with the new password.");
+    });
+  }
+
+  async function acceptInvitation(ev) {
+    ev.preventDefault();
+    const password = $("invite-password").value;
+    if (!password) {
+      fail(new ApiError("BAD_USER_INPUT", "Choose a password."));
+      return;
+    }
+    await busy($("invite-submit"), async () => {
+      let u;
+      try {
+        ({ acceptInvitation: u } = await gql(`mutation AccountAcceptInvitation($input: AcceptInvitationInput!) {
+          acceptInvitation(input: $input) { username } }`, { input: { token: inviteToken, password } }));
+      } catch (err) {
+        if (err instanceof ApiError && err.code === "TOKEN_INVALID") {
+          inviteToken = "";
+          $("invite-password").value = "";
+          linkFailed(err, "invite");
+          return;
+        }
+        throw err;
+      }
+      inviteToken = "";
+      $("invite-password").value = "";
+      showSignIn(u.username);
+      say("Your password is set. Sign in as " + u.username + " with it.");
+    });
+  }
+
+  async function verifyEmail(token) {
+    showPanel("verify");
+    let u;
+    try {
+      ({ verifyEmail: u } = await gql(`mutation AccountVerifyEmail($input: VerifyEmailInput!) {
+        verifyEmail(input: $input) { username email emailVerified } }`, { input: { token } }));
+    } catch (err) {
+      linkFailed(err, "verify");
+      return;
+    }
+    const done = "The address " + u.email + " is verified.";
+    try {
+      await loadAccount(); // signed in already: the account view shows the new state
+      say(done);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === "UNAUTHENTICATED")) throw err;
+      showSignIn(u.username);
+      say(done + " You can sign in now.");
+    }
+  }
+
+  // followLink opens the view a mail's link names in the fragment, after removing the
+  // fragment from the address bar and the history. It answers false when there is none.
+  async function followLink() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    const view = params.get("view");
+    if (!view) return false;
+    history.replaceState(null, "", location.pathname + location.search);
+    clearMessages();
+    const p = (name) => params.get(name) || "";
+    switch (view) {
+      case "verify":
+        await verifyEmail(p("token"));
+        return true;
+      case "reset":
+        resetToken = p("token");
+        $("reset-otp-field").hidden = true;
+        showPanel("reset");
+        return true;
+      case "invite":
+        inviteToken = p("token");
+        showPanel("invite");
+        return true;
+      case "code":
+        $("code-account").value = p("account");
+        $("code-email").value = p("email");
+        $("code-code").value = p("code");
+        $("code-signin-form").hidden = false;
+        showPanel("code", "code-code");
+        await codeSignIn();
+        return true;
+      case "forgot":
+        $("forgot-account").value = p("account");
+        $("forgot-email").value = p("email");
+        showPanel("forgot", "forgot-submit");
+        return true;
+    }
+    return false;
+  }
+
   // --- two-step sign-in ------------------------------------------------------------------
   function showTotp(enabled) {
     const enrolling = !$("totp-enrol").hidden || !$("totp-recovery").hidden;
@@ -211,7 +546,7 @@
     ev.preventDefault();
     const username = $("username").value, password = $("password").value;
     if (!username || !password) {
-      fail(new ApiError("BAD_USER_INPUT", "Enter your username and password."));
+      fail(new ApiError("BAD_USER_INPUT", "Enter your username (or email address) and password."));
       return;
     }
     await busy($("signin-submit"), async () => {
@@ -411,6 +746,42 @@
     $("totp-confirm-form").addEventListener("submit", confirmTotp);
     $("totp-recovery-done").addEventListener("click", recoveryCodesSaved);
     $("totp-off-form").addEventListener("submit", disableTotp);
+    $("email-form").addEventListener("submit", changeEmail);
+    $("email-resend").addEventListener("click", () => busy($("email-resend"), resendMine));
+    $("signup-form").addEventListener("submit", signUp);
+    $("forgot-form").addEventListener("submit", (ev) => requestMail(ev, "forgot"));
+    $("resend-form").addEventListener("submit", (ev) => requestMail(ev, "resend"));
+    $("code-request-form").addEventListener("submit", requestCode);
+    $("code-signin-form").addEventListener("submit", codeSignIn);
+    $("reset-form").addEventListener("submit", resetPassword);
+    $("invite-form").addEventListener("submit", acceptInvitation);
+    for (const [button, panel] of [["go-signup", "signup"], ["go-forgot", "forgot"], ["go-code", "code"], ["go-resend", "resend"]]) {
+      $(button).addEventListener("click", () => {
+        clearMessages();
+        // What was typed in the sign-in form is a good guess at the address.
+        const typed = $("username").value.trim();
+        const email = $(panel + "-email");
+        if (typed.includes("@") && !email.value) email.value = typed;
+        const account = $("account-slug").value.trim();
+        if (account && !$(panel + "-account").value) $(panel + "-account").value = account;
+        showPanel(panel);
+      });
+    }
+    for (const b of document.querySelectorAll("button.back")) {
+      b.addEventListener("click", () => { clearMessages(); showSignIn(); });
+    }
+    // A second link opened in this tab changes only the fragment, and so reloads nothing.
+    window.addEventListener("hashchange", () => {
+      document.documentElement.dataset.ready = "loading";
+      busy(null, followLink).finally(() => { document.documentElement.dataset.ready = "true"; });
+    });
+    try {
+      if (await followLink()) return;
+    } catch (e) {
+      fail(e);
+      showSignIn();
+      return;
+    }
     try {
       await loadAccount(); // a live session cookie from an earlier visit
       return;
