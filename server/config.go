@@ -136,7 +136,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_METRICS_TOKEN", "metrics-token", "", "bearer token a scrape of /metrics must carry; empty: none (prefer the variable: flags show in ps)", str(&c.MetricsToken)},
 		{"AUTHGRAPH_APQ_TTL", "apq-ttl", "24h", "how long an unused persisted query is kept", dur(&c.APQTTL)},
 		{"AUTHGRAPH_APQ_CACHE_BYTES", "apq-cache-bytes", "4194304", "memory for persisted queries, per replica (in process, never Redis)", positiveInt(&c.APQCacheBytes)},
-		{"AUTHGRAPH_ACCOUNT_PAGE", "account-page", "true", "serve the account page (keys and sessions) at /account", boolean(&c.AccountPage)},
+		{"AUTHGRAPH_ACCOUNT_PAGE", "account-page", "true", "serve the account page (sign-up, recovery, keys and sessions) at /account", boolean(&c.AccountPage)},
 		{"AUTHGRAPH_TRACING", "tracing", "off", "OpenTelemetry tracing: off, or otlp (configured by the OTEL_* variables)", str(&c.Tracing)},
 		{"AUTHGRAPH_CORS_ORIGINS", "cors-origins", "*", "origins browsers may call from: *, none, or a comma-separated list", corsv(&c.CORS)},
 		{"AUTHGRAPH_OIDC_ISSUERS", "oidc-issuers", "", "JSON array of trusted OpenID Connect issuers for createSessionUsingExternalToken; empty: external login off", str(&oidcIssuersText)},

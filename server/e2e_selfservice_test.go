@@ -92,14 +92,14 @@ func (s selfService) mailsTo(addr string) int {
 	return n
 }
 
-var linkInMail = regexp.MustCompile(`https://auth\.example\.test/account/#[^\s"<>]+`)
+var accountLinkInMail = regexp.MustCompile(`https://auth\.example\.test/account/#[^\s"<>]+`)
 
 // follow finds the mail's link, checks that it leads to the configured public URL's account
 // page and that the page answers (fetched from this server, as the public URL would reach
 // it), and answers the fragment's parameters, which the page would read.
 func (s selfService) follow(t *testing.T, p mailtest.Parsed) url.Values {
 	t.Helper()
-	link := linkInMail.FindString(p.Text)
+	link := accountLinkInMail.FindString(p.Text)
 	if link == "" {
 		t.Fatalf("no link to the account page in the mail:\n%s", p.Text)
 	}

@@ -167,7 +167,8 @@ func (s *Service) loginEmailCode(ctx context.Context, in EmailCodeLogin, addr st
 	case err != nil:
 		return nil, fmt.Errorf("email code sign-in: %w", err)
 	}
-	err = s.emails.ConsumeEmailCode(ctx, u.ID, PurposeSignInCode, emailCodeDigest(PurposeSignInCode, u.ID, in.Code), s.cfg.EmailTokens.codeTries())
+	digest := emailCodeDigest(PurposeSignInCode, u.ID, in.Code)
+	err = s.emails.ConsumeEmailCode(ctx, u.ID, PurposeSignInCode, digest, s.cfg.EmailTokens.codeTries())
 	if err != nil {
 		return nil, tokenStoreError(err)
 	}
@@ -175,6 +176,15 @@ func (s *Service) loginEmailCode(ctx context.Context, in EmailCodeLogin, addr st
 		return nil, errTokenInvalid()
 	}
 	if err := s.checkSecondFactor(ctx, ClientFrom(ctx).IP, u.ID, in.OTP); err != nil {
+		// The code was right: it is put back (for a full lifetime, its tries counted anew),
+		// so the client can send it again with the TOTP code, as a reset keeps its token.
+		// Only the holder of the right code gets here, and each TOTP try is limited.
+		if ErrorCode(err) == CodeOTPRequired {
+			exp := s.clock.Now().Add(s.cfg.EmailTokens.TokenTTL(PurposeSignInCode))
+			if rerr := s.emails.SetEmailCode(ctx, u.ID, PurposeSignInCode, digest, exp); rerr != nil {
+				return nil, fmt.Errorf("email code sign-in: keep the code: %w", rerr)
+			}
+		}
 		return nil, err
 	}
 	if !u.EmailVerified {

@@ -272,3 +272,44 @@ func TestSignUpPolicyIsChecked(t *testing.T) {
 		t.Errorf("a domain off the list: %v", err)
 	}
 }
+
+// With TOTP on, a right emailed code answers OTP_REQUIRED and stays good, so the client can
+// send it again with the TOTP code; a wrong emailed code never reaches the second factor.
+func TestEmailCodeSignInAsksForTheSecondFactor(t *testing.T) {
+	out := &outbox{}
+	f, dave := mfaFixture(t, auth.Config{Mailer: out})
+	admin := f.as(t, "admin", "admin-password")
+	if _, err := f.svc.SetUserEmail(admin, auth.PrincipalFrom(dave).User.ID, "dave@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := enrol(t, f, dave)
+	f.clock.Advance(time.Minute) // past the step the enrolment used
+	if _, err := f.svc.RequestSignInCode(t.Context(), "", "dave@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	mails := out.all()
+	m, ok, err := f.svc.ExpandMail(t.Context(), mails[len(mails)-1])
+	if err != nil || !ok {
+		t.Fatalf("expand: %v %v", ok, err)
+	}
+	c := m.Data["code"]
+	in := auth.EmailCodeLogin{Email: "dave@example.com", Code: c}
+	if _, err := f.svc.LoginEmailCode(t.Context(), auth.EmailCodeLogin{Email: "dave@example.com", Code: wrongCode(c)}); code(err) != auth.CodeTokenInvalid {
+		t.Fatalf("a wrong code with TOTP on: %v, want TOKEN_INVALID (no hint of the second factor)", err)
+	}
+	if _, err := f.svc.LoginEmailCode(t.Context(), in); code(err) != auth.CodeOTPRequired {
+		t.Fatalf("the right code without a TOTP code: %v", err)
+	}
+	in.OTP = wrongCode(codeAt(t, secret, f.clock.Now()))
+	if _, err := f.svc.LoginEmailCode(t.Context(), in); code(err) != auth.CodeOTPRequired {
+		t.Fatalf("the right code with a wrong TOTP code: %v", err)
+	}
+	in.OTP = codeAt(t, secret, f.clock.Now())
+	ns, err := f.svc.LoginEmailCode(t.Context(), in)
+	if err != nil || ns.Session.Method != auth.MethodEmailCode {
+		t.Fatalf("the right code with the TOTP code: %v", err)
+	}
+	if _, err := f.svc.LoginEmailCode(t.Context(), in); code(err) != auth.CodeTokenInvalid {
+		t.Fatalf("the code again after the sign-in: %v", err)
+	}
+}

@@ -57,7 +57,7 @@ type Message struct {
 	// Template is the kind of mail.
 	Template Kind `json:"template"`
 	// Link is the path and query of the mail's link, relative to the public base URL the
-	// Renderer was given (e.g. "/account/reset?token=…"); empty for mails without a link.
+	// Renderer was given (e.g. "/account/#view=reset&token=…"); empty for mails without a link.
 	// It can never name another host.
 	Link string `json:"link,omitempty"`
 	// Data fills the template's other fields (e.g. "code", "account", "username").
