@@ -555,8 +555,21 @@ func TestAuthenticatedRequestCost(t *testing.T) {
 				for name, calls := range after {
 					if d := calls - before[name]; d > 0 && !ignore[name] {
 						per[name] = d
-						total += d
 					}
+				}
+				// The mail worker polls its queue about once a second whatever the requests:
+				// one XREADGROUP, XAUTOCLAIM, ZRANGEBYSCORE and retry-promoting EVALSHA each
+				// time. That background is not the requests' cost; a request-path EVALSHA
+				// would show as many more than one per poll.
+				polls := per["xreadgroup"]
+				for _, name := range []string{"xreadgroup", "xautoclaim", "zrangebyscore"} {
+					delete(per, name)
+				}
+				if per["evalsha"] <= polls+1 {
+					delete(per, "evalsha")
+				}
+				for _, d := range per {
+					total += d
 				}
 				t.Logf("%s: %d Redis commands for %d authenticated requests (%.2f each): %v", query, total, n, float64(total)/n, per)
 				if total != tt.perReq*n || per["get"] != tt.perReq*n {

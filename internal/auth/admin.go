@@ -180,11 +180,14 @@ func (s *Service) DeleteUser(ctx context.Context, id int64) (*User, error) {
 	if id == p.User.ID {
 		return nil, Errorf(CodeInvalidInput, "you cannot delete your own account")
 	}
-	// A user's account and an ADMIN's role do not change under an account admin's delete in
-	// a way that matters: the account never changes, and a promotion racing the delete is
-	// the platform admin's own to redo.
-	if _, err := s.managedUser(ctx, p, id); err != nil {
-		return nil, err
+	// A user another manager may not touch is NOT_FOUND. A user already gone goes on to the
+	// store's delete, whose retry finishes the purge a failed call left (and answers
+	// NOT_FOUND): finishing a deletion gives nobody anything. A promotion racing the delete
+	// is the platform admin's own to redo.
+	if u, err := s.users.User(ctx, id); err == nil && !mayManage(p, u) {
+		return nil, Errorf(CodeNotFound, "user not found")
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("find user: %w", err)
 	}
 	u, err := s.users.DeleteUser(ctx, id)
 	if errors.Is(err, ErrNotFound) {
