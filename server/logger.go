@@ -8,12 +8,16 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// zerolog's time format is a package variable: set once, before any logger logs, and never
+// again (a second server in one process, as the tests start, would race with the first's
+// log lines).
+func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
+
 func newLogger(w io.Writer, level string) zerolog.Logger {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
 		lvl = zerolog.InfoLevel
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 }
 
