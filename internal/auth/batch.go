@@ -7,14 +7,50 @@ import (
 
 // BatchReader reads one field of many records at once: what a list page shows per row
 // (each user's account, whether each user has TOTP on) costs one store read for the page
-// instead of one per row.
+// instead of one per row, and so do the many users a federation router asks for at once.
 type BatchReader interface {
+	// UsersByID answers the users among ids that exist, by id; an id with no user (or one
+	// being deleted, which User would not answer either) is absent, which is not an error.
+	UsersByID(ctx context.Context, ids []int64) (map[int64]*User, error)
 	// AccountsByID answers the accounts among ids that exist, by id; an id with no account
 	// is absent from the answer, which is not an error.
 	AccountsByID(ctx context.Context, ids []int64) (map[int64]*Account, error)
 	// UsersWithTOTP answers which of userIDs have TOTP on (an enrolment under way is not
 	// on): the map holds exactly those, mapped to true.
 	UsersWithTOTP(ctx context.Context, userIDs []int64) (map[int64]bool, error)
+}
+
+// UsersByID answers User for many ids with at most one store read: the map holds each id
+// that User would answer a user for. An id that User would answer NOT_FOUND for (no such
+// user, or one the caller may not see) is absent, so the caller gives the same answer
+// without learning which it was. The caller's own user comes from the principal, as in User,
+// so a member's request reads nothing.
+func (s *Service) UsersByID(ctx context.Context, ids []int64) (map[int64]*User, error) {
+	p, err := requireScope(ctx, ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	found := make(map[int64]*User)
+	var others []int64
+	for _, id := range ids {
+		switch {
+		case id == p.User.ID:
+			found[id] = p.User
+		case isAdmin(p): // User's rule: yourself, or anyone for an admin
+			others = append(others, id)
+		}
+	}
+	if len(others) == 0 {
+		return found, nil
+	}
+	users, err := s.batches.UsersByID(ctx, dedupe(others))
+	if err != nil {
+		return nil, fmt.Errorf("read users: %w", err)
+	}
+	for id, u := range users {
+		found[id] = u
+	}
+	return found, nil
 }
 
 // AccountsByID answers Account for many ids with one store read: the map holds each id

@@ -31,10 +31,30 @@ func TestBatchReadsAgreeWithSingleReads(t *testing.T) {
 	accountIDs := []int64{auth.PrincipalFrom(gina).User.AccountID, acme.ID, 424242}
 
 	for _, who := range []struct {
-		name                 string
-		ctx                  context.Context
-		accounts, totpStates int // how many each batch read answers
-	}{{"member", gina, 1, 1}, {"admin", admin, 2, 4}} { // an admin reads an unknown user's TOTP as off, as TOTPEnabled does
+		name                        string
+		ctx                         context.Context
+		users, accounts, totpStates int // how many each batch read answers
+	}{{"member", gina, 1, 1, 1}, {"admin", admin, 3, 2, 4}} { // an admin reads an unknown user's TOTP as off, as TOTPEnabled does
+		users, err := f.svc.UsersByID(who.ctx, userIDs)
+		if err != nil {
+			t.Fatalf("%s: UsersByID: %v", who.name, err)
+		}
+		for _, id := range userIDs {
+			single, err := f.svc.User(who.ctx, id)
+			batch, ok := users[id]
+			switch {
+			case code(err) == auth.CodeNotFound && ok:
+				t.Errorf("%s: user %d: User answers NOT_FOUND, UsersByID %+v", who.name, id, batch)
+			case err == nil && (!ok || batch.ID != single.ID || batch.Username != single.Username || batch.AccountID != single.AccountID):
+				t.Errorf("%s: user %d: User answers %+v, UsersByID %+v", who.name, id, single, batch)
+			case err != nil && code(err) != auth.CodeNotFound:
+				t.Fatalf("%s: User(%d): %v", who.name, id, err)
+			}
+		}
+		if len(users) != who.users {
+			t.Errorf("%s: UsersByID answered %d users, want %d", who.name, len(users), who.users)
+		}
+
 		accounts, err := f.svc.AccountsByID(who.ctx, accountIDs)
 		if err != nil {
 			t.Fatalf("%s: AccountsByID: %v", who.name, err)
@@ -79,6 +99,9 @@ func TestBatchReadsAgreeWithSingleReads(t *testing.T) {
 		t.Error("gina's TOTP reads as off after enrolment")
 	}
 
+	if _, err := f.svc.UsersByID(context.Background(), userIDs); code(err) != auth.CodeUnauthenticated {
+		t.Errorf("UsersByID without a principal: %v, want UNAUTHENTICATED", err)
+	}
 	if _, err := f.svc.AccountsByID(context.Background(), accountIDs); code(err) != auth.CodeUnauthenticated {
 		t.Errorf("AccountsByID without a principal: %v, want UNAUTHENTICATED", err)
 	}
