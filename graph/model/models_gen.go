@@ -21,6 +21,10 @@ type AcceptInvitationInput struct {
 	Password string `json:"password"`
 }
 
+type AccountByIDsInput struct {
+	ID gid.ID `json:"ID"`
+}
+
 // A page of accounts. It has no `totalCount`: accounts are kept without an index, and a page
 // reads only the ids it needs.
 type AccountConnection struct {
@@ -298,7 +302,10 @@ type PageInfo struct {
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 
-// The read operations. Only `version` is public; the rest need a session.
+// The read operations. Only `version` is public; the rest need a session. A router of a
+// federated graph also calls `_service` (public: this schema, as the router composes it) and
+// `_entities` (users and accounts by id, null for each one the caller may not see and for
+// every one without a session); see docs/federation.md.
 type Query struct {
 }
 
@@ -405,6 +412,10 @@ type SignUpInput struct {
 	Email string `json:"email"`
 	// The password: 12 to 128 characters, not the username, not a common password.
 	Password string `json:"password"`
+}
+
+type UserByIDsInput struct {
+	ID gid.ID `json:"ID"`
 }
 
 // A page of users.

@@ -1,0 +1,55 @@
+package graph
+
+import (
+	"context"
+	"errors"
+
+	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/gid"
+)
+
+// entities resolves one type's share of a router's _entities batch: the ids of reps (as
+// idOf reads them) in one call of read, a batch read of the service, and the answers laid out
+// in the order of reps.
+//
+// _entities is public in the schema (a router must be able to call it), so this is its
+// guard, and it answers what a refusal would not tell: null for every representation the
+// caller may not see, whatever the reason. Without a session, or with one that lacks the
+// read scope (what @hasScope(scope: "read") would refuse), every entity is null and the store
+// is not read; with one, read applies the rule of the matching single read (User: yourself,
+// or anyone as an admin; Account: your own, or any as an admin), whose NOT_FOUND is a null
+// here. An id that is malformed or of another type is null too. A store failure is the
+// batch's error, as it would be for the single read.
+func entities[R any, V any](ctx context.Context, reps []R, idOf func(R) gid.ID, typ string,
+	read func(context.Context, []int64) (map[int64]*V, error),
+) ([]*V, error) {
+	out := make([]*V, len(reps))
+	if p := auth.PrincipalFrom(ctx); p == nil || !p.HasScope(auth.ScopeRead) {
+		return out, nil
+	}
+	ids := make([]int64, len(reps))
+	var want []int64
+	for i, rep := range reps {
+		if n, err := idOf(rep).As(typ); err == nil {
+			ids[i] = n
+			want = append(want, n)
+		}
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	found, err := read(ctx, want)
+	if err != nil {
+		var ae *auth.Error
+		if errors.As(err, &ae) && (ae.Code == auth.CodeNotFound || ae.Code == auth.CodeForbidden || ae.Code == auth.CodeUnauthenticated) {
+			return out, nil
+		}
+		return nil, err
+	}
+	for i, n := range ids {
+		if n != 0 {
+			out[i] = found[n]
+		}
+	}
+	return out, nil
+}
