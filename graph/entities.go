@@ -16,9 +16,9 @@ import (
 // guard, and it answers what a refusal would not tell: null for every representation the
 // caller may not see, whatever the reason. Without a session, or with one that lacks the
 // read scope (what @hasScope(scope: "read") would refuse), every entity is null and the store
-// is not read; with one, read applies the rule of the matching single read (User: yourself,
-// or anyone as an admin; Account: your own, or any as an admin), whose NOT_FOUND is a null
-// here. An id that is malformed or of another type is null too. A store failure is the
+// is not read; with one, read applies the rule of user(id:) (yourself, or anyone as an admin
+// whose session holds the admin scope; for accounts: your own, or any as such an admin), and
+// what it leaves out is a null here. An id that is malformed or of another type is null too. A store failure is the
 // batch's error, as it would be for the single read.
 func entities[R any, V any](ctx context.Context, reps []R, idOf func(R) gid.ID, typ string,
 	read func(context.Context, []int64) (map[int64]*V, error),

@@ -15,7 +15,7 @@ import (
 
 // FindManyAccountByIDs is the resolver for the findManyAccountByIDs field.
 func (r *entityResolver) FindManyAccountByIDs(ctx context.Context, reps []*model.AccountByIDsInput) ([]*auth.Account, error) {
-	return entities(ctx, reps, func(rep *model.AccountByIDsInput) gid.ID { return rep.ID }, typeAccount, r.Service.AccountsByID)
+	return entities(ctx, reps, func(rep *model.AccountByIDsInput) gid.ID { return rep.ID }, typeAccount, r.Service.LookUpAccounts)
 }
 
 // FindManyUserByIDs is the resolver for the findManyUserByIDs field.

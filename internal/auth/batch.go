@@ -81,6 +81,39 @@ func (s *Service) AccountsByID(ctx context.Context, ids []int64) (map[int64]*Acc
 	return accounts, nil
 }
 
+// LookUpAccounts answers the accounts among ids that a caller reaching them by id alone
+// (no user in between, as through a federation router) may see, with one store read: the
+// rule of User applied to accounts. The caller's session must hold the read scope
+// (FORBIDDEN otherwise, as User answers); it sees its own account, and any as an admin whose
+// session holds the admin scope. An id it may not see, or with no account, is absent.
+//
+// It is stricter than Account (and AccountsByID), which answer any account to an admin
+// whatever the session's scopes: they serve accounts reached through a user the caller was
+// already allowed to see.
+func (s *Service) LookUpAccounts(ctx context.Context, ids []int64) (map[int64]*Account, error) {
+	p, err := requireScope(ctx, ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	visible := ids
+	if !isAdmin(p) {
+		visible = nil
+		for _, id := range ids {
+			if id == p.User.AccountID {
+				visible = append(visible, id)
+			}
+		}
+	}
+	if len(visible) == 0 {
+		return map[int64]*Account{}, nil
+	}
+	accounts, err := s.batches.AccountsByID(ctx, dedupe(visible))
+	if err != nil {
+		return nil, fmt.Errorf("read accounts: %w", err)
+	}
+	return accounts, nil
+}
+
 // TOTPEnabledByUser answers TOTPEnabled for many users with one store read: the map holds
 // every id of userIDs that the caller may see (their own, or any as an admin), with whether
 // TOTP is on. An id absent from it is one TOTPEnabled would answer NOT_FOUND for.

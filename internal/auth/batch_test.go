@@ -99,6 +99,30 @@ func TestBatchReadsAgreeWithSingleReads(t *testing.T) {
 		t.Error("gina's TOTP reads as off after enrolment")
 	}
 
+	// LookUpAccounts: User's rule for accounts. An admin's key without the admin scope sees
+	// its own account only; without the read scope, nothing (FORBIDDEN, as User answers).
+	readKey, err := f.svc.CreateUserKey(admin, "read-only", nil, auth.ScopeRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keysKey, err := f.svc.CreateUserKey(admin, "keys-only", nil, auth.ScopeKeysWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		want int
+		code auth.Code
+	}{{"admin", admin, 2, ""}, {"admin without the admin scope", f.asKey(t, readKey), 1, ""}, {"member", gina, 1, ""},
+		{"without the read scope", f.asKey(t, keysKey), 0, auth.CodeForbidden},
+		{"anonymous", context.Background(), 0, auth.CodeUnauthenticated}} {
+		got, err := f.svc.LookUpAccounts(tt.ctx, accountIDs)
+		if code(err) != tt.code || len(got) != tt.want {
+			t.Errorf("LookUpAccounts as %s: %d accounts, %v; want %d, code %q", tt.name, len(got), err, tt.want, tt.code)
+		}
+	}
+
 	if _, err := f.svc.UsersByID(context.Background(), userIDs); code(err) != auth.CodeUnauthenticated {
 		t.Errorf("UsersByID without a principal: %v, want UNAUTHENTICATED", err)
 	}
@@ -108,6 +132,20 @@ func TestBatchReadsAgreeWithSingleReads(t *testing.T) {
 	if _, err := f.svc.TOTPEnabledByUser(context.Background(), userIDs); code(err) != auth.CodeUnauthenticated {
 		t.Errorf("TOTPEnabledByUser without a principal: %v, want UNAUTHENTICATED", err)
 	}
+}
+
+// asKey signs in with nk and answers a context carrying the session's principal.
+func (f *fixture) asKey(t *testing.T, nk *auth.NewUserKey) context.Context {
+	t.Helper()
+	ns, err := f.svc.LoginUserKey(context.Background(), nk.Key.ID, nk.Secret, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(context.Background(), ns.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth.WithPrincipal(context.Background(), p)
 }
 
 func (f *fixture) mustTOTP(t *testing.T, ctx context.Context, userID int64) bool {
