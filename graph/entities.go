@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 
+	"github.com/authgraph/authgraph/graph/scalar"
 	"github.com/authgraph/authgraph/internal/auth"
-	"github.com/authgraph/authgraph/internal/gid"
 )
 
-// entities resolves one type's share of a router's _entities batch: the ids of reps (as
-// idOf reads them) in one call of read, a batch read of the service, and the answers laid out
+// EntityKeyInput is what a router sends _entities for a User or an Account: the key.
+// A key that is not an ObjectID is kept with its error (scalar.EntityKey), and answers null.
+type EntityKeyInput struct {
+	ID scalar.EntityKey
+}
+
+// entities resolves one type's share of a router's _entities batch: the ids of reps in one call of read, a batch read of the service, and the answers laid out
 // in the order of reps.
 //
 // _entities is public in the schema (a router must be able to call it), so this is its
@@ -20,7 +25,7 @@ import (
 // whose session holds the admin scope; for accounts: your own, or any as such an admin), and
 // what it leaves out is a null here. An id that is malformed or of another type is null too. A store failure is the
 // batch's error, as it would be for the single read.
-func entities[R any, V any](ctx context.Context, reps []R, idOf func(R) gid.ID, typ string,
+func entities[V any](ctx context.Context, reps []*EntityKeyInput, typ string,
 	read func(context.Context, []int64) (map[int64]*V, error),
 ) ([]*V, error) {
 	out := make([]*V, len(reps))
@@ -30,7 +35,10 @@ func entities[R any, V any](ctx context.Context, reps []R, idOf func(R) gid.ID, 
 	ids := make([]int64, len(reps))
 	var want []int64
 	for i, rep := range reps {
-		if n, err := idOf(rep).As(typ); err == nil {
+		if rep == nil || rep.ID.Err != nil {
+			continue
+		}
+		if n, err := rep.ID.ID.As(typ); err == nil {
 			ids[i] = n
 			want = append(want, n)
 		}

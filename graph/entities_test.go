@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/client"
 	"github.com/redis/go-redis/v9"
@@ -240,6 +241,45 @@ func TestEntitiesBatchAndAuthorize(t *testing.T) {
 			if (got.Entities[i] != nil) != want {
 				t.Errorf("%s: %v answered %+v, want present %v", who.name, mixed[i], got.Entities[i], want)
 			}
+		}
+	}
+}
+
+// The fields of a batch's users are batched as a page's rows are: account and totpEnabled
+// cost one read each for the whole batch.
+func TestEntitiesFieldsAreBatched(t *testing.T) {
+	w := newEntitiesWorld(t, memstore.New(clock.Real{}))
+	w.h.store.reset()
+	var got struct {
+		Entities []*struct {
+			Account     struct{ Slug string }
+			TotpEnabled bool
+		} `json:"_entities"`
+	}
+	// A long wait, so that a slow machine still gathers every row into one batch.
+	w.h.client(200*time.Millisecond).MustPost(`query($reps: [_Any!]!) { _entities(representations: $reps) {
+		... on User { account { slug } totpEnabled } } }`, &got, as(w.h.admin), client.Var("reps", w.reps))
+	if len(got.Entities) != 100 || got.Entities[99] == nil || got.Entities[99].Account.Slug != "default" {
+		t.Fatalf("answered %d entities, the last %+v", len(got.Entities), got.Entities[len(got.Entities)-1])
+	}
+	perRow := w.h.store.account.Load() + w.h.store.totp.Load()
+	accounts, totp := w.h.store.accountsByID.Load(), w.h.store.usersWithTOTP.Load()
+	t.Logf("account and totpEnabled of 100 entities: %d reads one by one, %d + %d batches", perRow, accounts, totp)
+	// One batch a field when every row joins it; a few more are tolerated, as for a page.
+	if perRow != 0 || accounts < 1 || accounts > 3 || totp < 1 || totp > 3 {
+		t.Errorf("%d reads one by one, %d + %d batches; want 0 and 1 + 1 (at most 3 each)", perRow, accounts, totp)
+	}
+
+	// A key that is no id answers null, like any entity the caller cannot see, and does not
+	// spoil the rest of the batch.
+	bad := append([]map[string]any{{"__typename": "User", "id": "not an id!"}, {"__typename": "User", "id": true}}, w.reps[:3]...)
+	got2, errs := entitiesOf(t, w.h.client(0), w.h.admin, bad)
+	if len(errs) > 0 {
+		t.Errorf("malformed keys: errors %v", errs)
+	}
+	for i, e := range got2.Entities {
+		if (e != nil) != (i >= 2) {
+			t.Errorf("malformed keys first: entity %d = %+v", i, e)
 		}
 	}
 }

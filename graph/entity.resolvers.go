@@ -8,19 +8,17 @@ package graph
 import (
 	"context"
 
-	"github.com/authgraph/authgraph/graph/model"
 	"github.com/authgraph/authgraph/internal/auth"
-	"github.com/authgraph/authgraph/internal/gid"
 )
 
 // FindManyAccountByIDs is the resolver for the findManyAccountByIDs field.
-func (r *entityResolver) FindManyAccountByIDs(ctx context.Context, reps []*model.AccountByIDsInput) ([]*auth.Account, error) {
-	return entities(ctx, reps, func(rep *model.AccountByIDsInput) gid.ID { return rep.ID }, typeAccount, r.Service.LookUpAccounts)
+func (r *entityResolver) FindManyAccountByIDs(ctx context.Context, reps []*EntityKeyInput) ([]*auth.Account, error) {
+	return entities(ctx, reps, typeAccount, r.Service.LookUpAccounts)
 }
 
 // FindManyUserByIDs is the resolver for the findManyUserByIDs field.
-func (r *entityResolver) FindManyUserByIDs(ctx context.Context, reps []*model.UserByIDsInput) ([]*auth.User, error) {
-	return entities(ctx, reps, func(rep *model.UserByIDsInput) gid.ID { return rep.ID }, typeUser, r.Service.UsersByID)
+func (r *entityResolver) FindManyUserByIDs(ctx context.Context, reps []*EntityKeyInput) ([]*auth.User, error) {
+	return entities(ctx, reps, typeUser, r.Service.UsersByID)
 }
 
 // Entity returns EntityResolver implementation.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/plugin/federation/fedruntime"
-	"github.com/authgraph/authgraph/graph/model"
 )
 
 var (
@@ -188,15 +187,15 @@ func (ec *executionContext) resolveManyEntities(
 		switch resolverName {
 
 		case "findManyAccountByIDs":
-			typedReps := make([]*model.AccountByIDsInput, len(reps))
+			typedReps := make([]*EntityKeyInput, len(reps))
 
 			for i, rep := range reps {
-				id0, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, rep.entity["id"])
+				id0, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋscalarᚐEntityKey(ctx, rep.entity["id"])
 				if err != nil {
 					return errors.New(fmt.Sprintf("Field %s undefined in schema.", "id"))
 				}
 
-				typedReps[i] = &model.AccountByIDsInput{
+				typedReps[i] = &EntityKeyInput{
 					ID: id0,
 				}
 			}
@@ -228,15 +227,15 @@ func (ec *executionContext) resolveManyEntities(
 		switch resolverName {
 
 		case "findManyUserByIDs":
-			typedReps := make([]*model.UserByIDsInput, len(reps))
+			typedReps := make([]*EntityKeyInput, len(reps))
 
 			for i, rep := range reps {
-				id0, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, rep.entity["id"])
+				id0, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋscalarᚐEntityKey(ctx, rep.entity["id"])
 				if err != nil {
 					return errors.New(fmt.Sprintf("Field %s undefined in schema.", "id"))
 				}
 
-				typedReps[i] = &model.UserByIDsInput{
+				typedReps[i] = &EntityKeyInput{
 					ID: id0,
 				}
 			}

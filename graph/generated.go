@@ -95,8 +95,8 @@ type ComplexityRoot struct {
 	}
 
 	Entity struct {
-		FindManyAccountByIDs func(childComplexity int, reps []*model.AccountByIDsInput) int
-		FindManyUserByIDs    func(childComplexity int, reps []*model.UserByIDsInput) int
+		FindManyAccountByIDs func(childComplexity int, reps []*EntityKeyInput) int
+		FindManyUserByIDs    func(childComplexity int, reps []*EntityKeyInput) int
 	}
 
 	Mutation struct {
@@ -264,8 +264,8 @@ type AccountResolver interface {
 	SignUpPolicy(ctx context.Context, obj *auth.Account) (auth.SignUpPolicy, error)
 }
 type EntityResolver interface {
-	FindManyAccountByIDs(ctx context.Context, reps []*model.AccountByIDsInput) ([]*auth.Account, error)
-	FindManyUserByIDs(ctx context.Context, reps []*model.UserByIDsInput) ([]*auth.User, error)
+	FindManyAccountByIDs(ctx context.Context, reps []*EntityKeyInput) ([]*auth.Account, error)
+	FindManyUserByIDs(ctx context.Context, reps []*EntityKeyInput) ([]*auth.User, error)
 }
 type MutationResolver interface {
 	CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error)
@@ -488,7 +488,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Entity.FindManyAccountByIDs(childComplexity, args["reps"].([]*model.AccountByIDsInput)), true
+		return e.ComplexityRoot.Entity.FindManyAccountByIDs(childComplexity, args["reps"].([]*EntityKeyInput)), true
 	case "Entity.findManyUserByIDs":
 		if e.ComplexityRoot.Entity.FindManyUserByIDs == nil {
 			break
@@ -499,7 +499,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Entity.FindManyUserByIDs(childComplexity, args["reps"].([]*model.UserByIDsInput)), true
+		return e.ComplexityRoot.Entity.FindManyUserByIDs(childComplexity, args["reps"].([]*EntityKeyInput)), true
 
 	case "Mutation.acceptInvitation":
 		if e.ComplexityRoot.Mutation.AcceptInvitation == nil {
@@ -3182,8 +3182,8 @@ func (ec *executionContext) field_Entity_findManyAccountByIDs_args(ctx context.C
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "reps",
-		func(ctx context.Context, v any) ([]*model.AccountByIDsInput, error) {
-			return ec.unmarshalNAccountByIDsInput2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐAccountByIDsInput(ctx, v)
+		func(ctx context.Context, v any) ([]*EntityKeyInput, error) {
+			return ec.unmarshalNAccountByIDsInput2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚐEntityKeyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3196,8 +3196,8 @@ func (ec *executionContext) field_Entity_findManyUserByIDs_args(ctx context.Cont
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "reps",
-		func(ctx context.Context, v any) ([]*model.UserByIDsInput, error) {
-			return ec.unmarshalNUserByIDsInput2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserByIDsInput(ctx, v)
+		func(ctx context.Context, v any) ([]*EntityKeyInput, error) {
+			return ec.unmarshalNUserByIDsInput2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚐEntityKeyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4483,7 +4483,7 @@ func (ec *executionContext) _Entity_findManyAccountByIDs(ctx context.Context, fi
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Entity().FindManyAccountByIDs(ctx, fc.Args["reps"].([]*model.AccountByIDsInput))
+			return ec.Resolvers.Entity().FindManyAccountByIDs(ctx, fc.Args["reps"].([]*EntityKeyInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*auth.Account) graphql.Marshaler {
@@ -4527,7 +4527,7 @@ func (ec *executionContext) _Entity_findManyUserByIDs(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Entity().FindManyUserByIDs(ctx, fc.Args["reps"].([]*model.UserByIDsInput))
+			return ec.Resolvers.Entity().FindManyUserByIDs(ctx, fc.Args["reps"].([]*EntityKeyInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*auth.User) graphql.Marshaler {
@@ -10038,8 +10038,8 @@ func UnmarshalAcceptInvitationInput(ctx context.Context, raw any) (model.AcceptI
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputAccountByIDsInput(ctx context.Context, obj any) (model.AccountByIDsInput, error) {
-	var it model.AccountByIDsInput
+func (ec *executionContext) unmarshalInputAccountByIDsInput(ctx context.Context, obj any) (EntityKeyInput, error) {
+	var it EntityKeyInput
 	if obj == nil {
 		return it, nil
 	}
@@ -10058,7 +10058,7 @@ func (ec *executionContext) unmarshalInputAccountByIDsInput(ctx context.Context,
 		switch k {
 		case "ID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ID"))
-			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋscalarᚐEntityKey(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -10074,8 +10074,8 @@ func (ec *executionContext) unmarshalInputAccountByIDsInput(ctx context.Context,
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalAccountByIDsInput(ctx context.Context, raw any) (model.AccountByIDsInput, error) {
-	var out model.AccountByIDsInput
+func UnmarshalAccountByIDsInput(ctx context.Context, raw any) (EntityKeyInput, error) {
+	var out EntityKeyInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccountByIDsInput", raw, &out)
 	return out, err
 }
@@ -11540,8 +11540,8 @@ func UnmarshalSignUpInput(ctx context.Context, raw any) (model.SignUpInput, erro
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputUserByIDsInput(ctx context.Context, obj any) (model.UserByIDsInput, error) {
-	var it model.UserByIDsInput
+func (ec *executionContext) unmarshalInputUserByIDsInput(ctx context.Context, obj any) (EntityKeyInput, error) {
+	var it EntityKeyInput
 	if obj == nil {
 		return it, nil
 	}
@@ -11560,7 +11560,7 @@ func (ec *executionContext) unmarshalInputUserByIDsInput(ctx context.Context, ob
 		switch k {
 		case "ID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ID"))
-			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋscalarᚐEntityKey(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -11576,8 +11576,8 @@ func (ec *executionContext) unmarshalInputUserByIDsInput(ctx context.Context, ob
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalUserByIDsInput(ctx context.Context, raw any) (model.UserByIDsInput, error) {
-	var out model.UserByIDsInput
+func UnmarshalUserByIDsInput(ctx context.Context, raw any) (EntityKeyInput, error) {
+	var out EntityKeyInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UserByIDsInput", raw, &out)
 	return out, err
 }
@@ -13595,13 +13595,13 @@ func (ec *executionContext) marshalNAccount2ᚖgithubᚗcomᚋauthgraphᚋauthgr
 	return ec._Account(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNAccountByIDsInput2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐAccountByIDsInput(ctx context.Context, v any) ([]*model.AccountByIDsInput, error) {
+func (ec *executionContext) unmarshalNAccountByIDsInput2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚐEntityKeyInput(ctx context.Context, v any) ([]*EntityKeyInput, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]*model.AccountByIDsInput, len(vSlice))
+	res := make([]*EntityKeyInput, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalOAccountByIDsInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐAccountByIDsInput(ctx, vSlice[i])
+		res[i], err = ec.unmarshalOAccountByIDsInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚐEntityKeyInput(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -13847,6 +13847,20 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	res := graphql.MarshalInt(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋscalarᚐEntityKey(ctx context.Context, v any) (scalar.EntityKey, error) {
+	res, err := scalar.UnmarshalEntityKey(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋscalarᚐEntityKey(ctx context.Context, sel ast.SelectionSet, v scalar.EntityKey) graphql.Marshaler {
+	_ = sel
+	res := scalar.MarshalEntityKey(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ObjectID!")
 	}
 	return res
 }
@@ -14146,13 +14160,13 @@ func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraph
 	return ec._User(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNUserByIDsInput2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserByIDsInput(ctx context.Context, v any) ([]*model.UserByIDsInput, error) {
+func (ec *executionContext) unmarshalNUserByIDsInput2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚐEntityKeyInput(ctx context.Context, v any) ([]*EntityKeyInput, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]*model.UserByIDsInput, len(vSlice))
+	res := make([]*EntityKeyInput, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalOUserByIDsInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserByIDsInput(ctx, vSlice[i])
+		res[i], err = ec.unmarshalOUserByIDsInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚐEntityKeyInput(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -14625,7 +14639,7 @@ func (ec *executionContext) marshalOAccount2ᚖgithubᚗcomᚋauthgraphᚋauthgr
 	return ec._Account(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOAccountByIDsInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐAccountByIDsInput(ctx context.Context, v any) (*model.AccountByIDsInput, error) {
+func (ec *executionContext) unmarshalOAccountByIDsInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚐEntityKeyInput(ctx context.Context, v any) (*EntityKeyInput, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -14904,7 +14918,7 @@ func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraph
 	return ec._User(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOUserByIDsInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUserByIDsInput(ctx context.Context, v any) (*model.UserByIDsInput, error) {
+func (ec *executionContext) unmarshalOUserByIDsInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚐEntityKeyInput(ctx context.Context, v any) (*EntityKeyInput, error) {
 	if v == nil {
 		return nil, nil
 	}

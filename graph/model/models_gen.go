@@ -21,10 +21,6 @@ type AcceptInvitationInput struct {
 	Password string `json:"password"`
 }
 
-type AccountByIDsInput struct {
-	ID gid.ID `json:"ID"`
-}
-
 // A page of accounts. It has no `totalCount`: accounts are kept without an index, and a page
 // reads only the ids it needs.
 type AccountConnection struct {
@@ -412,10 +408,6 @@ type SignUpInput struct {
 	Email string `json:"email"`
 	// The password: 12 to 128 characters, not the username, not a common password.
 	Password string `json:"password"`
-}
-
-type UserByIDsInput struct {
-	ID gid.ID `json:"ID"`
 }
 
 // A page of users.
