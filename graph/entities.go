@@ -14,8 +14,8 @@ type EntityKeyInput struct {
 	ID scalar.EntityKey
 }
 
-// entities resolves one type's share of a router's _entities batch: the ids of reps in one call of read, a batch read of the service, and the answers laid out
-// in the order of reps.
+// entities resolves one type's share of a router's _entities batch: the ids of reps in one
+// call of read, a batch read of the service, and the answers laid out in the order of reps.
 //
 // _entities is public in the schema (a router must be able to call it), so this is its
 // guard, and it answers what a refusal would not tell: null for every representation the
@@ -23,8 +23,8 @@ type EntityKeyInput struct {
 // read scope (what @hasScope(scope: "read") would refuse), every entity is null and the store
 // is not read; with one, read applies the rule of user(id:) (yourself, or anyone as an admin
 // whose session holds the admin scope; for accounts: your own, or any as such an admin), and
-// what it leaves out is a null here. An id that is malformed or of another type is null too. A store failure is the
-// batch's error, as it would be for the single read.
+// what it leaves out is a null here. A key that is malformed or of another type is null too.
+// A store failure is the batch's error, as it would be for the single read.
 func entities[V any](ctx context.Context, reps []*EntityKeyInput, typ string,
 	read func(context.Context, []int64) (map[int64]*V, error),
 ) ([]*V, error) {
