@@ -27,7 +27,7 @@ test:
 test-cluster:
 	$(GO) run ./internal/redistest/cmd/withcluster -- $(GO) test -race -count=1 $(CLUSTER_PKGS)
 
-## generate: regenerate gqlgen's code and the schema reference (docs/schema.md) from schema.graphqls
+## generate: regenerate gqlgen's code (from schema.graphqls and federation.graphqls) and the schema reference (docs/schema.md)
 generate:
 	$(GO) generate ./...
 

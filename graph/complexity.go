@@ -8,14 +8,20 @@ package graph
 // in another page (users, then each one's sessions) does not.
 //
 // A connection field added to the schema must be given connectionCost here, or it would be
-// counted as if it returned one item.
+// counted as if it returned one item. Federation's _entities costs what it selects times the
+// representations it is given, so the limit bounds a router's batch as it bounds a page.
 func Complexity() ComplexityRoot {
 	var c ComplexityRoot
 	c.User.Sessions = connectionCost
 	c.User.UserKeys = connectionCost
 	c.Query.Users = connectionCost
 	c.Query.Accounts = connectionCost
+	c.Query.__resolve_entities = entitiesCost
 	return c
+}
+
+func entitiesCost(child int, representations []map[string]any) int {
+	return 1 + max(len(representations), 1)*child
 }
 
 func connectionCost(child int, first *int, _ *string, last *int, _ *string) int {

@@ -58,3 +58,16 @@ func TestConnectionCost(t *testing.T) {
 		}
 	}
 }
+
+// _entities costs its selection once per representation: 100 users of three fields cost
+// about 300, and a batch the complexity limit (50,000 by default) refuses is about 16,000
+// representations of three fields.
+func TestEntitiesCost(t *testing.T) {
+	reps := make([]map[string]any, 100)
+	if got := Complexity().Query.__resolve_entities(3, reps); got != 301 {
+		t.Errorf("100 representations of 3 fields cost %d, want 301", got)
+	}
+	if got := Complexity().Query.__resolve_entities(3, nil); got != 4 {
+		t.Errorf("no representation costs %d, want 4 (as one)", got)
+	}
+}

@@ -66,6 +66,13 @@ func TestAnonymousFloodsStayBounded(t *testing.T) {
 			return srv.post(t, "", `mutation($e: String!) { createSessionUsingEmailCode(input: {email: $e, code: "123456"}) { token } }`,
 				map[string]any{"e": fmt.Sprintf("flood%d@example.com", i)}, "X-Forwarded-For", ip)
 		},
+		"Query._service": func(i int, ip string) *gqlResponse {
+			return srv.post(t, "", "{ _service { sdl } }", nil, "X-Forwarded-For", ip)
+		},
+		"Query._entities": func(i int, ip string) *gqlResponse {
+			return srv.post(t, "", `query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id } } }`,
+				map[string]any{"r": []map[string]any{{"__typename": "User", "id": strconv.Itoa(1 + i%3)}}}, "X-Forwarded-For", ip)
+		},
 		"APQ lookup": func(i int, ip string) *gqlResponse {
 			return srv.postAPQ(t, "", sha256Hex(fmt.Sprint("guess ", i)), "", "X-Forwarded-For", ip)
 		},

@@ -132,6 +132,7 @@ type mxWorld struct {
 	oID, oExtraID                            string
 	oFull                                    userKey
 	caller                                   string // the caller's token ("" for anonymous)
+	admin                                    string // the bootstrap admin's token
 	role                                     string
 	n                                        int64 // unique per case
 	srv                                      *testServer
@@ -158,6 +159,15 @@ type mxOp struct {
 	needsRole string
 	// passed is the answer once authorized, per object; OK if absent.
 	passed map[mxObject]string
+	// session: the field carries no guard directive (a federation router must reach it) and
+	// guards itself as @auth would (rule 1); with extraScope, as @hasScope would (rule 3).
+	session bool
+	// nullRefusal: the field refuses with a null answer, never an error code, whatever the
+	// reason (rules 1-4), so that a refusal tells nothing: every refusal is observed as
+	// NOT_FOUND.
+	nullRefusal bool
+	// elem: the field answers a list of one item for the op's one input; the op reads the item.
+	elem bool
 	// issues: dotted paths (from data) of credentials the answer carries when OK.
 	issues []string
 	// never: dotted paths of credential fields that must be null in every answer.
@@ -236,6 +246,28 @@ func mxEntries() []mxEntry {
 			targeted: true, reach: managerSees, vars: userID}}},
 		{field: "Query.users", ops: []mxOp{{query: `{ users { nodes { id } } }`, field: "users", vars: noVars}}},
 		{field: "Query.accounts", ops: []mxOp{{query: `{ accounts { nodes { id slug } } }`, field: "accounts", vars: noVars}}},
+		// Federation. _service is the schema, as introspection answers it. _entities is public
+		// in the schema, since a router calls it, and guards itself: user(id:)'s rules (a
+		// session with the read scope; yourself, or anyone for an admin holding the admin
+		// scope; accounts likewise), answering null for every refusal, and without a session.
+		{field: "Query._service", ops: []mxOp{{query: `{ _service { sdl } }`, field: "_service", vars: noVars}}},
+		{field: "Query._entities", ops: []mxOp{
+			{label: "a user", field: "_entities", elem: true, targeted: true, reach: adminSees, session: true, extraScope: "read", nullRefusal: true,
+				query: `query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id username } } }`,
+				vars: func(w *mxWorld, obj mxObject) map[string]any {
+					return map[string]any{"r": []map[string]any{{"__typename": "User", "id": userID(w, obj)["id"]}}}
+				}},
+			{label: "an account", field: "_entities", elem: true, targeted: true, reach: adminSees, session: true, extraScope: "read", nullRefusal: true,
+				query: `query($r: [_Any!]!) { _entities(representations: $r) { ... on Account { id slug } } }`,
+				vars: func(w *mxWorld, obj mxObject) map[string]any {
+					id := "1" // the default account, the matrix users'
+					if obj == other {
+						id = ok(w.t, "createAccount", w.srv.post(w.t, w.admin, `mutation($s: String!) { createAccount(input: {slug: $s, name: "Other"}) { id } }`,
+							map[string]any{"s": fmt.Sprintf("other-%d", w.n)})).str(w.t, "createAccount.id")
+					}
+					return map[string]any{"r": []map[string]any{{"__typename": "Account", "id": id}}}
+				}},
+		}},
 
 		{field: "Mutation.createSessionUsingUsername", ops: []mxOp{{
 			query: `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`,
@@ -507,10 +539,18 @@ func mxIncomplete(schema *ast.Schema, entries []mxEntry) []string {
 
 // mxExpect computes a case's answer from the field's directives and the entry (rules 1-6).
 func mxExpect(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string {
+	want := mxRules(f, op, c, obj)
+	if op.nullRefusal && (want == "UNAUTHENTICATED" || want == "FORBIDDEN") {
+		return "NOT_FOUND"
+	}
+	return want
+}
+
+func mxRules(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string {
 	authd := f.Directives.ForName("auth")
 	role := f.Directives.ForName("hasRole")
 	scope := f.Directives.ForName("hasScope")
-	if (authd != nil || role != nil || scope != nil) && c.anon {
+	if (authd != nil || role != nil || scope != nil || op.session) && c.anon {
 		return "UNAUTHENTICATED"
 	}
 	if role != nil && !mxAtLeast(c.role, role.Arguments.ForName("role").Value.Raw) {
@@ -548,14 +588,29 @@ func mxAtLeast(role, min string) bool {
 
 // mxObserved classifies an answer: its error code, NOT_FOUND for a null answer without one,
 // else OK.
-func mxObserved(r *gqlResponse, field string) string {
+func mxObserved(r *gqlResponse, op mxOp) string {
 	if c := r.code(); c != "" {
 		return c
 	}
-	if r.Data == nil || r.Data[field] == nil {
+	if mxAnswer(r, op) == nil {
 		return "NOT_FOUND"
 	}
 	return "OK"
+}
+
+// mxAnswer answers what the op reads of r: data[field], or its one item for an elem op.
+func mxAnswer(r *gqlResponse, op mxOp) any {
+	if r.Data == nil {
+		return nil
+	}
+	v := r.Data[op.field]
+	if list, isList := v.([]any); op.elem && isList {
+		if len(list) != 1 {
+			return nil
+		}
+		return list[0]
+	}
+	return v
 }
 
 // mxValues collects every value at a dotted path of data, through lists.
@@ -580,7 +635,7 @@ func mxValues(v any, path []string) []any {
 func newMxWorld(t *testing.T, srv *testServer, admin string, c mxCaller) *mxWorld {
 	t.Helper()
 	n := mxSeq.Add(1)
-	w := &mxWorld{srv: srv, t: t, n: n, role: c.role, uName: fmt.Sprintf("u%d", n), uPass: fmt.Sprintf("u%d-matrix-password", n)}
+	w := &mxWorld{srv: srv, t: t, n: n, role: c.role, admin: admin, uName: fmt.Sprintf("u%d", n), uPass: fmt.Sprintf("u%d-matrix-password", n)}
 	r := ok(t, "createUser", srv.post(t, admin, `mutation($u: String!, $p: String!, $r: Role) { createUser(input: {username: $u, password: $p, role: $r}) { id } }`,
 		map[string]any{"u": w.uName, "p": w.uPass, "r": c.role}))
 	w.uID = r.str(t, "createUser.id")
@@ -667,14 +722,14 @@ func runAuthorizationMatrix(t *testing.T, srv *testServer) {
 					what := fmt.Sprintf("%s %s as %s on %s objects", e.field, op.label, c.name, obj)
 					want := mxExpect(def, op, c, obj)
 					r := srv.post(t, w.caller, op.query, op.vars(w, obj))
-					got := mxObserved(r, op.field)
+					got := mxObserved(r, op)
 					if got != want {
 						t.Errorf("%s: want %s, got %s: %.300s", what, want, got, r.Raw)
 						continue
 					}
 					if got != "OK" {
 						// A refusal carries no credential of any kind.
-						if r.Data != nil && r.Data[op.field] != nil {
+						if mxAnswer(r, op) != nil {
 							t.Errorf("%s: refused with data: %.300s", what, r.Raw)
 						}
 						for _, prefix := range []string{"agk_", "ags_", "agr_", "otpauth:"} {

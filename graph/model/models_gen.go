@@ -298,7 +298,10 @@ type PageInfo struct {
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 
-// The read operations. Only `version` is public; the rest need a session.
+// The read operations. Only `version` is public; the rest need a session. A router of a
+// federated graph also calls `_service` (public: this schema, as the router composes it) and
+// `_entities` (users and accounts by id, null for each one the caller may not see and for
+// every one without a session); see docs/federation.md.
 type Query struct {
 }
 

@@ -50,3 +50,22 @@ func UnmarshalObjectID(v any) (gid.ID, error) {
 	}
 	return gid.ID{}, fmt.Errorf("%w: must be a string or an integer", gid.ErrInvalid)
 }
+
+// EntityKey is the Go side of an ObjectID in a representation a router sends to _entities:
+// the id as UnmarshalObjectID reads it, or why it does not read. It never fails to unmarshal,
+// so that the entity resolver, not gqlgen's federation code, decides what a bad key answers
+// (null, like any entity the caller cannot see); that code would fail the whole batch with an
+// error it gives no cause, which reads as an internal one.
+type EntityKey struct {
+	ID  gid.ID
+	Err error
+}
+
+// MarshalEntityKey writes k's id as MarshalObjectID does.
+func MarshalEntityKey(k EntityKey) graphql.Marshaler { return MarshalObjectID(k.ID) }
+
+// UnmarshalEntityKey reads v as UnmarshalObjectID does, keeping its refusal in Err.
+func UnmarshalEntityKey(v any) (EntityKey, error) {
+	id, err := UnmarshalObjectID(v)
+	return EntityKey{ID: id, Err: err}, nil
+}

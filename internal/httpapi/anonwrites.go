@@ -32,6 +32,14 @@ var AnonymousWrites = []AnonymousWrite{
 		Entry: "Query.version",
 	},
 	{
+		// Federation: the schema, for a router to compose.
+		Entry: "Query._service",
+	},
+	{
+		// Federation: without a session every entity is null and the store is not read.
+		Entry: "Query._entities",
+	},
+	{
 		Entry: "Mutation.createSessionUsingUsername",
 		Writes: "failure buckets of the address and account; with the right password: a session (and " +
 			"a refresh token family when asked), the user's rehashed password, the used TOTP step " +

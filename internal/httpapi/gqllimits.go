@@ -23,7 +23,7 @@ type queryLimits struct {
 	MaxDepth      int  // deepest selection allowed (a root field is depth 1)
 	MaxFields     int  // most field selections, fragments expanded
 	MaxAliases    int  // most aliased field selections, fragments expanded
-	Introspection bool // whether __schema and __type may be asked
+	Introspection bool // whether __schema, __type and _service may be asked
 }
 
 var _ interface {
@@ -105,7 +105,10 @@ func (w *walker) set(ss ast.SelectionSet) shape {
 			if sel.Alias != "" && sel.Alias != sel.Name {
 				s.aliases = add(s.aliases, 1)
 			}
-			if sel.Name == "__schema" || sel.Name == "__type" {
+			// _service is federation's way to ask for the schema: refused with the rest
+			// (gqlgen refuses it as well when introspection is off, but as a resolver's
+			// error, which would read as an internal one).
+			if sel.Name == "__schema" || sel.Name == "__type" || sel.Name == "_service" {
 				s.introspects = true
 			}
 		case *ast.InlineFragment:

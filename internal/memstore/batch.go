@@ -6,6 +6,19 @@ import (
 	"github.com/authgraph/authgraph/internal/auth"
 )
 
+// UsersByID implements auth.BatchReader.
+func (s *Store) UsersByID(_ context.Context, ids []int64) (map[int64]*auth.User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	found := make(map[int64]*auth.User, len(ids))
+	for _, id := range ids {
+		if u, ok := s.users[id]; ok {
+			found[id] = copyUser(u)
+		}
+	}
+	return found, nil
+}
+
 // AccountsByID implements auth.BatchReader.
 func (s *Store) AccountsByID(_ context.Context, ids []int64) (map[int64]*auth.Account, error) {
 	s.mu.Lock()

@@ -79,6 +79,7 @@ func TestRedisDown(t *testing.T) {
 			return err
 		}},
 		{"ListUsers", func(ctx context.Context) error { _, err := f.ListUsers(ctx, 0, 0, 10, false); return err }},
+		{"UsersByID", func(ctx context.Context) error { _, err := f.UsersByID(ctx, []int64{u.ID}); return err }},
 		{"CountUsers", func(ctx context.Context) error { _, err := f.CountUsers(ctx); return err }},
 		{"DeleteUser", func(ctx context.Context) error { _, err := f.DeleteUser(ctx, u.ID); return err }},
 		{"UpdateKey", func(ctx context.Context) error {

@@ -75,6 +75,9 @@ func TestDeleteUserFinishesAHalfDoneDelete(t *testing.T) {
 	if users, err := f.ListUsers(ctx, 0, 0, 10, false); err != nil || len(users) != 0 {
 		t.Errorf("ListUsers lists a half-deleted user: %v, %v", users, err)
 	}
+	if users, err := f.UsersByID(ctx, []int64{alice.ID}); err != nil || len(users) != 0 {
+		t.Errorf("UsersByID answers a half-deleted user: %v, %v", users, err)
+	}
 	if err := f.CreateKey(ctx, &auth.UserKey{UserID: alice.ID, SecretHash: "h", CreatedAt: time.Now()}); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("CreateKey for a half-deleted user: %v, want ErrNotFound", err)
 	}

@@ -50,6 +50,7 @@ var storeMethods = map[string]struct {
 	"UpdateAccount": {passthrough, "accounts are not cached"},
 	"DeleteAccount": {passthrough, "accounts are not cached; the users are deleted one by one (DeleteUser)"},
 	"AccountsByID":  {passthrough, "accounts are not cached"},
+	"UsersByID":     {passthrough, "batch reads are not cached; Authenticate reads one user (User)"},
 	"UsersWithTOTP": {passthrough, "TOTP state is not cached"},
 
 	"CreateEmailToken":  {passthrough, "emailed tokens are read once, never cached"},

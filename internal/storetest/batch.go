@@ -7,6 +7,39 @@ import (
 )
 
 var batchTests = []test{
+	{"UsersByID", func(t *testing.T, e *env) {
+		alice, bob, carol := e.newUser(t, "alice"), e.newUser(t, "bob"), e.newUser(t, "carol")
+		gone := e.newUser(t, "gone")
+		if _, err := e.DeleteUser(e.ctx(t), gone.ID); err != nil {
+			t.Fatal(err)
+		}
+		// A repeated id, an unknown one and a deleted one: the answer holds each found user
+		// once, and nothing for the others. On Redis the records lie in different hash slots.
+		got, err := e.UsersByID(e.ctx(t), []int64{carol.ID, 424242, alice.ID, carol.ID, gone.ID})
+		if err != nil {
+			t.Fatalf("UsersByID: %v", err)
+		}
+		if len(got) != 2 {
+			t.Errorf("UsersByID answered %d users, want 2: %v", len(got), got)
+		}
+		checkUser(t, got[alice.ID], alice)
+		checkUser(t, got[carol.ID], carol)
+		if _, ok := got[bob.ID]; ok {
+			t.Errorf("UsersByID answered user %d, which was not asked for", bob.ID)
+		}
+
+		got[alice.ID].Username = "changed" // a copy: the stored record must not change
+		again, err := e.UsersByID(e.ctx(t), []int64{alice.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkUser(t, again[alice.ID], alice)
+
+		none, err := e.UsersByID(e.ctx(t), nil)
+		if err != nil || len(none) != 0 {
+			t.Errorf("UsersByID(none) = %v, %v; want empty, nil", none, err)
+		}
+	}},
 	{"AccountsByID", func(t *testing.T, e *env) {
 		acme, globex, initech := e.newAccount(t, "acme"), e.newAccount(t, "globex"), e.newAccount(t, "initech")
 		// A repeated id and an unknown one: the answer holds each found account once, and
