@@ -232,3 +232,56 @@ func BenchmarkMiddleware(b *testing.B) {
 	b.Run("authenticated", func(b *testing.B) { run(b, "x-auth-token", tok) })
 	b.Run("anonymous", func(b *testing.B) { run(b) })
 }
+
+// BenchmarkProductServer: a product's net/http server behind the verifier, through a real
+// listener, answered for a signed-in request (cache warm) and for an anonymous one,
+// interleaved; it reports both throughputs and their ratio (the verifier's whole cost in a
+// product, against the request's own).
+//
+//	go test -run X -bench ProductServer -benchtime 20000x ./verify/
+func BenchmarkProductServer(b *testing.B) {
+	w := newWorld(b)
+	v := w.verifier(b, verify.Options{})
+	u := w.user(b, "bench", auth.RoleMember)
+	tok, _ := w.session(b, u, nil)
+	srv := httptest.NewServer(v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := verify.FromContext(r.Context()); ok {
+			_, _ = w.Write([]byte(p.Username))
+			return
+		}
+		_, _ = w.Write([]byte("anonymous"))
+	})))
+	defer srv.Close()
+	client := srv.Client()
+	get := func(token string) time.Duration {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		if token != "" {
+			req.Header.Set("x-auth-token", token)
+		}
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return time.Since(start)
+	}
+	for range 200 { // warm the connection and the cache
+		get(tok)
+		get("")
+	}
+	var authed, anon time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			authed += get(tok)
+		} else {
+			anon += get("")
+		}
+	}
+	half := float64(b.N) / 2
+	b.ReportMetric(half/authed.Seconds(), "authed-req/s")
+	b.ReportMetric(half/anon.Seconds(), "anon-req/s")
+	b.ReportMetric(anon.Seconds()/authed.Seconds(), "authed/anon")
+}
