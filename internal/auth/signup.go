@@ -122,11 +122,13 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 	} else if err != nil {
 		return "", fmt.Errorf("sign up: create user: %w", err)
 	}
-	u, err = s.emails.SetEmail(ctx, u.ID, email, false)
+	// The id is kept apart: a failed SetEmail answers no user.
+	id := u.ID
+	u, err = s.emails.SetEmail(ctx, id, email, false)
 	if errors.Is(err, ErrConflict) {
 		// Another sign-up took the address since the check: this one made a user it must
 		// take back, and answers as for a known address.
-		if _, derr := s.users.DeleteUser(ctx, u.ID); derr != nil && !errors.Is(derr, ErrNotFound) {
+		if _, derr := s.users.DeleteUser(ctx, id); derr != nil && !errors.Is(derr, ErrNotFound) {
 			return "", fmt.Errorf("sign up: take back user: %w", derr)
 		}
 		if owner, err := s.emails.UserByEmail(ctx, a.ID, email); err == nil {
@@ -135,6 +137,9 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 		return email, nil
 	}
 	if err != nil {
+		// Taken back as well (best effort): a user without the address it signed up with
+		// would hold its username with nobody able to recover it.
+		_, _ = s.users.DeleteUser(ctx, id)
 		return "", fmt.Errorf("sign up: set email: %w", err)
 	}
 	return email, s.mailVerification(ctx, u)

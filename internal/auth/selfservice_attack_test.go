@@ -1,0 +1,131 @@
+package auth_test
+
+// Attacks on the self-service flows: each test is a way in that was found open, and stays as
+// the proof that it is shut.
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authgraph/authgraph/internal/argon2id"
+	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/clock"
+	"github.com/authgraph/authgraph/internal/memstore"
+)
+
+// hookStore is a store in which a test runs something at a chosen point of another
+// operation, once: the interleaving of a race, made certain.
+type hookStore struct {
+	*memstore.Store
+	mu               sync.Mutex
+	beforeCreateUser func()
+	beforeSession    func()
+}
+
+func (h *hookStore) take(f *func()) func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g := *f
+	*f = nil
+	return g
+}
+
+func (h *hookStore) CreateUser(ctx context.Context, u *auth.User) error {
+	if g := h.take(&h.beforeCreateUser); g != nil {
+		g()
+	}
+	return h.Store.CreateUser(ctx, u)
+}
+
+func (h *hookStore) CreateSession(ctx context.Context, s *auth.Session) error {
+	if g := h.take(&h.beforeSession); g != nil {
+		g()
+	}
+	return h.Store.CreateSession(ctx, s)
+}
+
+// newHookedFixture is newSelfServiceFixture on a hookStore.
+func newHookedFixture(t *testing.T, cfg auth.Config) (*ssFixture, *hookStore) {
+	t.Helper()
+	h, err := argon2id.New(fastParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := clock.NewFake(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
+	st := memstore.New(c)
+	hs := &hookStore{Store: st}
+	out := &outbox{}
+	cfg.Mailer = out
+	cfg.SessionTTL = time.Hour
+	f := &ssFixture{svc: auth.NewService(hs, h, c, cfg), store: st, out: out}
+	if _, err := f.svc.EnsureUser(t.Context(), "admin", "admin-password", auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := f.svc.LoginPassword(t.Context(), "admin", "admin-password", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(t.Context(), ns.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.admin = auth.WithPrincipal(t.Context(), p)
+	return f, hs
+}
+
+// expandLast expands the last queued mail as the mail worker would.
+func (f *ssFixture) expandLast(t *testing.T) auth.Mail {
+	t.Helper()
+	mails := f.out.all()
+	m, ok, err := f.svc.ExpandMail(t.Context(), mails[len(mails)-1])
+	if err != nil || !ok {
+		t.Fatalf("expand %+v: %v, %v", mails[len(mails)-1], ok, err)
+	}
+	return m
+}
+
+func (f *ssFixture) signedIn(t *testing.T, username, password string) context.Context {
+	t.Helper()
+	ns, err := f.svc.LoginPassword(t.Context(), username, password, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(t.Context(), ns.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth.WithPrincipal(t.Context(), p)
+}
+
+// A sign-up that loses the race for its address (another sign-up claims it between this
+// one's lookup and its claim) takes its user back and answers as for a known address. It
+// used to read the id of the user it had made from the nil answer of the failed claim: a
+// panic, and the user it made left behind with the username taken and no address.
+func TestSignUpLosingTheAddressRaceTakesItsUserBack(t *testing.T) {
+	f, hs := newHookedFixture(t, auth.Config{SignUp: auth.SignUpConfig{Policy: auth.SignUpOpen}})
+	req := auth.SignUpRequest{Username: "late", Email: "race@example.com", Password: "a-long-sign-up-password"}
+	hs.beforeCreateUser = func() {
+		// The loser has looked the address up (free) and is about to make its user.
+		if _, err := f.svc.SignUp(t.Context(), auth.SignUpRequest{Username: "early", Email: req.Email, Password: req.Password}); err != nil {
+			t.Errorf("the winning sign-up: %v", err)
+		}
+	}
+	var got string
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("the losing sign-up panicked: %v", r)
+			}
+		}()
+		got, err = f.svc.SignUp(t.Context(), req)
+	}()
+	if err != nil || got != req.Email {
+		t.Fatalf("the losing sign-up: %q, %v; want the answer of a known address", got, err)
+	}
+	if _, err := f.store.UserByUsername(t.Context(), 1, "late"); err == nil {
+		t.Fatal("the losing sign-up left its user behind")
+	}
+}
