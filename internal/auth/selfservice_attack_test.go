@@ -129,3 +129,45 @@ func TestSignUpLosingTheAddressRaceTakesItsUserBack(t *testing.T) {
 		t.Fatal("the losing sign-up left its user behind")
 	}
 }
+// idLimiter records the identifiers a Limiter is asked about, per attempt.
+type idLimiter struct {
+	mu  sync.Mutex
+	ids map[auth.Attempt]map[string]bool
+}
+
+func (l *idLimiter) Check(_ context.Context, a auth.Attempt, _, id string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ids == nil {
+		l.ids = map[auth.Attempt]map[string]bool{}
+	}
+	if l.ids[a] == nil {
+		l.ids[a] = map[string]bool{}
+	}
+	l.ids[a][id] = true
+	return nil
+}
+
+func (l *idLimiter) Record(context.Context, auth.Attempt, string, string, bool) error { return nil }
+
+// Every spelling of an address that signs in as one user is counted as one identifier: the
+// per-account limits (login:id, login:ip+id) must not be escaped by writing the address
+// in another case, with spaces around it, or in full-width characters, each of which used
+// to get a fresh bucket while reaching the same user's password.
+func TestPasswordSignInByEmailCountsEverySpellingAsOne(t *testing.T) {
+	lim := &idLimiter{}
+	f := newSelfServiceFixture(t, auth.Config{Limiter: lim})
+	f.userWithEmail(t, "alice", "alice@example.com")
+	spellings := []string{"alice@example.com", "Alice@Example.com", "ALICE@EXAMPLE.COM", " alice@example.com ", "ａｌｉｃｅ@example.com"}
+	for _, s := range spellings {
+		if _, err := f.svc.LoginPassword(t.Context(), s, "alice-long-password", ""); err != nil {
+			t.Fatalf("sign-in as %q: %v (each spelling reaches alice)", s, err)
+		}
+	}
+	ids := lim.ids[auth.AttemptPassword]
+	delete(ids, "admin") // the fixture's own sign-in
+	if len(ids) != 1 {
+		t.Fatalf("the spellings of one address were counted under %d identifiers %v: each a fresh budget of guesses", len(ids), ids)
+	}
+}
+
