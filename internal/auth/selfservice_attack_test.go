@@ -171,3 +171,41 @@ func TestPasswordSignInByEmailCountsEverySpellingAsOne(t *testing.T) {
 	}
 }
 
+// An email change voids what was mailed to the old address: a reset link or a sign-in code
+// sent there must not take the account after its owner has moved away from that mailbox
+// (the usual reason to change the address is losing the old one).
+func TestEmailChangeVoidsResetLinksAndCodesOfTheOldAddress(t *testing.T) {
+	f := newSelfServiceFixture(t, auth.Config{})
+	f.userWithEmail(t, "alice", "old@example.com")
+	// The holder of the old mailbox asks for both while it is still alice's.
+	if _, err := f.svc.RequestPasswordReset(t.Context(), "", "old@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	reset := linkToken(t, f.expandLast(t))
+	if _, err := f.svc.RequestSignInCode(t.Context(), "", "old@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	code := f.expandLast(t).Data["code"]
+	// Alice moves to a new address, confirmed from the new mailbox.
+	alice := f.signedIn(t, "alice", "alice-long-password")
+	if _, err := f.svc.ChangeEmail(alice, "new@example.com", "alice-long-password"); err != nil {
+		t.Fatal(err)
+	}
+	mails := f.out.all()
+	var confirm string
+	for _, m := range mails {
+		if m.Kind == auth.MailVerifyEmail && m.To == "new@example.com" {
+			confirm = linkToken(t, m)
+		}
+	}
+	if _, err := f.svc.ConfirmEmail(t.Context(), confirm); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.LoginEmailCode(t.Context(), auth.EmailCodeLogin{Email: "new@example.com", Code: code}); err == nil {
+		t.Error("a sign-in code mailed to the old address signed in through the new one")
+	}
+	if _, err := f.svc.ResetPassword(t.Context(), reset, "attacker-chosen-password", ""); err == nil {
+		t.Error("a reset link mailed to the old address set the password after the address changed")
+	}
+}
+
