@@ -129,6 +129,7 @@ func TestSignUpLosingTheAddressRaceTakesItsUserBack(t *testing.T) {
 		t.Fatal("the losing sign-up left its user behind")
 	}
 }
+
 // idLimiter records the identifiers a Limiter is asked about, per attempt.
 type idLimiter struct {
 	mu  sync.Mutex
@@ -209,3 +210,31 @@ func TestEmailChangeVoidsResetLinksAndCodesOfTheOldAddress(t *testing.T) {
 	}
 }
 
+// A password reset (or change) voids a pending change of address: whoever started it with
+// the old password, which the reset is there to take away, must not finish it afterwards
+// and so own the address that every reset goes to.
+func TestPasswordResetVoidsPendingEmailChange(t *testing.T) {
+	f := newSelfServiceFixture(t, auth.Config{})
+	f.userWithEmail(t, "alice", "alice@example.com")
+	// The attacker knows alice's password for a while, and starts moving her address.
+	stolen := f.signedIn(t, "alice", "alice-long-password")
+	if _, err := f.svc.ChangeEmail(stolen, "attacker@evil.example", "alice-long-password"); err != nil {
+		t.Fatal(err)
+	}
+	var confirm string
+	for _, m := range f.out.all() {
+		if m.To == "attacker@evil.example" {
+			confirm = linkToken(t, m)
+		}
+	}
+	// Alice sees the notice in her mailbox and resets her password.
+	if _, err := f.svc.RequestPasswordReset(t.Context(), "", "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ResetPassword(t.Context(), linkToken(t, f.expandLast(t)), "alice-new-long-password", ""); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := f.svc.ConfirmEmail(t.Context(), confirm); err == nil {
+		t.Fatalf("the change started before the reset went through: alice's address is now %q", u.Email)
+	}
+}
