@@ -199,7 +199,11 @@ func (s *Service) loginEmailCode(ctx context.Context, in EmailCodeLogin, addr st
 			return nil, fmt.Errorf("email code sign-in: verify address: %w", err)
 		}
 	}
-	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodEmailCode, Name: in.Name}, opts)
+	// Bound to the password version read with the user, as a password sign-in's session is:
+	// a reset that runs meanwhile ends every session, and the store refuses this one if it
+	// comes after the reset's sweep (see SessionStore.CreateSession).
+	version := u.PasswordVersion
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodEmailCode, Name: in.Name, PasswordVersion: &version}, opts)
 }
 
 // ChangeEmail starts a change of the current user's address: it needs the current password

@@ -238,3 +238,32 @@ func TestPasswordResetVoidsPendingEmailChange(t *testing.T) {
 		t.Fatalf("the change started before the reset went through: alice's address is now %q", u.Email)
 	}
 }
+
+// A sign-in by emailed code that is under way when the password is reset is refused, as a
+// password sign-in is: a reset ends every session, those of sign-ins still running included.
+func TestEmailCodeSignInRacingAResetIsRefused(t *testing.T) {
+	f, hs := newHookedFixture(t, auth.Config{})
+	f.userWithEmail(t, "alice", "alice@example.com")
+	if _, err := f.svc.RequestSignInCode(t.Context(), "", "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	emailed := f.expandLast(t).Data["code"]
+	if _, err := f.svc.RequestPasswordReset(t.Context(), "", "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	reset := linkToken(t, f.expandLast(t))
+	hs.beforeSession = func() {
+		// The code is spent and the session about to be saved: alice resets now.
+		if _, err := f.svc.ResetPassword(t.Context(), reset, "alice-new-long-password", ""); err != nil {
+			t.Errorf("reset: %v", err)
+		}
+	}
+	ns, err := f.svc.LoginEmailCode(t.Context(), auth.EmailCodeLogin{Email: "alice@example.com", Code: emailed})
+	if err == nil {
+		if _, aerr := f.svc.Authenticate(t.Context(), ns.Token); aerr == nil {
+			t.Fatal("a session from a code sign-in racing the reset outlived the reset")
+		}
+	} else if code(err) != auth.CodeInvalidCredentials {
+		t.Fatalf("the racing sign-in: %v, want INVALID_CREDENTIALS", err)
+	}
+}
