@@ -267,3 +267,24 @@ func TestEmailCodeSignInRacingAResetIsRefused(t *testing.T) {
 		t.Fatalf("the racing sign-in: %v, want INVALID_CREDENTIALS", err)
 	}
 }
+
+// A sign-in tries the username first and the address second, so a stranger who signs up
+// with someone's address as their username would stop that someone signing in by address
+// (their password is checked against the stranger's, and fails). Sign-up refuses such a
+// username; one's own address stays a valid username.
+func TestSignUpRefusesAUsernameThatIsSomeoneElsesAddress(t *testing.T) {
+	f := newSelfServiceFixture(t, auth.Config{SignUp: auth.SignUpConfig{Policy: auth.SignUpOpen}})
+	f.userWithEmail(t, "alice", "alice@example.com")
+	for _, name := range []string{"alice@example.com", "Alice@Example.com"} {
+		_, err := f.svc.SignUp(t.Context(), auth.SignUpRequest{Username: name, Email: "mallory@evil.example", Password: "mallory-long-password"})
+		if code(err) != auth.CodeInvalidInput {
+			t.Errorf("sign-up as %q with another address: %v, want BAD_USER_INPUT", name, err)
+		}
+	}
+	if _, err := f.svc.LoginPassword(t.Context(), "Alice@Example.com", "alice-long-password", ""); err != nil {
+		t.Fatalf("alice by her address: %v", err)
+	}
+	if _, err := f.svc.SignUp(t.Context(), auth.SignUpRequest{Username: "Bob@Example.com", Email: "bob@example.com", Password: "bob-long-password-1"}); err != nil {
+		t.Fatalf("sign-up with one's own address as username: %v", err)
+	}
+}

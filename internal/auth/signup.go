@@ -79,6 +79,11 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 	if err := checkUsername(in.Username); err != nil {
 		return "", err
 	}
+	// A sign-in tries the username first, then the address (see login): a stranger whose
+	// username is someone's address would stop that someone signing in by it.
+	if n, err := NormalizeEmail(in.Username); err == nil && n != email {
+		return "", Errorf(CodeInvalidInput, "username must not be an email address other than yours")
+	}
 	if err := CheckPassword(in.Password, in.Username); err != nil {
 		return "", err
 	}
