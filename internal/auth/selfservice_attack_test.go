@@ -288,3 +288,28 @@ func TestSignUpRefusesAUsernameThatIsSomeoneElsesAddress(t *testing.T) {
 		t.Fatalf("sign-up with one's own address as username: %v", err)
 	}
 }
+
+// A sign-up racing the deletion of its account leaves no user in the deleted account: as
+// CreateUser does, it checks the account after writing the user, and takes the user back.
+func TestSignUpRacingDeleteAccountLeavesNoUser(t *testing.T) {
+	f, hs := newHookedFixture(t, auth.Config{})
+	a, err := f.svc.CreateAccount(f.admin, "acme", "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetAccountSignUpPolicy(f.admin, a.ID, auth.SignUpOpen); err != nil {
+		t.Fatal(err)
+	}
+	hs.beforeCreateUser = func() {
+		if _, err := f.svc.DeleteAccount(f.admin, a.ID, true); err != nil {
+			t.Errorf("delete account: %v", err)
+		}
+	}
+	_, err = f.svc.SignUp(t.Context(), auth.SignUpRequest{Account: "acme", Username: "late", Email: "late@example.com", Password: "a-long-sign-up-password"})
+	if code(err) != auth.CodeForbidden {
+		t.Errorf("a sign-up into an account deleted meanwhile: %v, want FORBIDDEN (as for no such account)", err)
+	}
+	if u, err := f.store.UserByUsername(t.Context(), a.ID, "late"); err == nil {
+		t.Fatalf("user %d outlived its account", u.ID)
+	}
+}

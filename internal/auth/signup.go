@@ -129,6 +129,16 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 	}
 	// The id is kept apart: a failed SetEmail answers no user.
 	id := u.ID
+	// The account checked after the user is written, as createUserWith does: a DeleteAccount
+	// racing this either sweeps the user or is seen here, and the user is taken back.
+	if _, err := s.accounts.Account(ctx, a.ID); errors.Is(err, ErrNotFound) {
+		if _, err := s.users.DeleteUser(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+			return "", fmt.Errorf("sign up: take back a user of a deleted account: %w", err)
+		}
+		return "", Errorf(CodeForbidden, MsgSignUpClosed)
+	} else if err != nil {
+		return "", fmt.Errorf("sign up: check account: %w", err)
+	}
 	u, err = s.emails.SetEmail(ctx, id, email, false)
 	if errors.Is(err, ErrConflict) {
 		// Another sign-up took the address since the check: this one made a user it must
