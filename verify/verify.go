@@ -105,7 +105,7 @@ type Principal struct {
 	// (the GraphQL ID of User, Account and Session).
 	UserGID, AccountGID, SessionGID string
 	Username                        string
-	Role                            string // "ADMIN" or "MEMBER"
+	Role                            string // "ADMIN", "ACCOUNT_ADMIN" or "MEMBER"
 	// Scopes is what the session may do, spelled out (see HasScope). FullRights: a sign-in
 	// session (password or external), which holds all its user may hold; a session made
 	// from a user key holds the key's scopes only.
@@ -118,7 +118,9 @@ type Principal struct {
 }
 
 // HasScope reports whether the session holds scope: one of Scopes. A sign-in session holds
-// read, keys:write, sessions:write, account:write, and admin only for an admin.
+// read, keys:write, sessions:write, account:write, and admin for an ADMIN or an
+// ACCOUNT_ADMIN, whose admin manages only their own account's users: a product tells a
+// deployment-wide admin by IsAdmin, never by HasScope("admin").
 func (p Principal) HasScope(scope string) bool {
 	for _, s := range p.Scopes {
 		if s == scope {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -157,25 +158,37 @@ func (s *Service) VerifyEmail(ctx context.Context, plaintext string) (*User, err
 // issueEmailChange makes the token of a mail to newEmail that confirms u's change to it,
 // and answers it with the address in its normalized form (where the mail goes); the change
 // is made only by ConfirmEmailChange. BAD_USER_INPUT for an address NormalizeEmail refuses.
+//
+// The token binds u's password version with the address: a change started with a password
+// that has changed since (a reset is how an owner takes their account back from whoever
+// knew it) must not go through, or that someone would own the address every reset goes to.
 func (s *Service) issueEmailChange(ctx context.Context, u *User, newEmail string) (tok, normalized string, err error) {
 	normalized, err = NormalizeEmail(newEmail)
 	if err != nil {
 		return "", "", err
 	}
-	tok, err = s.issueEmailToken(ctx, PurposeChangeEmail, u.ID, normalized)
+	tok, err = s.issueEmailToken(ctx, PurposeChangeEmail, u.ID, emailChangeBinding(u, normalized))
 	return tok, normalized, err
+}
+
+// emailChangeBinding is the Extra of an email-change token: the password version and the
+// new address, apart by a NUL (which no normalized address holds).
+func emailChangeBinding(u *User, addr string) string {
+	return strconv.FormatInt(u.PasswordVersion, 10) + "\x00" + addr
 }
 
 // ConfirmEmailChange spends an email-change token and makes the address it was sent to the
 // user's email, verified (reading the mail proved it). CONFLICT if another user of the
-// account has taken the address meanwhile.
+// account has taken the address meanwhile; TOKEN_INVALID if the password has changed since
+// the change was asked for (see issueEmailChange).
 func (s *Service) ConfirmEmailChange(ctx context.Context, plaintext string) (*User, error) {
-	u, addr, err := s.consumeEmailToken(ctx, PurposeChangeEmail, plaintext)
+	u, extra, err := s.consumeEmailToken(ctx, PurposeChangeEmail, plaintext)
 	if err != nil {
 		return nil, err
 	}
-	if addr == "" {
-		return nil, errTokenInvalid()
+	_, addr, ok := strings.Cut(extra, "\x00")
+	if !ok || addr == "" || extra != emailChangeBinding(u, addr) {
+		return nil, errTokenInvalid() // the password changed since the change was asked for
 	}
 	updated, err := s.emails.SetEmail(ctx, u.ID, addr, true)
 	switch {

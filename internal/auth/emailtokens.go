@@ -180,9 +180,9 @@ func (s *Service) consumeEmailToken(ctx context.Context, purpose TokenPurpose, p
 // emailCodeDigits is the length of a short emailed code.
 const emailCodeDigits = 6
 
-// issueEmailCode makes a 6-digit code for (userID, purpose), replacing any earlier one, and
-// answers it. Only a digest bound to the user and purpose is stored.
-func (s *Service) issueEmailCode(ctx context.Context, purpose TokenPurpose, userID int64) (string, error) {
+// issueEmailCode makes a 6-digit code for (userID, purpose), mailed to addr, replacing any
+// earlier one, and answers it. Only a digest bound to the user, purpose and address is stored.
+func (s *Service) issueEmailCode(ctx context.Context, purpose TokenPurpose, userID int64, addr string) (string, error) {
 	if !purpose.Valid() {
 		return "", fmt.Errorf("auth: issue email code: unknown purpose %q", purpose)
 	}
@@ -192,20 +192,21 @@ func (s *Service) issueEmailCode(ctx context.Context, purpose TokenPurpose, user
 	}
 	code := fmt.Sprintf("%0*d", emailCodeDigits, n.Int64())
 	exp := s.clock.Now().Add(s.cfg.EmailTokens.TokenTTL(purpose))
-	if err := s.emails.SetEmailCode(ctx, userID, purpose, emailCodeDigest(purpose, userID, code), exp); err != nil {
+	if err := s.emails.SetEmailCode(ctx, userID, purpose, emailCodeDigest(purpose, userID, addr, code), exp); err != nil {
 		return "", fmt.Errorf("auth: issue email code: %w", err)
 	}
 	return code, nil
 }
 
-// consumeEmailCode spends the code of (userID, purpose) if code is it. Anything else is
-// CodeTokenInvalid with one message, and a wrong code uses up one of the code's tries.
-func (s *Service) consumeEmailCode(ctx context.Context, purpose TokenPurpose, userID int64, code string) error {
+// consumeEmailCode spends the code of (userID, purpose) mailed to addr if code is it.
+// Anything else is CodeTokenInvalid with one message, and a wrong code uses up one of the
+// code's tries.
+func (s *Service) consumeEmailCode(ctx context.Context, purpose TokenPurpose, userID int64, addr, code string) error {
 	if !purpose.Valid() || !isEmailCode(code) {
 		// Not counted as a try: it cannot be the code, so it guesses nothing.
 		return errTokenInvalid()
 	}
-	err := s.emails.ConsumeEmailCode(ctx, userID, purpose, emailCodeDigest(purpose, userID, code), s.cfg.EmailTokens.codeTries())
+	err := s.emails.ConsumeEmailCode(ctx, userID, purpose, emailCodeDigest(purpose, userID, addr, code), s.cfg.EmailTokens.codeTries())
 	if err != nil {
 		return tokenStoreError(err)
 	}
@@ -224,11 +225,12 @@ func isEmailCode(code string) bool {
 	return true
 }
 
-// emailCodeDigest binds a code to its user and purpose. A million codes are quickly hashed,
-// so the digest hides a code only from a glance: what protects it is its short life and the
-// tries limit, which the store enforces.
-func emailCodeDigest(purpose TokenPurpose, userID int64, code string) token.Digest {
-	return sha256.Sum256([]byte(string(purpose) + "\x00" + strconv.FormatInt(userID, 10) + "\x00" + code))
+// emailCodeDigest binds a code to its user, purpose and the address it was mailed to (so a
+// code sent to an address the user no longer has is wrong: see LoginEmailCode). A million
+// codes are quickly hashed, so the digest hides a code only from a glance: what protects it
+// is its short life and the tries limit, which the store enforces.
+func emailCodeDigest(purpose TokenPurpose, userID int64, addr, code string) token.Digest {
+	return sha256.Sum256([]byte(string(purpose) + "\x00" + strconv.FormatInt(userID, 10) + "\x00" + addr + "\x00" + code))
 }
 
 // tokenStoreError turns a store's answer to a token or code lookup into the service's: not

@@ -192,7 +192,7 @@ func TestEmailTokenOutageIsNoRefusal(t *testing.T) {
 	if auth.ErrorCode(err) != auth.CodeUnavailable {
 		t.Errorf("consumeEmailToken in an outage: %v (code %s), want SERVICE_UNAVAILABLE", err, auth.ErrorCode(err))
 	}
-	err = auth.ConsumeEmailCode(svc, t.Context(), auth.PurposeSignInCode, 1, "123456")
+	err = auth.ConsumeEmailCode(svc, t.Context(), auth.PurposeSignInCode, 1, "a@example.com", "123456")
 	if auth.ErrorCode(err) != auth.CodeUnavailable {
 		t.Errorf("consumeEmailCode in an outage: %v, want SERVICE_UNAVAILABLE", err)
 	}
@@ -203,7 +203,7 @@ func TestEmailCode(t *testing.T) {
 	ctx := t.Context()
 	issue := func() string {
 		t.Helper()
-		code, err := auth.IssueEmailCode(f.svc, ctx, auth.PurposeSignInCode, f.user.ID)
+		code, err := auth.IssueEmailCode(f.svc, ctx, auth.PurposeSignInCode, f.user.ID, "code@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +213,7 @@ func TestEmailCode(t *testing.T) {
 		return code
 	}
 	try := func(code string) error {
-		return auth.ConsumeEmailCode(f.svc, ctx, auth.PurposeSignInCode, f.user.ID, code)
+		return auth.ConsumeEmailCode(f.svc, ctx, auth.PurposeSignInCode, f.user.ID, "code@example.com", code)
 	}
 	// Malformed codes cannot be the code: refused without using a try.
 	code := issue()
@@ -236,10 +236,11 @@ func TestEmailCode(t *testing.T) {
 	}
 	wantTokenInvalid(t, "the right code after 5 wrong ones", try(code))
 
-	// Bound to its purpose and user, and expires after 10 minutes.
+	// Bound to its purpose, user and address, and expires after 10 minutes.
 	code = issue()
-	wantTokenInvalid(t, "another purpose", auth.ConsumeEmailCode(f.svc, ctx, auth.PurposeResetPassword, f.user.ID, code))
-	wantTokenInvalid(t, "another user", auth.ConsumeEmailCode(f.svc, ctx, auth.PurposeSignInCode, f.user.ID+1, code))
+	wantTokenInvalid(t, "another purpose", auth.ConsumeEmailCode(f.svc, ctx, auth.PurposeResetPassword, f.user.ID, "code@example.com", code))
+	wantTokenInvalid(t, "another user", auth.ConsumeEmailCode(f.svc, ctx, auth.PurposeSignInCode, f.user.ID+1, "code@example.com", code))
+	wantTokenInvalid(t, "another address", auth.ConsumeEmailCode(f.svc, ctx, auth.PurposeSignInCode, f.user.ID, "other@example.com", code))
 	f.clock.Advance(10 * time.Minute)
 	wantTokenInvalid(t, "expired", try(code))
 

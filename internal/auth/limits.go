@@ -31,7 +31,8 @@ type Attempt string
 // LoginExternal calls checkLimit before it asks the provider.
 const (
 	// AttemptPassword is createSessionUsingUsername, and the current-password check of the
-	// sensitive changes (verifyCurrentPassword); identifier: the username as given.
+	// sensitive changes (verifyCurrentPassword); identifier: the username as given, or for
+	// one that is an email address, the address normalized (loginIdentifier).
 	AttemptPassword Attempt = "password"
 	// AttemptUserKey is createSessionUsingUserKey; identifier: the key id in decimal.
 	AttemptUserKey Attempt = "user_key"

@@ -60,11 +60,26 @@ func (s *Service) Login(ctx context.Context, in PasswordLogin, opts ...LoginOpti
 			return nil, err
 		}
 	}
-	if err := s.checkLimit(ctx, AttemptPassword, ip, in.Username); err != nil {
+	id := loginIdentifier(in.Username)
+	if err := s.checkLimit(ctx, AttemptPassword, ip, id); err != nil {
 		return nil, err
 	}
 	ns, err := s.login(ctx, in, ip, opts)
-	return s.recordLogin(ctx, AttemptPassword, ip, in.Username, ns, err)
+	return s.recordLogin(ctx, AttemptPassword, ip, id, ns, err)
+}
+
+// loginIdentifier is what a password sign-in is counted by: the username as given, or, for
+// one that is an email address, the address normalized. A sign-in by address reaches the
+// user whatever the case, the spaces around it or the full-width forms of its letters
+// (NormalizeEmail), so each spelling must not get a fresh budget of guesses on that user. A
+// username that happens to read as the address shares its bucket, which only limits it more.
+func loginIdentifier(username string) string {
+	if strings.Contains(username, "@") && len(username) <= 4*MaxEmailLen {
+		if addr, err := NormalizeEmail(username); err == nil {
+			return addr
+		}
+	}
+	return username
 }
 
 func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts []LoginOption) (*NewSession, error) {

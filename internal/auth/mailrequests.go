@@ -87,7 +87,7 @@ func (s *Service) ExpandMail(ctx context.Context, m Mail) (out Mail, ok bool, er
 		}
 		out.Link = accountLink("reset", url.Values{"token": {tok}})
 	case MailSignInCode:
-		code, err := s.issueEmailCode(ctx, PurposeSignInCode, u.ID)
+		code, err := s.issueEmailCode(ctx, PurposeSignInCode, u.ID, u.Email)
 		if err != nil {
 			return Mail{}, false, err
 		}
@@ -162,12 +162,14 @@ func (s *Service) loginEmailCode(ctx context.Context, in EmailCodeLogin, addr st
 	switch {
 	case errors.Is(err, ErrNotFound):
 		// The store work of a wrong code, for a user id that never exists.
-		_ = s.emails.ConsumeEmailCode(ctx, 0, PurposeSignInCode, emailCodeDigest(PurposeSignInCode, 0, in.Code), s.cfg.EmailTokens.codeTries())
+		_ = s.emails.ConsumeEmailCode(ctx, 0, PurposeSignInCode, emailCodeDigest(PurposeSignInCode, 0, addr, in.Code), s.cfg.EmailTokens.codeTries())
 		return nil, errTokenInvalid()
 	case err != nil:
 		return nil, fmt.Errorf("email code sign-in: %w", err)
 	}
-	digest := emailCodeDigest(PurposeSignInCode, u.ID, in.Code)
+	// Bound to the address as well: a code mailed to an address the user had before (and
+	// may have left because someone else reads it) is wrong for the one they have now.
+	digest := emailCodeDigest(PurposeSignInCode, u.ID, addr, in.Code)
 	err = s.emails.ConsumeEmailCode(ctx, u.ID, PurposeSignInCode, digest, s.cfg.EmailTokens.codeTries())
 	if err != nil {
 		return nil, tokenStoreError(err)
@@ -197,7 +199,11 @@ func (s *Service) loginEmailCode(ctx context.Context, in EmailCodeLogin, addr st
 			return nil, fmt.Errorf("email code sign-in: verify address: %w", err)
 		}
 	}
-	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodEmailCode, Name: in.Name}, opts)
+	// Bound to the password version read with the user, as a password sign-in's session is:
+	// a reset that runs meanwhile ends every session, and the store refuses this one if it
+	// comes after the reset's sweep (see SessionStore.CreateSession).
+	version := u.PasswordVersion
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodEmailCode, Name: in.Name, PasswordVersion: &version}, opts)
 }
 
 // ChangeEmail starts a change of the current user's address: it needs the current password

@@ -10,20 +10,19 @@ import (
 )
 
 // issuePasswordReset makes the token of a password-reset mail to u. It binds u's password
-// version, so a password changed since (by any means, another reset included) voids it.
+// version, so a password changed since (by any means, another reset included) voids it, and
+// u's address, so a change of address voids it too: a link that reached the old mailbox must
+// not take the account once its owner has moved away from that mailbox.
 func (s *Service) issuePasswordReset(ctx context.Context, u *User) (string, error) {
 	return s.issueEmailToken(ctx, PurposeResetPassword, u.ID, passwordBinding(PurposeResetPassword, u))
 }
 
 // passwordBinding is what a token that sets a password binds of its user: the password
-// version (a password set since voids it), and for an invitation the address too (the
-// invitation verifies it, so it must be the one it was sent to).
-func passwordBinding(purpose TokenPurpose, u *User) string {
-	v := strconv.FormatInt(u.PasswordVersion, 10)
-	if purpose == PurposeInvite {
-		return v + "|" + u.Email
-	}
-	return v
+// version (a password set since voids it) and the address it was mailed to (an address
+// changed since voids it: only the mailbox the user has now may recover the account, and an
+// invitation verifies the address, so it must be the one it was sent to).
+func passwordBinding(_ TokenPurpose, u *User) string {
+	return strconv.FormatInt(u.PasswordVersion, 10) + "|" + u.Email
 }
 
 // ResetPassword sets newPassword (which must pass the password policy) for the user a reset

@@ -79,6 +79,11 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 	if err := checkUsername(in.Username); err != nil {
 		return "", err
 	}
+	// A sign-in tries the username first, then the address (see login): a stranger whose
+	// username is someone's address would stop that someone signing in by it.
+	if n, err := NormalizeEmail(in.Username); err == nil && n != email {
+		return "", Errorf(CodeInvalidInput, "username must not be an email address other than yours")
+	}
 	if err := CheckPassword(in.Password, in.Username); err != nil {
 		return "", err
 	}
@@ -122,11 +127,23 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 	} else if err != nil {
 		return "", fmt.Errorf("sign up: create user: %w", err)
 	}
-	u, err = s.emails.SetEmail(ctx, u.ID, email, false)
+	// The id is kept apart: a failed SetEmail answers no user.
+	id := u.ID
+	// The account checked after the user is written, as createUserWith does: a DeleteAccount
+	// racing this either sweeps the user or is seen here, and the user is taken back.
+	if _, err := s.accounts.Account(ctx, a.ID); errors.Is(err, ErrNotFound) {
+		if _, err := s.users.DeleteUser(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+			return "", fmt.Errorf("sign up: take back a user of a deleted account: %w", err)
+		}
+		return "", Errorf(CodeForbidden, MsgSignUpClosed)
+	} else if err != nil {
+		return "", fmt.Errorf("sign up: check account: %w", err)
+	}
+	u, err = s.emails.SetEmail(ctx, id, email, false)
 	if errors.Is(err, ErrConflict) {
 		// Another sign-up took the address since the check: this one made a user it must
 		// take back, and answers as for a known address.
-		if _, derr := s.users.DeleteUser(ctx, u.ID); derr != nil && !errors.Is(derr, ErrNotFound) {
+		if _, derr := s.users.DeleteUser(ctx, id); derr != nil && !errors.Is(derr, ErrNotFound) {
 			return "", fmt.Errorf("sign up: take back user: %w", derr)
 		}
 		if owner, err := s.emails.UserByEmail(ctx, a.ID, email); err == nil {
@@ -135,6 +152,9 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 		return email, nil
 	}
 	if err != nil {
+		// Taken back as well (best effort): a user without the address it signed up with
+		// would hold its username with nobody able to recover it.
+		_, _ = s.users.DeleteUser(ctx, id)
 		return "", fmt.Errorf("sign up: set email: %w", err)
 	}
 	return email, s.mailVerification(ctx, u)
