@@ -2548,20 +2548,23 @@ type Mutation {
     input: DeleteAccountInput!
   ): DeleteAccountPayload! @hasRole(role: ADMIN) @hasScope(scope: "admin")
   """
-  Make a user of an account whose sign-up policy is ` + "`" + `OPEN` + "`" + ` (else ` + "`" + `FORBIDDEN` + "`" + `, as for an
-  unknown account), and mail a link that verifies the address. Public. An address that
+  Sign up to an account whose sign-up policy is ` + "`" + `OPEN` + "`" + ` (else ` + "`" + `FORBIDDEN` + "`" + `, as for an unknown
+  account): mails a link (valid 24 hours) whose ` + "`" + `verifyEmail` + "`" + ` makes the user, with the address
+  verified; nothing exists before (no sign-in, no username held). Public. An address that
   already has a user in the account gets the same answer and a mail that says so instead:
-  the answer never tells whether an address is known. A taken username is ` + "`" + `CONFLICT` + "`" + `.
-  Rate-limited per client address and per email address.
+  the answer never tells whether an address is known. A username a user has is ` + "`" + `CONFLICT` + "`" + `
+  (and ` + "`" + `verifyEmail` + "`" + ` is ` + "`" + `CONFLICT` + "`" + ` if it was taken since). Rate-limited per client address
+  and per email address.
   """
   signUp(
     "The new user."
     input: SignUpInput!
   ): EmailRequestPayload!
   """
-  Verify an address with the token of a verification mail, or confirm a change of address
-  (` + "`" + `changeEmail` + "`" + `) with the token mailed to the new one. Public: the token is the proof. A
-  token used, expired, unknown or voided (the address changed since): ` + "`" + `TOKEN_INVALID` + "`" + `.
+  Verify an address with the token of a verification mail, confirm a change of address
+  (` + "`" + `changeEmail` + "`" + `) with the token mailed to the new one, or complete a ` + "`" + `signUp` + "`" + ` (the user is
+  made now). Public: the token is the proof. A token used, expired, unknown or voided (the
+  address or the password changed since): ` + "`" + `TOKEN_INVALID` + "`" + `.
   """
   verifyEmail(
     "The token."

@@ -31,7 +31,7 @@ func parseSignUp(policy, domains string) (auth.SignUpConfig, error) {
 // tokenTTLNames are the names AUTHGRAPH_EMAIL_TOKEN_TTLS gives the purposes.
 var tokenTTLNames = map[string]auth.TokenPurpose{
 	"verify": auth.PurposeVerifyEmail, "reset": auth.PurposeResetPassword, "invite": auth.PurposeInvite,
-	"code": auth.PurposeSignInCode, "change": auth.PurposeChangeEmail,
+	"code": auth.PurposeSignInCode, "change": auth.PurposeChangeEmail, "signup": auth.PurposeSignUp,
 }
 
 // parseTokenTTLs reads "reset=30m,code=5m": the purposes named get those lifetimes.
@@ -45,7 +45,7 @@ func parseTokenTTLs(s string) (map[auth.TokenPurpose]time.Duration, error) {
 		name, val, _ := strings.Cut(item, "=")
 		p, ok := tokenTTLNames[strings.TrimSpace(name)]
 		if !ok {
-			return nil, fmt.Errorf("unknown token %q (verify, reset, invite, code, change)", name)
+			return nil, fmt.Errorf("unknown token %q (verify, reset, invite, code, change, signup)", name)
 		}
 		d, err := time.ParseDuration(strings.TrimSpace(val))
 		if err != nil || d < time.Minute || d > 30*24*time.Hour {

@@ -140,23 +140,25 @@ func TestSignUpVerifyAndSignInByEmail(t *testing.T) {
 		if got := r.str(t, "signUp.email"); got != "carol@example.com" {
 			t.Fatalf("signUp answered %q, want the normalized address", got)
 		}
-		// Unverified, the user can sign in (the deployment does not require verification),
-		// by username or by address.
-		tok := s.login(t, "carol", pass)
-		me := ok(t, "me", s.post(t, tok, qMeEmail, nil))
-		if me.str(t, "me.email") != "carol@example.com" || me.Data["me"].(map[string]any)["emailVerified"] != false {
-			t.Fatalf("before verification: %s", me.Raw)
+		// Nothing exists until the address is proven: no sign-in, and the username is free.
+		login := `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`
+		if c := s.post(t, "", login, map[string]any{"u": "carol", "p": pass}).code(); c != "INVALID_CREDENTIALS" {
+			t.Fatalf("sign-in before the address is proven: %q", c)
 		}
-		s.login(t, "CAROL@example.com", pass)
-
 		v := s.follow(t, s.mailTo(t, "carol@example.com", "confirm"))
 		if v.Get("view") != "verify" || !strings.HasPrefix(v.Get("token"), "age_") {
 			t.Fatalf("verification link parameters %v", v)
 		}
 		r = ok(t, "verifyEmail", s.post(t, "", qVerifyEmail, map[string]any{"t": v.Get("token")}))
-		if r.Data["verifyEmail"].(map[string]any)["emailVerified"] != true {
+		if r.Data["verifyEmail"].(map[string]any)["emailVerified"] != true || r.str(t, "verifyEmail.username") != "carol" {
 			t.Fatalf("verifyEmail: %s", r.Raw)
 		}
+		// Now by username or by address, in any spelling.
+		tok := s.login(t, "carol", pass)
+		if me := ok(t, "me", s.post(t, tok, qMeEmail, nil)); me.str(t, "me.email") != "carol@example.com" {
+			t.Fatalf("after verification: %s", me.Raw)
+		}
+		s.login(t, "CAROL@example.com", pass)
 		// Single use: the same link again is TOKEN_INVALID.
 		if c := s.post(t, "", qVerifyEmail, map[string]any{"t": v.Get("token")}).code(); c != "TOKEN_INVALID" {
 			t.Fatalf("a used verification token: %q", c)
@@ -170,11 +172,15 @@ func TestSignUpWithATakenAddressTellsNothing(t *testing.T) {
 	s := startSelfService(t, "redis", nil)
 	pass := "a-long-sign-up-password"
 	first := ok(t, "signUp", s.post(t, "", qSignUp, map[string]any{"u": "dave", "e": "dave@example.com", "p": pass}))
+	v := s.follow(t, s.mailTo(t, "dave@example.com", "confirm"))
+	ok(t, "verifyEmail", s.post(t, "", qVerifyEmail, map[string]any{"t": v.Get("token")}))
 	again := ok(t, "signUp", s.post(t, "", qSignUp, map[string]any{"u": "dave2", "e": "dave@example.com", "p": pass}))
 	if first.Raw != again.Raw {
 		t.Fatalf("a taken address answers %s, a new one %s", again.Raw, first.Raw)
 	}
-	s.mailTo(t, "dave@example.com", "confirm")
+	// Nor does the username tell: a second sign-up with the same (free) username succeeds
+	// whether or not the first one's address was known.
+	ok(t, "signUp", s.post(t, "", qSignUp, map[string]any{"u": "dave2", "e": "fresh@example.com", "p": pass}))
 	p := s.mailTo(t, "dave@example.com", "already")
 	if v := s.follow(t, p); v.Get("view") != "forgot" || v.Get("email") != "dave@example.com" {
 		t.Fatalf("account-exists link %v", v)
@@ -310,7 +316,8 @@ func TestChangeEmailNeedsTheNewAddressToConfirm(t *testing.T) {
 	s := startSelfService(t, "redis", nil)
 	pass := "a-long-sign-up-password"
 	ok(t, "signUp", s.post(t, "", qSignUp, map[string]any{"u": "kate", "e": "kate@example.com", "p": pass}))
-	s.mailTo(t, "kate@example.com", "confirm")
+	first := s.follow(t, s.mailTo(t, "kate@example.com", "confirm"))
+	ok(t, "verifyEmail", s.post(t, "", qVerifyEmail, map[string]any{"t": first.Get("token")}))
 	tok := s.login(t, "kate", pass)
 	if c := s.post(t, tok, qChangeEmail, map[string]any{"e": "kate@new.example.com", "p": "wrong-password-here"}).code(); c != "INVALID_CREDENTIALS" {
 		t.Fatalf("changeEmail with a wrong password: %q", c)
@@ -324,6 +331,9 @@ func TestChangeEmailNeedsTheNewAddressToConfirm(t *testing.T) {
 		t.Fatalf("the address changed before it was confirmed: %s", me.Raw)
 	}
 	v := s.follow(t, s.mailTo(t, "kate@new.example.com", "confirm"))
+	if v.Get("token") == first.Get("token") {
+		t.Fatal("the same token twice")
+	}
 	r := ok(t, "verifyEmail", s.post(t, "", qVerifyEmail, map[string]any{"t": v.Get("token")}))
 	if r.str(t, "verifyEmail.email") != "kate@new.example.com" || r.Data["verifyEmail"].(map[string]any)["emailVerified"] != true {
 		t.Fatalf("after confirming: %s", r.Raw)
@@ -352,8 +362,13 @@ func TestInvitationSetsThePassword(t *testing.T) {
 
 func TestRequireVerifiedEmail(t *testing.T) {
 	s := startSelfService(t, "embedded", map[string]string{"AUTHGRAPH_REQUIRE_VERIFIED_EMAIL": "true"})
-	pass := "a-long-sign-up-password"
-	ok(t, "signUp", s.post(t, "", qSignUp, map[string]any{"u": "mia", "e": "mia@example.com", "p": pass}))
+	// A sign-up proves its address before the user exists; an address an admin set is
+	// what waits for verification.
+	pass := "a-long-member-password"
+	admin := s.login(t, adminName, adminPass)
+	id := s.createUser(t, admin, "mia", pass)
+	ok(t, "setUserEmail", s.post(t, admin, `mutation($id: ObjectID!) { setUserEmail(input: {userId: $id, email: "mia@example.com"}) { id } }`, map[string]any{"id": id}))
+	ok(t, "requestEmailVerification", s.post(t, "", `mutation { requestEmailVerification(input: {email: "mia@example.com"}) { email } }`, nil))
 	login := `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`
 	if c := s.post(t, "", login, map[string]any{"u": "mia", "p": "wrong-password-x"}).code(); c != "INVALID_CREDENTIALS" {
 		t.Fatalf("a wrong password before verification: %q", c)

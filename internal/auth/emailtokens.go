@@ -34,6 +34,9 @@ const (
 	PurposeInvite        TokenPurpose = "INVITE"
 	PurposeSignInCode    TokenPurpose = "SIGN_IN_CODE"
 	PurposeChangeEmail   TokenPurpose = "CHANGE_EMAIL"
+	// PurposeSignUp: a sign-up waiting for its address to be proven (signup.go); the token
+	// carries the registration, and no user exists until it is spent.
+	PurposeSignUp TokenPurpose = "SIGN_UP"
 )
 
 // Valid reports whether p is a known purpose.
@@ -50,6 +53,7 @@ var defaultTokenTTLs = map[TokenPurpose]time.Duration{
 	PurposeInvite:        7 * 24 * time.Hour,
 	PurposeSignInCode:    10 * time.Minute,
 	PurposeChangeEmail:   24 * time.Hour,
+	PurposeSignUp:        24 * time.Hour,
 }
 
 // DefaultEmailCodeTries is how many wrong codes a short emailed code survives: a 6-digit

@@ -248,7 +248,8 @@ func (s *Service) ChangeEmail(ctx context.Context, newEmail, password string) (s
 }
 
 // ConfirmEmail spends a token from a verification mail: one sent to verify a user's
-// address (VerifyEmail) or one confirming a change of address (ConfirmEmailChange). Public:
+// address (VerifyEmail), one confirming a change of address (ConfirmEmailChange), or one
+// that completes a sign-up (completeSignUp: the user is made now). Public:
 // the token is the proof. TOKEN_INVALID for anything but a live token of either kind.
 func (s *Service) ConfirmEmail(ctx context.Context, tok string) (*User, error) {
 	if err := s.checkLimit(ctx, AttemptEmailToken, ClientFrom(ctx).IP, ""); err != nil {
@@ -258,7 +259,10 @@ func (s *Service) ConfirmEmail(ctx context.Context, tok string) (*User, error) {
 	if ErrorCode(err) != CodeTokenInvalid {
 		return u, err
 	}
-	return s.ConfirmEmailChange(ctx, tok)
+	if u, err = s.ConfirmEmailChange(ctx, tok); ErrorCode(err) != CodeTokenInvalid {
+		return u, err
+	}
+	return s.completeSignUp(ctx, tok)
 }
 
 // SendPasswordReset queues a password-reset mail to a user's address, so that an admin

@@ -99,20 +99,30 @@ func (f *ssFixture) signedIn(t *testing.T, username, password string) context.Co
 	return auth.WithPrincipal(t.Context(), p)
 }
 
-// A sign-up that loses the race for its address (another sign-up claims it between this
-// one's lookup and its claim) takes its user back and answers as for a known address. It
-// used to read the id of the user it had made from the nil answer of the failed claim: a
-// panic, and the user it made left behind with the username taken and no address.
+// signUpToken signs up and answers the token of the confirmation mail.
+func (f *ssFixture) signUpToken(t *testing.T, req auth.SignUpRequest) string {
+	t.Helper()
+	if _, err := f.svc.SignUp(t.Context(), req); err != nil {
+		t.Fatalf("sign up %s: %v", req.Username, err)
+	}
+	mails := f.out.all()
+	return linkToken(t, mails[len(mails)-1])
+}
+
+// A sign-up whose completion loses the race for its address (another one completes with
+// the same address between this one's user and its claim) takes its user back and says so.
+// It used to read the id of the user it had made from the nil answer of the failed claim: a
+// panic, and the user left behind with the username taken and no address.
 func TestSignUpLosingTheAddressRaceTakesItsUserBack(t *testing.T) {
 	f, hs := newHookedFixture(t, auth.Config{SignUp: auth.SignUpConfig{Policy: auth.SignUpOpen}})
-	req := auth.SignUpRequest{Username: "late", Email: "race@example.com", Password: "a-long-sign-up-password"}
+	late := f.signUpToken(t, auth.SignUpRequest{Username: "late", Email: "race@example.com", Password: "a-long-sign-up-password"})
+	early := f.signUpToken(t, auth.SignUpRequest{Username: "early", Email: "race@example.com", Password: "a-long-sign-up-password"})
 	hs.beforeCreateUser = func() {
-		// The loser has looked the address up (free) and is about to make its user.
-		if _, err := f.svc.SignUp(t.Context(), auth.SignUpRequest{Username: "early", Email: req.Email, Password: req.Password}); err != nil {
+		// The loser is about to make its user; the winner completes first.
+		if _, err := f.svc.ConfirmEmail(t.Context(), early); err != nil {
 			t.Errorf("the winning sign-up: %v", err)
 		}
 	}
-	var got string
 	var err error
 	func() {
 		defer func() {
@@ -120,13 +130,16 @@ func TestSignUpLosingTheAddressRaceTakesItsUserBack(t *testing.T) {
 				t.Fatalf("the losing sign-up panicked: %v", r)
 			}
 		}()
-		got, err = f.svc.SignUp(t.Context(), req)
+		_, err = f.svc.ConfirmEmail(t.Context(), late)
 	}()
-	if err != nil || got != req.Email {
-		t.Fatalf("the losing sign-up: %q, %v; want the answer of a known address", got, err)
+	if code(err) != auth.CodeConflict {
+		t.Fatalf("the losing completion: %v, want CONFLICT", err)
 	}
 	if _, err := f.store.UserByUsername(t.Context(), 1, "late"); err == nil {
 		t.Fatal("the losing sign-up left its user behind")
+	}
+	if u, err := f.store.UserByUsername(t.Context(), 1, "early"); err != nil || u.Email != "race@example.com" || !u.EmailVerified {
+		t.Fatalf("the winner: %+v, %v", u, err)
 	}
 }
 
@@ -300,14 +313,15 @@ func TestSignUpRacingDeleteAccountLeavesNoUser(t *testing.T) {
 	if _, err := f.svc.SetAccountSignUpPolicy(f.admin, a.ID, auth.SignUpOpen); err != nil {
 		t.Fatal(err)
 	}
+	tok := f.signUpToken(t, auth.SignUpRequest{Account: "acme", Username: "late", Email: "late@example.com", Password: "a-long-sign-up-password"})
 	hs.beforeCreateUser = func() {
 		if _, err := f.svc.DeleteAccount(f.admin, a.ID, true); err != nil {
 			t.Errorf("delete account: %v", err)
 		}
 	}
-	_, err = f.svc.SignUp(t.Context(), auth.SignUpRequest{Account: "acme", Username: "late", Email: "late@example.com", Password: "a-long-sign-up-password"})
+	_, err = f.svc.ConfirmEmail(t.Context(), tok)
 	if code(err) != auth.CodeForbidden {
-		t.Errorf("a sign-up into an account deleted meanwhile: %v, want FORBIDDEN (as for no such account)", err)
+		t.Errorf("a sign-up completed into an account deleted meanwhile: %v, want FORBIDDEN (as for no such account)", err)
 	}
 	if u, err := f.store.UserByUsername(t.Context(), a.ID, "late"); err == nil {
 		t.Fatalf("user %d outlived its account", u.ID)

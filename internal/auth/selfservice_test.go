@@ -183,8 +183,9 @@ func TestExpandMailDecidesWhoGetsMail(t *testing.T) {
 	_ = alice
 }
 
-// Concurrent sign-ups with one address: one user gets it, every answer is the same, and no
-// user is left without the address it signed up with.
+// Concurrent sign-ups with one address: every answer is the same and nothing is made until
+// an address is proven; of the confirmations, the first makes the one owner and the others
+// are CONFLICT, leaving no user behind.
 func TestSignUpRaceOnOneAddress(t *testing.T) {
 	f := newSelfServiceFixture(t, auth.Config{SignUp: auth.SignUpConfig{Policy: auth.SignUpOpen}})
 	const n = 12
@@ -204,27 +205,55 @@ func TestSignUpRaceOnOneAddress(t *testing.T) {
 		if errs[i] != nil || answers[i] != "race@example.com" {
 			t.Fatalf("sign-up %d: %q, %v", i, answers[i], errs[i])
 		}
+		if _, err := f.store.UserByUsername(t.Context(), 1, fmt.Sprintf("racer%d", i)); err == nil {
+			t.Fatalf("racer%d exists before anyone proved the address", i)
+		}
 	}
+	mails := f.out.all()
+	if len(mails) != n {
+		t.Fatalf("%d mails, want %d confirmations", len(mails), n)
+	}
+	// Every confirmation at once: one wins.
+	made := make([]*auth.User, n)
+	cerrs := make([]error, n)
+	tokens := make([]string, n)
+	for i, m := range mails {
+		tokens[i] = linkToken(t, m)
+	}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			made[i], cerrs[i] = f.svc.ConfirmEmail(t.Context(), tokens[i])
+		}()
+	}
+	wg.Wait()
 	owners := 0
 	for i := range n {
-		u, err := f.store.UserByUsername(t.Context(), 1, fmt.Sprintf("racer%d", i))
-		if err != nil {
-			continue // taken back, or never made: it got the account-exists mail
+		switch {
+		case cerrs[i] == nil:
+			owners++
+			if made[i].Email != "race@example.com" || !made[i].EmailVerified {
+				t.Errorf("the owner %+v", made[i])
+			}
+		case code(cerrs[i]) != auth.CodeConflict:
+			t.Errorf("confirmation %d: %v, want CONFLICT", i, cerrs[i])
 		}
-		if u.Email != "race@example.com" {
-			t.Errorf("racer%d exists without the address (%q)", i, u.Email)
-		}
-		owners++
 	}
 	if owners != 1 {
 		t.Fatalf("%d users own the address", owners)
 	}
-	kinds := map[auth.MailKind]int{}
-	for _, m := range f.out.all() {
-		kinds[m.Kind]++
+	for i := range n {
+		if u, err := f.store.UserByUsername(t.Context(), 1, fmt.Sprintf("racer%d", i)); err == nil && u.Email != "race@example.com" {
+			t.Errorf("racer%d exists without the address", i)
+		}
 	}
-	if kinds[auth.MailVerifyEmail] != 1 || kinds[auth.MailAccountExists] != n-1 {
-		t.Fatalf("mails %v, want one verification and %d account-exists", kinds, n-1)
+	// A sign-up now, with the address taken, makes nothing and mails its owner.
+	if _, err := f.svc.SignUp(t.Context(), auth.SignUpRequest{Username: "late", Email: "race@example.com", Password: "a-long-sign-up-password"}); err != nil {
+		t.Fatal(err)
+	}
+	if last := f.out.all()[n]; last.Kind != auth.MailAccountExists {
+		t.Fatalf("the mail to a taken address: %s", last.Kind)
 	}
 }
 

@@ -2,11 +2,14 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/authgraph/authgraph/internal/token"
 )
 
 // SignUpPolicy says who may make a user in an account.
@@ -121,11 +124,59 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 	case !errors.Is(err, ErrNotFound):
 		return "", fmt.Errorf("sign up: %w", err)
 	}
-	u := &User{AccountID: a.ID, Username: in.Username, PasswordHash: hash, Role: RoleMember, CreatedAt: s.clock.Now().UTC()}
-	if err := s.users.CreateUser(ctx, u); errors.Is(err, ErrConflict) {
-		return "", Errorf(CodeConflict, "username is taken in this account")
+	// Nothing is made but the token: the user exists only once the address is proven
+	// (CompleteSignUp). So a sign-up leaves no trace a stranger can see (a username is not
+	// claimed by a registration nobody confirmed), nobody can prepare an account in someone
+	// else's name, and an unconfirmed registration expires with its token.
+	extra, err := json.Marshal(pendingSignUp{Account: a.ID, Username: in.Username, Hash: hash, Email: email})
+	if err != nil {
+		return "", fmt.Errorf("sign up: %w", err)
+	}
+	tok, err := s.issueEmailToken(ctx, PurposeSignUp, 0, string(extra))
+	if err != nil {
+		return "", err
+	}
+	return email, s.sendMail(ctx, Mail{
+		ID: mailID(MailVerifyEmail), To: email, ToName: in.Username, Kind: MailVerifyEmail,
+		Link: accountLink("verify", url.Values{"token": {tok}}),
+	})
+}
+
+// pendingSignUp is what a sign-up token carries: the registration to make once the address
+// is proven. The hash is the password's argon2id hash, as a user record holds it.
+type pendingSignUp struct {
+	Account  int64  `json:"a"`
+	Username string `json:"u"`
+	Hash     string `json:"h"`
+	Email    string `json:"e"`
+}
+
+// completeSignUp spends a sign-up token and makes its user, with the address verified. The
+// account must still exist and still be open; a username or address taken since the sign-up
+// is CONFLICT (sign up again). Anything else is TOKEN_INVALID.
+func (s *Service) completeSignUp(ctx context.Context, plaintext string) (*User, error) {
+	if token.Check(token.Emailed, plaintext) != nil {
+		return nil, errTokenInvalid()
+	}
+	t, err := s.emails.ConsumeEmailToken(ctx, PurposeSignUp, token.Sum(plaintext))
+	if err != nil {
+		return nil, tokenStoreError(err)
+	}
+	var p pendingSignUp
+	if err := json.Unmarshal([]byte(t.Extra), &p); err != nil || p.Username == "" || p.Email == "" {
+		return nil, errTokenInvalid()
+	}
+	a, err := s.accounts.Account(ctx, p.Account)
+	if errors.Is(err, ErrNotFound) || (err == nil && s.policyOf(a) != SignUpOpen) {
+		return nil, Errorf(CodeForbidden, MsgSignUpClosed)
 	} else if err != nil {
-		return "", fmt.Errorf("sign up: create user: %w", err)
+		return nil, fmt.Errorf("complete sign-up: %w", err)
+	}
+	u := &User{AccountID: a.ID, Username: p.Username, PasswordHash: p.Hash, Role: RoleMember, CreatedAt: s.clock.Now().UTC()}
+	if err := s.users.CreateUser(ctx, u); errors.Is(err, ErrConflict) {
+		return nil, Errorf(CodeConflict, "that username was taken since you signed up: sign up again with another")
+	} else if err != nil {
+		return nil, fmt.Errorf("complete sign-up: create user: %w", err)
 	}
 	// The id is kept apart: a failed SetEmail answers no user.
 	id := u.ID
@@ -133,31 +184,25 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 	// racing this either sweeps the user or is seen here, and the user is taken back.
 	if _, err := s.accounts.Account(ctx, a.ID); errors.Is(err, ErrNotFound) {
 		if _, err := s.users.DeleteUser(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
-			return "", fmt.Errorf("sign up: take back a user of a deleted account: %w", err)
+			return nil, fmt.Errorf("complete sign-up: take back a user of a deleted account: %w", err)
 		}
-		return "", Errorf(CodeForbidden, MsgSignUpClosed)
+		return nil, Errorf(CodeForbidden, MsgSignUpClosed)
 	} else if err != nil {
-		return "", fmt.Errorf("sign up: check account: %w", err)
+		return nil, fmt.Errorf("complete sign-up: check account: %w", err)
 	}
-	u, err = s.emails.SetEmail(ctx, id, email, false)
-	if errors.Is(err, ErrConflict) {
-		// Another sign-up took the address since the check: this one made a user it must
-		// take back, and answers as for a known address.
-		if _, derr := s.users.DeleteUser(ctx, id); derr != nil && !errors.Is(derr, ErrNotFound) {
-			return "", fmt.Errorf("sign up: take back user: %w", derr)
-		}
-		if owner, err := s.emails.UserByEmail(ctx, a.ID, email); err == nil {
-			return email, s.mailAccountExists(ctx, a, owner)
-		}
-		return email, nil
-	}
+	u, err = s.emails.SetEmail(ctx, id, p.Email, true)
 	if err != nil {
-		// Taken back as well (best effort): a user without the address it signed up with
-		// would hold its username with nobody able to recover it.
-		_, _ = s.users.DeleteUser(ctx, id)
-		return "", fmt.Errorf("sign up: set email: %w", err)
+		// Taken back in every case: a user without the address it signed up with would hold
+		// its username with nobody able to recover it.
+		if _, derr := s.users.DeleteUser(ctx, id); derr != nil && !errors.Is(derr, ErrNotFound) {
+			return nil, fmt.Errorf("complete sign-up: take back user: %w", derr)
+		}
+		if errors.Is(err, ErrConflict) {
+			return nil, Errorf(CodeConflict, "that address has an account already: sign in, or reset its password")
+		}
+		return nil, fmt.Errorf("complete sign-up: set email: %w", err)
 	}
-	return email, s.mailVerification(ctx, u)
+	return u, nil
 }
 
 // accountLink is the link of a mail: the account page, with the view to open and its
