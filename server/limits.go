@@ -122,7 +122,7 @@ func (l policyLimiter) Check(ctx context.Context, a auth.Attempt, ip, id string)
 	case auth.AttemptEmailToken:
 		err = l.p.CheckEmailToken(ctx, ip)
 	case auth.AttemptEmailCode:
-		err = l.p.CheckLogin(ctx, ip, account(a, id))
+		err = l.p.CheckEmailCode(ctx, ip, id)
 	default:
 		return fmt.Errorf("ratelimit: no policy for attempt %q", a)
 	}
@@ -137,8 +137,11 @@ func (l policyLimiter) Record(ctx context.Context, a auth.Attempt, ip, id string
 	if a != auth.AttemptPassword && a != auth.AttemptUserKey && a != auth.AttemptEmailCode {
 		return nil // the other rules count every attempt in Check
 	}
-	if ok {
+	switch {
+	case ok:
 		return l.p.LoginSucceeded(ctx, ip, account(a, id))
+	case a == auth.AttemptEmailCode:
+		return l.p.EmailCodeFailed(ctx, ip, id)
 	}
 	return l.p.LoginFailed(ctx, ip, account(a, id))
 }

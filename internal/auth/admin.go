@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // isAdmin reports whether p may use the admin operations: an admin whose session holds the
@@ -216,12 +217,18 @@ func (s *Service) SetUserRole(ctx context.Context, id int64, role Role) (*User, 
 	if id == p.User.ID {
 		return nil, Errorf(CodeInvalidInput, "you cannot change your own role")
 	}
-	if _, err := s.managedUser(ctx, p, id); err != nil {
+	target, err := s.managedUser(ctx, p, id)
+	if err != nil {
 		return nil, err
 	}
 	if role != RoleMember {
 		// Either admin role gives a key made without scopes the admin scope.
 		if err := s.pinUnscopedKeys(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	if role == RoleAdmin && target.Role == RoleAccountAdmin {
+		if err := s.revokeAccountAdminKeys(ctx, id); err != nil {
 			return nil, err
 		}
 	}
@@ -291,6 +298,28 @@ func (s *Service) SetUserEmail(ctx context.Context, id int64, email string) (*Us
 		return nil, fmt.Errorf("set user email: %w", err)
 	}
 	return u, nil
+}
+
+// revokeAccountAdminKeys deletes, before an account admin is made an ADMIN, every key of
+// theirs that holds the admin scope, and with it every session made from one. Such a key
+// was made to manage one account; the admin scope of an ADMIN manages every account, so the
+// promotion would turn a key handed to a program into a platform admin credential. The
+// person's own sign-ins carry the new role, which is the promotion; their keys must be made
+// again.
+func (s *Service) revokeAccountAdminKeys(ctx context.Context, userID int64) error {
+	keys, err := s.keys.KeysOf(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("list keys: %w", err)
+	}
+	for _, k := range keys {
+		if !slices.Contains(k.Scopes, ScopeAdmin) {
+			continue
+		}
+		if _, err := s.keys.DeleteKey(ctx, userID, k.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("revoke an account admin's key: %w", err)
+		}
+	}
+	return nil
 }
 
 // pinUnscopedKeys gives each of the user's keys stored without scopes (made before keys

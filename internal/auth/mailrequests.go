@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 )
 
 // The public requests for a mail (a password reset, a sign-in code, a new verification) name
@@ -108,6 +109,10 @@ func (s *Service) ExpandMail(ctx context.Context, m Mail) (out Mail, ok bool, er
 	return out, true, nil
 }
 
+// codeRetryWindow is how long a right sign-in code stays good after it met OTP_REQUIRED:
+// time to open the authenticator app and type its code.
+const codeRetryWindow = 3 * time.Minute
+
 // EmailCodeLogin is a sign-in with a code from a sign-in mail.
 type EmailCodeLogin struct {
 	Account string // slug; "" is the default account
@@ -178,11 +183,12 @@ func (s *Service) loginEmailCode(ctx context.Context, in EmailCodeLogin, addr st
 		return nil, errTokenInvalid()
 	}
 	if err := s.checkSecondFactor(ctx, ClientFrom(ctx).IP, u.ID, in.OTP); err != nil {
-		// The code was right: it is put back (for a full lifetime, its tries counted anew),
-		// so the client can send it again with the TOTP code, as a reset keeps its token.
-		// Only the holder of the right code gets here, and each TOTP try is limited.
+		// The code was right: it is put back for a short while (codeRetryWindow, its tries
+		// counted anew), so the client can send it again with the TOTP code, as a reset
+		// keeps its token. Only the holder of the right code gets here, each TOTP try is
+		// limited, and a code left without its TOTP code dies within the window.
 		if ErrorCode(err) == CodeOTPRequired {
-			exp := s.clock.Now().Add(s.cfg.EmailTokens.TokenTTL(PurposeSignInCode))
+			exp := s.clock.Now().Add(min(codeRetryWindow, s.cfg.EmailTokens.TokenTTL(PurposeSignInCode)))
 			if rerr := s.emails.SetEmailCode(ctx, u.ID, PurposeSignInCode, digest, exp); rerr != nil {
 				return nil, fmt.Errorf("email code sign-in: keep the code: %w", rerr)
 			}

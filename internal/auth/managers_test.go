@@ -93,3 +93,40 @@ func TestAccountAdminManagesOnlyTheirAccount(t *testing.T) {
 		t.Errorf("deleting a member of their account: %v", err)
 	}
 }
+
+// Promoting an account admin to ADMIN revokes their keys that hold the admin scope (and the
+// sessions made from them): a key made to manage one account never becomes a platform admin
+// credential. Their other keys stay.
+func TestPromotingAnAccountAdminRevokesTheirAdminKeys(t *testing.T) {
+	f := newFixture(t, fastParams)
+	admin := f.as(t, "admin", "admin-password")
+	boss, err := f.svc.CreateUser(admin, "boss", "boss-long-password", auth.RoleAccountAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := f.as(t, "boss", "boss-long-password")
+	wide, err := f.svc.CreateUserKey(ctx, "ops", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	narrow, err := f.svc.CreateUserKey(ctx, "reader", nil, auth.ScopeRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keySession, err := f.svc.LoginUserKey(context.Background(), wide.Key.ID, wide.Secret, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetUserRole(admin, boss.ID, auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.LoginUserKey(context.Background(), wide.Key.ID, wide.Secret, ""); code(err) != auth.CodeInvalidCredentials {
+		t.Fatalf("the account admin's admin key after the promotion: %v", err)
+	}
+	if _, err := f.svc.Authenticate(context.Background(), keySession.Token); code(err) != auth.CodeUnauthenticated {
+		t.Fatalf("a session of that key after the promotion: %v", err)
+	}
+	if _, err := f.svc.LoginUserKey(context.Background(), narrow.Key.ID, narrow.Secret, ""); err != nil {
+		t.Fatalf("a key without admin after the promotion: %v", err)
+	}
+}

@@ -102,7 +102,7 @@ var AnonymousWrites = []AnonymousWrite{
 		Entry: "Mutation.createSessionUsingEmailCode",
 		Writes: "failure buckets of the address and the email address, the tries of a user's live code; with " +
 			"the right code: a session",
-		Rules: []string{ratelimit.RuleLoginIP, ratelimit.RuleLoginIPAccount, ratelimit.RuleLoginAccount},
+		Rules: []string{ratelimit.RuleLoginIP, ratelimit.RuleLoginIPAccount, ratelimit.RuleLoginAccount, ratelimit.RuleEmailCodeID},
 	},
 	{
 		Entry:  "APQ lookup",

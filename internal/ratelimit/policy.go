@@ -127,6 +127,34 @@ func (p *Policy) CheckMail(ctx context.Context, ip, email string) error {
 	return p.take(ctx, RuleMailTo, Recipient(email))
 }
 
+// CheckEmailCode decides whether a sign-in with an emailed code for the address email may go
+// ahead: CheckLogin's rules (the address as the account), and none at all once the address
+// has had too many wrong codes (RuleEmailCodeID), whoever asks. Record the outcome with
+// EmailCodeFailed or LoginSucceeded.
+func (p *Policy) CheckEmailCode(ctx context.Context, ip, email string) error {
+	if err := p.CheckLogin(ctx, ip, Recipient(email)); err != nil {
+		return err
+	}
+	res, err := p.lim.Peek(ctx, RuleEmailCodeID, Recipient(email))
+	if err != nil {
+		return err
+	}
+	if !res.Allowed {
+		return limited(RuleEmailCodeID, res.RetryAfter)
+	}
+	return nil
+}
+
+// EmailCodeFailed records a wrong emailed code: LoginFailed's counts, and the address's
+// RuleEmailCodeID.
+func (p *Policy) EmailCodeFailed(ctx context.Context, ip, email string) error {
+	if err := p.LoginFailed(ctx, ip, Recipient(email)); err != nil {
+		return err
+	}
+	_, err := p.lim.Allow(ctx, RuleEmailCodeID, Recipient(email))
+	return err
+}
+
 // CheckEmailToken counts a use of an emailed token from ip (RuleEmailTokenIP).
 func (p *Policy) CheckEmailToken(ctx context.Context, ip string) error {
 	return p.take(ctx, RuleEmailTokenIP, ipKey(ip))

@@ -38,6 +38,11 @@ const (
 	// RuleEmailTokenIP counts the uses of emailed tokens (verifyEmail, resetPassword,
 	// acceptInvitation) from one address.
 	RuleEmailTokenIP = "email_token:ip"
+	// RuleEmailCodeID counts the wrong emailed sign-in codes given for one address, from
+	// anywhere; once spent it refuses every address. A code has a million values and every
+	// request for a new one resets its 5 tries: without a cap per address, a botnet asking
+	// for codes and guessing all day would find one in months.
+	RuleEmailCodeID = "email_code:id"
 	// RuleIntrospectIP counts token introspection requests (POST /introspect and its
 	// auth_request variant) from one address, before the caller is authenticated.
 	RuleIntrospectIP = "introspect:ip"
@@ -67,6 +72,8 @@ func DefaultRules() map[string]Limit {
 		// Three mails at once, then one every 12 minutes, to any one address.
 		RuleMailTo:       {Rate: 5, Burst: 3, Period: time.Hour},
 		RuleEmailTokenIP: {Rate: 30, Burst: 30, Period: time.Minute},
+		// 10 wrong codes, then 10 a day: about one chance in 100,000 a day, 0.4 % a year.
+		RuleEmailCodeID: {Rate: 10, Burst: 10, Period: 24 * time.Hour},
 		// A gateway asks once per request it forwards, all from one address: wide (100 a
 		// second), still a bound on the secret guesses and store reads of one address.
 		RuleIntrospectIP: {Rate: 6000, Burst: 1000, Period: time.Minute},
