@@ -297,6 +297,12 @@ func (s *Service) SetUserEmail(ctx context.Context, id int64, email string) (*Us
 	case err != nil:
 		return nil, fmt.Errorf("set user email: %w", err)
 	}
+	if cur.Email != "" {
+		// The old address hears of it, as with changeEmail: an admin who moves a user's
+		// mail elsewhere (and could then reset the password) does not do it unseen. Best
+		// effort: the change is made.
+		_ = s.sendMail(ctx, Mail{ID: mailID(MailEmailChanged), To: cur.Email, ToName: cur.Username, Kind: MailEmailChanged})
+	}
 	return u, nil
 }
 

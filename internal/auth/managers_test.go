@@ -130,3 +130,27 @@ func TestPromotingAnAccountAdminRevokesTheirAdminKeys(t *testing.T) {
 		t.Fatalf("a key without admin after the promotion: %v", err)
 	}
 }
+
+// An admin's change of a user's address is told to the old address.
+func TestSetUserEmailNoticesTheOldAddress(t *testing.T) {
+	out := &outbox{}
+	f, _ := mfaFixture(t, auth.Config{Mailer: out})
+	admin := f.as(t, "admin", "admin-password")
+	dave, err := f.svc.User(admin, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetUserEmail(admin, dave.ID, "dave@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(out.all()); n != 0 {
+		t.Fatalf("%d mails for a first address", n)
+	}
+	if _, err := f.svc.SetUserEmail(admin, dave.ID, "elsewhere@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	mails := out.all()
+	if len(mails) != 1 || mails[0].To != "dave@example.com" || mails[0].Kind != auth.MailEmailChanged {
+		t.Fatalf("mails %+v, want a notice to the old address", mails)
+	}
+}
