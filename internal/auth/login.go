@@ -63,12 +63,15 @@ func (s *Service) Login(ctx context.Context, in PasswordLogin, opts ...LoginOpti
 	if err := s.checkLimit(ctx, AttemptPassword, ip, in.Username); err != nil {
 		return nil, err
 	}
-	ns, err := s.login(ctx, in, ip, opts)
+	tr := signInTrace{method: MethodPassword, otp: in.OTP != ""}
+	ns, err := s.login(ctx, in, ip, opts, &tr)
+	s.noteSignIn(ctx, &tr, ns, err)
 	return s.recordLogin(ctx, AttemptPassword, ip, in.Username, ns, err)
 }
 
-func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts []LoginOption) (*NewSession, error) {
+func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts []LoginOption, tr *signInTrace) (*NewSession, error) {
 	if len(in.Username) > 4*maxUsernameLen || len(in.Password) > 4*maxPasswordLen {
+		tr.reason = reasonOversized
 		// Longer than any account's could be: answer as for a wrong password, without the
 		// hashing work an attacker would like us to do on megabytes.
 		if err := s.verifyDummy(ctx, ""); err != nil {
@@ -81,6 +84,7 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts [
 		u, err = s.loginUserByEmail(ctx, in.Account, in.Username)
 	}
 	if errors.Is(err, ErrNotFound) {
+		tr.reason = reasonUnknownUser
 		if err := s.verifyDummy(ctx, in.Password); err != nil {
 			return nil, fmt.Errorf("verify password: %w", err)
 		}
@@ -89,6 +93,7 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts [
 	if err != nil {
 		return nil, err
 	}
+	tr.user = u
 	ok, rehash, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
 		return nil, fmt.Errorf("verify password: %w", err)
@@ -96,6 +101,10 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts [
 	if !ok || u.Disabled {
 		// A disabled user gets the answer of a wrong password: whether an account exists,
 		// or is disabled, is not told to whoever tries a password.
+		tr.reason = reasonWrongSecret
+		if ok {
+			tr.reason = reasonUserDisabled
+		}
 		return nil, invalidCredentials()
 	}
 	if err := s.checkSecondFactor(ctx, ip, u.ID, in.OTP); err != nil {
@@ -183,12 +192,15 @@ func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name st
 	if err := s.checkLimit(ctx, AttemptUserKey, ip, id); err != nil {
 		return nil, err
 	}
-	ns, err := s.loginUserKey(ctx, keyID, secret, name, opts)
+	tr := signInTrace{method: MethodUserKey, keyID: keyID}
+	ns, err := s.loginUserKey(ctx, keyID, secret, name, opts, &tr)
+	s.noteSignIn(ctx, &tr, ns, err)
 	return s.recordLogin(ctx, AttemptUserKey, ip, id, ns, err)
 }
 
-func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name string, opts []LoginOption) (*NewSession, error) {
+func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name string, opts []LoginOption, tr *signInTrace) (*NewSession, error) {
 	if len(secret) > maxSecretLen {
+		tr.reason = reasonOversized
 		if err := s.verifyDummy(ctx, ""); err != nil {
 			return nil, fmt.Errorf("verify key secret: %w", err)
 		}
@@ -196,6 +208,7 @@ func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name st
 	}
 	k, err := s.keys.Key(ctx, keyID)
 	if errors.Is(err, ErrNotFound) {
+		tr.reason = reasonUnknownKey
 		if err := s.verifyDummy(ctx, secret); err != nil {
 			return nil, fmt.Errorf("verify key secret: %w", err)
 		}
@@ -213,12 +226,21 @@ func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name st
 	if err != nil {
 		return nil, fmt.Errorf("verify key secret: %w", err)
 	}
+	tr.user = &User{ID: k.UserID}
 	if !ok || k.Expired(now) {
+		tr.reason = reasonWrongSecret
+		if ok {
+			tr.reason = reasonKeyExpired
+		}
 		return nil, invalidCredentials()
 	}
 	u, err := s.users.User(ctx, k.UserID)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
+		tr.reason = reasonUserDisabled
 		return nil, invalidCredentials()
+	}
+	if err == nil {
+		tr.user = u
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find key owner: %w", err)

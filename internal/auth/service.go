@@ -56,6 +56,8 @@ type Config struct {
 	// checked) to a user whose email is not verified yet; a user without an email is not
 	// concerned.
 	RequireVerifiedEmail bool
+	// Auditor keeps the audit trail (audit.go); nil: no trail.
+	Auditor Auditor
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days.

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/authgraph/authgraph/internal/audit"
 )
 
 // SignUpPolicy says who may make a user in an account.
@@ -112,6 +114,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 	owner, err := s.emails.UserByEmail(ctx, a.ID, email)
 	switch {
 	case err == nil:
+		s.noteUser(ctx, audit.UserSignedUp, owner, Errorf(CodeConflict, ""), "")
 		return email, s.mailAccountExists(ctx, a, owner)
 	case !errors.Is(err, ErrNotFound):
 		return "", fmt.Errorf("sign up: %w", err)
@@ -137,6 +140,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("sign up: set email: %w", err)
 	}
+	s.noteUser(ctx, audit.UserSignedUp, u, nil, "")
 	return email, s.mailVerification(ctx, u)
 }
 
@@ -191,7 +195,8 @@ func (s *Service) mailVerification(ctx context.Context, u *User) error {
 
 // SetAccountSignUpPolicy sets an account's own sign-up policy; "" makes it follow the
 // deployment's again. Admins only.
-func (s *Service) SetAccountSignUpPolicy(ctx context.Context, id int64, p SignUpPolicy) (*Account, error) {
+func (s *Service) SetAccountSignUpPolicy(ctx context.Context, id int64, p SignUpPolicy) (ret *Account, rerr error) {
+	defer func() { s.noteAccount(ctx, audit.AccountPolicySet, id, rerr, string(p)) }()
 	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}

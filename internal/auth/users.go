@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/authgraph/authgraph/internal/audit"
 )
 
 // CreateUser makes a user in the default account. Only admins may.
@@ -15,7 +17,8 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 // CreateUserInAccount makes a user in the account with the given slug ("": the default account).
 // Admins may, in any account; account admins in their own ("" is theirs), with a role no
 // higher than their own.
-func (s *Service) CreateUserInAccount(ctx context.Context, accountSlug, username, password string, role Role) (*User, error) {
+func (s *Service) CreateUserInAccount(ctx context.Context, accountSlug, username, password string, role Role) (ret *User, rerr error) {
+	defer func() { s.noteUser(ctx, audit.UserCreated, ret, rerr, roleDetail(ret)) }()
 	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err

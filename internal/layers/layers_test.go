@@ -20,7 +20,7 @@ var layers = []struct {
 	name string
 	pkgs []string
 }{
-	{"basics", []string{"internal/clock", "internal/token", "internal/seal", "internal/testenv"}},
+	{"basics", []string{"internal/clock", "internal/token", "internal/seal", "internal/testenv", "internal/audit"}},
 	{"utilities", []string{
 		"internal/apq", "internal/argon2id", "internal/cli", "internal/gid", "internal/loadtest",
 		"internal/metrics", "internal/oidc", "internal/redisbudget", "internal/redistest",
