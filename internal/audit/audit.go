@@ -74,11 +74,11 @@ type ActorKind string
 
 // The kinds of actor.
 const (
-	Anonymous ActorKind = "anonymous" // no session: a sign-in, a public mutation
-	ActorUser ActorKind = "user"      // a user through a password, code or external session, acting on themselves
-	ActorKey  ActorKind = "key"       // a user through a session made from one of their keys
-	ActorAdmin ActorKind = "admin"    // an admin or account admin acting on someone else
-	System    ActorKind = "system"    // the server itself (start-up, a background job)
+	Anonymous  ActorKind = "anonymous" // no session: a sign-in, a public mutation
+	ActorUser  ActorKind = "user"      // a user through a password, code or external session, acting on themselves
+	ActorKey   ActorKind = "key"       // a user through a session made from one of their keys
+	ActorAdmin ActorKind = "admin"     // an admin or account admin acting on someone else
+	System     ActorKind = "system"    // the server itself (start-up, a background job)
 )
 
 // Event is one entry of the trail. Ids are 0 when unknown or not concerned; strings empty.

@@ -18,17 +18,17 @@ import (
 // event and counts it in Dropped rather than slow the request: the trail must never take
 // sign-in down with it.
 type Writer struct {
-	store   Store
-	ch      chan Event
-	batch   int
-	timeout time.Duration
-	dropped atomic.Int64
-	failed  atomic.Int64
-	written atomic.Int64
-	queued  atomic.Int64
-	done    chan struct{}
-	once    sync.Once
-	onError func(error)
+	store    Store
+	ch       chan Event
+	batch    int
+	timeout  time.Duration
+	dropped  atomic.Int64
+	failed   atomic.Int64
+	written  atomic.Int64
+	queued   atomic.Int64
+	done     chan struct{}
+	once     sync.Once
+	onError  func(error)
 	mu       sync.Mutex
 	complete func(context.Context, []Event)
 }
