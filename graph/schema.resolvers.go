@@ -8,9 +8,11 @@ package graph
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authgraph/authgraph/graph/model"
+	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/gid"
 )
@@ -428,6 +430,101 @@ func (r *queryResolver) Accounts(ctx context.Context, first *int, after *string,
 	return accountConnection(page), nil
 }
 
+// AuditEvents is the resolver for the auditEvents field.
+func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditEventFilter, first *int, after *string) (*model.SecurityEventConnection, error) {
+	f := auth.EventFilter{}
+	if filter != nil {
+		var err error
+		if f, err = eventFilter(filter.Types, filter.Outcome, filter.Since, filter.Until); err != nil {
+			return nil, err
+		}
+		if filter.User != nil {
+			if f.User, err = filter.User.As(typeUser); err != nil {
+				return nil, err
+			}
+		}
+		if filter.Account != nil {
+			if f.Account, err = filter.Account.As(typeAccount); err != nil {
+				return nil, err
+			}
+		}
+	}
+	n, cursor, err := eventPageArgs(first, after)
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.Service.AuditEvents(ctx, f, cursor, n)
+	if err != nil {
+		return nil, err
+	}
+	return eventConnection(page), nil
+}
+
+// Type is the resolver for the type field.
+func (r *securityEventResolver) Type(ctx context.Context, obj *audit.Event) (string, error) {
+	return string(obj.Type), nil
+}
+
+// Outcome is the resolver for the outcome field.
+func (r *securityEventResolver) Outcome(ctx context.Context, obj *audit.Event) (model.AuditOutcome, error) {
+	return model.AuditOutcome(strings.ToUpper(string(obj.Outcome))), nil
+}
+
+// Reason is the resolver for the reason field.
+func (r *securityEventResolver) Reason(ctx context.Context, obj *audit.Event) (*string, error) {
+	return optional(obj.Reason), nil
+}
+
+// ActorKind is the resolver for the actorKind field.
+func (r *securityEventResolver) ActorKind(ctx context.Context, obj *audit.Event) (model.AuditActorKind, error) {
+	return model.AuditActorKind(strings.ToUpper(string(obj.ActorKind))), nil
+}
+
+// ActorUserID is the resolver for the actorUserID field.
+func (r *securityEventResolver) ActorUserID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	return optionalID(typeUser, obj.ActorID), nil
+}
+
+// ActorUserKeyID is the resolver for the actorUserKeyID field.
+func (r *securityEventResolver) ActorUserKeyID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	return optionalID(typeUserKey, obj.ActorKey), nil
+}
+
+// UserID is the resolver for the userID field.
+func (r *securityEventResolver) UserID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	return optionalID(typeUser, obj.UserID), nil
+}
+
+// AccountID is the resolver for the accountID field.
+func (r *securityEventResolver) AccountID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	return optionalID(typeAccount, obj.AccountID), nil
+}
+
+// IP is the resolver for the ip field.
+func (r *securityEventResolver) IP(ctx context.Context, obj *audit.Event) (*string, error) {
+	return optional(obj.IP), nil
+}
+
+// UserAgent is the resolver for the userAgent field.
+func (r *securityEventResolver) UserAgent(ctx context.Context, obj *audit.Event) (*string, error) {
+	return optional(obj.UserAgent), nil
+}
+
+// ClientName is the resolver for the clientName field.
+func (r *securityEventResolver) ClientName(ctx context.Context, obj *audit.Event) (*string, error) {
+	return optional(obj.ClientName), nil
+}
+
+// SessionID is the resolver for the sessionID field.
+func (r *securityEventResolver) SessionID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	return optionalID(typeSession, obj.SessionID), nil
+}
+
+// Detail is the resolver for the detail field.
+func (r *securityEventResolver) Detail(ctx context.Context, obj *audit.Event) (*string, error) {
+	return optional(obj.Detail), nil
+}
+
 // ID is the resolver for the id field.
 func (r *sessionResolver) ID(ctx context.Context, obj *model.Session) (*gid.ID, error) {
 	return &gid.ID{Type: typeSession, N: obj.ID}, nil
@@ -546,6 +643,29 @@ func (r *userResolver) Sessions(ctx context.Context, obj *auth.User, first *int,
 	return conn, nil
 }
 
+// SecurityEvents is the resolver for the securityEvents field.
+func (r *userResolver) SecurityEvents(ctx context.Context, obj *auth.User, first *int, after *string, types []string, outcome *model.AuditOutcome, since *time.Time, until *time.Time) (*model.SecurityEventConnection, error) {
+	f, err := eventFilter(types, outcome, since, until)
+	if err != nil {
+		return nil, err
+	}
+	n, cursor, err := eventPageArgs(first, after)
+	if err != nil {
+		return nil, err
+	}
+	var page *auth.EventPage
+	if p := auth.PrincipalFrom(ctx); p != nil && p.User.ID == obj.ID {
+		page, err = r.Service.SecurityEvents(ctx, f, cursor, n)
+	} else {
+		f.User = obj.ID
+		page, err = r.Service.AuditEvents(ctx, f, cursor, n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return eventConnection(page), nil
+}
+
 // ID is the resolver for the id field.
 func (r *userKeyResolver) ID(ctx context.Context, obj *model.UserKey) (*gid.ID, error) {
 	return &gid.ID{Type: typeUserKey, N: obj.ID}, nil
@@ -574,6 +694,9 @@ func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// SecurityEvent returns SecurityEventResolver implementation.
+func (r *Resolver) SecurityEvent() SecurityEventResolver { return &securityEventResolver{r} }
+
 // Session returns SessionResolver implementation.
 func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
 
@@ -584,10 +707,11 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 func (r *Resolver) UserKey() UserKeyResolver { return &userKeyResolver{r} }
 
 type (
-	accountResolver  struct{ *Resolver }
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
-	sessionResolver  struct{ *Resolver }
-	userResolver     struct{ *Resolver }
-	userKeyResolver  struct{ *Resolver }
+	accountResolver       struct{ *Resolver }
+	mutationResolver      struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+	securityEventResolver struct{ *Resolver }
+	sessionResolver       struct{ *Resolver }
+	userResolver          struct{ *Resolver }
+	userKeyResolver       struct{ *Resolver }
 )

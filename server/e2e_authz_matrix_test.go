@@ -236,6 +236,9 @@ func mxEntries() []mxEntry {
 			targeted: true, reach: managerSees, vars: userID}}},
 		{field: "Query.users", ops: []mxOp{{query: `{ users { nodes { id } } }`, field: "users", vars: noVars}}},
 		{field: "Query.accounts", ops: []mxOp{{query: `{ accounts { nodes { id slug } } }`, field: "accounts", vars: noVars}}},
+		{field: "Query.auditEvents", ops: []mxOp{{query: `{ auditEvents { nodes { id type outcome } } }`, field: "auditEvents", vars: noVars},
+			{label: "one user's trail", query: `query($id: ObjectID!) { auditEvents(filter: {user: $id}) { nodes { id type } } }`,
+				field: "auditEvents", targeted: true, reach: managerSees, vars: userID}}},
 
 		{field: "Mutation.createSessionUsingUsername", ops: []mxOp{{
 			query: `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`,

@@ -99,7 +99,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	acfg.Mailer = mailer
+	trail := newAuditTrail(cfg, rdb, logger)
+	if trail != nil {
+		acfg.Auditor = trail
+		// Closed last: the listeners' last requests have recorded their events by then.
+		defer closeAuditTrail(trail, logger)
+	}
 	svc := auth.NewService(store, pool, clock.Real{}, acfg)
+	if trail != nil {
+		trail.SetComplete(svc.CompleteAuditEvents)
+	}
 	mailer.start(svc.ExpandMail)
 	// Stopped after the listeners drained, so that the mails their last requests queued
 	// have had their chance in this replica (they are durable either way).

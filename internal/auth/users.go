@@ -54,12 +54,15 @@ func (s *Service) EnsureUser(ctx context.Context, username, password string, rol
 	if !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
-	if _, err := s.createUserWith(ctx, "", username, password, role, checkBootstrapPassword); err != nil {
+	u, err := s.createUserWith(ctx, "", username, password, role, checkBootstrapPassword)
+	if err != nil {
 		if ErrorCode(err) == CodeConflict { // made by another replica meanwhile
 			return false, nil
 		}
 		return false, err
 	}
+	s.record(ctx, audit.Event{Type: audit.UserCreated, Outcome: audit.Success, ActorKind: audit.System,
+		UserID: u.ID, AccountID: u.AccountID, Detail: string(role)})
 	return true, nil
 }
 

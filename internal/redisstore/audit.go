@@ -25,6 +25,12 @@ import (
 // the retention. A stream no longer written keeps its entries until its next write; a user
 // or account deleted keeps its stream until then too (the trail outlives them on purpose).
 //
+// The unattributed stream (account 0: sign-ins that named no known user, refused attempts)
+// is the one an anonymous client can write to at will, so it is capped by length instead
+// (MAXLEN ~ UnattributedMax): a flood of bad sign-ins can neither fill Redis nor push out
+// the trails of accounts and users. The other streams grow only through a known user's
+// credentials or an admin's actions, which the rate limits bound.
+//
 // Entries have the same fields in the same order, so that Redis stores the field names once
 // per listpack node and each entry holds only its values.
 type AuditLog struct {
@@ -69,7 +75,11 @@ func (l *AuditLog) Append(ctx context.Context, events []audit.Event) error {
 	p := l.rdb.Pipeline()
 	for i := range events {
 		values := encodeEvent(&events[i])
-		p.XAdd(ctx, &redis.XAddArgs{Stream: l.name.auditOfAccount(events[i].AccountID), MinID: minID, Approx: true, Values: values})
+		acct := &redis.XAddArgs{Stream: l.name.auditOfAccount(events[i].AccountID), MinID: minID, Approx: true, Values: values}
+		if events[i].AccountID == 0 {
+			acct.MinID, acct.MaxLen = "", UnattributedMax
+		}
+		p.XAdd(ctx, acct)
 		if events[i].UserID != 0 {
 			p.XAdd(ctx, &redis.XAddArgs{Stream: l.name.auditOfUser(events[i].UserID), MinID: minID, Approx: true, Values: values})
 		}
@@ -79,6 +89,9 @@ func (l *AuditLog) Append(ctx context.Context, events []audit.Event) error {
 	}
 	return nil
 }
+
+// UnattributedMax is about the most entries the unattributed stream keeps (some 20 MB).
+const UnattributedMax = 100_000
 
 var streamID = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
 
