@@ -140,3 +140,33 @@ func TestAuditTrailHoldsNoSecret(t *testing.T) {
 		}
 	})
 }
+
+// A failed sign-in answers HTTP 200 like a successful one; the request's log line says which
+// it was, by the operation's outcome code (never by the username or password).
+func TestRequestLogShowsTheOutcomeCode(t *testing.T) {
+	s := startServer(t, map[string]string{"AUTHGRAPH_ARGON2_MEMORY": "64", "AUTHGRAPH_ARGON2_TIME": "1"})
+	q := `mutation SignIn($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`
+	s.post(t, "", q, map[string]any{"u": adminName, "p": "not-the-password-9"})
+	s.post(t, "", q, map[string]any{"u": adminName, "p": adminPass})
+	var lines []string
+	waitFor(t, func() bool {
+		lines = nil
+		for _, l := range strings.Split(s.logs.String(), "\n") {
+			if strings.Contains(l, `"message":"request"`) && strings.Contains(l, `"operation":"SignIn"`) {
+				lines = append(lines, l)
+			}
+		}
+		return len(lines) == 2
+	})
+	if !strings.Contains(lines[0], `"code":"INVALID_CREDENTIALS"`) || !strings.Contains(lines[0], `"status":200`) {
+		t.Errorf("the failed sign-in's line: %s", lines[0])
+	}
+	if !strings.Contains(lines[1], `"code":"OK"`) {
+		t.Errorf("the sign-in's line: %s", lines[1])
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "not-the-password-9") || strings.Contains(l, adminPass) {
+			t.Errorf("a password in the log: %s", l)
+		}
+	}
+}
