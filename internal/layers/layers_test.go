@@ -25,7 +25,7 @@ var layers = []struct {
 		"internal/apq", "internal/argon2id", "internal/cli", "internal/gid", "internal/loadtest",
 		"internal/metrics", "internal/oidc", "internal/redisbudget", "internal/redistest",
 		"internal/requestid", "internal/schemadoc", "internal/tracing", "internal/webui",
-		"internal/layers", "internal/mail", "internal/mail/mailtest", "internal/reqtoken",
+		"internal/layers", "internal/mail", "internal/mail/mailtest", "internal/reqtoken", "internal/webhook",
 	}},
 	{"domain", []string{"internal/auth"}},
 	{"error mapping", []string{"internal/errmap"}},
