@@ -27,6 +27,10 @@ func Complexity() ComplexityRoot {
 	c.Query.AuditEvents = func(child int, _ *model.AuditEventFilter, first *int, after *string) int {
 		return connectionCost(child, first, after, nil, nil)
 	}
+	// A webhook's deliveries are a plain list, as costly as a page of that size.
+	c.Webhook.Deliveries = func(child int, first *int) int {
+		return connectionCost(child, first, nil, nil, nil)
+	}
 	return c
 }
 

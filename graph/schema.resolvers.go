@@ -385,6 +385,46 @@ func (r *mutationResolver) SetAccountSignUpPolicy(ctx context.Context, input mod
 	return r.Service.SetAccountSignUpPolicy(ctx, id, p)
 }
 
+// CreateWebhook is the resolver for the createWebhook field.
+func (r *mutationResolver) CreateWebhook(ctx context.Context, input model.CreateWebhookInput) (*auth.Webhook, error) {
+	var account int64
+	if input.Account != nil {
+		var err error
+		if account, err = input.Account.As(typeAccount); err != nil {
+			return nil, err
+		}
+	}
+	types := make([]audit.Type, len(input.Types))
+	for i, t := range input.Types {
+		types[i] = audit.Type(t)
+	}
+	return r.Service.CreateWebhook(ctx, input.URL, types, account)
+}
+
+// DeleteWebhook is the resolver for the deleteWebhook field.
+func (r *mutationResolver) DeleteWebhook(ctx context.Context, input model.DeleteWebhookInput) (*model.DeleteWebhookPayload, error) {
+	id, err := input.WebhookID.As(typeWebhook)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Service.DeleteWebhook(ctx, id); err != nil {
+		return nil, err
+	}
+	return &model.DeleteWebhookPayload{WebhookID: input.WebhookID}, nil
+}
+
+// RedeliverWebhookEvent is the resolver for the redeliverWebhookEvent field.
+func (r *mutationResolver) RedeliverWebhookEvent(ctx context.Context, input model.RedeliverWebhookEventInput) (bool, error) {
+	id, err := input.WebhookID.As(typeWebhook)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Service.RedeliverWebhookEvent(ctx, id, input.EventID); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Version is the resolver for the version field.
 func (r *queryResolver) Version(ctx context.Context) (string, error) {
 	return r.Resolver.Version, nil
@@ -458,6 +498,15 @@ func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditEven
 		return nil, err
 	}
 	return eventConnection(page), nil
+}
+
+// Webhooks is the resolver for the webhooks field.
+func (r *queryResolver) Webhooks(ctx context.Context) ([]*auth.Webhook, error) {
+	w, err := r.Service.Webhooks(ctx)
+	if w == nil && err == nil {
+		w = []*auth.Webhook{}
+	}
+	return w, err
 }
 
 // Type is the resolver for the type field.
@@ -685,6 +734,77 @@ func (r *userKeyResolver) Scopes(ctx context.Context, obj *model.UserKey) ([]str
 	return scopeNames(scopes), nil
 }
 
+// ID is the resolver for the id field.
+func (r *webhookResolver) ID(ctx context.Context, obj *auth.Webhook) (*gid.ID, error) {
+	return &gid.ID{Type: typeWebhook, N: obj.ID}, nil
+}
+
+// Types is the resolver for the types field.
+func (r *webhookResolver) Types(ctx context.Context, obj *auth.Webhook) ([]string, error) {
+	out := make([]string, len(obj.Types))
+	for i, t := range obj.Types {
+		out[i] = string(t)
+	}
+	return out, nil
+}
+
+// AccountID is the resolver for the accountID field.
+func (r *webhookResolver) AccountID(ctx context.Context, obj *auth.Webhook) (*gid.ID, error) {
+	return optionalID(typeAccount, obj.AccountID), nil
+}
+
+// DisabledReason is the resolver for the disabledReason field.
+func (r *webhookResolver) DisabledReason(ctx context.Context, obj *auth.Webhook) (*string, error) {
+	return optional(obj.DisabledReason), nil
+}
+
+// Secret is the resolver for the secret field.
+func (r *webhookResolver) Secret(ctx context.Context, obj *auth.Webhook) (*string, error) {
+	return optional(obj.Secret), nil
+}
+
+// Deliveries is the resolver for the deliveries field.
+func (r *webhookResolver) Deliveries(ctx context.Context, obj *auth.Webhook, first *int) ([]*auth.WebhookDelivery, error) {
+	n := defaultPageSize
+	if first != nil {
+		n = *first
+	}
+	return r.Service.WebhookDeliveries(ctx, obj.ID, n)
+}
+
+// EventID is the resolver for the eventId field.
+func (r *webhookDeliveryResolver) EventID(ctx context.Context, obj *auth.WebhookDelivery) (string, error) {
+	return obj.EventID, nil
+}
+
+// Type is the resolver for the type field.
+func (r *webhookDeliveryResolver) Type(ctx context.Context, obj *auth.WebhookDelivery) (string, error) {
+	return string(obj.Type), nil
+}
+
+// Status is the resolver for the status field.
+func (r *webhookDeliveryResolver) Status(ctx context.Context, obj *auth.WebhookDelivery) (*int, error) {
+	if obj.Status == 0 {
+		return nil, nil
+	}
+	return &obj.Status, nil
+}
+
+// LatencyMs is the resolver for the latencyMs field.
+func (r *webhookDeliveryResolver) LatencyMs(ctx context.Context, obj *auth.WebhookDelivery) (float64, error) {
+	return float64(obj.Latency.Microseconds()) / 1000, nil
+}
+
+// Error is the resolver for the error field.
+func (r *webhookDeliveryResolver) Error(ctx context.Context, obj *auth.WebhookDelivery) (*string, error) {
+	return optional(obj.Error), nil
+}
+
+// ResponseBody is the resolver for the responseBody field.
+func (r *webhookDeliveryResolver) ResponseBody(ctx context.Context, obj *auth.WebhookDelivery) (*string, error) {
+	return optional(obj.Body), nil
+}
+
 // Account returns AccountResolver implementation.
 func (r *Resolver) Account() AccountResolver { return &accountResolver{r} }
 
@@ -706,12 +826,20 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 // UserKey returns UserKeyResolver implementation.
 func (r *Resolver) UserKey() UserKeyResolver { return &userKeyResolver{r} }
 
+// Webhook returns WebhookResolver implementation.
+func (r *Resolver) Webhook() WebhookResolver { return &webhookResolver{r} }
+
+// WebhookDelivery returns WebhookDeliveryResolver implementation.
+func (r *Resolver) WebhookDelivery() WebhookDeliveryResolver { return &webhookDeliveryResolver{r} }
+
 type (
-	accountResolver       struct{ *Resolver }
-	mutationResolver      struct{ *Resolver }
-	queryResolver         struct{ *Resolver }
-	securityEventResolver struct{ *Resolver }
-	sessionResolver       struct{ *Resolver }
-	userResolver          struct{ *Resolver }
-	userKeyResolver       struct{ *Resolver }
+	accountResolver         struct{ *Resolver }
+	mutationResolver        struct{ *Resolver }
+	queryResolver           struct{ *Resolver }
+	securityEventResolver   struct{ *Resolver }
+	sessionResolver         struct{ *Resolver }
+	userResolver            struct{ *Resolver }
+	userKeyResolver         struct{ *Resolver }
+	webhookResolver         struct{ *Resolver }
+	webhookDeliveryResolver struct{ *Resolver }
 )

@@ -10,6 +10,7 @@ import (
 	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/clock"
 	"github.com/authgraph/authgraph/internal/redisstore"
+	"github.com/authgraph/authgraph/internal/webhook"
 )
 
 // ringSize bounds the embedded store's trail: at about 300 bytes an event, 30 MB.
@@ -20,8 +21,16 @@ const ringSize = 100_000
 // through a Writer, so recording one costs a request no round trip (see audit.Writer for
 // the loss window).
 func newAuditTrail(cfg Config, rdb redis.UniversalClient, logger zerolog.Logger) *audit.Writer {
+	w, _, _ := newAuditTrailWithWebhooks(cfg, rdb, logger)
+	return w
+}
+
+// newAuditTrailWithWebhooks is newAuditTrail with webhooks (Redis only): the trail's
+// batches are also queued for the endpoints. It answers the service's WebhookStore and the
+// delivery worker to run (nils without Redis or the trail).
+func newAuditTrailWithWebhooks(cfg Config, rdb redis.UniversalClient, logger zerolog.Logger) (*audit.Writer, *webhooks, *webhook.Worker) {
 	if !cfg.Audit {
-		return nil
+		return nil, nil, nil
 	}
 	var st audit.Store
 	if rdb != nil {
@@ -29,10 +38,11 @@ func newAuditTrail(cfg Config, rdb redis.UniversalClient, logger zerolog.Logger)
 	} else {
 		st = audit.NewRing(ringSize, cfg.AuditRetention, time.Now)
 	}
+	hooks, st, worker := newWebhooks(cfg, rdb, st, logger)
 	sampled := logger.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute})
 	return audit.NewWriter(st, audit.WriterOptions{OnError: func(err error) {
 		sampled.Error().Err(err).Msg("audit: events lost: the trail could not be written")
-	}})
+	}}), hooks, worker
 }
 
 // closeAuditTrail writes the events still buffered, for at most 5 seconds.

@@ -71,6 +71,8 @@ type Config struct {
 	// (Redis Streams trimmed by age; the embedded store keeps a bounded ring too).
 	Audit          bool
 	AuditRetention time.Duration
+	// WebhookAllowPrivate lets webhooks reach loopback, private and link-local addresses.
+	WebhookAllowPrivate bool
 
 	// MetricsAddr is the metrics listener's address, apart from the API's; MetricsToken, if
 	// set, is the bearer token a scrape must carry.
@@ -160,6 +162,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_INTROSPECT_SECRET", "introspect-secret", "", "shared secret (32 bytes or more) that callers of POST /introspect send as Authorization: Bearer; empty: introspection off (prefer the variable: flags show in ps)", str(&c.IntrospectSecret)},
 		{"AUTHGRAPH_AUDIT", "audit", "true", "record every security event in the audit trail (auditEvents, me.securityEvents)", boolean(&c.Audit)},
 		{"AUTHGRAPH_AUDIT_RETENTION", "audit-retention", "2160h", "how long audit events are kept (2160h: 90 days); older ones are trimmed as new ones are written", dur(&c.AuditRetention)},
+		{"AUTHGRAPH_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "let webhooks reach loopback, private and link-local addresses (cloud metadata included): for tests and private networks only", boolean(&c.WebhookAllowPrivate)},
 		{"AUTHGRAPH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses and CIDR blocks of proxies whose X-Forwarded-For is believed", proxies(&c.TrustedProxies)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)

@@ -211,6 +211,16 @@ type CreateUserKeyInput struct {
 	Scopes []string `json:"scopes,omitempty"`
 }
 
+// An endpoint to register.
+type CreateWebhookInput struct {
+	// An http or https URL that reaches a public address.
+	URL string `json:"url"`
+	// The event types to receive (e.g. `session.sign_in`); empty or absent: every type.
+	Types []string `json:"types,omitempty"`
+	// Only this account's events (ACCOUNT_ADMINs: their own, the default); absent: every account's.
+	Account *gid.ID `json:"account,omitempty"`
+}
+
 // An account to delete.
 type DeleteAccountInput struct {
 	// The account.
@@ -255,6 +265,18 @@ type DeleteUserKeyPayload struct {
 type DeleteUserPayload struct {
 	// The deleted user, as it was.
 	User *auth.User `json:"user"`
+}
+
+// Which endpoint to delete.
+type DeleteWebhookInput struct {
+	// The endpoint.
+	WebhookID gid.ID `json:"webhookId"`
+}
+
+// The endpoint deleted.
+type DeleteWebhookPayload struct {
+	// Its id.
+	WebhookID gid.ID `json:"webhookId"`
 }
 
 // Turn TOTP off. Give exactly one of `code` and `password`.
@@ -317,6 +339,14 @@ type PageInfo struct {
 
 // The read operations. Only `version` is public; the rest need a session.
 type Query struct {
+}
+
+// Which delivery to make again.
+type RedeliverWebhookEventInput struct {
+	// The endpoint.
+	WebhookID gid.ID `json:"webhookId"`
+	// The event's `webhook-id`, as its deliveries show it.
+	EventID string `json:"eventId"`
 }
 
 // Trade a refresh token for a new access token and refresh token.

@@ -57,6 +57,8 @@ const (
 	AccountRenamed     Type = "account.renamed"          // by an admin
 	AccountDeleted     Type = "account.deleted"          // by an admin
 	AccountPolicySet   Type = "account.sign_up_policy"   // by an admin; Detail: the policy
+	WebhookCreated     Type = "webhook.created"          // by an admin; Detail: its id
+	WebhookDeleted     Type = "webhook.deleted"          // by an admin; Detail: its id
 )
 
 // Outcome is whether the action happened.

@@ -58,6 +58,8 @@ type Config struct {
 	RequireVerifiedEmail bool
 	// Auditor keeps the audit trail (audit.go); nil: no trail.
 	Auditor Auditor
+	// Webhooks keeps the webhook endpoints (webhooks.go); nil: webhooks are off.
+	Webhooks WebhookStore
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days.
