@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authgraph/authgraph/internal/cli"
 )
 
 const qAuditEvents = `query($f: AuditEventFilter, $after: String) { auditEvents(filter: $f, first: 1000, after: $after) {
@@ -168,5 +171,42 @@ func TestRequestLogShowsTheOutcomeCode(t *testing.T) {
 		if strings.Contains(l, "not-the-password-9") || strings.Contains(l, adminPass) {
 			t.Errorf("a password in the log: %s", l)
 		}
+	}
+}
+
+// authgraph audit lists your own events; --admin (or --account, --user) the trail an admin
+// reads; --follow prints the new ones as they come, one JSON object a line with --json.
+func TestCLIAudit(t *testing.T) {
+	s := startServer(t, map[string]string{"AUTHGRAPH_ARGON2_MEMORY": "64", "AUTHGRAPH_ARGON2_TIME": "1", "AUTHGRAPH_RATE_LIMITS": "off"})
+	c := newCLI(t, s.URL, nil)
+	c.ok(adminPass+"\n", "login", "--username", adminName)
+	var mine []map[string]any
+	waitFor(t, func() bool {
+		c.okJSON("", &mine, "audit")
+		return len(mine) > 0
+	})
+	if last := mine[len(mine)-1]; last["type"] != "session.sign_in" || last["outcome"] != "SUCCESS" {
+		t.Fatalf("your newest event: %v", last)
+	}
+	if out := c.ok("", "audit", "--admin", "--outcome", "FAILURE"); !strings.HasPrefix(out, "TIME") {
+		t.Fatalf("audit --admin: %q", out)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- runCLI(ctx, []string{"authgraph", "--api-url", s.URL, "--json", "audit", "--admin", "--follow", "--interval", "100ms"},
+			cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }, ConfigDir: c.dir})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	s.post(t, "", `mutation { createSessionUsingUsername(input: {username: "nobody-here", password: "wrong-password-1"}) { token } }`, nil)
+	waitFor(t, func() bool { return strings.Contains(out.String(), `"reason":"unknown_user"`) })
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("audit --follow exited %d: %s", code, out.String())
+	}
+	if strings.Contains(out.String(), "wrong-password-1") || strings.Contains(out.String(), "nobody-here") {
+		t.Fatalf("the trail shows what was typed: %s", out.String())
 	}
 }
