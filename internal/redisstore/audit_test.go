@@ -61,3 +61,13 @@ func TestAuditKeysUseHashTags(t *testing.T) {
 		t.Fatalf("%s is not in the slot of %s", k, want)
 	}
 }
+
+// On a Cluster the two streams of an event are usually in different slots: the batch's
+// pipeline is split by node (never a MULTI), and every stream still reads back whole.
+func TestAuditConformanceOnCluster(t *testing.T) {
+	srv := redistest.StartCluster(t)
+	var n atomic.Int64
+	storetest.AuditStore(t, func(_ *testing.T, c clock.Clock) audit.Store {
+		return NewAuditLog(srv.Client, fmt.Sprintf("%sc%d:", srv.Prefix, n.Add(1)), 0, c)
+	})
+}

@@ -269,3 +269,24 @@ func TestDeliveryLatencyUnderLoad(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// On a Cluster every key of the queue is in the {wh} slot, so the MULTIs of an attempt run.
+func TestDeliveryOnCluster(t *testing.T) {
+	srv := redistest.StartCluster(t)
+	q := NewQueue(srv.Client, srv.Prefix, nil, nil)
+	rc := newReceiver(t)
+	ctx := context.Background()
+	ep, err := q.CreateEndpoint(ctx, rc.srv.URL, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.secret.Store(ep.Secret)
+	if err := q.Enqueue(ctx, []*Endpoint{ep}, []audit.Event{event(audit.SignIn, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, q, fastPolicy, nil)
+	waitUntil(t, "the delivery", func() bool {
+		log, _ := q.Deliveries(ctx, ep.ID, 10)
+		return len(log) == 1 && log[0].Outcome == "delivered"
+	})
+}
