@@ -93,6 +93,11 @@ func (l *AuditLog) Append(ctx context.Context, events []audit.Event) error {
 // UnattributedMax is about the most entries the unattributed stream keeps (some 20 MB).
 const UnattributedMax = 100_000
 
+// sinceSlack: entries are in the order of their XADD, events carry the time they were
+// recorded; the writers of several replicas may append a little out of that order, so a scan
+// for Since goes on this much past the first older event.
+const sinceSlack = time.Minute
+
 var streamID = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
 
 // List implements audit.Store: XREVRANGE from the cursor, in chunks, until the page is full,
@@ -120,7 +125,7 @@ func (l *AuditLog) List(ctx context.Context, q audit.Query) (*audit.Page, error)
 			if err != nil {
 				return nil, err
 			}
-			if !q.Since.IsZero() && e.Time.Before(q.Since) {
+			if !q.Since.IsZero() && e.Time.Before(q.Since.Add(-sinceSlack)) {
 				return page, nil // newest first: the rest is older still
 			}
 			scanned++

@@ -117,3 +117,32 @@ func TestAuditMemoryPerEvent(t *testing.T) {
 	after := used()
 	t.Logf("Redis memory per event: %.0f bytes (both streams; %d events, %.1f MB)", float64(after-before)/n, n, float64(after-before)/1e6)
 }
+
+// Key sign-ins, in parallel, with the trail off and on (64 KiB hashing: the worst case for
+// the ratio).
+func BenchmarkAuditKeySignIn(b *testing.B) {
+	srv := redistest.Start(b)
+	cheap := argon2id.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	for _, on := range []bool{false, true} {
+		run := 0
+		b.Run("trail="+strconv.FormatBool(on), func(b *testing.B) {
+			run++
+			w := newAuditWorld(b, srv, srv.Prefix+"key:"+strconv.FormatBool(on)+":"+strconv.Itoa(run)+":", on, cheap)
+			k, err := w.svc.CreateUserKey(w.alice, "bench", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := w.svc.LoginUserKey(w.alice, k.Key.ID, k.Secret, ""); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			w.flush(b)
+		})
+	}
+}
