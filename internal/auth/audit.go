@@ -191,10 +191,10 @@ func (s *Service) noteLimited(ctx context.Context, a Attempt, identifier string,
 	}
 	e := audit.Event{Type: audit.SignInRateLimited, Outcome: audit.Failure, Reason: string(CodeRateLimited), Detail: string(a)}
 	if a == AttemptTOTP {
+		// The account is filled in off the request path (CompleteAuditEvents): a refusal
+		// costs no read.
 		if id, perr := strconv.ParseInt(identifier, 10, 64); perr == nil {
-			if u, uerr := s.users.User(ctx, id); uerr == nil {
-				e.UserID, e.AccountID = u.ID, u.AccountID
-			}
+			e.UserID = id
 		}
 	}
 	if a == AttemptUserKey {
