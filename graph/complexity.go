@@ -1,5 +1,11 @@
 package graph
 
+import (
+	"time"
+
+	"github.com/authgraph/authgraph/graph/model"
+)
+
 // Complexity is the cost model the server's complexity limit applies: every field costs 1
 // plus what it selects (gqlgen's default), and a connection costs what it selects times the
 // page it asks for (first or last, else the default page; clamped to the largest page, since
@@ -17,6 +23,16 @@ func Complexity() ComplexityRoot {
 	c.Query.Users = connectionCost
 	c.Query.Accounts = connectionCost
 	c.Query.__resolve_entities = entitiesCost
+	c.User.SecurityEvents = func(child int, first *int, after *string, _ []string, _ *model.AuditOutcome, _, _ *time.Time) int {
+		return connectionCost(child, first, after, nil, nil)
+	}
+	c.Query.AuditEvents = func(child int, _ *model.AuditEventFilter, first *int, after *string) int {
+		return connectionCost(child, first, after, nil, nil)
+	}
+	// A webhook's deliveries are a plain list, as costly as a page of that size.
+	c.Webhook.Deliveries = func(child int, first *int) int {
+		return connectionCost(child, first, nil, nil, nil)
+	}
 	return c
 }
 

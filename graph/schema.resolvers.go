@@ -8,9 +8,11 @@ package graph
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authgraph/authgraph/graph/model"
+	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/gid"
 )
@@ -383,6 +385,46 @@ func (r *mutationResolver) SetAccountSignUpPolicy(ctx context.Context, input mod
 	return r.Service.SetAccountSignUpPolicy(ctx, id, p)
 }
 
+// CreateWebhook is the resolver for the createWebhook field.
+func (r *mutationResolver) CreateWebhook(ctx context.Context, input model.CreateWebhookInput) (*auth.Webhook, error) {
+	var account int64
+	if input.Account != nil {
+		var err error
+		if account, err = input.Account.As(typeAccount); err != nil {
+			return nil, err
+		}
+	}
+	types := make([]audit.Type, len(input.Types))
+	for i, t := range input.Types {
+		types[i] = audit.Type(t)
+	}
+	return r.Service.CreateWebhook(ctx, input.URL, types, account)
+}
+
+// DeleteWebhook is the resolver for the deleteWebhook field.
+func (r *mutationResolver) DeleteWebhook(ctx context.Context, input model.DeleteWebhookInput) (*model.DeleteWebhookPayload, error) {
+	id, err := input.WebhookID.As(typeWebhook)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Service.DeleteWebhook(ctx, id); err != nil {
+		return nil, err
+	}
+	return &model.DeleteWebhookPayload{WebhookID: input.WebhookID}, nil
+}
+
+// RedeliverWebhookEvent is the resolver for the redeliverWebhookEvent field.
+func (r *mutationResolver) RedeliverWebhookEvent(ctx context.Context, input model.RedeliverWebhookEventInput) (bool, error) {
+	id, err := input.WebhookID.As(typeWebhook)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Service.RedeliverWebhookEvent(ctx, id, input.EventID); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Version is the resolver for the version field.
 func (r *queryResolver) Version(ctx context.Context) (string, error) {
 	return r.Resolver.Version, nil
@@ -426,6 +468,110 @@ func (r *queryResolver) Accounts(ctx context.Context, first *int, after *string,
 		return nil, err
 	}
 	return accountConnection(page), nil
+}
+
+// AuditEvents is the resolver for the auditEvents field.
+func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditEventFilter, first *int, after *string) (*model.SecurityEventConnection, error) {
+	f := auth.EventFilter{}
+	if filter != nil {
+		var err error
+		if f, err = eventFilter(filter.Types, filter.Outcome, filter.Since, filter.Until); err != nil {
+			return nil, err
+		}
+		if filter.User != nil {
+			if f.User, err = filter.User.As(typeUser); err != nil {
+				return nil, err
+			}
+		}
+		if filter.Account != nil {
+			if f.Account, err = filter.Account.As(typeAccount); err != nil {
+				return nil, err
+			}
+		}
+	}
+	n, cursor, err := eventPageArgs(first, after)
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.Service.AuditEvents(ctx, f, cursor, n)
+	if err != nil {
+		return nil, err
+	}
+	return eventConnection(page), nil
+}
+
+// Webhooks is the resolver for the webhooks field.
+func (r *queryResolver) Webhooks(ctx context.Context) ([]*auth.Webhook, error) {
+	w, err := r.Service.Webhooks(ctx)
+	if w == nil && err == nil {
+		w = []*auth.Webhook{}
+	}
+	return w, err
+}
+
+// Type is the resolver for the type field.
+func (r *securityEventResolver) Type(ctx context.Context, obj *audit.Event) (string, error) {
+	return string(obj.Type), nil
+}
+
+// Outcome is the resolver for the outcome field.
+func (r *securityEventResolver) Outcome(ctx context.Context, obj *audit.Event) (model.AuditOutcome, error) {
+	return model.AuditOutcome(strings.ToUpper(string(obj.Outcome))), nil
+}
+
+// Reason is the resolver for the reason field.
+func (r *securityEventResolver) Reason(ctx context.Context, obj *audit.Event) (*string, error) {
+	return optional(obj.Reason), nil
+}
+
+// ActorKind is the resolver for the actorKind field.
+func (r *securityEventResolver) ActorKind(ctx context.Context, obj *audit.Event) (model.AuditActorKind, error) {
+	return model.AuditActorKind(strings.ToUpper(string(obj.ActorKind))), nil
+}
+
+// ActorUserID is the resolver for the actorUserID field.
+func (r *securityEventResolver) ActorUserID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	return optionalID(typeUser, obj.ActorID), nil
+}
+
+// ActorUserKeyID is the resolver for the actorUserKeyID field.
+func (r *securityEventResolver) ActorUserKeyID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	return optionalID(typeUserKey, obj.ActorKey), nil
+}
+
+// UserID is the resolver for the userID field.
+func (r *securityEventResolver) UserID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	return optionalID(typeUser, obj.UserID), nil
+}
+
+// AccountID is the resolver for the accountID field.
+func (r *securityEventResolver) AccountID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	return optionalID(typeAccount, obj.AccountID), nil
+}
+
+// IP is the resolver for the ip field.
+func (r *securityEventResolver) IP(ctx context.Context, obj *audit.Event) (*string, error) {
+	return optional(obj.IP), nil
+}
+
+// UserAgent is the resolver for the userAgent field.
+func (r *securityEventResolver) UserAgent(ctx context.Context, obj *audit.Event) (*string, error) {
+	return optional(obj.UserAgent), nil
+}
+
+// ClientName is the resolver for the clientName field.
+func (r *securityEventResolver) ClientName(ctx context.Context, obj *audit.Event) (*string, error) {
+	return optional(obj.ClientName), nil
+}
+
+// SessionID is the resolver for the sessionID field.
+func (r *securityEventResolver) SessionID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	return optionalID(typeSession, obj.SessionID), nil
+}
+
+// Detail is the resolver for the detail field.
+func (r *securityEventResolver) Detail(ctx context.Context, obj *audit.Event) (*string, error) {
+	return optional(obj.Detail), nil
 }
 
 // ID is the resolver for the id field.
@@ -546,6 +692,29 @@ func (r *userResolver) Sessions(ctx context.Context, obj *auth.User, first *int,
 	return conn, nil
 }
 
+// SecurityEvents is the resolver for the securityEvents field.
+func (r *userResolver) SecurityEvents(ctx context.Context, obj *auth.User, first *int, after *string, types []string, outcome *model.AuditOutcome, since *time.Time, until *time.Time) (*model.SecurityEventConnection, error) {
+	f, err := eventFilter(types, outcome, since, until)
+	if err != nil {
+		return nil, err
+	}
+	n, cursor, err := eventPageArgs(first, after)
+	if err != nil {
+		return nil, err
+	}
+	var page *auth.EventPage
+	if p := auth.PrincipalFrom(ctx); p != nil && p.User.ID == obj.ID {
+		page, err = r.Service.SecurityEvents(ctx, f, cursor, n)
+	} else {
+		f.User = obj.ID
+		page, err = r.Service.AuditEvents(ctx, f, cursor, n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return eventConnection(page), nil
+}
+
 // ID is the resolver for the id field.
 func (r *userKeyResolver) ID(ctx context.Context, obj *model.UserKey) (*gid.ID, error) {
 	return &gid.ID{Type: typeUserKey, N: obj.ID}, nil
@@ -565,6 +734,77 @@ func (r *userKeyResolver) Scopes(ctx context.Context, obj *model.UserKey) ([]str
 	return scopeNames(scopes), nil
 }
 
+// ID is the resolver for the id field.
+func (r *webhookResolver) ID(ctx context.Context, obj *auth.Webhook) (*gid.ID, error) {
+	return &gid.ID{Type: typeWebhook, N: obj.ID}, nil
+}
+
+// Types is the resolver for the types field.
+func (r *webhookResolver) Types(ctx context.Context, obj *auth.Webhook) ([]string, error) {
+	out := make([]string, len(obj.Types))
+	for i, t := range obj.Types {
+		out[i] = string(t)
+	}
+	return out, nil
+}
+
+// AccountID is the resolver for the accountID field.
+func (r *webhookResolver) AccountID(ctx context.Context, obj *auth.Webhook) (*gid.ID, error) {
+	return optionalID(typeAccount, obj.AccountID), nil
+}
+
+// DisabledReason is the resolver for the disabledReason field.
+func (r *webhookResolver) DisabledReason(ctx context.Context, obj *auth.Webhook) (*string, error) {
+	return optional(obj.DisabledReason), nil
+}
+
+// Secret is the resolver for the secret field.
+func (r *webhookResolver) Secret(ctx context.Context, obj *auth.Webhook) (*string, error) {
+	return optional(obj.Secret), nil
+}
+
+// Deliveries is the resolver for the deliveries field.
+func (r *webhookResolver) Deliveries(ctx context.Context, obj *auth.Webhook, first *int) ([]*auth.WebhookDelivery, error) {
+	n := defaultPageSize
+	if first != nil {
+		n = *first
+	}
+	return r.Service.WebhookDeliveries(ctx, obj.ID, n)
+}
+
+// EventID is the resolver for the eventId field.
+func (r *webhookDeliveryResolver) EventID(ctx context.Context, obj *auth.WebhookDelivery) (string, error) {
+	return obj.EventID, nil
+}
+
+// Type is the resolver for the type field.
+func (r *webhookDeliveryResolver) Type(ctx context.Context, obj *auth.WebhookDelivery) (string, error) {
+	return string(obj.Type), nil
+}
+
+// Status is the resolver for the status field.
+func (r *webhookDeliveryResolver) Status(ctx context.Context, obj *auth.WebhookDelivery) (*int, error) {
+	if obj.Status == 0 {
+		return nil, nil
+	}
+	return &obj.Status, nil
+}
+
+// LatencyMs is the resolver for the latencyMs field.
+func (r *webhookDeliveryResolver) LatencyMs(ctx context.Context, obj *auth.WebhookDelivery) (float64, error) {
+	return float64(obj.Latency.Microseconds()) / 1000, nil
+}
+
+// Error is the resolver for the error field.
+func (r *webhookDeliveryResolver) Error(ctx context.Context, obj *auth.WebhookDelivery) (*string, error) {
+	return optional(obj.Error), nil
+}
+
+// ResponseBody is the resolver for the responseBody field.
+func (r *webhookDeliveryResolver) ResponseBody(ctx context.Context, obj *auth.WebhookDelivery) (*string, error) {
+	return optional(obj.Body), nil
+}
+
 // Account returns AccountResolver implementation.
 func (r *Resolver) Account() AccountResolver { return &accountResolver{r} }
 
@@ -573,6 +813,9 @@ func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
+
+// SecurityEvent returns SecurityEventResolver implementation.
+func (r *Resolver) SecurityEvent() SecurityEventResolver { return &securityEventResolver{r} }
 
 // Session returns SessionResolver implementation.
 func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
@@ -583,11 +826,20 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 // UserKey returns UserKeyResolver implementation.
 func (r *Resolver) UserKey() UserKeyResolver { return &userKeyResolver{r} }
 
+// Webhook returns WebhookResolver implementation.
+func (r *Resolver) Webhook() WebhookResolver { return &webhookResolver{r} }
+
+// WebhookDelivery returns WebhookDeliveryResolver implementation.
+func (r *Resolver) WebhookDelivery() WebhookDeliveryResolver { return &webhookDeliveryResolver{r} }
+
 type (
-	accountResolver  struct{ *Resolver }
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
-	sessionResolver  struct{ *Resolver }
-	userResolver     struct{ *Resolver }
-	userKeyResolver  struct{ *Resolver }
+	accountResolver         struct{ *Resolver }
+	mutationResolver        struct{ *Resolver }
+	queryResolver           struct{ *Resolver }
+	securityEventResolver   struct{ *Resolver }
+	sessionResolver         struct{ *Resolver }
+	userResolver            struct{ *Resolver }
+	userKeyResolver         struct{ *Resolver }
+	webhookResolver         struct{ *Resolver }
+	webhookDeliveryResolver struct{ *Resolver }
 )

@@ -154,7 +154,7 @@ func userCreate(ctx context.Context, cmd *ucli.Command, env cli.Env, getenv func
 			return errors.New("the passwords differ")
 		}
 	}
-	store, _, closeStore, err := openStore(cfg, zerolog.Nop())
+	store, rdb, closeStore, err := openStore(cfg, zerolog.Nop())
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,12 @@ func userCreate(ctx context.Context, cmd *ucli.Command, env cli.Env, getenv func
 	if err != nil {
 		return err
 	}
-	svc := auth.NewService(store, hasher, clock.Real{}, auth.Config{SessionTTL: cfg.SessionTTL})
+	acfg := auth.Config{SessionTTL: cfg.SessionTTL}
+	if trail := newAuditTrail(cfg, rdb, zerolog.Nop()); trail != nil && rdb != nil {
+		acfg.Auditor = trail // the embedded store's trail would die with this process
+		defer closeAuditTrail(trail, zerolog.Nop())
+	}
+	svc := auth.NewService(store, hasher, clock.Real{}, acfg)
 	made, err := svc.EnsureUser(ctx, cmd.String("username"), password, role)
 	if err != nil {
 		var ae *auth.Error

@@ -67,6 +67,12 @@ type Config struct {
 	// HashWorkers and HashQueue bound argon2id (internal/hashpool): at most HashWorkers
 	// hashes at once (0: GOMAXPROCS) and HashQueue callers waiting (-1: twice the workers).
 	HashWorkers, HashQueue int
+	// Audit turns the audit trail on; AuditRetention is how long its events are kept
+	// (Redis Streams trimmed by age; the embedded store keeps a bounded ring too).
+	Audit          bool
+	AuditRetention time.Duration
+	// WebhookAllowPrivate lets webhooks reach loopback, private and link-local addresses.
+	WebhookAllowPrivate bool
 
 	// MetricsAddr is the metrics listener's address, apart from the API's; MetricsToken, if
 	// set, is the bearer token a scrape must carry.
@@ -154,6 +160,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_REQUIRE_VERIFIED_EMAIL", "require-verified-email", "false", "refuse sign-in to users whose email is not verified yet", boolean(&c.RequireVerifiedEmail)},
 		{"AUTHGRAPH_EMAIL_TOKEN_TTLS", "email-token-ttls", "", "lifetimes of emailed tokens that differ from the defaults, e.g. reset=1h,verify=24h,invite=168h,code=10m,change=24h", str(&tokenTTLs)},
 		{"AUTHGRAPH_INTROSPECT_SECRET", "introspect-secret", "", "shared secret (32 bytes or more) that callers of POST /introspect send as Authorization: Bearer; empty: introspection off (prefer the variable: flags show in ps)", str(&c.IntrospectSecret)},
+		{"AUTHGRAPH_AUDIT", "audit", "true", "record every security event in the audit trail (auditEvents, me.securityEvents)", boolean(&c.Audit)},
+		{"AUTHGRAPH_AUDIT_RETENTION", "audit-retention", "2160h", "how long audit events are kept (2160h: 90 days); older ones are trimmed as new ones are written", dur(&c.AuditRetention)},
+		{"AUTHGRAPH_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "let webhooks reach loopback, private and link-local addresses (cloud metadata included): for tests and private networks only", boolean(&c.WebhookAllowPrivate)},
 		{"AUTHGRAPH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses and CIDR blocks of proxies whose X-Forwarded-For is believed", proxies(&c.TrustedProxies)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
@@ -202,6 +211,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("AUTHGRAPH_REFRESH_GRACE must be at least 0 and shorter than AUTHGRAPH_ACCESS_TOKEN_TTL")
 	case c.OIDCMinRefreshInterval < 0:
 		return c, fmt.Errorf("AUTHGRAPH_OIDC_MIN_REFRESH_INTERVAL must not be negative")
+	case c.Audit && c.AuditRetention < time.Hour:
+		return c, fmt.Errorf("AUTHGRAPH_AUDIT_RETENTION must be at least 1h (turn the trail off with AUTHGRAPH_AUDIT=false)")
 	case c.SessionCacheTTL < 0 || c.SessionCacheSize < 0:
 		return c, fmt.Errorf("AUTHGRAPH_SESSION_CACHE_TTL and AUTHGRAPH_SESSION_CACHE_SIZE must not be negative")
 	case (c.AdminUsername == "") != (c.AdminPassword == ""):

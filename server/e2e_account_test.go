@@ -244,6 +244,13 @@ func TestAccountPageInChromium(t *testing.T) {
 	if !strings.Contains(text, "account page · authgraph-account-page") || !strings.Contains(text, "Headless Chrome") || !strings.Contains(text, "on Linux") {
 		t.Fatalf("the current session's row: %q", text)
 	}
+	var activity string
+	run("see the recent activity, the wrong password included",
+		chromedp.Evaluate(`[...document.querySelectorAll("#activity-table tbody tr")].map(r => r.dataset.eventType + ": " + r.cells[1].textContent + ": " + r.cells[2].textContent).join("\n")`, &activity),
+	)
+	if !strings.Contains(activity, "session.sign_in: Sign-in: done") || !strings.Contains(activity, "session.sign_in: Sign-in: failed (wrong password or secret)") {
+		t.Fatalf("recent activity:\n%s", activity)
+	}
 	run("sign out all other sessions",
 		chromedp.Click("#signout-others", chromedp.ByID),
 		chromedp.Poll(`/Signed out \d+ other sessions/.test(document.getElementById("status").textContent)`, nil, chromedp.WithPollingTimeout(5*time.Second)),

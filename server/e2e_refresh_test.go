@@ -323,7 +323,10 @@ func assertFamilyGone(t *testing.T, rdb redis.UniversalClient, prefix, fid strin
 			strings.HasPrefix(key, "k:") || (strings.HasPrefix(key, "{u") && strings.HasSuffix(key, "}:k")) ||
 			// The mail queue: its stream, retry set and dead letters last until drained
 			// or trimmed (its sent markers expire).
-			key == "{mail}:q" || key == "{mail}:retry" || key == "{mail}:dead"
+			key == "{mail}:q" || key == "{mail}:retry" || key == "{mail}:dead" ||
+			// The audit trail's streams are trimmed by age as they are written; the webhook
+			// queue and endpoints live until deleted.
+			strings.HasSuffix(key, "}:audit") || strings.HasPrefix(key, "{wh}:")
 		if ttl < 0 && !permanent {
 			t.Errorf("key %q has no TTL", key)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authgraph/authgraph/internal/mail/mailtest"
+	"github.com/authgraph/authgraph/internal/redistest"
 )
 
 // The self-service flows end to end: the server on a real Redis (and on the embedded store),
@@ -42,6 +43,14 @@ type selfService struct {
 
 func startSelfService(t *testing.T, store string, env map[string]string) selfService {
 	t.Helper()
+	s, _ := startSelfServiceOn(t, store, env)
+	return s
+}
+
+// startSelfServiceOn is startSelfService that also answers its Redis (nil for the embedded
+// store), for tests that read what was stored.
+func startSelfServiceOn(t *testing.T, store string, env map[string]string) (selfService, *redistest.Server) {
+	t.Helper()
 	smtp := mailtest.Start(t, mailtest.Options{})
 	vars := map[string]string{
 		"AUTHGRAPH_SMTP_URL": smtp.URL(), "AUTHGRAPH_SIGNUP": "OPEN",
@@ -52,10 +61,10 @@ func startSelfService(t *testing.T, store string, env map[string]string) selfSer
 		vars[k] = v
 	}
 	if store == "redis" {
-		srv, _ := startRedisServer(t, vars)
-		return selfService{srv, smtp}
+		srv, rs := startRedisServer(t, vars)
+		return selfService{srv, smtp}, rs
 	}
-	return selfService{startServer(t, vars), smtp}
+	return selfService{startServer(t, vars), smtp}, nil
 }
 
 // mailTo waits for the next message to addr whose subject holds subject, and answers it.

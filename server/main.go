@@ -99,7 +99,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	acfg.Mailer = mailer
+	trail, hooks, deliverer := newAuditTrailWithWebhooks(cfg, rdb, logger)
+	if trail != nil {
+		acfg.Auditor = trail
+		// Closed last: the listeners' last requests have recorded their events by then.
+		defer closeAuditTrail(trail, logger)
+	}
+	if hooks != nil {
+		acfg.Webhooks = hooks
+		dctx, stopDeliveries := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { deliverer.Run(dctx); close(done) }()
+		// Stopped before the trail's last batch is written (defers run last first): that
+		// batch is queued in Redis for the other replicas, and a delivery cut short here is
+		// taken over by one of them after its visibility timeout.
+		defer func() { stopDeliveries(); <-done }()
+	}
 	svc := auth.NewService(store, pool, clock.Real{}, acfg)
+	if trail != nil {
+		trail.SetComplete(svc.CompleteAuditEvents)
+	}
 	mailer.start(svc.ExpandMail)
 	// Stopped after the listeners drained, so that the mails their last requests queued
 	// have had their chance in this replica (they are durable either way).

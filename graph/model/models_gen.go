@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/gid"
 )
@@ -38,6 +39,22 @@ type AccountEdge struct {
 	Cursor string `json:"cursor"`
 	// The account.
 	Node *auth.Account `json:"node"`
+}
+
+// Which part of the audit trail `auditEvents` reads.
+type AuditEventFilter struct {
+	// One account's trail.
+	Account *gid.ID `json:"account,omitempty"`
+	// One user's trail (takes precedence over `account`).
+	User *gid.ID `json:"user,omitempty"`
+	// Only these types; empty or absent: every type.
+	Types []string `json:"types,omitempty"`
+	// Only this outcome.
+	Outcome *AuditOutcome `json:"outcome,omitempty"`
+	// Only events at or after this time.
+	Since *time.Time `json:"since,omitempty"`
+	// Only events before this time.
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // A new address for the current user.
@@ -194,6 +211,16 @@ type CreateUserKeyInput struct {
 	Scopes []string `json:"scopes,omitempty"`
 }
 
+// An endpoint to register.
+type CreateWebhookInput struct {
+	// An http or https URL that reaches a public address.
+	URL string `json:"url"`
+	// The event types to receive (e.g. `session.sign_in`); empty or absent: every type.
+	Types []string `json:"types,omitempty"`
+	// Only this account's events (ACCOUNT_ADMINs: their own, the default); absent: every account's.
+	Account *gid.ID `json:"account,omitempty"`
+}
+
 // An account to delete.
 type DeleteAccountInput struct {
 	// The account.
@@ -238,6 +265,18 @@ type DeleteUserKeyPayload struct {
 type DeleteUserPayload struct {
 	// The deleted user, as it was.
 	User *auth.User `json:"user"`
+}
+
+// Which endpoint to delete.
+type DeleteWebhookInput struct {
+	// The endpoint.
+	WebhookID gid.ID `json:"webhookId"`
+}
+
+// The endpoint deleted.
+type DeleteWebhookPayload struct {
+	// Its id.
+	WebhookID gid.ID `json:"webhookId"`
 }
 
 // Turn TOTP off. Give exactly one of `code` and `password`.
@@ -305,6 +344,14 @@ type PageInfo struct {
 type Query struct {
 }
 
+// Which delivery to make again.
+type RedeliverWebhookEventInput struct {
+	// The endpoint.
+	WebhookID gid.ID `json:"webhookId"`
+	// The event's `webhook-id`, as its deliveries show it.
+	EventID string `json:"eventId"`
+}
+
 // Trade a refresh token for a new access token and refresh token.
 type RefreshSessionInput struct {
 	// The refresh token; absent: the one in the refresh cookie of COOKIE mode.
@@ -351,6 +398,24 @@ type ResetPasswordInput struct {
 	// With TOTP on: a current TOTP code or an unused recovery code (the mailbox alone is one
 	// factor). Missing or wrong: `OTP_REQUIRED`, and the token stays unspent, to retry with.
 	Otp *string `json:"otp,omitempty"`
+}
+
+// A page of security events.
+type SecurityEventConnection struct {
+	// The events on this page.
+	Nodes []*audit.Event `json:"nodes"`
+	// The events on this page with their cursors.
+	Edges []*SecurityEventEdge `json:"edges"`
+	// Where the page ends; `hasPreviousPage` is always false (pages go from newest to oldest).
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// A security event and its cursor.
+type SecurityEventEdge struct {
+	// Pass to `after` to page from here.
+	Cursor string `json:"cursor"`
+	// The event.
+	Node *audit.Event `json:"node"`
 }
 
 // A page of sessions.
@@ -460,6 +525,134 @@ type UserKeyEdge struct {
 type VerifyEmailInput struct {
 	// The token (`age_…`) from the mail's link.
 	Token string `json:"token"`
+}
+
+// Who did an audited action.
+type AuditActorKind string
+
+const (
+	// Nobody signed in: a sign-in, a public mutation.
+	AuditActorKindAnonymous AuditActorKind = "ANONYMOUS"
+	// A user acting on themselves through a session.
+	AuditActorKindUser AuditActorKind = "USER"
+	// A user acting through a session made from one of their keys.
+	AuditActorKindKey AuditActorKind = "KEY"
+	// An admin or account admin acting on another user or an account.
+	AuditActorKindAdmin AuditActorKind = "ADMIN"
+	// The server itself (the bootstrap admin).
+	AuditActorKindSystem AuditActorKind = "SYSTEM"
+)
+
+var AllAuditActorKind = []AuditActorKind{
+	AuditActorKindAnonymous,
+	AuditActorKindUser,
+	AuditActorKindKey,
+	AuditActorKindAdmin,
+	AuditActorKindSystem,
+}
+
+func (e AuditActorKind) IsValid() bool {
+	switch e {
+	case AuditActorKindAnonymous, AuditActorKindUser, AuditActorKindKey, AuditActorKindAdmin, AuditActorKindSystem:
+		return true
+	}
+	return false
+}
+
+func (e AuditActorKind) String() string {
+	return string(e)
+}
+
+func (e *AuditActorKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AuditActorKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AuditActorKind", str)
+	}
+	return nil
+}
+
+func (e AuditActorKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AuditActorKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AuditActorKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Whether an audited action happened.
+type AuditOutcome string
+
+const (
+	// It happened.
+	AuditOutcomeSuccess AuditOutcome = "SUCCESS"
+	// It was refused: wrong credentials, not allowed, bad input.
+	AuditOutcomeFailure AuditOutcome = "FAILURE"
+	// It could not be decided: an outage.
+	AuditOutcomeError AuditOutcome = "ERROR"
+)
+
+var AllAuditOutcome = []AuditOutcome{
+	AuditOutcomeSuccess,
+	AuditOutcomeFailure,
+	AuditOutcomeError,
+}
+
+func (e AuditOutcome) IsValid() bool {
+	switch e {
+	case AuditOutcomeSuccess, AuditOutcomeFailure, AuditOutcomeError:
+		return true
+	}
+	return false
+}
+
+func (e AuditOutcome) String() string {
+	return string(e)
+}
+
+func (e *AuditOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AuditOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AuditOutcome", str)
+	}
+	return nil
+}
+
+func (e AuditOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AuditOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AuditOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Where a sign-in or a refresh hands over the token that lasts longest: the session token of a

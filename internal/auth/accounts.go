@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/authgraph/authgraph/internal/audit"
 )
 
 // Account is a tenant: a unique slug and a name.
@@ -82,7 +84,8 @@ func checkAccountName(name string) error {
 }
 
 // CreateAccount makes an account. Only admins may (with the admin scope).
-func (s *Service) CreateAccount(ctx context.Context, slug, name string) (*Account, error) {
+func (s *Service) CreateAccount(ctx context.Context, slug, name string) (ret *Account, rerr error) {
+	defer func() { s.noteAccount(ctx, audit.AccountCreated, accountID(ret), rerr, slug) }()
 	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -294,7 +297,8 @@ func (s *Service) scanAccounts(ctx context.Context, lo, hi int64, limit int, dow
 
 // RenameAccount gives an account a new display name. The slug stays: clients and sign-ins
 // name the account by it. Admins only.
-func (s *Service) RenameAccount(ctx context.Context, id int64, name string) (*Account, error) {
+func (s *Service) RenameAccount(ctx context.Context, id int64, name string) (ret *Account, rerr error) {
+	defer func() { s.noteAccount(ctx, audit.AccountRenamed, id, rerr, "") }()
 	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -347,7 +351,10 @@ func (s *Service) usersOfAccount(ctx context.Context, accountID int64) ([]int64,
 // the user (taking it back, NOT_FOUND, if the account is gone), so either the sweep finds the
 // user or the creation sees the account gone. A call that fails before removing the account
 // can be retried; users it had deleted stay deleted.
-func (s *Service) DeleteAccount(ctx context.Context, id int64, withUsers bool) (*Account, error) {
+func (s *Service) DeleteAccount(ctx context.Context, id int64, withUsers bool) (ret *Account, rerr error) {
+	defer func() {
+		s.noteAccount(ctx, audit.AccountDeleted, id, rerr, map[bool]string{true: "with users"}[withUsers])
+	}()
 	p, err := requireAdmin(ctx)
 	if err != nil {
 		return nil, err

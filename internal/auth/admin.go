@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/authgraph/authgraph/internal/audit"
 )
 
 // isAdmin reports whether p may use the admin operations: an admin whose session holds the
@@ -130,7 +132,10 @@ func (s *Service) User(ctx context.Context, id int64) (*User, error) {
 // so a sign-in either sees the flag or made its session before the sweep looked. From then
 // on the user's sign-ins answer INVALID_CREDENTIALS. A call that fails after setting the
 // flag can be retried until it succeeds. Admins only, and not on themselves.
-func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) (*User, error) {
+func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) (ret *User, rerr error) {
+	defer func() {
+		s.noteUser(ctx, map[bool]audit.Type{true: audit.UserDisabled, false: audit.UserEnabled}[disabled], orID(ret, id), rerr, "")
+	}()
 	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err
@@ -155,7 +160,10 @@ func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) 
 }
 
 // DeleteSessionsOfUser ends every session of a user and answers how many. Admins only.
-func (s *Service) DeleteSessionsOfUser(ctx context.Context, id int64) (int, error) {
+func (s *Service) DeleteSessionsOfUser(ctx context.Context, id int64) (ret int, rerr error) {
+	defer func() {
+		s.noteUser(ctx, audit.UserSessionsEnded, &User{ID: id}, rerr, fmt.Sprintf("ended %d sessions", ret))
+	}()
 	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return 0, err
@@ -173,7 +181,8 @@ func (s *Service) DeleteSessionsOfUser(ctx context.Context, id int64) (int, erro
 // DeleteUser deletes a user with all their keys and sessions; nothing of theirs stays in
 // the store. Of admins racing to delete one user, one gets the user, the others NOT_FOUND.
 // Admins only, and not themselves.
-func (s *Service) DeleteUser(ctx context.Context, id int64) (*User, error) {
+func (s *Service) DeleteUser(ctx context.Context, id int64) (ret *User, rerr error) {
+	defer func() { s.noteUser(ctx, audit.UserDeleted, orID(ret, id), rerr, "") }()
 	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err
@@ -206,7 +215,8 @@ func (s *Service) DeleteUser(ctx context.Context, id int64) (*User, error) {
 // The change ends no session: it takes effect on the next request, since Authenticate reads
 // the user and requireAdmin checks the user's role as well as the session's admin scope, so
 // a demoted admin's sessions and keys lose the admin operations at once.
-func (s *Service) SetUserRole(ctx context.Context, id int64, role Role) (*User, error) {
+func (s *Service) SetUserRole(ctx context.Context, id int64, role Role) (ret *User, rerr error) {
+	defer func() { s.noteUser(ctx, audit.UserRoleSet, orID(ret, id), rerr, string(role)) }()
 	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err
@@ -242,7 +252,8 @@ func (s *Service) SetUserRole(ctx context.Context, id int64, role Role) (*User, 
 // user there has it). Sessions and keys are bound to the user's id, not the name, so they
 // all go on; sign-ins use the new name from then on. Of admins racing to give one name to
 // two users, one succeeds and the others get CONFLICT. Admins only.
-func (s *Service) RenameUser(ctx context.Context, id int64, username string) (*User, error) {
+func (s *Service) RenameUser(ctx context.Context, id int64, username string) (ret *User, rerr error) {
+	defer func() { s.noteUser(ctx, audit.UserRenamed, orID(ret, id), rerr, "") }()
 	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err
@@ -269,7 +280,8 @@ func (s *Service) RenameUser(ctx context.Context, id int64, username string) (*U
 // (NormalizeEmail) and not verified: the admin vouches for the address being the user's,
 // not for the user reading it, so anything that needs a verified address waits for the
 // user to verify it. CONFLICT if another user of the account has the address. Admins only.
-func (s *Service) SetUserEmail(ctx context.Context, id int64, email string) (*User, error) {
+func (s *Service) SetUserEmail(ctx context.Context, id int64, email string) (ret *User, rerr error) {
+	defer func() { s.noteUser(ctx, audit.EmailChanged, orID(ret, id), rerr, "set by an admin") }()
 	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err

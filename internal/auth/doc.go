@@ -2,7 +2,8 @@
 // token families and second factors, the rules that govern them (hashing, expiry, ownership,
 // scopes, rate limits, re-authentication), and the interfaces its adapters implement. It
 // knows nothing of HTTP, GraphQL or Redis, and imports no other package of authgraph but
-// clock, seal and token.
+// clock, seal, token and audit (the trail's vocabulary: audit.go records an event at every
+// security-relevant point through Config.Auditor).
 //
 // # Where things are
 //

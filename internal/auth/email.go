@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/authgraph/authgraph/internal/audit"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -130,7 +131,8 @@ func (s *Service) issueEmailVerification(ctx context.Context, u *User) (string, 
 // VerifyEmail spends a verification token and marks the address it was sent to verified,
 // if that is still the user's email (else the token is spent and TOKEN_INVALID answered,
 // as for any other bad token). It needs no session: the token is the proof.
-func (s *Service) VerifyEmail(ctx context.Context, plaintext string) (*User, error) {
+func (s *Service) VerifyEmail(ctx context.Context, plaintext string) (ret *User, rerr error) {
+	defer func() { s.noteToken(ctx, audit.EmailVerified, ret, rerr) }()
 	u, addr, err := s.consumeEmailToken(ctx, PurposeVerifyEmail, plaintext)
 	if err != nil {
 		return nil, err
@@ -181,7 +183,8 @@ func emailChangeBinding(u *User, addr string) string {
 // user's email, verified (reading the mail proved it). CONFLICT if another user of the
 // account has taken the address meanwhile; TOKEN_INVALID if the password has changed since
 // the change was asked for (see issueEmailChange).
-func (s *Service) ConfirmEmailChange(ctx context.Context, plaintext string) (*User, error) {
+func (s *Service) ConfirmEmailChange(ctx context.Context, plaintext string) (ret *User, rerr error) {
+	defer func() { s.noteToken(ctx, audit.EmailChanged, ret, rerr) }()
 	u, extra, err := s.consumeEmailToken(ctx, PurposeChangeEmail, plaintext)
 	if err != nil {
 		return nil, err

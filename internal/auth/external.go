@@ -66,6 +66,13 @@ const maxExternalTokenLen = 16 << 10
 // user it maps to; see the rules at the top of this file. Errors that answer
 // INVALID_CREDENTIALS carry the reason in their text (never the token), for a debug log.
 func (s *Service) LoginExternal(ctx context.Context, tok, name string, opts ...LoginOption) (*NewSession, error) {
+	tr := signInTrace{method: MethodExternal}
+	ns, err := s.loginExternal(ctx, tok, name, opts, &tr)
+	s.noteSignIn(ctx, &tr, ns, err)
+	return ns, err
+}
+
+func (s *Service) loginExternal(ctx context.Context, tok, name string, opts []LoginOption, tr *signInTrace) (*NewSession, error) {
 	if s.cfg.External == nil {
 		return nil, &Error{Code: CodeInvalidInput, Message: MsgExternalLoginOff}
 	}
@@ -91,8 +98,10 @@ func (s *Service) LoginExternal(ctx context.Context, tok, name string, opts ...L
 	}
 	u, err := s.externalUser(ctx, id)
 	if err != nil {
+		tr.reason = "identity_rejected"
 		return nil, err
 	}
+	tr.user = u
 	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodExternal, Name: name}, opts)
 }
 

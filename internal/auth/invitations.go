@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/token"
 )
 
@@ -22,7 +23,8 @@ type Invitation struct {
 // password: an admin never chooses or sees it. A taken username or address in the account is
 // CONFLICT. Admins (any account) and account admins (their own, "" meaning it) only,
 // whatever the account's sign-up policy (INVITE is what lets only their invitations in).
-func (s *Service) CreateInvitation(ctx context.Context, in Invitation) (*User, error) {
+func (s *Service) CreateInvitation(ctx context.Context, in Invitation) (ret *User, rerr error) {
+	defer func() { s.noteUser(ctx, audit.InvitationCreated, ret, rerr, "") }()
 	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err
@@ -81,7 +83,8 @@ func (s *Service) CreateInvitation(ctx context.Context, in Invitation) (*User, e
 // AcceptInvitation sets the password of an invited user with the token of their invitation
 // mail, and marks their address verified (the mail reached it). The password must pass the
 // policy; the token is single use and TOKEN_INVALID once used, expired or voided.
-func (s *Service) AcceptInvitation(ctx context.Context, tok, password string) (*User, error) {
+func (s *Service) AcceptInvitation(ctx context.Context, tok, password string) (ret *User, rerr error) {
+	defer func() { s.noteToken(ctx, audit.InvitationAccepted, ret, rerr) }()
 	if err := s.checkLimit(ctx, AttemptEmailToken, ClientFrom(ctx).IP, ""); err != nil {
 		return nil, err
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/token"
 )
 
@@ -20,7 +22,8 @@ type NewUserKey struct {
 // itself limited, that session's scopes; an explicit empty list is refused. With a maximum
 // key lifetime configured, expiresAt defaults to it and may not exceed it. Made from a key
 // session, the new key expires no later than the key the session came from.
-func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *time.Time, scopes ...Scope) (*NewUserKey, error) {
+func (s *Service) CreateUserKey(ctx context.Context, name string, expiresAt *time.Time, scopes ...Scope) (ret *NewUserKey, rerr error) {
+	defer func() { s.noteSelf(ctx, audit.KeyCreated, rerr, keyDetail(ret)) }()
 	p, err := requireScope(ctx, ScopeKeysWrite)
 	if err != nil {
 		return nil, err
@@ -86,7 +89,8 @@ func SecretHint(secret string) string {
 // A call that fails (SERVICE_UNAVAILABLE) may have revoked the key without ending all its
 // sessions yet: the key no longer signs in, and a retry finishes the work and answers the
 // key, not NOT_FOUND.
-func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (*UserKey, error) {
+func (s *Service) DeleteUserKey(ctx context.Context, keyID int64) (ret *UserKey, rerr error) {
+	defer func() { s.noteSelf(ctx, audit.KeyDeleted, rerr, "key "+strconv.FormatInt(keyID, 10)) }()
 	p, err := requireScope(ctx, ScopeKeysWrite)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/authgraph/authgraph/internal/audit"
 )
 
 // DefaultReauthWindow is how recent a sign-in must be for a sensitive change when none is
@@ -47,7 +50,8 @@ const (
 
 // DeleteSessions ends the current user's other sessions, or all of them, and answers how many
 // it ended. It needs the sessions:write scope.
-func (s *Service) DeleteSessions(ctx context.Context, which SessionsScope) (int, error) {
+func (s *Service) DeleteSessions(ctx context.Context, which SessionsScope) (ret int, rerr error) {
+	defer func() { s.noteSelf(ctx, audit.SessionsEnded, rerr, fmt.Sprintf("%s: %d", which, ret)) }()
 	p, err := requireScope(ctx, ScopeSessionsWrite)
 	if err != nil {
 		return 0, err
@@ -78,7 +82,8 @@ const MaxRerollGrace = 7 * 24 * time.Hour
 // earlier; deleteUserKey is what is atomic with sign-ins in flight. Someone else's key is
 // not found. Needs keys:write, and a session that covers the key's scopes: the new secret is
 // the key, so a session narrower than the key would get a wider credential (see checkOwnKey).
-func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Duration) (*NewUserKey, error) {
+func (s *Service) RerollUserKey(ctx context.Context, keyID int64, grace time.Duration) (ret *NewUserKey, rerr error) {
+	defer func() { s.noteSelf(ctx, audit.KeyRerolled, rerr, "key "+strconv.FormatInt(keyID, 10)) }()
 	p, err := requireScope(ctx, ScopeKeysWrite)
 	if err != nil {
 		return nil, err

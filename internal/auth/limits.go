@@ -138,7 +138,11 @@ func (s *Service) limiter() Limiter {
 
 // checkLimit asks the Limiter whether an attempt may go ahead; see Attempt for the contract.
 func (s *Service) checkLimit(ctx context.Context, a Attempt, ip, identifier string) error {
-	return s.limiter().Check(ctx, a, ip, identifier)
+	err := s.limiter().Check(ctx, a, ip, identifier)
+	if err != nil {
+		s.noteLimited(ctx, a, identifier, err)
+	}
+	return err
 }
 
 // recordLogin reports the outcome of a login attempt to the Limiter and answers what the

@@ -64,7 +64,9 @@ func (s *Service) Login(ctx context.Context, in PasswordLogin, opts ...LoginOpti
 	if err := s.checkLimit(ctx, AttemptPassword, ip, id); err != nil {
 		return nil, err
 	}
-	ns, err := s.login(ctx, in, ip, opts)
+	tr := signInTrace{method: MethodPassword, otp: in.OTP != ""}
+	ns, err := s.login(ctx, in, ip, opts, &tr)
+	s.noteSignIn(ctx, &tr, ns, err)
 	return s.recordLogin(ctx, AttemptPassword, ip, id, ns, err)
 }
 
@@ -82,8 +84,9 @@ func loginIdentifier(username string) string {
 	return username
 }
 
-func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts []LoginOption) (*NewSession, error) {
+func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts []LoginOption, tr *signInTrace) (*NewSession, error) {
 	if len(in.Username) > 4*maxUsernameLen || len(in.Password) > 4*maxPasswordLen {
+		tr.reason = reasonOversized
 		// Longer than any account's could be: answer as for a wrong password, without the
 		// hashing work an attacker would like us to do on megabytes.
 		if err := s.verifyDummy(ctx, ""); err != nil {
@@ -96,6 +99,7 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts [
 		u, err = s.loginUserByEmail(ctx, in.Account, in.Username)
 	}
 	if errors.Is(err, ErrNotFound) {
+		tr.reason = reasonUnknownUser
 		if err := s.verifyDummy(ctx, in.Password); err != nil {
 			return nil, fmt.Errorf("verify password: %w", err)
 		}
@@ -104,6 +108,7 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts [
 	if err != nil {
 		return nil, err
 	}
+	tr.user = u
 	ok, rehash, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
 	if err != nil {
 		return nil, fmt.Errorf("verify password: %w", err)
@@ -111,6 +116,10 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts [
 	if !ok || u.Disabled {
 		// A disabled user gets the answer of a wrong password: whether an account exists,
 		// or is disabled, is not told to whoever tries a password.
+		tr.reason = reasonWrongSecret
+		if ok {
+			tr.reason = reasonUserDisabled
+		}
 		return nil, invalidCredentials()
 	}
 	if err := s.checkSecondFactor(ctx, ip, u.ID, in.OTP); err != nil {
@@ -198,12 +207,15 @@ func (s *Service) LoginUserKey(ctx context.Context, keyID int64, secret, name st
 	if err := s.checkLimit(ctx, AttemptUserKey, ip, id); err != nil {
 		return nil, err
 	}
-	ns, err := s.loginUserKey(ctx, keyID, secret, name, opts)
+	tr := signInTrace{method: MethodUserKey, keyID: keyID}
+	ns, err := s.loginUserKey(ctx, keyID, secret, name, opts, &tr)
+	s.noteSignIn(ctx, &tr, ns, err)
 	return s.recordLogin(ctx, AttemptUserKey, ip, id, ns, err)
 }
 
-func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name string, opts []LoginOption) (*NewSession, error) {
+func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name string, opts []LoginOption, tr *signInTrace) (*NewSession, error) {
 	if len(secret) > maxSecretLen {
+		tr.reason = reasonOversized
 		if err := s.verifyDummy(ctx, ""); err != nil {
 			return nil, fmt.Errorf("verify key secret: %w", err)
 		}
@@ -211,6 +223,7 @@ func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name st
 	}
 	k, err := s.keys.Key(ctx, keyID)
 	if errors.Is(err, ErrNotFound) {
+		tr.reason = reasonUnknownKey
 		if err := s.verifyDummy(ctx, secret); err != nil {
 			return nil, fmt.Errorf("verify key secret: %w", err)
 		}
@@ -228,12 +241,21 @@ func (s *Service) loginUserKey(ctx context.Context, keyID int64, secret, name st
 	if err != nil {
 		return nil, fmt.Errorf("verify key secret: %w", err)
 	}
+	tr.user = &User{ID: k.UserID}
 	if !ok || k.Expired(now) {
+		tr.reason = reasonWrongSecret
+		if ok {
+			tr.reason = reasonKeyExpired
+		}
 		return nil, invalidCredentials()
 	}
 	u, err := s.users.User(ctx, k.UserID)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
+		tr.reason = reasonUserDisabled
 		return nil, invalidCredentials()
+	}
+	if err == nil {
+		tr.user = u
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find key owner: %w", err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/authgraph/authgraph/internal/audit"
 )
 
 // The public requests for a mail (a password reset, a sign-in code, a new verification) name
@@ -144,7 +146,9 @@ func (s *Service) LoginEmailCode(ctx context.Context, in EmailCodeLogin, opts ..
 	if err := s.checkLimit(ctx, AttemptEmailCode, ip, addr); err != nil {
 		return nil, err
 	}
-	ns, err := s.loginEmailCode(ctx, in, addr, opts)
+	tr := signInTrace{method: MethodEmailCode, otp: in.OTP != ""}
+	ns, err := s.loginEmailCode(ctx, in, addr, opts, &tr)
+	s.noteSignIn(ctx, &tr, ns, err)
 	if ErrorCode(err) == CodeTokenInvalid {
 		if rerr := s.limiter().Record(ctx, AttemptEmailCode, ip, addr, false); rerr != nil {
 			return nil, rerr
@@ -155,7 +159,7 @@ func (s *Service) LoginEmailCode(ctx context.Context, in EmailCodeLogin, opts ..
 	return ns, err
 }
 
-func (s *Service) loginEmailCode(ctx context.Context, in EmailCodeLogin, addr string, opts []LoginOption) (*NewSession, error) {
+func (s *Service) loginEmailCode(ctx context.Context, in EmailCodeLogin, addr string, opts []LoginOption, tr *signInTrace) (*NewSession, error) {
 	if len(in.Code) != emailCodeDigits {
 		return nil, errTokenInvalid()
 	}
@@ -174,6 +178,7 @@ func (s *Service) loginEmailCode(ctx context.Context, in EmailCodeLogin, addr st
 	}
 	// Bound to the address as well: a code mailed to an address the user had before (and
 	// may have left because someone else reads it) is wrong for the one they have now.
+	tr.user = u
 	digest := emailCodeDigest(PurposeSignInCode, u.ID, addr, in.Code)
 	err = s.emails.ConsumeEmailCode(ctx, u.ID, PurposeSignInCode, digest, s.cfg.EmailTokens.codeTries())
 	if err != nil {
@@ -216,7 +221,8 @@ func (s *Service) loginEmailCode(ctx context.Context, in EmailCodeLogin, addr st
 // (counted as a sign-in's guess), queues a mail to the new address whose link confirms the
 // change (VerifyEmail takes it) and a notice to the old one. Nothing changes until the link
 // is followed. It answers the new address, normalized. account:write.
-func (s *Service) ChangeEmail(ctx context.Context, newEmail, password string) (string, error) {
+func (s *Service) ChangeEmail(ctx context.Context, newEmail, password string) (ret string, rerr error) {
+	defer func() { s.noteSelf(ctx, audit.EmailChangeStarted, rerr, "") }()
 	p, err := requireScope(ctx, ScopeAccountWrite)
 	if err != nil {
 		return "", err
@@ -274,7 +280,8 @@ func (s *Service) ConfirmEmail(ctx context.Context, tok string) (*User, error) {
 // SendPasswordReset queues a password-reset mail to a user's address, so that an admin
 // never sets or sees a password. BAD_USER_INPUT for a user without an address. Admins and
 // account admins (their account's users).
-func (s *Service) SendPasswordReset(ctx context.Context, id int64) (*User, error) {
+func (s *Service) SendPasswordReset(ctx context.Context, id int64) (ret *User, rerr error) {
+	defer func() { s.noteUser(ctx, audit.PasswordResetSent, ret, rerr, "") }()
 	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/authgraph/authgraph/internal/audit"
 )
 
 // MinPasswordLen is the fewest characters a new password may have. With the maximum
@@ -75,7 +77,8 @@ func CheckPassword(password, username string) error {
 // ends the other sessions and answers as the first call would have.
 //
 // The user's keys are left alone: they are separate credentials, listed in me.userKeys.
-func (s *Service) ChangePassword(ctx context.Context, current, next string, endOtherSessions bool) (*User, int, error) {
+func (s *Service) ChangePassword(ctx context.Context, current, next string, endOtherSessions bool) (ret *User, ended int, rerr error) {
+	defer func() { s.noteSelf(ctx, audit.PasswordChanged, rerr, fmt.Sprintf("ended %d sessions", ended)) }()
 	p, err := requireScope(ctx, ScopeAccountWrite)
 	if err != nil {
 		return nil, 0, err

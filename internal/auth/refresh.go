@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/token"
 )
 
@@ -188,6 +190,54 @@ func (s *Service) startFamily(ctx context.Context, sess *Session) (*NewSession, 
 //
 // Every call counts against the Limiter (AttemptRefresh, by address) before any work.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (*NewSession, error) {
+	var tr refreshTrace
+	ns, err := s.refresh(ctx, refreshToken, &tr)
+	s.noteRefresh(ctx, &tr, ns, err)
+	return ns, err
+}
+
+// refreshTrace is what a refresh learned, for its event.
+type refreshTrace struct {
+	family *Family
+	owner  *User
+	ended  bool // the family was ended because its user or key is gone
+}
+
+// noteRefresh records a refresh: a success, a reuse (which ended the family: a second event
+// says so), or a failure. A refresh token nobody issued is recorded without a subject.
+func (s *Service) noteRefresh(ctx context.Context, tr *refreshTrace, ns *NewSession, err error) {
+	if s.cfg.Auditor == nil {
+		return
+	}
+	if _, limited := IsRateLimited(err); limited {
+		return
+	}
+	e := audit.Event{Type: audit.Refresh, ActorKind: audit.Anonymous}
+	if f := tr.family; f != nil {
+		e.UserID, e.ActorKey, e.Detail = f.UserID, f.UserKeyID, "family "+strconv.FormatInt(f.ID, 10)
+	}
+	if tr.owner != nil {
+		e.AccountID = tr.owner.AccountID
+	}
+	if ns != nil && ns.Session != nil {
+		e.SessionID = ns.Session.ID
+	}
+	reused := ErrorCode(err) == CodeRefreshTokenReused
+	if reused {
+		e.Type = audit.RefreshReuse
+	}
+	outcomeOf(&e, err)
+	s.record(ctx, e)
+	if reused || tr.ended {
+		e.Type, e.Outcome, e.Reason = audit.FamilyRevoked, audit.Success, "refresh_token_reused"
+		if tr.ended {
+			e.Reason = "user_or_key_gone"
+		}
+		s.record(ctx, e)
+	}
+}
+
+func (s *Service) refresh(ctx context.Context, refreshToken string, tr *refreshTrace) (*NewSession, error) {
 	client := ClientFrom(ctx)
 	if err := s.checkLimit(ctx, AttemptRefresh, client.IP, ""); err != nil {
 		return nil, err
@@ -203,11 +253,14 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*NewSession
 	if err != nil {
 		return nil, fmt.Errorf("find token family: %w", err)
 	}
+	tr.family = f
 	now := s.clock.Now().UTC()
 	owner, key, err := s.familyMayContinue(ctx, f, now)
 	if err != nil {
+		tr.ended = ErrorCode(err) == CodeInvalidCredentials
 		return nil, err
 	}
+	tr.owner = owner
 
 	access, err := token.New(token.Session)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/token"
 )
 
@@ -37,7 +38,8 @@ func passwordBinding(_ TokenPurpose, u *User) string {
 //
 // Counted per address (AttemptEmailToken) before any work; the user is told by mail that
 // their password changed.
-func (s *Service) ResetPassword(ctx context.Context, plaintext, newPassword, otp string) (*User, error) {
+func (s *Service) ResetPassword(ctx context.Context, plaintext, newPassword, otp string) (ret *User, rerr error) {
+	defer func() { s.noteUser(ctx, audit.PasswordReset, ret, rerr, "") }()
 	if err := s.checkLimit(ctx, AttemptEmailToken, ClientFrom(ctx).IP, ""); err != nil {
 		return nil, err
 	}

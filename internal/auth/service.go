@@ -56,6 +56,10 @@ type Config struct {
 	// checked) to a user whose email is not verified yet; a user without an email is not
 	// concerned.
 	RequireVerifiedEmail bool
+	// Auditor keeps the audit trail (audit.go); nil: no trail.
+	Auditor Auditor
+	// Webhooks keeps the webhook endpoints (webhooks.go); nil: webhooks are off.
+	Webhooks WebhookStore
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days.

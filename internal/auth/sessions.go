@@ -17,7 +17,8 @@ type EndedSession struct {
 // one (log out). Someone else's session is not found, never forbidden. Ending a refreshable
 // session ends its whole family: its refresh token stops working too.
 // Ending a session other than the current one needs the sessions:write scope.
-func (s *Service) DeleteSession(ctx context.Context, sessionID *int64) (*EndedSession, error) {
+func (s *Service) DeleteSession(ctx context.Context, sessionID *int64) (ret *EndedSession, rerr error) {
+	defer func() { s.noteSessionEnded(ctx, ret, rerr) }()
 	p, err := requirePrincipal(ctx)
 	if err != nil {
 		return nil, err

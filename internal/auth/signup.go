@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/token"
 )
 
@@ -120,6 +121,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpRequest) (string, error) 
 	owner, err := s.emails.UserByEmail(ctx, a.ID, email)
 	switch {
 	case err == nil:
+		s.noteUser(ctx, audit.UserSignedUp, owner, Errorf(CodeConflict, ""), "")
 		return email, s.mailAccountExists(ctx, a, owner)
 	case !errors.Is(err, ErrNotFound):
 		return "", fmt.Errorf("sign up: %w", err)
@@ -202,6 +204,7 @@ func (s *Service) completeSignUp(ctx context.Context, plaintext string) (*User, 
 		}
 		return nil, fmt.Errorf("complete sign-up: set email: %w", err)
 	}
+	s.noteUser(ctx, audit.UserSignedUp, u, nil, "")
 	return u, nil
 }
 
@@ -242,21 +245,10 @@ func (s *Service) mailAccountExists(ctx context.Context, a *Account, owner *User
 	})
 }
 
-// mailVerification issues a verification token for u's email and queues its mail.
-func (s *Service) mailVerification(ctx context.Context, u *User) error {
-	tok, err := s.issueEmailVerification(ctx, u)
-	if err != nil {
-		return err
-	}
-	return s.sendMail(ctx, Mail{
-		ID: mailID(MailVerifyEmail), To: u.Email, ToName: u.Username, Kind: MailVerifyEmail,
-		Link: accountLink("verify", url.Values{"token": {tok}}),
-	})
-}
-
 // SetAccountSignUpPolicy sets an account's own sign-up policy; "" makes it follow the
 // deployment's again. Admins only.
-func (s *Service) SetAccountSignUpPolicy(ctx context.Context, id int64, p SignUpPolicy) (*Account, error) {
+func (s *Service) SetAccountSignUpPolicy(ctx context.Context, id int64, p SignUpPolicy) (ret *Account, rerr error) {
+	defer func() { s.noteAccount(ctx, audit.AccountPolicySet, id, rerr, string(p)) }()
 	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/token"
 )
 
@@ -125,7 +126,8 @@ type TOTPEnrollment struct {
 // sign-in behind the session (a password, or an external provider) is exactly what a stolen
 // session already carries. ConfirmTOTP needs no password: its code proves knowledge of the
 // secret that only this password-checked call answered.
-func (s *Service) EnableTOTP(ctx context.Context, password string) (*TOTPEnrollment, error) {
+func (s *Service) EnableTOTP(ctx context.Context, password string) (ret *TOTPEnrollment, rerr error) {
+	defer func() { s.noteSelf(ctx, audit.TOTPEnrollStarted, rerr, "") }()
 	p, err := requireScope(ctx, ScopeAccountWrite)
 	if err != nil {
 		return nil, err
@@ -166,7 +168,8 @@ func (s *Service) EnableTOTP(ctx context.Context, password string) (*TOTPEnrollm
 
 // ConfirmTOTP finishes enrolment with a code from the pending secret: TOTP is on from now, and
 // the answer holds the recovery codes, shown this once (only their SHA-256 digests are kept).
-func (s *Service) ConfirmTOTP(ctx context.Context, code string) ([]string, error) {
+func (s *Service) ConfirmTOTP(ctx context.Context, code string) (ret []string, rerr error) {
+	defer func() { s.noteSelf(ctx, audit.TOTPEnabled, rerr, "") }()
 	p, err := requireScope(ctx, ScopeAccountWrite)
 	if err != nil {
 		return nil, err
@@ -211,7 +214,8 @@ func (s *Service) ConfirmTOTP(ctx context.Context, code string) ([]string, error
 // (a TOTP code or a recovery code, which is used up), or the password. A stolen session alone
 // thus cannot remove the second factor. It also needs the account:write scope and a recent
 // sign-in (RequireRecentAuthentication).
-func (s *Service) DisableTOTP(ctx context.Context, code, password string) error {
+func (s *Service) DisableTOTP(ctx context.Context, code, password string) (rerr error) {
+	defer func() { s.noteSelf(ctx, audit.TOTPDisabled, rerr, "") }()
 	p, err := requireScope(ctx, ScopeAccountWrite)
 	if err != nil {
 		return err

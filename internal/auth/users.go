@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/authgraph/authgraph/internal/audit"
 )
 
 // CreateUser makes a user in the default account. Only admins may.
@@ -15,7 +17,8 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 // CreateUserInAccount makes a user in the account with the given slug ("": the default account).
 // Admins may, in any account; account admins in their own ("" is theirs), with a role no
 // higher than their own.
-func (s *Service) CreateUserInAccount(ctx context.Context, accountSlug, username, password string, role Role) (*User, error) {
+func (s *Service) CreateUserInAccount(ctx context.Context, accountSlug, username, password string, role Role) (ret *User, rerr error) {
+	defer func() { s.noteUser(ctx, audit.UserCreated, ret, rerr, roleDetail(ret)) }()
 	p, err := requireUserAdmin(ctx)
 	if err != nil {
 		return nil, err
@@ -51,12 +54,15 @@ func (s *Service) EnsureUser(ctx context.Context, username, password string, rol
 	if !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
-	if _, err := s.createUserWith(ctx, "", username, password, role, checkBootstrapPassword); err != nil {
+	u, err := s.createUserWith(ctx, "", username, password, role, checkBootstrapPassword)
+	if err != nil {
 		if ErrorCode(err) == CodeConflict { // made by another replica meanwhile
 			return false, nil
 		}
 		return false, err
 	}
+	s.record(ctx, audit.Event{Type: audit.UserCreated, Outcome: audit.Success, ActorKind: audit.System,
+		UserID: u.ID, AccountID: u.AccountID, Detail: string(role)})
 	return true, nil
 }
 

@@ -150,6 +150,7 @@ func Command(env Env, extra ...*ucli.Command) *ucli.Command {
 					{Name: "revoke", Usage: "end sessions", ArgsUsage: "SESSION_ID...", Action: a.sessionsRevoke},
 				},
 			},
+			a.auditCommand(),
 		}, extra...),
 	}
 	return root

@@ -20,6 +20,9 @@ type requestNotes struct {
 	operation string
 	userID    int64
 	outcome   string
+	// code is the GraphQL operation's outcome: OK, or its errors' codes (INVALID_CREDENTIALS,
+	// RATE_LIMITED…), so that a failed sign-in, answered with HTTP 200, shows in the log.
+	code string
 	// status, when set by the GraphQL layer, overrides the 200 gqlgen would send (503 for an
 	// outage, 429 for a rate limit).
 	status int
@@ -63,6 +66,9 @@ func logRequests(base zerolog.Logger) middleware {
 				Int64("bytes", rec.bytes)
 			if ri.operation != "" {
 				ev = ev.Str("operation", ri.operation)
+			}
+			if ri.code != "" {
+				ev = ev.Str("code", ri.code)
 			}
 			if n := r.Header.Get("apollographql-client-name"); n != "" {
 				ev = ev.Str("client_name", clipLog(n))

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -291,6 +293,9 @@ func newGraphQL(d Deps) http.Handler {
 	})
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		resp := next(ctx)
+		if resp != nil && len(resp.Errors) == 0 {
+			notes(ctx).code = "OK"
+		}
 		if resp != nil && len(resp.Errors) > 0 {
 			codes := make([]string, 0, len(resp.Errors))
 			for _, e := range resp.Errors {
@@ -304,6 +309,7 @@ func newGraphQL(d Deps) http.Handler {
 			if s := statusFor(codes); s != http.StatusOK {
 				notes(ctx).status = s
 			}
+			notes(ctx).code = logCodes(codes)
 		}
 		return resp
 	})
@@ -405,4 +411,23 @@ func withRedisBudget(d time.Duration) middleware {
 			next.ServeHTTP(w, r.WithContext(redisbudget.With(r.Context(), d)))
 		})
 	}
+}
+
+// logCodes is the log line's code for an answer with errors: their distinct codes, at most
+// three, comma-separated ("ERROR" if none carries one). Codes are the server's own words,
+// never the client's.
+func logCodes(codes []string) string {
+	var out []string
+	for _, c := range codes {
+		if len(out) == 3 {
+			break
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return "ERROR"
+	}
+	return strings.Join(out, ",")
 }

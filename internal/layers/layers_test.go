@@ -20,12 +20,12 @@ var layers = []struct {
 	name string
 	pkgs []string
 }{
-	{"basics", []string{"internal/clock", "internal/token", "internal/seal", "internal/testenv"}},
+	{"basics", []string{"internal/clock", "internal/token", "internal/seal", "internal/testenv", "internal/audit"}},
 	{"utilities", []string{
 		"internal/apq", "internal/argon2id", "internal/cli", "internal/gid", "internal/loadtest",
 		"internal/metrics", "internal/oidc", "internal/redisbudget", "internal/redistest",
 		"internal/requestid", "internal/schemadoc", "internal/tracing", "internal/webui",
-		"internal/layers", "internal/mail", "internal/mail/mailtest", "internal/reqtoken",
+		"internal/layers", "internal/mail", "internal/mail/mailtest", "internal/reqtoken", "internal/webhook",
 	}},
 	{"domain", []string{"internal/auth"}},
 	{"error mapping", []string{"internal/errmap"}},

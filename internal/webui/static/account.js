@@ -155,6 +155,7 @@
       account { slug }
       userKeys(first: 1000) { nodes { id name createdAt lastUsedAt expiresAt } }
       sessions(first: 1000) { nodes { id name method clientName clientVersion userAgent ip createdAt lastUsedAt expiresAt current } }
+      securityEvents(first: 20) { nodes { id time type outcome reason ip userAgent } }
     }
   }`;
 
@@ -212,6 +213,41 @@
       sessions.appendChild(tr);
     }
     $("signout-others").hidden = others === 0;
+    showActivity(me.securityEvents.nodes);
+  }
+
+  // --- recent activity -------------------------------------------------------------------
+  const EVENT_LABELS = {
+    "session.sign_in": "Sign-in", "session.otp_required": "Sign-in: code asked", "session.otp_failed": "Sign-in: wrong code",
+    "session.rate_limited": "Too many attempts", "session.refresh": "Session renewed", "session.refresh_reuse": "Old session token reused",
+    "session.family_revoked": "Sign-in ended", "session.ended": "Signed out", "session.ended_many": "Sessions ended",
+    "key.created": "Key created", "key.rerolled": "Key secret replaced", "key.deleted": "Key deleted",
+    "password.changed": "Password changed", "password.reset": "Password reset", "password.reset_requested": "Reset link sent by an admin",
+    "email.change_requested": "Address change asked", "email.changed": "Address changed", "email.verified": "Address verified",
+    "totp.enroll_started": "Two-step sign-in: set-up started", "totp.enabled": "Two-step sign-in on", "totp.disabled": "Two-step sign-in off",
+    "user.created": "Account made", "user.signed_up": "Signed up", "user.disabled": "Disabled by an admin", "user.enabled": "Enabled by an admin",
+    "user.role_set": "Role changed", "user.renamed": "Username changed", "user.sessions_ended": "Sessions ended by an admin",
+    "invitation.created": "Invited", "invitation.accepted": "Invitation accepted",
+  };
+  const REASONS = { wrong_secret: "wrong password or secret", user_disabled: "account disabled", key_expired: "key expired" };
+
+  function showActivity(events) {
+    const body = $("activity-table").tBodies[0];
+    body.replaceChildren();
+    for (const e of events) {
+      const tr = document.createElement("tr");
+      tr.dataset.eventType = e.type;
+      cell(tr, fmt(e.time));
+      cell(tr, EVENT_LABELS[e.type] || e.type);
+      const ok = e.outcome === "SUCCESS";
+      const result = cell(tr, ok ? "done" : "failed" + (e.reason ? " (" + (REASONS[e.reason] || e.reason.toLowerCase().replaceAll("_", " ")) + ")" : ""));
+      if (!ok) result.className = "failed";
+      cell(tr, e.ip || "-");
+      cell(tr, device(e.userAgent)).title = e.userAgent || "";
+      body.appendChild(tr);
+    }
+    $("no-activity").hidden = events.length > 0;
+    $("activity-table").hidden = events.length === 0;
   }
 
   // --- email address --------------------------------------------------------------------
