@@ -11,6 +11,7 @@ const (
 	typeUserKey = "UserKey"
 	typeSession = "Session"
 	typeAccount = "Account"
+	typePasskey = "Passkey"
 )
 
 func newSession(ns *auth.NewSession) *model.Session {

@@ -84,6 +84,10 @@ type Config struct {
 	// IntrospectSecret turns token introspection on (POST /introspect): the shared secret
 	// its callers send; empty: off.
 	IntrospectSecret string
+	// WebAuthnRPID and WebAuthnOrigins are the passkeys' relying party (passkeys.go); empty:
+	// from PublicURL.
+	WebAuthnRPID    string
+	WebAuthnOrigins []string
 }
 
 type setting struct {
@@ -154,6 +158,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_REQUIRE_VERIFIED_EMAIL", "require-verified-email", "false", "refuse sign-in to users whose email is not verified yet", boolean(&c.RequireVerifiedEmail)},
 		{"AUTHGRAPH_EMAIL_TOKEN_TTLS", "email-token-ttls", "", "lifetimes of emailed tokens that differ from the defaults, e.g. reset=1h,verify=24h,invite=168h,code=10m,change=24h", str(&tokenTTLs)},
 		{"AUTHGRAPH_INTROSPECT_SECRET", "introspect-secret", "", "shared secret (32 bytes or more) that callers of POST /introspect send as Authorization: Bearer; empty: introspection off (prefer the variable: flags show in ps)", str(&c.IntrospectSecret)},
+		{"AUTHGRAPH_WEBAUTHN_RP_ID", "webauthn-rp-id", "", "passkeys' relying party ID, the domain they are bound to (default: AUTHGRAPH_PUBLIC_URL's host; passkeys off if that is an IP address)", str(&c.WebAuthnRPID)},
+		{"AUTHGRAPH_WEBAUTHN_ORIGINS", "webauthn-origins", "", "comma-separated origins passkey ceremonies may come from, each on the RP ID (default: AUTHGRAPH_PUBLIC_URL's origin)", originList(&c.WebAuthnOrigins)},
 		{"AUTHGRAPH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses and CIDR blocks of proxies whose X-Forwarded-For is believed", proxies(&c.TrustedProxies)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
@@ -244,6 +250,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = defaultPublicURL(c.Addr)
+	}
+	if _, _, err := passkeyConfig(c); err != nil {
+		return c, err
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = auth.DefaultSessionTTL

@@ -40,6 +40,13 @@ type AccountEdge struct {
 	Node *auth.Account `json:"node"`
 }
 
+// Start a passkey sign-in.
+type BeginPasskeySignInInput struct {
+	// The slug of the account the sign-in must land in; absent: the account of whichever user
+	// the passkey is. A passkey of another account then answers `INVALID_CREDENTIALS`.
+	Account *string `json:"account,omitempty"`
+}
+
 // A new address for the current user.
 type ChangeEmailInput struct {
 	// The new address.
@@ -119,6 +126,19 @@ type CreateSessionUsingExternalTokenInput struct {
 	// The provider's JWT, an ID token or an access token (for Auth0: an access token for the API
 	// identifier the operator configured as an audience). It is only verified, never kept.
 	Token string `json:"token"`
+	// An optional label for the session (at most 100 characters).
+	Name *string `json:"name,omitempty"`
+	// True: answer a short-lived access `token` plus a `refreshToken` for `refreshSession`.
+	// False or absent: one session token that lasts the session lifetime (30 days by default).
+	Refreshable *bool `json:"refreshable,omitempty"`
+	// Where to hand over the longest-lived token; JSON if absent.
+	Mode *TokenMode `json:"mode,omitempty"`
+}
+
+// Sign in with a passkey.
+type CreateSessionUsingPasskeyInput struct {
+	// The browser's answer, `JSON.stringify(credential)` of what `navigator.credentials.get` gave.
+	Response string `json:"response"`
 	// An optional label for the session (at most 100 characters).
 	Name *string `json:"name,omitempty"`
 	// True: answer a short-lived access `token` plus a `refreshToken` for `refreshSession`.
@@ -210,6 +230,12 @@ type DeleteAccountPayload struct {
 	Account *auth.Account `json:"account"`
 }
 
+// Which passkey to delete.
+type DeletePasskeyInput struct {
+	// The passkey.
+	PasskeyID gid.ID `json:"passkeyId"`
+}
+
 // Which session to end.
 type DeleteSessionInput struct {
 	// The session's id; null or absent: the session that sends the request (log out).
@@ -276,6 +302,14 @@ type EnableTotpInput struct {
 	Password string `json:"password"`
 }
 
+// Finish registering a passkey.
+type FinishPasskeyRegistrationInput struct {
+	// A label for it: 1 to 100 characters.
+	Name string `json:"name"`
+	// The browser's answer, `JSON.stringify(credential)` of what `navigator.credentials.create` gave.
+	Response string `json:"response"`
+}
+
 // The write operations. Signing in is public; the rest need a session.
 //
 // Every attempt at a secret is rate-limited, per client address and (where it names one) per account: the three
@@ -322,6 +356,14 @@ type RenameAccountInput struct {
 	// The account.
 	AccountID gid.ID `json:"accountId"`
 	// The new display name: 1 to 100 characters, no surrounding spaces.
+	Name string `json:"name"`
+}
+
+// Rename a passkey.
+type RenamePasskeyInput struct {
+	// The passkey.
+	PasskeyID gid.ID `json:"passkeyId"`
+	// The new label: 1 to 100 characters.
 	Name string `json:"name"`
 }
 
