@@ -59,7 +59,7 @@ var AnonymousWrites = []AnonymousWrite{
 	},
 	{
 		Entry:  "Mutation.beginPasskeySignIn",
-		Writes: "the address's bucket; a sign-in ceremony (challenge and state, about 300 bytes) for 5 minutes",
+		Writes: "the address's bucket; a sign-in ceremony (challenge and state, about 500 bytes) for 5 minutes",
 		Rules:  []string{ratelimit.RulePasskeyIP},
 	},
 	{

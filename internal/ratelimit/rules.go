@@ -72,7 +72,7 @@ func DefaultRules() map[string]Limit {
 		// A gateway asks once per request it forwards, all from one address: wide (100 a
 		// second), still a bound on the secret guesses and store reads of one address.
 		RuleIntrospectIP: {Rate: 6000, Burst: 1000, Period: time.Minute},
-		// A sign-in is two calls; each begun one keeps a ceremony (about 300 bytes) for 5
+		// A sign-in is two calls; each begun one keeps a ceremony (about 500 bytes) for 5
 		// minutes, so one address holds at most a few hundred at a time.
 		RulePasskeyIP: {Rate: 60, Burst: 30, Period: time.Minute},
 	}
