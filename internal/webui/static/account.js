@@ -304,9 +304,14 @@
       rename.textContent = "Rename";
       rename.setAttribute("aria-label", "Rename passkey " + k.name);
       rename.addEventListener("click", () => editPasskeyName(tr, name, k));
-      actions.appendChild(rename);
+      const del = document.createElement("button");
+      del.type = "button";
+      del.className = "danger";
+      del.textContent = "Delete";
+      del.setAttribute("aria-label", "Delete passkey " + k.name);
+      del.addEventListener("click", () => busy(del, () => deletePasskey(k)));
+      actions.append(rename, " ", del);
       tr.appendChild(actions);
-      actionButton(tr, "Delete", "Delete passkey " + k.name, () => deletePasskey(k));
       body.appendChild(tr);
     }
     $("no-passkeys").hidden = list.length > 0;
