@@ -2180,6 +2180,13 @@ input CreateSessionUsingUsernameInput {
   Missing, wrong or already used: ` + "`" + `OTP_REQUIRED` + "`" + `, answered only when the password is right.
   """
   otp: String
+  """
+  With TOTP on, in place of ` + "`" + `otp` + "`" + `: the browser's answer (` + "`" + `JSON.stringify(credential)` + "`" + `) to
+  ` + "`" + `beginPasskeySignIn` + "`" + ` by one of the user's passkeys. Refused (another user's passkey, a bad
+  signature, a used challenge...): ` + "`" + `OTP_REQUIRED` + "`" + `, as a wrong code is. Ignored for a user
+  without TOTP.
+  """
+  passkey: String
 }
 
 "Trade a user key's secret for a session."
@@ -11713,7 +11720,7 @@ func (ec *executionContext) unmarshalInputCreateSessionUsingUsernameInput(ctx co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"username", "password", "name", "refreshable", "mode", "account", "otp"}
+	fieldsInOrder := [...]string{"username", "password", "name", "refreshable", "mode", "account", "otp", "passkey"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -11769,6 +11776,13 @@ func (ec *executionContext) unmarshalInputCreateSessionUsingUsernameInput(ctx co
 				return it, err
 			}
 			it.Otp = data
+		case "passkey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("passkey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Passkey = data
 		}
 	}
 	return it, nil

@@ -39,7 +39,7 @@ func (r *mutationResolver) CreateSessionUsingUsername(ctx context.Context, input
 	}
 	ns, err := r.Service.Login(ctx, auth.PasswordLogin{
 		Account: deref(input.Account), Username: input.Username, Password: input.Password,
-		OTP: deref(input.Otp), Name: deref(input.Name),
+		OTP: deref(input.Otp), Name: deref(input.Name), Passkey: []byte(deref(input.Passkey)),
 	}, loginOptions(input.Refreshable)...)
 	if err != nil {
 		return nil, err

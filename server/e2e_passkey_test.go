@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/authgraph/authgraph/internal/passkey/passkeytest"
 )
@@ -218,5 +219,38 @@ func TestPasskeyConfig(t *testing.T) {
 				t.Errorf("passkeyConfig = %+v, %v, %v; want %s %v, on %v", pc, on, err, c.rpID, c.origins, c.on)
 			}
 		})
+	}
+}
+
+// With TOTP on, a passkey stands in for the code at a password sign-in (another user's
+// passkey does not), recovery codes still work, and a passkey sign-in asks for no code.
+func TestPasskeyAsSecondFactor(t *testing.T) {
+	srv, _ := startRedisServer(t, passkeyEnv())
+	admin := srv.login(t, adminName, adminPass)
+	srv.createUser(t, admin, "erin", "erin-password-12")
+	srv.createUser(t, admin, "finn", "finn-password-12")
+	erin := srv.login(t, "erin", "erin-password-12")
+	a, _ := registerPasskey(t, srv, erin, "phone")
+	other, _ := registerPasskey(t, srv, srv.login(t, "finn", "finn-password-12"), "finn's")
+	secret := ok(t, "enableTotp", srv.post(t, erin, `mutation { enableTotp(input: {password: "erin-password-12"}) { secret } }`, nil)).str(t, "enableTotp.secret")
+	r := ok(t, "confirmTotp", srv.post(t, erin, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
+		map[string]any{"c": totpCode(t, secret, time.Now())}))
+	recovery := stringList(t, r, "confirmTotp", "recoveryCodes")
+
+	const login = `mutation($p: String, $otp: String) {
+		createSessionUsingUsername(input: {username: "erin", password: "erin-password-12", otp: $otp, passkey: $p}) { token method } }`
+	wantErrCode(t, "the password alone", srv.post(t, "", login, nil), "OTP_REQUIRED")
+	r = ok(t, "password and passkey", srv.post(t, "", login, map[string]any{"p": passkeyAssertion(t, srv, a)}))
+	if r.str(t, "createSessionUsingUsername.method") != "PASSWORD" {
+		t.Errorf("method: %s", r.Raw)
+	}
+	wantErrCode(t, "password and another user's passkey", srv.post(t, "", login, map[string]any{"p": passkeyAssertion(t, srv, other)}), "OTP_REQUIRED")
+	wantErrCode(t, "password and a cloned passkey", srv.post(t, "", login, map[string]any{"p": passkeyAssertion(t, srv, a.Clone().Rewound())}), "OTP_REQUIRED")
+	ok(t, "password and a recovery code", srv.post(t, "", login, map[string]any{"otp": recovery[0]}))
+
+	// The passkey alone: both factors, no code asked.
+	r = ok(t, "passkey sign-in with TOTP on", passkeySignIn(t, srv, a))
+	if r.str(t, "createSessionUsingPasskey.method") != "PASSKEY" {
+		t.Errorf("method: %s", r.Raw)
 	}
 }

@@ -187,6 +187,11 @@ type CreateSessionUsingUsernameInput struct {
 	// authenticator app (accepted for ±30 s of clock skew, once), or an unused recovery code.
 	// Missing, wrong or already used: `OTP_REQUIRED`, answered only when the password is right.
 	Otp *string `json:"otp,omitempty"`
+	// With TOTP on, in place of `otp`: the browser's answer (`JSON.stringify(credential)`) to
+	// `beginPasskeySignIn` by one of the user's passkeys. Refused (another user's passkey, a bad
+	// signature, a used challenge...): `OTP_REQUIRED`, as a wrong code is. Ignored for a user
+	// without TOTP.
+	Passkey *string `json:"passkey,omitempty"`
 }
 
 // A new user.

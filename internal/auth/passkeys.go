@@ -348,6 +348,21 @@ func (s *Service) LoginPasskey(ctx context.Context, response []byte, name string
 }
 
 func (s *Service) loginPasskey(ctx context.Context, v PasskeyVerifier, response []byte, name string, opts []LoginOption) (*NewSession, error) {
+	owner, err := s.checkAssertion(ctx, v, response, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkEmailVerified(owner); err != nil {
+		return nil, err
+	}
+	return s.startSession(ctx, &Session{UserID: owner.ID, Method: MethodPasskey, Name: name}, opts)
+}
+
+// checkAssertion verifies a sign-in response: the ceremony it answers (taken, so used up),
+// the signature, origin and RP ID (the verifier), the owner (not disabled, in the account
+// the ceremony names; userID's own passkey when userID is not 0), and the counter, which it
+// records. It answers the owner, or an INVALID_CREDENTIALS error saying why.
+func (s *Service) checkAssertion(ctx context.Context, v PasskeyVerifier, response []byte, userID int64) (*User, error) {
 	c, err := s.takeCeremony(ctx, v, response)
 	if err != nil {
 		return nil, err
@@ -369,6 +384,9 @@ func (s *Service) loginPasskey(ctx context.Context, v PasskeyVerifier, response 
 		}
 		if !bytes.Equal(handle, PasskeyHandle(pk.UserID)) {
 			return PasskeyUser{}, fmt.Errorf("%w: user handle of another user", ErrPasskeyRejected)
+		}
+		if userID != 0 && pk.UserID != userID {
+			return PasskeyUser{}, fmt.Errorf("%w: a passkey of another user", ErrPasskeyRejected)
 		}
 		u, err := s.users.User(ctx, pk.UserID)
 		if errors.Is(err, ErrNotFound) {
@@ -403,17 +421,15 @@ func (s *Service) loginPasskey(ctx context.Context, v PasskeyVerifier, response 
 	}
 	// Compare-and-set on the counter: of two assertions carrying one counter value (a clone
 	// racing the original), one signs in.
-	var raced bool
 	_, err = s.passkeys.UpdatePasskey(ctx, key.UserID, key.ID, func(pk *Passkey) error {
 		if !counterGrows(pk.SignCount, a.SignCount) {
-			raced = true
 			return errPasskeyCounter
 		}
 		pk.SignCount, pk.BackupState, pk.LastUsedAt = a.SignCount, a.BackupState, &now
 		return nil
 	})
 	switch {
-	case errors.Is(err, errPasskeyCounter) && raced:
+	case errors.Is(err, errPasskeyCounter):
 		s.markClone(ctx, key, now)
 		return nil, rejectedPasskey("signature counter did not grow: the credential may be cloned")
 	case errors.Is(err, ErrNotFound):
@@ -421,10 +437,25 @@ func (s *Service) loginPasskey(ctx context.Context, v PasskeyVerifier, response 
 	case err != nil:
 		return nil, fmt.Errorf("update passkey: %w", err)
 	}
-	if err := s.checkEmailVerified(owner); err != nil {
-		return nil, err
+	return owner, nil
+}
+
+// passkeyFactor checks a passkey given in place of a TOTP code at a password sign-in: the
+// response to a beginPasskeySignIn by one of userID's passkeys. A refusal is OTP_REQUIRED,
+// as a wrong code is. It is counted per address (AttemptPasskey), as a passkey sign-in is.
+func (s *Service) passkeyFactor(ctx context.Context, ip string, userID int64, response []byte) error {
+	v, err := s.passkeyVerifier()
+	if err != nil {
+		return err
 	}
-	return s.startSession(ctx, &Session{UserID: owner.ID, Method: MethodPasskey, Name: name}, opts)
+	if err := s.checkLimit(ctx, AttemptPasskey, ip, ""); err != nil {
+		return err
+	}
+	_, err = s.checkAssertion(ctx, v, response, userID)
+	if ErrorCode(err) == CodeInvalidCredentials {
+		return fmt.Errorf("%w (%w)", otpRequired(), err)
+	}
+	return err
 }
 
 var errPasskeyCounter = errors.New("passkey counter did not grow")

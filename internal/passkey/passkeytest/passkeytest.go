@@ -51,6 +51,17 @@ func (a *Authenticator) Clone() *Authenticator {
 	return &c
 }
 
+// Rewound is the authenticator with its counter set back by one: a copy that has signed
+// once less than the original, as a clone taken earlier has.
+func (a *Authenticator) Rewound() *Authenticator {
+	c := *a
+	if c.Counter > 0 {
+		c.Counter--
+	}
+	c.FixedCounter = false
+	return &c
+}
+
 type options struct {
 	PublicKey struct {
 		Challenge string `json:"challenge"`
