@@ -37,6 +37,7 @@ type ResolverRoot interface {
 	Account() AccountResolver
 	Entity() EntityResolver
 	Mutation() MutationResolver
+	Passkey() PasskeyResolver
 	Query() QueryResolver
 	SecurityEvent() SecurityEventResolver
 	Session() SessionResolver
@@ -109,6 +110,8 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AcceptInvitation                func(childComplexity int, input model.AcceptInvitationInput) int
+		BeginPasskeyRegistration        func(childComplexity int) int
+		BeginPasskeySignIn              func(childComplexity int, input *model.BeginPasskeySignInInput) int
 		ChangeEmail                     func(childComplexity int, input model.ChangeEmailInput) int
 		ChangePassword                  func(childComplexity int, input model.ChangePasswordInput) int
 		ConfirmTotp                     func(childComplexity int, input model.ConfirmTotpInput) int
@@ -116,12 +119,14 @@ type ComplexityRoot struct {
 		CreateInvitation                func(childComplexity int, input model.CreateInvitationInput) int
 		CreateSessionUsingEmailCode     func(childComplexity int, input model.CreateSessionUsingEmailCodeInput) int
 		CreateSessionUsingExternalToken func(childComplexity int, input model.CreateSessionUsingExternalTokenInput) int
+		CreateSessionUsingPasskey       func(childComplexity int, input model.CreateSessionUsingPasskeyInput) int
 		CreateSessionUsingUserKey       func(childComplexity int, input model.CreateSessionUsingUserKeyInput) int
 		CreateSessionUsingUsername      func(childComplexity int, input model.CreateSessionUsingUsernameInput) int
 		CreateUser                      func(childComplexity int, input model.CreateUserInput) int
 		CreateUserKey                   func(childComplexity int, input *model.CreateUserKeyInput) int
 		CreateWebhook                   func(childComplexity int, input model.CreateWebhookInput) int
 		DeleteAccount                   func(childComplexity int, input model.DeleteAccountInput) int
+		DeletePasskey                   func(childComplexity int, input model.DeletePasskeyInput) int
 		DeleteSession                   func(childComplexity int, input *model.DeleteSessionInput) int
 		DeleteSessions                  func(childComplexity int, input model.DeleteSessionsInput) int
 		DeleteUser                      func(childComplexity int, input model.UserIDInput) int
@@ -132,9 +137,11 @@ type ComplexityRoot struct {
 		DisableUser                     func(childComplexity int, input model.UserIDInput) int
 		EnableTotp                      func(childComplexity int, input model.EnableTotpInput) int
 		EnableUser                      func(childComplexity int, input model.UserIDInput) int
+		FinishPasskeyRegistration       func(childComplexity int, input model.FinishPasskeyRegistrationInput) int
 		RedeliverWebhookEvent           func(childComplexity int, input model.RedeliverWebhookEventInput) int
 		RefreshSession                  func(childComplexity int, input *model.RefreshSessionInput) int
 		RenameAccount                   func(childComplexity int, input model.RenameAccountInput) int
+		RenamePasskey                   func(childComplexity int, input model.RenamePasskeyInput) int
 		RenameUser                      func(childComplexity int, input model.RenameUserInput) int
 		RequestEmailVerification        func(childComplexity int, input model.EmailRequestInput) int
 		RequestPasswordReset            func(childComplexity int, input model.EmailRequestInput) int
@@ -154,6 +161,20 @@ type ComplexityRoot struct {
 		HasNextPage     func(childComplexity int) int
 		HasPreviousPage func(childComplexity int) int
 		StartCursor     func(childComplexity int) int
+	}
+
+	Passkey struct {
+		Aaguid           func(childComplexity int) int
+		Authenticator    func(childComplexity int) int
+		BackupEligible   func(childComplexity int) int
+		BackupState      func(childComplexity int) int
+		CloneSuspectedAt func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		ID               func(childComplexity int) int
+		LastUsedAt       func(childComplexity int) int
+		Name             func(childComplexity int) int
+		RawID            func(childComplexity int) int
+		Transports       func(childComplexity int) int
 	}
 
 	Query struct {
@@ -246,6 +267,7 @@ type ComplexityRoot struct {
 		Email          func(childComplexity int) int
 		EmailVerified  func(childComplexity int) int
 		ID             func(childComplexity int) int
+		Passkeys       func(childComplexity int) int
 		RawID          func(childComplexity int) int
 		Role           func(childComplexity int) int
 		SecurityEvents func(childComplexity int, first *int, after *string, types []string, outcome *model.AuditOutcome, since *time.Time, until *time.Time) int
@@ -375,6 +397,21 @@ type MutationResolver interface {
 	CreateWebhook(ctx context.Context, input model.CreateWebhookInput) (*auth.Webhook, error)
 	DeleteWebhook(ctx context.Context, input model.DeleteWebhookInput) (*model.DeleteWebhookPayload, error)
 	RedeliverWebhookEvent(ctx context.Context, input model.RedeliverWebhookEventInput) (bool, error)
+	BeginPasskeyRegistration(ctx context.Context) (string, error)
+	FinishPasskeyRegistration(ctx context.Context, input model.FinishPasskeyRegistrationInput) (*auth.Passkey, error)
+	RenamePasskey(ctx context.Context, input model.RenamePasskeyInput) (*auth.Passkey, error)
+	DeletePasskey(ctx context.Context, input model.DeletePasskeyInput) (*auth.Passkey, error)
+	BeginPasskeySignIn(ctx context.Context, input *model.BeginPasskeySignInInput) (string, error)
+	CreateSessionUsingPasskey(ctx context.Context, input model.CreateSessionUsingPasskeyInput) (*model.Session, error)
+}
+type PasskeyResolver interface {
+	ID(ctx context.Context, obj *auth.Passkey) (*gid.ID, error)
+	RawID(ctx context.Context, obj *auth.Passkey) (string, error)
+
+	Authenticator(ctx context.Context, obj *auth.Passkey) (*string, error)
+	Aaguid(ctx context.Context, obj *auth.Passkey) (string, error)
+
+	Transports(ctx context.Context, obj *auth.Passkey) ([]string, error)
 }
 type QueryResolver interface {
 	Version(ctx context.Context) (string, error)
@@ -424,6 +461,7 @@ type UserResolver interface {
 	UserKeys(ctx context.Context, obj *auth.User, first *int, after *string, last *int, before *string) (*model.UserKeyConnection, error)
 	Sessions(ctx context.Context, obj *auth.User, first *int, after *string, last *int, before *string) (*model.SessionConnection, error)
 	SecurityEvents(ctx context.Context, obj *auth.User, first *int, after *string, types []string, outcome *model.AuditOutcome, since *time.Time, until *time.Time) (*model.SecurityEventConnection, error)
+	Passkeys(ctx context.Context, obj *auth.User) ([]*auth.Passkey, error)
 }
 type UserKeyResolver interface {
 	ID(ctx context.Context, obj *model.UserKey) (*gid.ID, error)
@@ -627,6 +665,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AcceptInvitation(childComplexity, args["input"].(model.AcceptInvitationInput)), true
+	case "Mutation.beginPasskeyRegistration":
+		if e.ComplexityRoot.Mutation.BeginPasskeyRegistration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.BeginPasskeyRegistration(childComplexity), true
+	case "Mutation.beginPasskeySignIn":
+		if e.ComplexityRoot.Mutation.BeginPasskeySignIn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_beginPasskeySignIn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BeginPasskeySignIn(childComplexity, args["input"].(*model.BeginPasskeySignInInput)), true
 	case "Mutation.changeEmail":
 		if e.ComplexityRoot.Mutation.ChangeEmail == nil {
 			break
@@ -704,6 +759,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateSessionUsingExternalToken(childComplexity, args["input"].(model.CreateSessionUsingExternalTokenInput)), true
+	case "Mutation.createSessionUsingPasskey":
+		if e.ComplexityRoot.Mutation.CreateSessionUsingPasskey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSessionUsingPasskey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSessionUsingPasskey(childComplexity, args["input"].(model.CreateSessionUsingPasskeyInput)), true
 	case "Mutation.createSessionUsingUserKey":
 		if e.ComplexityRoot.Mutation.CreateSessionUsingUserKey == nil {
 			break
@@ -770,6 +836,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteAccount(childComplexity, args["input"].(model.DeleteAccountInput)), true
+	case "Mutation.deletePasskey":
+		if e.ComplexityRoot.Mutation.DeletePasskey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deletePasskey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeletePasskey(childComplexity, args["input"].(model.DeletePasskeyInput)), true
 	case "Mutation.deleteSession":
 		if e.ComplexityRoot.Mutation.DeleteSession == nil {
 			break
@@ -880,6 +957,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EnableUser(childComplexity, args["input"].(model.UserIDInput)), true
+	case "Mutation.finishPasskeyRegistration":
+		if e.ComplexityRoot.Mutation.FinishPasskeyRegistration == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_finishPasskeyRegistration_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.FinishPasskeyRegistration(childComplexity, args["input"].(model.FinishPasskeyRegistrationInput)), true
 	case "Mutation.redeliverWebhookEvent":
 		if e.ComplexityRoot.Mutation.RedeliverWebhookEvent == nil {
 			break
@@ -913,6 +1001,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RenameAccount(childComplexity, args["input"].(model.RenameAccountInput)), true
+	case "Mutation.renamePasskey":
+		if e.ComplexityRoot.Mutation.RenamePasskey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_renamePasskey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RenamePasskey(childComplexity, args["input"].(model.RenamePasskeyInput)), true
 	case "Mutation.renameUser":
 		if e.ComplexityRoot.Mutation.RenameUser == nil {
 			break
@@ -1070,6 +1169,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "Passkey.aaguid":
+		if e.ComplexityRoot.Passkey.Aaguid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.Aaguid(childComplexity), true
+	case "Passkey.authenticator":
+		if e.ComplexityRoot.Passkey.Authenticator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.Authenticator(childComplexity), true
+	case "Passkey.backupEligible":
+		if e.ComplexityRoot.Passkey.BackupEligible == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.BackupEligible(childComplexity), true
+	case "Passkey.backupState":
+		if e.ComplexityRoot.Passkey.BackupState == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.BackupState(childComplexity), true
+	case "Passkey.cloneSuspectedAt":
+		if e.ComplexityRoot.Passkey.CloneSuspectedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.CloneSuspectedAt(childComplexity), true
+	case "Passkey.createdAt":
+		if e.ComplexityRoot.Passkey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.CreatedAt(childComplexity), true
+	case "Passkey.id":
+		if e.ComplexityRoot.Passkey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.ID(childComplexity), true
+	case "Passkey.lastUsedAt":
+		if e.ComplexityRoot.Passkey.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.LastUsedAt(childComplexity), true
+	case "Passkey.name":
+		if e.ComplexityRoot.Passkey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.Name(childComplexity), true
+	case "Passkey.rawID":
+		if e.ComplexityRoot.Passkey.RawID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.RawID(childComplexity), true
+	case "Passkey.transports":
+		if e.ComplexityRoot.Passkey.Transports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Passkey.Transports(childComplexity), true
 
 	case "Query.accounts":
 		if e.ComplexityRoot.Query.Accounts == nil {
@@ -1495,6 +1661,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.ID(childComplexity), true
+	case "User.passkeys":
+		if e.ComplexityRoot.User.Passkeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Passkeys(childComplexity), true
 	case "User.rawID":
 		if e.ComplexityRoot.User.RawID == nil {
 			break
@@ -1824,6 +1996,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AcceptInvitationInput", ec.unmarshalInputAcceptInvitationInput),
 			graphql.NewInputUnmarshaler("AccountByIDsInput", ec.unmarshalInputAccountByIDsInput),
 			graphql.NewInputUnmarshaler("AuditEventFilter", ec.unmarshalInputAuditEventFilter),
+			graphql.NewInputUnmarshaler("BeginPasskeySignInInput", ec.unmarshalInputBeginPasskeySignInInput),
 			graphql.NewInputUnmarshaler("ChangeEmailInput", ec.unmarshalInputChangeEmailInput),
 			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
 			graphql.NewInputUnmarshaler("ConfirmTotpInput", ec.unmarshalInputConfirmTotpInput),
@@ -1831,12 +2004,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateInvitationInput", ec.unmarshalInputCreateInvitationInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingEmailCodeInput", ec.unmarshalInputCreateSessionUsingEmailCodeInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingExternalTokenInput", ec.unmarshalInputCreateSessionUsingExternalTokenInput),
+			graphql.NewInputUnmarshaler("CreateSessionUsingPasskeyInput", ec.unmarshalInputCreateSessionUsingPasskeyInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingUserKeyInput", ec.unmarshalInputCreateSessionUsingUserKeyInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingUsernameInput", ec.unmarshalInputCreateSessionUsingUsernameInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("CreateUserKeyInput", ec.unmarshalInputCreateUserKeyInput),
 			graphql.NewInputUnmarshaler("CreateWebhookInput", ec.unmarshalInputCreateWebhookInput),
 			graphql.NewInputUnmarshaler("DeleteAccountInput", ec.unmarshalInputDeleteAccountInput),
+			graphql.NewInputUnmarshaler("DeletePasskeyInput", ec.unmarshalInputDeletePasskeyInput),
 			graphql.NewInputUnmarshaler("DeleteSessionInput", ec.unmarshalInputDeleteSessionInput),
 			graphql.NewInputUnmarshaler("DeleteSessionsInput", ec.unmarshalInputDeleteSessionsInput),
 			graphql.NewInputUnmarshaler("DeleteUserKeyInput", ec.unmarshalInputDeleteUserKeyInput),
@@ -1844,9 +2019,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DisableTotpInput", ec.unmarshalInputDisableTotpInput),
 			graphql.NewInputUnmarshaler("EmailRequestInput", ec.unmarshalInputEmailRequestInput),
 			graphql.NewInputUnmarshaler("EnableTotpInput", ec.unmarshalInputEnableTotpInput),
+			graphql.NewInputUnmarshaler("FinishPasskeyRegistrationInput", ec.unmarshalInputFinishPasskeyRegistrationInput),
 			graphql.NewInputUnmarshaler("RedeliverWebhookEventInput", ec.unmarshalInputRedeliverWebhookEventInput),
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
 			graphql.NewInputUnmarshaler("RenameAccountInput", ec.unmarshalInputRenameAccountInput),
+			graphql.NewInputUnmarshaler("RenamePasskeyInput", ec.unmarshalInputRenamePasskeyInput),
 			graphql.NewInputUnmarshaler("RenameUserInput", ec.unmarshalInputRenameUserInput),
 			graphql.NewInputUnmarshaler("RerollUserKeyInput", ec.unmarshalInputRerollUserKeyInput),
 			graphql.NewInputUnmarshaler("ResetPasswordInput", ec.unmarshalInputResetPasswordInput),
@@ -1998,6 +2175,11 @@ enum SessionMethod {
   EXTERNAL
   "By ` + "`" + `createSessionUsingEmailCode` + "`" + `: a code from a sign-in mail."
   EMAIL_CODE
+  """
+  By ` + "`" + `createSessionUsingPasskey` + "`" + `: a passkey, with user verification, which stands for both
+  factors (TOTP is not asked).
+  """
+  PASSKEY
 }
 
 "Who may make a user in an account."
@@ -2118,6 +2300,8 @@ type User implements Node {
     "Only events before this time."
     until: DateTime
   ): SecurityEventConnection!
+  "The user's passkeys, oldest first (at most 20): yours, or anyone's for an admin."
+  passkeys: [Passkey!]!
 }
 
 "An API credential: an id and a secret that ` + "`" + `createSessionUsingUserKey` + "`" + ` trades for a session."
@@ -2461,6 +2645,13 @@ input CreateSessionUsingUsernameInput {
   Missing, wrong or already used: ` + "`" + `OTP_REQUIRED` + "`" + `, answered only when the password is right.
   """
   otp: String
+  """
+  With TOTP on, in place of ` + "`" + `otp` + "`" + `: the browser's answer (` + "`" + `JSON.stringify(credential)` + "`" + `) to
+  ` + "`" + `beginPasskeySignIn` + "`" + ` by one of the user's passkeys. Refused (another user's passkey, a bad
+  signature, a used challenge...): ` + "`" + `OTP_REQUIRED` + "`" + `, as a wrong code is. Ignored for a user
+  without TOTP.
+  """
+  passkey: String
 }
 
 "Trade a user key's secret for a session."
@@ -3142,6 +3333,64 @@ type Mutation {
     "Which endpoint and event."
     input: RedeliverWebhookEventInput!
   ): Boolean! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  """
+  Start registering a passkey for the current user. Answers JSON, ` + "`" + `{"publicKey": …}` + "`" + `, for
+  ` + "`" + `navigator.credentials.create` + "`" + ` (` + "`" + `PublicKeyCredential.parseCreationOptionsFromJSON` + "`" + ` reads
+  its ` + "`" + `publicKey` + "`" + `): a discoverable credential (resident key), user verification required,
+  no attestation, the user's passkeys excluded. Valid 5 minutes, for one
+  ` + "`" + `finishPasskeyRegistration` + "`" + `. Needs a session signed in within the last 15 minutes
+  (configurable), else ` + "`" + `REAUTHENTICATION_REQUIRED` + "`" + `. 20 passkeys already: ` + "`" + `CONFLICT` + "`" + `.
+  Passkeys not configured: ` + "`" + `BAD_USER_INPUT` + "`" + `.
+  """
+  beginPasskeyRegistration: String! @hasScope(scope: "account:write")
+  """
+  Finish registering a passkey with the browser's answer. A response that does not verify
+  (another origin or RP ID, no user verification, a bad attestation), or whose challenge is
+  not a registration this user began (expired, used already, or never made): ` + "`" + `BAD_USER_INPUT` + "`" + `,
+  and the challenge is used up either way. A credential registered already: ` + "`" + `CONFLICT` + "`" + `.
+  """
+  finishPasskeyRegistration(
+    "The name and the browser's answer."
+    input: FinishPasskeyRegistrationInput!
+  ): Passkey! @hasScope(scope: "account:write")
+  "Rename one of the current user's passkeys. Someone else's: ` + "`" + `NOT_FOUND` + "`" + `."
+  renamePasskey(
+    "The passkey and its new name."
+    input: RenamePasskeyInput!
+  ): Passkey! @hasScope(scope: "account:write")
+  """
+  Delete one of the current user's passkeys: it signs in no more. Sessions made with it go
+  on (end them with ` + "`" + `deleteSessions` + "`" + `). Needs a recent sign-in, as ` + "`" + `beginPasskeyRegistration` + "`" + `.
+  Someone else's: ` + "`" + `NOT_FOUND` + "`" + `.
+  """
+  deletePasskey(
+    "The passkey."
+    input: DeletePasskeyInput!
+  ): Passkey! @hasScope(scope: "account:write")
+  """
+  Start a passkey sign-in. Public. Answers JSON, ` + "`" + `{"publicKey": …}` + "`" + `, for
+  ` + "`" + `navigator.credentials.get` + "`" + `: no username and no allowed credentials (the authenticator
+  offers the user's discoverable passkeys; with ` + "`" + `mediation: "conditional"` + "`" + ` it is autofill),
+  user verification required. Valid 5 minutes, for one ` + "`" + `createSessionUsingPasskey` + "`" + `.
+  Rate-limited per client address (` + "`" + `passkey:ip` + "`" + `).
+  """
+  beginPasskeySignIn(
+    "The account the sign-in must land in; may be left out."
+    input: BeginPasskeySignInInput
+  ): String!
+  """
+  Sign in with the browser's answer to ` + "`" + `beginPasskeySignIn` + "`" + `. Public. The session's ` + "`" + `method` + "`" + `
+  is ` + "`" + `PASSKEY` + "`" + `; TOTP is not asked: the passkey, verified by the user on the authenticator,
+  stands for both factors. Every refusal is ` + "`" + `INVALID_CREDENTIALS` + "`" + `: a challenge expired, used
+  already or never made; an unknown or deleted passkey; a bad signature; another origin or
+  RP ID; no user verification; a signature counter that did not grow (a cloned credential:
+  the passkey is then marked, ` + "`" + `cloneSuspectedAt` + "`" + `); a disabled user; a user outside the
+  account named at ` + "`" + `beginPasskeySignIn` + "`" + `. Rate-limited per client address (` + "`" + `passkey:ip` + "`" + `).
+  """
+  createSessionUsingPasskey(
+    "The browser's answer and the session's options."
+    input: CreateSessionUsingPasskeyInput!
+  ): Session!
 }
 
 "Whether an audited action happened."
@@ -3316,6 +3565,87 @@ input RedeliverWebhookEventInput {
   webhookId: ObjectID!
   "The event's ` + "`" + `webhook-id` + "`" + `, as its deliveries show it."
   eventId: String!
+}
+
+"""
+A passkey: a WebAuthn credential of a user, on an authenticator (a phone, a laptop, a
+security key, a password manager) that signs in without a password.
+"""
+type Passkey implements Node {
+  "The passkey's global identifier."
+  id: ObjectID!
+  "The integer behind ` + "`" + `id` + "`" + `, as text."
+  rawID: String!
+  "The owner's label for it."
+  name: String!
+  "When it was registered."
+  createdAt: DateTime!
+  "When it last signed in; null if never."
+  lastUsedAt: DateTime
+  """
+  The authenticator's model, from its AAGUID, when it is a well-known one ("iCloud Keychain",
+  "Google Password Manager", "Windows Hello", ...); null otherwise.
+  """
+  authenticator: String
+  "The authenticator's AAGUID, as a UUID; all zeros when it does not say."
+  aaguid: String!
+  "True when the credential may be synced to other devices (a synced passkey)."
+  backupEligible: Boolean!
+  "True when the credential is backed up, as of its last use."
+  backupState: Boolean!
+  "How the browser may reach the authenticator (` + "`" + `internal` + "`" + `, ` + "`" + `hybrid` + "`" + `, ` + "`" + `usb` + "`" + `, ` + "`" + `nfc` + "`" + `, ` + "`" + `ble` + "`" + `)."
+  transports: [String!]!
+  """
+  When a sign-in was refused because the signature counter went backwards: two copies of
+  the credential may exist. Delete the passkey if so.
+  """
+  cloneSuspectedAt: DateTime
+}
+
+"Finish registering a passkey."
+input FinishPasskeyRegistrationInput {
+  "A label for it: 1 to 100 characters."
+  name: String!
+  "The browser's answer, ` + "`" + `JSON.stringify(credential)` + "`" + ` of what ` + "`" + `navigator.credentials.create` + "`" + ` gave."
+  response: String!
+}
+
+"Rename a passkey."
+input RenamePasskeyInput {
+  "The passkey."
+  passkeyId: ObjectID!
+  "The new label: 1 to 100 characters."
+  name: String!
+}
+
+"Which passkey to delete."
+input DeletePasskeyInput {
+  "The passkey."
+  passkeyId: ObjectID!
+}
+
+"Start a passkey sign-in."
+input BeginPasskeySignInInput {
+  """
+  The slug of the account the sign-in must land in; absent: the account of whichever user
+  the passkey is. A passkey of another account then answers ` + "`" + `INVALID_CREDENTIALS` + "`" + `.
+  """
+  account: String
+}
+
+"Sign in with a passkey."
+input CreateSessionUsingPasskeyInput {
+  "The browser's answer, ` + "`" + `JSON.stringify(credential)` + "`" + ` of what ` + "`" + `navigator.credentials.get` + "`" + ` gave."
+  response: String!
+  "An optional label for the session (at most 100 characters)."
+  name: String
+  """
+  True: answer a short-lived access ` + "`" + `token` + "`" + ` plus a ` + "`" + `refreshToken` + "`" + ` for ` + "`" + `refreshSession` + "`" + `.
+  False or absent: one session token that lasts the session lifetime (30 days by default).
+  """
+  refreshable: Boolean
+  "Where to hand over the longest-lived token; JSON if absent."
+  mode: TokenMode
 }
 `, BuiltIn: false},
 	{Name: "../federation.graphqls", Input: `# authgraph as an Apollo Federation v2 subgraph (docs/federation.md). gqlgen's federation
@@ -3529,6 +3859,34 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_Passkey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Passkey_id(ctx, field)
+	case "rawID":
+		return ec.fieldContext_Passkey_rawID(ctx, field)
+	case "name":
+		return ec.fieldContext_Passkey_name(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Passkey_createdAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_Passkey_lastUsedAt(ctx, field)
+	case "authenticator":
+		return ec.fieldContext_Passkey_authenticator(ctx, field)
+	case "aaguid":
+		return ec.fieldContext_Passkey_aaguid(ctx, field)
+	case "backupEligible":
+		return ec.fieldContext_Passkey_backupEligible(ctx, field)
+	case "backupState":
+		return ec.fieldContext_Passkey_backupState(ctx, field)
+	case "transports":
+		return ec.fieldContext_Passkey_transports(ctx, field)
+	case "cloneSuspectedAt":
+		return ec.fieldContext_Passkey_cloneSuspectedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Passkey", field.Name)
+}
+
 func (ec *executionContext) childFields_SecurityEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3699,6 +4057,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_sessions(ctx, field)
 	case "securityEvents":
 		return ec.fieldContext_User_securityEvents(ctx, field)
+	case "passkeys":
+		return ec.fieldContext_User_passkeys(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -4019,6 +4379,20 @@ func (ec *executionContext) field_Mutation_acceptInvitation_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_beginPasskeySignIn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (*model.BeginPasskeySignInInput, error) {
+			return ec.unmarshalOBeginPasskeySignInInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐBeginPasskeySignInInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_changeEmail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4117,6 +4491,20 @@ func (ec *executionContext) field_Mutation_createSessionUsingExternalToken_args(
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createSessionUsingPasskey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateSessionUsingPasskeyInput, error) {
+			return ec.unmarshalNCreateSessionUsingPasskeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingPasskeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createSessionUsingUserKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4193,6 +4581,20 @@ func (ec *executionContext) field_Mutation_deleteAccount_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.DeleteAccountInput, error) {
 			return ec.unmarshalNDeleteAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deletePasskey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeletePasskeyInput, error) {
+			return ec.unmarshalNDeletePasskeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeletePasskeyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4341,6 +4743,20 @@ func (ec *executionContext) field_Mutation_enableUser_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_finishPasskeyRegistration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.FinishPasskeyRegistrationInput, error) {
+			return ec.unmarshalNFinishPasskeyRegistrationInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐFinishPasskeyRegistrationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_redeliverWebhookEvent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4375,6 +4791,20 @@ func (ec *executionContext) field_Mutation_renameAccount_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RenameAccountInput, error) {
 			return ec.unmarshalNRenameAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRenameAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_renamePasskey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RenamePasskeyInput, error) {
+			return ec.unmarshalNRenamePasskeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRenamePasskeyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -7924,6 +8354,321 @@ func (ec *executionContext) fieldContext_Mutation_redeliverWebhookEvent(ctx cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_beginPasskeyRegistration(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_beginPasskeyRegistration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().BeginPasskeyRegistration(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "account:write")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_beginPasskeyRegistration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, "String")
+}
+
+func (ec *executionContext) _Mutation_finishPasskeyRegistration(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_finishPasskeyRegistration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().FinishPasskeyRegistration(ctx, fc.Args["input"].(model.FinishPasskeyRegistrationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "account:write")
+				if err != nil {
+					var zeroVal *auth.Passkey
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.Passkey
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.Passkey) graphql.Marshaler {
+			return ec.marshalNPasskey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐPasskey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_finishPasskeyRegistration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Passkey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_finishPasskeyRegistration_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_renamePasskey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_renamePasskey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RenamePasskey(ctx, fc.Args["input"].(model.RenamePasskeyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "account:write")
+				if err != nil {
+					var zeroVal *auth.Passkey
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.Passkey
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.Passkey) graphql.Marshaler {
+			return ec.marshalNPasskey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐPasskey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_renamePasskey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Passkey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_renamePasskey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deletePasskey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deletePasskey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeletePasskey(ctx, fc.Args["input"].(model.DeletePasskeyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "account:write")
+				if err != nil {
+					var zeroVal *auth.Passkey
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.Passkey
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.Passkey) graphql.Marshaler {
+			return ec.marshalNPasskey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐPasskey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deletePasskey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Passkey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deletePasskey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_beginPasskeySignIn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_beginPasskeySignIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().BeginPasskeySignIn(ctx, fc.Args["input"].(*model.BeginPasskeySignInInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_beginPasskeySignIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_beginPasskeySignIn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createSessionUsingPasskey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSessionUsingPasskey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSessionUsingPasskey(ctx, fc.Args["input"].(model.CreateSessionUsingPasskeyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Session) graphql.Marshaler {
+			return ec.marshalNSession2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSessionUsingPasskey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Session(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSessionUsingPasskey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8014,6 +8759,259 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _Passkey_id(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Passkey().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gid.ID) graphql.Marshaler {
+			return ec.marshalNObjectID2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, true, true, "ObjectID")
+}
+
+func (ec *executionContext) _Passkey_rawID(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_rawID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Passkey().RawID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_rawID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, true, true, "String")
+}
+
+func (ec *executionContext) _Passkey_name(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, false, false, "String")
+}
+
+func (ec *executionContext) _Passkey_createdAt(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Passkey_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Passkey_authenticator(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_authenticator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Passkey().Authenticator(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_authenticator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, true, true, "String")
+}
+
+func (ec *executionContext) _Passkey_aaguid(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_aaguid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Passkey().Aaguid(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_aaguid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, true, true, "String")
+}
+
+func (ec *executionContext) _Passkey_backupEligible(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_backupEligible(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BackupEligible, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_backupEligible(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Passkey_backupState(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_backupState(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BackupState, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_backupState(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Passkey_transports(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_transports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Passkey().Transports(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_transports(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, true, true, "String")
+}
+
+func (ec *executionContext) _Passkey_cloneSuspectedAt(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Passkey_cloneSuspectedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CloneSuspectedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Passkey_cloneSuspectedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Passkey", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _Query_version(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -10194,6 +11192,38 @@ func (ec *executionContext) fieldContext_User_securityEvents(ctx context.Context
 	if fc.Args, err = ec.field_User_securityEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_passkeys(ctx context.Context, field graphql.CollectedField, obj *auth.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_passkeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Passkeys(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*auth.Passkey) graphql.Marshaler {
+			return ec.marshalNPasskey2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐPasskeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_passkeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Passkey(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -12475,6 +13505,48 @@ func UnmarshalAuditEventFilter(ctx context.Context, raw any) (model.AuditEventFi
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputBeginPasskeySignInInput(ctx context.Context, obj any) (model.BeginPasskeySignInInput, error) {
+	var it model.BeginPasskeySignInInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"account"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "account":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("account"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Account = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalBeginPasskeySignInInput unmarshals raw into the BeginPasskeySignInInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalBeginPasskeySignInInput(ctx context.Context, raw any) (model.BeginPasskeySignInInput, error) {
+	var out model.BeginPasskeySignInInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "BeginPasskeySignInInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputChangeEmailInput(ctx context.Context, obj any) (model.ChangeEmailInput, error) {
 	var it model.ChangeEmailInput
 	if obj == nil {
@@ -12885,6 +13957,69 @@ func UnmarshalCreateSessionUsingExternalTokenInput(ctx context.Context, raw any)
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateSessionUsingPasskeyInput(ctx context.Context, obj any) (model.CreateSessionUsingPasskeyInput, error) {
+	var it model.CreateSessionUsingPasskeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"response", "name", "refreshable", "mode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "response":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("response"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Response = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "refreshable":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refreshable"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Refreshable = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐTokenMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSessionUsingPasskeyInput unmarshals raw into the CreateSessionUsingPasskeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSessionUsingPasskeyInput(ctx context.Context, raw any) (model.CreateSessionUsingPasskeyInput, error) {
+	var out model.CreateSessionUsingPasskeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSessionUsingPasskeyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateSessionUsingUserKeyInput(ctx context.Context, obj any) (model.CreateSessionUsingUserKeyInput, error) {
 	var it model.CreateSessionUsingUserKeyInput
 	if obj == nil {
@@ -12966,7 +14101,7 @@ func (ec *executionContext) unmarshalInputCreateSessionUsingUsernameInput(ctx co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"username", "password", "name", "refreshable", "mode", "account", "otp"}
+	fieldsInOrder := [...]string{"username", "password", "name", "refreshable", "mode", "account", "otp", "passkey"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13022,6 +14157,13 @@ func (ec *executionContext) unmarshalInputCreateSessionUsingUsernameInput(ctx co
 				return it, err
 			}
 			it.Otp = data
+		case "passkey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("passkey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Passkey = data
 		}
 	}
 	return it, nil
@@ -13260,6 +14402,48 @@ func (ec *executionContext) unmarshalInputDeleteAccountInput(ctx context.Context
 func UnmarshalDeleteAccountInput(ctx context.Context, raw any) (model.DeleteAccountInput, error) {
 	var out model.DeleteAccountInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDeletePasskeyInput(ctx context.Context, obj any) (model.DeletePasskeyInput, error) {
+	var it model.DeletePasskeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"passkeyId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "passkeyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("passkeyId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PasskeyID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeletePasskeyInput unmarshals raw into the DeletePasskeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeletePasskeyInput(ctx context.Context, raw any) (model.DeletePasskeyInput, error) {
+	var out model.DeletePasskeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeletePasskeyInput", raw, &out)
 	return out, err
 }
 
@@ -13571,6 +14755,55 @@ func UnmarshalEnableTotpInput(ctx context.Context, raw any) (model.EnableTotpInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputFinishPasskeyRegistrationInput(ctx context.Context, obj any) (model.FinishPasskeyRegistrationInput, error) {
+	var it model.FinishPasskeyRegistrationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "response"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "response":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("response"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Response = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalFinishPasskeyRegistrationInput unmarshals raw into the FinishPasskeyRegistrationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalFinishPasskeyRegistrationInput(ctx context.Context, raw any) (model.FinishPasskeyRegistrationInput, error) {
+	var out model.FinishPasskeyRegistrationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "FinishPasskeyRegistrationInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRedeliverWebhookEventInput(ctx context.Context, obj any) (model.RedeliverWebhookEventInput, error) {
 	var it model.RedeliverWebhookEventInput
 	if obj == nil {
@@ -13715,6 +14948,55 @@ func (ec *executionContext) unmarshalInputRenameAccountInput(ctx context.Context
 func UnmarshalRenameAccountInput(ctx context.Context, raw any) (model.RenameAccountInput, error) {
 	var out model.RenameAccountInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RenameAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRenamePasskeyInput(ctx context.Context, obj any) (model.RenamePasskeyInput, error) {
+	var it model.RenamePasskeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"passkeyId", "name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "passkeyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("passkeyId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PasskeyID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRenamePasskeyInput unmarshals raw into the RenamePasskeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRenamePasskeyInput(ctx context.Context, raw any) (model.RenamePasskeyInput, error) {
+	var out model.RenamePasskeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RenamePasskeyInput", raw, &out)
 	return out, err
 }
 
@@ -14237,6 +15519,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Session(ctx, sel, obj)
+	case auth.Passkey:
+		return ec._Passkey(ctx, sel, &obj)
+	case *auth.Passkey:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Passkey(ctx, sel, obj)
 	case auth.Account:
 		return ec._Account(ctx, sel, &obj)
 	case *auth.Account:
@@ -14998,6 +16287,48 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "beginPasskeyRegistration":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_beginPasskeyRegistration(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finishPasskeyRegistration":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_finishPasskeyRegistration(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "renamePasskey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_renamePasskey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletePasskey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deletePasskey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "beginPasskeySignIn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_beginPasskeySignIn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createSessionUsingPasskey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSessionUsingPasskey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15045,6 +16376,94 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var passkeyImplementors = []string{"Passkey", "Node"}
+
+func (ec *executionContext) _Passkey(ctx context.Context, sel ast.SelectionSet, obj *auth.Passkey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, passkeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Passkey")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Passkey_id(ctx, field, obj)
+				})
+		case "rawID":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Passkey_rawID(ctx, field, obj)
+				})
+		case "name":
+			out.Values[i] = ec._Passkey_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Passkey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastUsedAt":
+			out.Values[i] = ec._Passkey_lastUsedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "authenticator":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Passkey_authenticator(ctx, field, obj)
+				})
+		case "aaguid":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Passkey_aaguid(ctx, field, obj)
+				})
+		case "backupEligible":
+			out.Values[i] = ec._Passkey_backupEligible(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "backupState":
+			out.Values[i] = ec._Passkey_backupState(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "transports":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Passkey_transports(ctx, field, obj)
+				})
+		case "cloneSuspectedAt":
+			out.Values[i] = ec._Passkey_cloneSuspectedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15716,6 +17135,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_securityEvents(ctx, field, obj)
+				})
+		case "passkeys":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_passkeys(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -16692,6 +18117,11 @@ func (ec *executionContext) unmarshalNCreateSessionUsingExternalTokenInput2githu
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateSessionUsingPasskeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingPasskeyInput(ctx context.Context, v any) (model.CreateSessionUsingPasskeyInput, error) {
+	res, err := ec.unmarshalInputCreateSessionUsingPasskeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateSessionUsingUserKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingUserKeyInput(ctx context.Context, v any) (model.CreateSessionUsingUserKeyInput, error) {
 	res, err := ec.unmarshalInputCreateSessionUsingUserKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -16737,6 +18167,11 @@ func (ec *executionContext) marshalNDeleteAccountPayload2ᚖgithubᚗcomᚋauthg
 		return graphql.Null
 	}
 	return ec._DeleteAccountPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDeletePasskeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeletePasskeyInput(ctx context.Context, v any) (model.DeletePasskeyInput, error) {
+	res, err := ec.unmarshalInputDeletePasskeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNDeleteSessionsInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteSessionsInput(ctx context.Context, v any) (model.DeleteSessionsInput, error) {
@@ -16849,6 +18284,11 @@ func (ec *executionContext) marshalNFieldSet2string(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalNFinishPasskeyRegistrationInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐFinishPasskeyRegistrationInput(ctx context.Context, v any) (model.FinishPasskeyRegistrationInput, error) {
+	res, err := ec.unmarshalInputFinishPasskeyRegistrationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -16931,6 +18371,30 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋauthgraphᚋauthg
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPasskey2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐPasskeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.Passkey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPasskey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐPasskey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPasskey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐPasskey(ctx context.Context, sel ast.SelectionSet, v *auth.Passkey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Passkey!")
+		return graphql.Null
+	}
+	return ec._Passkey(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRedeliverWebhookEventInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRedeliverWebhookEventInput(ctx context.Context, v any) (model.RedeliverWebhookEventInput, error) {
 	res, err := ec.unmarshalInputRedeliverWebhookEventInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -16938,6 +18402,11 @@ func (ec *executionContext) unmarshalNRedeliverWebhookEventInput2githubᚗcomᚋ
 
 func (ec *executionContext) unmarshalNRenameAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRenameAccountInput(ctx context.Context, v any) (model.RenameAccountInput, error) {
 	res, err := ec.unmarshalInputRenameAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRenamePasskeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRenamePasskeyInput(ctx context.Context, v any) (model.RenamePasskeyInput, error) {
+	res, err := ec.unmarshalInputRenamePasskeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -17117,12 +18586,14 @@ var (
 		"USER_KEY":   auth.MethodUserKey,
 		"EXTERNAL":   auth.MethodExternal,
 		"EMAIL_CODE": auth.MethodEmailCode,
+		"PASSKEY":    auth.MethodPasskey,
 	}
 	marshalNSessionMethod2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSessionMethod = map[auth.SessionMethod]string{
 		auth.MethodPassword:  "PASSWORD",
 		auth.MethodUserKey:   "USER_KEY",
 		auth.MethodExternal:  "EXTERNAL",
 		auth.MethodEmailCode: "EMAIL_CODE",
+		auth.MethodPasskey:   "PASSKEY",
 	}
 )
 
@@ -17806,6 +19277,14 @@ func (ec *executionContext) marshalOAuditOutcome2ᚖgithubᚗcomᚋauthgraphᚋa
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOBeginPasskeySignInInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐBeginPasskeySignInInput(ctx context.Context, v any) (*model.BeginPasskeySignInInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputBeginPasskeySignInInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/gid"
+	"github.com/authgraph/authgraph/internal/passkey"
 )
 
 // ID is the resolver for the id field.
@@ -40,7 +41,7 @@ func (r *mutationResolver) CreateSessionUsingUsername(ctx context.Context, input
 	}
 	ns, err := r.Service.Login(ctx, auth.PasswordLogin{
 		Account: deref(input.Account), Username: input.Username, Password: input.Password,
-		OTP: deref(input.Otp), Name: deref(input.Name),
+		OTP: deref(input.Otp), Name: deref(input.Name), Passkey: []byte(deref(input.Passkey)),
 	}, loginOptions(input.Refreshable)...)
 	if err != nil {
 		return nil, err
@@ -425,6 +426,89 @@ func (r *mutationResolver) RedeliverWebhookEvent(ctx context.Context, input mode
 	return true, nil
 }
 
+// BeginPasskeyRegistration is the resolver for the beginPasskeyRegistration field.
+func (r *mutationResolver) BeginPasskeyRegistration(ctx context.Context) (string, error) {
+	opts, err := r.Service.BeginPasskeyRegistration(ctx)
+	return string(opts), err
+}
+
+// FinishPasskeyRegistration is the resolver for the finishPasskeyRegistration field.
+func (r *mutationResolver) FinishPasskeyRegistration(ctx context.Context, input model.FinishPasskeyRegistrationInput) (*auth.Passkey, error) {
+	return r.Service.FinishPasskeyRegistration(ctx, input.Name, []byte(input.Response))
+}
+
+// RenamePasskey is the resolver for the renamePasskey field.
+func (r *mutationResolver) RenamePasskey(ctx context.Context, input model.RenamePasskeyInput) (*auth.Passkey, error) {
+	id, err := input.PasskeyID.As(typePasskey)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.RenamePasskey(ctx, id, input.Name)
+}
+
+// DeletePasskey is the resolver for the deletePasskey field.
+func (r *mutationResolver) DeletePasskey(ctx context.Context, input model.DeletePasskeyInput) (*auth.Passkey, error) {
+	id, err := input.PasskeyID.As(typePasskey)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.DeletePasskey(ctx, id)
+}
+
+// BeginPasskeySignIn is the resolver for the beginPasskeySignIn field.
+func (r *mutationResolver) BeginPasskeySignIn(ctx context.Context, input *model.BeginPasskeySignInInput) (string, error) {
+	var account string
+	if input != nil {
+		account = deref(input.Account)
+	}
+	opts, err := r.Service.BeginPasskeySignIn(ctx, account)
+	return string(opts), err
+}
+
+// CreateSessionUsingPasskey is the resolver for the createSessionUsingPasskey field.
+func (r *mutationResolver) CreateSessionUsingPasskey(ctx context.Context, input model.CreateSessionUsingPasskeyInput) (*model.Session, error) {
+	mode, err := modeOf(ctx, input.Mode, model.TokenModeJSON)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := r.Service.LoginPasskey(ctx, []byte(input.Response), deref(input.Name), loginOptions(input.Refreshable)...)
+	if err != nil {
+		return nil, err
+	}
+	return r.sessionAnswer(ctx, ns, mode), nil
+}
+
+// ID is the resolver for the id field.
+func (r *passkeyResolver) ID(ctx context.Context, obj *auth.Passkey) (*gid.ID, error) {
+	return &gid.ID{Type: typePasskey, N: obj.ID}, nil
+}
+
+// RawID is the resolver for the rawID field.
+func (r *passkeyResolver) RawID(ctx context.Context, obj *auth.Passkey) (string, error) {
+	return strconv.FormatInt(obj.ID, 10), nil
+}
+
+// Authenticator is the resolver for the authenticator field.
+func (r *passkeyResolver) Authenticator(ctx context.Context, obj *auth.Passkey) (*string, error) {
+	if name := passkey.AuthenticatorName(obj.AAGUID); name != "" {
+		return &name, nil
+	}
+	return nil, nil
+}
+
+// Aaguid is the resolver for the aaguid field.
+func (r *passkeyResolver) Aaguid(ctx context.Context, obj *auth.Passkey) (string, error) {
+	return passkey.FormatAAGUID(obj.AAGUID), nil
+}
+
+// Transports is the resolver for the transports field.
+func (r *passkeyResolver) Transports(ctx context.Context, obj *auth.Passkey) ([]string, error) {
+	if obj.Transports == nil {
+		return []string{}, nil
+	}
+	return obj.Transports, nil
+}
+
 // Version is the resolver for the version field.
 func (r *queryResolver) Version(ctx context.Context) (string, error) {
 	return r.Resolver.Version, nil
@@ -715,6 +799,11 @@ func (r *userResolver) SecurityEvents(ctx context.Context, obj *auth.User, first
 	return eventConnection(page), nil
 }
 
+// Passkeys is the resolver for the passkeys field.
+func (r *userResolver) Passkeys(ctx context.Context, obj *auth.User) ([]*auth.Passkey, error) {
+	return r.Service.Passkeys(ctx, obj.ID)
+}
+
 // ID is the resolver for the id field.
 func (r *userKeyResolver) ID(ctx context.Context, obj *model.UserKey) (*gid.ID, error) {
 	return &gid.ID{Type: typeUserKey, N: obj.ID}, nil
@@ -811,6 +900,9 @@ func (r *Resolver) Account() AccountResolver { return &accountResolver{r} }
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
+// Passkey returns PasskeyResolver implementation.
+func (r *Resolver) Passkey() PasskeyResolver { return &passkeyResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -835,6 +927,7 @@ func (r *Resolver) WebhookDelivery() WebhookDeliveryResolver { return &webhookDe
 type (
 	accountResolver         struct{ *Resolver }
 	mutationResolver        struct{ *Resolver }
+	passkeyResolver         struct{ *Resolver }
 	queryResolver           struct{ *Resolver }
 	securityEventResolver   struct{ *Resolver }
 	sessionResolver         struct{ *Resolver }

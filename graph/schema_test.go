@@ -27,6 +27,8 @@ var publicFields = map[string]bool{
 	"Mutation.createSessionUsingEmailCode":     true,
 	"Mutation.acceptInvitation":                true,
 	"Mutation.createSessionUsingExternalToken": true,
+	"Mutation.beginPasskeySignIn":              true,
+	"Mutation.createSessionUsingPasskey":       true,
 	// Federation's fields (federation.graphqls), which a router calls with no session of
 	// its own: _service answers the schema, as introspection does; _entities guards itself
 	// and answers null for each entity the caller may not see, every one without a session

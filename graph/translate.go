@@ -12,6 +12,7 @@ const (
 	typeSession = "Session"
 	typeAccount = "Account"
 	typeWebhook = "Webhook"
+	typePasskey = "Passkey"
 )
 
 func newSession(ns *auth.NewSession) *model.Session {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"slices"
@@ -21,7 +22,9 @@ import (
 // few KiB, however many requests were sent (each flood is twice its rules' bursts), and
 // that sign-in still works after every flood. A new entry fails here until it has a flood.
 func TestAnonymousFloodsStayBounded(t *testing.T) {
-	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1", "AUTHGRAPH_INTROSPECT_SECRET": introspectSecret})
+	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1", "AUTHGRAPH_INTROSPECT_SECRET": introspectSecret,
+		// Passkeys on: a public URL on a domain (localhost), whatever port the test listens on.
+		"AUTHGRAPH_PUBLIC_URL": "http://localhost:8080"})
 	loginU := `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`
 	loginK := `mutation($k: ObjectID!, $s: String!) { createSessionUsingUserKey(input: {userKeyId: $k, secret: $s}) { token } }`
 	ext := `mutation($t: String!) { createSessionUsingExternalToken(input: {token: $t}) { token } }`
@@ -67,6 +70,15 @@ func TestAnonymousFloodsStayBounded(t *testing.T) {
 		"Mutation.createSessionUsingEmailCode": func(i int, ip string) *gqlResponse {
 			return srv.post(t, "", `mutation($e: String!) { createSessionUsingEmailCode(input: {email: $e, code: "123456"}) { token } }`,
 				map[string]any{"e": fmt.Sprintf("flood%d@example.com", i)}, "X-Forwarded-For", ip)
+		},
+		"Mutation.beginPasskeySignIn": func(i int, ip string) *gqlResponse {
+			return srv.post(t, "", `mutation { beginPasskeySignIn }`, nil, "X-Forwarded-For", ip)
+		},
+		"Mutation.createSessionUsingPasskey": func(i int, ip string) *gqlResponse {
+			// A well-formed response to a challenge nobody made: refused, nothing kept.
+			cd := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"type":"webauthn.get","challenge":"flood%d","origin":"http://localhost:8080"}`, i))
+			return srv.post(t, "", `mutation($r: String!) { createSessionUsingPasskey(input: {response: $r}) { token } }`,
+				map[string]any{"r": fmt.Sprintf(`{"response":{"clientDataJSON":%q}}`, cd)}, "X-Forwarded-For", ip)
 		},
 		"Query._service": func(i int, ip string) *gqlResponse {
 			return srv.post(t, "", "{ _service { sdl } }", nil, "X-Forwarded-For", ip)
@@ -136,6 +148,11 @@ func TestAnonymousFloodsStayBounded(t *testing.T) {
 		}
 		if slices.Contains(w.Rules, ratelimit.RuleEmailCodeID) {
 			bound += ratelimit.DefaultRules()[ratelimit.RuleLoginIP].Burst // one more bucket per address tried
+		}
+		// A begun passkey sign-in keeps its ceremony (until it expires), one per request the
+		// address's limit let through: its burst, and what refills while the flood runs.
+		if slices.Contains(w.Rules, ratelimit.RulePasskeyIP) {
+			bound += 2 * ratelimit.DefaultRules()[ratelimit.RulePasskeyIP].Burst
 		}
 		// A mail request the address's limit let through leaves the recipient's bucket, its
 		// message's sent marker and (once) the queue's stream and group.

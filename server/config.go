@@ -90,6 +90,10 @@ type Config struct {
 	// IntrospectSecret turns token introspection on (POST /introspect): the shared secret
 	// its callers send; empty: off.
 	IntrospectSecret string
+	// WebAuthnRPID and WebAuthnOrigins are the passkeys' relying party (passkeys.go); empty:
+	// from PublicURL.
+	WebAuthnRPID    string
+	WebAuthnOrigins []string
 }
 
 type setting struct {
@@ -163,6 +167,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_AUDIT", "audit", "true", "record every security event in the audit trail (auditEvents, me.securityEvents)", boolean(&c.Audit)},
 		{"AUTHGRAPH_AUDIT_RETENTION", "audit-retention", "2160h", "how long audit events are kept (2160h: 90 days); older ones are trimmed as new ones are written", dur(&c.AuditRetention)},
 		{"AUTHGRAPH_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "let webhooks reach loopback, private and link-local addresses (cloud metadata included): for tests and private networks only", boolean(&c.WebhookAllowPrivate)},
+		{"AUTHGRAPH_WEBAUTHN_RP_ID", "webauthn-rp-id", "", "passkeys' relying party ID, the domain they are bound to (default: AUTHGRAPH_PUBLIC_URL's host; passkeys off if that is an IP address)", str(&c.WebAuthnRPID)},
+		{"AUTHGRAPH_WEBAUTHN_ORIGINS", "webauthn-origins", "", "comma-separated origins passkey ceremonies may come from, each on the RP ID (default: AUTHGRAPH_PUBLIC_URL's origin)", originList(&c.WebAuthnOrigins)},
 		{"AUTHGRAPH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses and CIDR blocks of proxies whose X-Forwarded-For is believed", proxies(&c.TrustedProxies)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
@@ -255,6 +261,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = defaultPublicURL(c.Addr)
+	}
+	if _, _, err := passkeyConfig(c); err != nil {
+		return c, err
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = auth.DefaultSessionTTL

@@ -226,7 +226,8 @@ func mxEntries() []mxEntry {
 	reader := mxOp{label: "read through user(id)", query: readCredentials, field: "user", targeted: true, reach: adminSees,
 		vars: userID, never: credentialPaths}
 	signIns := []string{"Mutation.createSessionUsingUsername", "Mutation.createSessionUsingUserKey",
-		"Mutation.createSessionUsingExternalToken", "Mutation.refreshSession", "Mutation.createSessionUsingEmailCode"}
+		"Mutation.createSessionUsingExternalToken", "Mutation.refreshSession", "Mutation.createSessionUsingEmailCode",
+		"Mutation.createSessionUsingPasskey"}
 	// A public request for a mail: the same answer for every caller, whoever owns the address.
 	mailRequest := func(field string) mxEntry {
 		return mxEntry{field: "Mutation." + field, ops: []mxOp{{field: field,
@@ -358,6 +359,25 @@ func mxEntries() []mxEntry {
 			query: `mutation($p: String) { disableTotp(input: {password: $p}) { user { id } } }`, field: "disableTotp",
 			vars:   func(w *mxWorld, _ mxObject) map[string]any { return map[string]any{"p": w.uPass} },
 			passed: map[mxObject]string{own: "CONFLICT"}}}},
+		// Passkeys (on: the matrix's public URL is on localhost). No op completes a ceremony
+		// (e2e_passkey_test.go does, with a software authenticator): what is checked here is
+		// who reaches each field, and what a bogus response gets once authorized.
+		{field: "Mutation.beginPasskeyRegistration", ops: []mxOp{{query: `mutation { beginPasskeyRegistration }`,
+			field: "beginPasskeyRegistration", vars: noVars}}},
+		{field: "Mutation.finishPasskeyRegistration", ops: []mxOp{{
+			query: `mutation { finishPasskeyRegistration(input: {name: "x", response: "{}"}) { id } }`,
+			field: "finishPasskeyRegistration", vars: noVars, passed: map[mxObject]string{own: "BAD_USER_INPUT"}}}},
+		{field: "Mutation.renamePasskey", ops: []mxOp{{label: "no such passkey",
+			query: `mutation { renamePasskey(input: {passkeyId: "999999999", name: "x"}) { id } }`,
+			field: "renamePasskey", vars: noVars, passed: map[mxObject]string{own: "NOT_FOUND"}}}},
+		{field: "Mutation.deletePasskey", ops: []mxOp{{label: "no such passkey",
+			query: `mutation { deletePasskey(input: {passkeyId: "999999999"}) { id } }`,
+			field: "deletePasskey", vars: noVars, passed: map[mxObject]string{own: "NOT_FOUND"}}}},
+		{field: "Mutation.beginPasskeySignIn", ops: []mxOp{{query: `mutation { beginPasskeySignIn }`,
+			field: "beginPasskeySignIn", vars: noVars}}},
+		{field: "Mutation.createSessionUsingPasskey", ops: []mxOp{{
+			query: `mutation { createSessionUsingPasskey(input: {response: "{}"}) { token } }`,
+			field: "createSessionUsingPasskey", vars: noVars, passed: map[mxObject]string{own: "BAD_USER_INPUT"}}}},
 		{field: "Mutation.disableUser", ops: []mxOp{adminOp("", `mutation($id: ObjectID!) { disableUser(input: {userId: $id}) { id } }`,
 			"disableUser", map[mxObject]string{own: "BAD_USER_INPUT"})}},
 		{field: "Mutation.enableUser", ops: []mxOp{adminOp("", `mutation($id: ObjectID!) { enableUser(input: {userId: $id}) { id } }`,
@@ -689,7 +709,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				// Cheap hashing and no attempt limits: the matrix makes thousands of users,
 				// keys and sign-ins; what it checks is who may do what.
 				"AUTHGRAPH_ARGON2_MEMORY": "8", "AUTHGRAPH_ARGON2_TIME": "1", "AUTHGRAPH_RATE_LIMITS": "off",
-				"AUTHGRAPH_LOG_LEVEL": "warn",
+				"AUTHGRAPH_LOG_LEVEL": "warn", "AUTHGRAPH_PUBLIC_URL": "http://localhost:8080",
 			}
 			var srv *testServer
 			if store == "redis" {

@@ -57,6 +57,13 @@ type AuditEventFilter struct {
 	Until *time.Time `json:"until,omitempty"`
 }
 
+// Start a passkey sign-in.
+type BeginPasskeySignInInput struct {
+	// The slug of the account the sign-in must land in; absent: the account of whichever user
+	// the passkey is. A passkey of another account then answers `INVALID_CREDENTIALS`.
+	Account *string `json:"account,omitempty"`
+}
+
 // A new address for the current user.
 type ChangeEmailInput struct {
 	// The new address.
@@ -145,6 +152,19 @@ type CreateSessionUsingExternalTokenInput struct {
 	Mode *TokenMode `json:"mode,omitempty"`
 }
 
+// Sign in with a passkey.
+type CreateSessionUsingPasskeyInput struct {
+	// The browser's answer, `JSON.stringify(credential)` of what `navigator.credentials.get` gave.
+	Response string `json:"response"`
+	// An optional label for the session (at most 100 characters).
+	Name *string `json:"name,omitempty"`
+	// True: answer a short-lived access `token` plus a `refreshToken` for `refreshSession`.
+	// False or absent: one session token that lasts the session lifetime (30 days by default).
+	Refreshable *bool `json:"refreshable,omitempty"`
+	// Where to hand over the longest-lived token; JSON if absent.
+	Mode *TokenMode `json:"mode,omitempty"`
+}
+
 // Trade a user key's secret for a session.
 type CreateSessionUsingUserKeyInput struct {
 	// The key's id, as answered by `createUserKey` (the integer works too).
@@ -184,6 +204,11 @@ type CreateSessionUsingUsernameInput struct {
 	// authenticator app (accepted for ±30 s of clock skew, once), or an unused recovery code.
 	// Missing, wrong or already used: `OTP_REQUIRED`, answered only when the password is right.
 	Otp *string `json:"otp,omitempty"`
+	// With TOTP on, in place of `otp`: the browser's answer (`JSON.stringify(credential)`) to
+	// `beginPasskeySignIn` by one of the user's passkeys. Refused (another user's passkey, a bad
+	// signature, a used challenge...): `OTP_REQUIRED`, as a wrong code is. Ignored for a user
+	// without TOTP.
+	Passkey *string `json:"passkey,omitempty"`
 }
 
 // A new user.
@@ -235,6 +260,12 @@ type DeleteAccountInput struct {
 type DeleteAccountPayload struct {
 	// The deleted account, as it was.
 	Account *auth.Account `json:"account"`
+}
+
+// Which passkey to delete.
+type DeletePasskeyInput struct {
+	// The passkey.
+	PasskeyID gid.ID `json:"passkeyId"`
 }
 
 // Which session to end.
@@ -315,6 +346,14 @@ type EnableTotpInput struct {
 	Password string `json:"password"`
 }
 
+// Finish registering a passkey.
+type FinishPasskeyRegistrationInput struct {
+	// A label for it: 1 to 100 characters.
+	Name string `json:"name"`
+	// The browser's answer, `JSON.stringify(credential)` of what `navigator.credentials.create` gave.
+	Response string `json:"response"`
+}
+
 // The write operations. Signing in is public; the rest need a session.
 //
 // Every attempt at a secret is rate-limited, per client address and (where it names one) per account: the three
@@ -369,6 +408,14 @@ type RenameAccountInput struct {
 	// The account.
 	AccountID gid.ID `json:"accountId"`
 	// The new display name: 1 to 100 characters, no surrounding spaces.
+	Name string `json:"name"`
+}
+
+// Rename a passkey.
+type RenamePasskeyInput struct {
+	// The passkey.
+	PasskeyID gid.ID `json:"passkeyId"`
+	// The new label: 1 to 100 characters.
 	Name string `json:"name"`
 }
 

@@ -131,6 +131,7 @@ var keyOps = map[string]struct {
 	"LoginUserKey":       {class: signIn},
 	"LoginExternal":      {class: signIn},
 	"LoginEmailCode":     {class: signIn},
+	"LoginPasskey":       {class: signIn},
 	"Refresh":            {class: signIn},
 	"CreateUserKey":      {class: grants},
 	"UserKeys":           {class: readsKeys},

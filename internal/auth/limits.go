@@ -59,6 +59,10 @@ const (
 	// acceptInvitation); identifier: "" (a 256-bit token cannot be guessed: only the
 	// address is counted, to keep one client from flooding the store).
 	AttemptEmailToken Attempt = "email_token"
+	// AttemptPasskey is beginPasskeySignIn and createSessionUsingPasskey; identifier: ""
+	// (a passkey's signature cannot be guessed: only the address is counted, which bounds
+	// the ceremonies one client keeps in the store and the signatures it has checked).
+	AttemptPasskey Attempt = "passkey"
 )
 
 // Limiter decides whether a guarded attempt may go ahead. The server gives the service one

@@ -32,6 +32,9 @@ type PasswordLogin struct {
 	Password string
 	// OTP is a TOTP code or a recovery code, needed when the user has TOTP on.
 	OTP string
+	// Passkey, in place of OTP, is a response to BeginPasskeySignIn by one of the user's
+	// passkeys (JSON).
+	Passkey []byte
 	// Name is an optional label for the session.
 	Name string
 }
@@ -122,7 +125,7 @@ func (s *Service) login(ctx context.Context, in PasswordLogin, ip string, opts [
 		}
 		return nil, invalidCredentials()
 	}
-	if err := s.checkSecondFactor(ctx, ip, u.ID, in.OTP); err != nil {
+	if err := s.checkSecondFactor(ctx, ip, u.ID, in.OTP, in.Passkey); err != nil {
 		return nil, err
 	}
 	if err := s.checkEmailVerified(u); err != nil {

@@ -36,6 +36,9 @@ type Config struct {
 	// External verifies tokens of external identity providers (external.go); nil turns
 	// external sign-in off.
 	External ExternalVerifier
+	// Passkeys does the WebAuthn protocol work of passkeys (passkeys.go); nil turns
+	// passkeys off.
+	Passkeys PasskeyVerifier
 	// IdleTimeout ends a session unused for that long, on top of SessionTTL; 0 turns it off.
 	// It is enforced with the precision of lastUsedAt (LastUsedPrecision).
 	IdleTimeout time.Duration
@@ -80,6 +83,7 @@ type Service struct {
 	factors  totpStore
 	batches  BatchReader // list pages' rows, read many at once
 	emails   EmailTokenStore
+	passkeys PasskeyStore
 	health   pinger
 
 	hasher Hasher
@@ -166,7 +170,7 @@ func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service 
 	}
 	return &Service{
 		users: store, accounts: store, keys: store, sessions: store, families: store,
-		factors: store, batches: store, emails: store, health: store,
+		factors: store, batches: store, emails: store, passkeys: store, health: store,
 		hasher: hasher, clock: c, cfg: cfg, box: box, touch: newTouchThrottle(),
 	}
 }

@@ -9,10 +9,10 @@ import (
 
 // The store interfaces are what the domain needs from persistence, one per area: users
 // (UserStore), accounts (AccountStore, accounts.go), user keys (KeyStore), sessions
-// (SessionStore), refresh token families (RefreshStore, refresh.go) and second factors
-// (TOTPStore, totp.go). Store is their union, which the Redis adapter (internal/redisstore)
-// and the embedded one (internal/memstore) implement and the conformance suite
-// (internal/storetest) checks. A new area adds its interface and one line to Store.
+// (SessionStore), refresh token families (RefreshStore, refresh.go), second factors
+// (TOTPStore, totp.go) and passkeys (PasskeyStore, passkeys.go). Store is their union,
+// which the Redis adapter (internal/redisstore) and the embedded one (internal/memstore)
+// implement and the conformance suite (internal/storetest) checks. A new area adds its interface and one line to Store.
 //
 // Every method returns ErrNotFound (wrapped) for a missing or expired record, ErrConflict for
 // a taken unique value, and ErrUnavailable (wrapped) when the backend cannot be reached.
@@ -37,6 +37,7 @@ type Store interface {
 	TOTPStore       // totp.go
 	BatchReader     // batch.go
 	EmailTokenStore // emailtokens.go
+	PasskeyStore    // passkeys.go
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }
@@ -73,9 +74,9 @@ type UserStore interface {
 	// the name taken until it is released by hand.
 	RenameUser(ctx context.Context, id int64, username string) (*User, error)
 	// DeleteUser removes the user with everything that is theirs: username, keys, sessions,
-	// refresh token families (with every refresh token they issued), second factor, and every
-	// index entry. Of concurrent calls for one user exactly one answers the user;
-	// the others answer ErrNotFound. A call that fails half-way leaves the user unusable (not
+	// refresh token families (with every refresh token they issued), second factor,
+	// passkeys, and every index entry. Of concurrent calls for one user exactly one answers
+	// the user; the others answer ErrNotFound. A call that fails half-way leaves the user unusable (not
 	// found), and a later DeleteUser of the same id finishes the cleanup.
 	DeleteUser(ctx context.Context, id int64) (*User, error)
 }

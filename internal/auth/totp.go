@@ -280,18 +280,23 @@ func (s *Service) TOTPEnabled(ctx context.Context, userID int64) (bool, error) {
 }
 
 // checkSecondFactor is the login's second step, run only once the password has been verified:
-// nil if the user has no TOTP or otp is a valid, unused TOTP or recovery code; OTP_REQUIRED
-// otherwise.
+// nil if the user has no TOTP, or otp is a valid, unused TOTP or recovery code, or (with no
+// otp) passkey is a valid passkey assertion of the user; OTP_REQUIRED otherwise.
 //
 // Every code checked counts against the Limiter (AttemptTOTP, by ip and user), right or
 // wrong; a missing code (the prompt) does not.
-func (s *Service) checkSecondFactor(ctx context.Context, ip string, userID int64, code string) error {
+func (s *Service) checkSecondFactor(ctx context.Context, ip string, userID int64, code string, passkey ...[]byte) error {
 	t, err := s.factors.TOTP(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read totp: %w", err)
+	}
+	// A passkey of the user stands in for the code (passkeys.go): it is a second factor of
+	// its own, and a stronger one.
+	if code == "" && len(passkey) > 0 && len(passkey[0]) > 0 {
+		return s.passkeyFactor(ctx, ip, userID, passkey[0])
 	}
 	if code == "" {
 		return otpRequired()

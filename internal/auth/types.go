@@ -100,6 +100,8 @@ const (
 	MethodExternal SessionMethod = "EXTERNAL"
 	// MethodEmailCode: a code from a sign-in mail (LoginEmailCode).
 	MethodEmailCode SessionMethod = "EMAIL_CODE"
+	// MethodPasskey: a passkey (LoginPasskey), which stands for both factors.
+	MethodPasskey SessionMethod = "PASSKEY"
 )
 
 // Session is a signed-in client. Its token exists only in the answer that made it; the store

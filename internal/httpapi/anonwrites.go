@@ -58,6 +58,18 @@ var AnonymousWrites = []AnonymousWrite{
 		Rules:  []string{ratelimit.RuleExternalIP},
 	},
 	{
+		Entry:  "Mutation.beginPasskeySignIn",
+		Writes: "the address's bucket; a sign-in ceremony (challenge and state, about 500 bytes) for 5 minutes",
+		Rules:  []string{ratelimit.RulePasskeyIP},
+	},
+	{
+		Entry: "Mutation.createSessionUsingPasskey",
+		Writes: "the address's bucket; it takes (deletes) the ceremony its challenge names; with a valid " +
+			"assertion: a session (and a refresh token family when asked), the passkey's counter and lastUsedAt; " +
+			"with a counter that went backwards: the passkey's cloneSuspectedAt",
+		Rules: []string{ratelimit.RulePasskeyIP},
+	},
+	{
 		Entry:  "Mutation.refreshSession",
 		Writes: "the address's bucket; with a live refresh token: the rotated family and a new session",
 		Rules:  []string{ratelimit.RuleRefreshIP},

@@ -26,12 +26,13 @@ var layers = []struct {
 		"internal/metrics", "internal/oidc", "internal/redisbudget", "internal/redistest",
 		"internal/requestid", "internal/schemadoc", "internal/tracing", "internal/webui",
 		"internal/layers", "internal/mail", "internal/mail/mailtest", "internal/reqtoken", "internal/webhook",
+		"internal/passkey/passkeytest",
 	}},
 	{"domain", []string{"internal/auth"}},
 	{"error mapping", []string{"internal/errmap"}},
 	{"adapters", []string{
 		"internal/memstore", "internal/redisstore", "internal/sessioncache", "internal/ratelimit",
-		"internal/hashpool", "internal/storetest", "internal/oidc/oidctest",
+		"internal/hashpool", "internal/storetest", "internal/oidc/oidctest", "internal/passkey",
 		"graph/model", "graph/scalar",
 	}},
 	// The embeddable verifier: a public package that products import; it reads the store's

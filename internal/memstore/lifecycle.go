@@ -60,7 +60,7 @@ func (s *Store) CountUsers(context.Context) (int, error) {
 }
 
 // DeleteUser implements auth.UserStore: the user, their username, keys, sessions, refresh
-// token families and second factor.
+// token families, second factor and passkeys.
 func (s *Store) DeleteUser(_ context.Context, id int64) (*auth.User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -85,6 +85,7 @@ func (s *Store) DeleteUser(_ context.Context, id int64) (*auth.User, error) {
 	delete(s.sessionsOf, id)
 	delete(s.totp, id)
 	delete(s.enrolling, id)
+	s.deletePasskeysOf(id)
 	if byAccount := s.byUsername[u.Username]; byAccount[u.AccountID] == id {
 		delete(byAccount, u.AccountID)
 		if len(byAccount) == 0 {

@@ -41,8 +41,9 @@ type Store struct {
 	// that sessions nobody looks up again do not pile up forever.
 	sweepAt int
 
-	refresh refreshState // families.go
-	email   emailState   // emailtokens.go
+	refresh  refreshState // families.go
+	email    emailState   // emailtokens.go
+	passkeys passkeyState // passkeys.go
 }
 
 var _ auth.Store = (*Store)(nil)
@@ -63,6 +64,7 @@ func New(c clock.Clock) *Store {
 		byDigest:   map[token.Digest]int64{},
 		sessionsOf: map[int64]map[int64]struct{}{},
 		refresh:    newRefreshState(),
+		passkeys:   newPasskeyState(),
 	}
 }
 

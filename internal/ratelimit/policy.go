@@ -86,6 +86,13 @@ func (p *Policy) CheckExternalLogin(ctx context.Context, ip string) error {
 	return p.take(ctx, RuleExternalIP, ipKey(ip))
 }
 
+// CheckPasskey counts a passkey sign-in step (begun or finished) from ip. A signature cannot
+// be guessed, so only the address is counted: the bound is on the ceremonies one client
+// keeps in the store and the signatures it has the server check.
+func (p *Policy) CheckPasskey(ctx context.Context, ip string) error {
+	return p.take(ctx, RulePasskeyIP, ipKey(ip))
+}
+
 // CheckTOTP counts a TOTP code check for the user userID from ip, against the address's
 // login budget and the account's TOTP budget. Every check counts, right or wrong: only
 // someone who has passed the password step can make one, and a six-digit code needs a

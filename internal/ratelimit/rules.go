@@ -46,6 +46,8 @@ const (
 	// RuleIntrospectIP counts token introspection requests (POST /introspect and its
 	// auth_request variant) from one address, before the caller is authenticated.
 	RuleIntrospectIP = "introspect:ip"
+	// RulePasskeyIP counts passkey sign-ins, begun and finished, from one address.
+	RulePasskeyIP = "passkey:ip"
 )
 
 // DefaultRules returns the limits used when configuration sets none. They throttle one
@@ -77,6 +79,9 @@ func DefaultRules() map[string]Limit {
 		// A gateway asks once per request it forwards, all from one address: wide (100 a
 		// second), still a bound on the secret guesses and store reads of one address.
 		RuleIntrospectIP: {Rate: 6000, Burst: 1000, Period: time.Minute},
+		// A sign-in is two calls; each begun one keeps a ceremony (about 500 bytes) for 5
+		// minutes, so one address holds at most a few hundred at a time.
+		RulePasskeyIP: {Rate: 60, Burst: 30, Period: time.Minute},
 	}
 }
 

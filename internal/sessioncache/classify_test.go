@@ -91,6 +91,14 @@ var storeMethods = map[string]struct {
 	"UseTOTPStep":     {passthrough, "Authenticate reads no second factor"},
 	"UseRecoveryCode": {passthrough, "Authenticate reads no second factor"},
 	"DisableTOTP":     {passthrough, "Authenticate reads no second factor"},
+	// Passkeys: checked at sign-in only; deleting one ends no session.
+	"SavePasskeyCeremony":   {passthrough, "Authenticate reads no passkey"},
+	"TakePasskeyCeremony":   {passthrough, "Authenticate reads no passkey"},
+	"CreatePasskey":         {passthrough, "Authenticate reads no passkey"},
+	"PasskeysOf":            {passthrough, "Authenticate reads no passkey"},
+	"PasskeyByCredentialID": {passthrough, "Authenticate reads no passkey"},
+	"UpdatePasskey":         {passthrough, "Authenticate reads no passkey"},
+	"DeletePasskey":         {passthrough, "Authenticate reads no passkey, and a session outlives the passkey it was made with"},
 	// Health.
 	"Ping": {passthrough, "a health check"},
 }

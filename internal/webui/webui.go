@@ -2,9 +2,10 @@
 // username or email and password, or with a code sent by email), sign up, recover a
 // forgotten password, see and manage your user keys and sessions (each told apart by its
 // client and device), sign out one session or all others, change your password or email
-// address, turn two-step sign-in (TOTP) on and off. It is also where the links in mails
-// lead: they carry their token in the URL fragment, which no browser sends to a server. It
-// is plain HTML, CSS and JavaScript embedded in the binary (no build step, no CDN), and
+// address, turn two-step sign-in (TOTP) on and off, add, rename and delete passkeys and sign
+// in with one (a button, and autofill where the browser offers it). It is also where the
+// links in mails lead: they carry their token in the URL fragment, which no browser sends to
+// a server. It is plain HTML, CSS and JavaScript embedded in the binary (no build step, no CDN), and
 // talks to the GraphQL API at /graphql like any other client.
 package webui
 

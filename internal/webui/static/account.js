@@ -1,6 +1,7 @@
 // The account page: sign in (with a password or a code sent by email), sign up, recover a
 // forgotten password, list and manage your keys and sessions, change your password or email
-// address, set up two-step sign-in (TOTP), sign out.
+// address, set up two-step sign-in (TOTP), add and manage passkeys and sign in with one, sign
+// out.
 //
 // Links in mails open this page with what it needs in the URL fragment
 // (#view=reset&token=age_…): browsers send no fragment to any server, so the token is in no
@@ -84,7 +85,9 @@
   function showSignIn(username) {
     $("whoami").hidden = true;
     if (username) $("username").value = username;
+    $("passkey-signin-row").hidden = !passkeysSupported();
     showPanel("signin", username ? "password" : "username");
+    offerPasskeyAutofill();
   }
 
   // mailSent tells that a mail is on its way (or, for requests that answer the same whoever
@@ -156,11 +159,13 @@
       userKeys(first: 1000) { nodes { id name createdAt lastUsedAt expiresAt } }
       sessions(first: 1000) { nodes { id name method clientName clientVersion userAgent ip createdAt lastUsedAt expiresAt current } }
       securityEvents(first: 20) { nodes { id time type outcome reason ip userAgent } }
+      passkeys { id name createdAt lastUsedAt authenticator backupEligible cloneSuspectedAt }
     }
   }`;
 
   async function loadAccount() {
     const { me } = await gql(ACCOUNT);
+    cancelConditional();
     for (const p of PANELS) $(p).hidden = true;
     $("account").hidden = false;
     $("whoami").hidden = false;
@@ -184,6 +189,7 @@
     }
     $("no-keys").hidden = me.userKeys.nodes.length > 0;
     $("keys-table").hidden = me.userKeys.nodes.length === 0;
+    showPasskeys(me.passkeys);
 
     const sessions = $("sessions-table").tBodies[0];
     sessions.replaceChildren();
@@ -248,6 +254,206 @@
     }
     $("no-activity").hidden = events.length > 0;
     $("activity-table").hidden = events.length === 0;
+  }
+
+  // --- passkeys ------------------------------------------------------------------------
+  // WebAuthn through navigator.credentials. The server answers options as JSON with its
+  // binary fields in base64url, and takes the credential back as JSON the same way; the
+  // conversions are done here, so that browsers without PublicKeyCredential.toJSON work too.
+  const passkeysSupported = () => typeof window.PublicKeyCredential === "function" && !!navigator.credentials;
+
+  function b64u(buf) {
+    let s = "";
+    for (const b of new Uint8Array(buf)) s += String.fromCharCode(b);
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function fromB64u(s) {
+    const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0)).buffer;
+  }
+
+  function creationOptions(json) {
+    const o = JSON.parse(json).publicKey;
+    o.challenge = fromB64u(o.challenge);
+    o.user.id = fromB64u(o.user.id);
+    for (const c of o.excludeCredentials || []) c.id = fromB64u(c.id);
+    return o;
+  }
+  function requestOptions(json) {
+    const o = JSON.parse(json).publicKey;
+    o.challenge = fromB64u(o.challenge);
+    for (const c of o.allowCredentials || []) c.id = fromB64u(c.id);
+    return o;
+  }
+
+  function credentialJSON(cred) {
+    const r = cred.response;
+    const out = {
+      id: cred.id, rawId: b64u(cred.rawId), type: cred.type,
+      clientExtensionResults: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+      response: { clientDataJSON: b64u(r.clientDataJSON) },
+    };
+    if (cred.authenticatorAttachment) out.authenticatorAttachment = cred.authenticatorAttachment;
+    if (r.attestationObject) {
+      out.response.attestationObject = b64u(r.attestationObject);
+      if (r.getTransports) out.response.transports = r.getTransports();
+    } else {
+      out.response.authenticatorData = b64u(r.authenticatorData);
+      out.response.signature = b64u(r.signature);
+      if (r.userHandle) out.response.userHandle = b64u(r.userHandle);
+    }
+    return JSON.stringify(out);
+  }
+
+  // A browser that refuses or is cancelled says so in a DOMException: told plainly.
+  function ceremonyFailed(err) {
+    if (err instanceof ApiError) return err;
+    const cancelled = err && (err.name === "NotAllowedError" || err.name === "AbortError");
+    return new ApiError(err && err.name ? err.name : "ERROR", cancelled
+      ? "The passkey request was cancelled or timed out."
+      : "The browser could not use a passkey: " + (err && err.message ? err.message : err));
+  }
+
+  function showPasskeys(list) {
+    const supported = passkeysSupported();
+    $("passkeys-unsupported").hidden = supported;
+    $("passkey-form").hidden = !supported;
+    const body = $("passkeys-table").tBodies[0];
+    body.replaceChildren();
+    for (const k of list) {
+      const tr = document.createElement("tr");
+      tr.dataset.passkeyId = k.id;
+      const name = cell(tr, k.name);
+      if (k.cloneSuspectedAt) {
+        const warn = document.createElement("strong");
+        warn.className = "unverified";
+        warn.textContent = " (refused on " + fmt(k.cloneSuspectedAt) + ": it may have been copied; delete it)";
+        name.appendChild(warn);
+      }
+      cell(tr, (k.authenticator || "passkey") + (k.backupEligible ? ", synced" : ""));
+      cell(tr, fmt(k.createdAt));
+      cell(tr, fmt(k.lastUsedAt));
+      const actions = document.createElement("td");
+      const rename = document.createElement("button");
+      rename.type = "button";
+      rename.className = "secondary";
+      rename.textContent = "Rename";
+      rename.setAttribute("aria-label", "Rename passkey " + k.name);
+      rename.addEventListener("click", () => editPasskeyName(tr, name, k));
+      const del = document.createElement("button");
+      del.type = "button";
+      del.className = "danger";
+      del.textContent = "Delete";
+      del.setAttribute("aria-label", "Delete passkey " + k.name);
+      del.addEventListener("click", () => busy(del, () => deletePasskey(k)));
+      actions.append(rename, " ", del);
+      tr.appendChild(actions);
+      body.appendChild(tr);
+    }
+    $("no-passkeys").hidden = list.length > 0;
+    $("passkeys-table").hidden = list.length === 0;
+  }
+
+  async function addPasskey(ev) {
+    ev.preventDefault();
+    const name = $("passkey-name").value.trim() || "passkey";
+    await busy($("passkey-add"), async () => {
+      const { beginPasskeyRegistration: opts } = await gql(`mutation AccountBeginPasskey { beginPasskeyRegistration }`);
+      let cred;
+      try {
+        cred = await navigator.credentials.create({ publicKey: creationOptions(opts) });
+      } catch (err) {
+        throw ceremonyFailed(err);
+      }
+      await gql(`mutation AccountFinishPasskey($input: FinishPasskeyRegistrationInput!) {
+        finishPasskeyRegistration(input: $input) { id } }`, { input: { name, response: credentialJSON(cred) } });
+      $("passkey-name").value = "";
+      await loadAccount();
+      say("Passkey added: you can sign in with it now.");
+    });
+  }
+
+  function editPasskeyName(tr, nameCell, k) {
+    const input = document.createElement("input");
+    input.value = k.name;
+    input.maxLength = 100;
+    input.setAttribute("aria-label", "New name of passkey " + k.name);
+    const save = document.createElement("button");
+    save.type = "button";
+    save.textContent = "Save";
+    save.className = "passkey-save";
+    save.addEventListener("click", () => busy(save, async () => {
+      await gql(`mutation AccountRenamePasskey($input: RenamePasskeyInput!) { renamePasskey(input: $input) { id } }`,
+        { input: { passkeyId: k.id, name: input.value.trim() } });
+      await loadAccount();
+      say("Passkey renamed.");
+    }));
+    nameCell.replaceChildren(input, save);
+    input.focus();
+  }
+
+  async function deletePasskey(k) {
+    await gql(`mutation AccountDeletePasskey($input: DeletePasskeyInput!) { deletePasskey(input: $input) { id } }`,
+      { input: { passkeyId: k.id } });
+    await loadAccount();
+    say("Passkey " + k.name + " deleted: it signs you in no more.");
+  }
+
+  // The sign-in form offers passkeys two ways: the button (a modal browser prompt), and
+  // autofill (conditional mediation) on the username field where the browser has it. Only
+  // one WebAuthn request may be pending, so the autofill one is cancelled before the modal.
+  let conditional = null;
+
+  function cancelConditional() {
+    if (conditional) conditional.abort();
+    conditional = null;
+  }
+
+  async function passkeyOptions() {
+    const input = {};
+    const account = $("account-slug").value.trim();
+    if (account) input.account = account;
+    const { beginPasskeySignIn: opts } = await gql(`mutation AccountBeginPasskeySignIn($input: BeginPasskeySignInInput) {
+      beginPasskeySignIn(input: $input) }`, { input });
+    return requestOptions(opts);
+  }
+
+  async function finishPasskeySignIn(cred) {
+    await gql(`mutation AccountPasskeySignIn($input: CreateSessionUsingPasskeyInput!) {
+      createSessionUsingPasskey(input: $input) { id } }`,
+    { input: { response: credentialJSON(cred), name: "account page", mode: "COOKIE" } });
+    $("password").value = "";
+    await loadAccount();
+    say("Signed in with a passkey.");
+  }
+
+  async function passkeySignIn() {
+    cancelConditional();
+    const publicKey = await passkeyOptions();
+    let cred;
+    try {
+      cred = await navigator.credentials.get({ publicKey });
+    } catch (err) {
+      throw ceremonyFailed(err);
+    }
+    await finishPasskeySignIn(cred);
+  }
+
+  async function offerPasskeyAutofill() {
+    cancelConditional();
+    if (!passkeysSupported() || !PublicKeyCredential.isConditionalMediationAvailable ||
+      !(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+    const ctl = new AbortController();
+    conditional = ctl;
+    let cred;
+    try {
+      const publicKey = await passkeyOptions();
+      cred = await navigator.credentials.get({ publicKey, mediation: "conditional", signal: ctl.signal });
+    } catch (err) {
+      return; // cancelled (the button, a password sign-in) or unavailable: the form remains
+    }
+    if (conditional === ctl) conditional = null;
+    await busy(null, () => finishPasskeySignIn(cred));
   }
 
   // --- email address --------------------------------------------------------------------
@@ -771,7 +977,9 @@
 
   // --- start ----------------------------------------------------------------------------
   async function start() {
-    $("signin-form").addEventListener("submit", signIn);
+    $("signin-form").addEventListener("submit", (ev) => { cancelConditional(); signIn(ev); });
+    $("passkey-signin").addEventListener("click", () => busy($("passkey-signin"), passkeySignIn));
+    $("passkey-form").addEventListener("submit", addPasskey);
     $("key-form").addEventListener("submit", createKey);
     $("copy-secret").addEventListener("click", copySecret);
     $("dismiss-secret").addEventListener("click", dismissSecret);
