@@ -37,6 +37,7 @@ type Store interface {
 	TOTPStore       // totp.go
 	BatchReader     // batch.go
 	EmailTokenStore // emailtokens.go
+	IdentityStore   // identities.go
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }
@@ -73,7 +74,8 @@ type UserStore interface {
 	// the name taken until it is released by hand.
 	RenameUser(ctx context.Context, id int64, username string) (*User, error)
 	// DeleteUser removes the user with everything that is theirs: username, keys, sessions,
-	// refresh token families (with every refresh token they issued), second factor, and every
+	// refresh token families (with every refresh token they issued), second factor, linked
+	// identities, and every
 	// index entry. Of concurrent calls for one user exactly one answers the user;
 	// the others answer ErrNotFound. A call that fails half-way leaves the user unusable (not
 	// found), and a later DeleteUser of the same id finishes the cleanup.

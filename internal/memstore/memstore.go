@@ -41,8 +41,9 @@ type Store struct {
 	// that sessions nobody looks up again do not pile up forever.
 	sweepAt int
 
-	refresh refreshState // families.go
-	email   emailState   // emailtokens.go
+	refresh    refreshState  // families.go
+	email      emailState    // emailtokens.go
+	identities identityState // identities.go
 }
 
 var _ auth.Store = (*Store)(nil)

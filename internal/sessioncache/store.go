@@ -76,6 +76,7 @@ type Store struct {
 	totpStore
 	batchReader
 	emailTokenStore
+	identityStore
 	pinger
 
 	bus     Bus
@@ -104,6 +105,7 @@ type (
 	totpStore       = auth.TOTPStore
 	batchReader     = auth.BatchReader
 	emailTokenStore = auth.EmailTokenStore
+	identityStore   = auth.IdentityStore
 	pinger          interface {
 		Ping(ctx context.Context) error
 	}
@@ -128,7 +130,7 @@ func New(next auth.Store, bus Bus, opts Options) *Store {
 	s := &Store{
 		next:      next,
 		userStore: next, accountStore: next, keyStore: next, sessionStore: next,
-		refreshStore: next, totpStore: next, batchReader: next, emailTokenStore: next, pinger: next,
+		refreshStore: next, totpStore: next, batchReader: next, emailTokenStore: next, identityStore: next, pinger: next,
 		bus: bus, c: newCache(opts.Size, opts.TTL), clock: opts.Clock,
 		onEvent: opts.OnEvent, pubTO: opts.PublishTimeout,
 		cancel: cancel, done: make(chan struct{}), upCh: make(chan struct{}),
