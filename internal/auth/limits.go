@@ -58,6 +58,10 @@ const (
 	// acceptInvitation); identifier: "" (a 256-bit token cannot be guessed: only the
 	// address is counted, to keep one client from flooding the store).
 	AttemptEmailToken Attempt = "email_token"
+	// AttemptSSO is a step of the authorization code flow (its start, which writes a flow,
+	// its callback and createSessionUsingAuthorizationCode, which ask the provider);
+	// identifier: "".
+	AttemptSSO Attempt = "sso"
 )
 
 // Limiter decides whether a guarded attempt may go ahead. The server gives the service one

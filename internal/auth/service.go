@@ -56,6 +56,8 @@ type Config struct {
 	// checked) to a user whose email is not verified yet; a user without an email is not
 	// concerned.
 	RequireVerifiedEmail bool
+	// SSO is the providers of the authorization code flow (sso.go); none: off.
+	SSO SSOConfig
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days.
@@ -68,15 +70,16 @@ const DefaultSessionTTL = 30 * 24 * time.Hour
 // from one Store; a test or a decorator that cares about one area sees at a glance what the
 // domain needs of it.
 type Service struct {
-	users    userStore
-	accounts accountStore
-	keys     keyStore
-	sessions sessionStore
-	families familyStore
-	factors  totpStore
-	batches  BatchReader // list pages' rows, read many at once
-	emails   EmailTokenStore
-	health   pinger
+	users      userStore
+	accounts   accountStore
+	keys       keyStore
+	sessions   sessionStore
+	families   familyStore
+	factors    totpStore
+	batches    BatchReader // list pages' rows, read many at once
+	emails     EmailTokenStore
+	identities IdentityStore
+	health     pinger
 
 	hasher Hasher
 	clock  clock.Clock
@@ -162,7 +165,7 @@ func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service 
 	}
 	return &Service{
 		users: store, accounts: store, keys: store, sessions: store, families: store,
-		factors: store, batches: store, emails: store, health: store,
+		factors: store, batches: store, emails: store, identities: store, health: store,
 		hasher: hasher, clock: c, cfg: cfg, box: box, touch: newTouchThrottle(),
 	}
 }
