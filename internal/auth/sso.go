@@ -55,10 +55,11 @@ type SSOIdentity struct {
 type SSOProvider interface {
 	// AuthURL is where the browser is sent to sign in: the provider's authorization
 	// endpoint with state, nonce, the S256 challenge of verifier and the server's callback.
-	AuthURL(state, nonce, verifier string) string
+	// It may need the provider's metadata, hence ctx and ErrUnavailable.
+	AuthURL(ctx context.Context, state, nonce, verifier string) (string, error)
 	// Exchange trades code and its PKCE verifier for the identity in the ID token, whose
-	// nonce must be nonce (or, when nonce is "", carry none... or any, for a client that did
-	// not send one). redirectURI "" is the server's own callback.
+	// nonce must be nonce; "" (a client that ran the flow without one) checks none.
+	// redirectURI "" is the server's own callback.
 	Exchange(ctx context.Context, code, verifier, redirectURI, nonce string) (SSOIdentity, error)
 	// AllowsRedirect reports whether a client that runs the flow itself may use redirectURI.
 	AllowsRedirect(redirectURI string) bool
@@ -187,10 +188,15 @@ func (s *Service) StartSSO(ctx context.Context, provider, returnTo string, link 
 		StateDigest: token.Sum(state), Binding: token.Sum(binding), Provider: provider,
 		Nonce: nonce, Verifier: verifier, ReturnTo: returnTo, LinkUserID: linkUser, ExpiresAt: exp,
 	}
+	// The URL first: a provider that is down leaves no flow behind.
+	u, err := p.Provider.AuthURL(ctx, state, nonce, verifier)
+	if err != nil {
+		return nil, fmt.Errorf("identity provider: %w", err)
+	}
 	if err := s.identities.CreateAuthFlow(ctx, f); err != nil {
 		return nil, fmt.Errorf("save auth flow: %w", err)
 	}
-	return &SSOStart{URL: p.Provider.AuthURL(state, nonce, verifier), Binding: binding, ExpiresAt: exp}, nil
+	return &SSOStart{URL: u, Binding: binding, ExpiresAt: exp}, nil
 }
 
 func (s *Service) ssoFlowTTL() time.Duration {
