@@ -30,6 +30,14 @@ func (r *accountResolver) SignUpPolicy(ctx context.Context, obj *auth.Account) (
 	return r.Service.SignUpPolicyOf(obj), nil
 }
 
+// Email is the resolver for the email field.
+func (r *linkedIdentityResolver) Email(ctx context.Context, obj *auth.LinkedIdentity) (*string, error) {
+	if obj.Email == "" {
+		return nil, nil
+	}
+	return &obj.Email, nil
+}
+
 // CreateSessionUsingUsername is the resolver for the createSessionUsingUsername field.
 func (r *mutationResolver) CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error) {
 	mode, err := modeOf(ctx, input.Mode, model.TokenModeJSON)
@@ -383,6 +391,19 @@ func (r *mutationResolver) SetAccountSignUpPolicy(ctx context.Context, input mod
 	return r.Service.SetAccountSignUpPolicy(ctx, id, p)
 }
 
+// CreateSessionUsingAuthorizationCode is the resolver for the createSessionUsingAuthorizationCode field.
+func (r *mutationResolver) CreateSessionUsingAuthorizationCode(ctx context.Context, input model.CreateSessionUsingAuthorizationCodeInput) (*model.Session, error) {
+	return r.createSessionUsingAuthorizationCode(ctx, input)
+}
+
+// UnlinkIdentity is the resolver for the unlinkIdentity field.
+func (r *mutationResolver) UnlinkIdentity(ctx context.Context, input model.UnlinkIdentityInput) (*auth.User, error) {
+	if _, err := r.Service.UnlinkIdentity(ctx, input.Provider, input.Subject); err != nil {
+		return nil, err
+	}
+	return r.Service.Me(ctx)
+}
+
 // Version is the resolver for the version field.
 func (r *queryResolver) Version(ctx context.Context) (string, error) {
 	return r.Resolver.Version, nil
@@ -426,6 +447,16 @@ func (r *queryResolver) Accounts(ctx context.Context, first *int, after *string,
 		return nil, err
 	}
 	return accountConnection(page), nil
+}
+
+// SignInProviders is the resolver for the signInProviders field.
+func (r *queryResolver) SignInProviders(ctx context.Context) ([]*auth.SSOProviderName, error) {
+	names := r.Service.SSOProviderNames()
+	out := make([]*auth.SSOProviderName, len(names))
+	for i := range names {
+		out[i] = &names[i]
+	}
+	return out, nil
 }
 
 // ID is the resolver for the id field.
@@ -546,6 +577,11 @@ func (r *userResolver) Sessions(ctx context.Context, obj *auth.User, first *int,
 	return conn, nil
 }
 
+// Identities is the resolver for the identities field.
+func (r *userResolver) Identities(ctx context.Context, obj *auth.User) ([]*auth.LinkedIdentity, error) {
+	return r.Service.Identities(ctx, obj.ID)
+}
+
 // ID is the resolver for the id field.
 func (r *userKeyResolver) ID(ctx context.Context, obj *model.UserKey) (*gid.ID, error) {
 	return &gid.ID{Type: typeUserKey, N: obj.ID}, nil
@@ -568,6 +604,9 @@ func (r *userKeyResolver) Scopes(ctx context.Context, obj *model.UserKey) ([]str
 // Account returns AccountResolver implementation.
 func (r *Resolver) Account() AccountResolver { return &accountResolver{r} }
 
+// LinkedIdentity returns LinkedIdentityResolver implementation.
+func (r *Resolver) LinkedIdentity() LinkedIdentityResolver { return &linkedIdentityResolver{r} }
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
@@ -584,10 +623,11 @@ func (r *Resolver) User() UserResolver { return &userResolver{r} }
 func (r *Resolver) UserKey() UserKeyResolver { return &userKeyResolver{r} }
 
 type (
-	accountResolver  struct{ *Resolver }
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
-	sessionResolver  struct{ *Resolver }
-	userResolver     struct{ *Resolver }
-	userKeyResolver  struct{ *Resolver }
+	accountResolver        struct{ *Resolver }
+	linkedIdentityResolver struct{ *Resolver }
+	mutationResolver       struct{ *Resolver }
+	queryResolver          struct{ *Resolver }
+	sessionResolver        struct{ *Resolver }
+	userResolver           struct{ *Resolver }
+	userKeyResolver        struct{ *Resolver }
 )

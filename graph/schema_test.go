@@ -27,6 +27,10 @@ var publicFields = map[string]bool{
 	"Mutation.createSessionUsingEmailCode":     true,
 	"Mutation.acceptInvitation":                true,
 	"Mutation.createSessionUsingExternalToken": true,
+	// Sign-in through an identity provider: the provider list for the buttons, and the
+	// code an app obtained itself.
+	"Query.signInProviders":                        true,
+	"Mutation.createSessionUsingAuthorizationCode": true,
 }
 
 var guards = []string{"auth", "hasRole", "hasScope"}

@@ -123,6 +123,8 @@ func (l policyLimiter) Check(ctx context.Context, a auth.Attempt, ip, id string)
 		err = l.p.CheckEmailToken(ctx, ip)
 	case auth.AttemptEmailCode:
 		err = l.p.CheckLogin(ctx, ip, account(a, id))
+	case auth.AttemptSSO:
+		err = l.p.CheckSSO(ctx, ip)
 	default:
 		return fmt.Errorf("ratelimit: no policy for attempt %q", a)
 	}

@@ -169,6 +169,9 @@ func (s *Service) StartSSO(ctx context.Context, provider, returnTo string, link 
 	}
 	var linkUser int64
 	if link {
+		if _, err := requireScope(ctx, ScopeAccountWrite); err != nil {
+			return nil, err
+		}
 		if err := s.RequireRecentAuthentication(ctx); err != nil {
 			return nil, err
 		}
@@ -408,23 +411,30 @@ func (s *Service) link(ctx context.Context, provider string, userID int64, id SS
 	return l, nil
 }
 
-// Identities lists the identities linked to the current user.
-func (s *Service) Identities(ctx context.Context) ([]*LinkedIdentity, error) {
-	p, err := requirePrincipal(ctx)
+// Identities lists the identities linked to a user: the current user's, or one an admin may
+// see (as Sessions).
+func (s *Service) Identities(ctx context.Context, userID int64) ([]*LinkedIdentity, error) {
+	p, err := requireScope(ctx, ScopeRead)
 	if err != nil {
 		return nil, err
 	}
-	return s.identities.IdentitiesOf(ctx, p.User.ID)
+	if !canSee(p, userID) {
+		return nil, Errorf(CodeNotFound, "user not found")
+	}
+	return s.identities.IdentitiesOf(ctx, userID)
 }
 
 // UnlinkIdentity removes one of the current user's linked identities. It needs a recent
-// sign-in, and refuses (CONFLICT) to remove the last way the user has to sign in: a user
+// sign-in and the account:write scope, and refuses (CONFLICT) to remove the last way the user has to sign in: a user
 // without a password keeps at least one link.
 func (s *Service) UnlinkIdentity(ctx context.Context, provider, subject string) (*LinkedIdentity, error) {
+	p, err := requireScope(ctx, ScopeAccountWrite)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.RequireRecentAuthentication(ctx); err != nil {
 		return nil, err
 	}
-	p := PrincipalFrom(ctx)
 	links, err := s.identities.IdentitiesOf(ctx, p.User.ID)
 	if err != nil {
 		return nil, fmt.Errorf("list identities: %w", err)

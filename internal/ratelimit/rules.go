@@ -41,6 +41,10 @@ const (
 	// RuleIntrospectIP counts token introspection requests (POST /introspect and its
 	// auth_request variant) from one address, before the caller is authenticated.
 	RuleIntrospectIP = "introspect:ip"
+	// RuleSSOIP counts the steps of sign-in through an identity provider from one address:
+	// starting a flow (which stores it), its callback and createSessionUsingAuthorizationCode
+	// (which call the provider).
+	RuleSSOIP = "sso:ip"
 )
 
 // DefaultRules returns the limits used when configuration sets none. They throttle one
@@ -70,6 +74,8 @@ func DefaultRules() map[string]Limit {
 		// A gateway asks once per request it forwards, all from one address: wide (100 a
 		// second), still a bound on the secret guesses and store reads of one address.
 		RuleIntrospectIP: {Rate: 6000, Burst: 1000, Period: time.Minute},
+		// A sign-in is two steps (start, callback); a person clicks a few times a minute.
+		RuleSSOIP: {Rate: 30, Burst: 20, Period: time.Minute},
 	}
 }
 
