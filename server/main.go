@@ -94,6 +94,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if acfg.External, err = newExternalVerifier(ctx, cfg, logger); err != nil {
 		return err
 	}
+	if acfg.SSO, err = newSSO(cfg, logger); err != nil {
+		return err
+	}
 	mailer, err := newMailer(ctx, cfg, logger, rdb)
 	if err != nil {
 		return err
