@@ -19,7 +19,9 @@ import (
 // few KiB, however many requests were sent (each flood is twice its rules' bursts), and
 // that sign-in still works after every flood. A new entry fails here until it has a flood.
 func TestAnonymousFloodsStayBounded(t *testing.T) {
-	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1", "AUTHGRAPH_INTROSPECT_SECRET": introspectSecret})
+	op := startSSOProvider(t)
+	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_TRUSTED_PROXIES": "127.0.0.1", "AUTHGRAPH_INTROSPECT_SECRET": introspectSecret,
+		"AUTHGRAPH_SSO_PROVIDERS": ssoProviders(op, true), "AUTHGRAPH_PUBLIC_URL": ssoPublicURL})
 	loginU := `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`
 	loginK := `mutation($k: ObjectID!, $s: String!) { createSessionUsingUserKey(input: {userKeyId: $k, secret: $s}) { token } }`
 	ext := `mutation($t: String!) { createSessionUsingExternalToken(input: {token: $t}) { token } }`
@@ -72,6 +74,19 @@ func TestAnonymousFloodsStayBounded(t *testing.T) {
 		"APQ registration": func(i int, ip string) *gqlResponse {
 			q := floodQuery(i, apq.MaxQueryBytes)
 			return srv.postAPQ(t, "", sha256Hex(q), q, "X-Forwarded-For", ip)
+		},
+		"Query.signInProviders": func(i int, ip string) *gqlResponse {
+			return srv.post(t, "", "{ signInProviders { name } }", nil, "X-Forwarded-For", ip)
+		},
+		"Mutation.createSessionUsingAuthorizationCode": func(i int, ip string) *gqlResponse {
+			return srv.post(t, "", codeLogin, map[string]any{"c": fmt.Sprint("made-up-code-", i), "v": ssoVerifier, "r": ssoAppRedirect},
+				"X-Forwarded-For", ip)
+		},
+		"GET /auth/{provider}/start": func(i int, ip string) *gqlResponse {
+			return srv.get(t, nil, "/auth/acme/start", "X-Forwarded-For", ip)
+		},
+		"GET /auth/{provider}/callback": func(i int, ip string) *gqlResponse {
+			return srv.get(t, nil, fmt.Sprintf("/auth/acme/callback?state=made-up-%d&code=c", i), "X-Forwarded-For", ip)
 		},
 		"POST /introspect": func(i int, ip string) *gqlResponse {
 			return srv.introspect(t, fmt.Sprint("guess-", i), "Authorization", fmt.Sprint("Bearer guess-", i), "X-Forwarded-For", ip)
@@ -126,6 +141,10 @@ func TestAnonymousFloodsStayBounded(t *testing.T) {
 		}
 		// A mail request the address's limit let through leaves the recipient's bucket, its
 		// message's sent marker and (once) the queue's stream and group.
+		// A start the address's limit let through leaves its flow (until it expires).
+		if slices.Contains(w.Rules, ratelimit.RuleSSOIP) {
+			bound += 2 * ratelimit.DefaultRules()[ratelimit.RuleSSOIP].Burst
+		}
 		for _, r := range []string{ratelimit.RuleMailIP, ratelimit.RuleSignUpIP} {
 			if slices.Contains(w.Rules, r) {
 				bound += 2*ratelimit.DefaultRules()[r].Burst + 2

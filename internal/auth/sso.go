@@ -432,9 +432,6 @@ func (s *Service) UnlinkIdentity(ctx context.Context, provider, subject string) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.RequireRecentAuthentication(ctx); err != nil {
-		return nil, err
-	}
 	links, err := s.identities.IdentitiesOf(ctx, p.User.ID)
 	if err != nil {
 		return nil, fmt.Errorf("list identities: %w", err)
@@ -442,6 +439,9 @@ func (s *Service) UnlinkIdentity(ctx context.Context, provider, subject string) 
 	found := slices.ContainsFunc(links, func(l *LinkedIdentity) bool { return l.Provider == provider && l.Subject == subject })
 	if !found {
 		return nil, &Error{Code: CodeNotFound, Message: "No such linked identity."}
+	}
+	if err := s.RequireRecentAuthentication(ctx); err != nil {
+		return nil, err
 	}
 	if p.User.PasswordHash == "" && len(links) == 1 {
 		return nil, Errorf(CodeConflict, "That identity is your only way to sign in: set a password or link another provider first.")
