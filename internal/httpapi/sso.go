@@ -6,7 +6,9 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,6 +38,9 @@ type ssoHandler struct {
 	svc      *auth.Service
 	opts     transportOptions
 	fallback string // returnTo when none is given
+	// page: the account page is served, and a browser whose sign-in failed is sent back to
+	// it (#view=sso-error&code=…) rather than shown a JSON error.
+	page bool
 }
 
 func (h ssoHandler) bindingName(r *http.Request) string {
@@ -119,11 +124,17 @@ func (h ssoHandler) callback(w http.ResponseWriter, r *http.Request) {
 	h.setBinding(w, r, "", time.Time{})
 	if e := q.Get("error"); e != "" {
 		zerolog.Ctx(r.Context()).Info().Str("event", "sso_provider_error").Str("error", clipASCII(e, 64)).Msg("the provider answered an error")
-		writeError(w, http.StatusUnauthorized, auth.CodeInvalidCredentials, "The sign-in at the provider did not complete.")
+		if !h.backToPage(w, r, auth.CodeInvalidCredentials) {
+			writeError(w, http.StatusUnauthorized, auth.CodeInvalidCredentials, "The sign-in at the provider did not complete.")
+		}
 		return
 	}
 	res, err := h.svc.FinishSSO(r.Context(), r.PathValue("provider"), q.Get("state"), binding, q.Get("code"))
 	if err != nil {
+		if code := auth.ErrorCode(err); code != "" && h.backToPage(w, r, code) {
+			h.log(r, err)
+			return
+		}
 		h.fail(w, r, err)
 		return
 	}
@@ -135,19 +146,36 @@ func (h ssoHandler) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, res.ReturnTo, http.StatusSeeOther)
 }
 
+// backToPage sends a browser (a navigation that accepts HTML) whose flow failed with code
+// back to the account page, which says what happened; false when there is no page or the
+// client is not a browser, to be answered in JSON.
+func (h ssoHandler) backToPage(w http.ResponseWriter, r *http.Request, code auth.Code) bool {
+	if !h.page || !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		return false
+	}
+	http.Redirect(w, r, "/account#view=sso-error&code="+url.QueryEscape(string(code)), http.StatusSeeOther)
+	return true
+}
+
+func (h ssoHandler) log(r *http.Request, err error) {
+	switch auth.ErrorCode(err) {
+	case "":
+		zerolog.Ctx(r.Context()).Error().Err(err).Msg("sso")
+	case auth.CodeInvalidCredentials, auth.CodeIdentityNotLinked:
+		zerolog.Ctx(r.Context()).Debug().Err(err).Str("event", "sso_refused").Msg("provider sign-in refused")
+	case auth.CodeUnavailable:
+		zerolog.Ctx(r.Context()).Warn().Err(err).Msg("identity provider or store unavailable")
+	}
+}
+
 // fail answers a domain error with its code's status and message; the reason of a refused
 // sign-in goes to the debug log only.
 func (h ssoHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := auth.ErrorCode(err)
-	switch code {
-	case "":
-		zerolog.Ctx(r.Context()).Error().Err(err).Msg("sso")
+	h.log(r, err)
+	if code == "" {
 		writeInternal(w, r)
 		return
-	case auth.CodeInvalidCredentials:
-		zerolog.Ctx(r.Context()).Debug().Err(err).Str("event", "sso_refused").Msg("provider sign-in refused")
-	case auth.CodeUnavailable:
-		zerolog.Ctx(r.Context()).Warn().Err(err).Msg("identity provider or store unavailable")
 	}
 	var rl *auth.RateLimitedError
 	if errors.As(err, &rl) {
