@@ -36,6 +36,9 @@ import (
 //     would take the account over. Otherwise the sign-in is refused with
 //     IDENTITY_NOT_LINKED: the user signs in another way and links the provider from there.
 //     Users are never made here.
+//   - A provider signs in the users of its configured account only (SSOProviderConfig.Account),
+//     and a user can link only a provider of their own account. The deployment's
+//     RequireVerifiedEmail applies as it does to a password sign-in.
 //   - Linking (a flow started with a session) needs a recent sign-in
 //     (RequireRecentAuthentication) and an identity not linked to anyone; unlinking refuses
 //     to remove the user's last way to sign in.
@@ -249,7 +252,7 @@ func (s *Service) FinishSSO(ctx context.Context, provider, state, binding, code 
 		return nil, err
 	}
 	if f.LinkUserID != 0 {
-		l, err := s.link(ctx, provider, f.LinkUserID, id)
+		l, err := s.link(ctx, p, provider, f.LinkUserID, id)
 		if err != nil {
 			return nil, err
 		}
@@ -340,6 +343,15 @@ func (s *Service) ssoSignIn(ctx context.Context, provider string, p SSOProviderC
 	if u.Disabled {
 		return nil, rejectedExternal("sso: provider %q, subject %q: user %d is disabled", provider, id.Subject, u.ID)
 	}
+	// A provider signs in the users of its own account only, whatever a link says.
+	if aid, err := s.providerAccount(ctx, p); err != nil {
+		return nil, err
+	} else if u.AccountID != aid {
+		return nil, rejectedExternal("sso: provider %q, subject %q: user %d is not in the provider's account", provider, id.Subject, u.ID)
+	}
+	if err := s.checkEmailVerified(u); err != nil {
+		return nil, err
+	}
 	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodExternal, Name: name}, opts)
 }
 
@@ -357,13 +369,11 @@ func (s *Service) linkByEmail(ctx context.Context, provider string, p SSOProvide
 	if err != nil || email != strings.ToLower(id.Email) {
 		return nil, notLinked
 	}
-	a, err := s.accounts.AccountBySlug(ctx, cmpOr(p.Account, DefaultAccountSlug))
-	if errors.Is(err, ErrNotFound) {
-		return nil, notLinked
-	} else if err != nil {
-		return nil, fmt.Errorf("find account: %w", err)
+	aid, err := s.providerAccount(ctx, p)
+	if err != nil {
+		return nil, err
 	}
-	u, err := s.emails.UserByEmail(ctx, a.ID, email)
+	u, err := s.emails.UserByEmail(ctx, aid, email)
 	if errors.Is(err, ErrNotFound) {
 		return nil, notLinked
 	} else if err != nil {
@@ -385,8 +395,20 @@ func (s *Service) linkByEmail(ctx context.Context, provider string, p SSOProvide
 	return u, nil
 }
 
+// providerAccount answers the id of the account whose users p signs in. A configured account
+// that does not exist (deleted since) refuses every sign-in through p.
+func (s *Service) providerAccount(ctx context.Context, p SSOProviderConfig) (int64, error) {
+	a, err := s.accounts.AccountBySlug(ctx, cmpOr(p.Account, DefaultAccountSlug))
+	if errors.Is(err, ErrNotFound) {
+		return 0, rejectedExternal("sso: the provider's account %q does not exist", p.Account)
+	} else if err != nil {
+		return 0, fmt.Errorf("find account: %w", err)
+	}
+	return a.ID, nil
+}
+
 // link links the identity to userID, the user who started the flow.
-func (s *Service) link(ctx context.Context, provider string, userID int64, id SSOIdentity) (*LinkedIdentity, error) {
+func (s *Service) link(ctx context.Context, p SSOProviderConfig, provider string, userID int64, id SSOIdentity) (*LinkedIdentity, error) {
 	u, err := s.users.User(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, rejectedExternal("sso: the user who started the link is gone")
@@ -395,6 +417,11 @@ func (s *Service) link(ctx context.Context, provider string, userID int64, id SS
 	}
 	if u.Disabled {
 		return nil, rejectedExternal("sso: the user who started the link is disabled")
+	}
+	if aid, err := s.providerAccount(ctx, p); err != nil {
+		return nil, err
+	} else if u.AccountID != aid {
+		return nil, Errorf(CodeForbidden, "%s signs in the users of another account.", provider)
 	}
 	l := &LinkedIdentity{UserID: userID, Provider: provider, Subject: id.Subject, LinkedAt: s.clock.Now().UTC()}
 	if id.EmailVerified {

@@ -231,3 +231,40 @@ func TestSSOUnlinkKeepsTheLastWayToSignIn(t *testing.T) {
 		t.Errorf("unlinking the only way to sign in: %v", err)
 	}
 }
+
+func TestSSOProviderSignsInItsOwnAccountOnly(t *testing.T) {
+	f, _ := ssoFixture(t, true)
+	admin := f.as(t, "admin", "admin-password")
+	if _, err := f.svc.CreateAccount(admin, "initech", "Initech"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.svc.CreateUserInAccount(admin, "initech", "peter", "peter-password", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same verified address as dave's, but in another account: email linking looks in the
+	// provider's account only, so it links dave.
+	if _, err := f.store.SetEmail(context.Background(), u.ID, "dave@example.com", true); err != nil {
+		t.Fatal(err)
+	}
+	res, err := run(t, f, context.Background(), "code-dave", false)
+	if err != nil || res.Session.Session.UserID == u.ID {
+		t.Fatalf("email linking crossed accounts: %+v, %v", res, err)
+	}
+	peter, err := f.svc.LoginPassword(context.Background(), "peter", "peter-password", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := f.svc.Authenticate(context.Background(), peter.Token)
+	if _, err := run(t, f, auth.WithPrincipal(context.Background(), p), "code-stranger", true); code(err) != auth.CodeForbidden {
+		t.Errorf("linking a provider of another account: %v", err)
+	}
+	// A link made behind the service's back (a provider moved to another account) signs
+	// nobody in.
+	if err := f.store.LinkIdentity(context.Background(), &auth.LinkedIdentity{UserID: u.ID, Provider: "acme", Subject: "s-stranger", LinkedAt: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, f, context.Background(), "code-stranger", false); code(err) != auth.CodeInvalidCredentials {
+		t.Errorf("a link to a user of another account: %v", err)
+	}
+}

@@ -2,9 +2,11 @@ package sso_test
 
 import (
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/sso"
@@ -110,6 +112,24 @@ func TestProviderDownIsUnavailable(t *testing.T) {
 	op2.Close()
 	if _, err := p2.AuthURL(t.Context(), "s", "n", verifier); !errors.Is(err, auth.ErrUnavailable) {
 		t.Errorf("AuthURL with the provider gone: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestSlowProviderIsUnavailable(t *testing.T) {
+	op, p := setup(t)
+	code := signIn(t, op, p, "s", "n")
+	op.SetDelay(2 * time.Second)
+	slow, err := sso.New(p.Config(), public, &http.Client{Timeout: 200 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	_, err = slow.Exchange(t.Context(), code, verifier, "", "n")
+	if !errors.Is(err, auth.ErrUnavailable) {
+		t.Errorf("Exchange with a provider slower than the client's timeout: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(began); d > time.Second {
+		t.Errorf("gave up after %v, want the client's timeout", d)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -40,8 +41,9 @@ type Provider struct {
 	srv    *httptest.Server
 	users  *users
 	// down, when set, makes every request fail with 503, as a provider in an outage does.
-	mu   sync.Mutex
-	down bool
+	mu    sync.Mutex
+	down  bool
+	delay time.Duration
 }
 
 type users struct {
@@ -100,8 +102,15 @@ func Start(t testing.TB, clients ...Client) *Provider {
 	router := exampleop.SetupServer(p.Issuer, st, nil, false)
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
-		down := p.down
+		down, delay := p.down, p.delay
 		p.mu.Unlock()
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if down {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
@@ -131,6 +140,14 @@ func (p *Provider) SetDown(down bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = down
+}
+
+// SetDelay makes the provider wait d before answering each request (0: answer at once), as
+// a provider under load or behind a dead link does.
+func (p *Provider) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = d
 }
 
 // Close stops the provider: every later request fails to connect.
