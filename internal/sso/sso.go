@@ -144,7 +144,13 @@ type Provider struct {
 	op          *oidc.Provider
 	verifier    *oidc.IDTokenVerifier
 	hasUserInfo bool
+	// failed is when discovery last failed: for discoveryBackoff after it, sign-ins answer
+	// unavailable at once instead of queueing behind one more try each.
+	failed time.Time
 }
+
+// discoveryBackoff is how long a failed discovery is taken as the answer.
+const discoveryBackoff = 2 * time.Second
 
 var _ auth.SSOProvider = (*Provider)(nil)
 
@@ -193,12 +199,16 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenV
 	if p.op != nil {
 		return p.op, p.verifier, nil
 	}
+	if !p.failed.IsZero() && p.now().Sub(p.failed) < discoveryBackoff {
+		return nil, nil, fmt.Errorf("%w: discovery of %q failed less than %v ago", auth.ErrUnavailable, p.cfg.Issuer, discoveryBackoff)
+	}
 	// The provider keeps this context for its key fetches: it must outlive the request.
 	kctx := oidc.ClientContext(context.WithoutCancel(ctx), p.client)
 	dctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, p.client), DefaultHTTPTimeout)
 	defer cancel()
 	op, err := oidc.NewProvider(dctx, p.cfg.Issuer)
 	if err != nil {
+		p.failed = p.now()
 		return nil, nil, fmt.Errorf("%w: discovery of %q: %w", auth.ErrUnavailable, p.cfg.Issuer, err)
 	}
 	// Rebuilt on the long-lived context, from the metadata just fetched.
