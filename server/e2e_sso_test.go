@@ -357,3 +357,32 @@ func TestSSOProviderDown(t *testing.T) {
 func readSetCookies(h http.Header) []*http.Cookie {
 	return (&http.Response{Header: h}).Cookies()
 }
+
+// TestSSOProvisioning: with "provision" and open sign-up, a first sign-in through the provider
+// makes the user (username and verified email the provider's verified address) and links it.
+func TestSSOProvisioning(t *testing.T) {
+	op := startSSOProvider(t)
+	op.AddUser(ssotest.User{ID: "sub-newbie", Username: "newbie", Email: "newbie@example.com", EmailVerified: true})
+	var cfg []sso.Config
+	_ = json.Unmarshal([]byte(ssoProviders(op, false)), &cfg)
+	cfg[0].Provision = true
+	providers, _ := json.Marshal(cfg)
+	srv, _ := startRedisServer(t, map[string]string{"AUTHGRAPH_SSO_PROVIDERS": string(providers), "AUTHGRAPH_PUBLIC_URL": ssoPublicURL,
+		"AUTHGRAPH_SIGNUP": "OPEN"})
+	b := newSSOBrowser(t, srv, op)
+	if r := b.callback(b.start("newbie", "")); r.Status != http.StatusSeeOther {
+		t.Fatalf("first sign-in: %d %s", r.Status, r.Raw)
+	}
+	me := b.me()
+	if !strings.Contains(me.Raw, `"username":"newbie@example.com"`) || !strings.Contains(me.Raw, `"subject":"sub-newbie"`) {
+		t.Fatalf("me after provisioning: %s", me.Raw)
+	}
+	// mallory and alice both have alice@example.com, verified, at the provider: the first
+	// to sign in gets the user, the second IDENTITY_NOT_LINKED (one mailbox, one user).
+	b2 := newSSOBrowser(t, srv, op)
+	if r := b2.callback(b2.start("mallory", "")); r.Status != http.StatusSeeOther {
+		t.Fatalf("mallory's first sign-in: %d %s", r.Status, r.Raw)
+	}
+	b3 := newSSOBrowser(t, srv, op)
+	wantStatusCode(t, "a second identity with a provisioned address", b3.callback(b3.start("alice", "")), http.StatusForbidden, "IDENTITY_NOT_LINKED")
+}

@@ -46,6 +46,7 @@ func newSSO(cfg Config, logger zerolog.Logger) (auth.SSOConfig, error) {
 		}
 		out.Providers[c.Name] = auth.SSOProviderConfig{
 			Provider: p, Account: c.Account, LinkByVerifiedEmail: c.LinkByVerifiedEmail, DisplayName: c.DisplayName,
+			Provision: c.Provision,
 		}
 		logger.Info().Str("provider", c.Name).Str("issuer", c.Issuer).Str("callback", p.CallbackURL()).
 			Bool("link_by_verified_email", c.LinkByVerifiedEmail).Msg("sign-in provider: on")

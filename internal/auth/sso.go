@@ -35,7 +35,9 @@ import (
 //     too. An unverified email never links: anyone can claim one at some provider, and that
 //     would take the account over. Otherwise the sign-in is refused with
 //     IDENTITY_NOT_LINKED: the user signs in another way and links the provider from there.
-//     Users are never made here.
+//   - Users are made here only for a provider configured to (SSOProviderConfig.Provision),
+//     in an account whose sign-up is OPEN, for a verified address no user of the account
+//     has (provision).
 //   - A provider signs in the users of its configured account only (SSOProviderConfig.Account),
 //     and a user can link only a provider of their own account. The deployment's
 //     RequireVerifiedEmail applies as it does to a password sign-in.
@@ -81,6 +83,11 @@ type SSOProviderConfig struct {
 	LinkByVerifiedEmail bool
 	// DisplayName is what the account page shows ("Sign in with …"); "" is the name.
 	DisplayName string
+	// Provision makes a user at the first sign-in of an identity that is not linked and not
+	// linkable, when the account's sign-up policy is OPEN (and its domains admit the address)
+	// and the provider says the email is verified: the user's username and verified email are
+	// that address, and no password signs them in.
+	Provision bool
 }
 
 // SSOConfig is Config.SSO.
@@ -334,7 +341,11 @@ func (s *Service) ssoSignIn(ctx context.Context, provider string, p SSOProviderC
 			return nil, fmt.Errorf("linked user: %w", err)
 		}
 	case errors.Is(err, ErrNotFound):
-		if u, err = s.linkByEmail(ctx, provider, p, id); err != nil {
+		u, err = s.linkByEmail(ctx, provider, p, id)
+		if ErrorCode(err) == CodeIdentityNotLinked && p.Provision {
+			u, err = s.provision(ctx, provider, p, id)
+		}
+		if err != nil {
 			return nil, err
 		}
 	default:
@@ -405,6 +416,63 @@ func (s *Service) providerAccount(ctx context.Context, p SSOProviderConfig) (int
 		return 0, fmt.Errorf("find account: %w", err)
 	}
 	return a.ID, nil
+}
+
+// provision makes the user of a first sign-in (SSOProviderConfig.Provision) and links the
+// identity to them; IDENTITY_NOT_LINKED when the rules do not allow it. An address that a
+// user of the account has, verified or not, is never provisioned again: that user links the
+// provider themselves.
+func (s *Service) provision(ctx context.Context, provider string, p SSOProviderConfig, id SSOIdentity) (*User, error) {
+	notLinked := &Error{Code: CodeIdentityNotLinked, Message: MsgIdentityNotLinked}
+	if !id.EmailVerified || id.Email == "" {
+		return nil, notLinked
+	}
+	email, err := NormalizeEmail(id.Email)
+	if err != nil || email != strings.ToLower(id.Email) {
+		return nil, notLinked
+	}
+	a, err := s.accounts.AccountBySlug(ctx, cmpOr(p.Account, DefaultAccountSlug))
+	if err != nil {
+		return nil, notLinked
+	}
+	if s.policyOf(a) != SignUpOpen {
+		return nil, notLinked
+	}
+	if d := s.cfg.SignUp.AllowedDomains; len(d) > 0 && !slices.Contains(d, domainOf(email)) {
+		return nil, notLinked
+	}
+	// Counted as a sign-up is: each makes a user.
+	if err := s.checkLimit(ctx, AttemptSignUp, ClientFrom(ctx).IP, email); err != nil {
+		return nil, err
+	}
+	if _, err := s.emails.UserByEmail(ctx, a.ID, email); err == nil {
+		return nil, notLinked
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("provision: %w", err)
+	}
+	// No password signs the user in: 256 random bits nobody sees, as an invitation's.
+	unusable := rand.Text() + rand.Text()
+	u, err := s.createUserWith(ctx, a.Slug, email, unusable, RoleMember, func(string) error { return nil })
+	if ErrorCode(err) == CodeConflict || ErrorCode(err) == CodeNotFound {
+		return nil, notLinked // the username is taken, or the account went away
+	} else if err != nil {
+		return nil, fmt.Errorf("provision: %w", err)
+	}
+	takeBack := func() { _, _ = s.users.DeleteUser(ctx, u.ID) }
+	if u, err = s.emails.SetEmail(ctx, u.ID, email, true); err != nil {
+		takeBack()
+		return nil, notLinked
+	}
+	l := &LinkedIdentity{UserID: u.ID, Provider: provider, Subject: id.Subject, Email: email, LinkedAt: s.clock.Now().UTC()}
+	if err := s.identities.LinkIdentity(ctx, l); err != nil {
+		// A concurrent first sign-in of the same identity made its user first.
+		takeBack()
+		if l2, err := s.identities.IdentityBySubject(ctx, provider, id.Subject); err == nil {
+			return s.users.User(ctx, l2.UserID)
+		}
+		return nil, notLinked
+	}
+	return u, nil
 }
 
 // link links the identity to userID, the user who started the flow.

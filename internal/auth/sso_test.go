@@ -268,3 +268,63 @@ func TestSSOProviderSignsInItsOwnAccountOnly(t *testing.T) {
 		t.Errorf("a link to a user of another account: %v", err)
 	}
 }
+
+func TestSSOProvisionsOnlyWhenSignUpIsOpen(t *testing.T) {
+	newProvisioning := func(t *testing.T, provision bool, policy auth.SignUpPolicy, domains ...string) (*fixture, *fakeProvider) {
+		f, p := ssoFixture(t, false)
+		p.ids["code-new"] = auth.SSOIdentity{Subject: "s-new", Email: "New.Person@Example.com", EmailVerified: true}
+		p.ids["code-new-unverified"] = auth.SSOIdentity{Subject: "s-new-2", Email: "other@example.com"}
+		f.svc = auth.NewService(f.store, f.hasher, f.clock, auth.Config{SessionTTL: time.Hour,
+			SignUp: auth.SignUpConfig{Policy: policy, AllowedDomains: domains},
+			SSO:    auth.SSOConfig{Providers: map[string]auth.SSOProviderConfig{"acme": {Provider: p, Provision: provision}}}})
+		return f, p
+	}
+	for _, tt := range []struct {
+		name      string
+		provision bool
+		policy    auth.SignUpPolicy
+		domains   []string
+		code      string
+		want      auth.Code
+	}{
+		{"provisioning off", false, auth.SignUpOpen, nil, "code-new", auth.CodeIdentityNotLinked},
+		{"sign-up closed", true, auth.SignUpClosed, nil, "code-new", auth.CodeIdentityNotLinked},
+		{"sign-up by invitation", true, auth.SignUpInvite, nil, "code-new", auth.CodeIdentityNotLinked},
+		{"a domain sign-up does not admit", true, auth.SignUpOpen, []string{"example.org"}, "code-new", auth.CodeIdentityNotLinked},
+		{"an unverified address", true, auth.SignUpOpen, nil, "code-new-unverified", auth.CodeIdentityNotLinked},
+		// dave has the address: he links the provider himself, no second user is made.
+		{"an address a user has", true, auth.SignUpOpen, nil, "code-dave", auth.CodeIdentityNotLinked},
+		{"open sign-up", true, auth.SignUpOpen, []string{"example.com"}, "code-new", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _ := newProvisioning(t, tt.provision, tt.policy, tt.domains...)
+			before, _ := f.store.CountUsers(context.Background())
+			res, err := run(t, f, context.Background(), tt.code, false)
+			if code(err) != tt.want {
+				t.Fatalf("code %q, want %q (%v)", code(err), tt.want, err)
+			}
+			after, _ := f.store.CountUsers(context.Background())
+			if tt.want != "" {
+				if after != before {
+					t.Errorf("refused, yet %d users were made", after-before)
+				}
+				return
+			}
+			u, err := f.store.User(context.Background(), res.Session.Session.UserID)
+			if err != nil || u.Username != "new.person@example.com" || u.Email != "new.person@example.com" || !u.EmailVerified || u.Role != auth.RoleMember {
+				t.Fatalf("provisioned user %+v, %v", u, err)
+			}
+			// No password signs the new user in.
+			if _, err := f.svc.LoginPassword(context.Background(), u.Username, "", ""); code(err) == "" {
+				t.Errorf("an empty password signs the provisioned user in")
+			}
+			// The next sign-in finds the link; no second user.
+			if res2, err := run(t, f, context.Background(), tt.code, false); err != nil || res2.Session.Session.UserID != u.ID {
+				t.Errorf("second sign-in: %+v, %v", res2, err)
+			}
+			if n, _ := f.store.CountUsers(context.Background()); n != before+1 {
+				t.Errorf("%d users made, want 1", n-before)
+			}
+		})
+	}
+}

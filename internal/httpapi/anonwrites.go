@@ -113,8 +113,9 @@ var AnonymousWrites = []AnonymousWrite{
 	{
 		Entry: "Mutation.createSessionUsingAuthorizationCode",
 		Writes: "the address's bucket; with a code the provider redeems for an identity linked here " +
-			"(or linkable by a trusted verified email): the link, and a session",
-		Rules: []string{ratelimit.RuleSSOIP},
+			"(or linkable by a trusted verified email): the link, and a session; for a provider that " +
+			"provisions, in an account whose sign-up is OPEN: the sign-up buckets and a user",
+		Rules: []string{ratelimit.RuleSSOIP, ratelimit.RuleSignUpIP},
 	},
 	{
 		Entry:  "GET /auth/{provider}/start",
@@ -124,8 +125,9 @@ var AnonymousWrites = []AnonymousWrite{
 	{
 		Entry: "GET /auth/{provider}/callback",
 		Writes: "the address's bucket; consumes (deletes) the flow its state names; with a code the " +
-			"provider redeems for a linked identity: a session",
-		Rules: []string{ratelimit.RuleSSOIP},
+			"provider redeems for a linked identity: a session; for a provider that provisions, in " +
+			"an account whose sign-up is OPEN: the sign-up buckets and a user",
+		Rules: []string{ratelimit.RuleSSOIP, ratelimit.RuleSignUpIP},
 	},
 	{
 		Entry:  "POST /introspect",

@@ -59,6 +59,10 @@ type Config struct {
 	// verified email when the provider says the email is verified. Only for a provider
 	// trusted to verify every address it vouches for.
 	LinkByVerifiedEmail bool `json:"link_by_verified_email,omitempty"`
+	// Provision makes a user at the first sign-in of an identity linked to nobody, when the
+	// account's sign-up is OPEN and the provider says the email, which no user has, is
+	// verified.
+	Provision bool `json:"provision,omitempty"`
 }
 
 // Parse reads AUTHGRAPH_SSO_PROVIDERS: a JSON array of Config. Unknown fields, duplicate
