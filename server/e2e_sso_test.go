@@ -313,6 +313,20 @@ func TestSSOBrowserFlow(t *testing.T) {
 		wantStatusCode(t, "sign-in after unlinking", b.callback(b.start("alice", "")), http.StatusForbidden, "IDENTITY_NOT_LINKED")
 	})
 
+	// The callbacks and the mutation count as external sign-ins.
+	body := srv.scrape(t)
+	for _, want := range []string{
+		`authgraph_auth_outcomes_total{method="external",outcome="ok"} `,
+		`authgraph_auth_outcomes_total{method="external",outcome="bad_credentials"} `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %q in /metrics", want)
+		}
+	}
+	if strings.Contains(body, `method="other"`) {
+		t.Errorf("provider sign-ins counted as method other")
+	}
+
 	// Redis keys of a flow in progress, and their TTL.
 	b2 := newSSOBrowser(t, srv, op)
 	before := len(prefixKeys(t, rs))

@@ -183,7 +183,7 @@ func newHandler(d Deps) http.Handler {
 		mux.Handle("/introspect/auth_request", chain(http.HandlerFunc(in.authRequest), steps...))
 	}
 	if len(svc.SSOProviderNames()) > 0 {
-		h := ssoHandler{svc: svc, opts: tokens, fallback: "/", page: cfg.AccountPage}
+		h := ssoHandler{svc: svc, opts: tokens, fallback: "/", page: cfg.AccountPage, metrics: d.Metrics}
 		if cfg.AccountPage {
 			h.fallback = "/account"
 		}

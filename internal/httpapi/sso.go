@@ -16,6 +16,7 @@ import (
 	"github.com/authgraph/authgraph/graph"
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/errmap"
+	"github.com/authgraph/authgraph/internal/metrics"
 )
 
 // Sign-in through an identity provider (the domain's sso.go), for browsers:
@@ -41,6 +42,9 @@ type ssoHandler struct {
 	// page: the account page is served, and a browser whose sign-in failed is sent back to
 	// it (#view=sso-error&code=…) rather than shown a JSON error.
 	page bool
+	// metrics counts the callbacks' sign-ins as auth_outcomes_total{method="external"}; nil:
+	// off.
+	metrics *metrics.Metrics
 }
 
 func (h ssoHandler) bindingName(r *http.Request) string {
@@ -130,6 +134,12 @@ func (h ssoHandler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := h.svc.FinishSSO(r.Context(), r.PathValue("provider"), q.Get("state"), binding, q.Get("code"))
+	switch {
+	case err != nil:
+		h.metrics.AuthOutcome(metrics.MethodExternal, errmap.Of(auth.ErrorCode(err)).Outcome)
+	case res.Session != nil:
+		h.metrics.AuthOutcome(metrics.MethodExternal, metrics.OutcomeOK)
+	}
 	if err != nil {
 		if code := auth.ErrorCode(err); code != "" && h.backToPage(w, r, code) {
 			h.log(r, err)
