@@ -36,6 +36,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Account() AccountResolver
 	Entity() EntityResolver
+	LinkedIdentity() LinkedIdentityResolver
 	Mutation() MutationResolver
 	Passkey() PasskeyResolver
 	Query() QueryResolver
@@ -108,52 +109,61 @@ type ComplexityRoot struct {
 		FindManyUserByIDs    func(childComplexity int, reps []*EntityKeyInput) int
 	}
 
+	LinkedIdentity struct {
+		Email    func(childComplexity int) int
+		LinkedAt func(childComplexity int) int
+		Provider func(childComplexity int) int
+		Subject  func(childComplexity int) int
+	}
+
 	Mutation struct {
-		AcceptInvitation                func(childComplexity int, input model.AcceptInvitationInput) int
-		BeginPasskeyRegistration        func(childComplexity int) int
-		BeginPasskeySignIn              func(childComplexity int, input *model.BeginPasskeySignInInput) int
-		ChangeEmail                     func(childComplexity int, input model.ChangeEmailInput) int
-		ChangePassword                  func(childComplexity int, input model.ChangePasswordInput) int
-		ConfirmTotp                     func(childComplexity int, input model.ConfirmTotpInput) int
-		CreateAccount                   func(childComplexity int, input model.CreateAccountInput) int
-		CreateInvitation                func(childComplexity int, input model.CreateInvitationInput) int
-		CreateSessionUsingEmailCode     func(childComplexity int, input model.CreateSessionUsingEmailCodeInput) int
-		CreateSessionUsingExternalToken func(childComplexity int, input model.CreateSessionUsingExternalTokenInput) int
-		CreateSessionUsingPasskey       func(childComplexity int, input model.CreateSessionUsingPasskeyInput) int
-		CreateSessionUsingUserKey       func(childComplexity int, input model.CreateSessionUsingUserKeyInput) int
-		CreateSessionUsingUsername      func(childComplexity int, input model.CreateSessionUsingUsernameInput) int
-		CreateUser                      func(childComplexity int, input model.CreateUserInput) int
-		CreateUserKey                   func(childComplexity int, input *model.CreateUserKeyInput) int
-		CreateWebhook                   func(childComplexity int, input model.CreateWebhookInput) int
-		DeleteAccount                   func(childComplexity int, input model.DeleteAccountInput) int
-		DeletePasskey                   func(childComplexity int, input model.DeletePasskeyInput) int
-		DeleteSession                   func(childComplexity int, input *model.DeleteSessionInput) int
-		DeleteSessions                  func(childComplexity int, input model.DeleteSessionsInput) int
-		DeleteUser                      func(childComplexity int, input model.UserIDInput) int
-		DeleteUserKey                   func(childComplexity int, input model.DeleteUserKeyInput) int
-		DeleteUserSessions              func(childComplexity int, input model.UserIDInput) int
-		DeleteWebhook                   func(childComplexity int, input model.DeleteWebhookInput) int
-		DisableTotp                     func(childComplexity int, input model.DisableTotpInput) int
-		DisableUser                     func(childComplexity int, input model.UserIDInput) int
-		EnableTotp                      func(childComplexity int, input model.EnableTotpInput) int
-		EnableUser                      func(childComplexity int, input model.UserIDInput) int
-		FinishPasskeyRegistration       func(childComplexity int, input model.FinishPasskeyRegistrationInput) int
-		RedeliverWebhookEvent           func(childComplexity int, input model.RedeliverWebhookEventInput) int
-		RefreshSession                  func(childComplexity int, input *model.RefreshSessionInput) int
-		RenameAccount                   func(childComplexity int, input model.RenameAccountInput) int
-		RenamePasskey                   func(childComplexity int, input model.RenamePasskeyInput) int
-		RenameUser                      func(childComplexity int, input model.RenameUserInput) int
-		RequestEmailVerification        func(childComplexity int, input model.EmailRequestInput) int
-		RequestPasswordReset            func(childComplexity int, input model.EmailRequestInput) int
-		RequestSignInCode               func(childComplexity int, input model.EmailRequestInput) int
-		RerollUserKey                   func(childComplexity int, input model.RerollUserKeyInput) int
-		ResetPassword                   func(childComplexity int, input model.ResetPasswordInput) int
-		SendPasswordReset               func(childComplexity int, input model.UserIDInput) int
-		SetAccountSignUpPolicy          func(childComplexity int, input model.SetAccountSignUpPolicyInput) int
-		SetUserEmail                    func(childComplexity int, input model.SetUserEmailInput) int
-		SetUserRole                     func(childComplexity int, input model.SetUserRoleInput) int
-		SignUp                          func(childComplexity int, input model.SignUpInput) int
-		VerifyEmail                     func(childComplexity int, input model.VerifyEmailInput) int
+		AcceptInvitation                    func(childComplexity int, input model.AcceptInvitationInput) int
+		BeginPasskeyRegistration            func(childComplexity int) int
+		BeginPasskeySignIn                  func(childComplexity int, input *model.BeginPasskeySignInInput) int
+		ChangeEmail                         func(childComplexity int, input model.ChangeEmailInput) int
+		ChangePassword                      func(childComplexity int, input model.ChangePasswordInput) int
+		ConfirmTotp                         func(childComplexity int, input model.ConfirmTotpInput) int
+		CreateAccount                       func(childComplexity int, input model.CreateAccountInput) int
+		CreateInvitation                    func(childComplexity int, input model.CreateInvitationInput) int
+		CreateSessionUsingAuthorizationCode func(childComplexity int, input model.CreateSessionUsingAuthorizationCodeInput) int
+		CreateSessionUsingEmailCode         func(childComplexity int, input model.CreateSessionUsingEmailCodeInput) int
+		CreateSessionUsingExternalToken     func(childComplexity int, input model.CreateSessionUsingExternalTokenInput) int
+		CreateSessionUsingPasskey           func(childComplexity int, input model.CreateSessionUsingPasskeyInput) int
+		CreateSessionUsingUserKey           func(childComplexity int, input model.CreateSessionUsingUserKeyInput) int
+		CreateSessionUsingUsername          func(childComplexity int, input model.CreateSessionUsingUsernameInput) int
+		CreateUser                          func(childComplexity int, input model.CreateUserInput) int
+		CreateUserKey                       func(childComplexity int, input *model.CreateUserKeyInput) int
+		CreateWebhook                       func(childComplexity int, input model.CreateWebhookInput) int
+		DeleteAccount                       func(childComplexity int, input model.DeleteAccountInput) int
+		DeletePasskey                       func(childComplexity int, input model.DeletePasskeyInput) int
+		DeleteSession                       func(childComplexity int, input *model.DeleteSessionInput) int
+		DeleteSessions                      func(childComplexity int, input model.DeleteSessionsInput) int
+		DeleteUser                          func(childComplexity int, input model.UserIDInput) int
+		DeleteUserKey                       func(childComplexity int, input model.DeleteUserKeyInput) int
+		DeleteUserSessions                  func(childComplexity int, input model.UserIDInput) int
+		DeleteWebhook                       func(childComplexity int, input model.DeleteWebhookInput) int
+		DisableTotp                         func(childComplexity int, input model.DisableTotpInput) int
+		DisableUser                         func(childComplexity int, input model.UserIDInput) int
+		EnableTotp                          func(childComplexity int, input model.EnableTotpInput) int
+		EnableUser                          func(childComplexity int, input model.UserIDInput) int
+		FinishPasskeyRegistration           func(childComplexity int, input model.FinishPasskeyRegistrationInput) int
+		RedeliverWebhookEvent               func(childComplexity int, input model.RedeliverWebhookEventInput) int
+		RefreshSession                      func(childComplexity int, input *model.RefreshSessionInput) int
+		RenameAccount                       func(childComplexity int, input model.RenameAccountInput) int
+		RenamePasskey                       func(childComplexity int, input model.RenamePasskeyInput) int
+		RenameUser                          func(childComplexity int, input model.RenameUserInput) int
+		RequestEmailVerification            func(childComplexity int, input model.EmailRequestInput) int
+		RequestPasswordReset                func(childComplexity int, input model.EmailRequestInput) int
+		RequestSignInCode                   func(childComplexity int, input model.EmailRequestInput) int
+		RerollUserKey                       func(childComplexity int, input model.RerollUserKeyInput) int
+		ResetPassword                       func(childComplexity int, input model.ResetPasswordInput) int
+		SendPasswordReset                   func(childComplexity int, input model.UserIDInput) int
+		SetAccountSignUpPolicy              func(childComplexity int, input model.SetAccountSignUpPolicyInput) int
+		SetUserEmail                        func(childComplexity int, input model.SetUserEmailInput) int
+		SetUserRole                         func(childComplexity int, input model.SetUserRoleInput) int
+		SignUp                              func(childComplexity int, input model.SignUpInput) int
+		UnlinkIdentity                      func(childComplexity int, input model.UnlinkIdentityInput) int
+		VerifyEmail                         func(childComplexity int, input model.VerifyEmailInput) int
 	}
 
 	PageInfo struct {
@@ -181,6 +191,7 @@ type ComplexityRoot struct {
 		Accounts           func(childComplexity int, first *int, after *string, last *int, before *string) int
 		AuditEvents        func(childComplexity int, filter *model.AuditEventFilter, first *int, after *string) int
 		Me                 func(childComplexity int) int
+		SignInProviders    func(childComplexity int) int
 		User               func(childComplexity int, id gid.ID) int
 		Users              func(childComplexity int, first *int, after *string, last *int, before *string) int
 		Version            func(childComplexity int) int
@@ -254,6 +265,11 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	SignInProvider struct {
+		DisplayName func(childComplexity int) int
+		Name        func(childComplexity int) int
+	}
+
 	TotpEnrollment struct {
 		ExpiresAt func(childComplexity int) int
 		Secret    func(childComplexity int) int
@@ -267,6 +283,7 @@ type ComplexityRoot struct {
 		Email          func(childComplexity int) int
 		EmailVerified  func(childComplexity int) int
 		ID             func(childComplexity int) int
+		Identities     func(childComplexity int) int
 		Passkeys       func(childComplexity int) int
 		RawID          func(childComplexity int) int
 		Role           func(childComplexity int) int
@@ -357,6 +374,9 @@ type EntityResolver interface {
 	FindManyAccountByIDs(ctx context.Context, reps []*EntityKeyInput) ([]*auth.Account, error)
 	FindManyUserByIDs(ctx context.Context, reps []*EntityKeyInput) ([]*auth.User, error)
 }
+type LinkedIdentityResolver interface {
+	Email(ctx context.Context, obj *auth.LinkedIdentity) (*string, error)
+}
 type MutationResolver interface {
 	CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error)
 	CreateSessionUsingUserKey(ctx context.Context, input model.CreateSessionUsingUserKeyInput) (*model.Session, error)
@@ -403,6 +423,8 @@ type MutationResolver interface {
 	DeletePasskey(ctx context.Context, input model.DeletePasskeyInput) (*auth.Passkey, error)
 	BeginPasskeySignIn(ctx context.Context, input *model.BeginPasskeySignInInput) (string, error)
 	CreateSessionUsingPasskey(ctx context.Context, input model.CreateSessionUsingPasskeyInput) (*model.Session, error)
+	CreateSessionUsingAuthorizationCode(ctx context.Context, input model.CreateSessionUsingAuthorizationCodeInput) (*model.Session, error)
+	UnlinkIdentity(ctx context.Context, input model.UnlinkIdentityInput) (*auth.User, error)
 }
 type PasskeyResolver interface {
 	ID(ctx context.Context, obj *auth.Passkey) (*gid.ID, error)
@@ -421,6 +443,7 @@ type QueryResolver interface {
 	Accounts(ctx context.Context, first *int, after *string, last *int, before *string) (*model.AccountConnection, error)
 	AuditEvents(ctx context.Context, filter *model.AuditEventFilter, first *int, after *string) (*model.SecurityEventConnection, error)
 	Webhooks(ctx context.Context) ([]*auth.Webhook, error)
+	SignInProviders(ctx context.Context) ([]*auth.SSOProviderName, error)
 }
 type SecurityEventResolver interface {
 	Type(ctx context.Context, obj *audit.Event) (string, error)
@@ -462,6 +485,7 @@ type UserResolver interface {
 	Sessions(ctx context.Context, obj *auth.User, first *int, after *string, last *int, before *string) (*model.SessionConnection, error)
 	SecurityEvents(ctx context.Context, obj *auth.User, first *int, after *string, types []string, outcome *model.AuditOutcome, since *time.Time, until *time.Time) (*model.SecurityEventConnection, error)
 	Passkeys(ctx context.Context, obj *auth.User) ([]*auth.Passkey, error)
+	Identities(ctx context.Context, obj *auth.User) ([]*auth.LinkedIdentity, error)
 }
 type UserKeyResolver interface {
 	ID(ctx context.Context, obj *model.UserKey) (*gid.ID, error)
@@ -654,6 +678,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Entity.FindManyUserByIDs(childComplexity, args["reps"].([]*EntityKeyInput)), true
 
+	case "LinkedIdentity.email":
+		if e.ComplexityRoot.LinkedIdentity.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkedIdentity.Email(childComplexity), true
+	case "LinkedIdentity.linkedAt":
+		if e.ComplexityRoot.LinkedIdentity.LinkedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkedIdentity.LinkedAt(childComplexity), true
+	case "LinkedIdentity.provider":
+		if e.ComplexityRoot.LinkedIdentity.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkedIdentity.Provider(childComplexity), true
+	case "LinkedIdentity.subject":
+		if e.ComplexityRoot.LinkedIdentity.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LinkedIdentity.Subject(childComplexity), true
+
 	case "Mutation.acceptInvitation":
 		if e.ComplexityRoot.Mutation.AcceptInvitation == nil {
 			break
@@ -737,6 +786,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateInvitation(childComplexity, args["input"].(model.CreateInvitationInput)), true
+	case "Mutation.createSessionUsingAuthorizationCode":
+		if e.ComplexityRoot.Mutation.CreateSessionUsingAuthorizationCode == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSessionUsingAuthorizationCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSessionUsingAuthorizationCode(childComplexity, args["input"].(model.CreateSessionUsingAuthorizationCodeInput)), true
 	case "Mutation.createSessionUsingEmailCode":
 		if e.ComplexityRoot.Mutation.CreateSessionUsingEmailCode == nil {
 			break
@@ -1133,6 +1193,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SignUp(childComplexity, args["input"].(model.SignUpInput)), true
+	case "Mutation.unlinkIdentity":
+		if e.ComplexityRoot.Mutation.UnlinkIdentity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unlinkIdentity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnlinkIdentity(childComplexity, args["input"].(model.UnlinkIdentityInput)), true
 	case "Mutation.verifyEmail":
 		if e.ComplexityRoot.Mutation.VerifyEmail == nil {
 			break
@@ -1266,6 +1337,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.signInProviders":
+		if e.ComplexityRoot.Query.SignInProviders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SignInProviders(childComplexity), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -1606,6 +1683,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SessionEdge.Node(childComplexity), true
 
+	case "SignInProvider.displayName":
+		if e.ComplexityRoot.SignInProvider.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInProvider.DisplayName(childComplexity), true
+	case "SignInProvider.name":
+		if e.ComplexityRoot.SignInProvider.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInProvider.Name(childComplexity), true
+
 	case "TotpEnrollment.expiresAt":
 		if e.ComplexityRoot.TotpEnrollment.ExpiresAt == nil {
 			break
@@ -1661,6 +1751,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.ID(childComplexity), true
+	case "User.identities":
+		if e.ComplexityRoot.User.Identities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Identities(childComplexity), true
 	case "User.passkeys":
 		if e.ComplexityRoot.User.Passkeys == nil {
 			break
@@ -2002,6 +2098,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ConfirmTotpInput", ec.unmarshalInputConfirmTotpInput),
 			graphql.NewInputUnmarshaler("CreateAccountInput", ec.unmarshalInputCreateAccountInput),
 			graphql.NewInputUnmarshaler("CreateInvitationInput", ec.unmarshalInputCreateInvitationInput),
+			graphql.NewInputUnmarshaler("CreateSessionUsingAuthorizationCodeInput", ec.unmarshalInputCreateSessionUsingAuthorizationCodeInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingEmailCodeInput", ec.unmarshalInputCreateSessionUsingEmailCodeInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingExternalTokenInput", ec.unmarshalInputCreateSessionUsingExternalTokenInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingPasskeyInput", ec.unmarshalInputCreateSessionUsingPasskeyInput),
@@ -2031,6 +2128,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SetUserEmailInput", ec.unmarshalInputSetUserEmailInput),
 			graphql.NewInputUnmarshaler("SetUserRoleInput", ec.unmarshalInputSetUserRoleInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
+			graphql.NewInputUnmarshaler("UnlinkIdentityInput", ec.unmarshalInputUnlinkIdentityInput),
 			graphql.NewInputUnmarshaler("UserByIDsInput", ec.unmarshalInputUserByIDsInput),
 			graphql.NewInputUnmarshaler("UserIdInput", ec.unmarshalInputUserIdInput),
 			graphql.NewInputUnmarshaler("VerifyEmailInput", ec.unmarshalInputVerifyEmailInput),
@@ -2302,6 +2400,12 @@ type User implements Node {
   ): SecurityEventConnection!
   "The user's passkeys, oldest first (at most 20): yours, or anyone's for an admin."
   passkeys: [Passkey!]!
+  """
+  The user's accounts at external identity providers that sign them in through
+  ` + "`" + `/auth/{provider}/start` + "`" + `, by provider. Linked from the account page (a recent sign-in is
+  needed); ` + "`" + `unlinkIdentity` + "`" + ` removes one.
+  """
+  identities: [LinkedIdentity!]!
 }
 
 "An API credential: an id and a secret that ` + "`" + `createSessionUsingUserKey` + "`" + ` trades for a session."
@@ -2611,6 +2715,11 @@ type Query {
   an ACCOUNT_ADMIN. Empty without the Redis store.
   """
   webhooks: [Webhook!]! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  """
+  The identity providers users can sign in with (` + "`" + `/auth/{provider}/start` + "`" + `), for a page's
+  "Sign in with …" buttons. Public.
+  """
+  signInProviders: [SignInProvider!]!
 }
 
 "Sign in with a username and password."
@@ -3391,6 +3500,30 @@ type Mutation {
     "The browser's answer and the session's options."
     input: CreateSessionUsingPasskeyInput!
   ): Session!
+  """
+  Trade an authorization code for a session, for an app that ran the OpenID Connect
+  authorization code flow with PKCE itself (a single-page or native app). Public. authgraph
+  redeems the code at the provider with ` + "`" + `codeVerifier` + "`" + ` and the same ` + "`" + `redirectUri` + "`" + ` (one the
+  provider's configuration lists in ` + "`" + `client_redirect_uris` + "`" + `), verifies the ID token (issuer,
+  audience, expiry, signature and, if given, ` + "`" + `nonce` + "`" + `), and signs in as the user the identity is
+  linked to. A refused code, verifier, nonce or token: ` + "`" + `INVALID_CREDENTIALS` + "`" + `. An identity
+  linked to nobody, that the rules do not let link by email: ` + "`" + `IDENTITY_NOT_LINKED` + "`" + `. Provider
+  unreachable: ` + "`" + `SERVICE_UNAVAILABLE` + "`" + `. Unknown provider, or a redirect URI not allowed:
+  ` + "`" + `BAD_USER_INPUT` + "`" + `. The session's ` + "`" + `method` + "`" + ` is ` + "`" + `EXTERNAL` + "`" + `. Browsers use
+  ` + "`" + `/auth/{provider}/start` + "`" + ` instead.
+  """
+  createSessionUsingAuthorizationCode(
+    "The code, its verifier and the session's options."
+    input: CreateSessionUsingAuthorizationCodeInput!
+  ): Session!
+  """
+  Remove one of the current user's linked identities. Needs a recent sign-in. Refused with
+  ` + "`" + `CONFLICT` + "`" + ` when it is the user's only way to sign in; ` + "`" + `NOT_FOUND` + "`" + ` when it is not theirs.
+  """
+  unlinkIdentity(
+    "The identity."
+    input: UnlinkIdentityInput!
+  ): User! @hasScope(scope: "account:write")
 }
 
 "Whether an audited action happened."
@@ -3647,6 +3780,57 @@ input CreateSessionUsingPasskeyInput {
   "Where to hand over the longest-lived token; JSON if absent."
   mode: TokenMode
 }
+
+"An account at an external identity provider linked to a user: signing in there signs in here."
+type LinkedIdentity {
+  "The configured provider's name, as in ` + "`" + `/auth/{provider}/start` + "`" + `."
+  provider: String!
+  "The user's subject (` + "`" + `sub` + "`" + `) at the provider, which the link is made on."
+  subject: String!
+  "The address the provider gave as verified when the link was made; null if none."
+  email: String
+  "When the link was made."
+  linkedAt: DateTime!
+}
+
+"An identity provider users can sign in with."
+type SignInProvider {
+  "The provider's name, as in ` + "`" + `/auth/{provider}/start` + "`" + `."
+  name: String!
+  "The name to show, as in \"Sign in with …\"."
+  displayName: String!
+}
+
+"An authorization code obtained by an app that ran the flow itself."
+input CreateSessionUsingAuthorizationCodeInput {
+  "The configured provider's name."
+  provider: String!
+  "The code the provider sent to ` + "`" + `redirectUri` + "`" + `. Used once, never kept."
+  code: String!
+  "The PKCE code verifier whose S256 challenge the authorization request sent (43 to 128 characters)."
+  codeVerifier: String!
+  "The redirect URI of the authorization request, exactly."
+  redirectUri: String!
+  "The nonce the authorization request sent, if any: the ID token must carry it."
+  nonce: String
+  "An optional label for the session (at most 100 characters)."
+  name: String
+  """
+  True: answer a short-lived access ` + "`" + `token` + "`" + ` plus a ` + "`" + `refreshToken` + "`" + ` for ` + "`" + `refreshSession` + "`" + `.
+  False or absent: one session token that lasts the session lifetime (30 days by default).
+  """
+  refreshable: Boolean
+  "Where to hand over the longest-lived token; JSON if absent."
+  mode: TokenMode
+}
+
+"Which linked identity ` + "`" + `unlinkIdentity` + "`" + ` removes."
+input UnlinkIdentityInput {
+  "The provider's name."
+  provider: String!
+  "The subject at the provider."
+  subject: String!
+}
 `, BuiltIn: false},
 	{Name: "../federation.graphqls", Input: `# authgraph as an Apollo Federation v2 subgraph (docs/federation.md). gqlgen's federation
 # plugin declares the federation directives and adds Query._service (this file and
@@ -3845,6 +4029,20 @@ func (ec *executionContext) childFields_EmailRequestPayload(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type EmailRequestPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_LinkedIdentity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "provider":
+		return ec.fieldContext_LinkedIdentity_provider(ctx, field)
+	case "subject":
+		return ec.fieldContext_LinkedIdentity_subject(ctx, field)
+	case "email":
+		return ec.fieldContext_LinkedIdentity_email(ctx, field)
+	case "linkedAt":
+		return ec.fieldContext_LinkedIdentity_linkedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LinkedIdentity", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -4017,6 +4215,16 @@ func (ec *executionContext) childFields_SessionEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type SessionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_SignInProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_SignInProvider_name(ctx, field)
+	case "displayName":
+		return ec.fieldContext_SignInProvider_displayName(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignInProvider", field.Name)
+}
+
 func (ec *executionContext) childFields_TotpEnrollment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "secret":
@@ -4059,6 +4267,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_securityEvents(ctx, field)
 	case "passkeys":
 		return ec.fieldContext_User_passkeys(ctx, field)
+	case "identities":
+		return ec.fieldContext_User_identities(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -4455,6 +4665,20 @@ func (ec *executionContext) field_Mutation_createInvitation_args(ctx context.Con
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CreateInvitationInput, error) {
 			return ec.unmarshalNCreateInvitationInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateInvitationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createSessionUsingAuthorizationCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateSessionUsingAuthorizationCodeInput, error) {
+			return ec.unmarshalNCreateSessionUsingAuthorizationCodeInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingAuthorizationCodeInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4959,6 +5183,20 @@ func (ec *executionContext) field_Mutation_signUp_args(ctx context.Context, rawA
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SignUpInput, error) {
 			return ec.unmarshalNSignUpInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSignUpInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unlinkIdentity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UnlinkIdentityInput, error) {
+			return ec.unmarshalNUnlinkIdentityInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUnlinkIdentityInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5951,6 +6189,98 @@ func (ec *executionContext) fieldContext_Entity_findManyUserByIDs(ctx context.Co
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _LinkedIdentity_provider(ctx context.Context, field graphql.CollectedField, obj *auth.LinkedIdentity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LinkedIdentity_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LinkedIdentity_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LinkedIdentity", field, false, false, "String")
+}
+
+func (ec *executionContext) _LinkedIdentity_subject(ctx context.Context, field graphql.CollectedField, obj *auth.LinkedIdentity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LinkedIdentity_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LinkedIdentity_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LinkedIdentity", field, false, false, "String")
+}
+
+func (ec *executionContext) _LinkedIdentity_email(ctx context.Context, field graphql.CollectedField, obj *auth.LinkedIdentity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LinkedIdentity_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.LinkedIdentity().Email(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LinkedIdentity_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LinkedIdentity", field, true, true, "String")
+}
+
+func (ec *executionContext) _LinkedIdentity_linkedAt(ctx context.Context, field graphql.CollectedField, obj *auth.LinkedIdentity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LinkedIdentity_linkedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LinkedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LinkedIdentity_linkedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LinkedIdentity", field, false, false, "DateTime")
 }
 
 func (ec *executionContext) _Mutation_createSessionUsingUsername(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -8669,6 +8999,112 @@ func (ec *executionContext) fieldContext_Mutation_createSessionUsingPasskey(ctx 
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createSessionUsingAuthorizationCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSessionUsingAuthorizationCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSessionUsingAuthorizationCode(ctx, fc.Args["input"].(model.CreateSessionUsingAuthorizationCodeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Session) graphql.Marshaler {
+			return ec.marshalNSession2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSessionUsingAuthorizationCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Session(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSessionUsingAuthorizationCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unlinkIdentity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unlinkIdentity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnlinkIdentity(ctx, fc.Args["input"].(model.UnlinkIdentityInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "account:write")
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.User
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unlinkIdentity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unlinkIdentity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9428,6 +9864,38 @@ func (ec *executionContext) fieldContext_Query_webhooks(_ context.Context, field
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Webhook(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_signInProviders(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_signInProviders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SignInProviders(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*auth.SSOProviderName) graphql.Marshaler {
+			return ec.marshalNSignInProvider2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSSOProviderNameᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_signInProviders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignInProvider(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10756,6 +11224,52 @@ func (ec *executionContext) fieldContext_SessionEdge_node(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _SignInProvider_name(ctx context.Context, field graphql.CollectedField, obj *auth.SSOProviderName) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInProvider_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInProvider_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInProvider", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignInProvider_displayName(ctx context.Context, field graphql.CollectedField, obj *auth.SSOProviderName) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInProvider_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInProvider_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInProvider", field, false, false, "String")
+}
+
 func (ec *executionContext) _TotpEnrollment_secret(ctx context.Context, field graphql.CollectedField, obj *auth.TOTPEnrollment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11223,6 +11737,38 @@ func (ec *executionContext) fieldContext_User_passkeys(_ context.Context, field 
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Passkey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_identities(ctx context.Context, field graphql.CollectedField, obj *auth.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_identities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Identities(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*auth.LinkedIdentity) graphql.Marshaler {
+			return ec.marshalNLinkedIdentity2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐLinkedIdentityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_identities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LinkedIdentity(ctx, field)
 		},
 	}
 	return fc, nil
@@ -13810,6 +14356,97 @@ func UnmarshalCreateInvitationInput(ctx context.Context, raw any) (model.CreateI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateSessionUsingAuthorizationCodeInput(ctx context.Context, obj any) (model.CreateSessionUsingAuthorizationCodeInput, error) {
+	var it model.CreateSessionUsingAuthorizationCodeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"provider", "code", "codeVerifier", "redirectUri", "nonce", "name", "refreshable", "mode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "provider":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("provider"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Provider = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "codeVerifier":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("codeVerifier"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CodeVerifier = data
+		case "redirectUri":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("redirectUri"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RedirectURI = data
+		case "nonce":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nonce"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Nonce = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "refreshable":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refreshable"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Refreshable = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOTokenMode2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐTokenMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSessionUsingAuthorizationCodeInput unmarshals raw into the CreateSessionUsingAuthorizationCodeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSessionUsingAuthorizationCodeInput(ctx context.Context, raw any) (model.CreateSessionUsingAuthorizationCodeInput, error) {
+	var out model.CreateSessionUsingAuthorizationCodeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSessionUsingAuthorizationCodeInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateSessionUsingEmailCodeInput(ctx context.Context, obj any) (model.CreateSessionUsingEmailCodeInput, error) {
 	var it model.CreateSessionUsingEmailCodeInput
 	if obj == nil {
@@ -15364,6 +16001,55 @@ func UnmarshalSignUpInput(ctx context.Context, raw any) (model.SignUpInput, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUnlinkIdentityInput(ctx context.Context, obj any) (model.UnlinkIdentityInput, error) {
+	var it model.UnlinkIdentityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"provider", "subject"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "provider":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("provider"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Provider = data
+		case "subject":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subject"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subject = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUnlinkIdentityInput unmarshals raw into the UnlinkIdentityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUnlinkIdentityInput(ctx context.Context, raw any) (model.UnlinkIdentityInput, error) {
+	var out model.UnlinkIdentityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UnlinkIdentityInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUserByIDsInput(ctx context.Context, obj any) (EntityKeyInput, error) {
 	var it EntityKeyInput
 	if obj == nil {
@@ -15995,6 +16681,55 @@ func (ec *executionContext) _Entity(ctx context.Context, sel ast.SelectionSet) g
 	return out
 }
 
+var linkedIdentityImplementors = []string{"LinkedIdentity"}
+
+func (ec *executionContext) _LinkedIdentity(ctx context.Context, sel ast.SelectionSet, obj *auth.LinkedIdentity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, linkedIdentityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LinkedIdentity")
+		case "provider":
+			out.Values[i] = ec._LinkedIdentity_provider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "subject":
+			out.Values[i] = ec._LinkedIdentity_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "email":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LinkedIdentity_email(ctx, field, obj)
+				})
+		case "linkedAt":
+			out.Values[i] = ec._LinkedIdentity_linkedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -16329,6 +17064,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createSessionUsingAuthorizationCode":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSessionUsingAuthorizationCode(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unlinkIdentity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unlinkIdentity(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16542,6 +17291,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_webhooks(ctx, field)
+				})
+		case "signInProviders":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_signInProviders(ctx, field)
 				})
 		case "_entities":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -17009,6 +17764,44 @@ func (ec *executionContext) _SessionEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var signInProviderImplementors = []string{"SignInProvider"}
+
+func (ec *executionContext) _SignInProvider(ctx context.Context, sel ast.SelectionSet, obj *auth.SSOProviderName) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signInProviderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignInProvider")
+		case "name":
+			out.Values[i] = ec._SignInProvider_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "displayName":
+			out.Values[i] = ec._SignInProvider_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var totpEnrollmentImplementors = []string{"TotpEnrollment"}
 
 func (ec *executionContext) _TotpEnrollment(ctx context.Context, sel ast.SelectionSet, obj *auth.TOTPEnrollment) graphql.Marshaler {
@@ -17141,6 +17934,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_passkeys(ctx, field, obj)
+				})
+		case "identities":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_identities(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18107,6 +18906,11 @@ func (ec *executionContext) unmarshalNCreateInvitationInput2githubᚗcomᚋauthg
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateSessionUsingAuthorizationCodeInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingAuthorizationCodeInput(ctx context.Context, v any) (model.CreateSessionUsingAuthorizationCodeInput, error) {
+	res, err := ec.unmarshalInputCreateSessionUsingAuthorizationCodeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateSessionUsingEmailCodeInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingEmailCodeInput(ctx context.Context, v any) (model.CreateSessionUsingEmailCodeInput, error) {
 	res, err := ec.unmarshalInputCreateSessionUsingEmailCodeInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18315,6 +19119,30 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNLinkedIdentity2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐLinkedIdentityᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.LinkedIdentity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLinkedIdentity2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐLinkedIdentity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNLinkedIdentity2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐLinkedIdentity(ctx context.Context, sel ast.SelectionSet, v *auth.LinkedIdentity) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LinkedIdentity!")
+		return graphql.Null
+	}
+	return ec._LinkedIdentity(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋscalarᚐEntityKey(ctx context.Context, v any) (scalar.EntityKey, error) {
@@ -18612,6 +19440,30 @@ func (ec *executionContext) unmarshalNSetUserRoleInput2githubᚗcomᚋauthgraph�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNSignInProvider2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSSOProviderNameᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.SSOProviderName) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSignInProvider2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSSOProviderName(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSignInProvider2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSSOProviderName(ctx context.Context, sel ast.SelectionSet, v *auth.SSOProviderName) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SignInProvider!")
+		return graphql.Null
+	}
+	return ec._SignInProvider(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNSignUpInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSignUpInput(ctx context.Context, v any) (model.SignUpInput, error) {
 	res, err := ec.unmarshalInputSignUpInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18694,6 +19546,11 @@ func (ec *executionContext) marshalNTotpEnrollment2ᚖgithubᚗcomᚋauthgraph�
 		return graphql.Null
 	}
 	return ec._TotpEnrollment(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUnlinkIdentityInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐUnlinkIdentityInput(ctx context.Context, v any) (model.UnlinkIdentityInput, error) {
+	res, err := ec.unmarshalInputUnlinkIdentityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNUser2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.User) graphql.Marshaler {

@@ -33,6 +33,14 @@ func (r *accountResolver) SignUpPolicy(ctx context.Context, obj *auth.Account) (
 	return r.Service.SignUpPolicyOf(obj), nil
 }
 
+// Email is the resolver for the email field.
+func (r *linkedIdentityResolver) Email(ctx context.Context, obj *auth.LinkedIdentity) (*string, error) {
+	if obj.Email == "" {
+		return nil, nil
+	}
+	return &obj.Email, nil
+}
+
 // CreateSessionUsingUsername is the resolver for the createSessionUsingUsername field.
 func (r *mutationResolver) CreateSessionUsingUsername(ctx context.Context, input model.CreateSessionUsingUsernameInput) (*model.Session, error) {
 	mode, err := modeOf(ctx, input.Mode, model.TokenModeJSON)
@@ -478,6 +486,19 @@ func (r *mutationResolver) CreateSessionUsingPasskey(ctx context.Context, input 
 	return r.sessionAnswer(ctx, ns, mode), nil
 }
 
+// CreateSessionUsingAuthorizationCode is the resolver for the createSessionUsingAuthorizationCode field.
+func (r *mutationResolver) CreateSessionUsingAuthorizationCode(ctx context.Context, input model.CreateSessionUsingAuthorizationCodeInput) (*model.Session, error) {
+	return r.createSessionUsingAuthorizationCode(ctx, input)
+}
+
+// UnlinkIdentity is the resolver for the unlinkIdentity field.
+func (r *mutationResolver) UnlinkIdentity(ctx context.Context, input model.UnlinkIdentityInput) (*auth.User, error) {
+	if _, err := r.Service.UnlinkIdentity(ctx, input.Provider, input.Subject); err != nil {
+		return nil, err
+	}
+	return r.Service.Me(ctx)
+}
+
 // ID is the resolver for the id field.
 func (r *passkeyResolver) ID(ctx context.Context, obj *auth.Passkey) (*gid.ID, error) {
 	return &gid.ID{Type: typePasskey, N: obj.ID}, nil
@@ -591,6 +612,16 @@ func (r *queryResolver) Webhooks(ctx context.Context) ([]*auth.Webhook, error) {
 		w = []*auth.Webhook{}
 	}
 	return w, err
+}
+
+// SignInProviders is the resolver for the signInProviders field.
+func (r *queryResolver) SignInProviders(ctx context.Context) ([]*auth.SSOProviderName, error) {
+	names := r.Service.SSOProviderNames()
+	out := make([]*auth.SSOProviderName, len(names))
+	for i := range names {
+		out[i] = &names[i]
+	}
+	return out, nil
 }
 
 // Type is the resolver for the type field.
@@ -804,6 +835,11 @@ func (r *userResolver) Passkeys(ctx context.Context, obj *auth.User) ([]*auth.Pa
 	return r.Service.Passkeys(ctx, obj.ID)
 }
 
+// Identities is the resolver for the identities field.
+func (r *userResolver) Identities(ctx context.Context, obj *auth.User) ([]*auth.LinkedIdentity, error) {
+	return r.Service.Identities(ctx, obj.ID)
+}
+
 // ID is the resolver for the id field.
 func (r *userKeyResolver) ID(ctx context.Context, obj *model.UserKey) (*gid.ID, error) {
 	return &gid.ID{Type: typeUserKey, N: obj.ID}, nil
@@ -897,6 +933,9 @@ func (r *webhookDeliveryResolver) ResponseBody(ctx context.Context, obj *auth.We
 // Account returns AccountResolver implementation.
 func (r *Resolver) Account() AccountResolver { return &accountResolver{r} }
 
+// LinkedIdentity returns LinkedIdentityResolver implementation.
+func (r *Resolver) LinkedIdentity() LinkedIdentityResolver { return &linkedIdentityResolver{r} }
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
@@ -926,6 +965,7 @@ func (r *Resolver) WebhookDelivery() WebhookDeliveryResolver { return &webhookDe
 
 type (
 	accountResolver         struct{ *Resolver }
+	linkedIdentityResolver  struct{ *Resolver }
 	mutationResolver        struct{ *Resolver }
 	passkeyResolver         struct{ *Resolver }
 	queryResolver           struct{ *Resolver }

@@ -35,6 +35,10 @@ var publicFields = map[string]bool{
 	// (see entities.go).
 	"Query._service":  true,
 	"Query._entities": true,
+	// Sign-in through an identity provider: the provider list for the buttons, and the
+	// code an app obtained itself.
+	"Query.signInProviders":                        true,
+	"Mutation.createSessionUsingAuthorizationCode": true,
 }
 
 // specFields are the fields gqlgen's federation plugin adds to the schema. It gives them no

@@ -13,6 +13,7 @@ import (
 	"github.com/authgraph/authgraph/internal/httpapi"
 	"github.com/authgraph/authgraph/internal/oidc"
 	"github.com/authgraph/authgraph/internal/seal"
+	"github.com/authgraph/authgraph/internal/sso"
 )
 
 // Config is everything the server reads at start. Each field has an AUTHGRAPH_* variable and
@@ -49,6 +50,10 @@ type Config struct {
 	// External identity providers (external.go): none turns external sign-in off.
 	OIDCIssuers            []oidc.Issuer
 	OIDCMinRefreshInterval time.Duration
+	// Sign-in through an identity provider's authorization code flow (sso.go): none
+	// turns it off.
+	SSOProviders []sso.Config
+	SSOFlowTTL   time.Duration
 	// SessionCacheTTL and SessionCacheSize configure the in-process cache of verified
 	// sessions (internal/sessioncache) in front of Redis; either 0 turns it off.
 	SessionCacheTTL  time.Duration
@@ -110,6 +115,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 	var introspection, playground, cookieSecure string
 	var oidcIssuersText string
 	var signUpText, signUpDomains, tokenTTLs string
+	var ssoText string
 	settings := []setting{
 		{"AUTHGRAPH_ENV", "env", "", `deployment; "production" turns introspection and the playground off and the cookies Secure unless set`, str(&c.Env)},
 		{"AUTHGRAPH_ADDR", "addr", "127.0.0.1:8080", "listen address", str(&c.Addr)},
@@ -170,6 +176,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_WEBAUTHN_RP_ID", "webauthn-rp-id", "", "passkeys' relying party ID, the domain they are bound to (default: AUTHGRAPH_PUBLIC_URL's host; passkeys off if that is an IP address)", str(&c.WebAuthnRPID)},
 		{"AUTHGRAPH_WEBAUTHN_ORIGINS", "webauthn-origins", "", "comma-separated origins passkey ceremonies may come from, each on the RP ID (default: AUTHGRAPH_PUBLIC_URL's origin)", originList(&c.WebAuthnOrigins)},
 		{"AUTHGRAPH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses and CIDR blocks of proxies whose X-Forwarded-For is believed", proxies(&c.TrustedProxies)},
+		{"AUTHGRAPH_SSO_PROVIDERS", "sso-providers", "", "JSON array of OpenID Connect providers for \"Sign in with …\" (/auth/{provider}/start) and createSessionUsingAuthorizationCode; empty: off (client secrets: prefer the variable, flags show in ps)", str(&ssoText)},
+		{"AUTHGRAPH_SSO_FLOW_TTL", "sso-flow-ttl", "10m", "how long a sign-in at a provider may take between /auth/{provider}/start and its callback", dur(&c.SSOFlowTTL)},
 	}
 	fs := flag.NewFlagSet("authgraph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -253,6 +261,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("AUTHGRAPH_OIDC_ISSUERS: %w", err)
 	}
 	c.OIDCIssuers = issuers
+	if c.SSOProviders, err = parseSSOProviders(ssoText); err != nil {
+		return c, fmt.Errorf("AUTHGRAPH_SSO_PROVIDERS: %w", err)
+	}
+	if c.SSOFlowTTL <= 0 || c.SSOFlowTTL > time.Hour {
+		return c, fmt.Errorf("AUTHGRAPH_SSO_FLOW_TTL must be more than 0 and at most 1h")
+	}
 	if c.SignUp, err = parseSignUp(signUpText, signUpDomains); err != nil {
 		return c, err
 	}

@@ -227,7 +227,7 @@ func mxEntries() []mxEntry {
 		vars: userID, never: credentialPaths}
 	signIns := []string{"Mutation.createSessionUsingUsername", "Mutation.createSessionUsingUserKey",
 		"Mutation.createSessionUsingExternalToken", "Mutation.refreshSession", "Mutation.createSessionUsingEmailCode",
-		"Mutation.createSessionUsingPasskey"}
+		"Mutation.createSessionUsingPasskey", "Mutation.createSessionUsingAuthorizationCode"}
 	// A public request for a mail: the same answer for every caller, whoever owns the address.
 	mailRequest := func(field string) mxEntry {
 		return mxEntry{field: "Mutation." + field, ops: []mxOp{{field: field,
@@ -450,6 +450,18 @@ func mxEntries() []mxEntry {
 			vars: func(w *mxWorld, _ mxObject) map[string]any {
 				return map[string]any{"u": fmt.Sprintf("invited%d", w.n), "e": fmt.Sprintf("invited%d@example.com", w.n)}
 			}}}},
+		// Sign-in through a provider. None is configured here: the list is empty for
+		// everyone, and a code is BAD_USER_INPUT (unknown provider) for every caller.
+		{field: "Query.signInProviders", ops: []mxOp{{field: "signInProviders",
+			query: `query { signInProviders { name displayName } }`, vars: noVars}}},
+		{field: "Mutation.createSessionUsingAuthorizationCode", ops: []mxOp{{field: "createSessionUsingAuthorizationCode",
+			query: `mutation { createSessionUsingAuthorizationCode(input: {provider: "acme", code: "c", ` +
+				`codeVerifier: "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv", redirectUri: "https://app.example/cb"}) { token refreshToken } }`,
+			vars: noVars, passed: map[mxObject]string{own: "BAD_USER_INPUT"}}}},
+		// The matrix's users have no linked identity: NOT_FOUND once authorized.
+		{field: "Mutation.unlinkIdentity", ops: []mxOp{{field: "unlinkIdentity",
+			query: `mutation { unlinkIdentity(input: {provider: "acme", subject: "nobody"}) { id } }`,
+			vars:  noVars, passed: map[mxObject]string{own: "NOT_FOUND"}}}},
 		{field: "Mutation.setAccountSignUpPolicy", ops: []mxOp{{field: "setAccountSignUpPolicy",
 			// The default account: CLOSED is what it follows anyway.
 			query: `mutation { setAccountSignUpPolicy(input: {accountId: "1", policy: CLOSED}) { id signUpPolicy } }`,

@@ -126,6 +126,8 @@ func (l policyLimiter) Check(ctx context.Context, a auth.Attempt, ip, id string)
 		err = l.p.CheckLogin(ctx, ip, account(a, id))
 	case auth.AttemptPasskey:
 		err = l.p.CheckPasskey(ctx, ip)
+	case auth.AttemptSSO:
+		err = l.p.CheckSSO(ctx, ip)
 	default:
 		return fmt.Errorf("ratelimit: no policy for attempt %q", a)
 	}

@@ -97,6 +97,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if acfg.Passkeys, err = newPasskeyVerifier(cfg, logger); err != nil {
 		return err
 	}
+	if acfg.SSO, err = newSSO(cfg, logger); err != nil {
+		return err
+	}
 	mailer, err := newMailer(ctx, cfg, logger, rdb != nil)
 	if err != nil {
 		return err

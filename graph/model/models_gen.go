@@ -119,6 +119,27 @@ type CreateInvitationInput struct {
 	Role *auth.Role `json:"role,omitempty"`
 }
 
+// An authorization code obtained by an app that ran the flow itself.
+type CreateSessionUsingAuthorizationCodeInput struct {
+	// The configured provider's name.
+	Provider string `json:"provider"`
+	// The code the provider sent to `redirectUri`. Used once, never kept.
+	Code string `json:"code"`
+	// The PKCE code verifier whose S256 challenge the authorization request sent (43 to 128 characters).
+	CodeVerifier string `json:"codeVerifier"`
+	// The redirect URI of the authorization request, exactly.
+	RedirectURI string `json:"redirectUri"`
+	// The nonce the authorization request sent, if any: the ID token must carry it.
+	Nonce *string `json:"nonce,omitempty"`
+	// An optional label for the session (at most 100 characters).
+	Name *string `json:"name,omitempty"`
+	// True: answer a short-lived access `token` plus a `refreshToken` for `refreshSession`.
+	// False or absent: one session token that lasts the session lifetime (30 days by default).
+	Refreshable *bool `json:"refreshable,omitempty"`
+	// Where to hand over the longest-lived token; JSON if absent.
+	Mode *TokenMode `json:"mode,omitempty"`
+}
+
 // Sign in with a code from a sign-in mail.
 type CreateSessionUsingEmailCodeInput struct {
 	// The slug of the user's account; the `default` account if absent.
@@ -520,6 +541,14 @@ type SignUpInput struct {
 	Email string `json:"email"`
 	// The password: 12 to 128 characters, not the username, not a common password.
 	Password string `json:"password"`
+}
+
+// Which linked identity `unlinkIdentity` removes.
+type UnlinkIdentityInput struct {
+	// The provider's name.
+	Provider string `json:"provider"`
+	// The subject at the provider.
+	Subject string `json:"subject"`
 }
 
 // A page of users.

@@ -14,6 +14,8 @@ var CredentialNames = []string{
 	"password", "newPassword", "currentPassword",
 	"secret", "token", "refreshToken",
 	"otp", "code", "recoveryCode",
+	// A PKCE verifier redeems a stolen authorization code.
+	"codeVerifier",
 }
 
 var credentialSet = func() map[string]bool {

@@ -126,17 +126,21 @@ var keyOps = map[string]struct {
 	// act runs the method on key id as ctx (actsOnKey only).
 	act func(ctx context.Context, svc *auth.Service, id int64) error
 }{
-	"Login":              {class: signIn},
-	"LoginPassword":      {class: signIn},
-	"LoginUserKey":       {class: signIn},
-	"LoginExternal":      {class: signIn},
-	"LoginEmailCode":     {class: signIn},
-	"LoginPasskey":       {class: signIn},
-	"Refresh":            {class: signIn},
-	"CreateUserKey":      {class: grants},
-	"UserKeys":           {class: readsKeys},
-	"UserKey":            {class: readsKeys},
-	"EffectiveKeyScopes": {class: readsKeys},
+	"Login":          {class: signIn},
+	"LoginPassword":  {class: signIn},
+	"LoginUserKey":   {class: signIn},
+	"LoginExternal":  {class: signIn},
+	"LoginEmailCode": {class: signIn},
+	"LoginPasskey":   {class: signIn},
+	// Sign-in through a provider: LoginAuthorizationCode, and FinishSSO (whose result
+	// carries the session).
+	"LoginAuthorizationCode": {class: signIn},
+	"FinishSSO":              {class: signIn},
+	"Refresh":                {class: signIn},
+	"CreateUserKey":          {class: grants},
+	"UserKeys":               {class: readsKeys},
+	"UserKey":                {class: readsKeys},
+	"EffectiveKeyScopes":     {class: readsKeys},
 	"RerollUserKey": {class: actsOnKey, act: func(ctx context.Context, svc *auth.Service, id int64) error {
 		_, err := svc.RerollUserKey(ctx, id, 0)
 		return err

@@ -63,6 +63,10 @@ const (
 	// (a passkey's signature cannot be guessed: only the address is counted, which bounds
 	// the ceremonies one client keeps in the store and the signatures it has checked).
 	AttemptPasskey Attempt = "passkey"
+	// AttemptSSO is a step of the authorization code flow (its start, which writes a flow,
+	// its callback and createSessionUsingAuthorizationCode, which ask the provider);
+	// identifier: "".
+	AttemptSSO Attempt = "sso"
 )
 
 // Limiter decides whether a guarded attempt may go ahead. The server gives the service one

@@ -63,6 +63,8 @@ type Config struct {
 	Auditor Auditor
 	// Webhooks keeps the webhook endpoints (webhooks.go); nil: webhooks are off.
 	Webhooks WebhookStore
+	// SSO is the providers of the authorization code flow (sso.go); none: off.
+	SSO SSOConfig
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days.
@@ -75,16 +77,17 @@ const DefaultSessionTTL = 30 * 24 * time.Hour
 // from one Store; a test or a decorator that cares about one area sees at a glance what the
 // domain needs of it.
 type Service struct {
-	users    userStore
-	accounts accountStore
-	keys     keyStore
-	sessions sessionStore
-	families familyStore
-	factors  totpStore
-	batches  BatchReader // list pages' rows, read many at once
-	emails   EmailTokenStore
-	passkeys PasskeyStore
-	health   pinger
+	users      userStore
+	accounts   accountStore
+	keys       keyStore
+	sessions   sessionStore
+	families   familyStore
+	factors    totpStore
+	batches    BatchReader // list pages' rows, read many at once
+	emails     EmailTokenStore
+	passkeys   PasskeyStore
+	identities IdentityStore
+	health     pinger
 
 	hasher Hasher
 	clock  clock.Clock
@@ -170,7 +173,7 @@ func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service 
 	}
 	return &Service{
 		users: store, accounts: store, keys: store, sessions: store, families: store,
-		factors: store, batches: store, emails: store, passkeys: store, health: store,
+		factors: store, batches: store, emails: store, passkeys: store, identities: store, health: store,
 		hasher: hasher, clock: c, cfg: cfg, box: box, touch: newTouchThrottle(),
 	}
 }

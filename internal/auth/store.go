@@ -38,6 +38,7 @@ type Store interface {
 	BatchReader     // batch.go
 	EmailTokenStore // emailtokens.go
 	PasskeyStore    // passkeys.go
+	IdentityStore   // identities.go
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }
@@ -75,8 +76,8 @@ type UserStore interface {
 	RenameUser(ctx context.Context, id int64, username string) (*User, error)
 	// DeleteUser removes the user with everything that is theirs: username, keys, sessions,
 	// refresh token families (with every refresh token they issued), second factor,
-	// passkeys, and every index entry. Of concurrent calls for one user exactly one answers
-	// the user; the others answer ErrNotFound. A call that fails half-way leaves the user unusable (not
+	// passkeys, linked identities, and every index entry. Of concurrent calls for one user
+	// exactly one answers the user; the others answer ErrNotFound. A call that fails half-way leaves the user unusable (not
 	// found), and a later DeleteUser of the same id finishes the cleanup.
 	DeleteUser(ctx context.Context, id int64) (*User, error)
 }

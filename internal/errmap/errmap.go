@@ -47,6 +47,9 @@ var rows = map[auth.Code]Row{
 	auth.CodeTokenInvalid: {"TOKEN_INVALID", http.StatusBadRequest, false, metrics.OutcomeBadCredentials},
 	// Right credentials, unverified address: the sign-in waits for the user, not a retry.
 	auth.CodeEmailNotVerified: {"EMAIL_NOT_VERIFIED", http.StatusForbidden, false, metrics.OutcomeError},
+	// A genuine identity from a provider that no user here is linked to: the user signs in
+	// another way and links it, never a retry.
+	auth.CodeIdentityNotLinked: {"IDENTITY_NOT_LINKED", http.StatusForbidden, false, metrics.OutcomeBadCredentials},
 }
 
 // byGraphQL is rows by their GraphQL code, for answers whose errors have become GraphQL.

@@ -128,6 +128,28 @@ var AnonymousWrites = []AnonymousWrite{
 		Rules: []string{ratelimit.RuleAPQRegisterIP},
 	},
 	{
+		Entry: "Query.signInProviders",
+	},
+	{
+		Entry: "Mutation.createSessionUsingAuthorizationCode",
+		Writes: "the address's bucket; with a code the provider redeems for an identity linked here " +
+			"(or linkable by a trusted verified email): the link, and a session; for a provider that " +
+			"provisions, in an account whose sign-up is OPEN: the sign-up buckets and a user",
+		Rules: []string{ratelimit.RuleSSOIP, ratelimit.RuleSignUpIP},
+	},
+	{
+		Entry:  "GET /auth/{provider}/start",
+		Writes: "the address's bucket, and one authorization code flow (state, nonce, PKCE verifier) that expires in 10 minutes",
+		Rules:  []string{ratelimit.RuleSSOIP},
+	},
+	{
+		Entry: "GET /auth/{provider}/callback",
+		Writes: "the address's bucket; consumes (deletes) the flow its state names; with a code the " +
+			"provider redeems for a linked identity: a session; for a provider that provisions, in " +
+			"an account whose sign-up is OPEN: the sign-up buckets and a user",
+		Rules: []string{ratelimit.RuleSSOIP, ratelimit.RuleSignUpIP},
+	},
+	{
 		Entry:  "POST /introspect",
 		Writes: "the address's bucket, counted before the caller is authenticated (introspection itself writes nothing)",
 		Rules:  []string{ratelimit.RuleIntrospectIP},

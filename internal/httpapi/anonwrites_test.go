@@ -50,7 +50,8 @@ func TestAnonymousWritesAreListed(t *testing.T) {
 		}
 		entries[w.Entry] = w
 	}
-	want := append(publicRootFields(schema), "APQ lookup", "APQ registration", "POST /introspect")
+	want := append(publicRootFields(schema), "APQ lookup", "APQ registration", "POST /introspect",
+		"GET /auth/{provider}/start", "GET /auth/{provider}/callback")
 	for _, e := range want {
 		w, ok := entries[e]
 		if !ok {

@@ -95,7 +95,7 @@ func signInMethod(field string) (string, bool) {
 		return metrics.MethodUserKey, true
 	case "refreshSession":
 		return metrics.MethodRefresh, true
-	case "createSessionUsingExternalToken":
+	case "createSessionUsingExternalToken", "createSessionUsingAuthorizationCode":
 		return metrics.MethodExternal, true
 	}
 	if strings.HasPrefix(field, "createSessionUsing") {

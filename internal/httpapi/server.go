@@ -184,6 +184,23 @@ func newHandler(d Deps) http.Handler {
 		mux.Handle("/introspect", chain(http.HandlerFunc(in.introspect), steps...))
 		mux.Handle("/introspect/auth_request", chain(http.HandlerFunc(in.authRequest), steps...))
 	}
+	if len(svc.SSOProviderNames()) > 0 {
+		h := ssoHandler{svc: svc, opts: tokens, fallback: "/", page: cfg.AccountPage, metrics: d.Metrics}
+		if cfg.AccountPage {
+			h.fallback = "/account"
+		}
+		steps := []middleware{
+			// The log line names the path only: never the query, where the code travels.
+			logRequests(d.Logger),
+			cacheHeaders,
+			withRedisBudget(cfg.RedisTimeout),
+			limitBody(min(cfg.MaxBodyBytes, 4096)),
+			withClient(cfg.TrustedProxies),
+		}
+		mux.Handle("GET /auth/{provider}/start", chain(http.HandlerFunc(h.start), steps...))
+		mux.Handle("GET /auth/{provider}/callback", chain(http.HandlerFunc(h.callback), steps...))
+		mux.Handle("POST /auth/{provider}/link", chain(http.HandlerFunc(h.link), append(steps, authenticate(tokens, svc))...))
+	}
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authgraph", "/graphql"))
 	}

@@ -33,6 +33,7 @@ var layers = []struct {
 	{"adapters", []string{
 		"internal/memstore", "internal/redisstore", "internal/sessioncache", "internal/ratelimit",
 		"internal/hashpool", "internal/storetest", "internal/oidc/oidctest", "internal/passkey",
+		"internal/sso", "internal/sso/ssotest",
 		"graph/model", "graph/scalar",
 	}},
 	// The embeddable verifier: a public package that products import; it reads the store's

@@ -93,6 +93,7 @@ func (s *Store) DeleteUser(_ context.Context, id int64) (*auth.User, error) {
 		}
 	}
 	s.releaseEmail(u)
+	s.dropIdentitiesOf(id)
 	delete(s.users, id)
 	return u, nil
 }

@@ -41,9 +41,10 @@ type Store struct {
 	// that sessions nobody looks up again do not pile up forever.
 	sweepAt int
 
-	refresh  refreshState // families.go
-	email    emailState   // emailtokens.go
-	passkeys passkeyState // passkeys.go
+	refresh    refreshState  // families.go
+	email      emailState    // emailtokens.go
+	passkeys   passkeyState  // passkeys.go
+	identities identityState // identities.go
 }
 
 var _ auth.Store = (*Store)(nil)

@@ -173,6 +173,11 @@ func (p *Policy) CheckIntrospection(ctx context.Context, ip string) error {
 	return p.take(ctx, RuleIntrospectIP, ipKey(ip))
 }
 
+// CheckSSO counts a step of sign-in through an identity provider from ip (RuleSSOIP).
+func (p *Policy) CheckSSO(ctx context.Context, ip string) error {
+	return p.take(ctx, RuleSSOIP, ipKey(ip))
+}
+
 // take counts one attempt under rule, refusing it when the bucket is empty.
 func (p *Policy) take(ctx context.Context, rule, key string) error {
 	res, err := p.lim.Allow(ctx, rule, key)

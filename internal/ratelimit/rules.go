@@ -48,6 +48,10 @@ const (
 	RuleIntrospectIP = "introspect:ip"
 	// RulePasskeyIP counts passkey sign-ins, begun and finished, from one address.
 	RulePasskeyIP = "passkey:ip"
+	// RuleSSOIP counts the steps of sign-in through an identity provider from one address:
+	// starting a flow (which stores it), its callback and createSessionUsingAuthorizationCode
+	// (which call the provider).
+	RuleSSOIP = "sso:ip"
 )
 
 // DefaultRules returns the limits used when configuration sets none. They throttle one
@@ -82,6 +86,8 @@ func DefaultRules() map[string]Limit {
 		// A sign-in is two calls; each begun one keeps a ceremony (about 500 bytes) for 5
 		// minutes, so one address holds at most a few hundred at a time.
 		RulePasskeyIP: {Rate: 60, Burst: 30, Period: time.Minute},
+		// A sign-in is two steps (start, callback); a person clicks a few times a minute.
+		RuleSSOIP: {Rate: 30, Burst: 20, Period: time.Minute},
 	}
 }
 

@@ -202,9 +202,12 @@ func (s *Store) purgeUser(ctx context.Context, u *auth.User) error {
 	if err := s.purgePasskeys(ctx, u.ID); err != nil {
 		return err
 	}
-	// The indexes, the second factor and the passkeys share the {u<id>} hash tag: one DEL,
-	// even on a Cluster.
-	if err := s.rdb.Del(ctx, keysIndex, sessionsIndex, familiesIndex, s.name.totp(u.ID), s.name.totpNew(u.ID), s.name.passkeysOf(u.ID)).Err(); err != nil {
+	if err := s.releaseIdentities(ctx, u.ID); err != nil {
+		return err
+	}
+	// The indexes, the second factor, the passkeys and the linked identities share the
+	// {u<id>} hash tag: one DEL, even on a Cluster.
+	if err := s.rdb.Del(ctx, keysIndex, sessionsIndex, familiesIndex, s.name.totp(u.ID), s.name.totpNew(u.ID), s.name.passkeysOf(u.ID), s.name.identitiesOf(u.ID)).Err(); err != nil {
 		return err
 	}
 	if err := s.rdb.ZRem(ctx, s.name.users(), u.ID).Err(); err != nil {

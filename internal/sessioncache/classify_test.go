@@ -60,6 +60,13 @@ var storeMethods = map[string]struct {
 	"ConsumeEmailCode":  {passthrough, "emailed codes are read once, never cached"},
 	"UserByEmail":       {passthrough, "the cache keeps users by id only"},
 	"SetEmail":          {invalidates, "changes the user record: its email"},
+	// Linked identities and authorization code flows: Authenticate reads none of them.
+	"CreateAuthFlow":    {passthrough, "flows are read once, never cached"},
+	"ConsumeAuthFlow":   {passthrough, "flows are read once, never cached"},
+	"LinkIdentity":      {passthrough, "links are not cached; a session does not change with them"},
+	"IdentityBySubject": {passthrough, "the sign-in path only"},
+	"IdentitiesOf":      {passthrough, "lists are not cached"},
+	"UnlinkIdentity":    {passthrough, "links are not cached; a session does not change with them"},
 	"Account":           {passthrough, "accounts are not cached"},
 	"AccountBySlug":     {passthrough, "accounts are not cached"},
 	// Keys: not cached; sessions copy what they need of their key when made.

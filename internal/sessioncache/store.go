@@ -77,6 +77,7 @@ type Store struct {
 	batchReader
 	emailTokenStore
 	passkeyStore
+	identityStore
 	pinger
 
 	bus     Bus
@@ -106,6 +107,7 @@ type (
 	batchReader     = auth.BatchReader
 	emailTokenStore = auth.EmailTokenStore
 	passkeyStore    = auth.PasskeyStore
+	identityStore   = auth.IdentityStore
 	pinger          interface {
 		Ping(ctx context.Context) error
 	}
@@ -130,7 +132,7 @@ func New(next auth.Store, bus Bus, opts Options) *Store {
 	s := &Store{
 		next:      next,
 		userStore: next, accountStore: next, keyStore: next, sessionStore: next,
-		refreshStore: next, totpStore: next, batchReader: next, emailTokenStore: next, passkeyStore: next, pinger: next,
+		refreshStore: next, totpStore: next, batchReader: next, emailTokenStore: next, passkeyStore: next, identityStore: next, pinger: next,
 		bus: bus, c: newCache(opts.Size, opts.TTL), clock: opts.Clock,
 		onEvent: opts.OnEvent, pubTO: opts.PublishTimeout,
 		cancel: cancel, done: make(chan struct{}), upCh: make(chan struct{}),

@@ -84,6 +84,7 @@
 
   function showSignIn(username) {
     $("whoami").hidden = true;
+    showProviders();
     if (username) $("username").value = username;
     $("passkey-signin-row").hidden = !passkeysSupported();
     showPanel("signin", username ? "password" : "username");
@@ -160,12 +161,15 @@
       sessions(first: 1000) { nodes { id name method clientName clientVersion userAgent ip createdAt lastUsedAt expiresAt current } }
       securityEvents(first: 20) { nodes { id time type outcome reason ip userAgent } }
       passkeys { id name createdAt lastUsedAt authenticator backupEligible cloneSuspectedAt }
+      identities { provider subject email linkedAt }
     }
+    signInProviders { name displayName }
   }`;
 
   async function loadAccount() {
-    const { me } = await gql(ACCOUNT);
+    const { me, signInProviders } = await gql(ACCOUNT);
     cancelConditional();
+    showIdentities(me.identities, signInProviders);
     for (const p of PANELS) $(p).hidden = true;
     $("account").hidden = false;
     $("whoami").hidden = false;
@@ -455,6 +459,91 @@
     if (conditional === ctl) conditional = null;
     await busy(null, () => finishPasskeySignIn(cred));
   }
+
+  // --- sign-in providers ------------------------------------------------------------------
+  // Signing in with a provider is a plain navigation: the server runs the flow
+  // (/auth/{provider}/start) and comes back here with the session cookie set. Linking is a
+  // same-origin POST (the CSRF rule), whose answer is where to send the browser.
+  const providerNames = {};
+
+  async function showProviders() {
+    let list;
+    try { list = (await gql(`query SignInProviders { signInProviders { name displayName } }`)).signInProviders; } catch (e) { return; }
+    const ul = $("provider-links");
+    ul.replaceChildren();
+    for (const p of list) {
+      providerNames[p.name] = p.displayName;
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.className = "button secondary";
+      a.href = "/auth/" + encodeURIComponent(p.name) + "/start?returnTo=" + encodeURIComponent("/account");
+      a.textContent = "Sign in with " + p.displayName;
+      li.appendChild(a);
+      ul.appendChild(li);
+    }
+    $("providers").hidden = list.length === 0;
+  }
+
+  function showIdentities(identities, providers) {
+    for (const p of providers) providerNames[p.name] = p.displayName;
+    $("identities").hidden = providers.length === 0 && identities.length === 0;
+    const body = $("identities-table").tBodies[0];
+    body.replaceChildren();
+    for (const i of identities) {
+      const tr = document.createElement("tr");
+      const name = providerNames[i.provider] || i.provider;
+      cell(tr, name).title = "subject " + i.subject;
+      cell(tr, i.email || "-");
+      cell(tr, fmt(i.linkedAt));
+      actionButton(tr, "Unlink", "Unlink " + name, () => unlink(i));
+      body.appendChild(tr);
+    }
+    $("no-identities").hidden = identities.length > 0;
+    $("identities-table").hidden = identities.length === 0;
+    const ul = $("link-buttons");
+    ul.replaceChildren();
+    for (const p of providers) {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "secondary";
+      b.textContent = "Link " + p.displayName;
+      b.addEventListener("click", () => busy(b, () => link(p.name)));
+      li.appendChild(b);
+      ul.appendChild(li);
+    }
+  }
+
+  async function link(provider) {
+    const resp = await fetch("/auth/" + encodeURIComponent(provider) + "/link", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-Requested-With": "authgraph-account" },
+      body: JSON.stringify({ returnTo: "/account#view=linked" }),
+    });
+    const body = await resp.json().catch(() => ({}));
+    if (!resp.ok) {
+      const e = (body.errors && body.errors[0]) || {};
+      throw new ApiError((e.extensions && e.extensions.code) || "HTTP_" + resp.status, e.message || "The link could not start.");
+    }
+    location.assign(body.url);
+  }
+
+  async function unlink(i) {
+    await gql(`mutation AccountUnlink($p: String!, $s: String!) { unlinkIdentity(input: {provider: $p, subject: $s}) { id } }`,
+      { p: i.provider, s: i.subject });
+    await loadAccount();
+    say("Unlinked " + (providerNames[i.provider] || i.provider) + ".");
+  }
+
+  // What a provider sign-in that failed in the browser comes back with (#view=sso-error).
+  const SSO_ERRORS = {
+    IDENTITY_NOT_LINKED: "No account here is linked to that sign-in. Sign in another way, then link it below.",
+    INVALID_CREDENTIALS: "The sign-in with the provider did not complete. Please try again.",
+    SERVICE_UNAVAILABLE: "The provider cannot be reached right now. Please try again later.",
+    RATE_LIMITED: "Too many attempts. Please retry later.",
+    CONFLICT: "That account is linked to another user already.",
+    REAUTHENTICATION_REQUIRED: "Linking needs a recent sign-in: sign in again, then link.",
+  };
 
   // --- email address --------------------------------------------------------------------
   let myEmail = null; // the signed-in user's address and account, for "send the link again"
@@ -755,6 +844,16 @@
         showPanel("code", "code-code");
         await codeSignIn();
         return true;
+      case "linked":
+        await loadAccount();
+        say("Linked.");
+        return true;
+      case "sso-error": {
+        const code = p("code");
+        try { await loadAccount(); } catch (e) { showSignIn(); }
+        fail(new ApiError(code, SSO_ERRORS[code] || "The sign-in with the provider failed."));
+        return true;
+      }
       case "forgot":
         $("forgot-account").value = p("account");
         $("forgot-email").value = p("email");
