@@ -3257,7 +3257,8 @@ type Mutation {
     input: UserIdInput!
   ): Int! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
   """
-  Delete a user with all their keys and sessions; nothing of theirs is kept. Admins, and account admins (their account's users); not
+  Delete a user with all their keys and sessions; nothing of theirs is kept but their audit
+  trail, trimmed by age like every trail. Admins, and account admins (their account's users); not
   yourself.
   """
   deleteUser(

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/authgraph/authgraph/internal/auth"
@@ -20,17 +21,13 @@ type mailer struct {
 	worker *mail.Worker
 	stop   context.CancelFunc
 	done   sync.WaitGroup
-	close  func() // the queue's own Redis client, if any
 }
 
 // newMailer builds the renderer (AUTHGRAPH_PUBLIC_URL, AUTHGRAPH_MAIL_TEMPLATES), the sender
 // (AUTHGRAPH_SMTP_URL, or the log) and the queue: in Redis when the store is Redis (shared
 // by every replica, sealed with AUTHGRAPH_SECRET_KEY), else in process.
-//
-// The queue has a Redis client of its own: its workers hold connections in blocking reads,
-// and during an outage they keep trying to reconnect; in the store's pool those failed dials
-// would mark the pool broken and fail the first requests after Redis is back.
-func newMailer(ctx context.Context, cfg Config, logger zerolog.Logger, useRedis bool) (*mailer, error) {
+// rdb is the background work's Redis client (see run), nil for the embedded store.
+func newMailer(ctx context.Context, cfg Config, logger zerolog.Logger, rdb redis.UniversalClient) (*mailer, error) {
 	log := logger.With().Str("component", "mail").Logger()
 	renderer, err := mail.NewRenderer(cfg.PublicURL, cfg.MailTemplates)
 	if err != nil {
@@ -44,17 +41,11 @@ func newMailer(ctx context.Context, cfg Config, logger zerolog.Logger, useRedis 
 		mail.Queue
 		mail.Source
 	}
-	closeClient := func() {}
-	if useRedis {
+	if rdb != nil {
 		box, err := seal.New(cfg.SecretKey)
 		if err != nil {
 			return nil, fmt.Errorf("mail queue: %w", err)
 		}
-		rdb, err := newRedisClient(cfg.RedisURL, cfg.RedisTimeout)
-		if err != nil {
-			return nil, fmt.Errorf("mail queue: %w", err)
-		}
-		closeClient = func() { _ = rdb.Close() }
 		rq, err := mail.NewRedisQueue(ctx, rdb, renderer, mail.RedisOptions{Prefix: cfg.RedisPrefix, Box: box})
 		if err != nil {
 			// Redis may be down at start; the server starts anyway, as with the store, and
@@ -65,7 +56,7 @@ func newMailer(ctx context.Context, cfg Config, logger zerolog.Logger, useRedis 
 	} else {
 		queue = mail.NewMemQueue(renderer, mail.MemOptions{})
 	}
-	return &mailer{queue: queue, worker: &mail.Worker{Source: queue, Renderer: renderer, Sender: sender, Log: log}, close: closeClient}, nil
+	return &mailer{queue: queue, worker: &mail.Worker{Source: queue, Renderer: renderer, Sender: sender, Log: log}}, nil
 }
 
 // Enqueue implements auth.Mailer. A full queue or one that cannot be reached is an outage
@@ -102,9 +93,6 @@ func (m *mailer) stopAndWait() {
 		m.stop()
 	}
 	m.done.Wait()
-	if m.close != nil {
-		m.close()
-	}
 }
 
 func toMessage(m auth.Mail) mail.Message {

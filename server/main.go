@@ -100,12 +100,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if acfg.SSO, err = newSSO(cfg, logger); err != nil {
 		return err
 	}
-	mailer, err := newMailer(ctx, cfg, logger, rdb != nil)
+	// Background work (the mail queue's workers, the audit trail's writer, webhook
+	// deliveries) has a Redis client of its own: it keeps connections in blocking reads, and
+	// during an outage it keeps trying to reconnect; in the store's pool those failed dials
+	// would mark the pool broken and fail the first requests after Redis is back.
+	var bg redis.UniversalClient
+	if rdb != nil {
+		if bg, err = newRedisClient(cfg.RedisURL, cfg.RedisTimeout); err != nil {
+			return err
+		}
+		defer bg.Close() // after the workers below have stopped (defers run last first)
+	}
+	mailer, err := newMailer(ctx, cfg, logger, bg)
 	if err != nil {
 		return err
 	}
 	acfg.Mailer = mailer
-	trail, hooks, deliverer := newAuditTrailWithWebhooks(cfg, rdb, logger)
+	trail, hooks, deliverer := newAuditTrailWithWebhooks(cfg, bg, logger)
 	if trail != nil {
 		acfg.Auditor = trail
 		// Closed last: the listeners' last requests have recorded their events by then.
