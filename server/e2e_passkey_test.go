@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -137,6 +138,16 @@ func TestPasskeysEndToEnd(t *testing.T) {
 	if first["cloneSuspectedAt"] == nil || first["lastUsedAt"] == nil || first["name"] != "work laptop" {
 		t.Errorf("after the clone: %v", first)
 	}
+	// The trail holds the registration, the passkey sign-in and the clone suspicion.
+	waitFor(t, func() bool {
+		r := ok(t, "securityEvents", srv.post(t, alice, `{ me { securityEvents(first: 50) { nodes { type outcome detail } } } }`, nil))
+		seen := map[string]bool{}
+		for _, n := range r.Data["me"].(map[string]any)["securityEvents"].(map[string]any)["nodes"].([]any) {
+			e := n.(map[string]any)
+			seen[fmt.Sprint(e["type"], "/", e["outcome"], "/", e["detail"] == "PASSKEY")] = true
+		}
+		return seen["passkey.registered/SUCCESS/false"] && seen["session.sign_in/SUCCESS/true"] && seen["passkey.clone_suspected/FAILURE/false"]
+	})
 	// Another origin, another RP ID, no user verification.
 	for what, bend := range map[string]func(*passkeytest.Authenticator){
 		"another origin":       func(x *passkeytest.Authenticator) { x.Origin = "http://evil.example.net" },

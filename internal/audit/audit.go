@@ -59,6 +59,9 @@ const (
 	AccountPolicySet   Type = "account.sign_up_policy"   // by an admin; Detail: the policy
 	WebhookCreated     Type = "webhook.created"          // by an admin; Detail: its id
 	WebhookDeleted     Type = "webhook.deleted"          // by an admin; Detail: its id
+	PasskeyRegistered  Type = "passkey.registered"       // the user added a passkey; Detail: its id
+	PasskeyDeleted     Type = "passkey.deleted"          // the user removed a passkey; Detail: its id
+	PasskeyCloned      Type = "passkey.clone_suspected"  // a sign-in refused: the counter did not grow; Detail: its id
 )
 
 // Outcome is whether the action happened.

@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/authgraph/authgraph/internal/audit"
 )
 
 // Passkeys (WebAuthn credentials): a user registers one from a signed-in session, and from
@@ -213,7 +216,8 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context) ([]byte, error) 
 // FinishPasskeyRegistration verifies the browser's answer to BeginPasskeyRegistration's
 // options and saves the passkey under name. A response that does not verify, answers no
 // ceremony of this user, or answers one used already or expired, is BAD_USER_INPUT.
-func (s *Service) FinishPasskeyRegistration(ctx context.Context, name string, response []byte) (*Passkey, error) {
+func (s *Service) FinishPasskeyRegistration(ctx context.Context, name string, response []byte) (pk *Passkey, rerr error) {
+	defer func() { s.notePasskey(ctx, audit.PasskeyRegistered, pk, rerr) }()
 	v, err := s.passkeyVerifier()
 	if err != nil {
 		return nil, err
@@ -239,7 +243,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, name string, re
 	if err != nil {
 		return nil, fmt.Errorf("list passkeys: %w", err)
 	}
-	pk, err := v.FinishRegistration(passkeyUser(p.User, keys), c.State, response)
+	pk, err = v.FinishRegistration(passkeyUser(p.User, keys), c.State, response)
 	if errors.Is(err, ErrPasskeyRejected) {
 		return nil, passkeyRefused("registration", err.Error())
 	}
@@ -343,15 +347,18 @@ func (s *Service) LoginPasskey(ctx context.Context, response []byte, name string
 	if err := s.checkLimit(ctx, AttemptPasskey, ip, ""); err != nil {
 		return nil, err
 	}
-	ns, err := s.loginPasskey(ctx, v, response, name, opts)
+	tr := signInTrace{method: MethodPasskey}
+	ns, err := s.loginPasskey(ctx, v, response, name, opts, &tr)
+	s.noteSignIn(ctx, &tr, ns, err)
 	return s.recordLogin(ctx, AttemptPasskey, ip, "", ns, err)
 }
 
-func (s *Service) loginPasskey(ctx context.Context, v PasskeyVerifier, response []byte, name string, opts []LoginOption) (*NewSession, error) {
+func (s *Service) loginPasskey(ctx context.Context, v PasskeyVerifier, response []byte, name string, opts []LoginOption, tr *signInTrace) (*NewSession, error) {
 	owner, err := s.checkAssertion(ctx, v, response, 0)
 	if err != nil {
 		return nil, err
 	}
+	tr.user = owner
 	if err := s.checkEmailVerified(owner); err != nil {
 		return nil, err
 	}
@@ -416,7 +423,7 @@ func (s *Service) checkAssertion(ctx context.Context, v PasskeyVerifier, respons
 	}
 	now := s.clock.Now().UTC()
 	if a.CloneWarning {
-		s.markClone(ctx, key, now)
+		s.markClone(ctx, owner, key, now)
 		return nil, rejectedPasskey("signature counter did not grow: the credential may be cloned")
 	}
 	// Compare-and-set on the counter: of two assertions carrying one counter value (a clone
@@ -430,7 +437,7 @@ func (s *Service) checkAssertion(ctx context.Context, v PasskeyVerifier, respons
 	})
 	switch {
 	case errors.Is(err, errPasskeyCounter):
-		s.markClone(ctx, key, now)
+		s.markClone(ctx, owner, key, now)
 		return nil, rejectedPasskey("signature counter did not grow: the credential may be cloned")
 	case errors.Is(err, ErrNotFound):
 		return nil, rejectedPasskey("the passkey was deleted")
@@ -468,11 +475,22 @@ func counterGrows(stored, got uint32) bool {
 
 // markClone records a clone suspicion on the passkey; a failure to record it is not the
 // sign-in's concern (it is refused either way).
-func (s *Service) markClone(ctx context.Context, key *Passkey, now time.Time) {
+func (s *Service) markClone(ctx context.Context, owner *User, key *Passkey, now time.Time) {
 	_, _ = s.passkeys.UpdatePasskey(ctx, key.UserID, key.ID, func(pk *Passkey) error {
 		pk.CloneSuspectedAt = &now
 		return nil
 	})
+	// In the owner's trail, as a refused attempt on them: they and their admins see it.
+	s.noteUser(ctx, audit.PasskeyCloned, owner, rejectedPasskey("cloned"), strconv.FormatInt(key.ID, 10))
+}
+
+// notePasskey records a change of the principal's passkeys.
+func (s *Service) notePasskey(ctx context.Context, t audit.Type, pk *Passkey, err error) {
+	detail := ""
+	if pk != nil {
+		detail = strconv.FormatInt(pk.ID, 10)
+	}
+	s.noteSelf(ctx, t, err, detail)
 }
 
 func rejectedPasskey(why string) error {
@@ -522,7 +540,8 @@ func (s *Service) RenamePasskey(ctx context.Context, id int64, name string) (*Pa
 // DeletePasskey removes one of the current user's passkeys: it signs in no more. It needs
 // a recent sign-in, as every factor change does. Sessions made with it go on (end them
 // with deleteSessions). Someone else's passkey is NOT_FOUND.
-func (s *Service) DeletePasskey(ctx context.Context, id int64) (*Passkey, error) {
+func (s *Service) DeletePasskey(ctx context.Context, id int64) (deleted *Passkey, rerr error) {
+	defer func() { s.notePasskey(ctx, audit.PasskeyDeleted, deleted, rerr) }()
 	p, err := requireScope(ctx, ScopeAccountWrite)
 	if err != nil {
 		return nil, err
