@@ -124,6 +124,39 @@ func TestPasskeysInChromium(t *testing.T) {
 		t.Fatalf("no PASSKEY session: %v", methods())
 	}
 
+	// With TOTP on, the passkey stands in for the one-time code at a password sign-in.
+	enr := ok(t, "enableTotp", srv.post(t, api, `mutation($p: String!) { enableTotp(input: {password: $p}) { secret } }`,
+		map[string]any{"p": "dora-password-12"}))
+	secret := enr.str(t, "enableTotp.secret")
+	ok(t, "confirmTotp", srv.post(t, api, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
+		map[string]any{"c": totpCode(t, secret, time.Now())}))
+	// The page offers the passkey to the browser's autofill as soon as it is signed out; the
+	// authenticator must not answer that one by itself, so that the password form is used.
+	presence := func(on bool) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			return webauthn.SetAutomaticPresenceSimulation(authID, on).Do(ctx)
+		})
+	}
+	run("the authenticator waits for a touch", presence(false))
+	run("sign out", chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#passkey-signin", chromedp.ByID))
+	run("sign in with the password, asked for a second factor",
+		chromedp.SetValue("#username", "dora", chromedp.ByID),
+		chromedp.SetValue("#password", "dora-password-12", chromedp.ByID),
+		chromedp.Click("#signin-submit", chromedp.ByID),
+		chromedp.WaitVisible("#otp-passkey", chromedp.ByID),
+	)
+	run("use the passkey as the second factor",
+		presence(true),
+		chromedp.Click("#otp-passkey", chromedp.ByID),
+		chromedp.WaitVisible("#account", chromedp.ByID),
+		chromedp.Text("#current-user", &text, chromedp.ByID),
+	)
+	if text != "dora" {
+		t.Fatalf("signed in as %q", text)
+	}
+	ok(t, "disableTotp", srv.post(t, api, `mutation($p: String!) { disableTotp(input: {password: $p}) { user { totpEnabled } } }`,
+		map[string]any{"p": "dora-password-12"}))
+
 	// A clone: the authenticator's counter set back below what the server saw.
 	run("set the counter back", chromedp.ActionFunc(func(ctx context.Context) error {
 		creds, err := webauthn.GetCredentials(authID).Do(ctx)

@@ -885,16 +885,35 @@
   // --- actions --------------------------------------------------------------------------
   async function signIn(ev) {
     ev.preventDefault();
+    await passwordSignIn($("signin-submit"), null);
+  }
+
+  // A passkey in place of the one-time code, once the password sign-in asked for one.
+  async function otpWithPasskey() {
+    cancelConditional();
+    const publicKey = await passkeyOptions();
+    let cred;
+    try {
+      cred = await navigator.credentials.get({ publicKey });
+    } catch (err) {
+      fail(ceremonyFailed(err));
+      return;
+    }
+    await passwordSignIn($("otp-passkey"), credentialJSON(cred));
+  }
+
+  async function passwordSignIn(button, passkey) {
     const username = $("username").value, password = $("password").value;
     if (!username || !password) {
       fail(new ApiError("BAD_USER_INPUT", "Enter your username (or email address) and password."));
       return;
     }
-    await busy($("signin-submit"), async () => {
+    await busy(button, async () => {
       const input = { username, password, name: "account page", mode: "COOKIE" };
       const account = $("account-slug").value.trim();
       if (account) input.account = account;
-      if (!$("otp-field").hidden && $("otp").value) input.otp = $("otp").value.trim();
+      if (passkey) input.passkey = passkey;
+      else if (!$("otp-field").hidden && $("otp").value) input.otp = $("otp").value.trim();
       try {
         // The token comes back null: it is in the HttpOnly cookie the answer sets.
         await gql(`mutation AccountSignIn($input: CreateSessionUsingUsernameInput!) {
@@ -906,8 +925,11 @@
         }
         if (err instanceof ApiError && err.code === "OTP_REQUIRED") {
           $("otp-field").hidden = false;
+          $("otp-passkey-row").hidden = !passkeysSupported();
           $("otp").focus();
-          fail(new ApiError("OTP_REQUIRED", "Enter the one-time code from your authenticator app."));
+          fail(new ApiError("OTP_REQUIRED", passkey
+            ? "That passkey was not accepted: enter the one-time code from your authenticator app, or try another passkey."
+            : "Enter the one-time code from your authenticator app, or use one of your passkeys."));
           return;
         }
         throw err;
@@ -1078,6 +1100,7 @@
   async function start() {
     $("signin-form").addEventListener("submit", (ev) => { cancelConditional(); signIn(ev); });
     $("passkey-signin").addEventListener("click", () => busy($("passkey-signin"), passkeySignIn));
+    $("otp-passkey").addEventListener("click", () => busy(null, otpWithPasskey));
     $("passkey-form").addEventListener("submit", addPasskey);
     $("key-form").addEventListener("submit", createKey);
     $("copy-secret").addEventListener("click", copySecret);
