@@ -67,6 +67,14 @@ func TestPasskeysInChromium(t *testing.T) {
 			t.Fatalf("%s: error %q, want %s", what, text, want)
 		}
 	}
+	// The page offers passkeys to the browser's autofill as soon as it is signed out; the
+	// authenticator must not answer that by itself (it would race the page's own buttons
+	// and forms, which are what the test drives): it answers only while presence is on.
+	presence := func(on bool) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			return webauthn.SetAutomaticPresenceSimulation(authID, on).Do(ctx)
+		})
+	}
 	methods := func() []string {
 		r := ok(t, "sessions", srv.post(t, api, `{ me { sessions { nodes { method } } } }`, nil))
 		var out []string
@@ -85,6 +93,7 @@ func TestPasskeysInChromium(t *testing.T) {
 		chromedp.WaitVisible("#account", chromedp.ByID),
 	)
 	run("add a passkey",
+		presence(true),
 		chromedp.SendKeys("#passkey-name", "virtual", chromedp.ByID),
 		chromedp.Click("#passkey-add", chromedp.ByID),
 		chromedp.WaitVisible(`#passkeys-table tbody tr`, chromedp.ByQuery),
@@ -107,9 +116,9 @@ func TestPasskeysInChromium(t *testing.T) {
 		chromedp.Poll(`document.querySelector("#passkeys-table tbody tr td").textContent === "chromium"`, nil, chromedp.WithPollingTimeout(10*time.Second)),
 	)
 
-	run("sign out", chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#passkey-signin", chromedp.ByID))
+	run("sign out", presence(false), chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#passkey-signin", chromedp.ByID))
 	run("sign in with the passkey alone",
-		chromedp.Click("#passkey-signin", chromedp.ByID),
+		presence(true), chromedp.Click("#passkey-signin", chromedp.ByID),
 		chromedp.WaitVisible("#account", chromedp.ByID),
 		chromedp.Text("#current-user", &text, chromedp.ByID),
 	)
@@ -130,15 +139,7 @@ func TestPasskeysInChromium(t *testing.T) {
 	secret := enr.str(t, "enableTotp.secret")
 	ok(t, "confirmTotp", srv.post(t, api, `mutation($c: String!) { confirmTotp(input: {code: $c}) { recoveryCodes } }`,
 		map[string]any{"c": totpCode(t, secret, time.Now())}))
-	// The page offers the passkey to the browser's autofill as soon as it is signed out; the
-	// authenticator must not answer that one by itself, so that the password form is used.
-	presence := func(on bool) chromedp.Action {
-		return chromedp.ActionFunc(func(ctx context.Context) error {
-			return webauthn.SetAutomaticPresenceSimulation(authID, on).Do(ctx)
-		})
-	}
-	run("the authenticator waits for a touch", presence(false))
-	run("sign out", chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#passkey-signin", chromedp.ByID))
+	run("sign out", presence(false), chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#passkey-signin", chromedp.ByID))
 	run("sign in with the password, asked for a second factor",
 		chromedp.SetValue("#username", "dora", chromedp.ByID),
 		chromedp.SetValue("#password", "dora-password-12", chromedp.ByID),
@@ -170,8 +171,8 @@ func TestPasskeysInChromium(t *testing.T) {
 		}
 		return webauthn.AddCredential(authID, &c).Do(ctx)
 	}))
-	run("sign out", chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#passkey-signin", chromedp.ByID))
-	run("the clone signs in", chromedp.Click("#passkey-signin", chromedp.ByID))
+	run("sign out", presence(false), chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#passkey-signin", chromedp.ByID))
+	run("the clone signs in", presence(true), chromedp.Click("#passkey-signin", chromedp.ByID))
 	errorShown("a cloned credential", "INVALID_CREDENTIALS")
 
 	run("sign in with the password again",
@@ -190,7 +191,7 @@ func TestPasskeysInChromium(t *testing.T) {
 	if r := ok(t, "me.passkeys", srv.post(t, api, `{ me { passkeys { id } } }`, nil)); len(r.Data["me"].(map[string]any)["passkeys"].([]any)) != 0 {
 		t.Fatalf("still listed: %s", r.Raw)
 	}
-	run("sign out", chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#passkey-signin", chromedp.ByID))
-	run("the deleted passkey signs in", chromedp.Click("#passkey-signin", chromedp.ByID))
+	run("sign out", presence(false), chromedp.Click("#signout", chromedp.ByID), chromedp.WaitVisible("#passkey-signin", chromedp.ByID))
+	run("the deleted passkey signs in", presence(true), chromedp.Click("#passkey-signin", chromedp.ByID))
 	errorShown("a deleted passkey", "INVALID_CREDENTIALS")
 }
