@@ -187,7 +187,8 @@ func TestAnonymousFloodsStayBounded(t *testing.T) {
 		if addedMem > 64<<10 {
 			t.Errorf("%s: %d requests grew Redis by %d bytes", w.Entry, n, addedMem)
 		}
-		if w.Writes == "" && addedKeys != 0 {
+		// Buckets of earlier floods expire meanwhile, so a read may see fewer keys than before.
+		if w.Writes == "" && addedKeys > 0 {
 			t.Errorf("%s: listed as writing nothing, and left %d keys", w.Entry, addedKeys)
 		}
 		if statuses[http.StatusTooManyRequests] == 0 && addedKeys > 0 {
