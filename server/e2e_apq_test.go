@@ -232,6 +232,18 @@ func TestAPQFloodCannotStarveSignIn(t *testing.T) {
 	}
 }
 
+// dataKeys counts the keys under the server's prefix but the audit trail's streams, which its
+// writer fills a moment after what they record (the server's start, among others).
+func dataKeys(t *testing.T, rs *redistest.Server) int {
+	n := 0
+	for _, k := range prefixKeys(t, rs) {
+		if !strings.HasSuffix(k, "}:audit") {
+			n++
+		}
+	}
+	return n
+}
+
 // TestPersistedQueriesRefuseInlineCredentials: a document that writes a password (or any
 // credential) into its text is refused with a message that says to use variables, is not
 // run, and is stored nowhere; the same operation with variables is kept.
@@ -246,7 +258,7 @@ func TestPersistedQueriesRefuseInlineCredentials(t *testing.T) {
 		// The credential inside a whole input object given as a variable's default.
 		`mutation($i: CreateSessionUsingUsernameInput! = {username: "` + adminName + `", password: "` + adminPass + `"}) { createSessionUsingUsername(input: $i) { token } }`,
 	} {
-		before := len(prefixKeys(t, rs))
+		before := dataKeys(t, rs)
 		r := srv.postAPQ(t, "", sha256Hex(q), q)
 		if r.code() != "BAD_USER_INPUT" || r.Errors[0].Message != httpapi.MsgInlineCredential || r.Data["createSessionUsingUsername"] != nil {
 			t.Fatalf("%s: %d %s", q, r.Status, r.Raw)
@@ -254,7 +266,7 @@ func TestPersistedQueriesRefuseInlineCredentials(t *testing.T) {
 		if strings.Contains(r.Raw, pw) || strings.Contains(r.Raw, adminPass) {
 			t.Fatalf("the answer echoes the credential: %s", r.Raw)
 		}
-		if after := len(prefixKeys(t, rs)); after != before {
+		if after := dataKeys(t, rs); after != before {
 			t.Fatalf("the refused operation wrote to Redis: %d keys before, %d after", before, after)
 		}
 		if r := srv.postAPQ(t, "", sha256Hex(q), ""); r.code() != "PERSISTED_QUERY_NOT_FOUND" {
