@@ -7,11 +7,8 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/authgraph/authgraph/internal/argon2id"
 	"github.com/authgraph/authgraph/internal/auth"
-	"github.com/authgraph/authgraph/internal/clock"
 	"github.com/authgraph/authgraph/internal/memstore"
 )
 
@@ -49,29 +46,11 @@ func (h *hookStore) CreateSession(ctx context.Context, s *auth.Session) error {
 // newHookedFixture is newSelfServiceFixture on a hookStore.
 func newHookedFixture(t *testing.T, cfg auth.Config) (*ssFixture, *hookStore) {
 	t.Helper()
-	h, err := argon2id.New(fastParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := clock.NewFake(time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
-	st := memstore.New(c)
-	hs := &hookStore{Store: st}
-	out := &outbox{}
-	cfg.Mailer = out
-	cfg.SessionTTL = time.Hour
-	f := &ssFixture{svc: auth.NewService(hs, h, c, cfg), store: st, out: out}
-	if _, err := f.svc.EnsureUser(t.Context(), "admin", "admin-password", auth.RoleAdmin); err != nil {
-		t.Fatal(err)
-	}
-	ns, err := f.svc.LoginPassword(t.Context(), "admin", "admin-password", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := f.svc.Authenticate(t.Context(), ns.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.admin = auth.WithPrincipal(t.Context(), p)
+	var hs *hookStore
+	f := newSelfServiceFixtureOn(t, cfg, func(st *memstore.Store) auth.Store {
+		hs = &hookStore{Store: st}
+		return hs
+	})
 	return f, hs
 }
 

@@ -42,6 +42,12 @@ type ssFixture struct {
 }
 
 func newSelfServiceFixture(t *testing.T, cfg auth.Config) *ssFixture {
+	return newSelfServiceFixtureOn(t, cfg, func(st *memstore.Store) auth.Store { return st })
+}
+
+// newSelfServiceFixtureOn builds the fixture on the store wrap makes of a fresh memstore
+// (the store itself, or a decorator of it), with an admin signed in.
+func newSelfServiceFixtureOn(t *testing.T, cfg auth.Config, wrap func(*memstore.Store) auth.Store) *ssFixture {
 	t.Helper()
 	h, err := argon2id.New(fastParams)
 	if err != nil {
@@ -52,7 +58,7 @@ func newSelfServiceFixture(t *testing.T, cfg auth.Config) *ssFixture {
 	out := &outbox{}
 	cfg.Mailer = out
 	cfg.SessionTTL = time.Hour
-	f := &ssFixture{svc: auth.NewService(st, h, c, cfg), store: st, out: out}
+	f := &ssFixture{svc: auth.NewService(wrap(st), h, c, cfg), store: st, out: out}
 	if _, err := f.svc.EnsureUser(t.Context(), "admin", "admin-password", auth.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
