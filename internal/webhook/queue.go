@@ -55,9 +55,10 @@ type Endpoint struct {
 	DisabledReason string     `json:"disabledReason,omitempty"`
 }
 
-// Wants reports whether e is for this endpoint.
+// Wants reports whether e is for this endpoint. An event that happened before the endpoint
+// was created is not, even when the trail's writer appends it a moment later.
 func (ep *Endpoint) Wants(e *audit.Event) bool {
-	if ep.DisabledAt != nil || (ep.Account != 0 && ep.Account != e.AccountID) {
+	if ep.DisabledAt != nil || (ep.Account != 0 && ep.Account != e.AccountID) || e.Time.Before(ep.CreatedAt) {
 		return false
 	}
 	return len(ep.Types) == 0 || slices.Contains(ep.Types, e.Type)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authgraph/authgraph/internal/audit"
 )
 
 // The test vector the Standard Webhooks specification publishes: matching it means any of
@@ -41,5 +43,27 @@ func TestNewSecret(t *testing.T) {
 	}
 	if _, err := key(a); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An endpoint wants the events of its account and types that happened after it was created;
+// an event recorded before, but appended by the trail's writer later, is not for it.
+func TestEndpointWantsOnlyEventsAfterItsCreation(t *testing.T) {
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ep := &Endpoint{Account: 1, Types: []audit.Type{audit.SignIn}, CreatedAt: created}
+	e := audit.Event{Time: created.Add(time.Millisecond), Type: audit.SignIn, AccountID: 1}
+	if !ep.Wants(&e) {
+		t.Fatal("an event after creation was not wanted")
+	}
+	before := e
+	before.Time = created.Add(-time.Millisecond)
+	other := e
+	other.AccountID = 2
+	kind := e
+	kind.Type = audit.KeyCreated
+	for name, ev := range map[string]audit.Event{"before creation": before, "other account": other, "other type": kind} {
+		if ep.Wants(&ev) {
+			t.Errorf("%s: wanted", name)
+		}
 	}
 }
