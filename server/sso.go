@@ -48,7 +48,12 @@ func newSSO(cfg Config, logger zerolog.Logger) (auth.SSOConfig, error) {
 			Provider: p, Account: c.Account, LinkByVerifiedEmail: c.LinkByVerifiedEmail, DisplayName: c.DisplayName,
 			Provision: c.Provision,
 		}
-		logger.Info().Str("provider", c.Name).Str("issuer", c.Issuer).Str("callback", p.CallbackURL()).
+		pc := p.Config()
+		where := pc.Issuer
+		if pc.Type == sso.TypeGitHub {
+			where = pc.TokenURL
+		}
+		logger.Info().Str("provider", c.Name).Str("type", pc.Type).Str("issuer", where).Str("callback", p.CallbackURL()).
 			Bool("link_by_verified_email", c.LinkByVerifiedEmail).Msg("sign-in provider: on")
 	}
 	return out, nil

@@ -1,18 +1,26 @@
-// Package sso runs the OpenID Connect authorization code flow with PKCE against the
-// providers an operator configures (AUTHGRAPH_SSO_PROVIDERS), for "Sign in with <provider>".
+// Package sso runs the authorization code flow with PKCE against the providers an operator
+// configures (AUTHGRAPH_SSO_PROVIDERS), for "Sign in with <provider>". Two kinds of provider
+// sit behind one interface (Provider, which is the domain's auth.SSOProvider), so that the
+// callback, linking and provisioning code never asks which kind it talks to:
 //
-// The protocol is the libraries': golang.org/x/oauth2 builds the authorization URL (with the
-// S256 challenge) and exchanges the code (with the verifier); github.com/coreos/go-oidc
-// discovers the provider and verifies the ID token (signature against the provider's JWKS,
-// issuer, audience = our client id, expiry, allowed algorithms). This package adds what they
-// leave to the caller: the nonce check, the redirect URI built from the server's public URL
-// (never from a request), the allow-list of client redirect URIs, and the sorting of errors
-// into "refused" and "provider unavailable". It knows nothing of HTTP handlers, sessions or
-// users: a Provider implements the domain's auth.SSOProvider.
+//   - "oidc" (the default), an OpenID Provider: golang.org/x/oauth2 builds the authorization
+//     URL (with the S256 challenge) and exchanges the code (with the verifier);
+//     github.com/coreos/go-oidc discovers the provider and verifies the ID token (signature
+//     against the provider's JWKS, issuer, audience = our client id, expiry, allowed
+//     algorithms); this package checks the nonce.
+//   - "github", plain OAuth 2.0 without OpenID Connect (GitHub and GitHub Enterprise): x/oauth2
+//     again for the URL and the exchange (GitHub supports S256 PKCE), and the identity read
+//     from the REST API with the access token: the numeric user id as the subject (never the
+//     login, which its owner can change), and only an address GitHub marks verified as a
+//     verified email. There is no ID token, so no nonce: PKCE and state bind the code.
+//
+// This package adds what the libraries leave to the caller: the redirect URI built from the
+// server's public URL (never from a request), the allow-list of client redirect URIs (with
+// the loopback rule of RFC 8252), and the sorting of errors into "refused" and "provider
+// unavailable". It knows nothing of HTTP handlers, sessions or users.
 package sso
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,12 +29,11 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"golang.org/x/oauth2"
 
 	"github.com/authgraph/authgraph/internal/auth"
 )
@@ -38,19 +45,33 @@ type Config struct {
 	Name string `json:"name"`
 	// DisplayName is what a page shows ("Sign in with …"); empty is Name.
 	DisplayName string `json:"display_name,omitempty"`
-	// Issuer is the provider's issuer URL; its discovery document is read from
+	// Type is the kind of provider: TypeOIDC (empty is the same) or TypeGitHub.
+	Type string `json:"type,omitempty"`
+	// Issuer is an OpenID Provider's issuer URL; its discovery document is read from
 	// Issuer + "/.well-known/openid-configuration". https, or http on a loopback host.
-	Issuer string `json:"issuer"`
+	// Only for TypeOIDC.
+	Issuer string `json:"issuer,omitempty"`
+	// AuthURL, TokenURL and APIURL are a TypeGitHub provider's endpoints; empty are
+	// github.com's. Set them for GitHub Enterprise Server
+	// (https://HOST/login/oauth/authorize, https://HOST/login/oauth/access_token,
+	// https://HOST/api/v3).
+	AuthURL  string `json:"auth_url,omitempty"`
+	TokenURL string `json:"token_url,omitempty"`
+	APIURL   string `json:"api_url,omitempty"`
 	// ClientID and ClientSecret are the credentials of authgraph's client at the provider.
 	// The secret may be empty for a public client (PKCE alone).
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret,omitempty"`
-	// Scopes asked for; empty is openid, email, profile. "openid" is always added.
+	// Scopes asked for; empty is openid, email, profile ("openid" is always added to an
+	// OpenID Provider's), or user:email for GitHub.
 	Scopes []string `json:"scopes,omitempty"`
-	// Algorithms the ID token may be signed with; empty is RS256 and ES256.
+	// Algorithms the ID token may be signed with; empty is RS256 and ES256. Only for
+	// TypeOIDC.
 	Algorithms []string `json:"algorithms,omitempty"`
-	// ClientRedirectURIs are the redirect URIs that apps running the flow themselves
-	// (createSessionUsingAuthorizationCode) may use, compared exactly.
+	// ClientRedirectURIs are the redirect URIs apps may use: with a code of the provider's
+	// (createSessionUsingAuthorizationCode), or as the redirect of authgraph's own flow
+	// (/auth/{name}/start?redirect=…). Compared exactly, except that a loopback one
+	// (http://127.0.0.1/… or http://[::1]/…) matches with any port (AllowsRedirect).
 	ClientRedirectURIs []string `json:"client_redirect_uris,omitempty"`
 	// Account is the slug of the account whose users the provider signs in; empty is the
 	// default account.
@@ -91,20 +112,46 @@ var nameRE = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 
 var allowedAlgs = []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA}
 
+// The kinds of provider.
+const (
+	TypeOIDC   = "oidc"
+	TypeGitHub = "github"
+)
+
 func (c Config) check() error {
 	if !nameRE.MatchString(c.Name) {
 		return errors.New("name: 1 to 32 of a-z, 0-9 and -")
 	}
-	if err := checkURL(c.Issuer); err != nil {
-		return fmt.Errorf("issuer: %w", err)
-	}
 	if c.ClientID == "" {
 		return errors.New("client_id: required")
 	}
-	for _, a := range c.Algorithms {
-		if !slices.Contains(allowedAlgs, a) {
-			return fmt.Errorf("algorithms: %q is not an asymmetric JWS algorithm", a)
+	switch c.Type {
+	case "", TypeOIDC:
+		if err := checkURL(c.Issuer); err != nil {
+			return fmt.Errorf("issuer: %w", err)
 		}
+		for _, a := range c.Algorithms {
+			if !slices.Contains(allowedAlgs, a) {
+				return fmt.Errorf("algorithms: %q is not an asymmetric JWS algorithm", a)
+			}
+		}
+		if c.AuthURL != "" || c.TokenURL != "" || c.APIURL != "" {
+			return errors.New("auth_url, token_url and api_url are for type github; an OpenID Provider's come from its discovery document")
+		}
+	case TypeGitHub:
+		if c.Issuer != "" || len(c.Algorithms) > 0 {
+			return errors.New("issuer and algorithms are for type oidc: GitHub signs no ID token")
+		}
+		for field, u := range map[string]string{"auth_url": c.AuthURL, "token_url": c.TokenURL, "api_url": c.APIURL} {
+			if u == "" {
+				continue
+			}
+			if err := checkURL(u); err != nil {
+				return fmt.Errorf("%s: %w", field, err)
+			}
+		}
+	default:
+		return fmt.Errorf("type: %q is neither %q nor %q", c.Type, TypeOIDC, TypeGitHub)
 	}
 	for _, r := range c.ClientRedirectURIs {
 		u, err := url.Parse(r)
@@ -132,35 +179,24 @@ func isLoopback(host string) bool {
 	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
+// Provider is a configured provider of either kind: the domain's auth.SSOProvider, plus what
+// the server logs at start.
+type Provider interface {
+	auth.SSOProvider
+	// Config answers the provider's configuration, defaults filled in.
+	Config() Config
+	// CallbackURL is the redirect URI of the server's own flow, to register at the provider.
+	CallbackURL() string
+}
+
 // DefaultHTTPTimeout bounds each request to a provider: a provider that hangs costs a
 // sign-in a few seconds and a SERVICE_UNAVAILABLE, never a stuck request.
 const DefaultHTTPTimeout = 5 * time.Second
 
-// Provider is one configured provider. Discovery happens on first use and is retried until
-// it succeeds, so a provider that is down does not stop the server from starting.
-type Provider struct {
-	cfg      Config
-	callback string
-	client   *http.Client
-	now      func() time.Time
-
-	mu          sync.Mutex
-	op          *oidc.Provider
-	verifier    *oidc.IDTokenVerifier
-	hasUserInfo bool
-	// failed is when discovery last failed: for discoveryBackoff after it, sign-ins answer
-	// unavailable at once instead of queueing behind one more try each.
-	failed time.Time
-}
-
-// discoveryBackoff is how long a failed discovery is taken as the answer.
-const discoveryBackoff = 2 * time.Second
-
-var _ auth.SSOProvider = (*Provider)(nil)
-
 // New makes the provider of cfg, whose callback is publicURL + "/auth/<name>/callback".
-// client nil is a client with DefaultHTTPTimeout; now nil is time.Now.
-func New(cfg Config, publicURL string, client *http.Client, now func() time.Time) (*Provider, error) {
+// client nil is a client with DefaultHTTPTimeout; now nil is time.Now. It does no network
+// I/O: a provider that is down does not stop the server from starting.
+func New(cfg Config, publicURL string, client *http.Client, now func() time.Time) (Provider, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
@@ -178,134 +214,59 @@ func New(cfg Config, publicURL string, client *http.Client, now func() time.Time
 	if now == nil {
 		now = time.Now
 	}
-	if len(cfg.Scopes) == 0 {
-		cfg.Scopes = []string{"email", "profile"}
+	callback := strings.TrimSuffix(publicURL, "/") + "/auth/" + cfg.Name + "/callback"
+	if cfg.Type == TypeGitHub {
+		return newGitHub(cfg, callback, client), nil
 	}
-	if !slices.Contains(cfg.Scopes, oidc.ScopeOpenID) {
-		cfg.Scopes = append([]string{oidc.ScopeOpenID}, cfg.Scopes...)
-	}
-	if len(cfg.Algorithms) == 0 {
-		cfg.Algorithms = []string{oidc.RS256, oidc.ES256}
-	}
-	return &Provider{cfg: cfg, callback: strings.TrimSuffix(publicURL, "/") + "/auth/" + cfg.Name + "/callback", client: client, now: now}, nil
+	cfg.Type = TypeOIDC
+	return newOIDC(cfg, callback, client, now), nil
 }
 
-// Config answers the provider's configuration, defaults filled in.
-func (p *Provider) Config() Config { return p.cfg }
-
-// CallbackURL is the redirect URI of the server's own flow, to register at the provider.
-func (p *Provider) CallbackURL() string { return p.callback }
-
-// discover answers the provider's metadata and ID token verifier, fetching them once.
-func (p *Provider) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerifier, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.op != nil {
-		return p.op, p.verifier, nil
-	}
-	if !p.failed.IsZero() && p.now().Sub(p.failed) < discoveryBackoff {
-		return nil, nil, fmt.Errorf("%w: discovery of %q failed less than %v ago", auth.ErrUnavailable, p.cfg.Issuer, discoveryBackoff)
-	}
-	// The provider keeps this context for its key fetches: it must outlive the request.
-	kctx := oidc.ClientContext(context.WithoutCancel(ctx), p.client)
-	dctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, p.client), DefaultHTTPTimeout)
-	defer cancel()
-	op, err := oidc.NewProvider(dctx, p.cfg.Issuer)
-	if err != nil {
-		p.failed = p.now()
-		return nil, nil, fmt.Errorf("%w: discovery of %q: %w", auth.ErrUnavailable, p.cfg.Issuer, err)
-	}
-	// Rebuilt on the long-lived context, from the metadata just fetched.
-	var meta oidc.ProviderConfig
-	if err := op.Claims(&meta); err != nil {
-		return nil, nil, fmt.Errorf("%w: discovery of %q: %w", auth.ErrUnavailable, p.cfg.Issuer, err)
-	}
-	op = meta.NewProvider(kctx)
-	p.op, p.hasUserInfo = op, meta.UserInfoURL != ""
-	p.verifier = op.Verifier(&oidc.Config{ClientID: p.cfg.ClientID, SupportedSigningAlgs: p.cfg.Algorithms, Now: p.now})
-	return p.op, p.verifier, nil
-}
-
-func (p *Provider) oauth2(op *oidc.Provider, redirectURI string) *oauth2.Config {
-	return &oauth2.Config{
-		ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret, Endpoint: op.Endpoint(),
-		RedirectURL: redirectURI, Scopes: p.cfg.Scopes,
-	}
-}
-
-// AuthURL implements auth.SSOProvider.
-func (p *Provider) AuthURL(ctx context.Context, state, nonce, verifier string) (string, error) {
-	op, _, err := p.discover(ctx)
-	if err != nil {
-		return "", err
-	}
-	return p.oauth2(op, p.callback).AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
-}
-
-// AllowsRedirect implements auth.SSOProvider.
-func (p *Provider) AllowsRedirect(redirectURI string) bool {
-	return redirectURI != "" && slices.Contains(p.cfg.ClientRedirectURIs, redirectURI)
-}
-
-// Exchange implements auth.SSOProvider.
-func (p *Provider) Exchange(ctx context.Context, code, verifier, redirectURI, nonce string) (auth.SSOIdentity, error) {
-	op, idv, err := p.discover(ctx)
-	if err != nil {
-		return auth.SSOIdentity{}, err
-	}
+// allowsRedirect reports whether redirectURI is one of allowed: the same string, or (RFC
+// 8252 section 7.3) a loopback redirect, http://127.0.0.1:PORT/path or http://[::1]:PORT/path,
+// whose listed URI differs only in its port. A native app listens on a port the system picks
+// at each run, so no port can be listed. "localhost" is never taken for loopback (section
+// 8.3): a name can resolve elsewhere, and a listener on it may be another program's.
+func allowsRedirect(allowed []string, redirectURI string) bool {
 	if redirectURI == "" {
-		redirectURI = p.callback
+		return false
 	}
-	tok, err := p.oauth2(op, redirectURI).Exchange(oidc.ClientContext(ctx, p.client), code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-			// invalid_grant and friends: a wrong, used or expired code, or a verifier that
-			// does not match the challenge. The provider's text never holds the code.
-			return auth.SSOIdentity{}, fmt.Errorf("%w: token endpoint refused the code: %s", auth.ErrExternalTokenRejected, re.ErrorCode)
-		}
-		return auth.SSOIdentity{}, fmt.Errorf("%w: token endpoint of %q: %w", auth.ErrUnavailable, p.cfg.Issuer, redactErr(err))
+	if slices.Contains(allowed, redirectURI) {
+		return true
 	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		return auth.SSOIdentity{}, fmt.Errorf("%w: the token answer has no id_token", auth.ErrExternalTokenRejected)
+	want, ok := loopbackWithoutPort(redirectURI)
+	if !ok {
+		return false
 	}
-	idt, err := idv.Verify(ctx, raw)
-	if err != nil {
-		// go-oidc reports a key set it could not fetch in the text only ("fetching keys"),
-		// and that is an outage, not a bad token.
-		if strings.Contains(err.Error(), "fetching keys") {
-			return auth.SSOIdentity{}, fmt.Errorf("%w: keys of %q: %w", auth.ErrUnavailable, p.cfg.Issuer, err)
-		}
-		return auth.SSOIdentity{}, fmt.Errorf("%w: ID token: %w", auth.ErrExternalTokenRejected, err)
-	}
-	// The nonce ties the ID token to the flow that asked for it: a token replayed from
-	// another flow (or injected with a stolen code) carries another one.
-	if nonce != "" && idt.Nonce != nonce {
-		return auth.SSOIdentity{}, fmt.Errorf("%w: ID token nonce does not match the flow's", auth.ErrExternalTokenRejected)
-	}
-	var claims struct {
-		Email         string          `json:"email"`
-		EmailVerified json.RawMessage `json:"email_verified"`
-	}
-	if err := idt.Claims(&claims); err != nil {
-		return auth.SSOIdentity{}, fmt.Errorf("%w: ID token claims: %w", auth.ErrExternalTokenRejected, err)
-	}
-	// Some providers send "true" as a string; anything else is not verified.
-	id := auth.SSOIdentity{Subject: idt.Subject, Email: claims.Email}
-	id.EmailVerified = claims.Email != "" && strings.Trim(string(claims.EmailVerified), `"`) == "true"
-	if claims.Email == "" && tok.AccessToken != "" && p.hasUserInfo {
-		// Many providers put the email in the userinfo answer only.
-		ui, err := op.UserInfo(oidc.ClientContext(ctx, p.client), oauth2.StaticTokenSource(tok))
-		if err != nil {
-			return auth.SSOIdentity{}, fmt.Errorf("%w: userinfo of %q: %w", auth.ErrUnavailable, p.cfg.Issuer, redactErr(err))
-		}
-		// OpenID Connect Core 5.3.2: a userinfo answer for another subject must not be used.
-		if ui.Subject == idt.Subject {
-			id.Email, id.EmailVerified = ui.Email, ui.Email != "" && ui.EmailVerified
+	for _, a := range allowed {
+		if l, ok := loopbackWithoutPort(a); ok && l == want {
+			return true
 		}
 	}
-	return id, nil
+	return false
+}
+
+// loopbackWithoutPort answers an http URI on the IP literal 127.0.0.1 or [::1] with its port
+// taken out, and whether it is one. User info and fragments never match.
+func loopbackWithoutPort(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		return "", false
+	}
+	host := u.Hostname()
+	if host != "127.0.0.1" && host != "::1" {
+		return "", false
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", false
+		}
+	}
+	u.Host = host
+	if host == "::1" {
+		u.Host = "[::1]"
+	}
+	return u.String(), true
 }
 
 // redactErr drops the URL's query from a transport error, so no code or secret is logged.

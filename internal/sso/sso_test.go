@@ -15,7 +15,7 @@ import (
 
 const public = "http://127.0.0.1:9/"
 
-func setup(t *testing.T) (*ssotest.Provider, *sso.Provider) {
+func setup(t *testing.T) (*ssotest.Provider, sso.Provider) {
 	t.Helper()
 	cb := "http://127.0.0.1:9/auth/acme/callback"
 	op := ssotest.Start(t,
@@ -34,7 +34,7 @@ func setup(t *testing.T) (*ssotest.Provider, *sso.Provider) {
 const verifier = "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
 
 // signIn runs the browser's part: the authorization URL to the code at the callback.
-func signIn(t *testing.T, op *ssotest.Provider, p *sso.Provider, state, nonce string) string {
+func signIn(t *testing.T, op *ssotest.Provider, p sso.Provider, state, nonce string) string {
 	t.Helper()
 	u, err := p.AuthURL(t.Context(), state, nonce, verifier)
 	if err != nil {
