@@ -38,13 +38,34 @@ type AuthFlow struct {
 	// LinkUserID, when not 0, makes the flow link the provider's identity to that user
 	// instead of signing in.
 	LinkUserID int64
-	ExpiresAt  time.Time
+	// AppRedirect, when not "", makes the flow end with a one-time code (AppCode) sent to
+	// this redirect URI of an app, with AppState (the app's own state, echoed), instead of a
+	// session cookie; AppChallenge is the app's PKCE S256 challenge that the code is bound to.
+	AppRedirect, AppState, AppChallenge string
+	ExpiresAt                           time.Time
 }
 
-// IdentityStore keeps linked identities and the authorization code flows under way.
+// AppCode is the one-time code a flow started for an app ends with: the app trades it for a
+// session with createSessionUsingAuthorizationCode, proving with its PKCE verifier that it is
+// the app that started the flow. Found by the digest of the code, which is never stored; single
+// use (ConsumeAppCode) and short-lived (AppCodeTTL).
+type AppCode struct {
+	Digest token.Digest
+	// Provider, RedirectURI and Challenge are the flow's: the trade must name the same provider
+	// and redirect URI, and bring the verifier of the challenge.
+	Provider, RedirectURI, Challenge string
+	// UserID and Subject are who the flow signed in: the user, and the provider's subject
+	// that is linked to them.
+	UserID    int64
+	Subject   string
+	ExpiresAt time.Time
+}
+
+// IdentityStore keeps linked identities, the authorization code flows under way and the
+// one-time codes they hand to apps.
 //
-// Links are tied to their user: DeleteUser removes them. Flows are tied to nothing; their
-// consumer checks that a user they name still exists.
+// Links are tied to their user: DeleteUser removes them. Flows and codes are tied to nothing;
+// their consumer checks that a user they name still exists.
 type IdentityStore interface {
 	// CreateAuthFlow saves f until f.ExpiresAt; ErrConflict if a flow with its state digest
 	// exists (which 256 random bits make impossible short of a bug).
@@ -52,6 +73,11 @@ type IdentityStore interface {
 	// ConsumeAuthFlow removes the flow with state digest d and answers it if it has not
 	// expired; else ErrNotFound. Of concurrent calls for one flow exactly one answers it.
 	ConsumeAuthFlow(ctx context.Context, d token.Digest) (*AuthFlow, error)
+	// CreateAppCode saves c until c.ExpiresAt; ErrConflict if a code with its digest exists.
+	CreateAppCode(ctx context.Context, c *AppCode) error
+	// ConsumeAppCode removes the code with digest d and answers it if it has not expired;
+	// else ErrNotFound. Of concurrent calls for one code exactly one answers it.
+	ConsumeAppCode(ctx context.Context, d token.Digest) (*AppCode, error)
 
 	// LinkIdentity saves l; ErrConflict if (l.Provider, l.Subject) is linked already (to
 	// anyone), ErrNotFound if the user does not exist, also when DeleteUser removes the user

@@ -10,14 +10,17 @@ import (
 	"github.com/authgraph/authgraph/internal/token"
 )
 
-// identityState keeps linked identities and authorization code flows. Its maps are made on
+// identityState keeps linked identities, authorization code flows and app codes. Its maps are made on
 // first use, under s.mu.
 type identityState struct {
 	links map[identityKey]*auth.LinkedIdentity
 	flows map[token.Digest]*auth.AuthFlow
+	codes map[token.Digest]*auth.AppCode
 	// sweepAt is the number of stored flows at which expired ones are swept out: flows
 	// nobody finishes must not pile up.
 	sweepAt int
+	// codeSweepAt is sweepAt for codes.
+	codeSweepAt int
 }
 
 type identityKey struct{ provider, subject string }
@@ -26,6 +29,7 @@ func (e *identityState) init() {
 	if e.links == nil {
 		e.links = map[identityKey]*auth.LinkedIdentity{}
 		e.flows = map[token.Digest]*auth.AuthFlow{}
+		e.codes = map[token.Digest]*auth.AppCode{}
 	}
 }
 
@@ -68,6 +72,47 @@ func (s *Store) ConsumeAuthFlow(_ context.Context, d token.Digest) (*auth.AuthFl
 	}
 	c := *f
 	return &c, nil
+}
+
+// CreateAppCode implements auth.IdentityStore.
+func (s *Store) CreateAppCode(_ context.Context, c *auth.AppCode) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := &s.identities
+	e.init()
+	now := s.clock.Now()
+	if len(e.codes) >= e.codeSweepAt {
+		for d, old := range e.codes {
+			if !now.Before(old.ExpiresAt) {
+				delete(e.codes, d)
+			}
+		}
+		e.codeSweepAt = 2*len(e.codes) + 64
+	}
+	if old, ok := e.codes[c.Digest]; ok && now.Before(old.ExpiresAt) {
+		return fmt.Errorf("memstore: create app code: %w", auth.ErrConflict)
+	}
+	cp := *c
+	cp.ExpiresAt = utc(c.ExpiresAt)
+	e.codes[c.Digest] = &cp
+	return nil
+}
+
+// ConsumeAppCode implements auth.IdentityStore.
+func (s *Store) ConsumeAppCode(_ context.Context, d token.Digest) (*auth.AppCode, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.identities.init()
+	c, ok := s.identities.codes[d]
+	if !ok {
+		return nil, notFound("consume app code")
+	}
+	delete(s.identities.codes, d)
+	if !s.clock.Now().Before(c.ExpiresAt) {
+		return nil, notFound("consume app code")
+	}
+	cp := *c
+	return &cp, nil
 }
 
 // LinkIdentity implements auth.IdentityStore.

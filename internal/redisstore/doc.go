@@ -54,8 +54,8 @@
 //	p {u<uid>}:totp:new         an enrolment under way: 20 digits of its expiry in Unix
 //	                            nanoseconds, then the sealed secret; Redis expires it then
 //	                            (15 minutes after enableTotp)
-//	p {u<uid>}:idn, p idn:…,     linked identities and authorization code flows under way:
-//	p af:<digest>               see identities.go
+//	p {u<uid>}:idn, p idn:…,     linked identities, authorization code flows under way and
+//	p af:<digest>, p ac:<digest> the one-time codes they hand to apps: see identities.go
 //
 // The access sessions of a family are ordinary sessions (t:<digest>, listed in {u<uid>}:s)
 // whose record carries the family id (codec.go).

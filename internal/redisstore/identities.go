@@ -17,12 +17,15 @@ import (
 	"github.com/authgraph/authgraph/internal/token"
 )
 
-// Linked identities and authorization code flows. Keys (p the prefix):
+// Linked identities, authorization code flows and the one-time codes they hand to apps. Keys (p the prefix):
 //
 //	p af:<digest>               a flow under way, under the 32 raw bytes of its state's
 //	                            SHA-256: compact JSON; PEXPIREAT its expiry (minutes).
 //	                            GETDEL consumes it, so of concurrent callbacks exactly one
 //	                            gets it
+//	p ac:<digest>               a one-time code handed to an app, under the 32 raw bytes of
+//	                            its SHA-256: compact JSON; PEXPIREAT its expiry (a minute).
+//	                            GETDEL consumes it
 //	p idn:<provider>:<subject>  the user id a provider's account is linked to; claimed with
 //	                            SET NX, so it is the lock that makes a link unique. Provider
 //	                            names hold no ":"
@@ -35,6 +38,8 @@ import (
 // DEL p idn:<provider>:<subject>, as a username claim does.
 
 func (n names) authFlow(d token.Digest) string { return n.prefix + "af:" + string(d[:]) }
+
+func (n names) appCode(d token.Digest) string { return n.prefix + "ac:" + string(d[:]) }
 
 func (n names) identity(provider, subject string) string {
 	return n.prefix + "idn:" + provider + ":" + subject
@@ -51,7 +56,20 @@ type authFlowRecord struct {
 	Verifier string `json:"v"`
 	ReturnTo string `json:"r,omitempty"`
 	Link     int64  `json:"l,omitempty"`
-	Expires  int64  `json:"e"` // Unix ns
+	// The app's redirect URI, state and PKCE challenge, for a flow that ends with a code.
+	AppRedirect  string `json:"ar,omitempty"`
+	AppState     string `json:"as,omitempty"`
+	AppChallenge string `json:"ac,omitempty"`
+	Expires      int64  `json:"e"` // Unix ns
+}
+
+type appCodeRecord struct {
+	Provider    string `json:"p"`
+	RedirectURI string `json:"r"`
+	Challenge   string `json:"c"`
+	User        int64  `json:"u"`
+	Subject     string `json:"s"`
+	Expires     int64  `json:"e"` // Unix ns
 }
 
 type identityRecord struct {
@@ -65,7 +83,8 @@ func (s *Store) CreateAuthFlow(ctx context.Context, f *auth.AuthFlow) error {
 	if !s.clock.Now().Before(f.ExpiresAt) {
 		return nil // over already
 	}
-	b, err := json.Marshal(authFlowRecord{f.Binding[:], f.Provider, f.Nonce, f.Verifier, f.ReturnTo, f.LinkUserID, f.ExpiresAt.UnixNano()})
+	b, err := json.Marshal(authFlowRecord{f.Binding[:], f.Provider, f.Nonce, f.Verifier, f.ReturnTo, f.LinkUserID,
+		f.AppRedirect, f.AppState, f.AppChallenge, f.ExpiresAt.UnixNano()})
 	if err != nil {
 		return fmt.Errorf("redisstore: %s: %w", op, err)
 	}
@@ -96,8 +115,48 @@ func (s *Store) ConsumeAuthFlow(ctx context.Context, d token.Digest) (*auth.Auth
 	}
 	return &auth.AuthFlow{
 		StateDigest: d, Binding: token.Digest(r.Binding), Provider: r.Provider, Nonce: r.Nonce,
-		Verifier: r.Verifier, ReturnTo: r.ReturnTo, LinkUserID: r.Link, ExpiresAt: exp,
+		Verifier: r.Verifier, ReturnTo: r.ReturnTo, LinkUserID: r.Link,
+		AppRedirect: r.AppRedirect, AppState: r.AppState, AppChallenge: r.AppChallenge, ExpiresAt: exp,
 	}, nil
+}
+
+// CreateAppCode implements auth.IdentityStore.
+func (s *Store) CreateAppCode(ctx context.Context, c *auth.AppCode) error {
+	const op = "create app code"
+	if !s.clock.Now().Before(c.ExpiresAt) {
+		return nil // over already
+	}
+	b, err := json.Marshal(appCodeRecord{c.Provider, c.RedirectURI, c.Challenge, c.UserID, c.Subject, c.ExpiresAt.UnixNano()})
+	if err != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	err = s.rdb.SetArgs(ctx, s.name.appCode(c.Digest), b, redis.SetArgs{Mode: "NX", ExpireAt: ceilMilli(c.ExpiresAt)}).Err()
+	if errors.Is(err, redis.Nil) {
+		return conflict(op)
+	}
+	if err != nil {
+		return fail(op, err)
+	}
+	return nil
+}
+
+// ConsumeAppCode implements auth.IdentityStore with one GETDEL.
+func (s *Store) ConsumeAppCode(ctx context.Context, d token.Digest) (*auth.AppCode, error) {
+	const op = "consume app code"
+	b, err := s.rdb.GetDel(ctx, s.name.appCode(d)).Bytes()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	var r appCodeRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fail(op, fmt.Errorf("%w: app code", errCorrupt))
+	}
+	exp := time.Unix(0, r.Expires).UTC()
+	if !s.clock.Now().Before(exp) {
+		return nil, notFound(op)
+	}
+	return &auth.AppCode{Digest: d, Provider: r.Provider, RedirectURI: r.RedirectURI, Challenge: r.Challenge,
+		UserID: r.User, Subject: r.Subject, ExpiresAt: exp}, nil
 }
 
 // userAlive answers nil if the user exists and is not being deleted.

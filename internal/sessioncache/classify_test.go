@@ -63,6 +63,8 @@ var storeMethods = map[string]struct {
 	// Linked identities and authorization code flows: Authenticate reads none of them.
 	"CreateAuthFlow":    {passthrough, "flows are read once, never cached"},
 	"ConsumeAuthFlow":   {passthrough, "flows are read once, never cached"},
+	"CreateAppCode":     {passthrough, "app codes are read once, never cached"},
+	"ConsumeAppCode":    {passthrough, "app codes are read once, never cached"},
 	"LinkIdentity":      {passthrough, "links are not cached; a session does not change with them"},
 	"IdentityBySubject": {passthrough, "the sign-in path only"},
 	"IdentitiesOf":      {passthrough, "lists are not cached"},

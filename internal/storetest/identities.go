@@ -15,11 +15,24 @@ func (e *env) newFlow(t *testing.T, linkUser int64, ttl time.Duration) *auth.Aut
 	f := &auth.AuthFlow{
 		StateDigest: newDigest(t), Binding: newDigest(t), Provider: "acme", Nonce: "n0nce",
 		Verifier: "v3rifier", ReturnTo: "/account", LinkUserID: linkUser, ExpiresAt: e.now().Add(ttl),
+		AppRedirect: "http://127.0.0.1:49152/callback", AppState: "app-state", AppChallenge: "ch4llenge",
 	}
 	if err := e.CreateAuthFlow(e.ctx(t), f); err != nil {
 		t.Fatalf("CreateAuthFlow: %v", err)
 	}
 	return f
+}
+
+func (e *env) newAppCode(t *testing.T, ttl time.Duration) *auth.AppCode {
+	t.Helper()
+	c := &auth.AppCode{
+		Digest: newDigest(t), Provider: "acme", RedirectURI: "http://127.0.0.1:49152/callback",
+		Challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", UserID: 7, Subject: "sub-1", ExpiresAt: e.now().Add(ttl),
+	}
+	if err := e.CreateAppCode(e.ctx(t), c); err != nil {
+		t.Fatalf("CreateAppCode: %v", err)
+	}
+	return c
 }
 
 func (e *env) link(t *testing.T, userID int64, provider, subject string) *auth.LinkedIdentity {
@@ -45,7 +58,8 @@ var identityTests = []test{
 		}
 		if got.StateDigest != f.StateDigest || got.Binding != f.Binding || got.Provider != f.Provider ||
 			got.Nonce != f.Nonce || got.Verifier != f.Verifier || got.ReturnTo != f.ReturnTo ||
-			got.LinkUserID != 7 || !got.ExpiresAt.Equal(f.ExpiresAt) {
+			got.LinkUserID != 7 || !got.ExpiresAt.Equal(f.ExpiresAt) ||
+			got.AppRedirect != f.AppRedirect || got.AppState != f.AppState || got.AppChallenge != f.AppChallenge {
 			t.Errorf("ConsumeAuthFlow = %+v, want %+v", got, f)
 		}
 		_, err = e.ConsumeAuthFlow(e.ctx(t), f.StateDigest)
@@ -74,6 +88,50 @@ var identityTests = []test{
 		wg.Wait()
 		if wins.Load() != 1 {
 			t.Errorf("%d concurrent ConsumeAuthFlow succeeded, want 1", wins.Load())
+		}
+	}},
+	{"AppCodeConsumedOnce", func(t *testing.T, e *env) {
+		c := e.newAppCode(t, time.Minute)
+		if err := e.CreateAppCode(e.ctx(t), c); !errors.Is(err, auth.ErrConflict) {
+			t.Errorf("CreateAppCode of the same digest again: %v, want ErrConflict", err)
+		}
+		got, err := e.ConsumeAppCode(e.ctx(t), c.Digest)
+		if err != nil {
+			t.Fatalf("ConsumeAppCode: %v", err)
+		}
+		if got.Digest != c.Digest || got.Provider != c.Provider || got.RedirectURI != c.RedirectURI || got.Challenge != c.Challenge ||
+			got.UserID != c.UserID || got.Subject != c.Subject || !got.ExpiresAt.Equal(c.ExpiresAt) {
+			t.Errorf("ConsumeAppCode = %+v, want %+v", got, c)
+		}
+		_, err = e.ConsumeAppCode(e.ctx(t), c.Digest)
+		wantNotFound(t, "second ConsumeAppCode", err)
+		_, err = e.ConsumeAppCode(e.ctx(t), newDigest(t))
+		wantNotFound(t, "ConsumeAppCode of an unknown code", err)
+		// A flow and a code are apart: a code's digest names no flow.
+		c2 := e.newAppCode(t, time.Minute)
+		_, err = e.ConsumeAuthFlow(e.ctx(t), c2.Digest)
+		wantNotFound(t, "ConsumeAuthFlow of a code's digest", err)
+	}},
+	{"AppCodeExpires", func(t *testing.T, e *env) {
+		c := e.newAppCode(t, time.Minute)
+		e.clock.Advance(time.Minute + time.Second)
+		_, err := e.ConsumeAppCode(e.ctx(t), c.Digest)
+		wantNotFound(t, "ConsumeAppCode after its expiry", err)
+	}},
+	{"AppCodeConsumedByOneOfConcurrentCalls", func(t *testing.T, e *env) {
+		c := e.newAppCode(t, time.Minute)
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if _, err := e.ConsumeAppCode(e.ctx(t), c.Digest); err == nil {
+					wins.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Errorf("%d concurrent ConsumeAppCode succeeded, want 1", wins.Load())
 		}
 	}},
 	{"IdentityLinkedOnce", func(t *testing.T, e *env) {

@@ -31,6 +31,10 @@ const (
 	// Emailed is a single-use token sent by email (a verification, reset, invitation or
 	// sign-in link). Its own prefix lets a scanner tell a leaked link from a leaked session.
 	Emailed
+	// AppCode is the one-time code that authgraph's own provider sign-in hands an app at its
+	// redirect URI, for createSessionUsingAuthorizationCode: single use, a minute long. Its
+	// prefix tells it from a code of the provider's.
+	AppCode
 )
 
 var prefixes = map[Kind]string{
@@ -38,6 +42,7 @@ var prefixes = map[Kind]string{
 	Refresh:       "agr_",
 	UserKeySecret: "agk_",
 	Emailed:       "age_",
+	AppCode:       "agc_",
 }
 
 const (

@@ -7,7 +7,7 @@ import (
 )
 
 func TestNewIsWellFormedAndUnique(t *testing.T) {
-	for _, kind := range []Kind{Session, Refresh, UserKeySecret, Emailed} {
+	for _, kind := range []Kind{Session, Refresh, UserKeySecret, Emailed, AppCode} {
 		seen := map[string]bool{}
 		for i := 0; i < 200; i++ {
 			s, err := New(kind)
@@ -75,7 +75,7 @@ func FuzzCheck(f *testing.F) {
 	f.Add("ags_")
 	f.Add(strings.Repeat("z", Len))
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, kind := range []Kind{Session, Refresh, UserKeySecret, Emailed} {
+		for _, kind := range []Kind{Session, Refresh, UserKeySecret, Emailed, AppCode} {
 			if Check(kind, s) == nil && (len(s) != Len || !strings.HasPrefix(s, prefixes[kind])) {
 				t.Fatalf("accepted %q as kind %d", s, kind)
 			}
