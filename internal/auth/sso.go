@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -46,6 +48,14 @@ import (
 //     to remove the user's last way to sign in.
 //   - A provider that cannot be reached answers SERVICE_UNAVAILABLE and leaves nothing
 //     behind; a code, state or token refused is INVALID_CREDENTIALS.
+//   - An app (single-page, mobile, or a command line) may run this flow instead of its own
+//     (StartSSOForApp): its redirect URI must be one the provider allows for apps (exactly,
+//     or a loopback one on any port), and it sends the S256 challenge of its own PKCE
+//     verifier and its own state. The callback then makes no session: it stores a one-time
+//     code (AppCode: random, only its digest kept, single use, AppCodeTTL) bound to the
+//     provider, the redirect URI, the challenge and the user, and sends the browser to the
+//     app's redirect URI with it. The app trades it with its verifier
+//     (LoginAuthorizationCode); whatever goes wrong there, the code is spent.
 
 // SSOIdentity is who the provider says signed in, from an ID token it signed.
 type SSOIdentity struct {
@@ -139,6 +149,43 @@ func (s *Service) ssoProvider(name string) (SSOProviderConfig, error) {
 	return p, nil
 }
 
+// AppCodeTTL is how long a one-time code handed to an app at its redirect URI lasts: the app
+// trades it at once, and a code that leaked (a log, a history) is soon worth nothing.
+const AppCodeTTL = time.Minute
+
+// SSOApp is what an app that runs authgraph's flow sends to its start.
+type SSOApp struct {
+	// RedirectURI is where the browser brings the one-time code back; one the provider
+	// allows for apps (SSOProvider.AllowsRedirect).
+	RedirectURI string
+	// State is the app's own state, echoed to RedirectURI; at most 512 printable characters.
+	State string
+	// CodeChallenge is the S256 challenge of the app's PKCE verifier (RFC 7636); the method
+	// must be "S256".
+	CodeChallenge, CodeChallengeMethod string
+}
+
+func (a SSOApp) check(p SSOProviderConfig) error {
+	if !p.Provider.AllowsRedirect(a.RedirectURI) {
+		return Errorf(CodeInvalidInput, "redirect is not a path on this site nor a redirect URI this provider allows for apps")
+	}
+	if a.CodeChallengeMethod != "S256" {
+		return Errorf(CodeInvalidInput, "code_challenge_method must be S256")
+	}
+	if len(a.CodeChallenge) != 43 || strings.Trim(a.CodeChallenge, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return Errorf(CodeInvalidInput, "code_challenge must be the 43-character base64url S256 challenge of a verifier (RFC 7636)")
+	}
+	if len(a.State) > 512 {
+		return Errorf(CodeInvalidInput, "state is longer than 512 characters")
+	}
+	for i := 0; i < len(a.State); i++ {
+		if c := a.State[i]; c < 0x20 || c >= 0x7f {
+			return Errorf(CodeInvalidInput, "state must be printable ASCII")
+		}
+	}
+	return nil
+}
+
 // CheckReturnTo answers nil if p is a path on this origin that a flow may end on: it starts
 // with one "/" (not "//" or "/\", which browsers take for another host), holds no scheme,
 // host, backslash or control character, and is at most 512 bytes.
@@ -177,7 +224,7 @@ func (s *Service) StartSSO(ctx context.Context, provider, returnTo string, link 
 	if err := CheckReturnTo(returnTo); err != nil {
 		return nil, err
 	}
-	var linkUser int64
+	f := &AuthFlow{Provider: provider, ReturnTo: returnTo}
 	if link {
 		if _, err := requireScope(ctx, ScopeAccountWrite); err != nil {
 			return nil, err
@@ -185,8 +232,26 @@ func (s *Service) StartSSO(ctx context.Context, provider, returnTo string, link 
 		if err := s.RequireRecentAuthentication(ctx); err != nil {
 			return nil, err
 		}
-		linkUser = PrincipalFrom(ctx).User.ID
+		f.LinkUserID = PrincipalFrom(ctx).User.ID
 	}
+	return s.startFlow(ctx, p, f)
+}
+
+// StartSSOForApp starts a flow with provider for an app: it ends with a one-time code sent to
+// app.RedirectURI, which the app trades with LoginAuthorizationCode.
+func (s *Service) StartSSOForApp(ctx context.Context, provider string, app SSOApp) (*SSOStart, error) {
+	p, err := s.ssoProvider(provider)
+	if err != nil {
+		return nil, err
+	}
+	if err := app.check(p); err != nil {
+		return nil, err
+	}
+	return s.startFlow(ctx, p, &AuthFlow{Provider: provider, AppRedirect: app.RedirectURI, AppState: app.State, AppChallenge: app.CodeChallenge})
+}
+
+// startFlow fills f's secrets and expiry, and stores it once the provider gave its URL.
+func (s *Service) startFlow(ctx context.Context, p SSOProviderConfig, f *AuthFlow) (*SSOStart, error) {
 	// Each start writes a flow: counted per address before anything is written.
 	if err := s.checkLimit(ctx, AttemptSSO, ClientFrom(ctx).IP, ""); err != nil {
 		return nil, err
@@ -195,21 +260,18 @@ func (s *Service) StartSSO(ctx context.Context, provider, returnTo string, link 
 	for i := range secrets {
 		secrets[i] = rand.Text() + rand.Text() // 2×26 base32 characters: 260 random bits
 	}
-	state, binding, nonce, verifier := secrets[0], secrets[1], secrets[2], secrets[3]
-	exp := s.clock.Now().UTC().Add(s.ssoFlowTTL())
-	f := &AuthFlow{
-		StateDigest: token.Sum(state), Binding: token.Sum(binding), Provider: provider,
-		Nonce: nonce, Verifier: verifier, ReturnTo: returnTo, LinkUserID: linkUser, ExpiresAt: exp,
-	}
+	state, binding := secrets[0], secrets[1]
+	f.StateDigest, f.Binding, f.Nonce, f.Verifier = token.Sum(state), token.Sum(binding), secrets[2], secrets[3]
+	f.ExpiresAt = s.clock.Now().UTC().Add(s.ssoFlowTTL())
 	// The URL first: a provider that is down leaves no flow behind.
-	u, err := p.Provider.AuthURL(ctx, state, nonce, verifier)
+	u, err := p.Provider.AuthURL(ctx, state, f.Nonce, f.Verifier)
 	if err != nil {
 		return nil, fmt.Errorf("identity provider: %w", err)
 	}
 	if err := s.identities.CreateAuthFlow(ctx, f); err != nil {
 		return nil, fmt.Errorf("save auth flow: %w", err)
 	}
-	return &SSOStart{URL: u, Binding: binding, ExpiresAt: exp}, nil
+	return &SSOStart{URL: u, Binding: binding, ExpiresAt: f.ExpiresAt}, nil
 }
 
 func (s *Service) ssoFlowTTL() time.Duration {
@@ -219,16 +281,22 @@ func (s *Service) ssoFlowTTL() time.Duration {
 	return DefaultSSOFlowTTL
 }
 
-// SSOResult is how a flow ended: a session (a sign-in) or a link, and where to go.
+// SSOResult is how a flow ended: a session (a sign-in), a link, or a one-time code for an
+// app, and where to go.
 type SSOResult struct {
-	Session  *NewSession // nil for a link
+	Session  *NewSession // nil for a link or an app's flow
 	Linked   *LinkedIdentity
 	ReturnTo string
+	// AppRedirect, for a flow an app started, is where the browser goes instead of ReturnTo:
+	// the app's redirect URI with the one-time code and the app's state, or (answered with
+	// the error) with an OAuth error and the app's state.
+	AppRedirect string
 }
 
 // FinishSSO ends the flow that state names, in the browser that holds binding, with the
 // code the provider sent back. It consumes the flow before anything else: a state is never
-// used twice.
+// used twice. For a flow an app started, a refusal once the flow is known to be this
+// browser's comes with a result too, whose AppRedirect tells the app (RFC 6749 4.1.2.1).
 func (s *Service) FinishSSO(ctx context.Context, provider, state, binding, code string) (*SSOResult, error) {
 	p, err := s.ssoProvider(provider)
 	if err != nil {
@@ -254,6 +322,9 @@ func (s *Service) FinishSSO(ctx context.Context, provider, state, binding, code 
 	if f.Provider != provider {
 		return nil, rejectedExternal("sso: state of provider %q came back to %q", f.Provider, provider)
 	}
+	if f.AppRedirect != "" {
+		return s.finishForApp(ctx, provider, p, f, code)
+	}
 	id, err := s.exchange(ctx, p, code, f.Verifier, "", f.Nonce)
 	if err != nil {
 		return nil, err
@@ -272,6 +343,59 @@ func (s *Service) FinishSSO(ctx context.Context, provider, state, binding, code 
 	return &SSOResult{Session: ns, ReturnTo: f.ReturnTo}, nil
 }
 
+// finishForApp ends an app's flow: the identity is resolved to a user as a sign-in would be,
+// and a one-time code for that user is stored and sent to the app's redirect URI.
+func (s *Service) finishForApp(ctx context.Context, provider string, p SSOProviderConfig, f *AuthFlow, code string) (*SSOResult, error) {
+	fail := func(err error) (*SSOResult, error) {
+		e := "access_denied"
+		switch ErrorCode(err) {
+		case CodeUnavailable:
+			e = "temporarily_unavailable"
+		case "":
+			e = "server_error"
+		}
+		desc := string(ErrorCode(err))
+		return &SSOResult{AppRedirect: withQuery(f.AppRedirect, "error", e, "error_description", desc, "state", f.AppState)}, err
+	}
+	id, err := s.exchange(ctx, p, code, f.Verifier, "", f.Nonce)
+	if err != nil {
+		return fail(err)
+	}
+	u, err := s.ssoUser(ctx, provider, p, id)
+	if err != nil {
+		return fail(err)
+	}
+	plain, err := token.New(token.AppCode)
+	if err != nil {
+		return fail(fmt.Errorf("new app code: %w", err))
+	}
+	c := &AppCode{
+		Digest: token.Sum(plain), Provider: provider, RedirectURI: f.AppRedirect, Challenge: f.AppChallenge,
+		UserID: u.ID, Subject: id.Subject, ExpiresAt: s.clock.Now().UTC().Add(AppCodeTTL),
+	}
+	if err := s.identities.CreateAppCode(ctx, c); err != nil {
+		return fail(fmt.Errorf("save app code: %w", err))
+	}
+	return &SSOResult{AppRedirect: withQuery(f.AppRedirect, "code", plain, "state", f.AppState)}, nil
+}
+
+// withQuery adds name/value pairs to the query of uri (an absolute URI the provider allows,
+// so it parses); an empty value is left out.
+func withQuery(uri string, kv ...string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // AuthorizationCodeLogin is a sign-in by a client that ran the authorization code flow
 // itself (a single-page or native app with its own PKCE verifier and nonce).
 type AuthorizationCodeLogin struct {
@@ -281,8 +405,9 @@ type AuthorizationCodeLogin struct {
 	Name  string
 }
 
-// LoginAuthorizationCode trades a client's authorization code for a session. The redirect
-// URI must be one the provider's configuration allows for clients.
+// LoginAuthorizationCode trades a client's authorization code for a session: a code of the
+// provider's, whose redirect URI must be one the provider's configuration allows for clients,
+// or a one-time code of authgraph's own flow (its prefix tells), see tradeAppCode.
 func (s *Service) LoginAuthorizationCode(ctx context.Context, in AuthorizationCodeLogin, opts ...LoginOption) (*NewSession, error) {
 	p, err := s.ssoProvider(in.Provider)
 	if err != nil {
@@ -293,6 +418,9 @@ func (s *Service) LoginAuthorizationCode(ctx context.Context, in AuthorizationCo
 	}
 	if err := s.checkLimit(ctx, AttemptSSO, ClientFrom(ctx).IP, ""); err != nil {
 		return nil, err
+	}
+	if strings.HasPrefix(in.Code, token.Prefix(token.AppCode)) {
+		return s.tradeAppCode(ctx, p, in, opts)
 	}
 	if !p.Provider.AllowsRedirect(in.RedirectURI) {
 		return nil, Errorf(CodeInvalidInput, "redirectUri is not one this provider allows for clients")
@@ -310,6 +438,50 @@ func (s *Service) LoginAuthorizationCode(ctx context.Context, in AuthorizationCo
 		return nil, err
 	}
 	return s.ssoSignIn(ctx, in.Provider, p, id, in.Name, opts...)
+}
+
+// tradeAppCode trades a one-time code of authgraph's flow. The code is consumed first, so
+// that it is spent whatever follows; then everything it is bound to must match: the provider,
+// the redirect URI (exactly: RFC 6749 4.1.3), and the verifier of the flow's S256 challenge.
+// The user is checked again, as a minute may have passed since the callback.
+func (s *Service) tradeAppCode(ctx context.Context, p SSOProviderConfig, in AuthorizationCodeLogin, opts []LoginOption) (*NewSession, error) {
+	if token.Check(token.AppCode, in.Code) != nil {
+		return nil, rejectedExternal("sso: malformed app code")
+	}
+	c, err := s.identities.ConsumeAppCode(ctx, token.Sum(in.Code))
+	if errors.Is(err, ErrNotFound) {
+		return nil, rejectedExternal("sso: unknown, used or expired app code")
+	} else if err != nil {
+		return nil, fmt.Errorf("consume app code: %w", err)
+	}
+	if c.Provider != in.Provider {
+		return nil, rejectedExternal("sso: app code of provider %q traded for %q", c.Provider, in.Provider)
+	}
+	if subtle.ConstantTimeCompare([]byte(c.RedirectURI), []byte(in.RedirectURI)) != 1 {
+		return nil, rejectedExternal("sso: app code traded with another redirect URI than its flow's")
+	}
+	sum := sha256.Sum256([]byte(in.CodeVerifier))
+	if n := len(in.CodeVerifier); n < 43 || n > 128 ||
+		subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(c.Challenge)) != 1 {
+		return nil, rejectedExternal("sso: the code verifier does not match the app code's challenge")
+	}
+	// Unlinked (or linked to another user) since the callback: the code signs nobody in.
+	l, err := s.identities.IdentityBySubject(ctx, c.Provider, c.Subject)
+	if errors.Is(err, ErrNotFound) || (err == nil && l.UserID != c.UserID) {
+		return nil, rejectedExternal("sso: the app code's identity is no longer linked to user %d", c.UserID)
+	} else if err != nil {
+		return nil, fmt.Errorf("find identity: %w", err)
+	}
+	u, err := s.users.User(ctx, c.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, rejectedExternal("sso: the app code's user is gone")
+	} else if err != nil {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	if err := s.checkSSOUser(ctx, c.Provider, p, u, c.Subject); err != nil {
+		return nil, err
+	}
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodExternal, Name: in.Name}, opts)
 }
 
 // exchange asks the provider, mapping its errors to the domain's.
@@ -333,6 +505,16 @@ func (s *Service) exchange(ctx context.Context, p SSOProviderConfig, code, verif
 // ssoSignIn signs in as the user the identity is linked to, linking it first by email when
 // the rules allow (see the top of this file).
 func (s *Service) ssoSignIn(ctx context.Context, provider string, p SSOProviderConfig, id SSOIdentity, name string, opts ...LoginOption) (*NewSession, error) {
+	u, err := s.ssoUser(ctx, provider, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodExternal, Name: name}, opts)
+}
+
+// ssoUser answers the user the identity signs in as: the one it is linked to, or the one the
+// rules link it to (by email, or by provisioning), provided they may sign in.
+func (s *Service) ssoUser(ctx context.Context, provider string, p SSOProviderConfig, id SSOIdentity) (*User, error) {
 	var u *User
 	l, err := s.identities.IdentityBySubject(ctx, provider, id.Subject)
 	switch {
@@ -351,19 +533,24 @@ func (s *Service) ssoSignIn(ctx context.Context, provider string, p SSOProviderC
 	default:
 		return nil, fmt.Errorf("find identity: %w", err)
 	}
+	if err := s.checkSSOUser(ctx, provider, p, u, id.Subject); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// checkSSOUser answers nil if u, whom subject at provider is linked to, may sign in through p.
+func (s *Service) checkSSOUser(ctx context.Context, provider string, p SSOProviderConfig, u *User, subject string) error {
 	if u.Disabled {
-		return nil, rejectedExternal("sso: provider %q, subject %q: user %d is disabled", provider, id.Subject, u.ID)
+		return rejectedExternal("sso: provider %q, subject %q: user %d is disabled", provider, subject, u.ID)
 	}
 	// A provider signs in the users of its own account only, whatever a link says.
 	if aid, err := s.providerAccount(ctx, p); err != nil {
-		return nil, err
+		return err
 	} else if u.AccountID != aid {
-		return nil, rejectedExternal("sso: provider %q, subject %q: user %d is not in the provider's account", provider, id.Subject, u.ID)
+		return rejectedExternal("sso: provider %q, subject %q: user %d is not in the provider's account", provider, subject, u.ID)
 	}
-	if err := s.checkEmailVerified(u); err != nil {
-		return nil, err
-	}
-	return s.startSession(ctx, &Session{UserID: u.ID, Method: MethodExternal, Name: name}, opts)
+	return s.checkEmailVerified(u)
 }
 
 // linkByEmail finds the user an unlinked identity may be linked to by its email, and links

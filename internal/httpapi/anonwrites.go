@@ -132,21 +132,24 @@ var AnonymousWrites = []AnonymousWrite{
 	},
 	{
 		Entry: "Mutation.createSessionUsingAuthorizationCode",
-		Writes: "the address's bucket; with a code the provider redeems for an identity linked here " +
-			"(or linkable by a trusted verified email): the link, and a session; for a provider that " +
+		Writes: "the address's bucket; consumes (deletes) the one-time code it names, if authgraph's; with a " +
+			"code the provider redeems for an identity linked here (or linkable by a trusted verified email), " +
+			"or a live one-time code with its verifier: the link, and a session; for a provider that " +
 			"provisions, in an account whose sign-up is OPEN: the sign-up buckets and a user",
 		Rules: []string{ratelimit.RuleSSOIP, ratelimit.RuleSignUpIP},
 	},
 	{
 		Entry:  "GET /auth/{provider}/start",
-		Writes: "the address's bucket, and one authorization code flow (state, nonce, PKCE verifier) that expires in 10 minutes",
+		Writes: "the address's bucket, and one authorization code flow (state, nonce, PKCE verifier; for an app, " +
+			"its redirect URI, state and challenge) that expires in 10 minutes",
 		Rules:  []string{ratelimit.RuleSSOIP},
 	},
 	{
 		Entry: "GET /auth/{provider}/callback",
 		Writes: "the address's bucket; consumes (deletes) the flow its state names; with a code the " +
-			"provider redeems for a linked identity: a session; for a provider that provisions, in " +
-			"an account whose sign-up is OPEN: the sign-up buckets and a user",
+			"provider redeems for a linked identity: a session, or for a flow an app started a one-time " +
+			"code (about 200 bytes, one minute); for a provider that provisions, in an account whose " +
+			"sign-up is OPEN: the sign-up buckets and a user",
 		Rules: []string{ratelimit.RuleSSOIP, ratelimit.RuleSignUpIP},
 	},
 	{

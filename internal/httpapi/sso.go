@@ -22,11 +22,17 @@ import (
 // Sign-in through an identity provider (the domain's sso.go), for browsers:
 //
 //	GET  /auth/{provider}/start?returnTo=/path   302 to the provider, and the binding cookie
+//	GET  /auth/{provider}/start?redirect=URI&state&code_challenge&code_challenge_method=S256
+//	                                             the same for an app: the flow ends at the
+//	                                             app's redirect URI with a one-time code
+//	                                             (redirect=/path is returnTo=/path)
 //	POST /auth/{provider}/link                   {"returnTo"} with the session (cookie with
 //	                                             the CSRF rule, or bearer): {"url"} to send
 //	                                             the browser to, and the binding cookie
 //	GET  /auth/{provider}/callback?code&state    the provider's redirect: a session cookie
-//	                                             (COOKIE mode) or a link, then 303 to returnTo
+//	                                             (COOKIE mode) or a link, then 303 to returnTo;
+//	                                             for an app, 303 to its redirect URI with
+//	                                             code and state (or error and state)
 //
 // The binding cookie (authgraph_sso, __Host- named when secure) holds the secret that ties a
 // flow to the browser that started it: HttpOnly, SameSite=Lax (so the provider's top-level
@@ -72,9 +78,27 @@ func (h ssoHandler) returnTo(r *http.Request) string {
 }
 
 // start begins a sign-in: the flow is stored, the browser gets the binding cookie and goes to
-// the provider.
+// the provider. redirect is returnTo when it is a path; otherwise the redirect URI of an app,
+// which also sends its state and PKCE challenge, and gets a one-time code there.
 func (h ssoHandler) start(w http.ResponseWriter, r *http.Request) {
-	st, err := h.svc.StartSSO(r.Context(), r.PathValue("provider"), h.returnTo(r), false)
+	q := r.URL.Query()
+	provider, redirect := r.PathValue("provider"), q.Get("redirect")
+	var st *auth.SSOStart
+	var err error
+	switch {
+	case redirect != "" && q.Has("returnTo"):
+		writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, "Give returnTo or redirect, not both.")
+		return
+	case strings.HasPrefix(redirect, "/"):
+		st, err = h.svc.StartSSO(r.Context(), provider, redirect, false)
+	case redirect != "":
+		st, err = h.svc.StartSSOForApp(r.Context(), provider, auth.SSOApp{
+			RedirectURI: redirect, State: q.Get("state"),
+			CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: q.Get("code_challenge_method"),
+		})
+	default:
+		st, err = h.svc.StartSSO(r.Context(), provider, h.returnTo(r), false)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -139,6 +163,15 @@ func (h ssoHandler) callback(w http.ResponseWriter, r *http.Request) {
 		h.metrics.AuthOutcome(metrics.MethodExternal, errmap.Of(auth.ErrorCode(err)).Outcome)
 	case res.Session != nil:
 		h.metrics.AuthOutcome(metrics.MethodExternal, metrics.OutcomeOK)
+	}
+	if res != nil && res.AppRedirect != "" {
+		// An app's flow: the code (or the error) goes to the app's redirect URI, which the
+		// provider's configuration allows.
+		if err != nil {
+			h.log(r, err)
+		}
+		http.Redirect(w, r, res.AppRedirect, http.StatusSeeOther)
+		return
 	}
 	if err != nil {
 		if code := auth.ErrorCode(err); code != "" && h.backToPage(w, r, code) {

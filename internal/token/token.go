@@ -76,6 +76,9 @@ func New(kind Kind) (string, error) {
 	return b.String(), nil
 }
 
+// Prefix answers the prefix of kind's tokens ("" for an unknown kind).
+func Prefix(kind Kind) string { return prefixes[kind] }
+
 // Check reports whether s is a well-formed token of the given kind: right prefix, length,
 // alphabet and checksum. It does no I/O and allocates nothing.
 func Check(kind Kind, s string) error {
