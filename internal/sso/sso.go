@@ -224,8 +224,9 @@ func New(cfg Config, publicURL string, client *http.Client, now func() time.Time
 
 // allowsRedirect reports whether redirectURI is one of allowed: the same string, or (RFC
 // 8252 section 7.3) a loopback redirect, http://127.0.0.1:PORT/path or http://[::1]:PORT/path,
-// whose listed URI differs only in its port. A native app listens on a port the system picks
-// at each run, so no port can be listed. "localhost" is never taken for loopback (section
+// whose listed URI differs only in its port (and in which of the two loopback addresses it
+// names: an app falls back to IPv6 where IPv4 is missing, and both are the device itself).
+// A native app listens on a port the system picks at each run, so no port can be listed. "localhost" is never taken for loopback (section
 // 8.3): a name can resolve elsewhere, and a listener on it may be another program's.
 func allowsRedirect(allowed []string, redirectURI string) bool {
 	if redirectURI == "" {
@@ -247,7 +248,8 @@ func allowsRedirect(allowed []string, redirectURI string) bool {
 }
 
 // loopbackWithoutPort answers an http URI on the IP literal 127.0.0.1 or [::1] with its port
-// taken out, and whether it is one. User info and fragments never match.
+// taken out and its host made one, and whether it is one. User info and fragments never
+// match.
 func loopbackWithoutPort(raw string) (string, bool) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
@@ -262,10 +264,7 @@ func loopbackWithoutPort(raw string) (string, bool) {
 			return "", false
 		}
 	}
-	u.Host = host
-	if host == "::1" {
-		u.Host = "[::1]"
-	}
+	u.Host = "loopback"
 	return u.String(), true
 }
 
