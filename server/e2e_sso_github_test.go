@@ -1,0 +1,169 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"github.com/authgraph/authgraph/internal/sso"
+	"github.com/authgraph/authgraph/internal/sso/ssotest"
+)
+
+// "Sign in with GitHub" end to end: the real server on Redis, an in-process GitHub
+// (ssotest.GitHub: its OAuth endpoints and REST API on a real listener) and an OpenID
+// Provider side by side, so that alice's local user, made by her first sign-in through the
+// OpenID Provider with a verified address, is what GitHub's verified address links to.
+
+func githubProviders(op *ssotest.Provider, gh *ssotest.GitHub) string {
+	b, _ := json.Marshal([]sso.Config{
+		{Name: "acme", DisplayName: "Acme ID", Issuer: op.Issuer, ClientID: "authgraph", ClientSecret: "client-secret", Provision: true},
+		{Name: "github", DisplayName: "GitHub", Type: sso.TypeGitHub, ClientID: "gh-client", ClientSecret: "gh-secret",
+			AuthURL: gh.AuthURL, TokenURL: gh.TokenURL, APIURL: gh.API, ClientRedirectURIs: []string{ssoAppRedirect, appLoopback},
+			LinkByVerifiedEmail: true},
+	})
+	return string(b)
+}
+
+func startGitHub(t *testing.T) *ssotest.GitHub {
+	gh := ssotest.StartGitHub(t, "gh-client", "gh-secret")
+	gh.AddUser(ssotest.GitHubUser{ID: 1001, Login: "alice-gh", Emails: []ssotest.GitHubEmail{{Email: "alice@example.com", Primary: true, Verified: true}}})
+	gh.AddUser(ssotest.GitHubUser{ID: 2002, Login: "mallory-gh", Emails: []ssotest.GitHubEmail{{Email: "alice@example.com", Primary: true, Verified: false}}})
+	return gh
+}
+
+// ghStart follows /auth/github/start through GitHub as login, and answers the callback path.
+func ghStart(t *testing.T, srv *testServer, gh *ssotest.GitHub, b *browser, login, query string) string {
+	t.Helper()
+	r := srv.get(t, b.jar, "/auth/github/start"+query)
+	if r.Status != http.StatusFound {
+		t.Fatalf("start: %d %s", r.Status, r.Raw)
+	}
+	gh.SignInAs(login)
+	back, err := gh.Authorize(r.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(back.String(), ssoPublicURL+"/auth/github/callback?") {
+		t.Fatalf("GitHub sent the browser to %s", back)
+	}
+	return strings.TrimPrefix(back.String(), ssoPublicURL)
+}
+
+func TestSSOGitHub(t *testing.T) {
+	op := startSSOProvider(t)
+	gh := startGitHub(t)
+	srv, _ := startRedisServer(t, map[string]string{"AUTHGRAPH_SSO_PROVIDERS": githubProviders(op, gh), "AUTHGRAPH_PUBLIC_URL": ssoPublicURL,
+		"AUTHGRAPH_SIGNUP": "OPEN", "AUTHGRAPH_RATE_LIMITS": "sso:ip=1000/1m/1000"})
+	admin := srv.login(t, adminName, adminPass)
+	users := func() string {
+		return ok(t, "users", srv.post(t, admin, `{ users { nodes { username } } }`, nil)).Raw
+	}
+	r := srv.post(t, "", `{ signInProviders { name displayName } }`, nil)
+	if !strings.Contains(r.Raw, `{"name":"github","displayName":"GitHub"}`) {
+		t.Errorf("signInProviders: %s", r.Raw)
+	}
+
+	// Before alice has a user, GitHub's verified address links to nobody (no provisioning).
+	b := newSSOBrowser(t, srv, op)
+	wantStatusCode(t, "GitHub before any user", b.callback(ghStart(t, srv, gh, b, "alice-gh", "")), http.StatusForbidden, "IDENTITY_NOT_LINKED")
+	// Her first sign-in through the OpenID Provider makes her user, address verified.
+	if r := b.callback(b.start("alice", "")); r.Status != http.StatusSeeOther {
+		t.Fatalf("provisioning sign-in: %d %s", r.Status, r.Raw)
+	}
+
+	t.Run("an unverified address never links", func(t *testing.T) {
+		b := newSSOBrowser(t, srv, op)
+		wantStatusCode(t, "mallory at GitHub with alice's unverified address", b.callback(ghStart(t, srv, gh, b, "mallory-gh", "")),
+			http.StatusForbidden, "IDENTITY_NOT_LINKED")
+	})
+
+	t.Run("a verified address links", func(t *testing.T) {
+		b := newSSOBrowser(t, srv, op)
+		path := ghStart(t, srv, gh, b, "alice-gh", "?returnTo=/account")
+		cb := b.callback(path)
+		if cb.Status != http.StatusSeeOther || cb.Header.Get("Location") != "/account" {
+			t.Fatalf("callback: %d %v %s", cb.Status, cb.Header, cb.Raw)
+		}
+		me := b.me()
+		// The subject is GitHub's numeric id, not the login.
+		if !strings.Contains(me.Raw, `"username":"alice@example.com"`) || !strings.Contains(me.Raw, `{"provider":"github","subject":"1001"`) {
+			t.Errorf("me: %s", me.Raw)
+		}
+		wantStatusCode(t, "the same callback again (state spent)", b.callback(path), http.StatusUnauthorized, "INVALID_CREDENTIALS")
+		u, _ := url.Parse(path)
+		if strings.Contains(srv.logs.String(), u.Query().Get("code")) {
+			t.Errorf("GitHub's code reached the log")
+		}
+	})
+
+	t.Run("state mismatch", func(t *testing.T) {
+		b := newSSOBrowser(t, srv, op)
+		path := ghStart(t, srv, gh, b, "alice-gh", "")
+		u, _ := url.Parse(path)
+		q := u.Query()
+		q.Set("state", q.Get("state")+"x")
+		u.RawQuery = q.Encode()
+		wantStatusCode(t, "another state", b.callback(u.String()), http.StatusUnauthorized, "INVALID_CREDENTIALS")
+		wantStatusCode(t, "a made-up state", b.callback("/auth/github/callback?state=made-up&code=c"), http.StatusUnauthorized, "INVALID_CREDENTIALS")
+	})
+
+	t.Run("GitHub down", func(t *testing.T) {
+		before := users()
+		b := newSSOBrowser(t, srv, op)
+		path := ghStart(t, srv, gh, b, "alice-gh", "")
+		gh.SetAPIDown(true)
+		defer gh.SetAPIDown(false)
+		r := b.callback(path)
+		wantStatusCode(t, "callback with GitHub's API down", r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+		if r.Header.Get("Retry-After") == "" {
+			t.Errorf("503 without Retry-After")
+		}
+		if after := users(); after != before {
+			t.Errorf("users changed with GitHub down:\n%s\n%s", before, after)
+		}
+	})
+
+	t.Run("an app trades a GitHub code", func(t *testing.T) {
+		verifier := strings.Repeat("g", 50)
+		conf := oauth2.Config{ClientID: "gh-client", RedirectURL: ssoAppRedirect, Endpoint: oauth2.Endpoint{AuthURL: gh.AuthURL}}
+		code := func() string {
+			gh.SignInAs("alice-gh")
+			back, err := gh.Authorize(conf.AuthCodeURL("app-state", oauth2.S256ChallengeOption(verifier)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return back.Query().Get("code")
+		}
+		ghLogin := strings.ReplaceAll(codeLogin, `provider: "acme"`, `provider: "github"`)
+		c := code()
+		r := ok(t, "createSessionUsingAuthorizationCode with a GitHub code", srv.post(t, "", ghLogin, map[string]any{"c": c, "v": verifier, "r": ssoAppRedirect}))
+		if me := srv.post(t, r.str(t, "createSessionUsingAuthorizationCode.token"), `{ me { username } }`, nil); !strings.Contains(me.Raw, "alice@example.com") {
+			t.Errorf("me: %s", me.Raw)
+		}
+		wantGQLCode(t, "the GitHub code again", srv.post(t, "", ghLogin, map[string]any{"c": c, "v": verifier, "r": ssoAppRedirect}), "INVALID_CREDENTIALS")
+		wantGQLCode(t, "a wrong verifier", srv.post(t, "", ghLogin, map[string]any{"c": code(), "v": strings.Repeat("w", 50), "r": ssoAppRedirect}), "INVALID_CREDENTIALS")
+		c = code()
+		gh.SetAPIDown(true)
+		defer gh.SetAPIDown(false)
+		wantStatusCode(t, "GitHub's API down", srv.post(t, "", ghLogin, map[string]any{"c": c, "v": verifier, "r": ssoAppRedirect}),
+			http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+	})
+
+	t.Run("an app runs authgraph's flow with GitHub", func(t *testing.T) {
+		verifier := strings.Repeat("h", 50)
+		redirect := "http://127.0.0.1:40000/callback"
+		b := newSSOBrowser(t, srv, op)
+		q := "?" + url.Values{"redirect": {redirect}, "state": {"st"}, "code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}.Encode()
+		cb := b.callback(ghStart(t, srv, gh, b, "alice-gh", q))
+		back, _ := url.Parse(cb.Header.Get("Location"))
+		if cb.Status != http.StatusSeeOther || back.Query().Get("state") != "st" {
+			t.Fatalf("callback: %d %s", cb.Status, back)
+		}
+		ghLogin := strings.ReplaceAll(appCodeLogin, `provider: "acme"`, `provider: "github"`)
+		ok(t, "trade", srv.post(t, "", ghLogin, map[string]any{"c": back.Query().Get("code"), "v": verifier, "r": redirect}))
+	})
+}
