@@ -139,10 +139,10 @@ var AnonymousWrites = []AnonymousWrite{
 		Rules: []string{ratelimit.RuleSSOIP, ratelimit.RuleSignUpIP},
 	},
 	{
-		Entry:  "GET /auth/{provider}/start",
+		Entry: "GET /auth/{provider}/start",
 		Writes: "the address's bucket, and one authorization code flow (state, nonce, PKCE verifier; for an app, " +
 			"its redirect URI, state and challenge) that expires in 10 minutes",
-		Rules:  []string{ratelimit.RuleSSOIP},
+		Rules: []string{ratelimit.RuleSSOIP},
 	},
 	{
 		Entry: "GET /auth/{provider}/callback",
