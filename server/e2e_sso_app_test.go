@@ -207,6 +207,24 @@ func testAppCodeFlow(t *testing.T, srv *testServer, rs *redistest.Server, op *ss
 			t.Errorf("redirect=/account: %d %s", r.Status, r.Raw)
 		}
 	})
+	t.Run("the provider's error goes to the app", func(t *testing.T) {
+		b := newSSOBrowser(t, srv, op)
+		r := srv.get(t, b.jar, appStart(redirect, "app-state-3", verifier))
+		loc, _ := url.Parse(r.Header.Get("Location"))
+		state := loc.Query().Get("state")
+		// Another browser's error for that state tells nobody, and spends the flow.
+		other := newSSOBrowser(t, srv, op)
+		wantStatusCode(t, "another browser's error", other.callback("/auth/acme/callback?error=access_denied&state="+url.QueryEscape(state)),
+			http.StatusUnauthorized, "INVALID_CREDENTIALS")
+		r = srv.get(t, b.jar, appStart(redirect, "app-state-3", verifier))
+		loc, _ = url.Parse(r.Header.Get("Location"))
+		cb := b.callback("/auth/acme/callback?error=access_denied&state=" + url.QueryEscape(loc.Query().Get("state")))
+		back, _ := url.Parse(cb.Header.Get("Location"))
+		if cb.Status != http.StatusSeeOther || back.Query().Get("error") != "access_denied" || back.Query().Get("state") != "app-state-3" ||
+			!strings.HasPrefix(back.String(), redirect+"?") {
+			t.Errorf("the provider's error: %d, to %s", cb.Status, back)
+		}
+	})
 	t.Run("a refusal goes to the app", func(t *testing.T) {
 		// mallory has alice's address at the provider, and alice's user has it: not
 		// provisioned again, not linked.

@@ -343,6 +343,32 @@ func (s *Service) FinishSSO(ctx context.Context, provider, state, binding, code 
 	return &SSOResult{Session: ns, ReturnTo: f.ReturnTo}, nil
 }
 
+// AbandonSSO ends the flow that state names when the provider answered an error instead of
+// a code (the user declined, say): the flow is consumed, and for a flow an app started in
+// this browser the answer is where to tell the app (its redirect URI with error and its
+// state); "" otherwise.
+func (s *Service) AbandonSSO(ctx context.Context, provider, state, binding, providerError string) string {
+	if _, err := s.ssoProvider(provider); err != nil || state == "" || len(state) > 256 || len(binding) > 256 {
+		return ""
+	}
+	if err := s.checkLimit(ctx, AttemptSSO, ClientFrom(ctx).IP, ""); err != nil {
+		return ""
+	}
+	f, err := s.identities.ConsumeAuthFlow(ctx, token.Sum(state))
+	if err != nil || f.AppRedirect == "" || f.Provider != provider {
+		return ""
+	}
+	b := token.Sum(binding)
+	if subtle.ConstantTimeCompare(b[:], f.Binding[:]) != 1 {
+		return ""
+	}
+	e := "access_denied"
+	if providerError == "temporarily_unavailable" || providerError == "server_error" {
+		e = providerError
+	}
+	return withQuery(f.AppRedirect, "error", e, "state", f.AppState)
+}
+
 // finishForApp ends an app's flow: the identity is resolved to a user as a sign-in would be,
 // and a one-time code for that user is stored and sent to the app's redirect URI.
 func (s *Service) finishForApp(ctx context.Context, provider string, p SSOProviderConfig, f *AuthFlow, code string) (*SSOResult, error) {

@@ -152,6 +152,10 @@ func (h ssoHandler) callback(w http.ResponseWriter, r *http.Request) {
 	h.setBinding(w, r, "", time.Time{})
 	if e := q.Get("error"); e != "" {
 		zerolog.Ctx(r.Context()).Info().Str("event", "sso_provider_error").Str("error", clipASCII(e, 64)).Msg("the provider answered an error")
+		if to := h.svc.AbandonSSO(r.Context(), r.PathValue("provider"), q.Get("state"), binding, e); to != "" {
+			http.Redirect(w, r, to, http.StatusSeeOther)
+			return
+		}
 		if !h.backToPage(w, r, auth.CodeInvalidCredentials) {
 			writeError(w, http.StatusUnauthorized, auth.CodeInvalidCredentials, "The sign-in at the provider did not complete.")
 		}
