@@ -38,6 +38,9 @@ type Env struct {
 	ConfigDir string
 	Version   string
 	HTTP      *http.Client
+	// OpenBrowser opens a URL in the user's browser (`login --provider`); nil is the
+	// desktop's opener (xdg-open, open). Tests give a browser of their own.
+	OpenBrowser func(url string) error
 }
 
 // DefaultAPIURL is where the CLI looks for the API when neither --api-url nor
@@ -79,12 +82,18 @@ func Command(env Env, extra ...*ucli.Command) *ucli.Command {
 				Usage: "sign in and keep the session token",
 				Description: "With --username, the password (and a one-time code if the account asks for one) is\n" +
 					"read from a prompt, or from stdin one per line. With --key-id, the key's secret is read\n" +
-					"from $AUTHGRAPH_USER_KEY_SECRET, a prompt, or stdin.",
+					"from $AUTHGRAPH_USER_KEY_SECRET, a prompt, or stdin. With --provider, the sign-in\n" +
+					"happens in a browser at that identity provider (the address is printed, and opened\n" +
+					"unless --no-browser); the browser comes back to a port on 127.0.0.1 this command\n" +
+					"listens on.",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "username", Aliases: []string{"u"}, Usage: "sign in with this user's password"},
 					&ucli.StringFlag{Name: "key-id", Usage: "sign in with this user key", Sources: ucli.EnvVars("AUTHGRAPH_USER_KEY_ID")},
 					&ucli.StringFlag{Name: "account", Usage: "the account (tenant) to sign in to, on servers that have accounts"},
 					&ucli.StringFlag{Name: "name", Usage: "a label for the session"},
+					&ucli.StringFlag{Name: "provider", Usage: "sign in in a browser with this identity provider (see the server's signInProviders)"},
+					&ucli.BoolFlag{Name: "no-browser", Usage: "with --provider: only print the address to open, do not open a browser"},
+					&ucli.DurationFlag{Name: "timeout", Usage: "with --provider: how long to wait for the browser", Value: DefaultProviderLoginTimeout},
 				},
 				Action: a.login,
 			},

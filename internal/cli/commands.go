@@ -39,10 +39,15 @@ func (a *app) login(ctx context.Context, cmd *ucli.Command) error {
 	if n := cmd.String("name"); n != "" {
 		name = n
 	}
+	provider := cmd.String("provider")
 	var s sessionAnswer
 	switch {
-	case username != "" && keyID != "":
-		return fmt.Errorf("%w: give --username or --key-id, not both", ErrUsage)
+	case (username != "" && keyID != "") || (provider != "" && (username != "" || keyID != "")):
+		return fmt.Errorf("%w: %w", ErrUsage, errBothLogins)
+	case provider != "":
+		if s, err = a.loginWithProvider(ctx, c, provider, cmd.String("name"), cmd.Bool("no-browser"), cmd.Duration("timeout")); err != nil {
+			return err
+		}
 	case keyID != "":
 		secret := a.env.Getenv("AUTHGRAPH_USER_KEY_SECRET")
 		if secret == "" {
@@ -63,7 +68,7 @@ func (a *app) login(ctx context.Context, cmd *ucli.Command) error {
 	default:
 		if username == "" {
 			if _, ok := a.isTerminal(); !ok {
-				return fmt.Errorf("%w: give --username (password login) or --key-id (user key login)", ErrUsage)
+				return fmt.Errorf("%w: give --username (password login), --key-id (user key login) or --provider (a browser sign-in)", ErrUsage)
 			}
 			if username, err = a.text("Username: "); err != nil {
 				return err
