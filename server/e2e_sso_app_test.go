@@ -236,39 +236,86 @@ func testAppCodeFlow(t *testing.T, srv *testServer, rs *redistest.Server, op *ss
 	})
 }
 
-// TestSSOCookieFlowFigures: Redis keys per flow in progress for the cookie flow, and
-// the time of one full cookie flow, for comparison with the app's flow above.
-func TestSSOCookieFlowFigures(t *testing.T) {
+// TestSSOFlowFigures: the time of one full flow on the loopback provider, and the Redis keys
+// of a flow in progress with their TTLs, for the cookie flow and the app's one-time code flow
+// (go test ./server -run TestSSOFlowFigures -v).
+func TestSSOFlowFigures(t *testing.T) {
 	op := startSSOProvider(t)
 	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_SSO_PROVIDERS": appProviders(op), "AUTHGRAPH_PUBLIC_URL": ssoPublicURL,
 		"AUTHGRAPH_SIGNUP": "OPEN", "AUTHGRAPH_RATE_LIMITS": "sso:ip=1000/1m/1000"})
-	// The first sign-in provisions alice; the measured ones sign her in.
+	// The first sign-in discovers the provider and provisions alice; the measured ones sign
+	// her in.
 	b := newSSOBrowser(t, srv, op)
 	if r := b.callback(b.start("alice", "")); r.Status != http.StatusSeeOther {
 		t.Fatalf("first sign-in: %d %s", r.Status, r.Raw)
 	}
-	var total time.Duration
-	const n = 5
+	// newKeys answers the keys that are not in before, by kind (the part before ":"), with
+	// their TTLs.
+	snapshot := func() map[string]bool {
+		m := map[string]bool{}
+		for _, k := range prefixKeys(t, rs) {
+			m[k] = true
+		}
+		return m
+	}
+	newKeys := func(before map[string]bool) string {
+		var out []string
+		for _, k := range prefixKeys(t, rs) {
+			if !before[k] {
+				kind, _, _ := strings.Cut(strings.TrimPrefix(k, rs.Prefix), ":")
+				out = append(out, kind+": TTL "+rs.Client.PTTL(t.Context(), k).Val().Round(time.Second).String())
+			}
+		}
+		return strings.Join(out, ", ")
+	}
+	const n = 10
+	var cookie, app, cookieFull, appFull time.Duration
+	verifier := strings.Repeat("v", 43)
+	redirect := "http://127.0.0.1:49152/callback"
 	for i := range n {
+		// The cookie flow.
 		b := newSSOBrowser(t, srv, op)
-		before := len(prefixKeys(t, rs))
+		before := snapshot()
+		full := time.Now()
 		began := time.Now()
 		r := srv.get(t, b.jar, "/auth/acme/start")
+		elapsed := time.Since(began)
 		if i == 0 {
-			keys := prefixKeys(t, rs)
-			var flows []string
-			for _, k := range keys {
-				if strings.HasPrefix(k, rs.Prefix+"af:") {
-					flows = append(flows, k)
-				}
-			}
-			t.Logf("cookie flow in progress: %d new keys (%d af:), TTL %v", len(keys)-before, len(flows), rs.Client.PTTL(t.Context(), flows[0]).Val())
+			t.Logf("cookie flow, between start and callback: new keys [%s]", newKeys(before))
 		}
-		cb := b.callback(b.toProvider(r.Header.Get("Location"), "alice"))
-		if cb.Status != http.StatusSeeOther {
+		path := b.toProvider(r.Header.Get("Location"), "alice")
+		began = time.Now()
+		if cb := b.callback(path); cb.Status != http.StatusSeeOther {
 			t.Fatalf("callback: %d %s", cb.Status, cb.Raw)
 		}
-		total += time.Since(began)
+		cookie += elapsed + time.Since(began)
+		cookieFull += time.Since(full)
+
+		// The app's flow.
+		b = newSSOBrowser(t, srv, op)
+		before = snapshot()
+		full = time.Now()
+		began = time.Now()
+		r = srv.get(t, b.jar, appStart(redirect, "st", verifier))
+		elapsed = time.Since(began)
+		if i == 0 {
+			t.Logf("app flow, between start and callback: new keys [%s]", newKeys(before))
+		}
+		path = b.toProvider(r.Header.Get("Location"), "alice")
+		before = snapshot()
+		began = time.Now()
+		cb := b.callback(path)
+		back, _ := url.Parse(cb.Header.Get("Location"))
+		elapsed += time.Since(began)
+		if i == 0 {
+			t.Logf("app flow, between callback and trade: new keys [%s] (the flow's af: key is gone)", newKeys(before))
+		}
+		began = time.Now()
+		ok(t, "trade", srv.post(t, "", appCodeLogin, map[string]any{"c": back.Query().Get("code"), "v": verifier, "r": redirect}))
+		app += elapsed + time.Since(began)
+		appFull += time.Since(full)
 	}
-	t.Logf("cookie flow on the loopback provider: %v per flow (mean of %d: start, authorize, login, callback, session)", total/n, n)
+	t.Logf("authgraph's own time per flow, mean of %d on the loopback provider (start + callback with code exchange, ID token check and session; the provider's pages not counted): cookie flow %v, app flow (start + callback + trade) %v",
+		n, cookie/n, app/n)
+	t.Logf("whole flow with the provider's authorize and login pages (key snapshots included): cookie flow %v, app flow %v", cookieFull/n, appFull/n)
 }
