@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"sync"
@@ -326,5 +328,84 @@ func TestSSOProvisionsOnlyWhenSignUpIsOpen(t *testing.T) {
 				t.Errorf("%d users made, want 1", n-before)
 			}
 		})
+	}
+}
+
+// TestSSOAppCode: a flow an app started ends with a one-time code at the app's redirect URI,
+// which only the app's verifier trades, once, for the same redirect URI; a user disabled or
+// an identity unlinked between the callback and the trade gets no session.
+func TestSSOAppCode(t *testing.T) {
+	f, _ := ssoFixture(t, true)
+	const verifier = "app-verifier-app-verifier-app-verifier-app-verifier"
+	sum := sha256.Sum256([]byte(verifier))
+	app := auth.SSOApp{RedirectURI: "http://127.0.0.1:5555/cb", State: "app-state",
+		CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]), CodeChallengeMethod: "S256"}
+	ctx := context.Background()
+	codeFor := func(t *testing.T, providerCode string) string {
+		t.Helper()
+		st, err := f.svc.StartSSOForApp(ctx, "acme", app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(st.URL)
+		res, err := f.svc.FinishSSO(ctx, "acme", u.Query().Get("state"), st.Binding, providerCode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Session != nil {
+			t.Fatalf("an app's flow made a session")
+		}
+		back, _ := url.Parse(res.AppRedirect)
+		if back.Query().Get("state") != "app-state" || back.Host != "127.0.0.1:5555" {
+			t.Fatalf("AppRedirect %s", res.AppRedirect)
+		}
+		return back.Query().Get("code")
+	}
+	trade := func(code, verifier, redirect string) error {
+		_, err := f.svc.LoginAuthorizationCode(ctx, auth.AuthorizationCodeLogin{Provider: "acme", Code: code, CodeVerifier: verifier, RedirectURI: redirect})
+		return err
+	}
+	c := codeFor(t, "code-dave")
+	if err := trade(c, verifier, app.RedirectURI); err != nil {
+		t.Fatalf("trade: %v", err)
+	}
+	if err := trade(c, verifier, app.RedirectURI); code(err) != auth.CodeInvalidCredentials {
+		t.Errorf("a second trade: %v", err)
+	}
+	// The time limit, on the service's clock.
+	c = codeFor(t, "code-dave")
+	f.clock.Advance(auth.AppCodeTTL + time.Second)
+	if err := trade(c, verifier, app.RedirectURI); code(err) != auth.CodeInvalidCredentials {
+		t.Errorf("an expired code: %v", err)
+	}
+	// Disabled between the callback and the trade.
+	dave, _ := f.store.UserByUsername(ctx, 1, "dave")
+	c = codeFor(t, "code-dave")
+	if _, err := f.store.UpdateUser(ctx, dave.ID, func(u *auth.User) error { u.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := trade(c, verifier, app.RedirectURI); code(err) != auth.CodeInvalidCredentials {
+		t.Errorf("a code of a user disabled since: %v", err)
+	}
+	if _, err := f.store.UpdateUser(ctx, dave.ID, func(u *auth.User) error { u.Disabled = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// Unlinked between the callback and the trade.
+	c = codeFor(t, "code-dave")
+	if _, err := f.store.UnlinkIdentity(ctx, dave.ID, "acme", "s-dave"); err != nil {
+		t.Fatal(err)
+	}
+	if err := trade(c, verifier, app.RedirectURI); code(err) != auth.CodeInvalidCredentials {
+		t.Errorf("a code of an identity unlinked since: %v", err)
+	}
+	// Refused at the start: no S256, no challenge.
+	for _, bad := range []auth.SSOApp{
+		{RedirectURI: app.RedirectURI, CodeChallenge: verifier[:43], CodeChallengeMethod: "plain"},
+		{RedirectURI: app.RedirectURI, CodeChallengeMethod: "S256"},
+		{RedirectURI: app.RedirectURI, CodeChallenge: app.CodeChallenge, CodeChallengeMethod: "S256", State: "a\nb"},
+	} {
+		if _, err := f.svc.StartSSOForApp(ctx, "acme", bad); code(err) != auth.CodeInvalidInput {
+			t.Errorf("StartSSOForApp(%+v): %v", bad, err)
+		}
 	}
 }
