@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -397,6 +398,17 @@ func TestSSOAppCode(t *testing.T) {
 	}
 	if err := trade(c, verifier, app.RedirectURI); code(err) != auth.CodeInvalidCredentials {
 		t.Errorf("a code of an identity unlinked since: %v", err)
+	}
+	// A private-use scheme (a mobile app's redirect) keeps its form.
+	st, err := f.svc.StartSSOForApp(ctx, "acme", auth.SSOApp{RedirectURI: "com.example.app:/oauth2redirect", State: "s",
+		CodeChallenge: app.CodeChallenge, CodeChallengeMethod: "S256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	su, _ := url.Parse(st.URL)
+	res, err := f.svc.FinishSSO(ctx, "acme", su.Query().Get("state"), st.Binding, "code-dave")
+	if err != nil || !strings.HasPrefix(res.AppRedirect, "com.example.app:/oauth2redirect?code=agc_") {
+		t.Errorf("a private-use redirect URI: %+v, %v", res, err)
 	}
 	// Refused at the start: no S256, no challenge.
 	for _, bad := range []auth.SSOApp{
