@@ -113,13 +113,14 @@ func requireNoLeak(t *testing.T, err error, token string) {
 	}
 }
 
-// verifyAfterFetch is Verify for a token that needs the keys fetched again right after a
-// fetch ended; want is the outcome the test expects: nil, or an error class. go-oidc's
-// RemoteKeySet clears its in-flight marker a moment after handing out a fetch's result, and
-// a call that starts in that moment is handed that result too: right in real time (the keys
-// are a moment old), but the tests' fake clock has just jumped past the interval. So the
-// tests try again for a while, rather than sleep for a guessed time; the fetch counts they
-// check are the same either way, as a call handed an old result fetches nothing.
+// verifyAfterFetch is Verify for a token whose outcome depends on a fetch that just ended, or
+// on one that must follow it; want is the outcome the test expects: nil, or an error class.
+// go-oidc's RemoteKeySet stores a fetch's keys and clears its in-flight marker a moment
+// after handing out the result: a call in that moment still sees the keys held before, or
+// is handed that result again. Right in real time (either is a moment old), but the tests'
+// fake clock may just have jumped past the interval. So the tests try again for a while,
+// rather than sleep for a guessed time; the fetch counts they check are the same either
+// way, as a call handed an old result fetches nothing.
 func verifyAfterFetch(v *oidc.Verifier, tok string, want error) (*oidc.Identity, error) {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
