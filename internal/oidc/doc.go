@@ -19,8 +19,23 @@
 // only from that issuer's JWKS (never from "jku", "x5u" or an embedded "jwk"), and only
 // asymmetric algorithms the operator allowed are accepted.
 //
-// The verifier is built on go-jose. coreos/go-oidc's verifier would do much of this, but its
-// package imports golang.org/x/oauth2, which this module does not require. The key cache
-// (keyset.go) follows go-oidc's RemoteKeySet design: cache the JWKS, refetch on an unknown key
-// ID, share one fetch between concurrent callers.
+// The verifying is github.com/coreos/go-oidc/v3's: one IDTokenVerifier per issuer (signature,
+// algorithm allow-list, iss, exp, a single audience) over a RemoteKeySet (JWKS cache, refetch
+// on an unknown key ID, shared concurrent fetches), and its discovery. What this package adds
+// is configuration around it: the issuers and their allow-lists (issuer.go, parse.go), the
+// username mapping (identity.go), the claims go-oidc leaves to its caller (claims.go), which
+// JWKS keys may be used at all (algorithms.go), and the key set's life (keyset.go).
+//
+// One piece is our own code because go-oidc has no setting for it: the floor between JWKS
+// fetches. RemoteKeySet refetches whenever no cached key verifies a token, so made-up key IDs
+// would make every sign-in a request to the provider. Rather than wrap or re-implement the
+// key set, the floor sits under it, in the HTTP client it is given (transport.go): a
+// RoundTripper that fetches a URL from the network at most once per minimum interval, shares
+// that fetch between concurrent callers, and answers other requests in the interval with that
+// fetch's outcome, its body or its error. go-oidc thus still does all the verifying, and a
+// failure is replayed rather than hidden behind older keys, so a token that needs new keys
+// while the provider is down gets ErrUnavailable, not a rejection. The transport's errors are
+// typed, which is how the key set tells a failed fetch from a bad signature: go-oidc's
+// verifier flattens its key set's errors into strings, so the key set reports a failed fetch
+// to Verify through the context (fetchOutcome) instead.
 package oidc

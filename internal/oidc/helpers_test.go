@@ -113,6 +113,25 @@ func requireNoLeak(t *testing.T, err error, token string) {
 	}
 }
 
+// verifyAfterFetch is Verify for a token whose outcome depends on a fetch that just ended, or
+// on one that must follow it; want is the outcome the test expects: nil, or an error class.
+// go-oidc's RemoteKeySet stores a fetch's keys and clears its in-flight marker a moment
+// after handing out the result: a call in that moment still sees the keys held before, or
+// is handed that result again. Right in real time (either is a moment old), but the tests'
+// fake clock may just have jumped past the interval. So the tests try again for a while,
+// rather than sleep for a guessed time; the fetch counts they check are the same either
+// way, as a call handed an old result fetches nothing.
+func verifyAfterFetch(v *oidc.Verifier, tok string, want error) (*oidc.Identity, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		id, err := v.Verify(context.Background(), tok)
+		if (want == nil && err == nil) || (want != nil && errors.Is(err, want)) || time.Now().After(deadline) {
+			return id, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func newRSAKey(t testing.TB) *rsa.PrivateKey {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -128,10 +147,16 @@ type stubProvider struct {
 	URL string
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	jwks     func(w http.ResponseWriter)
-	issuer   string // discovery "issuer"; URL unless set
-	requests int
+	mu        sync.Mutex
+	jwks      func(w http.ResponseWriter)
+	issuer    string // discovery "issuer"; URL unless set
+	jwksPath  string // where the JWKS is served and discovery points: /jwks unless set
+	requests  int
+	discovers int
+	// discoveryDown makes discovery answer 503.
+	discoveryDown bool
+	// release are closed before the server closes, to let hung handlers end.
+	release []chan struct{}
 }
 
 func newStubProvider(t *testing.T, keys ...jose.JSONWebKey) *stubProvider {
@@ -141,22 +166,37 @@ func newStubProvider(t *testing.T, keys ...jose.JSONWebKey) *stubProvider {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		s.mu.Lock()
-		iss := s.issuer
+		s.discovers++
+		iss, path, down := s.issuer, s.path(), s.discoveryDown
 		s.mu.Unlock()
+		if down {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
 		if iss == "" {
 			iss = s.URL
 		}
-		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": iss, "jwks_uri": s.URL + "/jwks"})
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": iss, "jwks_uri": s.URL + path})
 	})
-	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /{doc}", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
+		if r.URL.Path != s.path() {
+			s.mu.Unlock()
+			http.NotFound(w, r)
+			return
+		}
 		s.requests++
 		serve := s.jwks
 		s.mu.Unlock()
 		serve(w)
 	})
 	s.srv = httptest.NewServer(mux)
-	t.Cleanup(s.srv.Close)
+	t.Cleanup(func() {
+		for _, c := range s.release {
+			close(c)
+		}
+		s.srv.Close()
+	})
 	s.URL = s.srv.URL
 	return s
 }
@@ -173,6 +213,27 @@ func (s *stubProvider) setJWKS(serve func(w http.ResponseWriter)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.jwks = serve
+}
+
+// path is where the JWKS is; s.mu must be held.
+func (s *stubProvider) path() string {
+	if s.jwksPath == "" {
+		return "/jwks"
+	}
+	return s.jwksPath
+}
+
+// moveJWKS serves the JWKS at path from now on, and 404 at the old one.
+func (s *stubProvider) moveJWKS(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jwksPath = path
+}
+
+func (s *stubProvider) discoveries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.discovers
 }
 
 func (s *stubProvider) fetches() int {

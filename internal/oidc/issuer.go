@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/go-jose/go-jose/v4/jwt"
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
 )
 
 // Issuer is one trusted identity provider and the users it may sign in. The JSON names are
@@ -42,18 +42,19 @@ type Issuer struct {
 	Account string `json:"account,omitempty"`
 }
 
-// issuer is an Issuer checked and turned into lookup tables, with its key set.
+// issuer is an Issuer checked and turned into lookup tables, with its go-oidc verifier.
 type issuer struct {
 	url            string
 	host           string
 	algs           map[string]bool
-	audiences      jwt.Audience
+	algList        []string
+	audiences      []string
 	subjects       map[string]bool
 	emails         map[string]bool // lowerASCII
 	usersBySubject map[string]string
 	usersByEmail   map[string]string // keyed by lowerASCII(email)
 	account        string
-	keys           *keySet
+	verifier       *gooidc.IDTokenVerifier
 }
 
 // compile checks cfg and builds its lookup tables. The error names the offending field by
@@ -98,6 +99,7 @@ func compile(cfg Issuer) (*issuer, error) {
 			return nil, fmt.Errorf("algorithms: %w", err)
 		}
 		is.algs[a] = true
+		is.algList = append(is.algList, a)
 	}
 
 	for _, s := range cfg.AllowedSubjects {

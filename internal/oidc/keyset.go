@@ -2,149 +2,135 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
 )
 
-const (
-	// maxKeyAge is how long fetched keys are used before the next lookup refetches them, so
-	// that a key the provider withdraws (rotated out, or compromised) stops being trusted
-	// within the hour even if no token ever names an unknown key ID.
-	maxKeyAge = time.Hour
-	// refreshTimeout bounds one refresh (discovery plus JWKS) even with a caller's client
-	// that has no timeout, so that a hung provider cannot hold the in-flight refresh, and
-	// every request waiting on it, forever.
-	refreshTimeout = 2 * DefaultHTTPTimeout
-)
+// maxKeyAge is how long one go-oidc RemoteKeySet serves before a new one fetches the keys
+// again. RemoteKeySet keeps a key for as long as tokens verify with it; a key the provider
+// withdraws (rotated out, or compromised) must stop being trusted within the hour even if
+// no token ever names an unknown key ID.
+const maxKeyAge = time.Hour
 
-// keySet is one issuer's signing keys, fetched from its JWKS on first use and cached. It
-// follows go-oidc's RemoteKeySet: a token whose key ID is not cached triggers a refetch, which
-// is how a rotated key is picked up without a restart; concurrent refetches share one request.
-// Unlike RemoteKeySet it also refetches keys older than maxKeyAge, and never fetches more
-// often than once per minInterval, so made-up key IDs cannot turn each request into a
-// request to the provider.
+// keySet is one issuer's gooidc.KeySet. go-oidc's RemoteKeySet does the work (caching,
+// refetching on an unknown key ID, sharing concurrent fetches, verifying); the HTTP clients
+// under it are bounded (boundedTransport). keySet adds the rest of authgraph's rules:
+//   - the jwks_uri is discovered on the first token, not at start, so the server starts
+//     while a provider is down; and rediscovered after a fetch from it failed;
+//   - a RemoteKeySet is replaced after maxKeyAge, keeping the old one while the new one's
+//     keys cannot be fetched (stale keys still verify while the provider is down);
+//   - a fetch that failed is reported to Verify through the context (fetchOutcome), since
+//     go-oidc's IDTokenVerifier flattens a key set's error into a string.
 type keySet struct {
-	issuerURL   string
-	client      *http.Client
-	now         func() time.Time
-	minInterval time.Duration
+	issuerURL string
+	jwksURL   string // from the configuration; empty: discover it
+	discovery *http.Client
+	jwks      *http.Client
+	now       func() time.Time
 
-	mu          sync.Mutex
-	jwksURL     string // configured, or discovered (and forgotten when a fetch from it fails)
-	configured  bool   // jwksURL came from the configuration: never rediscover
-	keys        []jose.JSONWebKey
-	fetchedAt   time.Time // of keys; zero until a fetch succeeds
-	lastAttempt time.Time // start of the last fetch, successful or not
-	lastErr     error     // of the last fetch; wraps ErrUnavailable
-	inflight    chan struct{}
+	mu     sync.Mutex
+	remote *gooidc.RemoteKeySet // nil until keys were first fetched
+	born   time.Time            // when remote was made
+	renew  bool                 // a fetch from a discovered jwks_uri failed: rediscover
 }
 
-func newKeySet(issuerURL, jwksURL string, o options) *keySet {
+func newKeySet(is *issuer, jwksURL string, o options) *keySet {
 	return &keySet{
-		issuerURL:   issuerURL,
-		jwksURL:     jwksURL,
-		configured:  jwksURL != "",
-		client:      o.client,
-		now:         o.now,
-		minInterval: o.minRefreshInterval,
+		issuerURL: is.url,
+		jwksURL:   jwksURL,
+		discovery: newBoundedClient(o, nil),
+		jwks:      newBoundedClient(o, signingKeys(is.algs)),
+		now:       o.now,
 	}
 }
 
-// lookup returns the keys that may have signed a token with key ID kid (every key when kid is
-// empty). When none is cached, or the cache is older than maxKeyAge, it refreshes first. It
-// returns no keys and no error for a key ID the provider does not publish, and an error
-// wrapping ErrUnavailable when no key matched because the keys could not be fetched.
-func (s *keySet) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
+// fetchOutcomeKey is the context key of a *fetchOutcome.
+type fetchOutcomeKey struct{}
+
+// fetchOutcome is where a keySet records, for one Verify, that the keys could not be had.
+type fetchOutcome struct{ err error }
+
+// VerifySignature implements gooidc.KeySet.
+func (s *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
 	s.mu.Lock()
-	cached := matchKID(s.keys, kid)
-	fresh := !s.fetchedAt.IsZero() && s.now().Sub(s.fetchedAt) < maxKeyAge
+	cur := s.remote
+	due := cur == nil || s.renew || s.now().Sub(s.born) >= maxKeyAge
 	s.mu.Unlock()
-	if fresh && len(cached) > 0 {
-		return cached, nil
-	}
-	keys, err := s.refresh(ctx)
-	if m := matchKID(keys, kid); len(m) > 0 {
-		return m, nil // possibly stale keys when the refetch failed: better than refusing all
-	}
-	return nil, err
-}
 
-// refresh refetches the JWKS, or joins the refetch in flight, unless the last one started
-// less than minInterval ago. It returns the keys then held and the last fetch's error.
-func (s *keySet) refresh(ctx context.Context) ([]jose.JSONWebKey, error) {
-	s.mu.Lock()
-	if s.inflight == nil {
-		now := s.now()
-		if !s.lastAttempt.IsZero() && now.Sub(s.lastAttempt) < s.minInterval {
-			keys, err := s.keys, s.lastErr
+	if due {
+		next, err := s.newRemote(ctx)
+		if err == nil {
+			payload, verr := next.VerifySignature(ctx, jwt)
+			if !fetchFailed(verr) {
+				s.mu.Lock()
+				s.remote, s.born, s.renew = next, s.now(), false
+				s.mu.Unlock()
+				return payload, verr
+			}
+			err = verr
+		}
+		if cur == nil {
+			return nil, s.unavailable(ctx, err)
+		}
+		// New keys cannot be had: the ones held still serve. A token they do not verify
+		// makes cur refetch, which the bounded transport answers with the same failure.
+	}
+	payload, err := cur.VerifySignature(ctx, jwt)
+	if fetchFailed(err) {
+		if s.jwksURL == "" {
+			s.mu.Lock()
+			s.renew = true // the provider may have moved its JWKS
 			s.mu.Unlock()
-			return keys, err
 		}
-		s.lastAttempt = now
-		s.inflight = make(chan struct{})
-		// The fetch outlives a caller that gives up: others may be waiting on it.
-		go s.fetch(context.WithoutCancel(ctx), s.inflight)
+		return nil, s.unavailable(ctx, err)
 	}
-	done := s.inflight
-	s.mu.Unlock()
-
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, unavailable("waiting for the JWKS of "+s.issuerURL, ctx.Err())
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys, s.lastErr
+	return payload, err
 }
 
-// fetch downloads the keys, records the outcome and closes done.
-func (s *keySet) fetch(ctx context.Context, done chan struct{}) {
-	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
-	defer cancel()
-
-	s.mu.Lock()
+// newRemote makes a RemoteKeySet for the configured or discovered jwks_uri. go-oidc's
+// discovery checks that the document names this issuer (OpenID Connect Discovery 1.0, §4.3):
+// otherwise keys from one provider could be trusted for another's tokens.
+func (s *keySet) newRemote(ctx context.Context) (*gooidc.RemoteKeySet, error) {
 	jwksURL := s.jwksURL
-	s.mu.Unlock()
-
-	var keys []jose.JSONWebKey
-	var err error
 	if jwksURL == "" {
-		jwksURL, err = discover(ctx, s.client, s.issuerURL)
-	}
-	if err == nil {
-		keys, err = fetchJWKS(ctx, s.client, jwksURL)
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err != nil {
-		s.lastErr = unavailable(fmt.Sprintf("issuer %q", s.issuerURL), err)
-		if !s.configured {
-			s.jwksURL = "" // the provider may have moved its JWKS: rediscover next time
+		p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, s.discovery), s.issuerURL)
+		if err != nil {
+			return nil, fmt.Errorf("discovery: %w", err)
 		}
-	} else {
-		s.keys, s.fetchedAt, s.lastErr, s.jwksURL = keys, s.now(), nil, jwksURL
+		var doc struct {
+			JWKSURL string `json:"jwks_uri"`
+		}
+		if err := p.Claims(&doc); err != nil {
+			return nil, fmt.Errorf("discovery: %w", err)
+		}
+		if _, err := checkURL(doc.JWKSURL, true); err != nil {
+			return nil, fmt.Errorf("discovery: jwks_uri: %w", err)
+		}
+		jwksURL = doc.JWKSURL
 	}
-	s.inflight = nil
-	close(done)
+	// The key set keeps this context for its whole life (for its client only): a request's
+	// would keep that request's values alive.
+	return gooidc.NewRemoteKeySet(gooidc.ClientContext(context.Background(), s.jwks), jwksURL), nil
 }
 
-// matchKID returns the keys with key ID kid, or all of them when kid is empty (a provider
-// with a single key may leave "kid" out).
-func matchKID(keys []jose.JSONWebKey, kid string) []jose.JSONWebKey {
-	if kid == "" {
-		return keys
+// fetchFailed reports whether err, from RemoteKeySet.VerifySignature, means that the keys
+// could not be fetched (the transport's *fetchError, or the caller's context ending while it
+// waited) rather than that no key verified the token.
+func fetchFailed(err error) bool {
+	var fe *fetchError
+	return errors.As(err, &fe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// unavailable wraps err with ErrUnavailable and records it in ctx's fetchOutcome.
+func (s *keySet) unavailable(ctx context.Context, err error) error {
+	err = unavailable(fmt.Sprintf("issuer %q", s.issuerURL), err)
+	if out, ok := ctx.Value(fetchOutcomeKey{}).(*fetchOutcome); ok {
+		out.err = err
 	}
-	var out []jose.JSONWebKey
-	for _, k := range keys {
-		if k.KeyID == kid {
-			out = append(out, k)
-		}
-	}
-	return out
+	return err
 }

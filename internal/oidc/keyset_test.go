@@ -10,6 +10,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/authgraph/authgraph/internal/clock"
 	"github.com/authgraph/authgraph/internal/oidc"
 	"github.com/authgraph/authgraph/internal/oidc/oidctest"
 )
@@ -43,7 +44,7 @@ func TestKeyRotation(t *testing.T) {
 	wantFetches(1)
 
 	f.clock.Advance(oidc.DefaultMinRefreshInterval)
-	if err := verify(rotatedRSA); err != nil {
+	if _, err := verifyAfterFetch(f.v, rotatedRSA, nil); err != nil {
 		t.Fatalf("new RSA key after rotation: %v", err)
 	}
 	if err := verify(rotatedEC); err != nil {
@@ -51,8 +52,10 @@ func TestKeyRotation(t *testing.T) {
 	}
 	wantFetches(2)
 
-	// The old key left the JWKS and so left the cache.
-	requireRejected(t, verify(old), old, false)
+	// The old key left the JWKS and so left the cache (once go-oidc has stored the new keys:
+	// see verifyAfterFetch).
+	_, err := verifyAfterFetch(f.v, old, oidc.ErrInvalidToken)
+	requireRejected(t, err, old, false)
 	wantFetches(2)
 
 	// Keys are refetched once they are an hour old, so a withdrawn key stops being trusted
@@ -71,7 +74,7 @@ func TestKeyRotationWithoutRefreshFloor(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.p.Rotate(t)
-	if _, err := f.v.Verify(ctx, f.p.Sign(t, f.claims("alice-sub", nil))); err != nil {
+	if _, err := verifyAfterFetch(f.v, f.p.Sign(t, f.claims("alice-sub", nil)), nil); err != nil {
 		t.Fatalf("right after rotation: %v", err)
 	}
 }
@@ -127,7 +130,7 @@ func TestTokenWithoutKID(t *testing.T) {
 	}
 	next := newRSAKey(t)
 	s.setKeys(jose.JSONWebKey{Key: next.Public(), Use: "sig"})
-	if _, err := v.Verify(ctx, oidctest.SignWith(t, jose.RS256, next, "", s.claims("sub"))); err != nil {
+	if _, err := verifyAfterFetch(v, oidctest.SignWith(t, jose.RS256, next, "", s.claims("sub")), nil); err != nil {
 		t.Fatalf("no kid after rotation: %v", err)
 	}
 	if got := s.fetches(); got != 2 {
@@ -148,21 +151,44 @@ func TestConfiguredJWKSURLSkipsDiscovery(t *testing.T) {
 	}
 }
 
+// TestProviderUnavailable: whatever keeps the keys from us answers ErrUnavailable, whether
+// the jwks_uri is discovered or configured.
 func TestProviderUnavailable(t *testing.T) {
 	key := newRSAKey(t)
 	sign := func(s *stubProvider) string { return oidctest.SignWith(t, jose.RS256, key, "k1", s.claims("sub")) }
 	good := jose.JSONWebKey{Key: key.Public(), KeyID: "k1", Use: "sig"}
+	slow := func(s *stubProvider) {
+		release := make(chan struct{})
+		s.release = append(s.release, release)
+		s.setJWKS(func(w http.ResponseWriter) { <-release })
+	}
 	tests := []struct {
-		name  string
-		setup func(s *stubProvider)
+		name          string
+		setup         func(s *stubProvider)
+		discoveryOnly bool
 	}{
+		{"JWKS answers 503", func(s *stubProvider) {
+			s.setJWKS(func(w http.ResponseWriter) { http.Error(w, "maintenance", http.StatusServiceUnavailable) })
+		}, false},
+		{"JWKS is gone (404)", func(s *stubProvider) {
+			s.setJWKS(func(w http.ResponseWriter) { http.Error(w, "not found", http.StatusNotFound) })
+		}, false},
+		{"JWKS answers slower than the client's timeout", slow, false},
+		{"JWKS key set is not a JSON object", func(s *stubProvider) {
+			s.setJWKS(func(w http.ResponseWriter) { _, _ = w.Write([]byte(`["keys"]`)) })
+		}, false},
+		{"discovery answers 503", func(s *stubProvider) {
+			s.mu.Lock()
+			s.discoveryDown = true
+			s.mu.Unlock()
+		}, true},
 		{"JWKS answers 500", func(s *stubProvider) {
 			s.setJWKS(func(w http.ResponseWriter) { http.Error(w, "boom", http.StatusInternalServerError) })
-		}},
+		}, false},
 		{"JWKS is not JSON", func(s *stubProvider) {
 			s.setJWKS(func(w http.ResponseWriter) { _, _ = w.Write([]byte("<html>maintenance</html>")) })
-		}},
-		{"JWKS has no usable key", func(s *stubProvider) { s.setKeys() }},
+		}, false},
+		{"JWKS has no usable key", func(s *stubProvider) { s.setKeys() }, false},
 		{"JWKS too large", func(s *stubProvider) {
 			s.setJWKS(func(w http.ResponseWriter) {
 				_, _ = w.Write([]byte(`{"keys":[],"pad":"`))
@@ -170,24 +196,131 @@ func TestProviderUnavailable(t *testing.T) {
 					_, _ = w.Write(make([]byte, 1024))
 				}
 			})
-		}},
+		}, false},
 		{"discovery names another issuer", func(s *stubProvider) {
 			s.mu.Lock()
 			s.issuer = "https://elsewhere.example/"
 			s.mu.Unlock()
-		}},
-		{"server down", func(s *stubProvider) { s.srv.Close() }},
+		}, true},
+		{"server down", func(s *stubProvider) { s.srv.Close() }, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newStubProvider(t, good)
-			tt.setup(s)
-			v := newVerifier(t, []oidc.Issuer{s.issuerConfig("sub")}, oidc.WithClock(func() time.Time { return t0 }))
-			tok := sign(s)
-			_, err := v.Verify(context.Background(), tok)
-			requireUnavailable(t, err, tok)
-			t.Logf("unavailable: %v", err)
+		for _, configured := range []bool{false, true} {
+			if configured && tt.discoveryOnly {
+				continue
+			}
+			name := tt.name + map[bool]string{false: ", discovered", true: ", configured jwks_url"}[configured]
+			t.Run(name, func(t *testing.T) {
+				s := newStubProvider(t, good)
+				iss := s.issuerConfig("sub")
+				if configured {
+					iss.JWKSURL = s.URL + "/jwks"
+				}
+				tt.setup(s)
+				client := &http.Client{Timeout: 300 * time.Millisecond}
+				v := newVerifier(t, []oidc.Issuer{iss}, oidc.WithClock(func() time.Time { return t0 }), oidc.WithHTTPClient(client))
+				tok := sign(s)
+				start := time.Now()
+				_, err := v.Verify(context.Background(), tok)
+				requireUnavailable(t, err, tok)
+				if d := time.Since(start); d > 5*time.Second {
+					t.Errorf("Verify took %v", d)
+				}
+				t.Logf("unavailable: %v", err)
+			})
+		}
+	}
+}
+
+// TestFailureIsReplayedWithinTheInterval: after a failed fetch, tokens needing new keys get
+// ErrUnavailable without asking the provider again until the interval has passed, while
+// tokens of cached keys keep verifying; then the provider is asked again and recovers.
+func TestFailureIsReplayedWithinTheInterval(t *testing.T) {
+	clk := clock.NewFake(t0)
+	k1, k2 := newRSAKey(t), newRSAKey(t)
+	s := newStubProvider(t, jose.JSONWebKey{Key: k1.Public(), KeyID: "k1", Use: "sig"})
+	v := newVerifier(t, []oidc.Issuer{s.issuerConfig("sub")}, oidc.WithClock(clk.Now))
+	ctx := context.Background()
+	old := oidctest.SignWith(t, jose.RS256, k1, "k1", s.claims("sub"))
+	rotated := oidctest.SignWith(t, jose.RS256, k2, "k2", s.claims("sub"))
+	if _, err := v.Verify(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+
+	s.setJWKS(func(w http.ResponseWriter) { http.Error(w, "boom", http.StatusBadGateway) })
+	clk.Advance(oidc.DefaultMinRefreshInterval)
+	_, err := verifyAfterFetch(v, rotated, oidc.ErrUnavailable)
+	requireUnavailable(t, err, rotated)
+	for range 5 {
+		_, err := v.Verify(ctx, rotated)
+		requireUnavailable(t, err, rotated)
+	}
+	if got := s.fetches(); got != 2 {
+		t.Errorf("JWKS fetched %d times, want 2 (the failure replayed within the interval)", got)
+	}
+	if _, err := v.Verify(ctx, old); err != nil {
+		t.Errorf("a cached key while the provider fails: %v", err)
+	}
+
+	s.setKeys(jose.JSONWebKey{Key: k2.Public(), KeyID: "k2", Use: "sig"})
+	_, err = v.Verify(ctx, rotated)
+	requireUnavailable(t, err, rotated) // still within the interval of the failure
+	clk.Advance(oidc.DefaultMinRefreshInterval)
+	if _, err := verifyAfterFetch(v, rotated, nil); err != nil {
+		t.Fatalf("provider back: %v", err)
+	}
+	if got := s.fetches(); got != 3 {
+		t.Errorf("JWKS fetched %d times, want 3", got)
+	}
+}
+
+// TestConcurrentUnknownKIDsFetchOnce: a burst of made-up key IDs at once costs one fetch.
+func TestConcurrentUnknownKIDsFetchOnce(t *testing.T) {
+	f := newFixture(t, nil)
+	if _, err := f.v.Verify(context.Background(), f.p.Sign(t, f.claims("alice-sub", nil))); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(oidc.DefaultMinRefreshInterval)
+	rogue := newRSAKey(t)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		tok := oidctest.SignWith(t, jose.RS256, rogue, fmt.Sprintf("made-up-%d", i), f.claims("alice-sub", nil))
+		wg.Go(func() {
+			_, err := f.v.Verify(context.Background(), tok)
+			requireRejected(t, err, tok, false)
 		})
+	}
+	wg.Wait()
+	// One for the burst; none if it all came while go-oidc still handed out the first
+	// fetch's result (see verifyAfterFetch).
+	if got := f.p.JWKSFetches(); got > 2 {
+		t.Errorf("JWKS fetched %d times, want at most 2 (one for the burst)", got)
+	}
+}
+
+// TestDiscoveredJWKSMoves: when a fetch from the discovered jwks_uri fails, the next token
+// past the interval rediscovers it.
+func TestDiscoveredJWKSMoves(t *testing.T) {
+	clk := clock.NewFake(t0)
+	k1, k2 := newRSAKey(t), newRSAKey(t)
+	s := newStubProvider(t, jose.JSONWebKey{Key: k1.Public(), KeyID: "k1", Use: "sig"})
+	v := newVerifier(t, []oidc.Issuer{s.issuerConfig("sub")}, oidc.WithClock(clk.Now))
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, oidctest.SignWith(t, jose.RS256, k1, "k1", s.claims("sub"))); err != nil {
+		t.Fatal(err)
+	}
+	s.moveJWKS("/moved-jwks")
+	s.setKeys(jose.JSONWebKey{Key: k2.Public(), KeyID: "k2", Use: "sig"})
+	tok := oidctest.SignWith(t, jose.RS256, k2, "k2", s.claims("sub"))
+	clk.Advance(oidc.DefaultMinRefreshInterval)
+	_, err := verifyAfterFetch(v, tok, oidc.ErrUnavailable)
+	requireUnavailable(t, err, tok) // the old jwks_uri answers 404
+	clk.Advance(oidc.DefaultMinRefreshInterval)
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatalf("after rediscovery: %v", err)
+	}
+	if got := s.discoveries(); got != 2 {
+		t.Errorf("discovery fetched %d times, want 2", got)
 	}
 }
 
@@ -203,7 +336,7 @@ func TestProviderDownAfterKeysCached(t *testing.T) {
 	rotated := f.p.Sign(t, f.claims("alice-sub", nil))
 	f.p.Close()
 	f.clock.Advance(oidc.DefaultMinRefreshInterval)
-	_, err := f.v.Verify(ctx, rotated)
+	_, err := verifyAfterFetch(f.v, rotated, oidc.ErrUnavailable)
 	requireUnavailable(t, err, rotated)
 
 	// Past the hour, the stale keys still serve while the refetch fails.

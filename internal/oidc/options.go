@@ -59,16 +59,16 @@ func (o options) check() error {
 // JWKS refetches. Tests pass a fake clock's Now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// WithHTTPClient sets the client used to fetch discovery documents and JWKS. The default has
-// a DefaultHTTPTimeout timeout and refuses redirects that leave https. A client given here is
-// used as is: give it a timeout.
+// WithHTTPClient sets the client that fetches discovery documents and JWKS from the network,
+// under the floor between fetches. The default has a DefaultHTTPTimeout timeout and refuses
+// redirects that leave https. A client given here is used as is: give it a timeout.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
 
 // WithClockSkew sets the tolerated clock difference with the providers (DefaultClockSkew).
 func WithClockSkew(d time.Duration) Option { return func(o *options) { o.skew = d } }
 
-// WithMinRefreshInterval sets the shortest time between two JWKS fetches of one issuer
-// (DefaultMinRefreshInterval). Zero refetches on every unknown key ID, which tests that
+// WithMinRefreshInterval sets the shortest time between two fetches of one issuer's JWKS,
+// or of its discovery document (DefaultMinRefreshInterval). Zero refetches on every unknown key ID, which tests that
 // rotate keys without moving a clock may want.
 func WithMinRefreshInterval(d time.Duration) Option {
 	return func(o *options) { o.minRefreshInterval = d }

@@ -5,20 +5,27 @@ import (
 	"strings"
 	"time"
 
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
+	josejson "github.com/go-jose/go-jose/v4/json"
 )
 
 // MaxTokenSize is the longest token Verify parses. Real access and ID tokens are 1-2 KiB; the
 // bound keeps a hostile client from making us base64-decode and JSON-parse megabytes.
 const MaxTokenSize = 16 << 10
 
+// maxReason bounds the part of a go-oidc error a rejection repeats: it may quote claims
+// (an audience list) that a provider let a user fill.
+const maxReason = 200
+
 // Verifier checks tokens from a fixed set of trusted issuers. It is safe for concurrent use.
 type Verifier struct {
 	issuers map[string]*issuer // by exact issuer URL
-	algs    []jose.SignatureAlgorithm
-	now     func() time.Time
-	skew    time.Duration
+	// algs are the algorithms some issuer allows: the only ones the routing parse accepts,
+	// so "none" and HS* are refused before any issuer is looked at.
+	algs []jose.SignatureAlgorithm
+	now  func() time.Time
+	skew time.Duration
 }
 
 // New validates the issuers and options and returns a Verifier. It does no network I/O: each
@@ -39,14 +46,26 @@ func New(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, erro
 		return nil, err
 	}
 	v := &Verifier{issuers: compiled, now: o.now, skew: o.skew}
-	for i := range issuers {
-		is := compiled[issuers[i].URL]
-		is.keys = newKeySet(is.url, issuers[i].JWKSURL, o)
+	for _, cfg := range issuers {
+		is := compiled[cfg.URL]
+		c := &gooidc.Config{
+			SupportedSigningAlgs: is.algList,
+			// go-oidc compares exp with Now and no leeway: its clock, set back by the skew,
+			// accepts a token until skew after its exp.
+			Now: func() time.Time { return o.now().Add(-o.skew) },
+		}
+		// go-oidc checks a single audience; with several, claims.check does (any of them).
+		if len(is.audiences) == 1 {
+			c.ClientID = is.audiences[0]
+		} else {
+			c.SkipClientIDCheck = true
+		}
+		is.verifier = gooidc.NewVerifier(is.url, newKeySet(is, cfg.JWKSURL, o), c)
 	}
 	for _, a := range supportedAlgorithms {
 		for _, is := range compiled {
-			if is.algs[string(a)] {
-				v.algs = append(v.algs, a)
+			if is.algs[a] {
+				v.algs = append(v.algs, jose.SignatureAlgorithm(a))
 				break
 			}
 		}
@@ -66,84 +85,43 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (*Identity, erro
 	if len(rawToken) > MaxTokenSize {
 		return nil, invalid("longer than %d bytes", MaxTokenSize)
 	}
-	// Only algorithms some issuer allows get past parsing: "none" and HS* never do.
-	tok, err := jwt.ParseSigned(rawToken, v.algs)
+	// The unverified header and "iss" only choose which issuer's rules and keys go-oidc
+	// verifies the token with; nothing in them is trusted. Compact only: go-oidc would also
+	// take the JSON serialization, which no provider issues as a bearer token.
+	jws, err := jose.ParseSignedCompact(rawToken, v.algs)
 	if err != nil {
-		return nil, invalid("not a JWS with an allowed algorithm: %v", err)
+		return nil, invalid("not a compact JWS with an allowed algorithm: %v", err)
 	}
-	if len(tok.Headers) != 1 {
-		return nil, invalid("want exactly one signature")
-	}
-	hdr := tok.Headers[0]
-	if err := checkType(hdr); err != nil {
+	if err := checkType(jws.Signatures[0].Header); err != nil {
 		return nil, err
 	}
-
-	// The unverified "iss" only chooses which issuer's rules and keys to verify with; the
-	// payload is trusted only after that issuer's key has verified it.
 	var route struct {
 		Issuer string `json:"iss"`
 	}
-	if err := tok.UnsafeClaimsWithoutVerification(&route); err != nil {
+	if err := josejson.Unmarshal(jws.UnsafePayloadWithoutVerification(), &route); err != nil {
 		return nil, invalid("payload is not a JSON claims object")
 	}
 	is, ok := v.issuers[route.Issuer]
 	if !ok {
 		return nil, invalid("unknown issuer %s", quote(route.Issuer))
 	}
-	if !is.algs[hdr.Algorithm] {
-		return nil, invalid("algorithm %s is not allowed for issuer %q", hdr.Algorithm, is.url)
-	}
 
-	c, err := is.verifySignature(ctx, tok, hdr)
+	var fetch fetchOutcome
+	tok, err := is.verifier.Verify(context.WithValue(ctx, fetchOutcomeKey{}, &fetch), rawToken)
+	if err != nil {
+		if fetch.err != nil {
+			return nil, fetch.err // the keys could not be fetched: nothing was decided
+		}
+		return nil, invalid("issuer %q: %s", is.url, clip(err.Error()))
+	}
+	c, err := verifiedClaims(tok)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.check(is, v.now(), v.skew); err != nil {
+	if err := c.check(is, tok, v.now(), v.skew); err != nil {
 		return nil, err
 	}
 	return is.identify(c)
-}
-
-// verifySignature finds the issuer's key for the token's "kid" and verifies the signature
-// with it, returning the then-trustworthy claims.
-func (is *issuer) verifySignature(ctx context.Context, tok *jwt.JSONWebToken, hdr jose.Header) (*claims, error) {
-	keys, err := is.keys.lookup(ctx, hdr.KeyID)
-	if err != nil {
-		return nil, err
-	}
-	if len(keys) == 0 {
-		return nil, invalid("issuer %q publishes no key with kid %s", is.url, quote(hdr.KeyID))
-	}
-	if verifyWithAny(tok, keys, hdr.Algorithm) {
-		return decodeClaims(tok)
-	}
-	if hdr.KeyID == "" {
-		// Without a key ID a rotation looks like a bad signature: refetch (rate-limited) once.
-		if keys, _ := is.keys.refresh(ctx); verifyWithAny(tok, keys, hdr.Algorithm) {
-			return decodeClaims(tok)
-		}
-	}
-	return nil, invalid("signature not verified by the keys of issuer %q", is.url)
-}
-
-// verifyWithAny reports whether one of keys that fits alg verified tok's signature.
-func verifyWithAny(tok *jwt.JSONWebToken, keys []jose.JSONWebKey, alg string) bool {
-	for _, k := range keys {
-		if keyFits(k, alg) && tok.Claims(k.Key) == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// decodeClaims decodes the payload of a token whose signature has been verified.
-func decodeClaims(tok *jwt.JSONWebToken) (*claims, error) {
-	var c claims
-	if err := tok.UnsafeClaimsWithoutVerification(&c); err != nil {
-		return nil, invalid("claims: %v", err)
-	}
-	return &c, nil
 }
 
 // checkType refuses tokens whose "typ" says they are something other than an ID or access
@@ -160,4 +138,12 @@ func checkType(hdr jose.Header) error {
 		return nil
 	}
 	return invalid("token type %s is not accepted", quote(typ))
+}
+
+// clip cuts s to maxReason bytes.
+func clip(s string) string {
+	if len(s) > maxReason {
+		return s[:maxReason] + "..."
+	}
+	return s
 }

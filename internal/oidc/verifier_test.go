@@ -10,8 +10,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,28 +276,23 @@ func TestVerifyAlgorithmAllowList(t *testing.T) {
 	}
 }
 
-// TestVerifyWeakRSAKeyIgnored: a 1024-bit key in the JWKS is never used.
-func TestVerifyWeakRSAKeyIgnored(t *testing.T) {
+// TestVerifySkipsUnusableKeys: symmetric, encryption and weak (1024-bit) keys in a JWKS, and
+// keys marked for an algorithm the issuer does not allow, are skipped, not trusted, and do
+// not spoil the set.
+func TestVerifySkipsUnusableKeys(t *testing.T) {
+	good := newRSAKey(t)
+	enc := newRSAKey(t)
+	other := newRSAKey(t)
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStubProvider(t, jose.JSONWebKey{Key: weak.Public(), KeyID: "weak", Use: "sig"})
-	v := newVerifier(t, []oidc.Issuer{s.issuerConfig("sub")}, oidc.WithClock(func() time.Time { return t0 }))
-	tok := oidctest.SignWith(t, jose.RS256, weak, "weak", s.claims("sub"))
-	_, err = v.Verify(context.Background(), tok)
-	requireRejected(t, err, tok, false)
-}
-
-// TestVerifySkipsUnusableKeys: symmetric and encryption keys in a JWKS are skipped, not
-// trusted, and do not spoil the set.
-func TestVerifySkipsUnusableKeys(t *testing.T) {
-	good := newRSAKey(t)
-	enc := newRSAKey(t)
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	s := newStubProvider(t,
 		jose.JSONWebKey{Key: secret, KeyID: "oct", Algorithm: "HS256"},
 		jose.JSONWebKey{Key: enc.Public(), KeyID: "enc", Use: "enc"},
+		jose.JSONWebKey{Key: weak.Public(), KeyID: "weak", Use: "sig"},
+		jose.JSONWebKey{Key: other.Public(), KeyID: "ps", Use: "sig", Algorithm: "PS256"},
 		jose.JSONWebKey{Key: good.Public(), KeyID: "good", Use: "sig"},
 	)
 	v := newVerifier(t, []oidc.Issuer{s.issuerConfig("sub")}, oidc.WithClock(func() time.Time { return t0 }))
@@ -305,6 +303,8 @@ func TestVerifySkipsUnusableKeys(t *testing.T) {
 	for name, tok := range map[string]string{
 		"symmetric key":  oidctest.SignWith(t, jose.HS256, secret, "oct", s.claims("sub")),
 		"encryption key": oidctest.SignWith(t, jose.RS256, enc, "enc", s.claims("sub")),
+		"1024-bit key":   oidctest.SignWith(t, jose.RS256, weak, "weak", s.claims("sub")),
+		"key for PS256":  oidctest.SignWith(t, jose.RS256, other, "ps", s.claims("sub")),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := v.Verify(ctx, tok)
@@ -355,11 +355,17 @@ func unsigned(t *testing.T, alg string, claims map[string]any) string {
 
 func signRaw(t *testing.T, key jose.SigningKey, opts *jose.SignerOptions, claims map[string]any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(key, opts)
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, err := json.Marshal(claims)
+	return signPayload(t, key, opts, payload)
+}
+
+// signPayload signs payload as it is, for claims json.Marshal would not write (a name twice).
+func signPayload(t *testing.T, key jose.SigningKey, opts *jose.SignerOptions, payload []byte) string {
+	t.Helper()
+	signer, err := jose.NewSigner(key, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,4 +389,101 @@ func TestVerifyPassesTheAccountOn(t *testing.T) {
 	if got.Account != "acme" || got.Username != "alice" {
 		t.Errorf("identity = %+v, want account acme, username alice", *got)
 	}
+}
+
+// TestVerifyIgnoresKeysNamedInTheToken: a key embedded in the token ("jwk") or a URL it names
+// ("jku", "x5u") is never used or fetched; only the issuer's JWKS counts.
+func TestVerifyIgnoresKeysNamedInTheToken(t *testing.T) {
+	f := newFixture(t, nil, oidc.WithMinRefreshInterval(0))
+	rogue := newRSAKey(t)
+	var asked atomic.Int32
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		asked.Add(1)
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: rogue.Public(), KeyID: "rogue", Use: "sig"}}})
+	}))
+	t.Cleanup(evil.Close)
+	kid := kidOf(t, f.p.Sign(t, f.claims("alice-sub", nil)))
+
+	for name, opts := range map[string]*jose.SignerOptions{
+		"embedded jwk, the provider's kid": (&jose.SignerOptions{EmbedJWK: true}).WithHeader("kid", kid),
+		"embedded jwk, no kid":             {EmbedJWK: true},
+		"jku":                              (&jose.SignerOptions{}).WithHeader("jku", evil.URL).WithHeader("kid", "rogue"),
+		"x5u":                              (&jose.SignerOptions{}).WithHeader("x5u", evil.URL).WithHeader("kid", "rogue"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			tok := signRaw(t, jose.SigningKey{Algorithm: jose.RS256, Key: rogue}, opts, f.claims("alice-sub", nil))
+			_, err := f.v.Verify(context.Background(), tok)
+			requireRejected(t, err, tok, false)
+		})
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("a URL named in a token was fetched %d times", n)
+	}
+}
+
+// TestVerifyRefusesClaimsRepeatedInAnotherCase: go-oidc reads "SUB" as "sub" (encoding/json
+// ignores case, the last one wins); the allow-list must not see another subject than it.
+func TestVerifyRefusesClaimsRepeatedInAnotherCase(t *testing.T) {
+	key := newRSAKey(t)
+	s := newStubProvider(t, jose.JSONWebKey{Key: key.Public(), KeyID: "k1", Use: "sig"})
+	v := newVerifier(t, []oidc.Issuer{s.issuerConfig("alice-sub")}, oidc.WithClock(func() time.Time { return t0 }))
+	sign := func(payload string) string {
+		return signPayload(t, jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, nil, []byte(payload))
+	}
+	base := fmt.Sprintf(`"iss":%q,"aud":%q,"iat":%d`, s.URL, oidctest.DefaultAudience, t0.Unix())
+	exp := fmt.Sprintf(`"exp":%d`, t0.Add(time.Hour).Unix())
+	common := base + "," + exp
+
+	for name, payload := range map[string]string{
+		"SUB after sub":                 `{` + common + `,"sub":"mallory","SUB":"alice-sub"}`,
+		"a future EXP after a past exp": `{` + base + `,"sub":"alice-sub","exp":` + fmt.Sprint(t0.Add(-time.Hour).Unix()) + `,"EXP":` + fmt.Sprint(t0.Add(time.Hour).Unix()) + `}`,
+		"Iss after iss":                 `{` + common + `,"sub":"alice-sub","Iss":"https://evil.example/"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			tok := sign(payload)
+			id, err := v.Verify(context.Background(), tok)
+			if id != nil {
+				t.Fatalf("signed in as %+v", *id)
+			}
+			requireRejected(t, err, tok, false)
+			t.Logf("rejected: %v", err)
+		})
+	}
+
+	// "sub" last: both readings are alice-sub.
+	if _, err := v.Verify(context.Background(), sign(`{`+common+`,"SUB":"mallory","sub":"alice-sub"}`)); err != nil {
+		t.Errorf("sub after SUB: %v", err)
+	}
+}
+
+// TestVerifySeveralAudiences: an issuer with several audiences accepts a token for any one.
+func TestVerifySeveralAudiences(t *testing.T) {
+	const other = "https://second.example/api"
+	f := newFixture(t, func(iss *oidc.Issuer) { iss.Audiences = append(iss.Audiences, other) })
+	for _, aud := range []any{other, oidctest.DefaultAudience, []string{"https://x.example/", other}} {
+		if _, err := f.v.Verify(context.Background(), f.p.Sign(t, f.claims("alice-sub", map[string]any{"aud": aud}))); err != nil {
+			t.Errorf("aud %v: %v", aud, err)
+		}
+	}
+	for _, aud := range []any{"https://x.example/", []string{}, nil} {
+		tok := f.p.Sign(t, f.claims("alice-sub", map[string]any{"aud": aud}))
+		_, err := f.v.Verify(context.Background(), tok)
+		requireRejected(t, err, tok, false)
+	}
+}
+
+// kidOf answers the kid in a JWT's header.
+func kidOf(t *testing.T, tok string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil || h.Kid == "" {
+		t.Fatalf("no kid in %s: %v", b, err)
+	}
+	return h.Kid
 }
