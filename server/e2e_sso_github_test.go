@@ -2,9 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -166,4 +170,65 @@ func TestSSOGitHub(t *testing.T) {
 		ghLogin := strings.ReplaceAll(appCodeLogin, `provider: "acme"`, `provider: "github"`)
 		ok(t, "trade", srv.post(t, "", ghLogin, map[string]any{"c": back.Query().Get("code"), "v": verifier, "r": redirect}))
 	})
+}
+
+// TestSSOGitHubSecretsNotLogged: a token endpoint that fails with a 5xx whose body echoes the
+// request (a proxy's or a gateway's error page does) must not put the client secret, GitHub's
+// code or the PKCE verifier in the log, at any level; nor must a refusal's description.
+func TestSSOGitHubSecretsNotLogged(t *testing.T) {
+	op := startSSOProvider(t)
+	gh := startGitHub(t)
+	var mu sync.Mutex
+	var seen []string // what the token endpoint received
+	status := http.StatusBadGateway
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, string(b))
+		st := status
+		mu.Unlock()
+		if st == http.StatusOK {
+			// A refusal that describes itself with what it was sent.
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "bad_verification_code", "error_description": "refused " + string(b)})
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(st)
+		fmt.Fprintf(w, "<h1>Bad gateway</h1><pre>POST %s\n%s</pre>", r.URL, b)
+	}))
+	t.Cleanup(echo.Close)
+	b, _ := json.Marshal([]sso.Config{{Name: "github", Type: sso.TypeGitHub, ClientID: "gh-client", ClientSecret: "gh-secret-never-logged",
+		AuthURL: gh.AuthURL, TokenURL: echo.URL + "/login/oauth/access_token", APIURL: gh.API}})
+	srv, _ := startRedisServer(t, map[string]string{"AUTHGRAPH_SSO_PROVIDERS": string(b), "AUTHGRAPH_PUBLIC_URL": ssoPublicURL,
+		"AUTHGRAPH_RATE_LIMITS": "sso:ip=1000/1m/1000"})
+	for _, st := range []int{http.StatusBadGateway, http.StatusInternalServerError, http.StatusOK} {
+		mu.Lock()
+		status = st
+		mu.Unlock()
+		br := newSSOBrowser(t, srv, op)
+		r := br.callback(ghStart(t, srv, gh, br, "alice-gh", ""))
+		if st == http.StatusOK {
+			wantStatusCode(t, "a refusal", r, http.StatusUnauthorized, "INVALID_CREDENTIALS")
+		} else {
+			wantStatusCode(t, fmt.Sprint("token endpoint ", st), r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 {
+		t.Fatalf("the token endpoint got %d requests", len(seen))
+	}
+	logs := srv.logs.String()
+	for _, body := range seen {
+		form, _ := url.ParseQuery(body)
+		for _, k := range []string{"client_secret", "code", "code_verifier"} {
+			if v := form.Get(k); v == "" || strings.Contains(logs, v) {
+				t.Errorf("%s %q is in the log (or was not sent)", k, v)
+			}
+		}
+	}
+	if !strings.Contains(logs, "502") {
+		t.Errorf("the log does not say what the token endpoint answered:\n%s", logs)
+	}
 }

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
 
 	"github.com/authgraph/authgraph/internal/auth"
 )
@@ -274,8 +275,19 @@ func loopbackWithoutPort(raw string) (string, bool) {
 	return u.String(), true
 }
 
-// redactErr drops the URL's query from a transport error, so no code or secret is logged.
+// redactErr drops the URL's query from a transport error, and the body from a token
+// endpoint's error answer (oauth2.RetrieveError prints it whole: a gateway's error page may
+// echo the request, client secret, code and verifier included), so no code or secret is
+// logged. What is left: the status and the OAuth error code.
 func redactErr(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := "no answer"
+		if re.Response != nil {
+			status = re.Response.Status
+		}
+		return fmt.Errorf("token endpoint answered %s (error %q)", clip(status), clip(re.ErrorCode))
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		if u, perr := url.Parse(ue.URL); perr == nil {
