@@ -2,10 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -165,5 +170,137 @@ func TestSSOGitHub(t *testing.T) {
 		}
 		ghLogin := strings.ReplaceAll(appCodeLogin, `provider: "acme"`, `provider: "github"`)
 		ok(t, "trade", srv.post(t, "", ghLogin, map[string]any{"c": back.Query().Get("code"), "v": verifier, "r": redirect}))
+	})
+}
+
+// TestSSOGitHubSecretsNotLogged: a token endpoint that fails with a 5xx whose body echoes the
+// request (a proxy's or a gateway's error page does) must not put the client secret, GitHub's
+// code or the PKCE verifier in the log, at any level; nor must a refusal's description.
+func TestSSOGitHubSecretsNotLogged(t *testing.T) {
+	op := startSSOProvider(t)
+	gh := startGitHub(t)
+	var mu sync.Mutex
+	var seen []string // what the token endpoint received
+	status := http.StatusBadGateway
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, string(b))
+		st := status
+		mu.Unlock()
+		if st == http.StatusOK {
+			// A refusal that describes itself with what it was sent.
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "bad_verification_code", "error_description": "refused " + string(b)})
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(st)
+		fmt.Fprintf(w, "<h1>Bad gateway</h1><pre>POST %s\n%s</pre>", r.URL, b)
+	}))
+	t.Cleanup(echo.Close)
+	b, _ := json.Marshal([]sso.Config{{Name: "github", Type: sso.TypeGitHub, ClientID: "gh-client", ClientSecret: "gh-secret-never-logged",
+		AuthURL: gh.AuthURL, TokenURL: echo.URL + "/login/oauth/access_token", APIURL: gh.API}})
+	srv, _ := startRedisServer(t, map[string]string{"AUTHGRAPH_SSO_PROVIDERS": string(b), "AUTHGRAPH_PUBLIC_URL": ssoPublicURL,
+		"AUTHGRAPH_RATE_LIMITS": "sso:ip=1000/1m/1000"})
+	for _, st := range []int{http.StatusBadGateway, http.StatusInternalServerError, http.StatusOK} {
+		mu.Lock()
+		status = st
+		mu.Unlock()
+		br := newSSOBrowser(t, srv, op)
+		r := br.callback(ghStart(t, srv, gh, br, "alice-gh", ""))
+		if st == http.StatusOK {
+			wantStatusCode(t, "a refusal", r, http.StatusUnauthorized, "INVALID_CREDENTIALS")
+		} else {
+			wantStatusCode(t, fmt.Sprint("token endpoint ", st), r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 {
+		t.Fatalf("the token endpoint got %d requests", len(seen))
+	}
+	logs := srv.logs.String()
+	for _, body := range seen {
+		form, _ := url.ParseQuery(body)
+		for _, k := range []string{"client_secret", "code", "code_verifier"} {
+			if v := form.Get(k); v == "" || strings.Contains(logs, v) {
+				t.Errorf("%s %q is in the log (or was not sent)", k, v)
+			}
+		}
+	}
+	if !strings.Contains(logs, "502") {
+		t.Errorf("the log does not say what the token endpoint answered:\n%s", logs)
+	}
+}
+
+// TestSSOGitHubIdentityConfusion: the subject is GitHub's numeric id, whatever the login
+// says; an id that is not a positive integer signs nobody in; an unverified address never
+// links, nor provisions; and a GitHub too slow to answer makes no user.
+func TestSSOGitHubIdentityConfusion(t *testing.T) {
+	op := startSSOProvider(t)
+	gh := startGitHub(t)
+	// A login that is alice's numeric id, one that is her login with another case, ids that
+	// are not positive, and a verified address that is not primary next to an unverified
+	// primary one.
+	gh.AddUser(ssotest.GitHubUser{ID: 3003, Login: "1001"})
+	gh.AddUser(ssotest.GitHubUser{ID: 3004, Login: "Alice-GH"})
+	gh.AddUser(ssotest.GitHubUser{ID: 0, Login: "zero"})
+	gh.AddUser(ssotest.GitHubUser{ID: -1001, Login: "negative"})
+	gh.AddUser(ssotest.GitHubUser{ID: 3005, Login: "unverified-new", Emails: []ssotest.GitHubEmail{{Email: "new@example.com", Primary: true}}})
+	b, _ := json.Marshal([]sso.Config{
+		{Name: "acme", Issuer: op.Issuer, ClientID: "authgraph", ClientSecret: "client-secret", Provision: true},
+		{Name: "github", Type: sso.TypeGitHub, ClientID: "gh-client", ClientSecret: "gh-secret",
+			AuthURL: gh.AuthURL, TokenURL: gh.TokenURL, APIURL: gh.API, LinkByVerifiedEmail: true, Provision: true},
+	})
+	srv, _ := startRedisServer(t, map[string]string{"AUTHGRAPH_SSO_PROVIDERS": string(b), "AUTHGRAPH_PUBLIC_URL": ssoPublicURL,
+		"AUTHGRAPH_SIGNUP": "OPEN", "AUTHGRAPH_RATE_LIMITS": "sso:ip=1000/1m/1000"})
+	admin := srv.login(t, adminName, adminPass)
+	users := func() string {
+		return ok(t, "users", srv.post(t, admin, `{ users { nodes { username } } }`, nil)).Raw
+	}
+	// alice's user, her address verified (provisioned by acme), linked to GitHub 1001.
+	alice := newSSOBrowser(t, srv, op)
+	if r := alice.callback(alice.start("alice", "")); r.Status != http.StatusSeeOther {
+		t.Fatalf("alice through acme: %d %s", r.Status, r.Raw)
+	}
+	if r := alice.callback(ghStart(t, srv, gh, alice, "alice-gh", "")); r.Status != http.StatusSeeOther {
+		t.Fatalf("alice through GitHub: %d %s", r.Status, r.Raw)
+	}
+	before := users()
+	for login, code := range map[string]string{
+		"1001": "IDENTITY_NOT_LINKED", "Alice-GH": "IDENTITY_NOT_LINKED", "zero": "INVALID_CREDENTIALS",
+		"negative": "INVALID_CREDENTIALS", "mallory-gh": "IDENTITY_NOT_LINKED", "unverified-new": "IDENTITY_NOT_LINKED",
+	} {
+		br := newSSOBrowser(t, srv, op)
+		r := br.callback(ghStart(t, srv, gh, br, login, ""))
+		if r.code() != code {
+			t.Errorf("GitHub login %q: %d %s, want %s", login, r.Status, r.Raw, code)
+		}
+		if strings.Contains(br.me().Raw, "alice@example.com") {
+			t.Errorf("GitHub login %q signed in as alice", login)
+		}
+	}
+	if after := users(); after != before {
+		t.Errorf("users changed:\n%s\n%s", before, after)
+	}
+
+	t.Run("GitHub slower than the timeout", func(t *testing.T) {
+		br := newSSOBrowser(t, srv, op)
+		path := ghStart(t, srv, gh, br, "alice-gh", "")
+		gh.SetDelay(sso.DefaultHTTPTimeout + time.Second)
+		defer gh.SetDelay(0)
+		began := time.Now()
+		r := br.callback(path)
+		wantStatusCode(t, "slow GitHub", r, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE")
+		if d := time.Since(began); d > sso.DefaultHTTPTimeout+2*time.Second {
+			t.Errorf("the callback took %v", d)
+		}
+		if after := users(); after != before {
+			t.Errorf("users changed:\n%s\n%s", before, after)
+		}
+		if strings.Contains(br.me().Raw, "alice@example.com") {
+			t.Errorf("signed in")
+		}
 	})
 }

@@ -86,11 +86,14 @@ func (a *app) loginWithProvider(ctx context.Context, c *client, provider, name s
 			fmt.Fprint(w, page("Not this sign-in", "This page does not belong to the sign-in the command line is waiting for."))
 			return
 		}
-		ans := loopbackAnswer{code: q.Get("code"), err: q.Get("error")}
+		// The error is printed to the terminal: printable ASCII only, short. Whoever knows
+		// the state (it is in the browser's history and the opener's arguments) could
+		// otherwise send escape sequences that retitle the terminal or write the clipboard.
+		ans := loopbackAnswer{code: q.Get("code"), err: printable(q.Get("error"), 64)}
 		if ans.code == "" && ans.err == "" {
 			ans.err = "no code"
 		}
-		if d := q.Get("error_description"); ans.err != "" && d != "" {
+		if d := printable(q.Get("error_description"), 128); ans.err != "" && d != "" {
 			ans.err += " (" + d + ")"
 		}
 		if ans.err != "" {
@@ -138,6 +141,17 @@ func (a *app) loginWithProvider(ctx context.Context, c *client, provider, name s
   createSessionUsingAuthorizationCode(input: {provider: $p, code: $c, codeVerifier: $v, redirectUri: $r, name: $name}) { `+sessionFields+` } }`,
 		map[string]any{"p": provider, "c": ans.code, "v": verifier, "r": redirect, "name": n}, &out)
 	return out.S, err
+}
+
+// printable keeps the printable ASCII of s, at most n bytes of it.
+func printable(s string, n int) string {
+	b := make([]byte, 0, min(len(s), n))
+	for i := 0; i < len(s) && len(b) < n; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // serverBase is the server's origin (and path prefix) from its GraphQL endpoint.

@@ -190,6 +190,11 @@ func TestAllowsRedirect(t *testing.T) {
 		"http://127.0.0.1:0/callback":       false,
 		"http://127.0.0.1:65536/callback":   false,
 		"http://127.0.0.1:1/callback#f":     false,
+		// One canonical spelling: what is checked is what is stored and sent.
+		"http://127.0.0.1:049152/callback": false,
+		"HTTP://127.0.0.1:49152/callback":  false,
+		"http://127.0.0.1:/callback":       false,
+		"http://127.0.0.1:1/callback#":     false,
 	} {
 		if got := p.AllowsRedirect(uri); got != want {
 			t.Errorf("AllowsRedirect(%q) = %v, want %v", uri, got, want)

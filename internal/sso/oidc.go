@@ -124,7 +124,7 @@ func (p *OIDC) Exchange(ctx context.Context, code, verifier, redirectURI, nonce 
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
 			// invalid_grant and friends: a wrong, used or expired code, or a verifier that
 			// does not match the challenge. The provider's text never holds the code.
-			return auth.SSOIdentity{}, fmt.Errorf("%w: token endpoint refused the code: %s", auth.ErrExternalTokenRejected, re.ErrorCode)
+			return auth.SSOIdentity{}, fmt.Errorf("%w: token endpoint refused the code: %s", auth.ErrExternalTokenRejected, clip(re.ErrorCode))
 		}
 		return auth.SSOIdentity{}, fmt.Errorf("%w: token endpoint of %q: %w", auth.ErrUnavailable, p.cfg.Issuer, redactErr(err))
 	}

@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
 
 	"github.com/authgraph/authgraph/internal/auth"
 )
@@ -249,10 +250,14 @@ func allowsRedirect(allowed []string, redirectURI string) bool {
 
 // loopbackWithoutPort answers an http URI on the IP literal 127.0.0.1 or [::1] with its port
 // taken out and its host made one, and whether it is one. User info and fragments never
-// match.
+// match. Only the URI's one canonical spelling is one: the port in decimal without leading
+// zeros (or none, without its ":"), a lowercase scheme, nothing the parser drops (an empty
+// fragment). Otherwise "http://127.0.0.1:000…049152/callback" would pass with as many zeros
+// as a request line holds, and an anonymous client could have kilobytes stored per flow and
+// per code; and the string checked here is the one stored, traded and sent to the browser.
 func loopbackWithoutPort(raw string) (string, bool) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || u.Opaque != "" || u.String() != raw {
 		return "", false
 	}
 	host := u.Hostname()
@@ -260,16 +265,29 @@ func loopbackWithoutPort(raw string) (string, bool) {
 		return "", false
 	}
 	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p {
 			return "", false
 		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return "", false
 	}
 	u.Host = "loopback"
 	return u.String(), true
 }
 
-// redactErr drops the URL's query from a transport error, so no code or secret is logged.
+// redactErr drops the URL's query from a transport error, and the body from a token
+// endpoint's error answer (oauth2.RetrieveError prints it whole: a gateway's error page may
+// echo the request, client secret, code and verifier included), so no code or secret is
+// logged. What is left: the status and the OAuth error code.
 func redactErr(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := "no answer"
+		if re.Response != nil {
+			status = re.Response.Status
+		}
+		return fmt.Errorf("token endpoint answered %s (error %q)", clip(status), clip(re.ErrorCode))
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		if u, perr := url.Parse(ue.URL); perr == nil {
