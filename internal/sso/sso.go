@@ -159,6 +159,11 @@ func (c Config) check() error {
 		if err != nil || u.Scheme == "" || u.Fragment != "" {
 			return fmt.Errorf("client_redirect_uris: %q is not an absolute URI without a fragment", r)
 		}
+		// A browser runs or renders these schemes instead of handing the code to an app.
+		switch strings.ToLower(u.Scheme) {
+		case "javascript", "data", "vbscript", "file", "blob", "about":
+			return fmt.Errorf("client_redirect_uris: %q: the %s scheme cannot receive a code", r, u.Scheme)
+		}
 	}
 	return nil
 }

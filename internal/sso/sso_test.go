@@ -146,6 +146,9 @@ func TestParse(t *testing.T) {
 		`[{"name":"acme","issuer":"https://id.example.com","client_id":"c","algorithms":["HS256"]}]`,
 		`[{"name":"acme","issuer":"https://id.example.com","client_id":"c","typo":1}]`,
 		`[{"name":"acme","issuer":"https://id.example.com","client_id":"c"},{"name":"acme","issuer":"https://id.example.com","client_id":"d"}]`,
+		`[{"name":"acme","issuer":"https://id.example.com","client_id":"c","client_redirect_uris":["javascript:alert(1)"]}]`,
+		`[{"name":"acme","issuer":"https://id.example.com","client_id":"c","client_redirect_uris":["DATA:text/html,x"]}]`,
+		`[{"name":"acme","issuer":"https://id.example.com","client_id":"c","client_redirect_uris":["file:///tmp/x"]}]`,
 	} {
 		if _, err := sso.Parse(bad); err == nil {
 			t.Errorf("Parse(%s) accepted it", bad)
