@@ -31,6 +31,8 @@ const (
 	// Emailed is a single-use token sent by email (a verification, reset, invitation or
 	// sign-in link). Its own prefix lets a scanner tell a leaked link from a leaked session.
 	Emailed
+	// ServiceKeySecret is the secret of a service key, sent in x-api-key on every request.
+	ServiceKeySecret
 )
 
 var prefixes = map[Kind]string{
@@ -38,6 +40,8 @@ var prefixes = map[Kind]string{
 	Refresh:       "agr_",
 	UserKeySecret: "agk_",
 	Emailed:       "age_",
+	// "ags_" is taken by sessions: a service key is a machine's.
+	ServiceKeySecret: "agm_",
 }
 
 const (
