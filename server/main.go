@@ -132,6 +132,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// taken over by one of them after its visibility timeout.
 		defer func() { stopDeliveries(); <-done }()
 	}
+	meter := newKeyMeter(rdb, cfg.RedisPrefix)
+	acfg.ServiceKeyMeter = keyUsage{meter}
 	svc := auth.NewService(store, pool, clock.Real{}, acfg)
 	if trail != nil {
 		trail.SetComplete(svc.CompleteAuditEvents)
@@ -171,6 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer flush()
+	deps.KeyMeter = meter
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -39,6 +39,12 @@ import (
 // (a password) expensive, while guessing 256 random bits is hopeless at any speed, so a slow
 // hash would only cost every request its time.
 
+// CodeQuotaExceeded refuses a request of a service key whose quota is spent (HTTP 403).
+const CodeQuotaExceeded Code = "QUOTA_EXCEEDED"
+
+// MsgQuotaExceeded is its message.
+const MsgQuotaExceeded = "This key's request quota is spent."
+
 // ServiceScopes are the scopes a service account may hold.
 var ServiceScopes = []Scope{ScopeRead, ScopeAdmin}
 

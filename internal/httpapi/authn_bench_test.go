@@ -69,7 +69,7 @@ func benchService(b *testing.B, store auth.Store) (*auth.Service, *hashpool.Pool
 func BenchmarkAuthenticateMiddleware(b *testing.B) {
 	run := func(b *testing.B, store auth.Store) {
 		svc, _, tok := benchService(b, store)
-		h := authenticate(transportOptions{}, svc)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := authenticate(transportOptions{}, svc, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if auth.PrincipalFrom(r.Context()) == nil {
 				b.Fatal("no principal")
 			}
