@@ -228,7 +228,7 @@ func (s *Service) EffectiveKeyScopes(ctx context.Context, k *UserKey) ([]Scope, 
 	if k.Scopes != nil {
 		return slices.Clone(k.Scopes), nil
 	}
-	if p := PrincipalFrom(ctx); p != nil && p.User.ID == k.UserID {
+	if p := PrincipalFrom(ctx); p != nil && p.User != nil && p.User.ID == k.UserID {
 		return KeyScopes(p.User.Role), nil
 	}
 	u, err := s.users.User(ctx, k.UserID)
