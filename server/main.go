@@ -132,7 +132,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// taken over by one of them after its visibility timeout.
 		defer func() { stopDeliveries(); <-done }()
 	}
-	meter := newKeyMeter(rdb, cfg.RedisPrefix)
+	meter := newKeyMeter(rdb, cfg.RedisPrefix+"km:")
 	acfg.ServiceKeyMeter = keyUsage{meter}
 	svc := auth.NewService(store, pool, clock.Real{}, acfg)
 	if trail != nil {
