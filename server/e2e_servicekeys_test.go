@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authgraph/authgraph/internal/redistest"
 )
 
 // Service accounts and keys over real HTTP: x-api-key on every request, with no sign-in.
@@ -80,17 +82,18 @@ func TestServiceKeysEndToEnd(t *testing.T) {
 		t.Run(store, func(t *testing.T) {
 			env := map[string]string{"AUTHGRAPH_ARGON2_MEMORY": "8", "AUTHGRAPH_ARGON2_TIME": "1", "AUTHGRAPH_LOG_LEVEL": "warn"}
 			var srv *testServer
+			var rs *redistest.Server
 			if store == "redis" {
-				srv, _ = startRedisServer(t, env)
+				srv, rs = startRedisServer(t, env)
 			} else {
 				srv = startServer(t, env)
 			}
-			runServiceKeys(t, srv)
+			runServiceKeys(t, srv, rs)
 		})
 	}
 }
 
-func runServiceKeys(t *testing.T, srv *testServer) {
+func runServiceKeys(t *testing.T, srv *testServer, rs *redistest.Server) {
 	admin := srv.login(t, adminName, adminPass)
 	var rf refusals
 	saID := createSA(t, srv, admin, "1", "billing-bot", []string{"read"})
@@ -196,7 +199,34 @@ func runServiceKeys(t *testing.T, srv *testServer) {
 	// Without grace the old secret stops at once.
 	r = ok(t, "reroll without grace", srv.post(t, admin, qRerollSK, map[string]any{"id": k.id}))
 	rf.want401(t, srv, "the secret rerolled without grace", fresh)
-	ok(t, "the newest secret", srv.apiPost(t, r.str(t, "rerollServiceKey.secret"), `{ version }`, nil))
+	newest := r.str(t, "rerollServiceKey.secret")
+	ok(t, "the newest secret", srv.apiPost(t, newest, `{ version }`, nil))
+
+	// The account's audit trail: what was done to its service accounts and keys, and the
+	// refusals of keys that exist; never a secret.
+	secrets := []string{k.secret, fresh, newest, other.secret, expiring.secret, dk.secret, limited.secret, quota.secret}
+	var raw string
+	var types []string
+	waitFor(t, func() bool {
+		raw, types = auditDump(t, srv, admin, []string{"1"}, nil)
+		return strings.Contains(strings.Join(types, "\n"), "service_key.rerolled")
+	})
+	all := strings.Join(types, "\n")
+	for _, want := range []string{"service_account.created SUCCESS", "service_key.created SUCCESS", "service_key.deleted SUCCESS",
+		"service_key.rerolled SUCCESS", "service_account.disabled SUCCESS", "service_account.enabled SUCCESS",
+		"service_account.deleted SUCCESS", "service_key.refused FAILURE"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no %q event in the trail:\n%s", want, all)
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(raw, s) {
+			t.Errorf("the trail holds a service key's secret")
+		}
+	}
+	if rs != nil {
+		assertNoSecretInRedis(t, rs.Client, rs.Prefix, secrets)
+	}
 }
 
 // A key deleted on one replica is refused by another within 100 ms (p99), the bound of a
