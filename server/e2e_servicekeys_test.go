@@ -339,3 +339,50 @@ func TestServiceKeyDeletionRaces(t *testing.T) {
 		})
 	}
 }
+
+// A flood of bad keys — malformed, unknown, expired, of a disabled service account — writes
+// nothing to Redis: no key name appears and the account's trail does not grow (a refused key
+// that exists is recorded once a minute at most, and its first refusal came before).
+func TestBadServiceKeysWriteNothing(t *testing.T) {
+	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_ARGON2_MEMORY": "8", "AUTHGRAPH_ARGON2_TIME": "1", "AUTHGRAPH_LOG_LEVEL": "warn"})
+	admin := srv.login(t, adminName, adminPass)
+	sa := createSA(t, srv, admin, "1", "flood", []string{"read"})
+	expiring := createSK(t, srv, admin, sa, map[string]any{"e": time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)})
+	disabledSA := createSA(t, srv, admin, "1", "flood-off", []string{"read"})
+	dk := createSK(t, srv, admin, disabledSA, nil)
+	ok(t, "disable", srv.post(t, admin, qDisableSA, map[string]any{"id": disabledSA, "d": true}))
+	time.Sleep(1100 * time.Millisecond)
+	unknown := createSK(t, srv, admin, sa, nil)
+	ok(t, "delete", srv.post(t, admin, qDeleteSK, map[string]any{"id": unknown.id}))
+	bad := []string{"agm_nope", unknown.secret, expiring.secret, dk.secret, strings.Repeat("x", 200)}
+	var rf refusals
+	for _, k := range bad { // the first refusals, recorded
+		rf.want401(t, srv, "a bad key", k)
+	}
+	ctx := t.Context()
+	stream := rs.Prefix + "{a1}:audit"
+	snapshot := func() ([]string, int64) {
+		time.Sleep(300 * time.Millisecond) // the trail is written off the request's path
+		keys, err := redistest.Keys(ctx, rs.Client, rs.Prefix+"*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(keys)
+		n, _ := rs.Client.XLen(ctx, stream).Result()
+		return keys, n
+	}
+	keysBefore, lenBefore := snapshot()
+	if lenBefore == 0 {
+		t.Fatal("the account's trail is empty: the refusals of existing keys were not recorded")
+	}
+	for i := range 200 {
+		rf.want401(t, srv, "a flood", bad[i%len(bad)])
+	}
+	keysAfter, lenAfter := snapshot()
+	if !slices.Equal(keysBefore, keysAfter) {
+		t.Errorf("the flood wrote key names: before %d, after %d", len(keysBefore), len(keysAfter))
+	}
+	if lenAfter != lenBefore {
+		t.Errorf("the flood grew the account's trail from %d to %d entries", lenBefore, lenAfter)
+	}
+}

@@ -712,10 +712,12 @@ func (s *Service) noteService(ctx context.Context, t audit.Type, accountID int64
 	s.noteAccount(ctx, t, accountID, err, detail)
 }
 
-// noteServiceKeyFailure records a refused x-api-key: the reason and the key (when one was
-// found), never the secret.
+// noteServiceKeyFailure records a refused x-api-key of an existing key: the reason and the
+// key, never the secret. At most one event per key and minute per replica: a client that
+// repeats a refused key writes nothing more, so what it can make the trail hold is bounded by
+// the keys that exist, not by its requests.
 func (s *Service) noteServiceKeyFailure(ctx context.Context, reason string, accountID, keyID int64) {
-	if s.cfg.Auditor == nil {
+	if s.cfg.Auditor == nil || !s.touch.due(touchID{refusedServiceKey, keyID}, nil, s.clock.Now()) {
 		return
 	}
 	e := audit.Event{Type: audit.ServiceKeyRefused, AccountID: accountID, Outcome: audit.Failure, Reason: reason,
