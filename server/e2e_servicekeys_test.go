@@ -386,3 +386,41 @@ func TestBadServiceKeysWriteNothing(t *testing.T) {
 		t.Errorf("the flood grew the account's trail from %d to %d entries", lenBefore, lenAfter)
 	}
 }
+
+// The CLI's service-keys commands against a real server: an admin lists, makes (with a
+// quota), reads the usage of, and deletes a service key; the key works over HTTP in between.
+func TestCLIServiceKeys(t *testing.T) {
+	srv := startServer(t, map[string]string{"AUTHGRAPH_ARGON2_MEMORY": "8", "AUTHGRAPH_ARGON2_TIME": "1", "AUTHGRAPH_LOG_LEVEL": "warn"})
+	admin := srv.login(t, adminName, adminPass)
+	sa := createSA(t, srv, admin, "1", "cli-bot", []string{"read"})
+	c := newCLI(t, srv.URL, nil)
+	c.ok(adminPass+"\n", "login", "--username", adminName)
+	if out := c.ok("", "service-keys", "list"); !strings.Contains(out, "cli-bot") {
+		t.Fatalf("list: %s", out)
+	}
+	var made struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	c.okJSON("", &made, "service-keys", "create", "--service-account", sa, "--name", "ci", "--quota", "10", "--rate", "100/60")
+	if !strings.HasPrefix(made.Secret, "agm_") {
+		t.Fatalf("create: %+v", made)
+	}
+	for range 2 {
+		ok(t, "the CLI's key", srv.apiPost(t, made.Secret, `{ version }`, nil))
+	}
+	if out := c.ok("", "service-keys", "list"); !strings.Contains(out, made.ID) || !strings.Contains(out, "8") {
+		t.Fatalf("list after use (the quota left, 8): %s", out)
+	}
+	if out := c.ok("", "service-keys", "usage", made.ID); !strings.Contains(out, "\t2\t0") && !strings.Contains(out, "  2  ") {
+		t.Fatalf("usage: %s", out)
+	}
+	if out := c.ok("", "service-keys", "delete", made.ID); !strings.Contains(out, "Deleted service key") {
+		t.Fatalf("delete: %s", out)
+	}
+	var rf refusals
+	rf.want401(t, srv, "the deleted key", made.Secret)
+	if code, _, _ := c.run("", "service-keys", "create", "--service-account", sa, "--rate", "oops"); code != 2 {
+		t.Fatalf("a malformed --rate: exit %d, want 2", code)
+	}
+}
