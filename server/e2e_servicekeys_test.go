@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/authgraph/authgraph/internal/redistest"
 )
@@ -422,5 +425,42 @@ func TestCLIServiceKeys(t *testing.T) {
 	rf.want401(t, srv, "the deleted key", made.Secret)
 	if code, _, _ := c.run("", "service-keys", "create", "--service-account", sa, "--rate", "oops"); code != 2 {
 		t.Fatalf("a malformed --rate: exit %d, want 2", code)
+	}
+}
+
+// The account page shows an admin their account's service keys with their use, in a real
+// Chromium.
+func TestAccountPageShowsServiceKeys(t *testing.T) {
+	ctx := newBrowser(t)
+	srv := startServer(t, map[string]string{"AUTHGRAPH_ARGON2_MEMORY": "8", "AUTHGRAPH_ARGON2_TIME": "1", "AUTHGRAPH_LOG_LEVEL": "warn"})
+	admin := srv.login(t, adminName, adminPass)
+	sa := createSA(t, srv, admin, "1", "page-bot", []string{"read"})
+	k := createSK(t, srv, admin, sa, map[string]any{"n": "deployer", "q": map[string]any{"limit": 100}})
+	for range 3 {
+		ok(t, "a request", srv.apiPost(t, k.secret, `{ version }`, nil))
+	}
+	var text string
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := chromedp.Run(sctx,
+		chromedp.Navigate(srv.URL+"/account"),
+		chromedp.WaitVisible("#username", chromedp.ByID),
+		chromedp.SendKeys("#username", adminName, chromedp.ByID),
+		chromedp.SendKeys("#password", adminPass, chromedp.ByID),
+		chromedp.Click("#signin-submit", chromedp.ByID),
+		chromedp.WaitVisible("#service-keys-table", chromedp.ByID),
+		chromedp.Text("#service-keys-table", &text, chromedp.ByID),
+	)
+	if err != nil {
+		screenshot(t, ctx, "service-keys-failure.png")
+		t.Fatal(err)
+	}
+	for _, want := range []string{"page-bot", "deployer", "read", "97"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the service keys table lacks %q: %q", want, text)
+		}
+	}
+	if strings.Contains(text, "agm_") {
+		t.Errorf("the page shows a secret: %q", text)
 	}
 }
