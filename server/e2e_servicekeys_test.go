@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -229,6 +230,19 @@ func runServiceKeys(t *testing.T, srv *testServer, rs *redistest.Server) {
 	}
 	if rs != nil {
 		assertNoSecretInRedis(t, rs.Client, rs.Prefix, secrets)
+	}
+
+	// The metrics count x-api-key outcomes under method api_key.
+	resp, err := http.Get(srv.MetricsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, outcome := range []string{"ok", "invalid_token", "rate_limited", "quota_exceeded"} {
+		if !strings.Contains(string(b), `authgraph_auth_outcomes_total{method="api_key",outcome="`+outcome+`"}`) {
+			t.Errorf("no api_key %s in the metrics", outcome)
+		}
 	}
 }
 
