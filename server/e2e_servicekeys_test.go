@@ -154,7 +154,8 @@ func runServiceKeys(t *testing.T, srv *testServer, rs *redistest.Server) {
 		ok(t, "within the rate "+strconv.Itoa(i), srv.apiPost(t, limited.secret, `{ version }`, nil))
 	}
 	r = srv.apiPost(t, limited.secret, `{ version }`, nil)
-	if r.Status != http.StatusTooManyRequests || r.code() != "RATE_LIMITED" || r.Header.Get("Retry-After") == "" {
+	if r.Status != http.StatusTooManyRequests || r.code() != "RATE_LIMITED" || r.Header.Get("Retry-After") == "" ||
+		r.Errors[0].Extensions["retryAfter"] == nil {
 		t.Fatalf("over the rate: want 429 RATE_LIMITED with Retry-After, got %d %v %s", r.Status, r.Header, r.Raw)
 	}
 	// The quota: 403 QUOTA_EXCEEDED once spent.

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/authgraph/authgraph/internal/auth"
+	"github.com/authgraph/authgraph/internal/errmap"
 	"github.com/authgraph/authgraph/internal/keymeter"
 )
 
@@ -92,8 +93,11 @@ func (sm *serviceMeter) take(ctx context.Context, w http.ResponseWriter, k *auth
 	switch {
 	case d.Limited:
 		notes(ctx).outcome = "rate_limited"
-		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-		writeRefusal(w, auth.CodeRateLimited, auth.MsgRateLimited)
+		secs = max(secs, 1)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		// The body of every RATE_LIMITED, with extensions.retryAfter as GraphQL answers have it.
+		writeErrorExt(w, errmap.Of(auth.CodeRateLimited).Status,
+			map[string]any{"code": errmap.GraphQL(auth.CodeRateLimited), "retryAfter": secs}, auth.MsgRateLimited)
 		return true
 	case d.QuotaExceeded:
 		notes(ctx).outcome = "quota_exceeded"
