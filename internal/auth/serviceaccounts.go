@@ -241,8 +241,8 @@ func (s *Service) managedServiceAccount(ctx context.Context, id int64) (*Princip
 }
 
 // serviceScopesFor validates requested scopes against allowed (the service scopes, or the
-// service account's for a key) and p's session; nil requested means all of allowed that p
-// covers... which must then be all of allowed.
+// service account's for a key) and p's session; nil requested means all of allowed, which p's
+// session must then cover.
 func serviceScopesFor(p *Principal, requested, allowed []Scope, what string) ([]Scope, error) {
 	if requested == nil {
 		requested = allowed
