@@ -46,7 +46,7 @@ func runConformance(t *testing.T, newMeter newMeterFunc) {
 	}
 }
 
-func take(t *testing.T, m Meter, id int64, l Limits) Decision {
+func take(t testing.TB, m Meter, id int64, l Limits) Decision {
 	t.Helper()
 	d, err := m.Take(t.Context(), id, l)
 	if err != nil {
