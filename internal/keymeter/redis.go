@@ -46,10 +46,10 @@ local st = KEYS[1]
 local u = KEYS[2]
 
 local limited, over, retry, remaining = 0, 0, 0, -1
+local v = redis.call('HMGET', st, 'tat', 'qw', 'qu')
 local used = 0
 if quota > 0 then
-  local v = redis.call('HMGET', st, 'qw', 'qu')
-  if v[1] == win then used = tonumber(v[2]) or 0 end
+  if v[2] == win then used = tonumber(v[3]) or 0 end
   remaining = quota - used
   if remaining <= 0 then
     remaining, over, retry = 0, 1, refill
@@ -58,7 +58,7 @@ end
 
 local tat
 if over == 0 and iv > 0 then
-  tat = tonumber(redis.call('HGET', st, 'tat')) or now
+  tat = tonumber(v[1]) or now
   if tat < now then tat = now end
   local allow_at = tat + iv - boff
   if now < allow_at then
@@ -66,21 +66,26 @@ if over == 0 and iv > 0 then
   end
 end
 
-local field
+local field = 'r'
 if over == 0 and limited == 0 then
-  if iv > 0 then
-    redis.call('HSET', st, 'tat', string.format('%d', tat + iv))
-  end
+  field = 'a'
   if quota > 0 then
     used = used + 1
     remaining = quota - used
-    redis.call('HSET', st, 'qw', win, 'qu', string.format('%d', used))
   end
-  field = 'a'
-else
-  field = 'r'
 end
-redis.call('HSET', st, 'last', ARGV[9])
+-- One write of the state: lastUsed, and what the request spent.
+if field == 'r' then
+  redis.call('HSET', st, 'last', ARGV[9])
+elseif iv > 0 and quota > 0 then
+  redis.call('HSET', st, 'last', ARGV[9], 'tat', string.format('%d', tat + iv), 'qw', win, 'qu', string.format('%d', used))
+elseif iv > 0 then
+  redis.call('HSET', st, 'last', ARGV[9], 'tat', string.format('%d', tat + iv))
+elseif quota > 0 then
+  redis.call('HSET', st, 'last', ARGV[9], 'qw', win, 'qu', string.format('%d', used))
+else
+  redis.call('HSET', st, 'last', ARGV[9])
+end
 
 if redis.call('HGET', u, 'd') ~= ARGV[7] then
   redis.call('DEL', u)
