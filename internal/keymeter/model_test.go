@@ -212,3 +212,6 @@ func (md *model) check(rt *rapid.T) {
 		}
 	}
 }
+
+// One replica of Leased gives the exact meter's answers, leases or not.
+func TestLeasedMatchesModel(t *testing.T) { runModel(t, leasedMeters(t)) }

@@ -2,6 +2,7 @@ package keymeter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -96,6 +97,8 @@ redis.call('HINCRBY', u, field .. ARGV[8], 1)
 return {limited, over, retry, remaining}
 `)
 
+var errShortReply = errors.New("the script answered too few values")
+
 // Redis is a Meter in Redis, shared by every replica: each Take is one EVALSHA of
 // takeScript, atomic on the server. It is safe for concurrent use.
 type Redis struct {
@@ -168,7 +171,7 @@ func (r *Redis) Take(ctx context.Context, id int64, l Limits) (Decision, error) 
 		return Decision{}, unavailable("take", err)
 	}
 	if len(res) != 4 {
-		return Decision{}, unavailable("take", fmt.Errorf("script answered %d values", len(res)))
+		return Decision{}, unavailable("take", errShortReply)
 	}
 	return Decision{
 		Limited:       res[0] == 1,
@@ -180,8 +183,14 @@ func (r *Redis) Take(ctx context.Context, id int64, l Limits) (Decision, error) 
 
 // Usage implements Meter in one round trip (a pipeline of reads in the key's slot).
 func (r *Redis) Usage(ctx context.Context, id int64, l Limits, since time.Time) (Usage, error) {
+	u, _, err := r.usage(ctx, id, l, since)
+	return u, err
+}
+
+// usage is Usage, also answering the requests counted against the current quota window.
+func (r *Redis) usage(ctx context.Context, id int64, l Limits, since time.Time) (Usage, int64, error) {
 	if err := l.Validate(); err != nil {
-		return Usage{}, err
+		return Usage{}, 0, err
 	}
 	now := r.clock.Now().UnixMicro()
 	cur := hourOf(now)
@@ -196,13 +205,13 @@ func (r *Redis) Usage(ctx context.Context, id int64, l Limits, since time.Time) 
 		return nil
 	})
 	if err != nil {
-		return Usage{}, unavailable("usage", err)
+		return Usage{}, 0, unavailable("usage", err)
 	}
 	f := state.Val()
 	u := Usage{QuotaRemaining: -1}
+	var used int64
 	if l.Quota > 0 {
 		win, _ := l.quotaWindow(now)
-		var used int64
 		if field(f[0]) == strconv.FormatInt(win, 10) {
 			used, _ = strconv.ParseInt(field(f[1]), 10, 64)
 		}
@@ -244,7 +253,7 @@ func (r *Redis) Usage(ctx context.Context, id int64, l Limits, since time.Time) 
 		u.Hours = append(u.Hours, *e)
 	}
 	slices.SortFunc(u.Hours, func(a, b Hour) int { return a.Start.Compare(b.Start) })
-	return u, nil
+	return u, used, nil
 }
 
 func field(v any) string {
