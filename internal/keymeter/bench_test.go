@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -145,6 +146,38 @@ func BenchmarkRedisTake(b *testing.B) {
 		})
 		c.stop(b)
 	})
+}
+
+// BenchmarkLeasedTake is Take on Leased from parallel goroutines: on one busy key (leases
+// of up to 64 requests), and over 1024 keys taking turns (each key's lease grows more
+// slowly). trips/op is the round trips to Redis per Take.
+func BenchmarkLeasedTake(b *testing.B) {
+	s := redistest.Start(b)
+	var trips atomic.Int64
+	c := s.NewClient(nil)
+	c.AddHook(countTrips{&trips})
+	for _, keys := range []int64{1, 1024} {
+		b.Run(strconv.FormatInt(keys, 10)+"keys", func(b *testing.B) {
+			m := NewLeased(NewRedis(c, s.Prefix+strconv.FormatInt(keys, 10)+":", clock.Real{}), LeaseOptions{})
+			defer m.Close(context.Background())
+			ctx := context.Background()
+			cpu := cpuMeter{rdb: s.Client}
+			trips.Store(0)
+			cpu.start(b)
+			b.ReportAllocs()
+			var next atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := m.Take(ctx, next.Add(1)%keys, benchLimits); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			cpu.stop(b)
+			b.ReportMetric(float64(trips.Load())/float64(b.N), "trips/op")
+		})
+	}
 }
 
 func BenchmarkMemoryTake(b *testing.B) {

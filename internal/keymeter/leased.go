@@ -471,3 +471,10 @@ func (m *Leased) drop(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// Len returns the number of keys held in process.
+func (m *Leased) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.keys)
+}

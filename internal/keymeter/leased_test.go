@@ -200,3 +200,41 @@ func TestLeasedRoundTrips(t *testing.T) {
 		t.Fatalf("after Flush, Redis holds %+v", u)
 	}
 }
+
+// Leased holds at most MaxKeys keys; more are metered exactly, a round trip each, and keys
+// idle for two TTLs with nothing held are let go by the flush.
+func TestLeasedIsBounded(t *testing.T) {
+	clk := clock.NewFake(start)
+	rs := newReplicas(t, 1, clk, LeaseOptions{MaxKeys: 2, FlushEvery: time.Hour})
+	m := rs.ms[0]
+	l := Limits{Quota: 100}
+	for id := range int64(3) {
+		for i := range int64(10) {
+			want(t, "take", take(t, m, id, l), allowed(100-1-i))
+		}
+	}
+	if m.Len() != 2 {
+		t.Fatalf("%d keys held, bound 2", m.Len())
+	}
+	before := rs.trips.Load()
+	take(t, m, 2, l)
+	if rs.trips.Load() != before+1 {
+		t.Fatal("a key beyond MaxKeys was not metered by a round trip")
+	}
+	clk.Advance(3 * rs.o.withDefaults().TTL)
+	if err := m.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if m.Len() != 0 {
+		t.Fatalf("%d idle keys still held after the flush", m.Len())
+	}
+	for id := range int64(3) {
+		n := int64(10)
+		if id == 2 {
+			n = 11
+		}
+		if u := usage(t, m, id, l, time.Time{}); u.QuotaRemaining != 100-n || len(u.Hours) != 1 || u.Hours[0].Allowed != n {
+			t.Fatalf("key %d: %+v", id, u)
+		}
+	}
+}
