@@ -145,6 +145,8 @@ type leaseKey struct {
 	retryAt   int64    // µs, when the refusal ends (0: never)
 	recheckAt int64    // µs, when Redis is asked again
 
+	dead bool // let go by the flusher or Forget: a Take holding it looks the key up again
+
 	pending map[int64][2]int64 // hour → allowed, refused, not yet in Redis
 	last    int64              // ms of the latest request not yet in Redis; 0: none
 	touched int64              // µs of the latest Take, for the flusher's sweep
@@ -231,13 +233,19 @@ func (m *Leased) Take(ctx context.Context, id int64, l Limits) (Decision, error)
 	if err := l.Validate(); err != nil {
 		return Decision{}, err
 	}
-	e := m.entry(id)
-	if e == nil {
-		return m.r.Take(ctx, id, l)
+	var e *leaseKey
+	for {
+		if e = m.entry(id); e == nil {
+			return m.r.Take(ctx, id, l)
+		}
+		e.mu.Lock()
+		if !e.dead {
+			break
+		}
+		e.mu.Unlock()
 	}
-	now := m.clock.Now().UnixMicro()
-	e.mu.Lock()
 	defer e.mu.Unlock()
+	now := m.clock.Now().UnixMicro()
 	if l != e.limits {
 		e.limits, e.expires, e.recheckAt = l, 0, 0 // new limits: ask Redis, returning the lease
 	}
@@ -395,7 +403,8 @@ func (m *Leased) flushKey(ctx context.Context, id int64, now int64) error {
 			return err
 		}
 	}
-	if e.granted == 0 && now >= e.recheckAt && now-e.touched > 2*m.o.TTL.Microseconds() {
+	if e.granted == 0 && len(e.pending) == 0 && now >= e.recheckAt && now-e.touched > 2*m.o.TTL.Microseconds() {
+		e.dead = true
 		m.mu.Lock()
 		if m.keys[id] == e {
 			delete(m.keys, id)
@@ -447,7 +456,7 @@ func (m *Leased) Forget(ctx context.Context, id int64) error {
 	m.mu.Unlock()
 	if e != nil {
 		e.mu.Lock()
-		e.granted, e.recheckAt = 0, 0
+		e.dead, e.granted, e.recheckAt = true, 0, 0
 		clear(e.pending)
 		e.mu.Unlock()
 	}

@@ -88,7 +88,13 @@ else
   redis.call('HSET', st, 'last', ARGV[9])
 end
 
-if redis.call('HGET', u, 'd') ~= ARGV[7] then
+-- Today's hash: emptied when the ring comes round to it again. A day older than the one it
+-- holds (a clock 31 days behind) is not counted rather than wipe a newer day.
+local have = redis.call('HGET', u, 'd')
+if have ~= ARGV[7] then
+  if have and tonumber(have) > tonumber(ARGV[7]) then
+    return {limited, over, retry, remaining}
+  end
   redis.call('DEL', u)
   redis.call('HSET', u, 'd', ARGV[7])
   redis.call('EXPIRE', u, ARGV[10])
