@@ -185,7 +185,9 @@ func (m *Leased) flusher() {
 		case <-m.stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), m.o.FlushEvery)
+			// A timeout loses the counts of the call it cuts short, so it is generous: a
+			// slow flush only delays the next tick.
+			ctx, cancel := context.WithTimeout(context.Background(), max(m.o.FlushEvery, 10*time.Second))
 			_ = m.Flush(ctx) // a failed flush loses those counts: see "Leases" in the package doc
 			cancel()
 		}

@@ -238,3 +238,53 @@ func TestLeasedIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// Under concurrent Takes, a flusher that runs all the time and sweeps idle keys, and two
+// replicas, every request is counted once in Redis and no quota is exceeded.
+func TestLeasedCountsEveryRequestUnderFlushes(t *testing.T) {
+	rs := newReplicas(t, 2, clock.Real{}, LeaseOptions{TTL: 3 * time.Millisecond, FlushEvery: time.Millisecond, MaxLease: 8})
+	const keys, workers, each, quota = 12, 8, 400, 500
+	l := Limits{Quota: quota, QuotaPeriod: 24 * time.Hour, Rate: 1 << 20, Period: time.Second}
+	var allowed [keys]atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			m := rs.ms[w%2]
+			for i := range each {
+				id := int64((w*7 + i*i) % keys)
+				d, err := m.Take(context.Background(), id, l)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d.Allowed() {
+					allowed[id].Add(1)
+				}
+				if i%50 == 0 {
+					time.Sleep(10 * time.Millisecond) // long enough for the sweep to let keys go
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, m := range rs.ms {
+		if err := m.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total int64
+	for id := range int64(keys) {
+		u := usage(t, rs.ms[0].r, id, l, time.Time{})
+		var a int64
+		for _, h := range u.Hours {
+			a += h.Allowed
+			total += h.Allowed + h.Refused
+		}
+		if a != allowed[id].Load() || a > quota {
+			t.Errorf("key %d: Redis counted %d allowed, the replicas allowed %d (quota %d)", id, a, allowed[id].Load(), quota)
+		}
+	}
+	if total != workers*each {
+		t.Fatalf("Redis counted %d requests, %d were made", total, workers*each)
+	}
+}
