@@ -64,10 +64,12 @@
 //
 // # Leases
 //
-// One round trip per request is measurable: BenchmarkRedisTake puts the exact Take at about
-// 25 µs of the server's CPU and 25 µs of Redis's, three times a plain GET, against about 67
-// µs of CPU for a whole unauthenticated request on the same machine; so a request that
-// waits for it cannot reach 0.80 of an unauthenticated request's throughput. Leased serves a
+// One round trip per request is measurable: BenchmarkRedisTake puts the exact Take at 19 to
+// 30 µs of the server's CPU and as much of Redis's (runs on the shared 2-core development
+// machine), two to three times a plain GET, against about 67 µs of CPU for a whole
+// unauthenticated request on the same machine (docs/scaling.md); so a request that pays for
+// it reaches only about 0.55 to 0.65 of an unauthenticated request's throughput when the
+// CPU is the limit, short of 0.80. Leased serves a
 // busy key from leases instead. A lease is a number of requests granted to one replica by
 // one script call, charged to the shared GCRA and quota when granted; the replica answers
 // from it without Redis until it is used up or TTL (1 s) passes, asking for twice as many as
@@ -76,8 +78,9 @@
 // on Close), with the unused requests of expired leases, which go back to the bucket and the
 // quota. A refusal from Redis is answered in process until its RetryAfter (at most a TTL,
 // so an admin's ResetQuota is seen within a second). A key without limits never waits for
-// Redis. BenchmarkLeasedTake measured 0.016 round trips and about 1.2 µs of CPU (server and
-// Redis) per Take on a busy key.
+// Redis. BenchmarkLeasedTake measured 0.016 round trips and 1.2 to 1.7 µs of CPU (server and
+// Redis) per Take on a busy key, about 0.97 of the unauthenticated throughput by the same
+// arithmetic.
 //
 // What a lease costs in exactness, across any number of replicas:
 //
