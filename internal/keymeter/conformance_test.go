@@ -33,6 +33,22 @@ func redisMeters(t *testing.T) newMeterFunc {
 	}
 }
 
+// leasedMeters are Leased meters on redisMeters: one replica's leases give the exact
+// meter's answers.
+func leasedMeters(t *testing.T) newMeterFunc {
+	redis := redisMeters(t)
+	return func(t *testing.T, clk clock.Clock) Meter {
+		m := NewLeased(redis(t, clk).(*Redis), LeaseOptions{})
+		t.Cleanup(func() {
+			if err := m.Close(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+		return m
+	}
+}
+
+func TestLeasedConformance(t *testing.T) { runConformance(t, leasedMeters(t)) }
 func TestMemoryConformance(t *testing.T) { runConformance(t, memoryMeters(t)) }
 func TestRedisConformance(t *testing.T)  { runConformance(t, redisMeters(t)) }
 
@@ -46,7 +62,7 @@ func runConformance(t *testing.T, newMeter newMeterFunc) {
 	}
 }
 
-func take(t *testing.T, m Meter, id int64, l Limits) Decision {
+func take(t testing.TB, m Meter, id int64, l Limits) Decision {
 	t.Helper()
 	d, err := m.Take(t.Context(), id, l)
 	if err != nil {

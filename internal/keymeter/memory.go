@@ -3,6 +3,7 @@ package keymeter
 import (
 	"container/list"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -125,22 +126,31 @@ func (m *Memory) Take(_ context.Context, id int64, l Limits) (Decision, error) {
 	return d, nil
 }
 
-// count adds one request to hour h, dropping the hours that have left the retention.
+// count adds one request to hour h, dropping the hours that have left the retention. Hours
+// are kept in order; h is nearly always the last one, or a new last one (a clock set back
+// finds or inserts its hour further up).
 func (k *memKey) count(h int64, allowed bool) {
-	n := len(k.hours)
-	if n == 0 || k.hours[n-1].h != h {
+	i := len(k.hours)
+	for i > 0 && k.hours[i-1].h > h {
+		i--
+	}
+	if i == 0 || k.hours[i-1].h != h {
+		k.hours = slices.Insert(k.hours, i, memHour{h: h})
+		i++
 		drop := 0
-		for drop < n && k.hours[drop].h <= h-RetentionHours {
+		for drop < len(k.hours) && k.hours[drop].h <= k.hours[len(k.hours)-1].h-RetentionHours {
 			drop++
 		}
 		k.hours = append(k.hours[:0], k.hours[drop:]...)
-		k.hours = append(k.hours, memHour{h: h})
-		n = len(k.hours)
+		i -= drop
+		if i <= 0 {
+			return // h itself is older than the retention
+		}
 	}
 	if allowed {
-		k.hours[n-1].allowed++
+		k.hours[i-1].allowed++
 	} else {
-		k.hours[n-1].refused++
+		k.hours[i-1].refused++
 	}
 }
 

@@ -50,3 +50,18 @@ func TestMemoryTrimsHours(t *testing.T) {
 		t.Fatalf("%d hours held, want %d", n, RetentionHours)
 	}
 }
+
+// A clock set back counts into the right hour, in order.
+func TestMemoryClockSetBack(t *testing.T) {
+	clk := clock.NewFake(start.Add(3 * time.Hour))
+	m := NewMemory(clk, 0)
+	take(t, m, 1, Limits{})
+	clk.Set(start.Add(time.Hour))
+	take(t, m, 1, Limits{})
+	clk.Set(start.Add(3 * time.Hour))
+	take(t, m, 1, Limits{})
+	hoursEqual(t, usage(t, m, 1, Limits{}, time.Time{}).Hours, []Hour{
+		{Start: start.Add(time.Hour), Allowed: 1},
+		{Start: start.Add(3 * time.Hour), Allowed: 2},
+	})
+}

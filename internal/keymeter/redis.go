@@ -2,6 +2,7 @@ package keymeter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -46,10 +47,10 @@ local st = KEYS[1]
 local u = KEYS[2]
 
 local limited, over, retry, remaining = 0, 0, 0, -1
+local v = redis.call('HMGET', st, 'tat', 'qw', 'qu')
 local used = 0
 if quota > 0 then
-  local v = redis.call('HMGET', st, 'qw', 'qu')
-  if v[1] == win then used = tonumber(v[2]) or 0 end
+  if v[2] == win then used = tonumber(v[3]) or 0 end
   remaining = quota - used
   if remaining <= 0 then
     remaining, over, retry = 0, 1, refill
@@ -58,7 +59,7 @@ end
 
 local tat
 if over == 0 and iv > 0 then
-  tat = tonumber(redis.call('HGET', st, 'tat')) or now
+  tat = tonumber(v[1]) or now
   if tat < now then tat = now end
   local allow_at = tat + iv - boff
   if now < allow_at then
@@ -66,23 +67,34 @@ if over == 0 and iv > 0 then
   end
 end
 
-local field
+local field = 'r'
 if over == 0 and limited == 0 then
-  if iv > 0 then
-    redis.call('HSET', st, 'tat', string.format('%d', tat + iv))
-  end
+  field = 'a'
   if quota > 0 then
     used = used + 1
     remaining = quota - used
-    redis.call('HSET', st, 'qw', win, 'qu', string.format('%d', used))
   end
-  field = 'a'
-else
-  field = 'r'
 end
-redis.call('HSET', st, 'last', ARGV[9])
+-- One write of the state: lastUsed, and what the request spent.
+if field == 'r' then
+  redis.call('HSET', st, 'last', ARGV[9])
+elseif iv > 0 and quota > 0 then
+  redis.call('HSET', st, 'last', ARGV[9], 'tat', string.format('%d', tat + iv), 'qw', win, 'qu', string.format('%d', used))
+elseif iv > 0 then
+  redis.call('HSET', st, 'last', ARGV[9], 'tat', string.format('%d', tat + iv))
+elseif quota > 0 then
+  redis.call('HSET', st, 'last', ARGV[9], 'qw', win, 'qu', string.format('%d', used))
+else
+  redis.call('HSET', st, 'last', ARGV[9])
+end
 
-if redis.call('HGET', u, 'd') ~= ARGV[7] then
+-- Today's hash: emptied when the ring comes round to it again. A day older than the one it
+-- holds (a clock 31 days behind) is not counted rather than wipe a newer day.
+local have = redis.call('HGET', u, 'd')
+if have ~= ARGV[7] then
+  if have and tonumber(have) > tonumber(ARGV[7]) then
+    return {limited, over, retry, remaining}
+  end
   redis.call('DEL', u)
   redis.call('HSET', u, 'd', ARGV[7])
   redis.call('EXPIRE', u, ARGV[10])
@@ -90,6 +102,8 @@ end
 redis.call('HINCRBY', u, field .. ARGV[8], 1)
 return {limited, over, retry, remaining}
 `)
+
+var errShortReply = errors.New("the script answered too few values")
 
 // Redis is a Meter in Redis, shared by every replica: each Take is one EVALSHA of
 // takeScript, atomic on the server. It is safe for concurrent use.
@@ -163,7 +177,7 @@ func (r *Redis) Take(ctx context.Context, id int64, l Limits) (Decision, error) 
 		return Decision{}, unavailable("take", err)
 	}
 	if len(res) != 4 {
-		return Decision{}, unavailable("take", fmt.Errorf("script answered %d values", len(res)))
+		return Decision{}, unavailable("take", errShortReply)
 	}
 	return Decision{
 		Limited:       res[0] == 1,
@@ -175,8 +189,14 @@ func (r *Redis) Take(ctx context.Context, id int64, l Limits) (Decision, error) 
 
 // Usage implements Meter in one round trip (a pipeline of reads in the key's slot).
 func (r *Redis) Usage(ctx context.Context, id int64, l Limits, since time.Time) (Usage, error) {
+	u, _, err := r.usage(ctx, id, l, since)
+	return u, err
+}
+
+// usage is Usage, also answering the requests counted against the current quota window.
+func (r *Redis) usage(ctx context.Context, id int64, l Limits, since time.Time) (Usage, int64, error) {
 	if err := l.Validate(); err != nil {
-		return Usage{}, err
+		return Usage{}, 0, err
 	}
 	now := r.clock.Now().UnixMicro()
 	cur := hourOf(now)
@@ -191,13 +211,13 @@ func (r *Redis) Usage(ctx context.Context, id int64, l Limits, since time.Time) 
 		return nil
 	})
 	if err != nil {
-		return Usage{}, unavailable("usage", err)
+		return Usage{}, 0, unavailable("usage", err)
 	}
 	f := state.Val()
 	u := Usage{QuotaRemaining: -1}
+	var used int64
 	if l.Quota > 0 {
 		win, _ := l.quotaWindow(now)
-		var used int64
 		if field(f[0]) == strconv.FormatInt(win, 10) {
 			used, _ = strconv.ParseInt(field(f[1]), 10, 64)
 		}
@@ -239,7 +259,7 @@ func (r *Redis) Usage(ctx context.Context, id int64, l Limits, since time.Time) 
 		u.Hours = append(u.Hours, *e)
 	}
 	slices.SortFunc(u.Hours, func(a, b Hour) int { return a.Start.Compare(b.Start) })
-	return u, nil
+	return u, used, nil
 }
 
 func field(v any) string {
