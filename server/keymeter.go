@@ -17,12 +17,19 @@ import (
 const meterKeys = 100_000
 
 // newKeyMeter is the service keys' meter: in Redis next to the store (so every replica
-// counts against one limit), or in process with the embedded store.
-func newKeyMeter(rdb redis.UniversalClient, prefix string) keymeter.Meter {
-	if rdb != nil {
-		return keymeter.NewRedis(rdb, prefix, clock.Real{})
+// counts against one limit), served from leases so that most requests of a busy key need no
+// round trip (keymeter.Leased); or in process with the embedded store. The function it
+// answers writes what the meter holds in process, at shutdown.
+func newKeyMeter(rdb redis.UniversalClient, prefix string) (keymeter.Meter, func()) {
+	if rdb == nil {
+		return keymeter.NewMemory(clock.Real{}, meterKeys), func() {}
 	}
-	return keymeter.NewMemory(clock.Real{}, meterKeys)
+	m := keymeter.NewLeased(keymeter.NewRedis(rdb, prefix, clock.Real{}), keymeter.LeaseOptions{})
+	return m, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = m.Close(ctx) // counts it cannot write are lost: usage a little low, never a quota exceeded
+	}
 }
 
 // keyUsage adapts a keymeter.Meter to what the domain reads of it (auth.ServiceKeyMeter).

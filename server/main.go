@@ -132,7 +132,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// taken over by one of them after its visibility timeout.
 		defer func() { stopDeliveries(); <-done }()
 	}
-	meter := newKeyMeter(rdb, cfg.RedisPrefix+"km:")
+	meter, closeMeter := newKeyMeter(rdb, cfg.RedisPrefix+"km:")
+	// Closed after the listeners drained (defers run last first): their last requests' usage
+	// is written.
+	defer closeMeter()
 	acfg.ServiceKeyMeter = keyUsage{meter}
 	svc := auth.NewService(store, pool, clock.Real{}, acfg)
 	if trail != nil {

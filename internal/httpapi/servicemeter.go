@@ -5,8 +5,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync/atomic"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -25,48 +23,19 @@ func ServiceKeyLimits(k *auth.ServiceKey) keymeter.Limits {
 	return keymeter.Limits{Rate: k.Rate, Period: k.RatePeriod, Quota: k.Quota, QuotaPeriod: k.QuotaPeriod}
 }
 
-// serviceMeter meters the requests of service keys. A key with a rate limit or a quota is
-// metered on the request's path: its answer decides the request, so it waits for Redis. A
-// key with neither only has its usage counted, which needs no answer: that is handed to a
-// few background workers (a bounded queue; when it is full the count is dropped and
-// counted in dropped), so that such a key's requests reach no Redis at all once the key is
-// cached.
+// serviceMeter meters the requests of service keys: every request of a key is one Take, whose
+// answer decides it (and which records its usage). The meter the server gives it serves most
+// Takes in process (keymeter.Leased on Redis, keymeter.Memory embedded), so that a cached
+// key's request rarely waits for Redis.
 type serviceMeter struct {
-	m       KeyMeter
-	queue   chan usageNote
-	dropped atomic.Uint64
+	m KeyMeter
 }
-
-type usageNote struct {
-	id int64
-	l  keymeter.Limits
-}
-
-// usageWorkers and usageQueue bound the background counting.
-const (
-	usageWorkers = 4
-	usageQueue   = 4096
-)
 
 func newServiceMeter(m KeyMeter) *serviceMeter {
 	if m == nil {
 		return nil
 	}
-	sm := &serviceMeter{m: m, queue: make(chan usageNote, usageQueue)}
-	for range usageWorkers {
-		go sm.count()
-	}
-	return sm
-}
-
-// count records usage in the background. The workers live as long as the process: the
-// handler has no Close, and a meter's writes are bounded by the queue.
-func (sm *serviceMeter) count() {
-	for n := range sm.queue {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, _ = sm.m.Take(ctx, n.id, n.l)
-		cancel()
-	}
+	return &serviceMeter{m: m}
 }
 
 // take meters one request of k and answers whether it was refused (and answered).
@@ -74,16 +43,7 @@ func (sm *serviceMeter) take(ctx context.Context, w http.ResponseWriter, k *auth
 	if sm == nil || k == nil {
 		return false
 	}
-	l := ServiceKeyLimits(k)
-	if l.Rate == 0 && l.Quota == 0 {
-		select {
-		case sm.queue <- usageNote{k.ID, l}:
-		default:
-			sm.dropped.Add(1)
-		}
-		return false
-	}
-	d, err := sm.m.Take(ctx, k.ID, l)
+	d, err := sm.m.Take(ctx, k.ID, ServiceKeyLimits(k))
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("cannot meter service key")
 		writeRefusal(w, auth.CodeUnavailable, auth.MsgUnavailable)
