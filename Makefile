@@ -14,7 +14,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/authgraph ./server
 
 # The packages whose tests use Redis: `make test` runs them a second time on a Redis Cluster.
-CLUSTER_PKGS := ./internal/redisstore/ ./internal/mail/ ./internal/sessioncache/ ./internal/ratelimit/ ./internal/redistest/ ./internal/httpapi/ ./server/
+CLUSTER_PKGS := ./internal/redisstore/ ./internal/mail/ ./internal/sessioncache/ ./internal/ratelimit/ ./internal/keymeter/ ./internal/redistest/ ./internal/httpapi/ ./server/
 
 ## test: all tests, with the race detector; Redis tests start a throwaway redis-server. Then
 ## the Redis-backed suites again on a throwaway 3-master Redis Cluster (redis-server and

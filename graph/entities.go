@@ -29,7 +29,8 @@ func entities[V any](ctx context.Context, reps []*EntityKeyInput, typ string,
 	read func(context.Context, []int64) (map[int64]*V, error),
 ) ([]*V, error) {
 	out := make([]*V, len(reps))
-	if p := auth.PrincipalFrom(ctx); p == nil || !p.HasScope(auth.ScopeRead) {
+	// A service key's request (p.Service) resolves no entity: the rules above are a person's.
+	if p := auth.PrincipalFrom(ctx); p == nil || p.Service != nil || !p.HasScope(auth.ScopeRead) {
 		return out, nil
 	}
 	ids := make([]int64, len(reps))

@@ -41,6 +41,8 @@ type ResolverRoot interface {
 	Passkey() PasskeyResolver
 	Query() QueryResolver
 	SecurityEvent() SecurityEventResolver
+	ServiceAccount() ServiceAccountResolver
+	ServiceKey() ServiceKeyResolver
 	Session() SessionResolver
 	User() UserResolver
 	UserKey() UserKeyResolver
@@ -84,6 +86,14 @@ type ComplexityRoot struct {
 		Account func(childComplexity int) int
 	}
 
+	DeleteServiceAccountPayload struct {
+		ServiceAccountID func(childComplexity int) int
+	}
+
+	DeleteServiceKeyPayload struct {
+		KeyID func(childComplexity int) int
+	}
+
 	DeleteUserKeyPayload struct {
 		UserKey func(childComplexity int) int
 	}
@@ -125,6 +135,8 @@ type ComplexityRoot struct {
 		ConfirmTotp                         func(childComplexity int, input model.ConfirmTotpInput) int
 		CreateAccount                       func(childComplexity int, input model.CreateAccountInput) int
 		CreateInvitation                    func(childComplexity int, input model.CreateInvitationInput) int
+		CreateServiceAccount                func(childComplexity int, input model.CreateServiceAccountInput) int
+		CreateServiceKey                    func(childComplexity int, input model.CreateServiceKeyInput) int
 		CreateSessionUsingAuthorizationCode func(childComplexity int, input model.CreateSessionUsingAuthorizationCodeInput) int
 		CreateSessionUsingEmailCode         func(childComplexity int, input model.CreateSessionUsingEmailCodeInput) int
 		CreateSessionUsingExternalToken     func(childComplexity int, input model.CreateSessionUsingExternalTokenInput) int
@@ -136,6 +148,8 @@ type ComplexityRoot struct {
 		CreateWebhook                       func(childComplexity int, input model.CreateWebhookInput) int
 		DeleteAccount                       func(childComplexity int, input model.DeleteAccountInput) int
 		DeletePasskey                       func(childComplexity int, input model.DeletePasskeyInput) int
+		DeleteServiceAccount                func(childComplexity int, input model.DeleteServiceAccountInput) int
+		DeleteServiceKey                    func(childComplexity int, input model.DeleteServiceKeyInput) int
 		DeleteSession                       func(childComplexity int, input *model.DeleteSessionInput) int
 		DeleteSessions                      func(childComplexity int, input model.DeleteSessionsInput) int
 		DeleteUser                          func(childComplexity int, input model.UserIDInput) int
@@ -151,14 +165,17 @@ type ComplexityRoot struct {
 		RefreshSession                      func(childComplexity int, input *model.RefreshSessionInput) int
 		RenameAccount                       func(childComplexity int, input model.RenameAccountInput) int
 		RenamePasskey                       func(childComplexity int, input model.RenamePasskeyInput) int
+		RenameServiceAccount                func(childComplexity int, input model.RenameServiceAccountInput) int
 		RenameUser                          func(childComplexity int, input model.RenameUserInput) int
 		RequestEmailVerification            func(childComplexity int, input model.EmailRequestInput) int
 		RequestPasswordReset                func(childComplexity int, input model.EmailRequestInput) int
 		RequestSignInCode                   func(childComplexity int, input model.EmailRequestInput) int
+		RerollServiceKey                    func(childComplexity int, input model.RerollServiceKeyInput) int
 		RerollUserKey                       func(childComplexity int, input model.RerollUserKeyInput) int
 		ResetPassword                       func(childComplexity int, input model.ResetPasswordInput) int
 		SendPasswordReset                   func(childComplexity int, input model.UserIDInput) int
 		SetAccountSignUpPolicy              func(childComplexity int, input model.SetAccountSignUpPolicyInput) int
+		SetServiceAccountDisabled           func(childComplexity int, input model.SetServiceAccountDisabledInput) int
 		SetUserEmail                        func(childComplexity int, input model.SetUserEmailInput) int
 		SetUserRole                         func(childComplexity int, input model.SetUserRoleInput) int
 		SignUp                              func(childComplexity int, input model.SignUpInput) int
@@ -191,6 +208,7 @@ type ComplexityRoot struct {
 		Accounts           func(childComplexity int, first *int, after *string, last *int, before *string) int
 		AuditEvents        func(childComplexity int, filter *model.AuditEventFilter, first *int, after *string) int
 		Me                 func(childComplexity int) int
+		ServiceAccounts    func(childComplexity int, account gid.ID) int
 		SignInProviders    func(childComplexity int) int
 		User               func(childComplexity int, id gid.ID) int
 		Users              func(childComplexity int, first *int, after *string, last *int, before *string) int
@@ -227,6 +245,51 @@ type ComplexityRoot struct {
 	SecurityEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ServiceAccount struct {
+		AccountID func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		Disabled  func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Keys      func(childComplexity int) int
+		Name      func(childComplexity int) int
+		RawID     func(childComplexity int) int
+		Scopes    func(childComplexity int) int
+	}
+
+	ServiceKey struct {
+		CreatedAt               func(childComplexity int) int
+		ExpiresAt               func(childComplexity int) int
+		ID                      func(childComplexity int) int
+		LastUsedAt              func(childComplexity int) int
+		Name                    func(childComplexity int) int
+		PreviousSecretExpiresAt func(childComplexity int) int
+		Quota                   func(childComplexity int) int
+		QuotaRemaining          func(childComplexity int) int
+		RateLimit               func(childComplexity int) int
+		RawID                   func(childComplexity int) int
+		Scopes                  func(childComplexity int) int
+		Secret                  func(childComplexity int) int
+		SecretHint              func(childComplexity int) int
+		ServiceAccountID        func(childComplexity int) int
+		Usage                   func(childComplexity int, since *time.Time) int
+	}
+
+	ServiceKeyQuota struct {
+		Limit         func(childComplexity int) int
+		PeriodSeconds func(childComplexity int) int
+	}
+
+	ServiceKeyRateLimit struct {
+		PeriodSeconds func(childComplexity int) int
+		Requests      func(childComplexity int) int
+	}
+
+	ServiceKeyUsageHour struct {
+		Allowed func(childComplexity int) int
+		Refused func(childComplexity int) int
+		Start   func(childComplexity int) int
 	}
 
 	Session struct {
@@ -425,6 +488,13 @@ type MutationResolver interface {
 	CreateSessionUsingPasskey(ctx context.Context, input model.CreateSessionUsingPasskeyInput) (*model.Session, error)
 	CreateSessionUsingAuthorizationCode(ctx context.Context, input model.CreateSessionUsingAuthorizationCodeInput) (*model.Session, error)
 	UnlinkIdentity(ctx context.Context, input model.UnlinkIdentityInput) (*auth.User, error)
+	CreateServiceAccount(ctx context.Context, input model.CreateServiceAccountInput) (*auth.ServiceAccount, error)
+	RenameServiceAccount(ctx context.Context, input model.RenameServiceAccountInput) (*auth.ServiceAccount, error)
+	SetServiceAccountDisabled(ctx context.Context, input model.SetServiceAccountDisabledInput) (*auth.ServiceAccount, error)
+	DeleteServiceAccount(ctx context.Context, input model.DeleteServiceAccountInput) (*model.DeleteServiceAccountPayload, error)
+	CreateServiceKey(ctx context.Context, input model.CreateServiceKeyInput) (*model.ServiceKey, error)
+	RerollServiceKey(ctx context.Context, input model.RerollServiceKeyInput) (*model.ServiceKey, error)
+	DeleteServiceKey(ctx context.Context, input model.DeleteServiceKeyInput) (*model.DeleteServiceKeyPayload, error)
 }
 type PasskeyResolver interface {
 	ID(ctx context.Context, obj *auth.Passkey) (*gid.ID, error)
@@ -444,6 +514,7 @@ type QueryResolver interface {
 	AuditEvents(ctx context.Context, filter *model.AuditEventFilter, first *int, after *string) (*model.SecurityEventConnection, error)
 	Webhooks(ctx context.Context) ([]*auth.Webhook, error)
 	SignInProviders(ctx context.Context) ([]*auth.SSOProviderName, error)
+	ServiceAccounts(ctx context.Context, account gid.ID) ([]*auth.ServiceAccount, error)
 }
 type SecurityEventResolver interface {
 	Type(ctx context.Context, obj *audit.Event) (string, error)
@@ -459,6 +530,30 @@ type SecurityEventResolver interface {
 	ClientName(ctx context.Context, obj *audit.Event) (*string, error)
 	SessionID(ctx context.Context, obj *audit.Event) (*gid.ID, error)
 	Detail(ctx context.Context, obj *audit.Event) (*string, error)
+}
+type ServiceAccountResolver interface {
+	ID(ctx context.Context, obj *auth.ServiceAccount) (*gid.ID, error)
+	RawID(ctx context.Context, obj *auth.ServiceAccount) (string, error)
+	AccountID(ctx context.Context, obj *auth.ServiceAccount) (*gid.ID, error)
+
+	Scopes(ctx context.Context, obj *auth.ServiceAccount) ([]string, error)
+
+	Keys(ctx context.Context, obj *auth.ServiceAccount) ([]*model.ServiceKey, error)
+}
+type ServiceKeyResolver interface {
+	ID(ctx context.Context, obj *model.ServiceKey) (*gid.ID, error)
+	RawID(ctx context.Context, obj *model.ServiceKey) (string, error)
+	ServiceAccountID(ctx context.Context, obj *model.ServiceKey) (*gid.ID, error)
+
+	SecretHint(ctx context.Context, obj *model.ServiceKey) (string, error)
+	Scopes(ctx context.Context, obj *model.ServiceKey) ([]string, error)
+
+	PreviousSecretExpiresAt(ctx context.Context, obj *model.ServiceKey) (*time.Time, error)
+	RateLimit(ctx context.Context, obj *model.ServiceKey) (*model.ServiceKeyRateLimit, error)
+	Quota(ctx context.Context, obj *model.ServiceKey) (*model.ServiceKeyQuota, error)
+	LastUsedAt(ctx context.Context, obj *model.ServiceKey) (*time.Time, error)
+	QuotaRemaining(ctx context.Context, obj *model.ServiceKey) (*int, error)
+	Usage(ctx context.Context, obj *model.ServiceKey, since *time.Time) ([]*model.ServiceKeyUsageHour, error)
 }
 type SessionResolver interface {
 	ID(ctx context.Context, obj *model.Session) (*gid.ID, error)
@@ -619,6 +714,20 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteAccountPayload.Account(childComplexity), true
+
+	case "DeleteServiceAccountPayload.serviceAccountId":
+		if e.ComplexityRoot.DeleteServiceAccountPayload.ServiceAccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteServiceAccountPayload.ServiceAccountID(childComplexity), true
+
+	case "DeleteServiceKeyPayload.keyId":
+		if e.ComplexityRoot.DeleteServiceKeyPayload.KeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteServiceKeyPayload.KeyID(childComplexity), true
 
 	case "DeleteUserKeyPayload.userKey":
 		if e.ComplexityRoot.DeleteUserKeyPayload.UserKey == nil {
@@ -786,6 +895,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateInvitation(childComplexity, args["input"].(model.CreateInvitationInput)), true
+	case "Mutation.createServiceAccount":
+		if e.ComplexityRoot.Mutation.CreateServiceAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createServiceAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateServiceAccount(childComplexity, args["input"].(model.CreateServiceAccountInput)), true
+	case "Mutation.createServiceKey":
+		if e.ComplexityRoot.Mutation.CreateServiceKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createServiceKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateServiceKey(childComplexity, args["input"].(model.CreateServiceKeyInput)), true
 	case "Mutation.createSessionUsingAuthorizationCode":
 		if e.ComplexityRoot.Mutation.CreateSessionUsingAuthorizationCode == nil {
 			break
@@ -907,6 +1038,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeletePasskey(childComplexity, args["input"].(model.DeletePasskeyInput)), true
+	case "Mutation.deleteServiceAccount":
+		if e.ComplexityRoot.Mutation.DeleteServiceAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteServiceAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteServiceAccount(childComplexity, args["input"].(model.DeleteServiceAccountInput)), true
+	case "Mutation.deleteServiceKey":
+		if e.ComplexityRoot.Mutation.DeleteServiceKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteServiceKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteServiceKey(childComplexity, args["input"].(model.DeleteServiceKeyInput)), true
 	case "Mutation.deleteSession":
 		if e.ComplexityRoot.Mutation.DeleteSession == nil {
 			break
@@ -1072,6 +1225,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RenamePasskey(childComplexity, args["input"].(model.RenamePasskeyInput)), true
+	case "Mutation.renameServiceAccount":
+		if e.ComplexityRoot.Mutation.RenameServiceAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_renameServiceAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RenameServiceAccount(childComplexity, args["input"].(model.RenameServiceAccountInput)), true
 	case "Mutation.renameUser":
 		if e.ComplexityRoot.Mutation.RenameUser == nil {
 			break
@@ -1116,6 +1280,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestSignInCode(childComplexity, args["input"].(model.EmailRequestInput)), true
+	case "Mutation.rerollServiceKey":
+		if e.ComplexityRoot.Mutation.RerollServiceKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rerollServiceKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RerollServiceKey(childComplexity, args["input"].(model.RerollServiceKeyInput)), true
 	case "Mutation.rerollUserKey":
 		if e.ComplexityRoot.Mutation.RerollUserKey == nil {
 			break
@@ -1160,6 +1335,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetAccountSignUpPolicy(childComplexity, args["input"].(model.SetAccountSignUpPolicyInput)), true
+	case "Mutation.setServiceAccountDisabled":
+		if e.ComplexityRoot.Mutation.SetServiceAccountDisabled == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setServiceAccountDisabled_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetServiceAccountDisabled(childComplexity, args["input"].(model.SetServiceAccountDisabledInput)), true
 	case "Mutation.setUserEmail":
 		if e.ComplexityRoot.Mutation.SetUserEmail == nil {
 			break
@@ -1337,6 +1523,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.serviceAccounts":
+		if e.ComplexityRoot.Query.ServiceAccounts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_serviceAccounts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ServiceAccounts(childComplexity, args["account"].(gid.ID)), true
 	case "Query.signInProviders":
 		if e.ComplexityRoot.Query.SignInProviders == nil {
 			break
@@ -1517,6 +1714,196 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SecurityEventEdge.Node(childComplexity), true
+
+	case "ServiceAccount.accountId":
+		if e.ComplexityRoot.ServiceAccount.AccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceAccount.AccountID(childComplexity), true
+	case "ServiceAccount.createdAt":
+		if e.ComplexityRoot.ServiceAccount.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceAccount.CreatedAt(childComplexity), true
+	case "ServiceAccount.disabled":
+		if e.ComplexityRoot.ServiceAccount.Disabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceAccount.Disabled(childComplexity), true
+	case "ServiceAccount.id":
+		if e.ComplexityRoot.ServiceAccount.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceAccount.ID(childComplexity), true
+	case "ServiceAccount.keys":
+		if e.ComplexityRoot.ServiceAccount.Keys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceAccount.Keys(childComplexity), true
+	case "ServiceAccount.name":
+		if e.ComplexityRoot.ServiceAccount.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceAccount.Name(childComplexity), true
+	case "ServiceAccount.rawID":
+		if e.ComplexityRoot.ServiceAccount.RawID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceAccount.RawID(childComplexity), true
+	case "ServiceAccount.scopes":
+		if e.ComplexityRoot.ServiceAccount.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceAccount.Scopes(childComplexity), true
+
+	case "ServiceKey.createdAt":
+		if e.ComplexityRoot.ServiceKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.CreatedAt(childComplexity), true
+	case "ServiceKey.expiresAt":
+		if e.ComplexityRoot.ServiceKey.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.ExpiresAt(childComplexity), true
+	case "ServiceKey.id":
+		if e.ComplexityRoot.ServiceKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.ID(childComplexity), true
+	case "ServiceKey.lastUsedAt":
+		if e.ComplexityRoot.ServiceKey.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.LastUsedAt(childComplexity), true
+	case "ServiceKey.name":
+		if e.ComplexityRoot.ServiceKey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.Name(childComplexity), true
+	case "ServiceKey.previousSecretExpiresAt":
+		if e.ComplexityRoot.ServiceKey.PreviousSecretExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.PreviousSecretExpiresAt(childComplexity), true
+	case "ServiceKey.quota":
+		if e.ComplexityRoot.ServiceKey.Quota == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.Quota(childComplexity), true
+	case "ServiceKey.quotaRemaining":
+		if e.ComplexityRoot.ServiceKey.QuotaRemaining == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.QuotaRemaining(childComplexity), true
+	case "ServiceKey.rateLimit":
+		if e.ComplexityRoot.ServiceKey.RateLimit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.RateLimit(childComplexity), true
+	case "ServiceKey.rawID":
+		if e.ComplexityRoot.ServiceKey.RawID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.RawID(childComplexity), true
+	case "ServiceKey.scopes":
+		if e.ComplexityRoot.ServiceKey.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.Scopes(childComplexity), true
+	case "ServiceKey.secret":
+		if e.ComplexityRoot.ServiceKey.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.Secret(childComplexity), true
+	case "ServiceKey.secretHint":
+		if e.ComplexityRoot.ServiceKey.SecretHint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.SecretHint(childComplexity), true
+	case "ServiceKey.serviceAccountId":
+		if e.ComplexityRoot.ServiceKey.ServiceAccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKey.ServiceAccountID(childComplexity), true
+	case "ServiceKey.usage":
+		if e.ComplexityRoot.ServiceKey.Usage == nil {
+			break
+		}
+
+		args, err := ec.field_ServiceKey_usage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.ServiceKey.Usage(childComplexity, args["since"].(*time.Time)), true
+
+	case "ServiceKeyQuota.limit":
+		if e.ComplexityRoot.ServiceKeyQuota.Limit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKeyQuota.Limit(childComplexity), true
+	case "ServiceKeyQuota.periodSeconds":
+		if e.ComplexityRoot.ServiceKeyQuota.PeriodSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKeyQuota.PeriodSeconds(childComplexity), true
+
+	case "ServiceKeyRateLimit.periodSeconds":
+		if e.ComplexityRoot.ServiceKeyRateLimit.PeriodSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKeyRateLimit.PeriodSeconds(childComplexity), true
+	case "ServiceKeyRateLimit.requests":
+		if e.ComplexityRoot.ServiceKeyRateLimit.Requests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKeyRateLimit.Requests(childComplexity), true
+
+	case "ServiceKeyUsageHour.allowed":
+		if e.ComplexityRoot.ServiceKeyUsageHour.Allowed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKeyUsageHour.Allowed(childComplexity), true
+	case "ServiceKeyUsageHour.refused":
+		if e.ComplexityRoot.ServiceKeyUsageHour.Refused == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKeyUsageHour.Refused(childComplexity), true
+	case "ServiceKeyUsageHour.start":
+		if e.ComplexityRoot.ServiceKeyUsageHour.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ServiceKeyUsageHour.Start(childComplexity), true
 
 	case "Session.authenticatedAt":
 		if e.ComplexityRoot.Session.AuthenticatedAt == nil {
@@ -2098,6 +2485,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ConfirmTotpInput", ec.unmarshalInputConfirmTotpInput),
 			graphql.NewInputUnmarshaler("CreateAccountInput", ec.unmarshalInputCreateAccountInput),
 			graphql.NewInputUnmarshaler("CreateInvitationInput", ec.unmarshalInputCreateInvitationInput),
+			graphql.NewInputUnmarshaler("CreateServiceAccountInput", ec.unmarshalInputCreateServiceAccountInput),
+			graphql.NewInputUnmarshaler("CreateServiceKeyInput", ec.unmarshalInputCreateServiceKeyInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingAuthorizationCodeInput", ec.unmarshalInputCreateSessionUsingAuthorizationCodeInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingEmailCodeInput", ec.unmarshalInputCreateSessionUsingEmailCodeInput),
 			graphql.NewInputUnmarshaler("CreateSessionUsingExternalTokenInput", ec.unmarshalInputCreateSessionUsingExternalTokenInput),
@@ -2109,6 +2498,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateWebhookInput", ec.unmarshalInputCreateWebhookInput),
 			graphql.NewInputUnmarshaler("DeleteAccountInput", ec.unmarshalInputDeleteAccountInput),
 			graphql.NewInputUnmarshaler("DeletePasskeyInput", ec.unmarshalInputDeletePasskeyInput),
+			graphql.NewInputUnmarshaler("DeleteServiceAccountInput", ec.unmarshalInputDeleteServiceAccountInput),
+			graphql.NewInputUnmarshaler("DeleteServiceKeyInput", ec.unmarshalInputDeleteServiceKeyInput),
 			graphql.NewInputUnmarshaler("DeleteSessionInput", ec.unmarshalInputDeleteSessionInput),
 			graphql.NewInputUnmarshaler("DeleteSessionsInput", ec.unmarshalInputDeleteSessionsInput),
 			graphql.NewInputUnmarshaler("DeleteUserKeyInput", ec.unmarshalInputDeleteUserKeyInput),
@@ -2121,10 +2512,15 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RefreshSessionInput", ec.unmarshalInputRefreshSessionInput),
 			graphql.NewInputUnmarshaler("RenameAccountInput", ec.unmarshalInputRenameAccountInput),
 			graphql.NewInputUnmarshaler("RenamePasskeyInput", ec.unmarshalInputRenamePasskeyInput),
+			graphql.NewInputUnmarshaler("RenameServiceAccountInput", ec.unmarshalInputRenameServiceAccountInput),
 			graphql.NewInputUnmarshaler("RenameUserInput", ec.unmarshalInputRenameUserInput),
+			graphql.NewInputUnmarshaler("RerollServiceKeyInput", ec.unmarshalInputRerollServiceKeyInput),
 			graphql.NewInputUnmarshaler("RerollUserKeyInput", ec.unmarshalInputRerollUserKeyInput),
 			graphql.NewInputUnmarshaler("ResetPasswordInput", ec.unmarshalInputResetPasswordInput),
+			graphql.NewInputUnmarshaler("ServiceKeyQuotaInput", ec.unmarshalInputServiceKeyQuotaInput),
+			graphql.NewInputUnmarshaler("ServiceKeyRateLimitInput", ec.unmarshalInputServiceKeyRateLimitInput),
 			graphql.NewInputUnmarshaler("SetAccountSignUpPolicyInput", ec.unmarshalInputSetAccountSignUpPolicyInput),
+			graphql.NewInputUnmarshaler("SetServiceAccountDisabledInput", ec.unmarshalInputSetServiceAccountDisabledInput),
 			graphql.NewInputUnmarshaler("SetUserEmailInput", ec.unmarshalInputSetUserEmailInput),
 			graphql.NewInputUnmarshaler("SetUserRoleInput", ec.unmarshalInputSetUserRoleInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
@@ -2720,6 +3116,16 @@ type Query {
   "Sign in with …" buttons. Public.
   """
   signInProviders: [SignInProvider!]!
+  """
+  The service accounts (machines) of an account, oldest first, with their keys. An ADMIN reads
+  any account's, an ACCOUNT_ADMIN their own's, both with a session holding ` + "`" + `admin` + "`" + `; a service
+  key (` + "`" + `x-api-key` + "`" + `) holding ` + "`" + `read` + "`" + ` reads its own account's. Any other account is ` + "`" + `NOT_FOUND` + "`" + `;
+  a member's session is ` + "`" + `FORBIDDEN` + "`" + `. See docs/service-keys.md.
+  """
+  serviceAccounts(
+    "The account's id."
+    account: ObjectID!
+  ): [ServiceAccount!]! @hasScope(scope: "read")
 }
 
 "Sign in with a username and password."
@@ -3525,6 +3931,70 @@ type Mutation {
     "The identity."
     input: UnlinkIdentityInput!
   ): User! @hasScope(scope: "account:write")
+  """
+  Make a service account: a machine of an account, acting through service keys sent in
+  ` + "`" + `x-api-key` + "`" + ` on every request, with no sign-in. An ADMIN makes them in any account, an
+  ACCOUNT_ADMIN in their own (another is ` + "`" + `NOT_FOUND` + "`" + `). ` + "`" + `scopes` + "`" + ` (default: ` + "`" + `read` + "`" + ` and ` + "`" + `admin` + "`" + `)
+  may be ` + "`" + `read` + "`" + ` and ` + "`" + `admin` + "`" + ` only, and only scopes the session holds (` + "`" + `FORBIDDEN` + "`" + ` otherwise).
+  A service key cannot call this (` + "`" + `FORBIDDEN` + "`" + `): machines mint no credentials.
+  """
+  createServiceAccount(
+    "The account, the name and the scopes."
+    input: CreateServiceAccountInput!
+  ): ServiceAccount! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  """
+  Rename a service account. Who may: as for ` + "`" + `createServiceAccount` + "`" + `, with a session holding
+  every scope of the service account (` + "`" + `FORBIDDEN` + "`" + ` otherwise); one outside your reach is
+  ` + "`" + `NOT_FOUND` + "`" + `.
+  """
+  renameServiceAccount(
+    "The service account and its new name."
+    input: RenameServiceAccountInput!
+  ): ServiceAccount! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  """
+  Disable a service account, which stops all its keys at once on every replica (` + "`" + `401` + "`" + ` to their
+  requests), or enable it again. Who may: as for ` + "`" + `renameServiceAccount` + "`" + `.
+  """
+  setServiceAccountDisabled(
+    "The service account and whether it is disabled."
+    input: SetServiceAccountDisabledInput!
+  ): ServiceAccount! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  """
+  Delete a service account with all its keys, which stop working at once on every replica,
+  and their usage. Who may: as for ` + "`" + `renameServiceAccount` + "`" + `.
+  """
+  deleteServiceAccount(
+    "The service account."
+    input: DeleteServiceAccountInput!
+  ): DeleteServiceAccountPayload! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  """
+  Make a key for a service account and answer its ` + "`" + `secret` + "`" + `, once. Its ` + "`" + `scopes` + "`" + ` (default: the
+  service account's) must be within the service account's and the session's. Optional: an
+  expiry, a rate limit (` + "`" + `requests` + "`" + ` per ` + "`" + `periodSeconds` + "`" + `; over it: HTTP 429 ` + "`" + `RATE_LIMITED` + "`" + ` with
+  ` + "`" + `Retry-After` + "`" + `) and a quota (` + "`" + `limit` + "`" + ` requests in all, or per ` + "`" + `periodSeconds` + "`" + `; spent: HTTP 403
+  ` + "`" + `QUOTA_EXCEEDED` + "`" + `). Who may: as for ` + "`" + `renameServiceAccount` + "`" + `.
+  """
+  createServiceKey(
+    "The service account, and the key's name, scopes, expiry and limits."
+    input: CreateServiceKeyInput!
+  ): ServiceKey! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  """
+  Give a service key a new secret, answered once; the old one keeps working for
+  ` + "`" + `graceSeconds` + "`" + ` (0 to 604800; default 0: it stops at once). The session must hold every scope
+  of the key (` + "`" + `FORBIDDEN` + "`" + ` otherwise). Who may: as for ` + "`" + `renameServiceAccount` + "`" + `.
+  """
+  rerollServiceKey(
+    "The key and the old secret's grace period."
+    input: RerollServiceKeyInput!
+  ): ServiceKey! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  """
+  Delete a service key: it stops working at once on every replica. The session must hold
+  every scope of the key (` + "`" + `FORBIDDEN` + "`" + ` otherwise). Who may: as for ` + "`" + `renameServiceAccount` + "`" + `.
+  """
+  deleteServiceKey(
+    "The key."
+    input: DeleteServiceKeyInput!
+  ): DeleteServiceKeyPayload! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
 }
 
 "Whether an audited action happened."
@@ -3549,6 +4019,8 @@ enum AuditActorKind {
   ADMIN
   "The server itself (the bootstrap admin)."
   SYSTEM
+  "A service account through one of its keys (` + "`" + `x-api-key` + "`" + `)."
+  SERVICE
 }
 
 "An entry of the audit trail. It never holds a token, secret, password or code."
@@ -3832,6 +4304,197 @@ input UnlinkIdentityInput {
   "The subject at the provider."
   subject: String!
 }
+
+"""
+A machine of an account (tenant): it belongs to the account, not to a person, and acts through
+its keys, sent in ` + "`" + `x-api-key` + "`" + ` on every request. See docs/service-keys.md.
+"""
+type ServiceAccount {
+  "The service account's global identifier; pass it as ` + "`" + `serviceAccountId` + "`" + `."
+  id: ObjectID!
+  "The integer behind ` + "`" + `id` + "`" + `, as text."
+  rawID: String!
+  "The account it belongs to."
+  accountId: ObjectID!
+  "Its name."
+  name: String!
+  """
+  What its keys may hold: ` + "`" + `read` + "`" + ` (queries of its own account), ` + "`" + `admin` + "`" + ` (within its own account
+  only, never more than an ACCOUNT_ADMIN; it never mints credentials).
+  """
+  scopes: [String!]!
+  "Whether it is disabled: its keys are then refused."
+  disabled: Boolean!
+  "When it was made."
+  createdAt: DateTime!
+  "Its keys, oldest first; their secrets are never shown here."
+  keys: [ServiceKey!]!
+}
+
+"""
+A service key: a secret a program sends as ` + "`" + `x-api-key: <secret>` + "`" + ` on every request, with no
+sign-in step. Every refused key (malformed, unknown, expired, disabled, deleted) is the same
+HTTP 401 ` + "`" + `UNAUTHENTICATED` + "`" + `; with another credential in the same request, HTTP 400.
+"""
+type ServiceKey {
+  "The key's global identifier; pass it as ` + "`" + `keyId` + "`" + `."
+  id: ObjectID!
+  "The integer behind ` + "`" + `id` + "`" + `, as text."
+  rawID: String!
+  "The service account it belongs to."
+  serviceAccountId: ObjectID!
+  "Its name."
+  name: String!
+  """
+  The key's secret, only in the answer of ` + "`" + `createServiceKey` + "`" + ` and ` + "`" + `rerollServiceKey` + "`" + `: shown
+  once; authgraph keeps only its SHA-256 digest. Format: ` + "`" + `agm_` + "`" + `, 43 base62 characters (256
+  random bits) and a 6-character base62 CRC32 checksum of what precedes it, so secret scanners
+  recognise a leaked key and a mistyped one is refused without a lookup.
+  """
+  secret: String
+  "The secret's last 6 characters (its checksum), to tell keys apart."
+  secretHint: String!
+  "What its requests may do: within its service account's scopes."
+  scopes: [String!]!
+  "When the key was made."
+  createdAt: DateTime!
+  "When the key stops working; null if never."
+  expiresAt: DateTime
+  "After ` + "`" + `rerollServiceKey` + "`" + ` with a grace period: when the previous secret stops working."
+  previousSecretExpiresAt: DateTime
+  "Its rate limit; null: none."
+  rateLimit: ServiceKeyRateLimit
+  "Its quota; null: none."
+  quota: ServiceKeyQuota
+  "When the key last made a request; null if never (or not known: the meter is off)."
+  lastUsedAt: DateTime
+  "Requests left in its quota; null without a quota."
+  quotaRemaining: Int
+  """
+  Its requests per hour, oldest first, only hours with requests, from ` + "`" + `since` + "`" + ` (default and
+  earliest: 30 days ago).
+  """
+  usage(
+    "The earliest hour to answer."
+    since: DateTime
+  ): [ServiceKeyUsageHour!]!
+}
+
+"A service key's rate limit: ` + "`" + `requests` + "`" + ` per ` + "`" + `periodSeconds` + "`" + ` (GCRA, with a burst of ` + "`" + `requests` + "`" + `)."
+type ServiceKeyRateLimit {
+  "How many requests."
+  requests: Int!
+  "Per how many seconds."
+  periodSeconds: Int!
+}
+
+"A service key's quota: ` + "`" + `limit` + "`" + ` requests in all, or per ` + "`" + `periodSeconds` + "`" + ` (refilled at its start)."
+type ServiceKeyQuota {
+  "How many requests."
+  limit: Int!
+  "The refill period; null: never refilled."
+  periodSeconds: Int
+}
+
+"One hour of a service key's requests."
+type ServiceKeyUsageHour {
+  "The hour's start (UTC)."
+  start: DateTime!
+  "Requests let through."
+  allowed: Int!
+  "Requests refused by the rate limit or the quota."
+  refused: Int!
+}
+
+"Input of ` + "`" + `createServiceAccount` + "`" + `."
+input CreateServiceAccountInput {
+  "The account."
+  account: ObjectID!
+  "Its name (1 to 100 characters)."
+  name: String!
+  "Its scopes: ` + "`" + `read` + "`" + `, ` + "`" + `admin` + "`" + ` (default: both)."
+  scopes: [String!]
+}
+
+"Input of ` + "`" + `renameServiceAccount` + "`" + `."
+input RenameServiceAccountInput {
+  "The service account."
+  serviceAccountId: ObjectID!
+  "Its new name."
+  name: String!
+}
+
+"Input of ` + "`" + `setServiceAccountDisabled` + "`" + `."
+input SetServiceAccountDisabledInput {
+  "The service account."
+  serviceAccountId: ObjectID!
+  "True to disable it, false to enable it."
+  disabled: Boolean!
+}
+
+"Input of ` + "`" + `deleteServiceAccount` + "`" + `."
+input DeleteServiceAccountInput {
+  "The service account."
+  serviceAccountId: ObjectID!
+}
+
+"Answer of ` + "`" + `deleteServiceAccount` + "`" + `."
+type DeleteServiceAccountPayload {
+  "The deleted service account's id."
+  serviceAccountId: ObjectID!
+}
+
+"A rate limit to set: ` + "`" + `requests` + "`" + ` per ` + "`" + `periodSeconds` + "`" + `."
+input ServiceKeyRateLimitInput {
+  "How many requests (at least 1)."
+  requests: Int!
+  "Per how many seconds (1 to 31622400)."
+  periodSeconds: Int!
+}
+
+"A quota to set: ` + "`" + `limit` + "`" + ` requests in all, or per ` + "`" + `periodSeconds` + "`" + `."
+input ServiceKeyQuotaInput {
+  "How many requests (at least 1)."
+  limit: Int!
+  "Refill period in seconds (1 to 31622400); null: never refilled."
+  periodSeconds: Int
+}
+
+"Input of ` + "`" + `createServiceKey` + "`" + `."
+input CreateServiceKeyInput {
+  "The service account."
+  serviceAccountId: ObjectID!
+  "The key's name."
+  name: String!
+  "Its scopes, within the service account's; default: the service account's."
+  scopes: [String!]
+  "When it stops working; null: never."
+  expiresAt: DateTime
+  "Its rate limit; null: none."
+  rateLimit: ServiceKeyRateLimitInput
+  "Its quota; null: none."
+  quota: ServiceKeyQuotaInput
+}
+
+"Input of ` + "`" + `rerollServiceKey` + "`" + `."
+input RerollServiceKeyInput {
+  "The key."
+  keyId: ObjectID!
+  "How long the old secret keeps working, in seconds (0 to 604800; default 0)."
+  graceSeconds: Int
+}
+
+"Input of ` + "`" + `deleteServiceKey` + "`" + `."
+input DeleteServiceKeyInput {
+  "The key."
+  keyId: ObjectID!
+}
+
+"Answer of ` + "`" + `deleteServiceKey` + "`" + `."
+type DeleteServiceKeyPayload {
+  "The deleted key's id."
+  keyId: ObjectID!
+}
 `, BuiltIn: false},
 	{Name: "../federation.graphqls", Input: `# authgraph as an Apollo Federation v2 subgraph (docs/federation.md). gqlgen's federation
 # plugin declares the federation directives and adds Query._service (this file and
@@ -3990,6 +4653,22 @@ func (ec *executionContext) childFields_DeleteAccountPayload(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type DeleteAccountPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DeleteServiceAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "serviceAccountId":
+		return ec.fieldContext_DeleteServiceAccountPayload_serviceAccountId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteServiceAccountPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteServiceKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "keyId":
+		return ec.fieldContext_DeleteServiceKeyPayload_keyId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteServiceKeyPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteUserKeyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "userKey":
@@ -4142,6 +4821,96 @@ func (ec *executionContext) childFields_SecurityEventEdge(ctx context.Context, f
 		return ec.fieldContext_SecurityEventEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SecurityEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ServiceAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ServiceAccount_id(ctx, field)
+	case "rawID":
+		return ec.fieldContext_ServiceAccount_rawID(ctx, field)
+	case "accountId":
+		return ec.fieldContext_ServiceAccount_accountId(ctx, field)
+	case "name":
+		return ec.fieldContext_ServiceAccount_name(ctx, field)
+	case "scopes":
+		return ec.fieldContext_ServiceAccount_scopes(ctx, field)
+	case "disabled":
+		return ec.fieldContext_ServiceAccount_disabled(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ServiceAccount_createdAt(ctx, field)
+	case "keys":
+		return ec.fieldContext_ServiceAccount_keys(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ServiceAccount", field.Name)
+}
+
+func (ec *executionContext) childFields_ServiceKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ServiceKey_id(ctx, field)
+	case "rawID":
+		return ec.fieldContext_ServiceKey_rawID(ctx, field)
+	case "serviceAccountId":
+		return ec.fieldContext_ServiceKey_serviceAccountId(ctx, field)
+	case "name":
+		return ec.fieldContext_ServiceKey_name(ctx, field)
+	case "secret":
+		return ec.fieldContext_ServiceKey_secret(ctx, field)
+	case "secretHint":
+		return ec.fieldContext_ServiceKey_secretHint(ctx, field)
+	case "scopes":
+		return ec.fieldContext_ServiceKey_scopes(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ServiceKey_createdAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ServiceKey_expiresAt(ctx, field)
+	case "previousSecretExpiresAt":
+		return ec.fieldContext_ServiceKey_previousSecretExpiresAt(ctx, field)
+	case "rateLimit":
+		return ec.fieldContext_ServiceKey_rateLimit(ctx, field)
+	case "quota":
+		return ec.fieldContext_ServiceKey_quota(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_ServiceKey_lastUsedAt(ctx, field)
+	case "quotaRemaining":
+		return ec.fieldContext_ServiceKey_quotaRemaining(ctx, field)
+	case "usage":
+		return ec.fieldContext_ServiceKey_usage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ServiceKey", field.Name)
+}
+
+func (ec *executionContext) childFields_ServiceKeyQuota(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "limit":
+		return ec.fieldContext_ServiceKeyQuota_limit(ctx, field)
+	case "periodSeconds":
+		return ec.fieldContext_ServiceKeyQuota_periodSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ServiceKeyQuota", field.Name)
+}
+
+func (ec *executionContext) childFields_ServiceKeyRateLimit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "requests":
+		return ec.fieldContext_ServiceKeyRateLimit_requests(ctx, field)
+	case "periodSeconds":
+		return ec.fieldContext_ServiceKeyRateLimit_periodSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ServiceKeyRateLimit", field.Name)
+}
+
+func (ec *executionContext) childFields_ServiceKeyUsageHour(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_ServiceKeyUsageHour_start(ctx, field)
+	case "allowed":
+		return ec.fieldContext_ServiceKeyUsageHour_allowed(ctx, field)
+	case "refused":
+		return ec.fieldContext_ServiceKeyUsageHour_refused(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ServiceKeyUsageHour", field.Name)
 }
 
 func (ec *executionContext) childFields_Session(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4674,6 +5443,34 @@ func (ec *executionContext) field_Mutation_createInvitation_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createServiceAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateServiceAccountInput, error) {
+			return ec.unmarshalNCreateServiceAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateServiceAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createServiceKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateServiceKeyInput, error) {
+			return ec.unmarshalNCreateServiceKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateServiceKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createSessionUsingAuthorizationCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4820,6 +5617,34 @@ func (ec *executionContext) field_Mutation_deletePasskey_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.DeletePasskeyInput, error) {
 			return ec.unmarshalNDeletePasskeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeletePasskeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteServiceAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteServiceAccountInput, error) {
+			return ec.unmarshalNDeleteServiceAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteServiceAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteServiceKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteServiceKeyInput, error) {
+			return ec.unmarshalNDeleteServiceKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteServiceKeyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5038,6 +5863,20 @@ func (ec *executionContext) field_Mutation_renamePasskey_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_renameServiceAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RenameServiceAccountInput, error) {
+			return ec.unmarshalNRenameServiceAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRenameServiceAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_renameUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5094,6 +5933,20 @@ func (ec *executionContext) field_Mutation_requestSignInCode_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_rerollServiceKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RerollServiceKeyInput, error) {
+			return ec.unmarshalNRerollServiceKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRerollServiceKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rerollUserKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5142,6 +5995,20 @@ func (ec *executionContext) field_Mutation_setAccountSignUpPolicy_args(ctx conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SetAccountSignUpPolicyInput, error) {
 			return ec.unmarshalNSetAccountSignUpPolicyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSetAccountSignUpPolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setServiceAccountDisabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetServiceAccountDisabledInput, error) {
+			return ec.unmarshalNSetServiceAccountDisabledInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSetServiceAccountDisabledInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5316,6 +6183,20 @@ func (ec *executionContext) field_Query_auditEvents_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_serviceAccounts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "account",
+		func(ctx context.Context, v any) (gid.ID, error) {
+			return ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["account"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_user_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5365,6 +6246,20 @@ func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["before"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_ServiceKey_usage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
 	return args, nil
 }
 
@@ -5960,6 +6855,52 @@ func (ec *executionContext) fieldContext_DeleteAccountPayload_account(_ context.
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _DeleteServiceAccountPayload_serviceAccountId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteServiceAccountPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteServiceAccountPayload_serviceAccountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ServiceAccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v gid.ID) graphql.Marshaler {
+			return ec.marshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteServiceAccountPayload_serviceAccountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteServiceAccountPayload", field, false, false, "ObjectID")
+}
+
+func (ec *executionContext) _DeleteServiceKeyPayload_keyId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteServiceKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteServiceKeyPayload_keyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v gid.ID) graphql.Marshaler {
+			return ec.marshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteServiceKeyPayload_keyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteServiceKeyPayload", field, false, false, "ObjectID")
 }
 
 func (ec *executionContext) _DeleteUserKeyPayload_userKey(ctx context.Context, field graphql.CollectedField, obj *model.DeleteUserKeyPayload) (ret graphql.Marshaler) {
@@ -9106,6 +10047,524 @@ func (ec *executionContext) fieldContext_Mutation_unlinkIdentity(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createServiceAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createServiceAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateServiceAccount(ctx, fc.Args["input"].(model.CreateServiceAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
+				if err != nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.ServiceAccount) graphql.Marshaler {
+			return ec.marshalNServiceAccount2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐServiceAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createServiceAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceAccount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createServiceAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_renameServiceAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_renameServiceAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RenameServiceAccount(ctx, fc.Args["input"].(model.RenameServiceAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
+				if err != nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.ServiceAccount) graphql.Marshaler {
+			return ec.marshalNServiceAccount2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐServiceAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_renameServiceAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceAccount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_renameServiceAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setServiceAccountDisabled(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setServiceAccountDisabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetServiceAccountDisabled(ctx, fc.Args["input"].(model.SetServiceAccountDisabledInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
+				if err != nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *auth.ServiceAccount) graphql.Marshaler {
+			return ec.marshalNServiceAccount2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐServiceAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setServiceAccountDisabled(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceAccount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setServiceAccountDisabled_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteServiceAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteServiceAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteServiceAccount(ctx, fc.Args["input"].(model.DeleteServiceAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
+				if err != nil {
+					var zeroVal *model.DeleteServiceAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.DeleteServiceAccountPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *model.DeleteServiceAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.DeleteServiceAccountPayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteServiceAccountPayload) graphql.Marshaler {
+			return ec.marshalNDeleteServiceAccountPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteServiceAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteServiceAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteServiceAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteServiceAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createServiceKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createServiceKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateServiceKey(ctx, fc.Args["input"].(model.CreateServiceKeyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
+				if err != nil {
+					var zeroVal *model.ServiceKey
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ServiceKey
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *model.ServiceKey
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ServiceKey
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ServiceKey) graphql.Marshaler {
+			return ec.marshalNServiceKey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createServiceKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createServiceKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rerollServiceKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rerollServiceKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RerollServiceKey(ctx, fc.Args["input"].(model.RerollServiceKeyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
+				if err != nil {
+					var zeroVal *model.ServiceKey
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ServiceKey
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *model.ServiceKey
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ServiceKey
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ServiceKey) graphql.Marshaler {
+			return ec.marshalNServiceKey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rerollServiceKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rerollServiceKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteServiceKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteServiceKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteServiceKey(ctx, fc.Args["input"].(model.DeleteServiceKeyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐRole(ctx, "ACCOUNT_ADMIN")
+				if err != nil {
+					var zeroVal *model.DeleteServiceKeyPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.DeleteServiceKeyPayload
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				if err != nil {
+					var zeroVal *model.DeleteServiceKeyPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.DeleteServiceKeyPayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive1, scope)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteServiceKeyPayload) graphql.Marshaler {
+			return ec.marshalNDeleteServiceKeyPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteServiceKeyPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteServiceKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteServiceKeyPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteServiceKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9902,6 +11361,68 @@ func (ec *executionContext) fieldContext_Query_signInProviders(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_serviceAccounts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_serviceAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ServiceAccounts(ctx, fc.Args["account"].(gid.ID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "read")
+				if err != nil {
+					var zeroVal []*auth.ServiceAccount
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []*auth.ServiceAccount
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*auth.ServiceAccount) graphql.Marshaler {
+			return ec.marshalNServiceAccount2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐServiceAccountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_serviceAccounts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceAccount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_serviceAccounts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query__entities(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10548,6 +12069,744 @@ func (ec *executionContext) fieldContext_SecurityEventEdge_node(_ context.Contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ServiceAccount_id(ctx context.Context, field graphql.CollectedField, obj *auth.ServiceAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceAccount_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceAccount().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gid.ID) graphql.Marshaler {
+			return ec.marshalNObjectID2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceAccount_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceAccount", field, true, true, "ObjectID")
+}
+
+func (ec *executionContext) _ServiceAccount_rawID(ctx context.Context, field graphql.CollectedField, obj *auth.ServiceAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceAccount_rawID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceAccount().RawID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceAccount_rawID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceAccount", field, true, true, "String")
+}
+
+func (ec *executionContext) _ServiceAccount_accountId(ctx context.Context, field graphql.CollectedField, obj *auth.ServiceAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceAccount_accountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceAccount().AccountID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gid.ID) graphql.Marshaler {
+			return ec.marshalNObjectID2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceAccount_accountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceAccount", field, true, true, "ObjectID")
+}
+
+func (ec *executionContext) _ServiceAccount_name(ctx context.Context, field graphql.CollectedField, obj *auth.ServiceAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceAccount_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceAccount_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceAccount", field, false, false, "String")
+}
+
+func (ec *executionContext) _ServiceAccount_scopes(ctx context.Context, field graphql.CollectedField, obj *auth.ServiceAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceAccount_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceAccount().Scopes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceAccount_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceAccount", field, true, true, "String")
+}
+
+func (ec *executionContext) _ServiceAccount_disabled(ctx context.Context, field graphql.CollectedField, obj *auth.ServiceAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceAccount_disabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceAccount_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceAccount", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ServiceAccount_createdAt(ctx context.Context, field graphql.CollectedField, obj *auth.ServiceAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceAccount_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceAccount_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceAccount", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ServiceAccount_keys(ctx context.Context, field graphql.CollectedField, obj *auth.ServiceAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceAccount_keys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceAccount().Keys(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ServiceKey) graphql.Marshaler {
+			return ec.marshalNServiceKey2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceAccount_keys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceAccount",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceKey_id(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceKey().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gid.ID) graphql.Marshaler {
+			return ec.marshalNObjectID2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, true, true, "ObjectID")
+}
+
+func (ec *executionContext) _ServiceKey_rawID(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_rawID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceKey().RawID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_rawID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, true, true, "String")
+}
+
+func (ec *executionContext) _ServiceKey_serviceAccountId(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_serviceAccountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceKey().ServiceAccountID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gid.ID) graphql.Marshaler {
+			return ec.marshalNObjectID2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_serviceAccountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, true, true, "ObjectID")
+}
+
+func (ec *executionContext) _ServiceKey_name(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _ServiceKey_secret(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _ServiceKey_secretHint(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_secretHint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceKey().SecretHint(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_secretHint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, true, true, "String")
+}
+
+func (ec *executionContext) _ServiceKey_scopes(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceKey().Scopes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, true, true, "String")
+}
+
+func (ec *executionContext) _ServiceKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ServiceKey_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ServiceKey_previousSecretExpiresAt(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_previousSecretExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceKey().PreviousSecretExpiresAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_previousSecretExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, true, true, "DateTime")
+}
+
+func (ec *executionContext) _ServiceKey_rateLimit(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_rateLimit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceKey().RateLimit(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ServiceKeyRateLimit) graphql.Marshaler {
+			return ec.marshalOServiceKeyRateLimit2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyRateLimit(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_rateLimit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceKeyRateLimit(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceKey_quota(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_quota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceKey().Quota(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ServiceKeyQuota) graphql.Marshaler {
+			return ec.marshalOServiceKeyQuota2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyQuota(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_quota(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceKeyQuota(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceKey_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceKey().LastUsedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, true, true, "DateTime")
+}
+
+func (ec *executionContext) _ServiceKey_quotaRemaining(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_quotaRemaining(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ServiceKey().QuotaRemaining(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_quotaRemaining(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKey", field, true, true, "Int")
+}
+
+func (ec *executionContext) _ServiceKey_usage(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKey_usage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.ServiceKey().Usage(ctx, obj, fc.Args["since"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ServiceKeyUsageHour) graphql.Marshaler {
+			return ec.marshalNServiceKeyUsageHour2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyUsageHourᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKey_usage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceKeyUsageHour(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_ServiceKey_usage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceKeyQuota_limit(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKeyQuota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKeyQuota_limit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Limit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKeyQuota_limit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKeyQuota", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ServiceKeyQuota_periodSeconds(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKeyQuota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKeyQuota_periodSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PeriodSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKeyQuota_periodSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKeyQuota", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ServiceKeyRateLimit_requests(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKeyRateLimit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKeyRateLimit_requests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Requests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKeyRateLimit_requests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKeyRateLimit", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ServiceKeyRateLimit_periodSeconds(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKeyRateLimit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKeyRateLimit_periodSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PeriodSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKeyRateLimit_periodSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKeyRateLimit", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ServiceKeyUsageHour_start(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKeyUsageHour) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKeyUsageHour_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKeyUsageHour_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKeyUsageHour", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ServiceKeyUsageHour_allowed(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKeyUsageHour) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKeyUsageHour_allowed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Allowed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKeyUsageHour_allowed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKeyUsageHour", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ServiceKeyUsageHour_refused(ctx context.Context, field graphql.CollectedField, obj *model.ServiceKeyUsageHour) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ServiceKeyUsageHour_refused(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Refused, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ServiceKeyUsageHour_refused(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ServiceKeyUsageHour", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Session_id(ctx context.Context, field graphql.CollectedField, obj *model.Session) (ret graphql.Marshaler) {
@@ -14357,6 +16616,139 @@ func UnmarshalCreateInvitationInput(ctx context.Context, raw any) (model.CreateI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateServiceAccountInput(ctx context.Context, obj any) (model.CreateServiceAccountInput, error) {
+	var it model.CreateServiceAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"account", "name", "scopes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "account":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("account"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Account = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateServiceAccountInput unmarshals raw into the CreateServiceAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateServiceAccountInput(ctx context.Context, raw any) (model.CreateServiceAccountInput, error) {
+	var out model.CreateServiceAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateServiceAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateServiceKeyInput(ctx context.Context, obj any) (model.CreateServiceKeyInput, error) {
+	var it model.CreateServiceKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"serviceAccountId", "name", "scopes", "expiresAt", "rateLimit", "quota"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "serviceAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serviceAccountId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServiceAccountID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		case "rateLimit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rateLimit"))
+			data, err := ec.unmarshalOServiceKeyRateLimitInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyRateLimitInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RateLimit = data
+		case "quota":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quota"))
+			data, err := ec.unmarshalOServiceKeyQuotaInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyQuotaInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quota = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateServiceKeyInput unmarshals raw into the CreateServiceKeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateServiceKeyInput(ctx context.Context, raw any) (model.CreateServiceKeyInput, error) {
+	var out model.CreateServiceKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateServiceKeyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateSessionUsingAuthorizationCodeInput(ctx context.Context, obj any) (model.CreateSessionUsingAuthorizationCodeInput, error) {
 	var it model.CreateSessionUsingAuthorizationCodeInput
 	if obj == nil {
@@ -15085,6 +17477,90 @@ func UnmarshalDeletePasskeyInput(ctx context.Context, raw any) (model.DeletePass
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDeleteServiceAccountInput(ctx context.Context, obj any) (model.DeleteServiceAccountInput, error) {
+	var it model.DeleteServiceAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"serviceAccountId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "serviceAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serviceAccountId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServiceAccountID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeleteServiceAccountInput unmarshals raw into the DeleteServiceAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeleteServiceAccountInput(ctx context.Context, raw any) (model.DeleteServiceAccountInput, error) {
+	var out model.DeleteServiceAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteServiceAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDeleteServiceKeyInput(ctx context.Context, obj any) (model.DeleteServiceKeyInput, error) {
+	var it model.DeleteServiceKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"keyId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "keyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("keyId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KeyID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeleteServiceKeyInput unmarshals raw into the DeleteServiceKeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeleteServiceKeyInput(ctx context.Context, raw any) (model.DeleteServiceKeyInput, error) {
+	var out model.DeleteServiceKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteServiceKeyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputDeleteSessionInput(ctx context.Context, obj any) (model.DeleteSessionInput, error) {
 	var it model.DeleteSessionInput
 	if obj == nil {
@@ -15638,6 +18114,55 @@ func UnmarshalRenamePasskeyInput(ctx context.Context, raw any) (model.RenamePass
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRenameServiceAccountInput(ctx context.Context, obj any) (model.RenameServiceAccountInput, error) {
+	var it model.RenameServiceAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"serviceAccountId", "name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "serviceAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serviceAccountId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServiceAccountID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRenameServiceAccountInput unmarshals raw into the RenameServiceAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRenameServiceAccountInput(ctx context.Context, raw any) (model.RenameServiceAccountInput, error) {
+	var out model.RenameServiceAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RenameServiceAccountInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRenameUserInput(ctx context.Context, obj any) (model.RenameUserInput, error) {
 	var it model.RenameUserInput
 	if obj == nil {
@@ -15684,6 +18209,55 @@ func (ec *executionContext) unmarshalInputRenameUserInput(ctx context.Context, o
 func UnmarshalRenameUserInput(ctx context.Context, raw any) (model.RenameUserInput, error) {
 	var out model.RenameUserInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RenameUserInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRerollServiceKeyInput(ctx context.Context, obj any) (model.RerollServiceKeyInput, error) {
+	var it model.RerollServiceKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"keyId", "graceSeconds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "keyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("keyId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KeyID = data
+		case "graceSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("graceSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GraceSeconds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRerollServiceKeyInput unmarshals raw into the RerollServiceKeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRerollServiceKeyInput(ctx context.Context, raw any) (model.RerollServiceKeyInput, error) {
+	var out model.RerollServiceKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RerollServiceKeyInput", raw, &out)
 	return out, err
 }
 
@@ -15792,6 +18366,104 @@ func UnmarshalResetPasswordInput(ctx context.Context, raw any) (model.ResetPassw
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputServiceKeyQuotaInput(ctx context.Context, obj any) (model.ServiceKeyQuotaInput, error) {
+	var it model.ServiceKeyQuotaInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"limit", "periodSeconds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "limit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("limit"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Limit = data
+		case "periodSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("periodSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PeriodSeconds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalServiceKeyQuotaInput unmarshals raw into the ServiceKeyQuotaInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalServiceKeyQuotaInput(ctx context.Context, raw any) (model.ServiceKeyQuotaInput, error) {
+	var out model.ServiceKeyQuotaInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ServiceKeyQuotaInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputServiceKeyRateLimitInput(ctx context.Context, obj any) (model.ServiceKeyRateLimitInput, error) {
+	var it model.ServiceKeyRateLimitInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"requests", "periodSeconds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "requests":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requests"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Requests = data
+		case "periodSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("periodSeconds"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PeriodSeconds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalServiceKeyRateLimitInput unmarshals raw into the ServiceKeyRateLimitInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalServiceKeyRateLimitInput(ctx context.Context, raw any) (model.ServiceKeyRateLimitInput, error) {
+	var out model.ServiceKeyRateLimitInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ServiceKeyRateLimitInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetAccountSignUpPolicyInput(ctx context.Context, obj any) (model.SetAccountSignUpPolicyInput, error) {
 	var it model.SetAccountSignUpPolicyInput
 	if obj == nil {
@@ -15838,6 +18510,55 @@ func (ec *executionContext) unmarshalInputSetAccountSignUpPolicyInput(ctx contex
 func UnmarshalSetAccountSignUpPolicyInput(ctx context.Context, raw any) (model.SetAccountSignUpPolicyInput, error) {
 	var out model.SetAccountSignUpPolicyInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetAccountSignUpPolicyInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSetServiceAccountDisabledInput(ctx context.Context, obj any) (model.SetServiceAccountDisabledInput, error) {
+	var it model.SetServiceAccountDisabledInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"serviceAccountId", "disabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "serviceAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serviceAccountId"))
+			data, err := ec.unmarshalNObjectID2githubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServiceAccountID = data
+		case "disabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disabled"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Disabled = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetServiceAccountDisabledInput unmarshals raw into the SetServiceAccountDisabledInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetServiceAccountDisabledInput(ctx context.Context, raw any) (model.SetServiceAccountDisabledInput, error) {
+	var out model.SetServiceAccountDisabledInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetServiceAccountDisabledInput", raw, &out)
 	return out, err
 }
 
@@ -16469,6 +19190,72 @@ func (ec *executionContext) _DeleteAccountPayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var deleteServiceAccountPayloadImplementors = []string{"DeleteServiceAccountPayload"}
+
+func (ec *executionContext) _DeleteServiceAccountPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteServiceAccountPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteServiceAccountPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteServiceAccountPayload")
+		case "serviceAccountId":
+			out.Values[i] = ec._DeleteServiceAccountPayload_serviceAccountId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deleteServiceKeyPayloadImplementors = []string{"DeleteServiceKeyPayload"}
+
+func (ec *executionContext) _DeleteServiceKeyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteServiceKeyPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteServiceKeyPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteServiceKeyPayload")
+		case "keyId":
+			out.Values[i] = ec._DeleteServiceKeyPayload_keyId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deleteUserKeyPayloadImplementors = []string{"DeleteUserKeyPayload"}
 
 func (ec *executionContext) _DeleteUserKeyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteUserKeyPayload) graphql.Marshaler {
@@ -17079,6 +19866,55 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createServiceAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createServiceAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "renameServiceAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_renameServiceAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setServiceAccountDisabled":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setServiceAccountDisabled(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteServiceAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteServiceAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createServiceKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createServiceKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rerollServiceKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rerollServiceKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteServiceKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteServiceKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17298,6 +20134,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_signInProviders(ctx, field)
+				})
+		case "serviceAccounts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_serviceAccounts(ctx, field)
 				})
 		case "_entities":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -17519,6 +20361,312 @@ func (ec *executionContext) _SecurityEventEdge(ctx context.Context, sel ast.Sele
 			}
 		case "node":
 			out.Values[i] = ec._SecurityEventEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var serviceAccountImplementors = []string{"ServiceAccount"}
+
+func (ec *executionContext) _ServiceAccount(ctx context.Context, sel ast.SelectionSet, obj *auth.ServiceAccount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, serviceAccountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ServiceAccount")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceAccount_id(ctx, field, obj)
+				})
+		case "rawID":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceAccount_rawID(ctx, field, obj)
+				})
+		case "accountId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceAccount_accountId(ctx, field, obj)
+				})
+		case "name":
+			out.Values[i] = ec._ServiceAccount_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scopes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceAccount_scopes(ctx, field, obj)
+				})
+		case "disabled":
+			out.Values[i] = ec._ServiceAccount_disabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ServiceAccount_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "keys":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceAccount_keys(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var serviceKeyImplementors = []string{"ServiceKey"}
+
+func (ec *executionContext) _ServiceKey(ctx context.Context, sel ast.SelectionSet, obj *model.ServiceKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, serviceKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ServiceKey")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_id(ctx, field, obj)
+				})
+		case "rawID":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_rawID(ctx, field, obj)
+				})
+		case "serviceAccountId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_serviceAccountId(ctx, field, obj)
+				})
+		case "name":
+			out.Values[i] = ec._ServiceKey_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "secret":
+			out.Values[i] = ec._ServiceKey_secret(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "secretHint":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_secretHint(ctx, field, obj)
+				})
+		case "scopes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_scopes(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._ServiceKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ServiceKey_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "previousSecretExpiresAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_previousSecretExpiresAt(ctx, field, obj)
+				})
+		case "rateLimit":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_rateLimit(ctx, field, obj)
+				})
+		case "quota":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_quota(ctx, field, obj)
+				})
+		case "lastUsedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_lastUsedAt(ctx, field, obj)
+				})
+		case "quotaRemaining":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_quotaRemaining(ctx, field, obj)
+				})
+		case "usage":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ServiceKey_usage(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var serviceKeyQuotaImplementors = []string{"ServiceKeyQuota"}
+
+func (ec *executionContext) _ServiceKeyQuota(ctx context.Context, sel ast.SelectionSet, obj *model.ServiceKeyQuota) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, serviceKeyQuotaImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ServiceKeyQuota")
+		case "limit":
+			out.Values[i] = ec._ServiceKeyQuota_limit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "periodSeconds":
+			out.Values[i] = ec._ServiceKeyQuota_periodSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var serviceKeyRateLimitImplementors = []string{"ServiceKeyRateLimit"}
+
+func (ec *executionContext) _ServiceKeyRateLimit(ctx context.Context, sel ast.SelectionSet, obj *model.ServiceKeyRateLimit) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, serviceKeyRateLimitImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ServiceKeyRateLimit")
+		case "requests":
+			out.Values[i] = ec._ServiceKeyRateLimit_requests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "periodSeconds":
+			out.Values[i] = ec._ServiceKeyRateLimit_periodSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var serviceKeyUsageHourImplementors = []string{"ServiceKeyUsageHour"}
+
+func (ec *executionContext) _ServiceKeyUsageHour(ctx context.Context, sel ast.SelectionSet, obj *model.ServiceKeyUsageHour) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, serviceKeyUsageHourImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ServiceKeyUsageHour")
+		case "start":
+			out.Values[i] = ec._ServiceKeyUsageHour_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "allowed":
+			out.Values[i] = ec._ServiceKeyUsageHour_allowed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refused":
+			out.Values[i] = ec._ServiceKeyUsageHour_refused(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18907,6 +22055,16 @@ func (ec *executionContext) unmarshalNCreateInvitationInput2githubᚗcomᚋauthg
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateServiceAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateServiceAccountInput(ctx context.Context, v any) (model.CreateServiceAccountInput, error) {
+	res, err := ec.unmarshalInputCreateServiceAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateServiceKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateServiceKeyInput(ctx context.Context, v any) (model.CreateServiceKeyInput, error) {
+	res, err := ec.unmarshalInputCreateServiceKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateSessionUsingAuthorizationCodeInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐCreateSessionUsingAuthorizationCodeInput(ctx context.Context, v any) (model.CreateSessionUsingAuthorizationCodeInput, error) {
 	res, err := ec.unmarshalInputCreateSessionUsingAuthorizationCodeInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18977,6 +22135,32 @@ func (ec *executionContext) marshalNDeleteAccountPayload2ᚖgithubᚗcomᚋauthg
 func (ec *executionContext) unmarshalNDeletePasskeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeletePasskeyInput(ctx context.Context, v any) (model.DeletePasskeyInput, error) {
 	res, err := ec.unmarshalInputDeletePasskeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDeleteServiceAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteServiceAccountInput(ctx context.Context, v any) (model.DeleteServiceAccountInput, error) {
+	res, err := ec.unmarshalInputDeleteServiceAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeleteServiceAccountPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteServiceAccountPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteServiceAccountPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeleteServiceAccountPayload!")
+		return graphql.Null
+	}
+	return ec._DeleteServiceAccountPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDeleteServiceKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteServiceKeyInput(ctx context.Context, v any) (model.DeleteServiceKeyInput, error) {
+	res, err := ec.unmarshalInputDeleteServiceKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeleteServiceKeyPayload2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteServiceKeyPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteServiceKeyPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeleteServiceKeyPayload!")
+		return graphql.Null
+	}
+	return ec._DeleteServiceKeyPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNDeleteSessionsInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐDeleteSessionsInput(ctx context.Context, v any) (model.DeleteSessionsInput, error) {
@@ -19239,8 +22423,18 @@ func (ec *executionContext) unmarshalNRenamePasskeyInput2githubᚗcomᚋauthgrap
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNRenameServiceAccountInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRenameServiceAccountInput(ctx context.Context, v any) (model.RenameServiceAccountInput, error) {
+	res, err := ec.unmarshalInputRenameServiceAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRenameUserInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRenameUserInput(ctx context.Context, v any) (model.RenameUserInput, error) {
 	res, err := ec.unmarshalInputRenameUserInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRerollServiceKeyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐRerollServiceKeyInput(ctx context.Context, v any) (model.RerollServiceKeyInput, error) {
+	res, err := ec.unmarshalInputRerollServiceKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -19338,6 +22532,78 @@ func (ec *executionContext) marshalNSecurityEventEdge2ᚖgithubᚗcomᚋauthgrap
 	return ec._SecurityEventEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNServiceAccount2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐServiceAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.ServiceAccount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNServiceAccount2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐServiceAccount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNServiceAccount2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐServiceAccount(ctx context.Context, sel ast.SelectionSet, v *auth.ServiceAccount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ServiceAccount!")
+		return graphql.Null
+	}
+	return ec._ServiceAccount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNServiceKey2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ServiceKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNServiceKey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNServiceKey2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKey(ctx context.Context, sel ast.SelectionSet, v *model.ServiceKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ServiceKey!")
+		return graphql.Null
+	}
+	return ec._ServiceKey(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNServiceKeyUsageHour2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyUsageHourᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ServiceKeyUsageHour) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNServiceKeyUsageHour2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyUsageHour(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNServiceKeyUsageHour2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyUsageHour(ctx context.Context, sel ast.SelectionSet, v *model.ServiceKeyUsageHour) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ServiceKeyUsageHour!")
+		return graphql.Null
+	}
+	return ec._ServiceKeyUsageHour(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNSession2ᚕᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSessionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Session) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -19428,6 +22694,11 @@ var (
 
 func (ec *executionContext) unmarshalNSetAccountSignUpPolicyInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSetAccountSignUpPolicyInput(ctx context.Context, v any) (model.SetAccountSignUpPolicyInput, error) {
 	res, err := ec.unmarshalInputSetAccountSignUpPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSetServiceAccountDisabledInput2githubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐSetServiceAccountDisabledInput(ctx context.Context, v any) (model.SetServiceAccountDisabledInput, error) {
+	res, err := ec.unmarshalInputSetServiceAccountDisabledInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -20284,6 +23555,36 @@ var (
 		auth.RoleMember:       "MEMBER",
 	}
 )
+
+func (ec *executionContext) marshalOServiceKeyQuota2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyQuota(ctx context.Context, sel ast.SelectionSet, v *model.ServiceKeyQuota) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ServiceKeyQuota(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOServiceKeyQuotaInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyQuotaInput(ctx context.Context, v any) (*model.ServiceKeyQuotaInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputServiceKeyQuotaInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOServiceKeyRateLimit2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyRateLimit(ctx context.Context, sel ast.SelectionSet, v *model.ServiceKeyRateLimit) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ServiceKeyRateLimit(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOServiceKeyRateLimitInput2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋgraphᚋmodelᚐServiceKeyRateLimitInput(ctx context.Context, v any) (*model.ServiceKeyRateLimitInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputServiceKeyRateLimitInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
 
 func (ec *executionContext) unmarshalOSignUpPolicy2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋauthᚐSignUpPolicy(ctx context.Context, v any) (*auth.SignUpPolicy, error) {
 	if v == nil {

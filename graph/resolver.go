@@ -30,6 +30,10 @@ func Directives() DirectiveRoot {
 			if p == nil {
 				return nil, &auth.Error{Code: auth.CodeUnauthenticated, Message: auth.MsgUnauthenticated}
 			}
+			if p.User == nil {
+				// A service key's request: a machine has no role (serviceaccounts.go).
+				return nil, auth.Errorf(auth.CodeForbidden, "This operation needs the %s role; a service key has none.", role)
+			}
 			if !p.User.Role.AtLeast(role) {
 				return nil, auth.Errorf(auth.CodeForbidden, "This operation needs the %s role.", role)
 			}

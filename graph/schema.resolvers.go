@@ -499,6 +499,84 @@ func (r *mutationResolver) UnlinkIdentity(ctx context.Context, input model.Unlin
 	return r.Service.Me(ctx)
 }
 
+// CreateServiceAccount is the resolver for the createServiceAccount field.
+func (r *mutationResolver) CreateServiceAccount(ctx context.Context, input model.CreateServiceAccountInput) (*auth.ServiceAccount, error) {
+	acct, err := input.Account.As(typeAccount)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.CreateServiceAccount(ctx, acct, input.Name, toScopes(input.Scopes))
+}
+
+// RenameServiceAccount is the resolver for the renameServiceAccount field.
+func (r *mutationResolver) RenameServiceAccount(ctx context.Context, input model.RenameServiceAccountInput) (*auth.ServiceAccount, error) {
+	id, err := input.ServiceAccountID.As(typeServiceAccount)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.RenameServiceAccount(ctx, id, input.Name)
+}
+
+// SetServiceAccountDisabled is the resolver for the setServiceAccountDisabled field.
+func (r *mutationResolver) SetServiceAccountDisabled(ctx context.Context, input model.SetServiceAccountDisabledInput) (*auth.ServiceAccount, error) {
+	id, err := input.ServiceAccountID.As(typeServiceAccount)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.SetServiceAccountDisabled(ctx, id, input.Disabled)
+}
+
+// DeleteServiceAccount is the resolver for the deleteServiceAccount field.
+func (r *mutationResolver) DeleteServiceAccount(ctx context.Context, input model.DeleteServiceAccountInput) (*model.DeleteServiceAccountPayload, error) {
+	id, err := input.ServiceAccountID.As(typeServiceAccount)
+	if err != nil {
+		return nil, err
+	}
+	sa, err := r.Service.DeleteServiceAccount(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeleteServiceAccountPayload{ServiceAccountID: gid.ID{Type: typeServiceAccount, N: sa.ID}}, nil
+}
+
+// CreateServiceKey is the resolver for the createServiceKey field.
+func (r *mutationResolver) CreateServiceKey(ctx context.Context, input model.CreateServiceKeyInput) (*model.ServiceKey, error) {
+	return r.createServiceKey(ctx, input)
+}
+
+// RerollServiceKey is the resolver for the rerollServiceKey field.
+func (r *mutationResolver) RerollServiceKey(ctx context.Context, input model.RerollServiceKeyInput) (*model.ServiceKey, error) {
+	id, err := input.KeyID.As(typeServiceKey)
+	if err != nil {
+		return nil, err
+	}
+	grace := 0
+	if input.GraceSeconds != nil {
+		grace = *input.GraceSeconds
+	}
+	if grace < 0 || grace > int(auth.MaxRerollGrace/time.Second) {
+		return nil, auth.Errorf(auth.CodeInvalidInput, "graceSeconds must be from 0 to %d", int(auth.MaxRerollGrace/time.Second))
+	}
+	nk, err := r.Service.RerollServiceKey(ctx, id, time.Duration(grace)*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ServiceKey{ServiceKey: *nk.Key, Secret: &nk.Secret}, nil
+}
+
+// DeleteServiceKey is the resolver for the deleteServiceKey field.
+func (r *mutationResolver) DeleteServiceKey(ctx context.Context, input model.DeleteServiceKeyInput) (*model.DeleteServiceKeyPayload, error) {
+	id, err := input.KeyID.As(typeServiceKey)
+	if err != nil {
+		return nil, err
+	}
+	k, err := r.Service.DeleteServiceKey(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeleteServiceKeyPayload{KeyID: gid.ID{Type: typeServiceKey, N: k.ID}}, nil
+}
+
 // ID is the resolver for the id field.
 func (r *passkeyResolver) ID(ctx context.Context, obj *auth.Passkey) (*gid.ID, error) {
 	return &gid.ID{Type: typePasskey, N: obj.ID}, nil
@@ -624,6 +702,15 @@ func (r *queryResolver) SignInProviders(ctx context.Context) ([]*auth.SSOProvide
 	return out, nil
 }
 
+// ServiceAccounts is the resolver for the serviceAccounts field.
+func (r *queryResolver) ServiceAccounts(ctx context.Context, account gid.ID) ([]*auth.ServiceAccount, error) {
+	id, err := account.As(typeAccount)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.ServiceAccounts(ctx, id)
+}
+
 // Type is the resolver for the type field.
 func (r *securityEventResolver) Type(ctx context.Context, obj *audit.Event) (string, error) {
 	return string(obj.Type), nil
@@ -646,6 +733,9 @@ func (r *securityEventResolver) ActorKind(ctx context.Context, obj *audit.Event)
 
 // ActorUserID is the resolver for the actorUserID field.
 func (r *securityEventResolver) ActorUserID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	if obj.ActorKind == audit.ActorService {
+		return nil, nil // ActorID names a service account, not a user
+	}
 	return optionalID(typeUser, obj.ActorID), nil
 }
 
@@ -687,6 +777,126 @@ func (r *securityEventResolver) SessionID(ctx context.Context, obj *audit.Event)
 // Detail is the resolver for the detail field.
 func (r *securityEventResolver) Detail(ctx context.Context, obj *audit.Event) (*string, error) {
 	return optional(obj.Detail), nil
+}
+
+// ID is the resolver for the id field.
+func (r *serviceAccountResolver) ID(ctx context.Context, obj *auth.ServiceAccount) (*gid.ID, error) {
+	return &gid.ID{Type: typeServiceAccount, N: obj.ID}, nil
+}
+
+// RawID is the resolver for the rawID field.
+func (r *serviceAccountResolver) RawID(ctx context.Context, obj *auth.ServiceAccount) (string, error) {
+	return strconv.FormatInt(obj.ID, 10), nil
+}
+
+// AccountID is the resolver for the accountId field.
+func (r *serviceAccountResolver) AccountID(ctx context.Context, obj *auth.ServiceAccount) (*gid.ID, error) {
+	return &gid.ID{Type: typeAccount, N: obj.AccountID}, nil
+}
+
+// Scopes is the resolver for the scopes field.
+func (r *serviceAccountResolver) Scopes(ctx context.Context, obj *auth.ServiceAccount) ([]string, error) {
+	return scopeNames(obj.Scopes), nil
+}
+
+// Keys is the resolver for the keys field.
+func (r *serviceAccountResolver) Keys(ctx context.Context, obj *auth.ServiceAccount) ([]*model.ServiceKey, error) {
+	keys, err := r.Service.ServiceKeysOf(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.ServiceKey, len(keys))
+	for i, k := range keys {
+		out[i] = &model.ServiceKey{ServiceKey: *k}
+	}
+	return out, nil
+}
+
+// ID is the resolver for the id field.
+func (r *serviceKeyResolver) ID(ctx context.Context, obj *model.ServiceKey) (*gid.ID, error) {
+	return &gid.ID{Type: typeServiceKey, N: obj.ID}, nil
+}
+
+// RawID is the resolver for the rawID field.
+func (r *serviceKeyResolver) RawID(ctx context.Context, obj *model.ServiceKey) (string, error) {
+	return strconv.FormatInt(obj.ID, 10), nil
+}
+
+// ServiceAccountID is the resolver for the serviceAccountId field.
+func (r *serviceKeyResolver) ServiceAccountID(ctx context.Context, obj *model.ServiceKey) (*gid.ID, error) {
+	return &gid.ID{Type: typeServiceAccount, N: obj.ServiceAccountID}, nil
+}
+
+// SecretHint is the resolver for the secretHint field.
+func (r *serviceKeyResolver) SecretHint(ctx context.Context, obj *model.ServiceKey) (string, error) {
+	return obj.Hint, nil
+}
+
+// Scopes is the resolver for the scopes field.
+func (r *serviceKeyResolver) Scopes(ctx context.Context, obj *model.ServiceKey) ([]string, error) {
+	return scopeNames(obj.Scopes), nil
+}
+
+// PreviousSecretExpiresAt is the resolver for the previousSecretExpiresAt field.
+func (r *serviceKeyResolver) PreviousSecretExpiresAt(ctx context.Context, obj *model.ServiceKey) (*time.Time, error) {
+	return obj.PreviousExpiresAt, nil
+}
+
+// RateLimit is the resolver for the rateLimit field.
+func (r *serviceKeyResolver) RateLimit(ctx context.Context, obj *model.ServiceKey) (*model.ServiceKeyRateLimit, error) {
+	if obj.Rate == 0 {
+		return nil, nil
+	}
+	return &model.ServiceKeyRateLimit{Requests: obj.Rate, PeriodSeconds: int(obj.RatePeriod / time.Second)}, nil
+}
+
+// Quota is the resolver for the quota field.
+func (r *serviceKeyResolver) Quota(ctx context.Context, obj *model.ServiceKey) (*model.ServiceKeyQuota, error) {
+	if obj.Quota == 0 {
+		return nil, nil
+	}
+	q := &model.ServiceKeyQuota{Limit: int(obj.Quota)}
+	if obj.QuotaPeriod > 0 {
+		secs := int(obj.QuotaPeriod / time.Second)
+		q.PeriodSeconds = &secs
+	}
+	return q, nil
+}
+
+// LastUsedAt is the resolver for the lastUsedAt field.
+func (r *serviceKeyResolver) LastUsedAt(ctx context.Context, obj *model.ServiceKey) (*time.Time, error) {
+	u, err := r.meterOf(ctx, obj)
+	if err != nil || u == nil {
+		return nil, err
+	}
+	return u.LastUsedAt, nil
+}
+
+// QuotaRemaining is the resolver for the quotaRemaining field.
+func (r *serviceKeyResolver) QuotaRemaining(ctx context.Context, obj *model.ServiceKey) (*int, error) {
+	u, err := r.meterOf(ctx, obj)
+	if err != nil || u == nil || u.QuotaRemaining == nil {
+		return nil, err
+	}
+	n := int(*u.QuotaRemaining)
+	return &n, nil
+}
+
+// Usage is the resolver for the usage field.
+func (r *serviceKeyResolver) Usage(ctx context.Context, obj *model.ServiceKey, since *time.Time) ([]*model.ServiceKeyUsageHour, error) {
+	from := time.Time{}
+	if since != nil {
+		from = *since
+	}
+	u, err := r.Service.ServiceKeyUsage(ctx, &obj.ServiceKey, from)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.ServiceKeyUsageHour, len(u.Hours))
+	for i, h := range u.Hours {
+		out[i] = &model.ServiceKeyUsageHour{Start: h.Start, Allowed: int(h.Allowed), Refused: int(h.Refused)}
+	}
+	return out, nil
 }
 
 // ID is the resolver for the id field.
@@ -818,7 +1028,7 @@ func (r *userResolver) SecurityEvents(ctx context.Context, obj *auth.User, first
 		return nil, err
 	}
 	var page *auth.EventPage
-	if p := auth.PrincipalFrom(ctx); p != nil && p.User.ID == obj.ID {
+	if p := auth.PrincipalFrom(ctx); p != nil && p.User != nil && p.User.ID == obj.ID {
 		page, err = r.Service.SecurityEvents(ctx, f, cursor, n)
 	} else {
 		f.User = obj.ID
@@ -948,6 +1158,12 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 // SecurityEvent returns SecurityEventResolver implementation.
 func (r *Resolver) SecurityEvent() SecurityEventResolver { return &securityEventResolver{r} }
 
+// ServiceAccount returns ServiceAccountResolver implementation.
+func (r *Resolver) ServiceAccount() ServiceAccountResolver { return &serviceAccountResolver{r} }
+
+// ServiceKey returns ServiceKeyResolver implementation.
+func (r *Resolver) ServiceKey() ServiceKeyResolver { return &serviceKeyResolver{r} }
+
 // Session returns SessionResolver implementation.
 func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
 
@@ -970,6 +1186,8 @@ type (
 	passkeyResolver         struct{ *Resolver }
 	queryResolver           struct{ *Resolver }
 	securityEventResolver   struct{ *Resolver }
+	serviceAccountResolver  struct{ *Resolver }
+	serviceKeyResolver      struct{ *Resolver }
 	sessionResolver         struct{ *Resolver }
 	userResolver            struct{ *Resolver }
 	userKeyResolver         struct{ *Resolver }

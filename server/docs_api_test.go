@@ -25,7 +25,7 @@ func TestDocQueriesValidate(t *testing.T) {
 	}
 	query := regexp.MustCompile(`"query":("(?:[^"\\]|\\.)*")`)
 	total := 0
-	for _, doc := range []string{"../README.md", "../docs/api.md", "../docs/operations.md", "../docs/mail.md", "../docs/sso.md"} {
+	for _, doc := range []string{"../README.md", "../docs/api.md", "../docs/operations.md", "../docs/mail.md", "../docs/sso.md", "../docs/service-keys.md"} {
 		b, err := os.ReadFile(doc)
 		if err != nil {
 			t.Fatal(err)

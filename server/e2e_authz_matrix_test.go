@@ -18,6 +18,12 @@ package main
 //  6. Otherwise the field's own answer: OK, or what its description says for the case (such as
 //     BAD_USER_INPUT for disabling yourself).
 //
+// Service keys (x-api-key) are callers too, one per scope set of a service account of the
+// callers' account: every field that needs a caller is FORBIDDEN to them (a machine is no
+// person, has no role, mints no credential), NOT_FOUND for a null-refusing one, except the
+// fields opened to them (mxOp.serviceOpen), which answer by the key's scopes within its own
+// account; public fields answer them as anyone (mxServiceRules).
+//
 // Ending a session (deleteSession, deleteSessions) is allowed against sessions wider than the
 // caller on purpose: ending gives no power. A credential (a key secret, a session or refresh
 // token, a TOTP secret, recovery codes) appears only in the answer of the field that issues
@@ -48,6 +54,7 @@ import (
 type mxCaller struct {
 	name     string
 	anon     bool
+	service  bool   // a service key of the callers' account, holding scopes
 	role     string // MEMBER or ADMIN
 	password bool
 	scopes   []string
@@ -103,6 +110,9 @@ func mxCallers() []mxCaller {
 			out = append(out, mxCaller{name: r + "/key:" + sc, role: role, scopes: []string{sc}})
 		}
 	}
+	for _, sc := range [][]string{{"read"}, {"admin"}, {"read", "admin"}} {
+		out = append(out, mxCaller{name: "service/key:" + strings.Join(sc, "+"), service: true, role: "MEMBER", scopes: sc})
+	}
 	return out
 }
 
@@ -133,6 +143,7 @@ type mxWorld struct {
 	oID, oExtraID                            string
 	oFull                                    userKey
 	caller                                   string // the caller's token ("" for anonymous)
+	apiKey                                   string // a service key caller's secret
 	admin                                    string // the bootstrap admin's token
 	role                                     string
 	n                                        int64 // unique per case
@@ -169,6 +180,10 @@ type mxOp struct {
 	nullRefusal bool
 	// elem: the field answers a list of one item for the op's one input; the op reads the item.
 	elem bool
+	// serviceOpen: a service key may call the field (own account only; the other object is
+	// NOT_FOUND) if it holds serviceScope.
+	serviceOpen  bool
+	serviceScope string
 	// issues: dotted paths (from data) of credentials the answer carries when OK.
 	issues []string
 	// never: dotted paths of credential fields that must be null in every answer.
@@ -242,6 +257,23 @@ func mxEntries() []mxEntry {
 		return mxEntry{field: "Mutation." + field, ops: []mxOp{{field: field, query: q, passed: map[mxObject]string{own: "TOKEN_INVALID"},
 			vars: func(*mxWorld, mxObject) map[string]any { return map[string]any{"t": badToken} }}}}
 	}
+
+	// Service accounts of the matrix: own is one of the callers' account (1) holding read and
+	// admin; other one of another account holding admin only, so that only ADMINs reach it
+	// and every ADMIN caller that does covers it.
+	serviceAccount := func(w *mxWorld, obj mxObject) string {
+		if obj == other {
+			acct := ok(w.t, "createAccount", w.srv.post(w.t, w.admin, `mutation($s: String!) { createAccount(input: {slug: $s, name: "Other"}) { id } }`,
+				map[string]any{"s": fmt.Sprintf("svc-%d", w.n)})).str(w.t, "createAccount.id")
+			return createSA(w.t, w.srv, w.admin, acct, "other", []string{"admin"})
+		}
+		return createSA(w.t, w.srv, w.admin, "1", "own", nil)
+	}
+	saVars := func(w *mxWorld, obj mxObject) map[string]any { return map[string]any{"id": serviceAccount(w, obj)} }
+	skVars := func(w *mxWorld, obj mxObject) map[string]any {
+		return map[string]any{"id": createSK(w.t, w.srv, w.admin, serviceAccount(w, obj), nil).id}
+	}
+	saGrants := func(string) []string { return []string{"read", "admin"} }
 
 	return []mxEntry{
 		{field: "Query.version", ops: []mxOp{{query: `{ version }`, field: "version", vars: noVars}}},
@@ -467,6 +499,27 @@ func mxEntries() []mxEntry {
 			query: `mutation { setAccountSignUpPolicy(input: {accountId: "1", policy: CLOSED}) { id signUpPolicy } }`,
 			vars:  noVars}}},
 
+		// Service accounts and keys. Reading is open to service keys holding read (their own
+		// account's); managing is not (no minting).
+		{field: "Query.serviceAccounts", ops: []mxOp{{query: `{ serviceAccounts(account: "1") { id name } }`, field: "serviceAccounts",
+			vars: noVars, extraScope: "admin", needsRole: "ACCOUNT_ADMIN", serviceOpen: true, serviceScope: "read"}}},
+		{field: "Mutation.createServiceAccount", ops: []mxOp{{field: "createServiceAccount", grants: saGrants,
+			query: `mutation($n: String!) { createServiceAccount(input: {account: "1", name: $n}) { id } }`,
+			vars:  func(w *mxWorld, _ mxObject) map[string]any { return map[string]any{"n": fmt.Sprintf("sa%d", w.n)} }}}},
+		{field: "Mutation.renameServiceAccount", ops: []mxOp{{field: "renameServiceAccount", targeted: true, reach: adminSees, grants: saGrants,
+			query: `mutation($id: ObjectID!) { renameServiceAccount(input: {serviceAccountId: $id, name: "renamed"}) { id } }`, vars: saVars}}},
+		{field: "Mutation.setServiceAccountDisabled", ops: []mxOp{{field: "setServiceAccountDisabled", targeted: true, reach: adminSees, grants: saGrants,
+			query: `mutation($id: ObjectID!) { setServiceAccountDisabled(input: {serviceAccountId: $id, disabled: true}) { id } }`, vars: saVars}}},
+		{field: "Mutation.deleteServiceAccount", ops: []mxOp{{field: "deleteServiceAccount", targeted: true, reach: adminSees, grants: saGrants,
+			query: qDeleteSA, vars: saVars}}},
+		{field: "Mutation.createServiceKey", ops: []mxOp{{field: "createServiceKey", targeted: true, reach: adminSees, grants: saGrants,
+			query: `mutation($id: ObjectID!) { createServiceKey(input: {serviceAccountId: $id, name: "k"}) { id secret } }`, vars: saVars,
+			issues: []string{"createServiceKey.secret"}}}},
+		{field: "Mutation.rerollServiceKey", ops: []mxOp{{field: "rerollServiceKey", targeted: true, reach: adminSees, grants: saGrants,
+			query: qRerollSK, vars: skVars, issues: []string{"rerollServiceKey.secret"}}}},
+		{field: "Mutation.deleteServiceKey", ops: []mxOp{{field: "deleteServiceKey", targeted: true, reach: adminSees, grants: saGrants,
+			query: qDeleteSK, vars: skVars}}},
+
 		// Credentials carried by types. Each appears only in the answer of the fields that
 		// issue it; wherever its type is listed, it is null.
 		{field: "UserKey.secret", via: "Query.user",
@@ -489,6 +542,13 @@ func mxEntries() []mxEntry {
 		{field: "Webhook.secret", via: "Query.webhooks", issuedBy: []string{"Mutation.createWebhook"}, readBy: []string{"Query.webhooks"},
 			ops: []mxOp{{query: `{ webhooks { id secret } }`, field: "webhooks", vars: noVars}}},
 		{field: "TotpEnrollment.uri", issuedBy: []string{"Mutation.enableTotp"}},
+		// A service key's secret: only the mutations that make or reroll it answer it.
+		{field: "ServiceKey.secret", via: "Query.serviceAccounts",
+			issuedBy: []string{"Mutation.createServiceKey", "Mutation.rerollServiceKey"},
+			readBy:   []string{"ServiceAccount.keys"},
+			ops: []mxOp{{query: `{ serviceAccounts(account: "1") { keys { id secret } } }`, field: "serviceAccounts",
+				extraScope: "admin", needsRole: "ACCOUNT_ADMIN", serviceOpen: true, serviceScope: "read", never: []string{"serviceAccounts.keys.secret"},
+				vars: func(w *mxWorld, obj mxObject) map[string]any { skVars(w, own); return nil }}}},
 		{field: "ConfirmTotpPayload.recoveryCodes", issuedBy: []string{"Mutation.confirmTotp"}},
 	}
 }
@@ -593,6 +653,9 @@ func mxIncomplete(schema *ast.Schema, entries []mxEntry) []string {
 // mxExpect computes a case's answer from the field's directives and the entry (rules 1-6).
 func mxExpect(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string {
 	want := mxRules(f, op, c, obj)
+	if c.service {
+		want = mxServiceRules(f, op, c, obj)
+	}
 	if op.nullRefusal && (want == "UNAUTHENTICATED" || want == "FORBIDDEN") {
 		return "NOT_FOUND"
 	}
@@ -626,6 +689,25 @@ func mxRules(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string {
 	}
 	if op.grants != nil && obj == own && !c.covers(op.grants(c.role)) {
 		return "FORBIDDEN"
+	}
+	if p, ok := op.passed[obj]; ok {
+		return p
+	}
+	return "OK"
+}
+
+// mxServiceRules is the answer to a service key: a public field's own answer; a guarded one
+// FORBIDDEN unless the op is open to service keys.
+func mxServiceRules(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string {
+	guarded := f.Directives.ForName("auth") != nil || f.Directives.ForName("hasRole") != nil ||
+		f.Directives.ForName("hasScope") != nil || op.session
+	switch {
+	case !guarded:
+		return mxRules(f, op, c, obj)
+	case !op.serviceOpen || !slices.Contains(c.scopes, op.serviceScope):
+		return "FORBIDDEN"
+	case obj == other:
+		return "NOT_FOUND"
 	}
 	if p, ok := op.passed[obj]; ok {
 		return p
@@ -705,6 +787,10 @@ func newMxWorld(t *testing.T, srv *testServer, admin string, c mxCaller) *mxWorl
 
 	switch {
 	case c.anon:
+	case c.service:
+		sa := ok(t, "createServiceAccount", srv.post(t, admin, qCreateSA, map[string]any{"a": "1", "n": fmt.Sprintf("mx%d", n)})).
+			str(t, "createServiceAccount.id")
+		w.apiKey = createSK(t, srv, admin, sa, map[string]any{"s": c.scopes}).secret
 	case c.password:
 		w.caller = w.uPw
 	default:
@@ -774,7 +860,12 @@ func runAuthorizationMatrix(t *testing.T, srv *testServer) {
 					w := newMxWorld(t, srv, admin, c)
 					what := fmt.Sprintf("%s %s as %s on %s objects", e.field, op.label, c.name, obj)
 					want := mxExpect(def, op, c, obj)
-					r := srv.post(t, w.caller, op.query, op.vars(w, obj))
+					var r *gqlResponse
+					if c.service {
+						r = srv.apiPost(t, w.apiKey, op.query, op.vars(w, obj))
+					} else {
+						r = srv.post(t, w.caller, op.query, op.vars(w, obj))
+					}
 					got := mxObserved(r, op)
 					if got != want {
 						t.Errorf("%s: want %s, got %s: %.300s", what, want, got, r.Raw)
@@ -785,7 +876,7 @@ func runAuthorizationMatrix(t *testing.T, srv *testServer) {
 						if mxAnswer(r, op) != nil {
 							t.Errorf("%s: refused with data: %.300s", what, r.Raw)
 						}
-						for _, prefix := range []string{"agk_", "ags_", "agr_", "otpauth:"} {
+						for _, prefix := range []string{"agk_", "ags_", "agr_", "agm_", "otpauth:"} {
 							if strings.Contains(r.Raw, prefix) {
 								t.Errorf("%s: a refusal carries a credential (%s…)", what, prefix)
 							}

@@ -132,6 +132,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// taken over by one of them after its visibility timeout.
 		defer func() { stopDeliveries(); <-done }()
 	}
+	meter, closeMeter := newKeyMeter(rdb, cfg.RedisPrefix+"km:")
+	// Closed after the listeners drained (defers run last first): their last requests' usage
+	// is written.
+	defer closeMeter()
+	acfg.ServiceKeyMeter = keyUsage{meter}
 	svc := auth.NewService(store, pool, clock.Real{}, acfg)
 	if trail != nil {
 		trail.SetComplete(svc.CompleteAuditEvents)
@@ -171,6 +176,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer flush()
+	deps.KeyMeter = meter
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -3,6 +3,8 @@
 package model
 
 import (
+	"sync"
+
 	"time"
 
 	"github.com/authgraph/authgraph/internal/auth"
@@ -12,6 +14,23 @@ import (
 type UserKey struct {
 	auth.UserKey
 	Secret *string
+}
+
+// ServiceKey is a domain service key plus its secret, which only the answer that made or
+// rerolled it carries.
+type ServiceKey struct {
+	auth.ServiceKey
+	Secret *string
+	// Meter memoises the key's lastUsedAt and quotaRemaining for one answer: both come from
+	// one read of the meter.
+	Meter MeterMemo
+}
+
+// MeterMemo is one read of a key's meter, made at most once.
+type MeterMemo struct {
+	Once  sync.Once
+	Usage *auth.ServiceKeyUsage
+	Err   error
 }
 
 // Session is a domain session plus its token, which only the answer that made (or ended) it

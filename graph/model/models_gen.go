@@ -119,6 +119,32 @@ type CreateInvitationInput struct {
 	Role *auth.Role `json:"role,omitempty"`
 }
 
+// Input of `createServiceAccount`.
+type CreateServiceAccountInput struct {
+	// The account.
+	Account gid.ID `json:"account"`
+	// Its name (1 to 100 characters).
+	Name string `json:"name"`
+	// Its scopes: `read`, `admin` (default: both).
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// Input of `createServiceKey`.
+type CreateServiceKeyInput struct {
+	// The service account.
+	ServiceAccountID gid.ID `json:"serviceAccountId"`
+	// The key's name.
+	Name string `json:"name"`
+	// Its scopes, within the service account's; default: the service account's.
+	Scopes []string `json:"scopes,omitempty"`
+	// When it stops working; null: never.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// Its rate limit; null: none.
+	RateLimit *ServiceKeyRateLimitInput `json:"rateLimit,omitempty"`
+	// Its quota; null: none.
+	Quota *ServiceKeyQuotaInput `json:"quota,omitempty"`
+}
+
 // An authorization code obtained by an app that ran the flow itself.
 type CreateSessionUsingAuthorizationCodeInput struct {
 	// The configured provider's name.
@@ -289,6 +315,30 @@ type DeletePasskeyInput struct {
 	PasskeyID gid.ID `json:"passkeyId"`
 }
 
+// Input of `deleteServiceAccount`.
+type DeleteServiceAccountInput struct {
+	// The service account.
+	ServiceAccountID gid.ID `json:"serviceAccountId"`
+}
+
+// Answer of `deleteServiceAccount`.
+type DeleteServiceAccountPayload struct {
+	// The deleted service account's id.
+	ServiceAccountID gid.ID `json:"serviceAccountId"`
+}
+
+// Input of `deleteServiceKey`.
+type DeleteServiceKeyInput struct {
+	// The key.
+	KeyID gid.ID `json:"keyId"`
+}
+
+// Answer of `deleteServiceKey`.
+type DeleteServiceKeyPayload struct {
+	// The deleted key's id.
+	KeyID gid.ID `json:"keyId"`
+}
+
 // Which session to end.
 type DeleteSessionInput struct {
 	// The session's id; null or absent: the session that sends the request (log out).
@@ -440,12 +490,28 @@ type RenamePasskeyInput struct {
 	Name string `json:"name"`
 }
 
+// Input of `renameServiceAccount`.
+type RenameServiceAccountInput struct {
+	// The service account.
+	ServiceAccountID gid.ID `json:"serviceAccountId"`
+	// Its new name.
+	Name string `json:"name"`
+}
+
 // A user and their new username.
 type RenameUserInput struct {
 	// The user.
 	UserID gid.ID `json:"userId"`
 	// The new name to sign in with: 1 to 64 characters, no surrounding spaces; unique in the user's account.
 	Username string `json:"username"`
+}
+
+// Input of `rerollServiceKey`.
+type RerollServiceKeyInput struct {
+	// The key.
+	KeyID gid.ID `json:"keyId"`
+	// How long the old secret keeps working, in seconds (0 to 604800; default 0).
+	GraceSeconds *int `json:"graceSeconds,omitempty"`
 }
 
 // Which key to give a new secret.
@@ -486,6 +552,48 @@ type SecurityEventEdge struct {
 	Node *audit.Event `json:"node"`
 }
 
+// A service key's quota: `limit` requests in all, or per `periodSeconds` (refilled at its start).
+type ServiceKeyQuota struct {
+	// How many requests.
+	Limit int `json:"limit"`
+	// The refill period; null: never refilled.
+	PeriodSeconds *int `json:"periodSeconds,omitempty"`
+}
+
+// A quota to set: `limit` requests in all, or per `periodSeconds`.
+type ServiceKeyQuotaInput struct {
+	// How many requests (at least 1).
+	Limit int `json:"limit"`
+	// Refill period in seconds (1 to 31622400); null: never refilled.
+	PeriodSeconds *int `json:"periodSeconds,omitempty"`
+}
+
+// A service key's rate limit: `requests` per `periodSeconds` (GCRA, with a burst of `requests`).
+type ServiceKeyRateLimit struct {
+	// How many requests.
+	Requests int `json:"requests"`
+	// Per how many seconds.
+	PeriodSeconds int `json:"periodSeconds"`
+}
+
+// A rate limit to set: `requests` per `periodSeconds`.
+type ServiceKeyRateLimitInput struct {
+	// How many requests (at least 1).
+	Requests int `json:"requests"`
+	// Per how many seconds (1 to 31622400).
+	PeriodSeconds int `json:"periodSeconds"`
+}
+
+// One hour of a service key's requests.
+type ServiceKeyUsageHour struct {
+	// The hour's start (UTC).
+	Start time.Time `json:"start"`
+	// Requests let through.
+	Allowed int `json:"allowed"`
+	// Requests refused by the rate limit or the quota.
+	Refused int `json:"refused"`
+}
+
 // A page of sessions.
 type SessionConnection struct {
 	// The sessions on this page.
@@ -512,6 +620,14 @@ type SetAccountSignUpPolicyInput struct {
 	AccountID gid.ID `json:"accountId"`
 	// The policy; null follows the deployment's (`AUTHGRAPH_SIGNUP`).
 	Policy *auth.SignUpPolicy `json:"policy,omitempty"`
+}
+
+// Input of `setServiceAccountDisabled`.
+type SetServiceAccountDisabledInput struct {
+	// The service account.
+	ServiceAccountID gid.ID `json:"serviceAccountId"`
+	// True to disable it, false to enable it.
+	Disabled bool `json:"disabled"`
 }
 
 // A user and their new email address.
@@ -617,6 +733,8 @@ const (
 	AuditActorKindAdmin AuditActorKind = "ADMIN"
 	// The server itself (the bootstrap admin).
 	AuditActorKindSystem AuditActorKind = "SYSTEM"
+	// A service account through one of its keys (`x-api-key`).
+	AuditActorKindService AuditActorKind = "SERVICE"
 )
 
 var AllAuditActorKind = []AuditActorKind{
@@ -625,11 +743,12 @@ var AllAuditActorKind = []AuditActorKind{
 	AuditActorKindKey,
 	AuditActorKindAdmin,
 	AuditActorKindSystem,
+	AuditActorKindService,
 }
 
 func (e AuditActorKind) IsValid() bool {
 	switch e {
-	case AuditActorKindAnonymous, AuditActorKindUser, AuditActorKindKey, AuditActorKindAdmin, AuditActorKindSystem:
+	case AuditActorKindAnonymous, AuditActorKindUser, AuditActorKindKey, AuditActorKindAdmin, AuditActorKindSystem, AuditActorKindService:
 		return true
 	}
 	return false

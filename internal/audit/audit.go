@@ -62,6 +62,16 @@ const (
 	PasskeyRegistered  Type = "passkey.registered"       // the user added a passkey; Detail: its id
 	PasskeyDeleted     Type = "passkey.deleted"          // the user removed a passkey; Detail: its id
 	PasskeyCloned      Type = "passkey.clone_suspected"  // a sign-in refused: the counter did not grow; Detail: its id
+
+	ServiceAccountCreated  Type = "service_account.created"  // by an admin; Detail: its id and name
+	ServiceAccountRenamed  Type = "service_account.renamed"  // by an admin
+	ServiceAccountDisabled Type = "service_account.disabled" // by an admin: all its keys stop
+	ServiceAccountEnabled  Type = "service_account.enabled"  // by an admin
+	ServiceAccountDeleted  Type = "service_account.deleted"  // by an admin, with all its keys
+	ServiceKeyCreated      Type = "service_key.created"      // by an admin; Detail: its id
+	ServiceKeyRerolled     Type = "service_key.rerolled"     // by an admin: a new secret
+	ServiceKeyDeleted      Type = "service_key.deleted"      // by an admin
+	ServiceKeyRefused      Type = "service_key.refused"      // an x-api-key of an existing key refused; Reason: expired, disabled, old secret
 )
 
 // Outcome is whether the action happened.
@@ -84,6 +94,9 @@ const (
 	ActorKey   ActorKind = "key"       // a user through a session made from one of their keys
 	ActorAdmin ActorKind = "admin"     // an admin or account admin acting on someone else
 	System     ActorKind = "system"    // the server itself (start-up, a background job)
+	// ActorService: a service account through one of its keys (x-api-key); ActorID is the
+	// service account, ActorKey the key.
+	ActorService ActorKind = "service"
 )
 
 // Event is one entry of the trail. Ids are 0 when unknown or not concerned; strings empty.

@@ -407,5 +407,9 @@ func (s *Service) DeleteAccount(ctx context.Context, id int64, withUsers bool) (
 	if err := sweep(); err != nil {
 		return nil, fmt.Errorf("delete users created in the deleted account: %w", err)
 	}
+	// Its machines go with it: their keys stop working everywhere.
+	if err := s.deleteServiceAccountsOf(ctx, id); err != nil {
+		return nil, fmt.Errorf("delete service accounts of the deleted account: %w", err)
+	}
 	return a, nil
 }

@@ -47,7 +47,12 @@ func (s *Service) record(ctx context.Context, e audit.Event) {
 	e.Time = s.clock.Now().UTC()
 	c := ClientFrom(ctx)
 	e.IP, e.UserAgent, e.ClientName = clip(c.IP, 64), clip(c.UserAgent, 512), clip(c.Name, 256)
-	if p := PrincipalFrom(ctx); p != nil && e.ActorKind == "" {
+	if p := PrincipalFrom(ctx); p != nil && p.Service != nil && e.ActorKind == "" {
+		e.ActorKind, e.ActorID, e.ActorKey = audit.ActorService, p.Service.ServiceAccountID, p.Service.KeyID
+		if e.AccountID == 0 && e.UserID == 0 {
+			e.AccountID = p.Service.AccountID
+		}
+	} else if p != nil && e.ActorKind == "" {
 		e.ActorID = p.User.ID
 		switch {
 		case e.UserID != 0 && e.UserID != p.User.ID:
@@ -109,7 +114,7 @@ func (s *Service) noteUser(ctx context.Context, t audit.Type, u *User, err error
 // noteSelf records an operation of the principal on themselves.
 func (s *Service) noteSelf(ctx context.Context, t audit.Type, err error, detail string) {
 	p := PrincipalFrom(ctx)
-	if p == nil {
+	if p == nil || p.User == nil {
 		return
 	}
 	s.noteUser(ctx, t, p.User, err, detail)

@@ -116,6 +116,8 @@ const (
 	actsOnKey
 	// readsKeys answers key metadata, never a secret or a session.
 	readsKeys
+	// serviceKeyOp: makes or acts on a service key; checked by TestServiceAccountRights.
+	serviceKeyOp
 )
 
 // keyOps lists every Service method that touches user keys or answers a new credential
@@ -149,6 +151,14 @@ var keyOps = map[string]struct {
 		_, err := svc.DeleteUserKey(ctx, id)
 		return err
 	}},
+	// Service keys: their rights (a session never makes or controls one wider than itself, a
+	// service key mints nothing) are TestServiceAccountRights's (serviceaccounts_test.go).
+	"AuthenticateServiceKey": {class: signIn},
+	"CreateServiceKey":       {class: serviceKeyOp},
+	"RerollServiceKey":       {class: serviceKeyOp},
+	"DeleteServiceKey":       {class: serviceKeyOp},
+	"ServiceKeysOf":          {class: readsKeys},
+	"ServiceKeyUsage":        {class: readsKeys},
 }
 
 // needsKeyOpEntry reports whether Service method m must be listed in keyOps: its name speaks

@@ -27,6 +27,8 @@ type touchKind byte
 const (
 	touchSession touchKind = iota + 1
 	touchKey
+	// refusedServiceKey throttles the audit events of a refused service key (serviceaccounts.go).
+	refusedServiceKey
 )
 
 type touchID struct {

@@ -74,6 +74,9 @@ func (k *UserKey) EffectiveScopes(r Role) []Scope {
 // HasScope reports whether the principal's session may do what sc allows. A principal
 // without a session has no rights (fail closed).
 func (p *Principal) HasScope(sc Scope) bool {
+	if p != nil && p.Service != nil {
+		return slices.Contains(p.Service.Scopes, sc)
+	}
 	if p == nil || p.Session == nil {
 		return false
 	}
@@ -98,9 +101,10 @@ func requireScope(ctx context.Context, sc Scope) (*Principal, error) {
 // a session may never get hold of more than it can do itself, or a narrow key could trade
 // itself for a wider one (reroll a full key and sign in with its new secret). A sign-in
 // session (Scopes nil) covers everything its user may hold; a session made from a key covers
-// only the scopes it holds. Without a session, nothing (fail closed).
+// only the scopes it holds. Without a session, nothing (fail closed): a service key, which
+// has none, can obtain no credential.
 func (p *Principal) covers(scopes []Scope) bool {
-	if p == nil || p.Session == nil {
+	if p == nil || p.Session == nil || p.Service != nil {
 		return false
 	}
 	if p.Session.Scopes == nil {
@@ -224,7 +228,7 @@ func (s *Service) EffectiveKeyScopes(ctx context.Context, k *UserKey) ([]Scope, 
 	if k.Scopes != nil {
 		return slices.Clone(k.Scopes), nil
 	}
-	if p := PrincipalFrom(ctx); p != nil && p.User.ID == k.UserID {
+	if p := PrincipalFrom(ctx); p != nil && p.User != nil && p.User.ID == k.UserID {
 		return KeyScopes(p.User.Role), nil
 	}
 	u, err := s.users.User(ctx, k.UserID)

@@ -65,6 +65,8 @@ type Config struct {
 	Webhooks WebhookStore
 	// SSO is the providers of the authorization code flow (sso.go); none: off.
 	SSO SSOConfig
+	// ServiceKeyMeter reads and forgets service keys' usage (serviceaccounts.go); nil: none.
+	ServiceKeyMeter ServiceKeyMeter
 }
 
 // DefaultSessionTTL is the lifetime of a session when none is configured: 30 days.
@@ -87,7 +89,9 @@ type Service struct {
 	emails     EmailTokenStore
 	passkeys   PasskeyStore
 	identities IdentityStore
-	health     pinger
+	// serviceKeys: service accounts and their keys (serviceaccounts.go).
+	serviceKeys ServiceKeyStore
+	health      pinger
 
 	hasher Hasher
 	clock  clock.Clock
@@ -173,7 +177,7 @@ func NewService(store Store, hasher Hasher, c clock.Clock, cfg Config) *Service 
 	}
 	return &Service{
 		users: store, accounts: store, keys: store, sessions: store, families: store,
-		factors: store, batches: store, emails: store, passkeys: store, identities: store, health: store,
+		factors: store, batches: store, emails: store, passkeys: store, identities: store, serviceKeys: store, health: store,
 		hasher: hasher, clock: c, cfg: cfg, box: box, touch: newTouchThrottle(),
 	}
 }

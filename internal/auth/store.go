@@ -39,6 +39,7 @@ type Store interface {
 	EmailTokenStore // emailtokens.go
 	PasskeyStore    // passkeys.go
 	IdentityStore   // identities.go
+	ServiceKeyStore // serviceaccounts.go
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 }

@@ -153,7 +153,7 @@ func checkBootstrapPassword(password string) error {
 // caller (a sign-in's answer, or a listing the caller may see), so it was checked then; a
 // sign-in's answer has no principal yet, which is why this does not ask for one.
 func (s *Service) SessionOwner(ctx context.Context, sess *Session) (*User, error) {
-	if p := PrincipalFrom(ctx); p != nil && p.User.ID == sess.UserID {
+	if p := PrincipalFrom(ctx); p != nil && p.User != nil && p.User.ID == sess.UserID {
 		return p.User, nil
 	}
 	u, err := s.users.User(ctx, sess.UserID)

@@ -160,6 +160,7 @@ func Command(env Env, extra ...*ucli.Command) *ucli.Command {
 				},
 			},
 			a.auditCommand(),
+			a.serviceKeysCommand(),
 		}, extra...),
 	}
 	return root

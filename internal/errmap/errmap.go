@@ -50,6 +50,9 @@ var rows = map[auth.Code]Row{
 	// A genuine identity from a provider that no user here is linked to: the user signs in
 	// another way and links it, never a retry.
 	auth.CodeIdentityNotLinked: {"IDENTITY_NOT_LINKED", http.StatusForbidden, false, metrics.OutcomeBadCredentials},
+	// A service key whose quota is spent: refused until the quota refills (Retry-After, if
+	// it does) or an admin raises it; retrying sooner is useless, so not a whole-request 429.
+	auth.CodeQuotaExceeded: {"QUOTA_EXCEEDED", http.StatusForbidden, false, metrics.OutcomeError},
 }
 
 // byGraphQL is rows by their GraphQL code, for answers whose errors have become GraphQL.

@@ -23,6 +23,10 @@ type AnonymousWrite struct {
 // bounded by the number of addresses and accounts. Caches that every request fills alike
 // and that are bounded by size alone, not per client, are not listed: the parsed query cache
 // (entries and the size of each, smallDocs) and the session cache (authenticated requests).
+// A request with a service key (x-api-key) writes nothing when the key is unknown or
+// malformed; one refused although it exists (expired, disabled, an old secret) is recorded in
+// its account's audit trail at most once per key and minute per replica, which the keys that
+// exist bound, not the client.
 //
 // TestAnonymousWritesAreListed fails when the schema gains a public field without an entry
 // here, or an entry names a rule that does not exist; TestAnonymousFloodsStayBounded floods

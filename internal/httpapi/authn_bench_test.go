@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/authgraph/authgraph/internal/auth"
 	"github.com/authgraph/authgraph/internal/clock"
 	"github.com/authgraph/authgraph/internal/hashpool"
+	"github.com/authgraph/authgraph/internal/keymeter"
 	"github.com/authgraph/authgraph/internal/memstore"
 	"github.com/authgraph/authgraph/internal/redisstore"
 	"github.com/authgraph/authgraph/internal/redistest"
@@ -69,7 +71,7 @@ func benchService(b *testing.B, store auth.Store) (*auth.Service, *hashpool.Pool
 func BenchmarkAuthenticateMiddleware(b *testing.B) {
 	run := func(b *testing.B, store auth.Store) {
 		svc, _, tok := benchService(b, store)
-		h := authenticate(transportOptions{}, svc)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := authenticate(transportOptions{}, svc, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if auth.PrincipalFrom(r.Context()) == nil {
 				b.Fatal("no principal")
 			}
@@ -109,11 +111,15 @@ func BenchmarkHandler(b *testing.B) {
 	svc, pool, tok := benchService(b, nil)
 	d := testDeps(testConfig(), svc, pool) // as in production: metrics on
 	d.Logger = zerolog.New(io.Discard)
+	d.KeyMeter = keymeter.NewMemory(clock.Real{}, 1000)
 	h := New(d)
-	for _, bm := range []struct{ name, token, query string }{
-		{"version", "", `{"query":"{version}"}`},
-		{"version-auth", tok, `{"query":"{version}"}`},
-		{"me-auth", tok, `{"query":"{ me { id } }"}`},
+	key, limitedKey := benchServiceKeys(b, svc)
+	for _, bm := range []struct{ name, token, apiKey, query string }{
+		{"version", "", "", `{"query":"{version}"}`},
+		{"version-auth", tok, "", `{"query":"{version}"}`},
+		{"me-auth", tok, "", `{"query":"{ me { id } }"}`},
+		{"version-apikey", "", key, `{"query":"{version}"}`},
+		{"version-apikey-limited", "", limitedKey, `{"query":"{version}"}`},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -123,6 +129,9 @@ func BenchmarkHandler(b *testing.B) {
 				if bm.token != "" {
 					r.Header.Set("x-auth-token", bm.token)
 				}
+				if bm.apiKey != "" {
+					r.Header.Set("x-api-key", bm.apiKey)
+				}
 				w := httptest.NewRecorder()
 				h.ServeHTTP(w, r)
 				if w.Code != http.StatusOK {
@@ -131,4 +140,35 @@ func BenchmarkHandler(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchServiceKeys makes a service account and two keys of it, one with a rate limit it
+// never reaches, and answers their secrets.
+func benchServiceKeys(b *testing.B, svc *auth.Service) (plain, limited string) {
+	b.Helper()
+	if _, err := svc.EnsureUser(b.Context(), "bench-admin", "bench-admin-password", auth.RoleAdmin); err != nil {
+		b.Fatal(err)
+	}
+	s, err := svc.LoginPassword(b.Context(), "bench-admin", "bench-admin-password", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := svc.Authenticate(b.Context(), s.Token)
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin := auth.WithPrincipal(b.Context(), p)
+	sa, err := svc.CreateServiceAccount(admin, p.User.AccountID, "bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := svc.CreateServiceKey(admin, sa.ID, "plain", nil, nil, auth.ServiceKeyLimits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := svc.CreateServiceKey(admin, sa.ID, "limited", nil, nil, auth.ServiceKeyLimits{Rate: 1 << 30, RatePeriod: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k.Secret, l.Secret
 }

@@ -37,7 +37,23 @@ func instrument(m *metrics.Metrics, opts transportOptions) middleware {
 				status = http.StatusOK
 			}
 			m.ObserveRequest(lbl.name, status, time.Since(start))
-			if cred, err := requestCredential(r, opts); err == nil && cred.token != "" {
+			cred, err := requestCredential(r, opts)
+			if err == nil && cred.apiKey != "" {
+				switch status {
+				case http.StatusUnauthorized:
+					m.AuthOutcome(metrics.MethodAPIKey, metrics.OutcomeInvalidToken)
+				case http.StatusServiceUnavailable:
+					m.AuthOutcome(metrics.MethodAPIKey, metrics.OutcomeUnavailable)
+				case http.StatusTooManyRequests:
+					m.AuthOutcome(metrics.MethodAPIKey, metrics.OutcomeRateLimited)
+				case http.StatusForbidden:
+					m.AuthOutcome(metrics.MethodAPIKey, metrics.OutcomeQuotaExceeded)
+				case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+				default:
+					m.AuthOutcome(metrics.MethodAPIKey, metrics.OutcomeOK)
+				}
+			}
+			if err == nil && cred.token != "" {
 				switch status {
 				case http.StatusUnauthorized:
 					m.AuthOutcome(metrics.MethodToken, metrics.OutcomeInvalidToken)

@@ -80,6 +80,8 @@ type Deps struct {
 	Tracer *tracing.Tracer
 	// IntrospectLimits counts introspection requests per address; nil: no limits.
 	IntrospectLimits IntrospectLimiter
+	// KeyMeter meters service keys' requests (rate limit, quota, usage); nil: unmetered.
+	KeyMeter KeyMeter
 }
 
 // Server is the API's HTTP handler.
@@ -113,6 +115,7 @@ func chain(h http.Handler, steps ...middleware) http.Handler {
 func newHandler(d Deps) http.Handler {
 	cfg, svc := d.Config, d.Service
 	tokens := cfg.transportOptions()
+	meter := newServiceMeter(d.KeyMeter)
 	graphQL := chain(newGraphQL(d),
 		// Counts and times every answer, refusals included, so it sees the request first
 		// and the answer last.
@@ -143,7 +146,7 @@ func newHandler(d Deps) http.Handler {
 		withClient(cfg.TrustedProxies),
 		// The token resolved to a principal; a token sent but not valid is 401 here,
 		// before any GraphQL runs.
-		authenticate(tokens, svc),
+		authenticate(tokens, svc, meter),
 		// Innermost, so that it sees gqlgen's own error answers and only those: every
 		// error answer gets the contract's shape.
 		shapeErrors,
@@ -199,7 +202,7 @@ func newHandler(d Deps) http.Handler {
 		}
 		mux.Handle("GET /auth/{provider}/start", chain(http.HandlerFunc(h.start), steps...))
 		mux.Handle("GET /auth/{provider}/callback", chain(http.HandlerFunc(h.callback), steps...))
-		mux.Handle("POST /auth/{provider}/link", chain(http.HandlerFunc(h.link), append(steps, authenticate(tokens, svc))...))
+		mux.Handle("POST /auth/{provider}/link", chain(http.HandlerFunc(h.link), append(steps, authenticate(tokens, svc, meter))...))
 	}
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("authgraph", "/graphql"))

@@ -57,6 +57,7 @@ const (
 type credential struct {
 	token  string
 	source tokenSource
+	apiKey string // a service key's secret (x-api-key); never with token
 }
 
 func (o transportOptions) reqtoken() reqtoken.Options {
@@ -74,7 +75,7 @@ func requestCredential(r *http.Request, opts transportOptions) (credential, erro
 	if c.CookieIgnored {
 		notes(r.Context()).outcome = "cookie_ignored"
 	}
-	return credential{c.Token, c.Source}, nil
+	return credential{c.Token, c.Source, c.APIKey}, nil
 }
 
 // cookiesHonoured is the CSRF rule above.

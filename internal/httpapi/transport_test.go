@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"crypto/tls"
+	"github.com/authgraph/authgraph/internal/reqtoken"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -61,12 +62,17 @@ func TestRequestCredential(t *testing.T) {
 		wantErr bool
 	}{
 		{"none", req("/graphql"), on, credential{}, false},
-		{"header", req("/graphql", "x-auth-token", a), on, credential{a, fromHeader}, false},
-		{"cookie", req("/graphql", "Cookie", "authgraph_session="+a), on, credential{a, fromCookie}, false},
+		{"header", req("/graphql", "x-auth-token", a), on, credential{token: a, source: fromHeader}, false},
+		{"cookie", req("/graphql", "Cookie", "authgraph_session="+a), on, credential{token: a, source: fromCookie}, false},
 		{"secure cookie name only when secure", req("/graphql", "Cookie", "__Host-authgraph_session="+a), on, credential{}, false},
-		{"query when on", req("/graphql?access_token=" + a), on, credential{a, fromQuery}, false},
+		{"query when on", req("/graphql?access_token=" + a), on, credential{token: a, source: fromQuery}, false},
 		{"query when off", req("/graphql?access_token=" + a), transportOptions{}, credential{}, true},
-		{"same token in header and cookie", req("/graphql", "x-auth-token", a, "Cookie", "authgraph_session="+a), on, credential{a, fromCookie}, false},
+		{"same token in header and cookie", req("/graphql", "x-auth-token", a, "Cookie", "authgraph_session="+a), on, credential{token: a, source: fromCookie}, false},
+		{"a service key alone", req("/graphql", "x-api-key", a), on, credential{apiKey: a, source: reqtoken.FromAPIKey}, false},
+		{"a service key and a session token", req("/graphql", "x-api-key", a, "x-auth-token", a), on, credential{}, true},
+		{"a service key and a bearer token", req("/graphql", "x-api-key", a, "Authorization", "Bearer "+a), on, credential{}, true},
+		{"a service key and a session cookie", req("/graphql", "x-api-key", a, "Cookie", "authgraph_session="+a), on, credential{}, true},
+		{"two service keys", req("/graphql", "x-api-key", a, "x-api-key", a), on, credential{}, true},
 		{"header and cookie differ", req("/graphql", "x-auth-token", a, "Cookie", "authgraph_session="+b), on, credential{}, true},
 		{"bearer and query differ", req("/graphql?access_token="+b, "Authorization", "Bearer "+a), on, credential{}, true},
 		{"cookie and query differ", req("/graphql?access_token="+b, "Cookie", "authgraph_session="+a), on, credential{}, true},
@@ -84,9 +90,9 @@ func TestRequestCredential(t *testing.T) {
 		want    credential
 		wantErr bool
 	}{
-		{"a bare session token", req("/graphql", "Authorization", sess), on, credential{sess, fromHeader}, false},
-		{"a bare session token with spaces around", req("/graphql", "Authorization", "  "+sess+" "), on, credential{sess, fromHeader}, false},
-		{"a bare session token and the same in x-auth-token", req("/graphql", "Authorization", sess, "x-auth-token", sess), on, credential{sess, fromHeader}, false},
+		{"a bare session token", req("/graphql", "Authorization", sess), on, credential{token: sess, source: fromHeader}, false},
+		{"a bare session token with spaces around", req("/graphql", "Authorization", "  "+sess+" "), on, credential{token: sess, source: fromHeader}, false},
+		{"a bare session token and the same in x-auth-token", req("/graphql", "Authorization", sess, "x-auth-token", sess), on, credential{token: sess, source: fromHeader}, false},
 		{"a bare session token and another in x-auth-token", req("/graphql", "Authorization", sess, "x-auth-token", a), on, credential{}, true},
 		{"a bare token whose checksum fails", req("/graphql", "Authorization", sess[:len(sess)-1]+flip(sess[len(sess)-1])), on, credential{}, true},
 		{"a bare refresh token", req("/graphql", "Authorization", refresh), on, credential{}, true},
@@ -107,7 +113,7 @@ func TestRequestCredential(t *testing.T) {
 	r := httptest.NewRequest("GET", "/graphql", nil)
 	r.Header.Set("Cookie", "authgraph_session="+b)
 	r.Header.Set("x-auth-token", a)
-	if got, err := requestCredential(r, on); err != nil || got != (credential{a, fromHeader}) {
+	if got, err := requestCredential(r, on); err != nil || got != (credential{token: a, source: fromHeader}) {
 		t.Fatalf("GET with a cookie and a header: %+v, %v", got, err)
 	}
 }

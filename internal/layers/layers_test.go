@@ -31,7 +31,7 @@ var layers = []struct {
 	{"domain", []string{"internal/auth"}},
 	{"error mapping", []string{"internal/errmap"}},
 	{"adapters", []string{
-		"internal/memstore", "internal/redisstore", "internal/sessioncache", "internal/ratelimit",
+		"internal/memstore", "internal/redisstore", "internal/sessioncache", "internal/ratelimit", "internal/keymeter",
 		"internal/hashpool", "internal/storetest", "internal/oidc/oidctest", "internal/passkey",
 		"internal/sso", "internal/sso/ssotest",
 		"graph/model", "graph/scalar",

@@ -45,6 +45,7 @@ type Store struct {
 	email      emailState    // emailtokens.go
 	passkeys   passkeyState  // passkeys.go
 	identities identityState // identities.go
+	services   serviceState  // servicekeys.go
 }
 
 var _ auth.Store = (*Store)(nil)

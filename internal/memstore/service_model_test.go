@@ -18,3 +18,5 @@ func TestModel(t *testing.T) { storetest.Model(t, newStore) }
 func TestModelConcurrent(t *testing.T) { storetest.ModelConcurrent(t, newStore) }
 
 func TestModelFaults(t *testing.T) { storetest.ModelFaults(t, newStore) }
+
+func TestServiceKeyModel(t *testing.T) { storetest.ServiceKeyModel(t, newStore) }

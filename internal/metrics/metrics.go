@@ -48,7 +48,7 @@ func New() *Metrics {
 		}, []string{"operation"}),
 		authOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "auth_outcomes_total",
-			Help: "Authentication attempts by method (token, password, user_key, refresh, other) and outcome (ok, invalid_token, bad_credentials, rate_limited, otp_required, refresh_reused, unavailable, error).",
+			Help: "Authentication attempts by method (token, password, user_key, refresh, api_key, other) and outcome (ok, invalid_token, bad_credentials, rate_limited, otp_required, refresh_reused, unavailable, quota_exceeded, error).",
 		}, []string{"method", "outcome"}),
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "redis_errors_total",
@@ -102,6 +102,7 @@ const (
 	MethodUserKey  = "user_key"
 	MethodRefresh  = "refresh"
 	MethodExternal = "external" // a token from an external identity provider (OIDC)
+	MethodAPIKey   = "api_key"  // a service key sent in x-api-key
 	MethodOther    = "other"
 )
 
@@ -114,6 +115,7 @@ const (
 	OutcomeOTPRequired    = "otp_required"
 	OutcomeRefreshReused  = "refresh_reused" // a refresh token shown again: its sign-in has ended
 	OutcomeUnavailable    = "unavailable"
+	OutcomeQuotaExceeded  = "quota_exceeded" // a service key whose quota is spent
 	OutcomeError          = "error"
 )
 
@@ -124,12 +126,12 @@ func (m *Metrics) AuthOutcome(method, outcome string) {
 		return
 	}
 	switch method {
-	case MethodToken, MethodPassword, MethodUserKey, MethodRefresh, MethodExternal:
+	case MethodToken, MethodPassword, MethodUserKey, MethodRefresh, MethodExternal, MethodAPIKey:
 	default:
 		method = MethodOther
 	}
 	switch outcome {
-	case OutcomeOK, OutcomeInvalidToken, OutcomeBadCredentials, OutcomeRateLimited, OutcomeOTPRequired, OutcomeRefreshReused, OutcomeUnavailable:
+	case OutcomeOK, OutcomeInvalidToken, OutcomeBadCredentials, OutcomeRateLimited, OutcomeOTPRequired, OutcomeRefreshReused, OutcomeUnavailable, OutcomeQuotaExceeded:
 	default:
 		outcome = OutcomeError
 	}

@@ -56,6 +56,8 @@
 //	                            (15 minutes after enableTotp)
 //	p {u<uid>}:idn, p idn:…,     linked identities, authorization code flows under way and
 //	p af:<digest>, p ac:<digest> the one-time codes they hand to apps: see identities.go
+//	p {sk}:…, p seq:sa, p seq:sk service accounts and service keys, all under one hash tag:
+//	                            see servicekeys.go
 //
 // The access sessions of a family are ordinary sessions (t:<digest>, listed in {u<uid>}:s)
 // whose record carries the family id (codec.go).

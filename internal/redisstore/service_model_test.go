@@ -189,3 +189,8 @@ func (h *faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 		return errModelFault
 	}
 }
+
+func TestServiceKeyModel(t *testing.T) {
+	srv := redistest.Start(t)
+	storetest.ServiceKeyModel(t, modelStores(srv.Client, srv))
+}

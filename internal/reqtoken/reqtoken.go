@@ -5,6 +5,11 @@
 // behind authgraph accepts exactly the requests authgraph would, with the same names and
 // the same refusals.
 //
+// A service key's secret travels in x-api-key (APIKeyHeader), on every request, with no
+// sign-in step. It is a credential of its own: a request carrying it and a session token (in
+// any transport above, even the same string) is refused with ErrTwoTokens, as two different
+// tokens are, and so are two x-api-key headers.
+//
 // Two transports carrying different tokens are refused (RFC 6750 §2: which one is meant
 // would be a guess), and so is one transport used twice (two x-auth-token or Authorization
 // headers, two session or refresh cookies, two access_token parameters), even with equal
@@ -58,7 +63,12 @@ const (
 	FromHeader Source = "header"
 	FromCookie Source = "cookie"
 	FromQuery  Source = "query"
+	// FromAPIKey: a service key's secret, in x-api-key (Credential.APIKey).
+	FromAPIKey Source = "x-api-key"
 )
+
+// APIKeyHeader carries a service key's secret.
+const APIKeyHeader = "X-Api-Key"
 
 // Options says where tokens may travel.
 type Options struct {
@@ -75,6 +85,9 @@ type Credential struct {
 	Source Source
 	// CookieIgnored: a session (or refresh) cookie was there but not honoured (the CSRF rule).
 	CookieIgnored bool
+	// APIKey is the service key secret of x-api-key (Source FromAPIKey, Token ""): never
+	// together with a session token.
+	APIKey string
 }
 
 // Read reads the session token from every allowed transport, and refuses a request whose
@@ -118,6 +131,17 @@ func Read(r *http.Request, opts Options) (Credential, error) {
 			if v = strings.TrimSpace(v); v != "" {
 				found = append(found, Credential{Token: v, Source: FromQuery})
 			}
+		}
+	}
+	if vals := r.Header[APIKeyHeader]; vals != nil {
+		if len(vals) > 1 {
+			return Credential{}, errRepeated("x-api-key headers")
+		}
+		if key := strings.TrimSpace(vals[0]); key != "" {
+			if len(found) > 0 {
+				return Credential{}, ErrTwoTokens
+			}
+			return Credential{APIKey: key, Source: FromAPIKey, CookieIgnored: ignored}, nil
 		}
 	}
 	if len(found) == 0 {

@@ -34,6 +34,9 @@ type cache struct {
 
 	sessions [shardCount]shard[token.Digest, *auth.Session]
 	users    [shardCount]shard[int64, *auth.User]
+	// services holds verified service keys with their service accounts, by the digest of
+	// the secret that found them (servicekeys.go).
+	services [shardCount]shard[token.Digest, *auth.ServiceCredential]
 }
 
 type entry[V any] struct {
@@ -56,6 +59,7 @@ func newCache(size int, ttl time.Duration) *cache {
 	for i := range shardCount {
 		c.sessions[i].lru, _ = simplelru.NewLRU[token.Digest, entry[*auth.Session]](per, nil) // err only for size ≤ 0
 		c.users[i].lru, _ = simplelru.NewLRU[int64, entry[*auth.User]](per, nil)
+		c.services[i].lru, _ = simplelru.NewLRU[token.Digest, entry[*auth.ServiceCredential]](per, nil)
 	}
 	return c
 }
@@ -185,6 +189,7 @@ func (c *cache) flush() {
 	for i := range shardCount {
 		c.sessions[i].purge()
 		c.users[i].purge()
+		c.services[i].purge()
 	}
 }
 
@@ -243,6 +248,8 @@ const (
 	msgUser         = 'u' // + uvarint user id: the user record has changed or gone
 	msgUserSessions = 'a' // + uvarint user id: as msgUser, and all the user's sessions ended
 	msgFamily       = 'f' // + uvarint family id: every access session of the family ended
+	msgServiceKey   = 'k' // + uvarint service key id: the key changed or is gone
+	msgServiceAcct  = 'g' // + uvarint service account id: it, and so all its keys, changed or went
 )
 
 func sessionMsg(d token.Digest) []byte { return append([]byte{msgSession}, d[:]...) }
@@ -264,10 +271,14 @@ func (c *cache) apply(msg []byte) {
 			c.dropSession(token.Digest(body))
 			return
 		}
-	case msgUser, msgUserSessions, msgFamily:
+	case msgUser, msgUserSessions, msgFamily, msgServiceKey, msgServiceAcct:
 		id, n := binary.Uvarint(body)
 		if n == len(body) && n > 0 {
 			switch kind {
+			case msgServiceKey:
+				c.dropServiceKey(int64(id))
+			case msgServiceAcct:
+				c.dropServiceAccount(int64(id))
 			case msgUser:
 				c.dropUser(int64(id))
 			case msgUserSessions:

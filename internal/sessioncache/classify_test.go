@@ -108,6 +108,19 @@ var storeMethods = map[string]struct {
 	"PasskeyByCredentialID": {passthrough, "Authenticate reads no passkey"},
 	"UpdatePasskey":         {passthrough, "Authenticate reads no passkey"},
 	"DeletePasskey":         {passthrough, "Authenticate reads no passkey, and a session outlives the passkey it was made with"},
+	// Service accounts and keys: x-api-key reads the key with its service account on every
+	// request, so they are cached like sessions and every change publishes.
+	"ServiceKeyByDigest":   {cached, "x-api-key reads the key and its service account on every request"},
+	"CreateServiceAccount": {passthrough, "a new service account has no cached key"},
+	"ServiceAccount":       {passthrough, "read to manage it, not to authenticate"},
+	"ServiceAccountsOf":    {passthrough, "lists are not cached"},
+	"UpdateServiceAccount": {invalidates, "disabling a service account stops all its keys"},
+	"DeleteServiceAccount": {invalidates, "ends all the service account's keys"},
+	"CreateServiceKey":     {passthrough, "a new key is cached at its first use"},
+	"ServiceKey":           {passthrough, "read to manage it, not to authenticate"},
+	"ServiceKeysOf":        {passthrough, "lists are not cached"},
+	"UpdateServiceKey":     {invalidates, "a reroll ends the old secret (at once without grace)"},
+	"DeleteServiceKey":     {invalidates, "ends the key"},
 	// Health.
 	"Ping": {passthrough, "a health check"},
 }
@@ -280,3 +293,15 @@ func (unsure) Rotate(context.Context, *auth.Rotation) (*auth.RotationResult, err
 	return nil, auth.ErrUnavailable
 }
 func (unsure) RevokeFamily(context.Context, int64, int64) error { return auth.ErrUnavailable }
+func (unsure) UpdateServiceAccount(context.Context, int64, func(*auth.ServiceAccount) error) (*auth.ServiceAccount, error) {
+	return nil, auth.ErrUnavailable
+}
+func (unsure) DeleteServiceAccount(context.Context, int64) (*auth.ServiceAccount, error) {
+	return nil, auth.ErrUnavailable
+}
+func (unsure) UpdateServiceKey(context.Context, int64, func(*auth.ServiceKey) error) (*auth.ServiceKey, error) {
+	return nil, auth.ErrUnavailable
+}
+func (unsure) DeleteServiceKey(context.Context, int64, int64) (*auth.ServiceKey, error) {
+	return nil, auth.ErrUnavailable
+}

@@ -73,5 +73,12 @@
 // work adds must follow the rule: any new way to end sessions, or to change what
 // Authenticate reads of a session or a user, publishes.
 //
+// Service keys (x-api-key) are cached the same way (servicekeys.go): ServiceKeyByDigest answers
+// a verified key with its service account from the cache, and UpdateServiceKey,
+// DeleteServiceKey (ServiceKeyChanged), UpdateServiceAccount and DeleteServiceAccount
+// (ServiceAccountChanged, which drops every key of it) publish, also when they fail
+// uncertainly; so a deleted, rerolled or disabled key is refused on every replica within the
+// bound of a session.
+//
 // A session that merely expires needs no message: entries never outlive ExpiresAt.
 package sessioncache

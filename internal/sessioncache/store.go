@@ -78,6 +78,7 @@ type Store struct {
 	emailTokenStore
 	passkeyStore
 	identityStore
+	serviceKeyStore
 	pinger
 
 	bus     Bus
@@ -108,6 +109,7 @@ type (
 	emailTokenStore = auth.EmailTokenStore
 	passkeyStore    = auth.PasskeyStore
 	identityStore   = auth.IdentityStore
+	serviceKeyStore = auth.ServiceKeyStore
 	pinger          interface {
 		Ping(ctx context.Context) error
 	}
@@ -132,7 +134,7 @@ func New(next auth.Store, bus Bus, opts Options) *Store {
 	s := &Store{
 		next:      next,
 		userStore: next, accountStore: next, keyStore: next, sessionStore: next,
-		refreshStore: next, totpStore: next, batchReader: next, emailTokenStore: next, passkeyStore: next, identityStore: next, pinger: next,
+		refreshStore: next, totpStore: next, batchReader: next, emailTokenStore: next, passkeyStore: next, identityStore: next, serviceKeyStore: next, pinger: next,
 		bus: bus, c: newCache(opts.Size, opts.TTL), clock: opts.Clock,
 		onEvent: opts.OnEvent, pubTO: opts.PublishTimeout,
 		cancel: cancel, done: make(chan struct{}), upCh: make(chan struct{}),

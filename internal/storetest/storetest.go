@@ -20,7 +20,7 @@ import (
 // expire records by its own clock (Redis TTLs): a record must outlive the test in real time,
 // and its expiry is tested by moving the fake clock.
 func Run(t *testing.T, newStore func(t *testing.T, c clock.Clock) auth.Store) {
-	groups := [][]test{userTests, keyTests, sessionTests, raceTests, familyTests, accountTests, totpTests, lifecycleTests, revocationTests, batchTests, emailTokenTests, renameTests, accountAdminTests, accountDeleteTests, passkeyTests, identityTests}
+	groups := [][]test{userTests, keyTests, sessionTests, raceTests, familyTests, accountTests, totpTests, lifecycleTests, revocationTests, batchTests, emailTokenTests, renameTests, accountAdminTests, accountDeleteTests, passkeyTests, identityTests, serviceKeyTests}
 	for _, group := range groups {
 		for _, tt := range group {
 			t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,8 @@ const (
 	// redirect URI, for createSessionUsingAuthorizationCode: single use, a minute long. Its
 	// prefix tells it from a code of the provider's.
 	AppCode
+	// ServiceKeySecret is the secret of a service key, sent in x-api-key on every request.
+	ServiceKeySecret
 )
 
 var prefixes = map[Kind]string{
@@ -43,6 +45,8 @@ var prefixes = map[Kind]string{
 	UserKeySecret: "agk_",
 	Emailed:       "age_",
 	AppCode:       "agc_",
+	// "ags_" is taken by sessions: a service key is a machine's.
+	ServiceKeySecret: "agm_",
 }
 
 const (

@@ -153,10 +153,11 @@
   const ACCOUNT = `query AccountPage {
     me {
       username
+      role
       email
       emailVerified
       totpEnabled
-      account { slug }
+      account { id slug }
       userKeys(first: 1000) { nodes { id name createdAt lastUsedAt expiresAt } }
       sessions(first: 1000) { nodes { id name method clientName clientVersion userAgent ip createdAt lastUsedAt expiresAt current } }
       securityEvents(first: 20) { nodes { id time type outcome reason ip userAgent } }
@@ -224,6 +225,48 @@
     }
     $("signout-others").hidden = others === 0;
     showActivity(me.securityEvents.nodes);
+    await showServiceKeys(me);
+  }
+
+  // --- service keys (account admins) -----------------------------------------------------
+  const SERVICE_KEYS = `query AccountServiceKeys($account: ObjectID!, $since: DateTime) {
+    serviceAccounts(account: $account) {
+      id name disabled
+      keys { id name scopes secretHint lastUsedAt quotaRemaining usage(since: $since) { allowed } }
+    }
+  }`;
+
+  async function showServiceKeys(me) {
+    const section = $("service-keys");
+    section.hidden = true;
+    if (!me.account || (me.role !== "ADMIN" && me.role !== "ACCOUNT_ADMIN")) return;
+    let data;
+    try {
+      const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
+      data = await gql(SERVICE_KEYS, { account: me.account.id, since });
+    } catch (e) {
+      return; // a session without the admin scope: nothing to show
+    }
+    const rows = $("service-keys-table").tBodies[0];
+    rows.replaceChildren();
+    let n = 0;
+    for (const sa of data.serviceAccounts) {
+      for (const k of sa.keys) {
+        n++;
+        const tr = document.createElement("tr");
+        tr.dataset.serviceKeyId = k.id;
+        cell(tr, sa.name + (sa.disabled ? " (disabled)" : ""));
+        cell(tr, k.name + " …" + k.secretHint);
+        cell(tr, k.scopes.join(", "));
+        cell(tr, fmt(k.lastUsedAt));
+        cell(tr, String(k.usage.reduce((sum, h) => sum + h.allowed, 0)));
+        cell(tr, k.quotaRemaining === null ? "no quota" : String(k.quotaRemaining));
+        rows.appendChild(tr);
+      }
+    }
+    $("no-service-keys").hidden = n > 0;
+    $("service-keys-table").hidden = n === 0;
+    section.hidden = false;
   }
 
   // --- recent activity -------------------------------------------------------------------
