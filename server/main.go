@@ -263,6 +263,14 @@ func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalCl
 		return nil, nil, nil, err
 	}
 	var store auth.Store = redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, Clock: clock.Real{}})
+	// Inside the session cache, so that a revocation answered 503 for want of replicas is
+	// still published as one that may have happened.
+	store = redisstore.WithReplicaWait(store, rdb, redisstore.ReplicaWait{
+		Replicas: cfg.RedisWaitReplicas, Timeout: cfg.RedisWaitTimeout, Prefix: cfg.RedisPrefix,
+	})
+	if cfg.RedisWaitReplicas > 0 {
+		logger.Info().Int("replicas", cfg.RedisWaitReplicas).Dur("timeout", cfg.RedisWaitTimeout).Msg("store: credential writes wait for replica acknowledgement")
+	}
 	pctx, cancel := context.WithTimeout(context.Background(), cfg.RedisTimeout)
 	defer cancel()
 	if err := store.Ping(pctx); err != nil {
