@@ -104,6 +104,22 @@ func (c *ReplicatedCluster) Restart(i int) {
 	}
 }
 
+// WaitPromoted waits until node dead is no longer a master and ClusterMasters other nodes
+// are: its replica has taken its slots over.
+func (c *ReplicatedCluster) WaitPromoted(dead int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		m, err := c.Masters(context.Background())
+		if err == nil && len(m) == ClusterMasters && !slices.Contains(m, dead) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %d's replica did not take over within %v (masters %v, %v)", dead, timeout, m, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // WaitHealed waits until every node but the dead ones (by index) reports every slot served.
 func (c *ReplicatedCluster) WaitHealed(timeout time.Duration, dead ...int) error {
 	deadline := time.Now().Add(timeout)

@@ -171,10 +171,18 @@ func (r *Replicated) ReplicaAddr() string { return r.replica.addr() }
 // KillPrimary kills the primary the deployment started with (SIGKILL, as a crash would).
 func (r *Replicated) KillPrimary() { r.primary.kill() }
 
-// RestartOldPrimary starts the killed primary again, empty, on its port: the Sentinels then
-// make it a replica of the new primary, which has a replica again.
+// RestartOldPrimary starts the killed primary again, empty, on its port, as a replica of the
+// primary the Sentinels name now, as an orchestrator would restart it: the new primary has a
+// replica again. (Left to the Sentinels, a primary that comes back as one is turned into a
+// replica only after it has been up for some eight seconds.)
 func (r *Replicated) RestartOldPrimary() {
 	r.t.Helper()
+	m, err := r.Master(context.Background())
+	if err != nil {
+		r.t.Fatalf("redistest: ask the sentinels for the primary: %v", err)
+	}
+	host, port, _ := net.SplitHostPort(m)
+	r.primary.extra = []string{"--replicaof", host, port}
 	if err := r.primary.start(); err != nil {
 		r.t.Fatalf("redistest: restart the old primary: %v", err)
 	}
