@@ -19,26 +19,26 @@ import (
 // Config is everything the server reads at start. Each field has an AUTHGRAPH_* variable and
 // a flag of the same meaning; a flag wins over the variable. docs/operations.md's table lists them.
 type Config struct {
-	Addr            string
-	RedisURL        string
-	RedisTimeout    time.Duration
-	RedisPrefix     string
+	Addr         string
+	RedisURL     string
+	RedisTimeout time.Duration
+	RedisPrefix  string
 	// RedisWaitReplicas is how many replicas must acknowledge a write that creates or revokes
 	// a credential before it is answered (0: none, Redis's asynchronous default), within
 	// RedisWaitTimeout; see redisstore.WithReplicaWait.
 	RedisWaitReplicas int
 	RedisWaitTimeout  time.Duration
-	AdminUsername   string
-	AdminPassword   string
-	SessionTTL      time.Duration
-	IdleTimeout     time.Duration
-	ReauthWindow    time.Duration
-	UserKeyMaxTTL   time.Duration
-	Playground      bool
-	MaxBodyBytes    int64
-	ShutdownTimeout time.Duration
-	LogLevel        string
-	Argon2          argon2id.Params
+	AdminUsername     string
+	AdminPassword     string
+	SessionTTL        time.Duration
+	IdleTimeout       time.Duration
+	ReauthWindow      time.Duration
+	UserKeyMaxTTL     time.Duration
+	Playground        bool
+	MaxBodyBytes      int64
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+	Argon2            argon2id.Params
 	// Refreshable sessions and token transports.
 	AccessTokenTTL, RefreshTokenTTL, RefreshGrace time.Duration
 	CookieSecure, AllowQueryToken                 bool
