@@ -478,3 +478,42 @@ func checkLedger(t *testing.T, servers []*testServer, led *ledger) (acked, lost 
 	}
 	return acked, lost
 }
+
+// With AUTHGRAPH_REDIS_WAIT_REPLICAS set and no replica to acknowledge, every credential write
+// answers 503 with Retry-After (never a success that a failover could take back), reads still
+// work, and ending a session that could not be confirmed answers 503 again when retried,
+// instead of an error saying the session is gone.
+func TestWaitReplicasWithoutReplicaIs503(t *testing.T) {
+	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_RATE_LIMITS": "off"})
+	admin := srv.login(t, adminName, adminPass) // made before the option is on
+	r := srv.post(t, "", `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { id token } }`,
+		map[string]any{"u": adminName, "p": adminPass})
+	second, secondID := r.str(t, "createSessionUsingUsername.token"), r.str(t, "createSessionUsingUsername.id")
+	srv.stop()
+	waiting := startServer(t, map[string]string{
+		"AUTHGRAPH_REDIS_URL": rs.URL, "AUTHGRAPH_REDIS_PREFIX": rs.Prefix, "AUTHGRAPH_RATE_LIMITS": "off",
+		"AUTHGRAPH_REDIS_WAIT_REPLICAS": "1", "AUTHGRAPH_REDIS_WAIT_TIMEOUT": "20ms",
+	})
+	for _, c := range []struct {
+		name, token, query string
+		vars               map[string]any
+	}{
+		{"sign-in", "", loginMutation, map[string]any{"u": adminName, "p": adminPass}},
+		{"createUserKey", admin, `mutation { createUserKey { id secret } }`, nil},
+		{"deleteSession", admin, `mutation($s: ObjectID) { deleteSession(input: {sessionId: $s}) { id } }`, map[string]any{"s": secondID}},
+		{"deleteSession retried", admin, `mutation($s: ObjectID) { deleteSession(input: {sessionId: $s}) { id } }`, map[string]any{"s": secondID}},
+	} {
+		r := waiting.post(t, c.token, c.query, c.vars)
+		if r.Status != http.StatusServiceUnavailable || r.code() != "SERVICE_UNAVAILABLE" || r.Header.Get("Retry-After") == "" {
+			t.Errorf("%s without a replica: %d %s (Retry-After %q); want 503 SERVICE_UNAVAILABLE with Retry-After",
+				c.name, r.Status, r.Raw, r.Header.Get("Retry-After"))
+		}
+	}
+	if r := waiting.post(t, admin, failoverMe, nil); r.Status != http.StatusOK || r.code() != "" {
+		t.Errorf("a read without a replica: %d %s", r.Status, r.Raw)
+	}
+	// The primary applied the revocation it could not confirm: the session is refused already.
+	if r := waiting.post(t, second, failoverMe, nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("the session whose sign-out was not confirmed: %d %s; want 401", r.Status, r.Raw)
+	}
+}

@@ -28,10 +28,10 @@ import (
 // to the last. Every request sent must be answered, and answered well: the counts by status
 // add up to what was sent.
 //
-// The mix, in every 20 requests: 12 authenticated reads ({ me { id } }), a password sign-in
+// The mix, in every 20 requests: 13 authenticated reads ({ me { id } }), a password sign-in
 // and the sign-out of a session signed in earlier, a refreshable sign-in and the refresh of
 // an earlier one, a user key's creation, a sign-in with an earlier key and the deletion of an
-// earlier key, one more read. Sessions and refresh tokens live minutes (the run's TTLs are
+// earlier key; every 200, the reads move to a new session. Sessions and refresh tokens live minutes (the run's TTLs are
 // short), so that what the load creates also expires within the run: Redis's memory levels
 // off once the first of them expire, as a deployment's does at its TTLs.
 func soak(ctx context.Context, bin string, duration, sample, warmup time.Duration, rate int) error {
@@ -220,22 +220,26 @@ func readSample(ctx context.Context, srv *server, rdb *redis.Client) soakSample 
 
 // soakMix is the targeter: the mix above, fed by what earlier answers handed out.
 type soakMix struct {
-	url, admin, pass string
+	url, pass string
 
-	mu        sync.Mutex
-	n         int
+	mu sync.Mutex
+	n  int
+	// reader is the session the reads and key creations use: renewed every 200 requests, as
+	// sessions live only minutes in the soak.
+	reader    string
 	signOut   []string    // session tokens to sign out
 	refreshes []string    // refresh tokens to refresh
 	keyLogins [][2]string // user keys (id, secret) to sign in with
 	keyDrops  []string    // user key ids to delete
 }
 
-func newSoakMix(url, admin, pass string) *soakMix {
-	return &soakMix{url: url, admin: admin, pass: pass}
+func newSoakMix(url, reader, pass string) *soakMix {
+	return &soakMix{url: url, reader: reader, pass: pass}
 }
 
 const (
 	soakLogin        = `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token } }`
+	soakLoginReader  = `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p}) { token expiresAt } }`
 	soakLoginRefresh = `mutation($u: String!, $p: String!) { createSessionUsingUsername(input: {username: $u, password: $p, refreshable: true}) { refreshToken } }`
 	soakRefresh      = `mutation($r: String) { refreshSession(input: {refreshToken: $r}) { token } }`
 	soakSignOut      = `mutation { deleteSession { id } }`
@@ -248,8 +252,11 @@ const (
 func (m *soakMix) next(t *vegeta.Target) error {
 	m.mu.Lock()
 	slot := m.n % 20
+	if m.n%200 == 199 {
+		slot = 20 // a new session for the reads, every 200 requests
+	}
 	m.n++
-	token, query, vars := m.admin, meQ, map[string]any(nil)
+	token, query, vars := m.reader, meQ, map[string]any(nil)
 	pop := func(q *[]string) (string, bool) {
 		if len(*q) == 0 {
 			return "", false
@@ -259,6 +266,8 @@ func (m *soakMix) next(t *vegeta.Target) error {
 		return v, true
 	}
 	switch slot {
+	case 20:
+		token, query, vars = "", soakLoginReader, map[string]any{"u": "admin", "p": m.pass}
 	case 12:
 		token, query, vars = "", soakLogin, map[string]any{"u": "admin", "p": m.pass}
 	case 13:
@@ -308,6 +317,7 @@ func (m *soakMix) observe(body []byte) string {
 		Data struct {
 			Login *struct {
 				Token        *string `json:"token"`
+				ExpiresAt    *string `json:"expiresAt"`
 				RefreshToken *string `json:"refreshToken"`
 			} `json:"createSessionUsingUsername"`
 			Key *struct {
@@ -330,7 +340,10 @@ func (m *soakMix) observe(body []byte) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if l := a.Data.Login; l != nil {
-		if l.Token != nil {
+		switch {
+		case l.Token != nil && l.ExpiresAt != nil:
+			m.reader = *l.Token
+		case l.Token != nil:
 			m.signOut = append(m.signOut, *l.Token)
 		}
 		if l.RefreshToken != nil {
