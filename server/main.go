@@ -255,6 +255,9 @@ func newHTTPServer(h http.Handler, logger zerolog.Logger) *http.Server {
 func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalClient, func(), error) {
 	if cfg.RedisURL == "" {
 		logger.Warn().Msg("store: embedded in-process store (no AUTHGRAPH_REDIS_URL); data is lost when the process exits")
+		if cfg.RedisWaitReplicas > 0 {
+			logger.Warn().Msg("store: AUTHGRAPH_REDIS_WAIT_REPLICAS is ignored without Redis")
+		}
 		return memstore.New(clock.Real{}), nil, func() {}, nil
 	}
 	redis.SetLogger(newRedisLogger(logger))
