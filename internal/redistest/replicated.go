@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,11 +19,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Replicated is a primary with one replica, watched by three Sentinels (quorum 2), as the
-// smallest Sentinel deployment that fails over by itself: StartReplicated makes one for a
-// test that kills the primary. The replica replicates through a link of the harness's own,
-// a loopback proxy that FreezeReplication can stop, so that a test can make the replica
-// fall behind on purpose, as a slow network or a busy replica would.
+// Replicated is a primary with one replica (or more: StartReplicatedN), watched by three
+// Sentinels (quorum 2), as the smallest Sentinel deployment that fails over by itself:
+// StartReplicated makes one for a test that kills the primary. Each replica replicates
+// through a link of the harness's own, a loopback proxy that FreezeReplication can stop, so
+// that a test can make the replicas fall behind on purpose, as a slow network or a busy
+// replica would.
 type Replicated struct {
 	// URL is the deployment in authgraph's redis+sentinel:// form (all three Sentinels).
 	URL string
@@ -30,10 +32,11 @@ type Replicated struct {
 	Client    redis.UniversalClient
 	Sentinels []string // the Sentinels' host:port
 
-	t                testing.TB
-	primary, replica *process
-	sentinels        []*process
-	link             *link
+	t         testing.TB
+	primary   *process
+	replicas  []*process
+	sentinels []*process
+	links     []*link
 }
 
 // Replicated's Sentinel settings: a primary that answers no PING for DownAfter is down, and
@@ -46,6 +49,12 @@ const (
 // StartReplicated starts a Replicated for t and stops it when t ends. It skips, or fails
 // under CI=true, as Start does.
 func StartReplicated(t testing.TB) *Replicated {
+	t.Helper()
+	return StartReplicatedN(t, 1)
+}
+
+// StartReplicatedN is StartReplicated with n replicas.
+func StartReplicatedN(t testing.TB, n int) *Replicated {
 	t.Helper()
 	bin := localBin(t)
 	r := &Replicated{t: t}
@@ -63,11 +72,14 @@ func StartReplicated(t testing.TB) *Replicated {
 	if err != nil {
 		t.Fatalf("redistest: start the primary: %v", err)
 	}
-	r.link = newLink(t, r.primary.addr())
-	r.replica, err = newProcess(bin, t.TempDir(), "--replicaof", "127.0.0.1", strconv.Itoa(r.link.port()))
-	logOnFailure("replica", r.replica)
-	if err != nil {
-		t.Fatalf("redistest: start the replica: %v", err)
+	for i := range n {
+		l := newLink(t, r.primary.addr())
+		p, err := newProcess(bin, t.TempDir(), "--replicaof", "127.0.0.1", strconv.Itoa(l.port()))
+		logOnFailure("replica "+strconv.Itoa(i), p)
+		if err != nil {
+			t.Fatalf("redistest: start replica %d: %v", i, err)
+		}
+		r.links, r.replicas = append(r.links, l), append(r.replicas, p)
 	}
 	for i := range 3 {
 		dir := t.TempDir()
@@ -137,7 +149,7 @@ func (r *Replicated) ready(ctx context.Context) error {
 	for _, addr := range r.Sentinels {
 		s := redis.NewSentinelClient(&redis.Options{Addr: addr})
 		replicas, err := s.Replicas(ctx, SentinelMaster).Result()
-		if err == nil && len(replicas) != 1 {
+		if err == nil && len(replicas) != len(r.replicas) {
 			err = fmt.Errorf("sentinel %s knows %d replicas", addr, len(replicas))
 		}
 		if err == nil {
@@ -152,12 +164,16 @@ func (r *Replicated) ready(ctx context.Context) error {
 			return err
 		}
 	}
-	info, err := redis.NewClient(&redis.Options{Addr: r.replica.addr()}).Info(ctx, "replication").Result()
-	if err != nil {
-		return err
-	}
-	if !strings.Contains(info, "master_link_status:up") {
-		return fmt.Errorf("the replica is not in sync yet")
+	for _, p := range r.replicas {
+		c := redis.NewClient(&redis.Options{Addr: p.addr()})
+		info, err := c.Info(ctx, "replication").Result()
+		_ = c.Close()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "master_link_status:up") {
+			return fmt.Errorf("replica %s is not in sync yet", p.addr())
+		}
 	}
 	return nil
 }
@@ -165,8 +181,8 @@ func (r *Replicated) ready(ctx context.Context) error {
 // PrimaryAddr is the address of the primary the deployment started with.
 func (r *Replicated) PrimaryAddr() string { return r.primary.addr() }
 
-// ReplicaAddr is the address of the replica the deployment started with.
-func (r *Replicated) ReplicaAddr() string { return r.replica.addr() }
+// ReplicaAddr is the address of the (first) replica the deployment started with.
+func (r *Replicated) ReplicaAddr() string { return r.replicas[0].addr() }
 
 // KillPrimary kills the primary the deployment started with (SIGKILL, as a crash would).
 func (r *Replicated) KillPrimary() { r.primary.kill() }
@@ -188,10 +204,14 @@ func (r *Replicated) RestartOldPrimary() {
 	}
 }
 
-// FreezeReplication stops the replica's link: from now on, nothing the primary writes
-// reaches the replica (it is dropped, as a partition would), while the replica still sees
+// FreezeReplication stops the replicas' links: from now on, nothing the primary writes
+// reaches a replica (it is dropped, as a partition would), while the replica still sees
 // its link up. Writes acknowledged after this are lost if the primary then dies.
-func (r *Replicated) FreezeReplication() { r.link.frozen.Store(true) }
+func (r *Replicated) FreezeReplication() {
+	for _, l := range r.links {
+		l.frozen.Store(true)
+	}
+}
 
 // Master answers the address the Sentinels give for the primary now.
 func (r *Replicated) Master(ctx context.Context) (string, error) {
@@ -204,12 +224,13 @@ func (r *Replicated) Master(ctx context.Context) (string, error) {
 	return net.JoinHostPort(hp[0], hp[1]), nil
 }
 
-// WaitFailover waits until the Sentinels name the replica as the primary, and answers how
-// long that took from since.
+// WaitFailover waits until the Sentinels name a replica as the primary, and answers how long
+// that took from since.
 func (r *Replicated) WaitFailover(since time.Time, timeout time.Duration) (time.Duration, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		if m, err := r.Master(context.Background()); err == nil && m == r.replica.addr() {
+		m, err := r.Master(context.Background())
+		if err == nil && slices.ContainsFunc(r.replicas, func(p *process) bool { return p.addr() == m }) {
 			return time.Since(since), nil
 		}
 		if time.Now().After(deadline) {
