@@ -91,7 +91,7 @@ chaos: build
 
 ## latency: { me { id } } open-loop (vegeta) on the real binary and a real Redis: the maximum
 ##          rate of a closed loop, then a constant 50 % and 80 % of it; prints p50/p99/p99.9
-##          (docs/operations.md: Failover and long runs). LATENCY_STEP: how long each step runs.
+##          (docs/operations.md: Open-loop latency and long runs). LATENCY_STEP: each step's length.
 LATENCY_STEP ?= 15s
 latency: build
 	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph -step $(LATENCY_STEP) latency
