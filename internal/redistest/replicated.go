@@ -311,3 +311,19 @@ func (l *link) close() {
 		c.Close()
 	}
 }
+
+// ReplicasOfMaster answers how many replicas the primary the Sentinels name now reports
+// connected and online (INFO replication), as a WAIT on it would count them.
+func (r *Replicated) ReplicasOfMaster(ctx context.Context) (int, error) {
+	m, err := r.Master(ctx)
+	if err != nil {
+		return 0, err
+	}
+	c := redis.NewClient(&redis.Options{Addr: m})
+	defer c.Close()
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return 0, err
+	}
+	return strings.Count(info, "state=online"), nil
+}
