@@ -56,6 +56,9 @@
 //	                            (15 minutes after enableTotp)
 //	p {u<uid>}:idn, p idn:…,     linked identities and authorization code flows under way:
 //	p af:<digest>               see identities.go
+//	p replica-wait,             "1" for a minute: the marker written before a WAIT when credential
+//	p replica-wait{<n>}         writes wait for replicas (one per Cluster primary); see
+//	                            replicawait.go
 //
 // The access sessions of a family are ordinary sessions (t:<digest>, listed in {u<uid>}:s)
 // whose record carries the family id (codec.go).

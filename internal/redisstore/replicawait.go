@@ -48,6 +48,12 @@ import (
 // refusing to acknowledge what a failover could lose. (WAITAOF, which also waits for the
 // replicas' append-only files, needs Redis 7.2; WAIT guards against the failover of a
 // primary, not against every node losing power at once.)
+//
+// What it does not close: a failover in the instant between the write and the marker, when
+// the promoted primary has replicas of its own to acknowledge the marker (with a single
+// replica it has none, and the write answers 503); and a sign-out of the very session that
+// sends it, whose retry after a 503 is refused at authentication (401) before it reaches the
+// store, since the primary has already applied it.
 
 // ReplicaWait configures WithReplicaWait.
 type ReplicaWait struct {
