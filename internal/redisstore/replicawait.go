@@ -372,3 +372,51 @@ func (s *waitingStore) ConsumeEmailToken(ctx context.Context, p auth.TokenPurpos
 func (s *waitingStore) ConsumeEmailCode(ctx context.Context, userID int64, p auth.TokenPurpose, d token.Digest, maxTries int) error {
 	return s.created(ctx, "consume email code", s.Store.ConsumeEmailCode(ctx, userID, p, d, maxTries))
 }
+
+// Service accounts and their keys.
+
+func (s *waitingStore) UpdateServiceAccount(ctx context.Context, id int64, edit func(*auth.ServiceAccount) error) (*auth.ServiceAccount, error) {
+	sa, err := s.Store.UpdateServiceAccount(ctx, id, edit)
+	if err = s.revoked(ctx, "update service account", err); err != nil {
+		return nil, err
+	}
+	return sa, nil
+}
+
+func (s *waitingStore) DeleteServiceAccount(ctx context.Context, id int64) (*auth.ServiceAccount, error) {
+	sa, err := s.Store.DeleteServiceAccount(ctx, id)
+	if err = s.revoked(ctx, "delete service account", err); err != nil {
+		return nil, err
+	}
+	return sa, nil
+}
+
+func (s *waitingStore) CreateServiceKey(ctx context.Context, k *auth.ServiceKey) error {
+	return s.created(ctx, "create service key", s.Store.CreateServiceKey(ctx, k))
+}
+
+func (s *waitingStore) UpdateServiceKey(ctx context.Context, id int64, edit func(*auth.ServiceKey) error) (*auth.ServiceKey, error) {
+	k, err := s.Store.UpdateServiceKey(ctx, id, edit)
+	if err = s.revoked(ctx, "update service key", err); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (s *waitingStore) DeleteServiceKey(ctx context.Context, serviceAccountID, id int64) (*auth.ServiceKey, error) {
+	k, err := s.Store.DeleteServiceKey(ctx, serviceAccountID, id)
+	if err = s.revoked(ctx, "delete service key", err); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// App sign-in codes: their use is their revocation.
+
+func (s *waitingStore) ConsumeAppCode(ctx context.Context, d token.Digest) (*auth.AppCode, error) {
+	c, err := s.Store.ConsumeAppCode(ctx, d)
+	if err = s.created(ctx, "consume app code", err); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

@@ -90,6 +90,20 @@ var waitedMethods = map[string]struct {
 	"IdentitiesOf":          {false, "a read"},
 	"UnlinkIdentity":        {true, "revokes a way in"},
 	"Ping":                  {false, "a health check"},
+	// Service accounts and their keys, and the one-time codes of app sign-ins.
+	"CreateServiceAccount": {false, "an account without a key lets nobody in"},
+	"ServiceAccount":       {false, "a read"},
+	"ServiceAccountsOf":    {false, "a read"},
+	"UpdateServiceAccount": {true, "disabling a service account revokes its keys"},
+	"DeleteServiceAccount": {true, "revokes every key of the service account"},
+	"CreateServiceKey":     {true, "a new service key"},
+	"ServiceKey":           {false, "a read"},
+	"ServiceKeysOf":        {false, "a read"},
+	"UpdateServiceKey":     {true, "a rotated secret, an expiry, a revocation"},
+	"DeleteServiceKey":     {true, "revokes a service key"},
+	"ServiceKeyByDigest":   {false, "a read"},
+	"CreateAppCode":        {false, "a lost code fails the app's sign-in, which is retried"},
+	"ConsumeAppCode":       {true, "a used one-time code must stay used (replay)"},
 }
 
 // Every method of auth.Store has a row, and waitingStore defines exactly the waited ones (a
