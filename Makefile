@@ -20,12 +20,12 @@ CLUSTER_PKGS := ./internal/redisstore/ ./internal/mail/ ./internal/sessioncache/
 ## the Redis-backed suites again on a throwaway 3-master Redis Cluster (redis-server and
 ## redis-cli --cluster create), torn down at the end.
 test:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 45m $(PKGS)
 	$(MAKE) test-cluster
 
 ## test-cluster: the Redis-backed suites on a throwaway 3-master Redis Cluster
 test-cluster:
-	$(GO) run ./internal/redistest/cmd/withcluster -- $(GO) test -race -count=1 $(CLUSTER_PKGS)
+	$(GO) run ./internal/redistest/cmd/withcluster -- $(GO) test -race -count=1 -timeout 45m $(CLUSTER_PKGS)
 
 ## generate: regenerate gqlgen's code (from schema.graphqls and federation.graphqls) and the schema reference (docs/schema.md)
 generate:

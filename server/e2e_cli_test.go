@@ -189,7 +189,7 @@ func TestCLIUsageAndErrors(t *testing.T) {
 		stderr      string
 	}{
 		{"an unknown flag", "", []string{"keys", "list", "--nope"}, 2, "nope"},
-		{"both login methods", "", []string{"login", "--username", "a", "--key-id", "1"}, 2, "not both"},
+		{"both login methods", "", []string{"login", "--username", "a", "--key-id", "1"}, 2, "only one of --username, --key-id and --provider"},
 		{"no login method without a terminal", "", []string{"login"}, 2, "--username"},
 		{"no password on stdin", "", []string{"login", "--username", "admin"}, 2, "password on stdin"},
 		{"a bad expiry", "", []string{"keys", "create", "--expires", "someday"}, 2, "--expires"},

@@ -187,4 +187,4 @@ func openBrowser(u string) error {
 	return nil
 }
 
-var errBothLogins = errors.New("give one of --username, --key-id and --provider")
+var errBothLogins = errors.New("give only one of --username, --key-id and --provider")
