@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestXAPIKeyHeaderForms sends a live service key in every form a client, a proxy or an
@@ -95,5 +98,62 @@ func TestXAPIKeyHeaderForms(t *testing.T) {
 		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "x-api-key")
 	if strings.Contains(strings.ToLower(pre.Header.Get("Access-Control-Allow-Headers")), "x-api-key") {
 		t.Fatalf("a foreign origin may send x-api-key: %v", pre.Header)
+	}
+}
+
+// TestServiceKeyUsageReadOncePerKey: a query may ask for a key's usage, lastUsedAt and
+// quotaRemaining under many aliases (of serviceAccounts, and of usage with different since),
+// which the complexity and alias limits count once each while every alias read the key's
+// meter again (all 31 days of it): with a few hundred keys in the account, one request of a
+// read-only service key cost Redis about 1,500 times an ordinary request. Each key's meter
+// must be read at most once per query, whatever the aliases.
+func TestServiceKeyUsageReadOncePerKey(t *testing.T) {
+	srv, rs := startRedisServer(t, map[string]string{"AUTHGRAPH_ARGON2_MEMORY": "8", "AUTHGRAPH_ARGON2_TIME": "1", "AUTHGRAPH_LOG_LEVEL": "warn"})
+	if rs.External {
+		t.Skip("counts the commands of its own Redis server")
+	}
+	admin := srv.login(t, adminName, adminPass)
+	sa := createSA(t, srv, admin, "1", "usage-bot", []string{"read"})
+	const keys = 10
+	var k serviceKey
+	for range keys {
+		k = createSK(t, srv, admin, sa, map[string]any{"q": map[string]any{"limit": 1000}})
+	}
+	ok(t, "a request of the key", srv.apiPost(t, k.secret, `{ version }`, nil))
+
+	var b strings.Builder
+	b.WriteString("{ ")
+	for i := range 12 {
+		fmt.Fprintf(&b, `s%d: serviceAccounts(account: "1") { keys { lastUsedAt quotaRemaining usage { start allowed } `, i)
+		if i == 0 {
+			for j := range 10 {
+				fmt.Fprintf(&b, `u%d: usage(since: "%s") { start } `, j, time.Now().Add(-time.Duration(j+1)*time.Hour).UTC().Format(time.RFC3339))
+			}
+		}
+		b.WriteString("} } ")
+	}
+	b.WriteString("}")
+
+	reads := func() int {
+		info, err := rs.Client.Info(t.Context(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\n") {
+			if rest, found := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_hmget:calls="); found {
+				n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+				return n
+			}
+		}
+		return 0
+	}
+	before := reads()
+	r := ok(t, "usage under many aliases", srv.apiPost(t, k.secret, b.String(), nil))
+	if !strings.Contains(r.Raw, `"quotaRemaining":1000`) {
+		t.Fatalf("the answer lacks the key's meter: %.300s", r.Raw)
+	}
+	// Once per key, and the meter's own flushes (every second), which read its state too.
+	if n := reads() - before; n > 2*keys {
+		t.Fatalf("the query read the meters of %d keys %d times: at most once per key", keys, n)
 	}
 }
