@@ -157,3 +157,47 @@ func TestServiceKeyUsageReadOncePerKey(t *testing.T) {
 		t.Fatalf("the query read the meters of %d keys %d times: at most once per key", keys, n)
 	}
 }
+
+// TestServiceAccountRevocationReachesAnotherReplica: what ends a service account's keys other
+// than their own deletion or reroll — disabling it, deleting the account it belongs to — is
+// seen by another replica that holds them in its cache within the bound of a session
+// (100 ms here; the cache's TTL, 10 s, would be the bound if the message were lost).
+func TestServiceAccountRevocationReachesAnotherReplica(t *testing.T) {
+	env := map[string]string{"AUTHGRAPH_ARGON2_MEMORY": "8", "AUTHGRAPH_ARGON2_TIME": "1", "AUTHGRAPH_LOG_LEVEL": "warn"}
+	a, rs := startRedisServer(t, env)
+	envB := map[string]string{"AUTHGRAPH_REDIS_URL": rs.URL, "AUTHGRAPH_REDIS_PREFIX": rs.Prefix, "AUTHGRAPH_REDIS_TIMEOUT": "2s"}
+	for k, v := range env {
+		envB[k] = v
+	}
+	b := startServer(t, envB)
+	admin := a.login(t, adminName, adminPass)
+	acct := ok(t, "createAccount", a.post(t, admin, `mutation { createAccount(input: {slug: "doomed-sk", name: "Doomed"}) { id } }`, nil)).str(t, "createAccount.id")
+	saID := createSA(t, a, admin, acct, "replicated", []string{"read"})
+	k := createSK(t, a, admin, saID, nil)
+
+	cached := func(what string) {
+		t.Helper()
+		for range 2 { // verified, then served from B's cache
+			if r := b.apiPost(t, k.secret, `{ version }`, nil); r.Status != http.StatusOK {
+				t.Fatalf("%s: B refuses a live key: %d %s", what, r.Status, r.Raw)
+			}
+		}
+	}
+	refusedWithin := func(what string) {
+		t.Helper()
+		start := time.Now()
+		for b.apiPost(t, k.secret, `{ version }`, nil).Status != http.StatusUnauthorized {
+			if time.Since(start) > 100*time.Millisecond {
+				t.Fatalf("%s on A: B still accepts the key after %v", what, time.Since(start))
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	cached("before")
+	ok(t, "disable on A", a.post(t, admin, qDisableSA, map[string]any{"id": saID, "d": true}))
+	refusedWithin("disabling its service account")
+	ok(t, "enable on A", a.post(t, admin, qDisableSA, map[string]any{"id": saID, "d": false}))
+	cached("enabled again")
+	ok(t, "delete the account on A", a.post(t, admin, `mutation($id: ObjectID!) { deleteAccount(input: {accountId: $id, withUsers: true}) { account { id } } }`, map[string]any{"id": acct}))
+	refusedWithin("deleting its account")
+}
