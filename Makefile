@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      := ./...
 FUZZTIME  ?= 10s
 
-.PHONY: run test test-cluster generate check-generate lint fuzz bench build attack attack-apq chaos
+.PHONY: run test test-cluster generate check-generate lint fuzz bench build attack attack-apq chaos latency soak
 
 ## run: start the server (embedded store unless AUTHGRAPH_REDIS_URL is set)
 run:
@@ -88,6 +88,26 @@ attack-apq: build
 ##        during the gap, sessions before and after, and the time to recover (docs/scaling.md: Figures)
 chaos: build
 	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph chaos
+
+## latency: { me { id } } open-loop (vegeta) on the real binary and a real Redis: the maximum
+##          rate of a closed loop, then a constant 50 % and 80 % of it; prints p50/p99/p99.9
+##          (docs/operations.md: Open-loop latency and long runs). LATENCY_STEP: each step's length.
+LATENCY_STEP ?= 15s
+latency: build
+	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph -step $(LATENCY_STEP) latency
+
+## soak: a constant mixed rate (SOAK_RATE/s, default 100) for SOAK_DURATION (default 30m; e.g.
+##       make soak SOAK_DURATION=5m) on the real binary and a real Redis; prints the server's
+##       RSS, goroutines and sockets and Redis's memory every SOAK_SAMPLE, the first and last
+##       side by side, and fails on growth after SOAK_WARMUP or an answer unaccounted for.
+##       Not part of `make test`.
+SOAK_DURATION ?= 30m
+SOAK_SAMPLE   ?= 1m
+SOAK_WARMUP   ?= 2m
+SOAK_RATE     ?= 100
+soak: build
+	$(GO) run ./internal/loadtest/cmd/attackrun -bin bin/authgraph -soak $(SOAK_DURATION) \
+		-sample $(SOAK_SAMPLE) -warmup $(SOAK_WARMUP) -rate $(SOAK_RATE) soak
 
 ## bench: Go benchmarks with allocations, then the load run: a real server binary and a real
 ## redis-server on loopback, wrk (if installed) as the load, printing each scale target's

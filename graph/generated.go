@@ -4278,7 +4278,7 @@ type SignInProvider {
 input CreateSessionUsingAuthorizationCodeInput {
   "The configured provider's name."
   provider: String!
-  "The code the provider sent to ` + "`" + `redirectUri` + "`" + `. Used once, never kept."
+  "The code the provider sent to ` + "`" + `redirectUri` + "`" + `, or the one-time ` + "`" + `agc_` + "`" + ` code that authgraph's own flow (` + "`" + `/auth/{provider}/start?redirect=…` + "`" + `) sent there. Used once, never kept."
   code: String!
   "The PKCE code verifier whose S256 challenge the authorization request sent (43 to 128 characters)."
   codeVerifier: String!

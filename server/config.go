@@ -19,21 +19,26 @@ import (
 // Config is everything the server reads at start. Each field has an AUTHGRAPH_* variable and
 // a flag of the same meaning; a flag wins over the variable. docs/operations.md's table lists them.
 type Config struct {
-	Addr            string
-	RedisURL        string
-	RedisTimeout    time.Duration
-	RedisPrefix     string
-	AdminUsername   string
-	AdminPassword   string
-	SessionTTL      time.Duration
-	IdleTimeout     time.Duration
-	ReauthWindow    time.Duration
-	UserKeyMaxTTL   time.Duration
-	Playground      bool
-	MaxBodyBytes    int64
-	ShutdownTimeout time.Duration
-	LogLevel        string
-	Argon2          argon2id.Params
+	Addr         string
+	RedisURL     string
+	RedisTimeout time.Duration
+	RedisPrefix  string
+	// RedisWaitReplicas is how many replicas must acknowledge a write that creates or revokes
+	// a credential before it is answered (0: none, Redis's asynchronous default), within
+	// RedisWaitTimeout; see redisstore.WithReplicaWait.
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
+	AdminUsername     string
+	AdminPassword     string
+	SessionTTL        time.Duration
+	IdleTimeout       time.Duration
+	ReauthWindow      time.Duration
+	UserKeyMaxTTL     time.Duration
+	Playground        bool
+	MaxBodyBytes      int64
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+	Argon2            argon2id.Params
 	// Refreshable sessions and token transports.
 	AccessTokenTTL, RefreshTokenTTL, RefreshGrace time.Duration
 	CookieSecure, AllowQueryToken                 bool
@@ -122,6 +127,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (Co
 		{"AUTHGRAPH_REDIS_URL", "redis-url", "", "Redis URL; empty: the embedded in-process store", str(&c.RedisURL)},
 		{"AUTHGRAPH_REDIS_TIMEOUT", "redis-timeout", "2s", "bound on each Redis call", dur(&c.RedisTimeout)},
 		{"AUTHGRAPH_REDIS_PREFIX", "redis-prefix", "ag:", "prefix of every Redis key authgraph writes", str(&c.RedisPrefix)},
+		{"AUTHGRAPH_REDIS_WAIT_REPLICAS", "redis-wait-replicas", "0", "replicas that must acknowledge a credential write (WAIT) before it is answered; 0: off", nonNegativeInt(&c.RedisWaitReplicas)},
+		{"AUTHGRAPH_REDIS_WAIT_TIMEOUT", "redis-wait-timeout", "100ms", "longest wait for those replicas; then 503", positiveDur(&c.RedisWaitTimeout)},
 		{"AUTHGRAPH_ADMIN_USERNAME", "admin-username", "", "admin to create at start if no such user exists", str(&c.AdminUsername)},
 		{"AUTHGRAPH_ADMIN_PASSWORD", "admin-password", "", "that admin's password (prefer the variable: flags show in ps)", str(&c.AdminPassword)},
 		{"AUTHGRAPH_SESSION_TTL", "session-ttl", "720h", "session lifetime", dur(&c.SessionTTL)},
@@ -412,6 +419,28 @@ func optBool(p *string) func(string) error {
 			return fmt.Errorf("not a boolean: %q", v)
 		}
 		*p = strconv.FormatBool(b)
+		return nil
+	}
+}
+
+func nonNegativeInt(p *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("not a whole number: %q", v)
+		}
+		*p = n
+		return nil
+	}
+}
+
+func positiveDur(p *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("not a positive duration (e.g. 100ms): %q", v)
+		}
+		*p = d
 		return nil
 	}
 }

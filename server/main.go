@@ -261,6 +261,9 @@ func newHTTPServer(h http.Handler, logger zerolog.Logger) *http.Server {
 func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalClient, func(), error) {
 	if cfg.RedisURL == "" {
 		logger.Warn().Msg("store: embedded in-process store (no AUTHGRAPH_REDIS_URL); data is lost when the process exits")
+		if cfg.RedisWaitReplicas > 0 {
+			logger.Warn().Msg("store: AUTHGRAPH_REDIS_WAIT_REPLICAS is ignored without Redis")
+		}
 		return memstore.New(clock.Real{}), nil, func() {}, nil
 	}
 	redis.SetLogger(newRedisLogger(logger))
@@ -269,6 +272,14 @@ func openStore(cfg Config, logger zerolog.Logger) (auth.Store, redis.UniversalCl
 		return nil, nil, nil, err
 	}
 	var store auth.Store = redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, Clock: clock.Real{}})
+	// Inside the session cache, so that a revocation answered 503 for want of replicas is
+	// still published as one that may have happened.
+	store = redisstore.WithReplicaWait(store, rdb, redisstore.ReplicaWait{
+		Replicas: cfg.RedisWaitReplicas, Timeout: cfg.RedisWaitTimeout, Prefix: cfg.RedisPrefix,
+	})
+	if cfg.RedisWaitReplicas > 0 {
+		logger.Info().Int("replicas", cfg.RedisWaitReplicas).Dur("timeout", cfg.RedisWaitTimeout).Msg("store: credential writes wait for replica acknowledgement")
+	}
 	pctx, cancel := context.WithTimeout(context.Background(), cfg.RedisTimeout)
 	defer cancel()
 	if err := store.Ping(pctx); err != nil {

@@ -149,7 +149,7 @@ type CreateServiceKeyInput struct {
 type CreateSessionUsingAuthorizationCodeInput struct {
 	// The configured provider's name.
 	Provider string `json:"provider"`
-	// The code the provider sent to `redirectUri`. Used once, never kept.
+	// The code the provider sent to `redirectUri`, or the one-time `agc_` code that authgraph's own flow (`/auth/{provider}/start?redirect=…`) sent there. Used once, never kept.
 	Code string `json:"code"`
 	// The PKCE code verifier whose S256 challenge the authorization request sent (43 to 128 characters).
 	CodeVerifier string `json:"codeVerifier"`

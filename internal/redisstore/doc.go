@@ -46,6 +46,9 @@
 //	                            family's latest token
 //	p {u<uid>}:f                SET of the user's family ids, expiring with the user's
 //	                            latest-expiring family; pruned every 64 families
+//	p replica-wait,             "1" for a minute: the marker written before a WAIT when credential
+//	p replica-wait{<n>}         writes wait for replicas (one per Cluster primary); see
+//	                            replicawait.go
 //	p {u<uid>}:totp             HASH, while the user has TOTP on: "s" the sealed secret (see
 //	                            below), "t" the last accepted 30-second step, and one empty
 //	                            field per unused recovery code, named "r" + the code's 32-byte

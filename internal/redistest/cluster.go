@@ -29,20 +29,39 @@ const ClusterMasters = 3
 // redis-cli --cluster create, as an operator would.
 type Cluster struct {
 	nodes []*process
+	known int // how many nodes each node must know for the cluster to be whole
+}
+
+// ClusterOptions shape NewClusterWith's cluster.
+type ClusterOptions struct {
+	// Replicas is the number of replicas of each of the ClusterMasters masters.
+	Replicas int
+	// NodeTimeout is cluster-node-timeout: how long a master may not answer before its
+	// replica takes over. Default 5s.
+	NodeTimeout time.Duration
 }
 
 // NewCluster starts a cluster of ClusterMasters nodes with its files under dir, and waits
 // until every node reports cluster_state:ok. serverBin and cliBin are the redis-server and
 // redis-cli to run. On error, what was started is stopped again.
 func NewCluster(serverBin, cliBin, dir string) (c *Cluster, err error) {
-	c = &Cluster{}
+	return NewClusterWith(serverBin, cliBin, dir, ClusterOptions{})
+}
+
+// NewClusterWith is NewCluster with replicas (redis-cli --cluster create --cluster-replicas)
+// and another node timeout.
+func NewClusterWith(serverBin, cliBin, dir string, o ClusterOptions) (c *Cluster, err error) {
+	if o.NodeTimeout <= 0 {
+		o.NodeTimeout = 5 * time.Second
+	}
+	c = &Cluster{known: ClusterMasters * (1 + o.Replicas)}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w\n%s", err, c.Output())
 			c.Close()
 		}
 	}()
-	for i := range ClusterMasters {
+	for i := range c.known {
 		nodeDir := filepath.Join(dir, "node"+strconv.Itoa(i))
 		if err := os.MkdirAll(nodeDir, 0o700); err != nil {
 			return nil, err
@@ -53,7 +72,7 @@ func NewCluster(serverBin, cliBin, dir string) (c *Cluster, err error) {
 		}
 		p, err := newProcess(serverBin, nodeDir,
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-port", strconv.Itoa(bus), "--cluster-node-timeout", "5000")
+			"--cluster-port", strconv.Itoa(bus), "--cluster-node-timeout", strconv.FormatInt(o.NodeTimeout.Milliseconds(), 10))
 		if p != nil {
 			c.nodes = append(c.nodes, p) // even a failed one: Close is harmless, Output useful
 		}
@@ -63,7 +82,7 @@ func NewCluster(serverBin, cliBin, dir string) (c *Cluster, err error) {
 	}
 	args := []string{"--cluster", "create"}
 	args = append(args, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(o.Replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cliBin, args...).CombinedOutput(); err != nil {
@@ -121,7 +140,7 @@ func (c *Cluster) waitOK(timeout time.Duration) error {
 	for {
 		var err error
 		for _, n := range c.nodes {
-			if err = clusterOK(n.addr()); err != nil {
+			if err = clusterOK(n.addr(), c.known); err != nil {
 				break
 			}
 		}
@@ -137,7 +156,7 @@ func (c *Cluster) waitOK(timeout time.Duration) error {
 
 // clusterOK asks one node whether it sees a healthy cluster of all the masters with every
 // slot served, on a connection of its own (see process.ping for why not go-redis).
-func clusterOK(addr string) error {
+func clusterOK(addr string, known int) error {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
@@ -167,7 +186,7 @@ func clusterOK(addr string) error {
 	for _, want := range []string{
 		"cluster_state:ok",
 		"cluster_slots_ok:16384",
-		"cluster_known_nodes:" + strconv.Itoa(ClusterMasters),
+		"cluster_known_nodes:" + strconv.Itoa(known),
 	} {
 		if !strings.Contains(info, want+"\r\n") {
 			return fmt.Errorf("%s: no %s yet", addr, want)

@@ -122,9 +122,10 @@ func startStack(bin, fsync string, extra map[string]string, redisArgs ...string)
 
 // server is the authgraph binary, listening on a loopback port.
 type server struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
+	cmd     *exec.Cmd
+	addr    string
+	metrics string // the metrics listener's address
+	done    chan struct{}
 }
 
 func startServer(bin string, env map[string]string) (*server, error) {
@@ -142,11 +143,15 @@ func startServer(bin string, env map[string]string) (*server, error) {
 		return nil, fmt.Errorf("%s (make build): %w", bin, err)
 	}
 	addr := make(chan string, 1)
+	metrics := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			var l struct{ Message, Addr string }
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Message == "metrics: listening" {
+				metrics <- l.Addr
+			}
 			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Message == "listening" {
 				addr <- l.Addr
 				break
@@ -157,6 +162,10 @@ func startServer(bin string, env map[string]string) (*server, error) {
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
 	select {
 	case s.addr = <-addr:
+		select {
+		case s.metrics = <-metrics: // logged before "listening"
+		default:
+		}
 		return s, nil
 	case <-s.done:
 		return nil, fmt.Errorf("authgraph exited at start")
