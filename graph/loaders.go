@@ -59,6 +59,8 @@ type loadersKey struct{}
 type loaders struct {
 	accounts *dataloadgen.Loader[int64, *auth.Account]
 	totp     *dataloadgen.Loader[int64, bool]
+	// meters: each service key's meter, read once per query (servicekeys.go).
+	meters meterMemos
 }
 
 func newLoaders(svc *auth.Service, wait time.Duration) *loaders {

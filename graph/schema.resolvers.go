@@ -888,15 +888,11 @@ func (r *serviceKeyResolver) Usage(ctx context.Context, obj *model.ServiceKey, s
 	if since != nil {
 		from = *since
 	}
-	u, err := r.Service.ServiceKeyUsage(ctx, &obj.ServiceKey, from)
-	if err != nil {
-		return nil, err
+	u, err := r.meterOf(ctx, obj)
+	if err != nil || u == nil {
+		return []*model.ServiceKeyUsageHour{}, err
 	}
-	out := make([]*model.ServiceKeyUsageHour, len(u.Hours))
-	for i, h := range u.Hours {
-		out[i] = &model.ServiceKeyUsageHour{Start: h.Start, Allowed: int(h.Allowed), Refused: int(h.Refused)}
-	}
-	return out, nil
+	return usageSince(u, from), nil
 }
 
 // ID is the resolver for the id field.

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/authgraph/authgraph/graph/model"
@@ -48,11 +49,52 @@ func (r *mutationResolver) createServiceKey(ctx context.Context, input model.Cre
 	return &model.ServiceKey{ServiceKey: *nk.Key, Secret: &nk.Secret}, nil
 }
 
-// meterOf reads a key's meter once per answer, for lastUsedAt and quotaRemaining.
+// meterOf reads a key's meter once per answer: lastUsedAt, quotaRemaining and usage (every
+// alias of it, whatever its since) come from one read of the whole usage window, which the
+// meter reads whole anyway. In a query the read is shared by every appearance of the key
+// (aliases of serviceAccounts too): the complexity and alias limits count an alias once,
+// not once per key, so a read per alias and key let one request of a read-only key cost
+// Redis a read per alias of every key in its account.
 func (r *serviceKeyResolver) meterOf(ctx context.Context, obj *model.ServiceKey) (*auth.ServiceKeyUsage, error) {
 	m := &obj.Meter
+	if l, _ := ctx.Value(loadersKey{}).(*loaders); l != nil {
+		m = l.meters.of(obj.ID)
+	}
 	m.Once.Do(func() {
-		m.Usage, m.Err = r.Service.ServiceKeyUsage(ctx, &obj.ServiceKey, r.Service.Now().Add(-time.Hour))
+		// The zero time asks for all the domain keeps (UsageWindow).
+		m.Usage, m.Err = r.Service.ServiceKeyUsage(ctx, &obj.ServiceKey, time.Time{})
 	})
 	return m.Usage, m.Err
+}
+
+// usageSince answers the hours of u from since's hour on, as the meter would for since.
+func usageSince(u *auth.ServiceKeyUsage, since time.Time) []*model.ServiceKeyUsageHour {
+	from := since.Truncate(time.Hour)
+	out := make([]*model.ServiceKeyUsageHour, 0, len(u.Hours))
+	for _, h := range u.Hours {
+		if !h.Start.Before(from) {
+			out = append(out, &model.ServiceKeyUsageHour{Start: h.Start, Allowed: int(h.Allowed), Refused: int(h.Refused)})
+		}
+	}
+	return out
+}
+
+// meterMemos are one query's reads of key meters, by key id.
+type meterMemos struct {
+	mu sync.Mutex
+	m  map[int64]*model.MeterMemo
+}
+
+func (mm *meterMemos) of(id int64) *model.MeterMemo {
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	if mm.m == nil {
+		mm.m = map[int64]*model.MeterMemo{}
+	}
+	m := mm.m[id]
+	if m == nil {
+		m = &model.MeterMemo{}
+		mm.m[id] = m
+	}
+	return m
 }

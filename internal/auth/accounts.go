@@ -394,6 +394,12 @@ func (s *Service) DeleteAccount(ctx context.Context, id int64, withUsers bool) (
 		}
 		return nil, fmt.Errorf("delete users of account: %w", err)
 	}
+	// Its machines go before it, so that a failure here leaves the account to delete again
+	// (a retry): removed after it, a failure would leave working keys of an account that no
+	// longer exists, and nothing left to retry.
+	if err := s.deleteServiceAccountsOf(ctx, id); err != nil {
+		return nil, fmt.Errorf("delete service accounts of account: %w", err)
+	}
 	a, err = s.accounts.DeleteAccount(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "account not found")
@@ -407,7 +413,9 @@ func (s *Service) DeleteAccount(ctx context.Context, id int64, withUsers bool) (
 	if err := sweep(); err != nil {
 		return nil, fmt.Errorf("delete users created in the deleted account: %w", err)
 	}
-	// Its machines go with it: their keys stop working everywhere.
+	// Service accounts whose creation raced the first removal go too (CreateServiceAccount
+	// checks the account again after writing, so one of the two sees the other): their keys
+	// stop working everywhere.
 	if err := s.deleteServiceAccountsOf(ctx, id); err != nil {
 		return nil, fmt.Errorf("delete service accounts of the deleted account: %w", err)
 	}

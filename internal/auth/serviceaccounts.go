@@ -287,6 +287,18 @@ func (s *Service) CreateServiceAccount(ctx context.Context, accountID int64, nam
 	if err := s.serviceKeys.CreateServiceAccount(ctx, sa); err != nil {
 		return nil, fmt.Errorf("create service account: %w", err)
 	}
+	// The account was checked before the write: if it was deleted meanwhile, its deletion
+	// may have listed its service accounts before this one was written, and this one would
+	// outlive it (an admin could still give it working keys). Written first and checked
+	// after, either the deletion's listing sees it or this check sees the account gone.
+	if _, err := s.accounts.Account(ctx, accountID); errors.Is(err, ErrNotFound) {
+		if _, derr := s.serviceKeys.DeleteServiceAccount(ctx, sa.ID); derr != nil && !errors.Is(derr, ErrNotFound) {
+			return nil, fmt.Errorf("delete service account of a deleted account: %w", derr)
+		}
+		return nil, Errorf(CodeNotFound, "account not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("find account: %w", err)
+	}
 	return sa, nil
 }
 
