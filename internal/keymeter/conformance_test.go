@@ -281,7 +281,7 @@ var conformanceTests = []struct {
 			t.Fatalf("oldest hour %v, now %v", first, cur)
 		}
 	}},
-	{"Forget deletes the key's meters and usage", func(t *testing.T, m Meter, clk *clock.Fake) {
+	{"Forget deletes the key's meters and usage, and the key stays gone", func(t *testing.T, m Meter, clk *clock.Fake) {
 		l := Limits{Rate: 1, Period: time.Hour, Quota: 5}
 		take(t, m, 1, l)
 		take(t, m, 2, l)
@@ -292,12 +292,28 @@ var conformanceTests = []struct {
 		if len(u.Hours) != 0 || !u.LastUsed.IsZero() || u.QuotaRemaining != 5 {
 			t.Fatalf("after Forget: %+v", u)
 		}
-		want(t, "fresh after Forget", take(t, m, 1, l), allowed(4))
+		// Ids are never reused: a forgotten key is not metered again, and nothing it does is
+		// stored (its requests are answered as a key without limits would be).
+		for i := range 3 {
+			want(t, fmt.Sprint("gone after Forget ", i), take(t, m, 1, l), allowed(-1))
+		}
+		if err := m.ResetQuota(t.Context(), 1, l); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Hour) // past a lease's TTL and a flush
+		want(t, "still gone", take(t, m, 1, Limits{}), allowed(-1))
+		if u := usage(t, m, 1, l, time.Time{}); len(u.Hours) != 0 || !u.LastUsed.IsZero() || u.QuotaRemaining != 5 {
+			t.Fatalf("a forgotten key's requests were stored: %+v", u)
+		}
 		if u := usage(t, m, 2, l, time.Time{}); len(u.Hours) != 1 || u.QuotaRemaining != 4 {
 			t.Fatalf("Forget touched another key: %+v", u)
 		}
+		want(t, "another key still metered", take(t, m, 2, l), allowed(3))
 		if err := m.Forget(t.Context(), 99); err != nil {
 			t.Fatalf("Forget of an unknown key: %v", err)
+		}
+		if err := m.Forget(t.Context(), 1); err != nil {
+			t.Fatalf("Forget twice: %v", err)
 		}
 	}},
 	{"ResetQuota gives the quota back in full", func(t *testing.T, m Meter, clk *clock.Fake) {

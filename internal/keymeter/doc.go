@@ -32,9 +32,9 @@
 // script takes the time from the caller (below).
 //
 // Every key of a service key is under the hash tag {sk<id>}, so the script's keys, Usage's
-// pipeline and Forget's single DEL all fall in one Cluster slot: the meter works on a Redis
+// pipeline and Forget's MULTI all fall in one Cluster slot: the meter works on a Redis
 // Cluster unchanged (the suite runs on one under `make test-cluster`). Per service key there
-// are at most 32 keys, whatever the traffic:
+// are at most 32 keys, whatever the traffic (after Forget, only the marker below):
 //
 //   - prefix{sk<id>}:m, a hash: tat (GCRA), qw and qu (quota window and its count), last
 //     (lastUsed, ms). No TTL, since a quota that never refills must not be forgotten;
@@ -43,6 +43,23 @@
 //     day), aH and rH (allowed and refused in hour H of the day). A day's hash is emptied
 //     when the ring comes round to it again, and has a TTL of 32 days and an hour from its
 //     first request, so a key no longer used leaves nothing behind but its state hash.
+//   - prefix{sk<id>}:gone, Forget's marker, a string with a TTL of GoneTTL (an hour).
+//
+// # Forget
+//
+// Forget (the service key was deleted) deletes the state and usage hashes and sets the marker
+// in one MULTI, and every script that writes (Take, a lease, a flush, ResetQuota) checks the
+// marker first and writes nothing under it. Without it, a replica that still held a lease or
+// usage of the key would flush it within a second of the deletion and make the state hash
+// (no TTL) and a day's hash again, about 150 B left for ever per deleted key. A forgotten id
+// stays gone (ids come from a sequence and are never reused): its Takes answer
+// Decision{Remaining: -1}, as for a key without limits, and count nothing, since such a
+// request was authenticated from a cache that drops the deleted key within its bound (10 s,
+// milliseconds when the deletion's message arrives) and refusing it is authentication's job,
+// not the meter's. The marker's hour is far longer than anything a replica may still send
+// after the deletion (a lease's TTL, the next flush and its timeout, that cache bound) and
+// short enough not to become a leak of its own. A replica holding a live lease of the key
+// answers from it until it learns of the marker at its next call to Redis, at most a TTL.
 //
 // A day of 24 hours stays a compact listpack (48 fields, under Redis's 128); BenchmarkUsage-
 // Layouts measured the choices by MEMORY USAGE with every hour of 30 days used: 11.8 B per
@@ -105,7 +122,9 @@
 //
 // Memory keeps the same state per key in process, at most maxKeys keys, the least recently
 // used evicted first. Evicting a key forgets its quota, so maxKeys must exceed the number of
-// service keys in use (the embedded store is for small deployments).
+// service keys in use (the embedded store is for small deployments). It remembers the last
+// maxKeys forgotten ids, so that a Take racing a deletion does not make the key again; one
+// older than that is at worst metered again and evicted in turn.
 //
 // # Redis down
 //

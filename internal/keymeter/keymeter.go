@@ -93,11 +93,18 @@ type Usage struct {
 type Meter interface {
 	// Take counts one request of key id against l, records it in the current hour's usage
 	// and lastUsed, and answers whether it may proceed. A refused request is counted as refused.
+	// A key given to Forget is gone for good (ids are never reused): Take writes nothing for
+	// it and answers Decision{Remaining: -1}, allowed as a key without limits, since a
+	// request of a deleted key that still reaches Take was authenticated from a cache that
+	// drops the key within its bound, and metering is not what refuses it.
 	Take(ctx context.Context, id int64, l Limits) (Decision, error)
 	Usage(ctx context.Context, id int64, l Limits, since time.Time) (Usage, error)
-	// ResetQuota sets the key's remaining quota back to l.Quota (an admin raising/renewing it).
+	// ResetQuota sets the key's remaining quota back to l.Quota (an admin raising/renewing it);
+	// it does nothing for a forgotten key.
 	ResetQuota(ctx context.Context, id int64, l Limits) error
-	// Forget deletes everything stored for key id (the key was deleted).
+	// Forget deletes everything stored for key id (the key was deleted) and marks id gone:
+	// no later Take, lease, flush or ResetQuota, on any replica, stores anything for it again,
+	// and Usage answers nothing used.
 	Forget(ctx context.Context, id int64) error
 }
 

@@ -14,12 +14,14 @@ import (
 
 // leaseScript grants a replica up to n requests of a key at once, charged to the same GCRA
 // and quota as takeScript's, and records the usage the replica counted since its last call.
-// KEYS[1] is the state hash, KEYS[2..] usage hashes (one per day with counts). ARGV: now, iv,
+// KEYS[1] is the state hash, KEYS[2] Forget's marker, KEYS[3..] usage hashes (one per day
+// with counts). ARGV: now, iv,
 // boff, quota, win, refill as takeScript's; n; back (unused requests of an expired lease,
 // returned) and backWin (that lease's quota window); last (ms, 0: none); the usage TTL; then
 // per usage hash: its day and a count of (field, increment) pairs, then the pairs.
-// It answers {granted, limited, over, retry, remaining}. With n = 0 it only returns and
-// records, which is how Flush reports usage.
+// It answers {granted, limited, over, retry, remaining, gone}. With n = 0 it only returns and
+// records, which is how Flush reports usage. Under the marker (the key was deleted) it writes
+// nothing and answers gone = 1.
 var leaseScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local iv = tonumber(ARGV[2])
@@ -30,6 +32,7 @@ local refill = tonumber(ARGV[6])
 local n = tonumber(ARGV[7])
 local back = tonumber(ARGV[8])
 local st = KEYS[1]
+if redis.call('EXISTS', KEYS[2]) == 1 then return {0, 0, 0, 0, -1, 1} end
 
 local v = redis.call('HMGET', st, 'tat', 'qw', 'qu')
 local tat = tonumber(v[1])
@@ -76,7 +79,7 @@ end
 if #args > 0 then redis.call('HSET', st, unpack(args)) end
 
 local i = 12
-for j = 2, #KEYS do
+for j = 3, #KEYS do
   local u, day, pairs = KEYS[j], ARGV[i], tonumber(ARGV[i + 1])
   i = i + 2
   local have = redis.call('HGET', u, 'd')
@@ -93,7 +96,7 @@ for j = 2, #KEYS do
 end
 local remaining = -1
 if quota > 0 then remaining = math.max(quota - used, 0) end
-return {k, limited, over, retry, remaining}
+return {k, limited, over, retry, remaining, 0}
 `)
 
 // LeaseOptions tune a Leased meter; the zero value is the defaults.
@@ -146,6 +149,7 @@ type leaseKey struct {
 	recheckAt int64    // µs, when Redis is asked again
 
 	dead bool // let go by the flusher or Forget: a Take holding it looks the key up again
+	gone bool // Redis holds Forget's marker: answered as Redis's Take does, nothing counted
 
 	pending map[int64][2]int64 // hour → allowed, refused, not yet in Redis
 	last    int64              // ms of the latest request not yet in Redis; 0: none
@@ -248,6 +252,9 @@ func (m *Leased) Take(ctx context.Context, id int64, l Limits) (Decision, error)
 	}
 	defer e.mu.Unlock()
 	now := m.clock.Now().UnixMicro()
+	if e.gone {
+		return Decision{Remaining: -1}, nil // deleted: see Meter.Take
+	}
 	if l != e.limits {
 		e.limits, e.expires, e.recheckAt = l, 0, 0 // new limits: ask Redis, returning the lease
 	}
@@ -276,6 +283,9 @@ func (m *Leased) Take(ctx context.Context, id int64, l Limits) (Decision, error)
 	res, err := m.call(ctx, id, e, l, now, n)
 	if err != nil {
 		return Decision{}, err
+	}
+	if e.gone {
+		return Decision{Remaining: -1}, nil
 	}
 	e.granted, e.expires, e.seen, e.recheckAt, e.remaining = res[0], now+m.o.TTL.Microseconds(), 0, 0, res[4]
 	var refill int64
@@ -324,7 +334,7 @@ func (m *Leased) call(ctx context.Context, id int64, e *leaseKey, l Limits, now,
 	if n > 0 || now >= e.expires { // a new lease replaces what is left of the old one
 		back = e.granted
 	}
-	keys := []string{m.r.stateKey(id)}
+	keys := []string{m.r.stateKey(id), m.r.goneKey(id)}
 	args := []any{now, iv, boff, l.Quota, win, refill, n, back, e.win, e.last, int64(usageTTL / time.Second)}
 	byDay := map[int64][]int64{}
 	var days []int64
@@ -365,8 +375,13 @@ func (m *Leased) call(ctx context.Context, id int64, e *leaseKey, l Limits, now,
 	if err != nil {
 		return nil, unavailable("lease", err)
 	}
-	if len(res) != 5 {
+	if len(res) != 6 {
 		return nil, unavailable("lease", errShortReply)
+	}
+	if res[5] == 1 {
+		// Forgotten on some replica: what this one held is dropped, and the key is answered
+		// in process until the flusher lets it go.
+		e.gone, e.granted, e.recheckAt = true, 0, 0
 	}
 	return res, nil
 }

@@ -3,6 +3,7 @@ package keymeter
 import (
 	"context"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -286,5 +287,67 @@ func TestLeasedCountsEveryRequestUnderFlushes(t *testing.T) {
 	}
 	if total != workers*each {
 		t.Fatalf("Redis counted %d requests, %d were made", total, workers*each)
+	}
+}
+
+// A key deleted on one replica while another holds a lease and usage of it: the other's
+// later Takes and flushes store nothing, so that nothing of the key is left in Redis but
+// Forget's marker, which expires.
+func TestLeasedForgetOnAnotherReplicaLeavesOnlyTheMarker(t *testing.T) {
+	clk := clock.NewFake(start)
+	rs := newReplicas(t, 2, clk, LeaseOptions{FlushEvery: time.Hour}) // flushed by hand below
+	a, b := rs.ms[0], rs.ms[1]
+	limited := Limits{Rate: 1000, Period: time.Second, Quota: 1 << 30, QuotaPeriod: 24 * time.Hour}
+	for range 20 { // key 1: B holds a lease and unflushed usage
+		if d := take(t, b, 1, limited); !d.Allowed() {
+			t.Fatalf("refused: %+v", d)
+		}
+	}
+	for range 5 { // key 2, without limits: B holds only usage, never sent until a flush
+		take(t, b, 2, Limits{})
+	}
+	b.mu.Lock()
+	held := b.keys[1].granted > 0 && len(b.keys[1].pending) > 0 && len(b.keys[2].pending) > 0
+	b.mu.Unlock()
+	if !held {
+		t.Fatal("B holds no lease or no usage to flush: the test would prove nothing")
+	}
+	for _, id := range []int64{1, 2} {
+		if err := a.Forget(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// B, whose cache still authenticates the keys, keeps taking (from its lease, which it
+	// does not know is void), then its lease expires and it flushes (returning the lease's
+	// unused requests, writing its counts).
+	for range 10 {
+		if d := take(t, b, 1, limited); !d.Allowed() {
+			t.Fatalf("B after Forget, key 1: %+v", d)
+		}
+		want(t, "B after Forget, key 2", take(t, b, 2, Limits{}), allowed(-1))
+	}
+	clk.Advance(rs.o.withDefaults().TTL)
+	if err := b.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "B after the flush", take(t, b, 1, limited), allowed(-1))
+	if err := b.ResetQuota(t.Context(), 1, limited); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := redistest.Keys(t.Context(), b.r.rdb, b.r.prefix+"*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if wanted := []string{b.r.goneKey(1), b.r.goneKey(2)}; !slices.Equal(got, wanted) {
+		t.Fatalf("keys left in Redis %v, want only the markers %v", got, wanted)
+	}
+	for _, k := range got {
+		if ttl, err := b.r.rdb.TTL(t.Context(), k).Result(); err != nil || ttl <= GoneTTL-time.Minute || ttl > GoneTTL {
+			t.Fatalf("%s has TTL %v (%v), want %v", k, ttl, err, GoneTTL)
+		}
 	}
 }

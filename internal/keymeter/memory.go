@@ -26,6 +26,12 @@ type Memory struct {
 	mu   sync.Mutex
 	keys map[int64]*list.Element // of *memKey
 	lru  list.List               // front: most recently used
+	// gone holds the ids Forget was given, so that a Take racing the deletion does not make
+	// the key again (as a replica's flush would on Redis); goneOrder bounds it to max ids,
+	// the oldest forgotten first out. Ids are never reused, and one that falls out is at
+	// worst made again by a late Take and then evicted like any idle key.
+	gone      map[int64]struct{}
+	goneOrder []int64
 }
 
 var _ Meter = (*Memory)(nil)
@@ -50,7 +56,7 @@ func NewMemory(c clock.Clock, maxKeys int) *Memory {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
-	return &Memory{clock: c, max: maxKeys, keys: map[int64]*list.Element{}}
+	return &Memory{clock: c, max: maxKeys, keys: map[int64]*list.Element{}, gone: map[int64]struct{}{}}
 }
 
 // Len returns the number of keys held.
@@ -90,6 +96,9 @@ func (m *Memory) Take(_ context.Context, id int64, l Limits) (Decision, error) {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if _, ok := m.gone[id]; ok {
+		return Decision{Remaining: -1}, nil // deleted: see Meter.Take
+	}
 	k := m.get(id, true)
 	d := Decision{Remaining: -1}
 	var used int64
@@ -193,18 +202,29 @@ func (m *Memory) ResetQuota(_ context.Context, id int64, l Limits) error {
 	win, _ := l.quotaWindow(m.clock.Now().UnixMicro())
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if _, ok := m.gone[id]; ok {
+		return nil
+	}
 	k := m.get(id, true)
 	k.qw, k.qu, k.hasQuota = win, 0, true
 	return nil
 }
 
-// Forget implements Meter.
+// Forget implements Meter: the key's entry goes, and its id is remembered as gone.
 func (m *Memory) Forget(_ context.Context, id int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e, ok := m.keys[id]; ok {
 		m.lru.Remove(e)
 		delete(m.keys, id)
+	}
+	if _, ok := m.gone[id]; !ok {
+		m.gone[id] = struct{}{}
+		m.goneOrder = append(m.goneOrder, id)
+		if len(m.goneOrder) > m.max {
+			delete(m.gone, m.goneOrder[0])
+			m.goneOrder = append(m.goneOrder[:0], m.goneOrder[1:]...)
+		}
 	}
 	return nil
 }

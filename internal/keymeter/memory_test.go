@@ -65,3 +65,29 @@ func TestMemoryClockSetBack(t *testing.T) {
 		{Start: start.Add(3 * time.Hour), Allowed: 2},
 	})
 }
+
+// Memory remembers at most maxKeys forgotten ids, the oldest forgotten first out: one that
+// falls out is metered again if a late Take comes, and then evicted like any key.
+func TestMemoryBoundsForgottenIDs(t *testing.T) {
+	m := NewMemory(clock.NewFake(start), 2)
+	l := Limits{Quota: 10}
+	for id := range int64(4) {
+		take(t, m, id, l)
+		if err := m.Forget(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.mu.Lock()
+	n, order := len(m.gone), len(m.goneOrder)
+	m.mu.Unlock()
+	if n != 2 || order != 2 {
+		t.Fatalf("%d forgotten ids held (%d in order), bound 2", n, order)
+	}
+	for _, id := range []int64{2, 3} {
+		want(t, "still gone", take(t, m, id, l), allowed(-1))
+	}
+	want(t, "fallen out: metered again", take(t, m, 0, l), allowed(9))
+	if m.Len() != 1 {
+		t.Fatalf("%d keys held, want only the one metered again", m.Len())
+	}
+}

@@ -14,7 +14,9 @@ import (
 // The meters are checked against a model under random Takes, clock advances, quota changes,
 // ResetQuota and Forget. The model is written differently from both meters: the rate limit
 // is a token bucket that refills continuously (GCRA is the same limit, stored as a time), and
-// usage is a map of every hour, filtered when read.
+// usage is a map of every hour, filtered when read. Forget makes its id gone for good, as a
+// deleted service key's (ids come from a sequence): the model then meters a new id in its
+// place, and Takes of gone ids must be answered unmetered and store nothing.
 func TestRedisMatchesModel(t *testing.T)  { runModel(t, redisMeters(t)) }
 func TestMemoryMatchesModel(t *testing.T) { runModel(t, memoryMeters(t)) }
 
@@ -31,7 +33,10 @@ type modelKey struct {
 type model struct {
 	clk    *clock.Fake
 	m      Meter
-	limits []Limits // by key id
+	limits []Limits // by slot
+	ids    []int64  // by slot: the slot's current key id
+	next   int64    // the next id, never used before
+	gone   []int64  // forgotten ids
 	keys   map[int64]*modelKey
 }
 
@@ -40,16 +45,32 @@ func runModel(t *testing.T, newMeter newMeterFunc) {
 	rapid.Check(t, func(rt *rapid.T) {
 		clk := clock.NewFake(start.Add(time.Duration(rapid.Int64Range(0, int64(48*time.Hour)).Draw(rt, "offset")).Truncate(time.Microsecond)))
 		md := &model{clk: clk, m: newMeter(t, clk), keys: map[int64]*modelKey{}}
-		for id := range 3 {
-			md.limits = append(md.limits, drawLimits(rt, fmt.Sprint("limits", id)))
+		for slot := range 3 {
+			md.limits = append(md.limits, drawLimits(rt, fmt.Sprint("limits", slot)))
+			md.ids = append(md.ids, int64(slot))
 		}
+		md.next = int64(len(md.ids))
 		rt.Repeat(map[string]func(*rapid.T){
 			"": md.check,
 			"take": func(rt *rapid.T) { // a few at once, so that limits are reached
-				id := int64(rapid.IntRange(0, len(md.limits)-1).Draw(rt, "id"))
+				slot := rapid.IntRange(0, len(md.limits)-1).Draw(rt, "slot")
 				for range rapid.IntRange(1, 6).Draw(rt, "takes") {
 					steps++
-					md.take(rt, id)
+					md.take(rt, slot)
+				}
+			},
+			"takeGone": func(rt *rapid.T) {
+				if len(md.gone) == 0 {
+					rt.Skip("nothing forgotten yet")
+				}
+				id := rapid.SampledFrom(md.gone).Draw(rt, "id")
+				l := md.limits[rapid.IntRange(0, len(md.limits)-1).Draw(rt, "limitsOf")]
+				got, err := md.m.Take(rt.Context(), id, l)
+				if err != nil {
+					rt.Fatal(err)
+				}
+				if want := (Decision{Remaining: -1}); got != want {
+					rt.Fatalf("Take(%d, %+v) of a forgotten key: got %+v, want %+v", id, l, got, want)
 				}
 			},
 			"advance": func(rt *rapid.T) {
@@ -60,26 +81,40 @@ func runModel(t *testing.T, newMeter newMeterFunc) {
 				clk.Advance(d)
 			},
 			"setQuota": func(rt *rapid.T) {
-				id := rapid.IntRange(0, len(md.limits)-1).Draw(rt, "id")
-				md.limits[id].Quota = rapid.Int64Range(0, 6).Draw(rt, "quota")
-				if md.limits[id].Quota == 0 {
-					md.limits[id].QuotaPeriod = 0
+				slot := rapid.IntRange(0, len(md.limits)-1).Draw(rt, "slot")
+				md.limits[slot].Quota = rapid.Int64Range(0, 6).Draw(rt, "quota")
+				if md.limits[slot].Quota == 0 {
+					md.limits[slot].QuotaPeriod = 0
 				}
 			},
 			"resetQuota": func(rt *rapid.T) {
-				id := int64(rapid.IntRange(0, len(md.limits)-1).Draw(rt, "id"))
-				if err := md.m.ResetQuota(t.Context(), id, md.limits[id]); err != nil {
+				slot := rapid.IntRange(0, len(md.limits)-1).Draw(rt, "slot")
+				id := md.ids[slot]
+				if err := md.m.ResetQuota(t.Context(), id, md.limits[slot]); err != nil {
 					rt.Fatal(err)
 				}
 				k := md.key(id)
-				k.window, k.used, k.hasQuota = md.window(md.limits[id]), 0, true
+				k.window, k.used, k.hasQuota = md.window(md.limits[slot]), 0, true
+			},
+			"resetQuotaGone": func(rt *rapid.T) { // stores nothing: check sees it
+				if len(md.gone) == 0 {
+					rt.Skip("nothing forgotten yet")
+				}
+				id := rapid.SampledFrom(md.gone).Draw(rt, "id")
+				if err := md.m.ResetQuota(t.Context(), id, Limits{Quota: 3}); err != nil {
+					rt.Fatal(err)
+				}
 			},
 			"forget": func(rt *rapid.T) {
-				id := int64(rapid.IntRange(0, len(md.limits)-1).Draw(rt, "id"))
+				slot := rapid.IntRange(0, len(md.limits)-1).Draw(rt, "slot")
+				id := md.ids[slot]
 				if err := md.m.Forget(t.Context(), id); err != nil {
 					rt.Fatal(err)
 				}
 				delete(md.keys, id)
+				md.gone = append(md.gone, id)
+				md.ids[slot] = md.next // a new key in its place
+				md.next++
 			},
 		})
 	})
@@ -116,9 +151,9 @@ func (md *model) window(l Limits) int64 {
 	return md.clk.Now().UnixMicro() / l.QuotaPeriod.Microseconds()
 }
 
-// take makes one request on the meter and the model and compares the decisions.
-func (md *model) take(rt *rapid.T, id int64) {
-	l := md.limits[id]
+// take makes one request of slot's key on the meter and the model and compares the decisions.
+func (md *model) take(rt *rapid.T, slot int) {
+	l, id := md.limits[slot], md.ids[slot]
 	now := md.clk.Now()
 	us := now.UnixMicro()
 	got, err := md.m.Take(rt.Context(), id, l)
@@ -186,8 +221,20 @@ func (md *model) check(rt *rapid.T) {
 	if rapid.Bool().Draw(rt, "since") {
 		since = now.Add(-time.Duration(rapid.Int64Range(0, int64(40*24*time.Hour)).Draw(rt, "sinceAgo")))
 	}
-	for id, l := range md.limits {
-		got, err := md.m.Usage(rt.Context(), int64(id), l, since)
+	type read struct {
+		id int64
+		l  Limits
+	}
+	var reads []read
+	for slot, l := range md.limits {
+		reads = append(reads, read{md.ids[slot], l})
+	}
+	for _, id := range md.gone { // nothing stored, whatever was asked of them
+		reads = append(reads, read{id, Limits{Quota: 3}})
+	}
+	for _, r := range reads {
+		id, l := r.id, r.l
+		got, err := md.m.Usage(rt.Context(), id, l, since)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -195,7 +242,7 @@ func (md *model) check(rt *rapid.T) {
 		if l.Quota > 0 {
 			want.QuotaRemaining = l.Quota
 		}
-		if k := md.keys[int64(id)]; k != nil {
+		if k := md.keys[id]; k != nil {
 			if l.Quota > 0 && k.hasQuota && k.window == md.window(l) {
 				want.QuotaRemaining = max(l.Quota-k.used, 0)
 			}

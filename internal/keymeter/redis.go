@@ -24,12 +24,23 @@ const DaySlots = 31
 // at least its 30 days of retention and at most 32 days and one hour.
 const usageTTL = (DaySlots+1)*24*time.Hour + time.Hour
 
+// GoneTTL is how long Forget's marker (prefix{sk<id>}:gone) keeps every script from writing
+// for a forgotten key. It must outlast anything a replica may still send for the key after
+// Forget: a lease (TTL, 1 s by default) and the usage counted meanwhile, written by the next
+// flush (FlushEvery, 1 s, with a timeout of 10 s), and the Takes of a replica whose cache still
+// authenticates the deleted key (sessioncache's TTL, 10 s by default; the deletion's message
+// normally ends it within milliseconds). An hour is far beyond their sum and keeps the marker
+// from becoming a leak of its own: service key ids come from a sequence and are never reused,
+// so a marker without a TTL would stay forever for every deleted key.
+const GoneTTL = time.Hour
+
 // takeScript is one Take: the quota, the rate limit, the hour's usage and lastUsed, read and
 // written in one atomic step. KEYS[1] is the key's state hash (fields tat: the GCRA's
 // theoretical arrival time; qw, qu: the quota window and the requests counted in it; last:
 // lastUsed in ms), KEYS[2] today's usage hash (d: its day; aH, rH: the requests allowed and
 // refused in hour H of the day). All times are microseconds since the Unix epoch, given by
-// the caller. Lua numbers are doubles: every value here is a whole number below 2^53 (see
+// the caller. KEYS[3] is Forget's marker: when it is set the key was deleted, and the script
+// writes nothing and answers an allowed request without a limit. Lua numbers are doubles: every value here is a whole number below 2^53 (see
 // Limits.Validate), so the arithmetic is exact and agrees with Memory's.
 //
 // The rate limit is the GCRA of go-redis/redis_rate (after rwz/redis-gcra), adapted: the
@@ -45,6 +56,7 @@ local win = ARGV[5]                -- current quota window
 local refill = tonumber(ARGV[6])   -- until the next window; 0: never
 local st = KEYS[1]
 local u = KEYS[2]
+if redis.call('EXISTS', KEYS[3]) == 1 then return {0, 0, 0, -1} end
 
 local limited, over, retry, remaining = 0, 0, 0, -1
 local v = redis.call('HMGET', st, 'tat', 'qw', 'qu')
@@ -145,14 +157,23 @@ func (r *Redis) usageKey(id int64, s int64) string {
 	return string(strconv.AppendInt(b, s, 10))
 }
 
-// Keys returns the names of every Redis key the meter may hold for id, all in one hash slot.
+// goneKey is the name of Forget's marker for id: prefix{sk<id>}:gone.
+func (r *Redis) goneKey(id int64) string {
+	b := make([]byte, 0, len(r.prefix)+31)
+	b = append(append(b, r.prefix...), "{sk"...)
+	b = strconv.AppendInt(b, id, 10)
+	return string(append(b, "}:gone"...))
+}
+
+// Keys returns the names of every Redis key the meter may hold for id, all in one hash slot:
+// the state hash, the DaySlots usage hashes, and last Forget's marker.
 func (r *Redis) Keys(id int64) []string {
-	keys := make([]string, 0, DaySlots+1)
+	keys := make([]string, 0, DaySlots+2)
 	keys = append(keys, r.stateKey(id))
 	for s := range int64(DaySlots) {
 		keys = append(keys, r.usageKey(id, s))
 	}
-	return keys
+	return append(keys, r.goneKey(id))
 }
 
 // Take implements Meter in one round trip.
@@ -170,7 +191,7 @@ func (r *Redis) Take(ctx context.Context, id int64, l Limits) (Decision, error) 
 	}
 	win, refill := l.quotaWindow(now)
 	res, err := takeScript.Run(ctx, r.rdb,
-		[]string{r.stateKey(id), r.usageKey(id, day-floorDiv(day, DaySlots)*DaySlots)},
+		[]string{r.stateKey(id), r.usageKey(id, day-floorDiv(day, DaySlots)*DaySlots), r.goneKey(id)},
 		now, iv, boff, l.Quota, win, refill, day, h-day*24, floorDiv(now, usPerMs), int64(usageTTL/time.Second),
 	).Int64Slice()
 	if err != nil {
@@ -267,21 +288,37 @@ func field(v any) string {
 	return s
 }
 
+// resetScript is ResetQuota: KEYS[1] the state hash, KEYS[2] Forget's marker, under which
+// nothing is written.
+var resetScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'qw', ARGV[1], 'qu', 0)
+return 1
+`)
+
 // ResetQuota implements Meter: the quota counts from nothing again in the current window.
 func (r *Redis) ResetQuota(ctx context.Context, id int64, l Limits) error {
 	if err := l.Validate(); err != nil {
 		return err
 	}
 	win, _ := l.quotaWindow(r.clock.Now().UnixMicro())
-	if err := r.rdb.HSet(ctx, r.stateKey(id), "qw", win, "qu", 0).Err(); err != nil {
+	if err := resetScript.Run(ctx, r.rdb, []string{r.stateKey(id), r.goneKey(id)}, win).Err(); err != nil {
 		return unavailable("reset quota", err)
 	}
 	return nil
 }
 
-// Forget implements Meter with one DEL of every key the meter may hold for id (one slot).
+// Forget implements Meter: in one MULTI (one slot), a DEL of every key the meter holds for
+// id and the marker, for GoneTTL, under which no script writes for id again, so that a
+// replica's lease or flush that comes after cannot bring the key's hashes back.
 func (r *Redis) Forget(ctx context.Context, id int64) error {
-	if err := r.rdb.Del(ctx, r.Keys(id)...).Err(); err != nil {
+	keys := r.Keys(id)
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, keys[:len(keys)-1]...)
+		p.Set(ctx, r.goneKey(id), 1, GoneTTL)
+		return nil
+	})
+	if err != nil {
 		return unavailable("forget", err)
 	}
 	return nil

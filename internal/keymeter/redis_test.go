@@ -26,8 +26,8 @@ func TestRedisKeysShareOneSlotUnderThePrefix(t *testing.T) {
 	}
 	for id := range int64(3) {
 		names := m.Keys(id)
-		if len(names) != DaySlots+1 {
-			t.Fatalf("%d key names, want %d", len(names), DaySlots+1)
+		if len(names) != DaySlots+2 || names[len(names)-1] != m.goneKey(id) {
+			t.Fatalf("%d key names, want %d with Forget's marker last", len(names), DaySlots+2)
 		}
 		for _, k := range names {
 			if !strings.HasPrefix(k, s.Prefix+"{sk") {
@@ -65,8 +65,27 @@ func TestRedisKeysShareOneSlotUnderThePrefix(t *testing.T) {
 	if err := m.Forget(t.Context(), 7); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := redistest.Keys(t.Context(), s.Client, s.Prefix+"*"); err != nil || len(got) != 0 {
-		t.Fatalf("after Forget: keys %v, %v", got, err)
+	// Only the marker stays, and only for GoneTTL; a Take after it stores nothing.
+	take(t, m, 7, Limits{Rate: 100, Period: time.Second, Quota: 1 << 40})
+	if err := m.ResetQuota(t.Context(), 7, Limits{Quota: 1}); err != nil {
+		t.Fatal(err)
+	}
+	onlyMarker(t, s.Client, s.Prefix, m, 7)
+}
+
+// onlyMarker fails unless the only Redis key under prefix is id's marker, with a TTL of at
+// most GoneTTL.
+func onlyMarker(t *testing.T, rdb redis.UniversalClient, prefix string, m *Redis, id int64) {
+	t.Helper()
+	got, err := redistest.Keys(t.Context(), rdb, prefix+"*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != m.goneKey(id) {
+		t.Fatalf("keys %v, want only %s", got, m.goneKey(id))
+	}
+	if ttl, err := rdb.TTL(t.Context(), got[0]).Result(); err != nil || ttl <= GoneTTL-time.Minute || ttl > GoneTTL {
+		t.Fatalf("the marker's TTL is %v (%v), want %v", ttl, err, GoneTTL)
 	}
 }
 
