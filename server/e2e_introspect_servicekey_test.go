@@ -175,6 +175,26 @@ func runIntrospectServiceKeys(t *testing.T, srv *testServer) {
 	if r := srv.apiPost(t, quota.secret, `{ version }`, nil); r.Status != http.StatusForbidden || r.code() != "QUOTA_EXCEEDED" {
 		t.Fatalf("x-api-key after introspections spent the quota: %d %s", r.Status, r.Raw)
 	}
+	// The introspections are in the key's usage beside its x-api-key request: 2 allowed, and
+	// refused once each way (usage may reach Redis a second late: keymeter.Leased).
+	waitFor(t, func() bool {
+		r := ok(t, "usage", srv.post(t, admin, qListSA, map[string]any{"a": "1"}))
+		for _, sa := range r.Data["serviceAccounts"].([]any) {
+			for _, kk := range sa.(map[string]any)["keys"].([]any) {
+				km := kk.(map[string]any)
+				if km["id"] != quota.id {
+					continue
+				}
+				var allowed, refused float64
+				for _, h := range km["usage"].([]any) {
+					allowed += h.(map[string]any)["allowed"].(float64)
+					refused += h.(map[string]any)["refused"].(float64)
+				}
+				return allowed == 2 && refused == 2 && km["lastUsedAt"] != nil && km["quotaRemaining"] == float64(0)
+			}
+		}
+		return false
+	})
 	// Only a live key is metered, so only a live key gets a reason: a bad one stays plain.
 	wantInactive(t, "a deleted key, after metered ones", srv.introspectKey(t, deleted.secret))
 
@@ -183,11 +203,20 @@ func runIntrospectServiceKeys(t *testing.T, srv *testServer) {
 		t.Errorf("auth_request with x-api-key: %d %v", r.Status, r.Header)
 	}
 
-	// No secret in any answer seen above, nor in the log.
+	// The refusals of keys that exist are in their account's audit trail, as on the x-api-key
+	// path (every refusal above was an introspection's); never a secret.
+	var trail string
+	waitFor(t, func() bool {
+		var types []string
+		trail, types = auditDump(t, srv, admin, []string{"1"}, nil)
+		return strings.Contains(strings.Join(types, "\n"), "service_key.refused FAILURE")
+	})
+
+	// No secret in any answer seen above, nor in the log or the trail.
 	logs := srv.logs.String()
 	for _, s := range []string{k.secret, expiring.secret, rolled.secret, rolledNew, deleted.secret, dk.secret, limited.secret, quota.secret, introspectSecret} {
-		if strings.Contains(logs, s) {
-			t.Error("the log holds a service key's secret or the introspection secret")
+		if strings.Contains(logs, s) || strings.Contains(trail, s) {
+			t.Error("the log or the trail holds a service key's secret or the introspection secret")
 		}
 	}
 	if !strings.Contains(logs, `"path":"/introspect"`) {
