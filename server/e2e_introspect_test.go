@@ -266,19 +266,28 @@ func TestIntrospectSecretIsLongEnough(t *testing.T) {
 
 // BenchmarkIntrospect measures POST /introspect of a valid token with the shared secret,
 // through the real server and a real loopback listener, on Redis with the session cache
-// warm: without rate limits (no Redis round trip at all), and with introspect:ip counted in
-// Redis (one round trip). Client and server share the process; with -cpu 1 they share one
+// warm: without rate limits (no Redis round trip at all), with introspect:ip counted in
+// Redis (one round trip), and a service key with a rate limit instead of a session (the
+// key's meter answers from its lease in process, so introspect:ip is the round trip). Client and server share the process; with -cpu 1 they share one
 // core.
 //
 //	go test -run X -bench Introspect -cpu 1 -benchtime 2000x ./server/
 func BenchmarkIntrospect(b *testing.B) {
-	for _, tc := range []struct{ name, limits string }{
-		{"limits=off", "off"},
-		{"limits=redis", "introspect:ip=100000000/1m/100000000"},
+	for _, tc := range []struct {
+		name, limits string
+		serviceKey   bool // introspect a service key (with a rate limit, so metered) instead
+	}{
+		{"limits=off", "off", false},
+		{"limits=redis", "introspect:ip=100000000/1m/100000000", false},
+		{"service_key", "introspect:ip=100000000/1m/100000000", true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			srv, _ := startRedisServer(b, map[string]string{"AUTHGRAPH_INTROSPECT_SECRET": introspectSecret, "AUTHGRAPH_RATE_LIMITS": tc.limits, "AUTHGRAPH_LOG_LEVEL": "warn"})
 			tok := srv.login(b, adminName, adminPass)
+			if tc.serviceKey {
+				sa := srv.post(b, tok, qCreateSA, map[string]any{"a": "1", "n": "bench"}).str(b, "createServiceAccount.id")
+				tok = createSK(b, srv, tok, sa, map[string]any{"r": map[string]any{"requests": 100000000, "periodSeconds": 60}}).secret
+			}
 			body := url.Values{"token": {tok}}.Encode()
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 			do := func() {

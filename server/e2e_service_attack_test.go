@@ -85,12 +85,17 @@ func TestXAPIKeyHeaderForms(t *testing.T) {
 	}
 
 	// The person-only routes outside GraphQL: introspection takes no service key as its
-	// caller (401, as no credential), and a service key introspected is no session.
+	// caller (401, as no credential, in x-api-key or as a Bearer token), and a service key
+	// introspected is a service key's answer, never a session's.
 	if r := srv.introspect(t, admin, "X-Api-Key", k.secret); r.Status != http.StatusUnauthorized {
 		t.Fatalf("POST /introspect called with a service key: %d %s", r.Status, r.Raw)
 	}
+	if r := srv.introspect(t, admin, "Authorization", "Bearer "+k.secret); r.Status != http.StatusUnauthorized {
+		t.Fatalf("POST /introspect called with a service key as Bearer: %d %s", r.Status, r.Raw)
+	}
 	r := srv.introspect(t, k.secret, "Authorization", "Bearer "+introspectSecret)
-	if r.Status != http.StatusOK || !strings.Contains(r.Raw, `"active":false`) {
+	if r.Status != http.StatusOK || !strings.Contains(r.Raw, `"token_type":"service_key"`) ||
+		strings.Contains(r.Raw, `"user_id"`) || strings.Contains(r.Raw, `"session_id"`) || strings.Contains(r.Raw, "agm_") {
 		t.Fatalf("a service key introspected: %d %s", r.Status, r.Raw)
 	}
 	// A browser page of another origin cannot send x-api-key: the preflight does not allow it.

@@ -156,6 +156,9 @@ type ServiceCaller struct {
 	AccountID        int64
 	ServiceAccountID int64
 	KeyID            int64
+	// Name is the service account's, as it was when the key was verified (a rename drops
+	// cached keys, so it is at most a cache TTL old): for introspection's username.
+	Name string
 	// Scopes are the key's, within its service account's.
 	Scopes []Scope
 }
@@ -653,7 +656,7 @@ func (s *Service) AuthenticateServiceKey(ctx context.Context, secret string) (*P
 			scopes = append(scopes, sc)
 		}
 	}
-	return &Principal{Service: &ServiceCaller{AccountID: k.AccountID, ServiceAccountID: sa.ID, KeyID: k.ID, Scopes: scopes}, ServiceKey: k}, nil
+	return &Principal{Service: &ServiceCaller{AccountID: k.AccountID, ServiceAccountID: sa.ID, KeyID: k.ID, Name: sa.Name, Scopes: scopes}, ServiceKey: k}, nil
 }
 
 // ServiceKeyMeter reads and forgets the usage of service keys (the HTTP layer meters

@@ -19,6 +19,7 @@ import (
 	"github.com/authgraph/authgraph/internal/gid"
 	"github.com/authgraph/authgraph/internal/ratelimit"
 	"github.com/authgraph/authgraph/internal/reqtoken"
+	"github.com/authgraph/authgraph/internal/token"
 )
 
 // Token introspection (RFC 7662), for services that cannot embed package verify: a resource
@@ -36,9 +37,17 @@ import (
 //     X-Authgraph-Introspect-Secret instead. It answers 204 with the principal in
 //     X-Authgraph-* headers, or 401: the statuses auth_request understands.
 //
-// Neither route writes: the token's session is read as Authenticate reads it, but never
-// touched (its lastUsedAt, its idle timer) or deleted. Each request is counted against
-// introspect:ip before anything else, bounding secret guesses and store reads per address.
+// Neither route writes to a session: the token's session is read as Authenticate reads it,
+// but never touched (its lastUsedAt, its idle timer) or deleted. Each request is counted
+// against introspect:ip before anything else, bounding secret guesses and store reads per
+// address.
+//
+// POST /introspect also answers service keys (agm_…), for a product whose own clients send
+// it a key: the key is verified as an x-api-key request's is (its digest, through the
+// session cache) and metered as one request of the key, since the product asks on behalf
+// of one. A key the meter refuses is inactive, so that a client reading only "active"
+// enforces the key's limits; a non-standard "reason" (and "retry_after") tells a client
+// that reads on why. The auth_request route does not read x-api-key.
 
 // Introspector is what the routes need of the domain (auth.Service).
 type Introspector interface {
@@ -46,6 +55,8 @@ type Introspector interface {
 	Introspect(ctx context.Context, tok string) (*auth.Principal, error)
 	// Authenticate answers the principal of the caller's own session.
 	Authenticate(ctx context.Context, tok string) (*auth.Principal, error)
+	// AuthenticateServiceKey answers the principal of a service key's secret.
+	AuthenticateServiceKey(ctx context.Context, secret string) (*auth.Principal, error)
 }
 
 // IntrospectLimiter counts introspection requests per client address (ratelimit.Policy).
@@ -72,10 +83,11 @@ type introspection struct {
 	svc    Introspector
 	lim    IntrospectLimiter
 	tokens transportOptions
+	meter  *serviceMeter // nil: service keys are not metered, as on the x-api-key path
 }
 
-func newIntrospection(secret string, svc Introspector, lim IntrospectLimiter, tokens transportOptions) *introspection {
-	return &introspection{secret: sha256.Sum256([]byte(secret)), svc: svc, lim: lim, tokens: tokens}
+func newIntrospection(secret string, svc Introspector, lim IntrospectLimiter, tokens transportOptions, meter *serviceMeter) *introspection {
+	return &introspection{secret: sha256.Sum256([]byte(secret)), svc: svc, lim: lim, tokens: tokens, meter: meter}
 }
 
 func (in *introspection) secretIs(s string) bool {
@@ -125,6 +137,47 @@ func answerFor(p *auth.Principal) IntrospectionAnswer {
 	return a
 }
 
+// ServiceKeyAnswer is the body of an active service key's answer: the service account is the
+// subject, the key the client. Every id is the global id the GraphQL API shows.
+type ServiceKeyAnswer struct {
+	Active  bool   `json:"active"`
+	Subject string `json:"sub"` // ServiceAccount.id
+	Scope   string `json:"scope"`
+	// ExpiresAt is the key's expiry; absent for a key that does not expire.
+	ExpiresAt int64  `json:"exp,omitempty"`
+	IssuedAt  int64  `json:"iat"`       // ServiceKey.createdAt
+	ClientID  string `json:"client_id"` // ServiceKey.id
+	TokenType string `json:"token_type"`
+	// Username is the service account's name (ServiceAccount.name): a label for logs,
+	// which an admin may rename; sub is what to key on.
+	Username  string `json:"username"`
+	AccountID string `json:"account_id"`
+}
+
+// serviceKeyAnswerFor answers p, a service key's principal.
+func serviceKeyAnswerFor(p *auth.Principal) ServiceKeyAnswer {
+	c, k := p.Service, p.ServiceKey
+	a := ServiceKeyAnswer{
+		Active: true, Subject: gid.Encode("ServiceAccount", c.ServiceAccountID), Scope: scopeString(c.Scopes),
+		IssuedAt: k.CreatedAt.Unix(), ClientID: gid.Encode("ServiceKey", c.KeyID), TokenType: "service_key",
+		Username: c.Name, AccountID: gid.Encode("Account", c.AccountID),
+	}
+	if k.ExpiresAt != nil {
+		a.ExpiresAt = k.ExpiresAt.Unix()
+	}
+	return a
+}
+
+// meteredOut is the answer for a live service key the meter refuses: inactive, as RFC 7662
+// has every token that must not be honoured, with why as extension members.
+type meteredOut struct {
+	Active bool   `json:"active"`
+	Reason string `json:"reason"` // rate_limited or quota_exceeded
+	// RetryAfter is when the key may make a request again, in seconds (as Retry-After);
+	// absent for a quota that never refills.
+	RetryAfter int `json:"retry_after,omitempty"`
+}
+
 func scopeString(scopes []auth.Scope) string {
 	names := make([]string, len(scopes))
 	for i, s := range scopes {
@@ -171,7 +224,13 @@ func (in *introspection) introspect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, auth.CodeInvalidInput, err.Error())
 		return
 	}
-	p, err := in.svc.Introspect(r.Context(), tok)
+	isKey := strings.HasPrefix(tok, token.Prefix(token.ServiceKeySecret))
+	var p *auth.Principal
+	if isKey {
+		p, err = in.svc.AuthenticateServiceKey(r.Context(), tok)
+	} else {
+		p, err = in.svc.Introspect(r.Context(), tok)
+	}
 	switch code := auth.ErrorCode(err); code {
 	case "":
 	case auth.CodeUnauthenticated:
@@ -187,8 +246,36 @@ func (in *introspection) introspect(w http.ResponseWriter, r *http.Request) {
 		writeInternal(w, r)
 		return
 	}
+	if !isKey {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(answerFor(p))
+		return
+	}
+	in.answerServiceKey(w, r, p)
+}
+
+// answerServiceKey meters one request of a live service key and answers it: active, or
+// inactive with the meter's reason. A meter that cannot count is 503, as on the x-api-key
+// path: never an active answer the key's limits did not allow.
+func (in *introspection) answerServiceKey(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	ctx := r.Context()
+	d, err := in.meter.decide(ctx, p.ServiceKey)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("cannot meter service key")
+		writeRefusal(w, auth.CodeUnavailable, auth.MsgUnavailable)
+		return
+	}
+	var body any = serviceKeyAnswerFor(p)
+	switch {
+	case d.Limited:
+		notes(ctx).outcome = "rate_limited"
+		body = meteredOut{Reason: "rate_limited", RetryAfter: max(retryAfterSeconds(d), 1)}
+	case d.QuotaExceeded:
+		notes(ctx).outcome = "quota_exceeded"
+		body = meteredOut{Reason: "quota_exceeded", RetryAfter: retryAfterSeconds(d)}
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(answerFor(p))
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 // authorize checks the caller of POST /introspect: the shared secret, or an admin's session
@@ -229,8 +316,9 @@ func (in *introspection) authorize(w http.ResponseWriter, r *http.Request) bool 
 }
 
 // introspectedToken reads the token of an introspection request: the form's token, or a JSON
-// body's. A token given twice, or none, is a bad request; token_type_hint is ignored (there is
-// one kind of token to introspect).
+// body's. A token given twice, or none, is a bad request; token_type_hint is ignored: a
+// token's prefix tells a service key (agm_) from a session token, so a hint can only be
+// right or misleading.
 func introspectedToken(r *http.Request) (string, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var tok string

@@ -175,7 +175,7 @@ func newHandler(d Deps) http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	if cfg.IntrospectSecret != "" {
-		in := newIntrospection(cfg.IntrospectSecret, svc, d.IntrospectLimits, tokens)
+		in := newIntrospection(cfg.IntrospectSecret, svc, d.IntrospectLimits, tokens, meter)
 		steps := []middleware{
 			// The log line names the path only: never the body or headers, where the
 			// token and the secret travel.

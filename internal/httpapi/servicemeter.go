@@ -38,18 +38,29 @@ func newServiceMeter(m KeyMeter) *serviceMeter {
 	return &serviceMeter{m: m}
 }
 
+// decide meters one request of k (a Take, which records it in the key's usage) and answers
+// the meter's decision; without a meter every request is allowed.
+func (sm *serviceMeter) decide(ctx context.Context, k *auth.ServiceKey) (keymeter.Decision, error) {
+	if sm == nil || k == nil {
+		return keymeter.Decision{}, nil
+	}
+	return sm.m.Take(ctx, k.ID, ServiceKeyLimits(k))
+}
+
+// retryAfterSeconds rounds a refusal's wait up to whole seconds, as Retry-After has it.
+func retryAfterSeconds(d keymeter.Decision) int {
+	return int(math.Ceil(d.RetryAfter.Seconds()))
+}
+
 // take meters one request of k and answers whether it was refused (and answered).
 func (sm *serviceMeter) take(ctx context.Context, w http.ResponseWriter, k *auth.ServiceKey) (refused bool) {
-	if sm == nil || k == nil {
-		return false
-	}
-	d, err := sm.m.Take(ctx, k.ID, ServiceKeyLimits(k))
+	d, err := sm.decide(ctx, k)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("cannot meter service key")
 		writeRefusal(w, auth.CodeUnavailable, auth.MsgUnavailable)
 		return true
 	}
-	secs := int(math.Ceil(d.RetryAfter.Seconds()))
+	secs := retryAfterSeconds(d)
 	switch {
 	case d.Limited:
 		notes(ctx).outcome = "rate_limited"
