@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"time"
+
 	"github.com/authgraph/authgraph/graph/model"
 	"github.com/authgraph/authgraph/internal/auth"
 )
@@ -84,4 +86,16 @@ func accountConnection(page *auth.AccountPage) *model.AccountConnection {
 		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
 	}
 	return conn
+}
+
+// rerollGrace reads a reroll's graceSeconds (absent: none): how long the old secret of a user
+// or service key keeps working.
+func rerollGrace(seconds *int) (time.Duration, error) {
+	if seconds == nil {
+		return 0, nil
+	}
+	if most := int(auth.MaxRerollGrace / time.Second); *seconds < 0 || *seconds > most {
+		return 0, auth.Errorf(auth.CodeInvalidInput, "graceSeconds must be from 0 to %d", most)
+	}
+	return time.Duration(*seconds) * time.Second, nil
 }

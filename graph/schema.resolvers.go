@@ -115,14 +115,11 @@ func (r *mutationResolver) RerollUserKey(ctx context.Context, input model.Reroll
 	if err != nil {
 		return nil, err
 	}
-	grace := 0
-	if input.GraceSeconds != nil {
-		grace = *input.GraceSeconds
+	grace, err := rerollGrace(input.GraceSeconds)
+	if err != nil {
+		return nil, err
 	}
-	if grace < 0 || grace > int(auth.MaxRerollGrace/time.Second) {
-		return nil, auth.Errorf(auth.CodeInvalidInput, "graceSeconds must be from 0 to %d", int(auth.MaxRerollGrace/time.Second))
-	}
-	nk, err := r.Service.RerollUserKey(ctx, keyID, time.Duration(grace)*time.Second)
+	nk, err := r.Service.RerollUserKey(ctx, keyID, grace)
 	if err != nil {
 		return nil, err
 	}
@@ -550,14 +547,11 @@ func (r *mutationResolver) RerollServiceKey(ctx context.Context, input model.Rer
 	if err != nil {
 		return nil, err
 	}
-	grace := 0
-	if input.GraceSeconds != nil {
-		grace = *input.GraceSeconds
+	grace, err := rerollGrace(input.GraceSeconds)
+	if err != nil {
+		return nil, err
 	}
-	if grace < 0 || grace > int(auth.MaxRerollGrace/time.Second) {
-		return nil, auth.Errorf(auth.CodeInvalidInput, "graceSeconds must be from 0 to %d", int(auth.MaxRerollGrace/time.Second))
-	}
-	nk, err := r.Service.RerollServiceKey(ctx, id, time.Duration(grace)*time.Second)
+	nk, err := r.Service.RerollServiceKey(ctx, id, grace)
 	if err != nil {
 		return nil, err
 	}
