@@ -52,7 +52,7 @@ type ResolverRoot interface {
 
 type DirectiveRoot struct {
 	Auth     func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
-	HasRole  func(ctx context.Context, obj any, next graphql.Resolver, role auth.Role) (res any, err error)
+	HasRole  func(ctx context.Context, obj any, next graphql.Resolver, role auth.Role, serviceKeys bool) (res any, err error)
 	HasScope func(ctx context.Context, obj any, next graphql.Resolver, scope string) (res any, err error)
 }
 
@@ -2619,6 +2619,11 @@ Implies ` + "`" + `@auth` + "`" + `.
 directive @hasRole(
   "The role the caller must have."
   role: Role!
+  """
+  True: a service key (` + "`" + `x-api-key` + "`" + `) may call the field too, within its own account, as the
+  field's description says (see docs/service-keys.md); false: ` + "`" + `FORBIDDEN` + "`" + ` to service keys.
+  """
+  serviceKeys: Boolean! = false
 ) on FIELD_DEFINITION
 
 """
@@ -3063,7 +3068,11 @@ type Query {
   version: String!
   "The user of the current session."
   me: User! @hasScope(scope: "read")
-  "A user by id: yourself, or anyone for an admin. Anyone else's id is ` + "`" + `NOT_FOUND` + "`" + `."
+  """
+  A user by id: yourself, or anyone for an admin; for an account admin, and a service key
+  holding ` + "`" + `read` + "`" + `, the users of their account who are not ADMINs. Anyone else's id is
+  ` + "`" + `NOT_FOUND` + "`" + `.
+  """
   user(
     "The user's id."
     id: ObjectID!
@@ -3079,7 +3088,10 @@ type Query {
     "A cursor from a previous page's ` + "`" + `startCursor` + "`" + `."
     before: String
   ): UserConnection! @hasRole(role: ADMIN) @hasScope(scope: "admin")
-  "Every account (tenant), oldest first. Admins only."
+  """
+  Every account (tenant), oldest first. Admins only (with ` + "`" + `admin` + "`" + `); a service key holding
+  ` + "`" + `read` + "`" + ` gets its own account alone.
+  """
   accounts(
     "Answer the first n accounts after ` + "`" + `after` + "`" + ` (1 to 1000)."
     first: Int
@@ -3089,14 +3101,15 @@ type Query {
     last: Int
     "A cursor from a previous page's ` + "`" + `startCursor` + "`" + `."
     before: String
-  ): AccountConnection! @hasRole(role: ADMIN) @hasScope(scope: "admin")
+  ): AccountConnection! @hasRole(role: ADMIN, serviceKeys: true) @hasScope(scope: "read")
   """
   The audit trail, newest first: an account's (every event of its users and of the account
   itself) or one user's. ADMINs read any; ACCOUNT_ADMINs their account's and the users they
   manage (anything else is ` + "`" + `NOT_FOUND` + "`" + `). With neither ` + "`" + `account` + "`" + ` nor ` + "`" + `user` + "`" + `: an ADMIN reads
   the events tied to no account (sign-ins that named no known user, refused attempts), an
-  ACCOUNT_ADMIN their account's. A page may hold fewer than ` + "`" + `first` + "`" + ` events with
-  ` + "`" + `hasNextPage` + "`" + ` true when the filter matched few of the entries read.
+  ACCOUNT_ADMIN their account's. A service key holding ` + "`" + `admin` + "`" + ` reads as an ACCOUNT_ADMIN of
+  its account does. A page may hold fewer than ` + "`" + `first` + "`" + ` events with ` + "`" + `hasNextPage` + "`" + ` true when
+  the filter matched few of the entries read.
   """
   auditEvents(
     "What to read, and which events."
@@ -3105,7 +3118,7 @@ type Query {
     first: Int
     "A cursor from a previous page's ` + "`" + `endCursor` + "`" + `."
     after: String
-  ): SecurityEventConnection! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  ): SecurityEventConnection! @hasRole(role: ACCOUNT_ADMIN, serviceKeys: true) @hasScope(scope: "admin")
   """
   The webhook endpoints you manage, oldest first: every one for an ADMIN, your account's for
   an ACCOUNT_ADMIN. Empty without the Redis store.
@@ -3646,22 +3659,29 @@ type Mutation {
   """
   Disable a user: every session of theirs ends, and they can sign in no more (their attempts
   answer ` + "`" + `INVALID_CREDENTIALS` + "`" + `) until enabled again. Admins, and account admins (their account's users); not on
-  yourself.
+  yourself. A service key holding ` + "`" + `admin` + "`" + `: the members of its account only (an account
+  admin is ` + "`" + `FORBIDDEN` + "`" + `, anyone else ` + "`" + `NOT_FOUND` + "`" + `).
   """
   disableUser(
     "The user to disable."
     input: UserIdInput!
-  ): User! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
-  "Let a disabled user sign in again. Admins, and account admins for their account's users."
+  ): User! @hasRole(role: ACCOUNT_ADMIN, serviceKeys: true) @hasScope(scope: "admin")
+  """
+  Let a disabled user sign in again. Admins, and account admins for their account's users; a
+  service key holding ` + "`" + `admin` + "`" + `, for the members of its account.
+  """
   enableUser(
     "The user to enable."
     input: UserIdInput!
-  ): User! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
-  "End every session of a user. Answers how many it ended. Admins, and account admins for their account's users."
+  ): User! @hasRole(role: ACCOUNT_ADMIN, serviceKeys: true) @hasScope(scope: "admin")
+  """
+  End every session of a user. Answers how many it ended. Admins, and account admins for their
+  account's users; a service key holding ` + "`" + `admin` + "`" + `, for the members of its account.
+  """
   deleteUserSessions(
     "The user whose sessions to end."
     input: UserIdInput!
-  ): Int! @hasRole(role: ACCOUNT_ADMIN) @hasScope(scope: "admin")
+  ): Int! @hasRole(role: ACCOUNT_ADMIN, serviceKeys: true) @hasScope(scope: "admin")
   """
   Delete a user with all their keys and sessions; nothing of theirs is kept but their audit
   trail, trimmed by age like every trail. Admins, and account admins (their account's users); not
@@ -5300,6 +5320,14 @@ func (ec *executionContext) dir_hasRole_args(ctx context.Context, rawArgs map[st
 		return nil, err
 	}
 	args["role"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "serviceKeys",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["serviceKeys"] = arg1
 	return args, nil
 }
 
@@ -7789,11 +7817,16 @@ func (ec *executionContext) _Mutation_createUser(ctx context.Context, field grap
 					var zeroVal *auth.User
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.User
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -7863,11 +7896,16 @@ func (ec *executionContext) _Mutation_createAccount(ctx context.Context, field g
 					var zeroVal *auth.Account
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.Account
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.Account
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -8123,11 +8161,16 @@ func (ec *executionContext) _Mutation_disableUser(ctx context.Context, field gra
 					var zeroVal *auth.User
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.User
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -8197,11 +8240,16 @@ func (ec *executionContext) _Mutation_enableUser(ctx context.Context, field grap
 					var zeroVal *auth.User
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.User
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -8271,11 +8319,16 @@ func (ec *executionContext) _Mutation_deleteUserSessions(ctx context.Context, fi
 					var zeroVal int
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal int
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal int
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -8345,11 +8398,16 @@ func (ec *executionContext) _Mutation_deleteUser(ctx context.Context, field grap
 					var zeroVal *model.DeleteUserPayload
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.DeleteUserPayload
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *model.DeleteUserPayload
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -8419,11 +8477,16 @@ func (ec *executionContext) _Mutation_setUserRole(ctx context.Context, field gra
 					var zeroVal *auth.User
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.User
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -8493,11 +8556,16 @@ func (ec *executionContext) _Mutation_renameUser(ctx context.Context, field grap
 					var zeroVal *auth.User
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.User
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -8567,11 +8635,16 @@ func (ec *executionContext) _Mutation_setUserEmail(ctx context.Context, field gr
 					var zeroVal *auth.User
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.User
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -8641,11 +8714,16 @@ func (ec *executionContext) _Mutation_renameAccount(ctx context.Context, field g
 					var zeroVal *auth.Account
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.Account
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.Account
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -8715,11 +8793,16 @@ func (ec *executionContext) _Mutation_deleteAccount(ctx context.Context, field g
 					var zeroVal *model.DeleteAccountPayload
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.DeleteAccountPayload
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *model.DeleteAccountPayload
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -9159,11 +9242,16 @@ func (ec *executionContext) _Mutation_sendPasswordReset(ctx context.Context, fie
 					var zeroVal *auth.User
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.User
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -9233,11 +9321,16 @@ func (ec *executionContext) _Mutation_createInvitation(ctx context.Context, fiel
 					var zeroVal *auth.User
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.User
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.User
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -9351,11 +9444,16 @@ func (ec *executionContext) _Mutation_setAccountSignUpPolicy(ctx context.Context
 					var zeroVal *auth.Account
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.Account
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.Account
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -9425,11 +9523,16 @@ func (ec *executionContext) _Mutation_createWebhook(ctx context.Context, field g
 					var zeroVal *auth.Webhook
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.Webhook
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.Webhook
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -9499,11 +9602,16 @@ func (ec *executionContext) _Mutation_deleteWebhook(ctx context.Context, field g
 					var zeroVal *model.DeleteWebhookPayload
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.DeleteWebhookPayload
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *model.DeleteWebhookPayload
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -9573,11 +9681,16 @@ func (ec *executionContext) _Mutation_redeliverWebhookEvent(ctx context.Context,
 					var zeroVal bool
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal bool
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -10068,11 +10181,16 @@ func (ec *executionContext) _Mutation_createServiceAccount(ctx context.Context, 
 					var zeroVal *auth.ServiceAccount
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.ServiceAccount
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -10142,11 +10260,16 @@ func (ec *executionContext) _Mutation_renameServiceAccount(ctx context.Context, 
 					var zeroVal *auth.ServiceAccount
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.ServiceAccount
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -10216,11 +10339,16 @@ func (ec *executionContext) _Mutation_setServiceAccountDisabled(ctx context.Cont
 					var zeroVal *auth.ServiceAccount
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *auth.ServiceAccount
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *auth.ServiceAccount
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -10290,11 +10418,16 @@ func (ec *executionContext) _Mutation_deleteServiceAccount(ctx context.Context, 
 					var zeroVal *model.DeleteServiceAccountPayload
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.DeleteServiceAccountPayload
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *model.DeleteServiceAccountPayload
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -10364,11 +10497,16 @@ func (ec *executionContext) _Mutation_createServiceKey(ctx context.Context, fiel
 					var zeroVal *model.ServiceKey
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.ServiceKey
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *model.ServiceKey
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -10438,11 +10576,16 @@ func (ec *executionContext) _Mutation_rerollServiceKey(ctx context.Context, fiel
 					var zeroVal *model.ServiceKey
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.ServiceKey
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *model.ServiceKey
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -10512,11 +10655,16 @@ func (ec *executionContext) _Mutation_deleteServiceKey(ctx context.Context, fiel
 					var zeroVal *model.DeleteServiceKeyPayload
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.DeleteServiceKeyPayload
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *model.DeleteServiceKeyPayload
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -11066,11 +11214,16 @@ func (ec *executionContext) _Query_users(ctx context.Context, field graphql.Coll
 					var zeroVal *model.UserConnection
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.UserConnection
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *model.UserConnection
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -11140,14 +11293,19 @@ func (ec *executionContext) _Query_accounts(ctx context.Context, field graphql.C
 					var zeroVal *model.AccountConnection
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AccountConnection
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *model.AccountConnection
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
-				scope, err := ec.unmarshalNString2string(ctx, "admin")
+				scope, err := ec.unmarshalNString2string(ctx, "read")
 				if err != nil {
 					var zeroVal *model.AccountConnection
 					return zeroVal, err
@@ -11214,11 +11372,16 @@ func (ec *executionContext) _Query_auditEvents(ctx context.Context, field graphq
 					var zeroVal *model.SecurityEventConnection
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.SecurityEventConnection
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal *model.SecurityEventConnection
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")
@@ -11287,11 +11450,16 @@ func (ec *executionContext) _Query_webhooks(ctx context.Context, field graphql.C
 					var zeroVal []*auth.Webhook
 					return zeroVal, err
 				}
+				serviceKeys, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal []*auth.Webhook
+					return zeroVal, err
+				}
 				if ec.Directives.HasRole == nil {
 					var zeroVal []*auth.Webhook
 					return zeroVal, errors.New("directive hasRole is not implemented")
 				}
-				return ec.Directives.HasRole(ctx, nil, directive0, role)
+				return ec.Directives.HasRole(ctx, nil, directive0, role, serviceKeys)
 			}
 			directive2 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNString2string(ctx, "admin")

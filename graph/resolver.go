@@ -25,13 +25,18 @@ func Directives() DirectiveRoot {
 			}
 			return next(ctx)
 		},
-		HasRole: func(ctx context.Context, _ any, next graphql.Resolver, role auth.Role) (any, error) {
+		HasRole: func(ctx context.Context, _ any, next graphql.Resolver, role auth.Role, serviceKeys bool) (any, error) {
 			p := auth.PrincipalFrom(ctx)
 			if p == nil {
 				return nil, &auth.Error{Code: auth.CodeUnauthenticated, Message: auth.MsgUnauthenticated}
 			}
 			if p.User == nil {
-				// A service key's request: a machine has no role (serviceaccounts.go).
+				// A service key's request: a machine has no role (serviceaccounts.go). A field
+				// the schema opens to service keys lets the service decide, which confines the
+				// key to its own account and to the right the operation opens.
+				if serviceKeys {
+					return next(ctx)
+				}
 				return nil, auth.Errorf(auth.CodeForbidden, "This operation needs the %s role; a service key has none.", role)
 			}
 			if !p.User.Role.AtLeast(role) {

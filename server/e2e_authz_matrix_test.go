@@ -21,8 +21,11 @@ package main
 // Service keys (x-api-key) are callers too, one per scope set of a service account of the
 // callers' account: every field that needs a caller is FORBIDDEN to them (a machine is no
 // person, has no role, mints no credential), NOT_FOUND for a null-refusing one, except the
-// fields opened to them (mxOp.serviceOpen), which answer by the key's scopes within its own
-// account; public fields answer them as anyone (mxServiceRules).
+// fields opened to them — by the schema (@hasRole(serviceKeys: true)) or, for a field without
+// a role, by its entry (mxOp.serviceOpen) — which need the scope of the field's @hasScope
+// (or mxOp.serviceScope) and reach their own account only: the users an account admin
+// manages (managerSees: both matrix users are members of the key's account), nobody else's
+// objects; public fields answer them as anyone (mxServiceRules).
 //
 // Ending a session (deleteSession, deleteSessions) is allowed against sessions wider than the
 // caller on purpose: ending gives no power. A credential (a key secret, a session or refresh
@@ -180,10 +183,14 @@ type mxOp struct {
 	nullRefusal bool
 	// elem: the field answers a list of one item for the op's one input; the op reads the item.
 	elem bool
-	// serviceOpen: a service key may call the field (own account only; the other object is
-	// NOT_FOUND) if it holds serviceScope.
+	// serviceOpen: a service key may call the field (own account only) if it holds
+	// serviceScope (default: the scope of the field's @hasScope). A field with @hasRole is
+	// opened by the schema (serviceKeys: true), never here.
 	serviceOpen  bool
 	serviceScope string
+	// servicePassed is the answer to a service key once authorized, per object; OK if
+	// absent (passed is a person's: "not on yourself" means nothing to a machine).
+	servicePassed map[mxObject]string
 	// issues: dotted paths (from data) of credentials the answer carries when OK.
 	issues []string
 	// never: dotted paths of credential fields that must be null in every answer.
@@ -279,10 +286,12 @@ func mxEntries() []mxEntry {
 		{field: "Query.version", ops: []mxOp{{query: `{ version }`, field: "version", vars: noVars}}},
 		{field: "Query.me", ops: []mxOp{{query: `{ me { id userKeys { nodes { secret } } sessions { nodes { token refreshToken } } } }`,
 			field: "me", vars: noVars, never: []string{"me.userKeys.nodes.secret", "me.sessions.nodes.token", "me.sessions.nodes.refreshToken"}}}},
-		{field: "Query.user", ops: []mxOp{{query: `query($id: ObjectID!) { user(id: $id) { id } }`, field: "user",
-			targeted: true, reach: managerSees, vars: userID}}},
+		{field: "Query.user", ops: []mxOp{{query: `query($id: ObjectID!) { user(id: $id) { id username role disabled account { id } } }`,
+			field: "user", targeted: true, reach: managerSees, vars: userID, serviceOpen: true}}},
 		{field: "Query.users", ops: []mxOp{{query: `{ users { nodes { id } } }`, field: "users", vars: noVars}}},
-		{field: "Query.accounts", ops: []mxOp{{query: `{ accounts { nodes { id slug } } }`, field: "accounts", vars: noVars}}},
+		// A person needs the ADMIN role and admin; a service key read (its own account alone).
+		{field: "Query.accounts", ops: []mxOp{{query: `{ accounts { nodes { id slug } } }`, field: "accounts", vars: noVars,
+			extraScope: "admin"}}},
 		// Federation. _service is the schema, as introspection answers it. _entities is public
 		// in the schema, since a router calls it, and guards itself: user(id:)'s rules (a
 		// session with the read scope; yourself, or anyone for an admin holding the admin
@@ -502,7 +511,7 @@ func mxEntries() []mxEntry {
 		// Service accounts and keys. Reading is open to service keys holding read (their own
 		// account's); managing is not (no minting).
 		{field: "Query.serviceAccounts", ops: []mxOp{{query: `{ serviceAccounts(account: "1") { id name } }`, field: "serviceAccounts",
-			vars: noVars, extraScope: "admin", needsRole: "ACCOUNT_ADMIN", serviceOpen: true, serviceScope: "read"}}},
+			vars: noVars, extraScope: "admin", needsRole: "ACCOUNT_ADMIN", serviceOpen: true}}},
 		{field: "Mutation.createServiceAccount", ops: []mxOp{{field: "createServiceAccount", grants: saGrants,
 			query: `mutation($n: String!) { createServiceAccount(input: {account: "1", name: $n}) { id } }`,
 			vars:  func(w *mxWorld, _ mxObject) map[string]any { return map[string]any{"n": fmt.Sprintf("sa%d", w.n)} }}}},
@@ -699,17 +708,25 @@ func mxRules(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string {
 // mxServiceRules is the answer to a service key: a public field's own answer; a guarded one
 // FORBIDDEN unless the op is open to service keys.
 func mxServiceRules(f *ast.FieldDefinition, op mxOp, c mxCaller, obj mxObject) string {
-	guarded := f.Directives.ForName("auth") != nil || f.Directives.ForName("hasRole") != nil ||
-		f.Directives.ForName("hasScope") != nil || op.session
+	role, scope := f.Directives.ForName("hasRole"), f.Directives.ForName("hasScope")
+	guarded := f.Directives.ForName("auth") != nil || role != nil || scope != nil || op.session
+	open, need := op.serviceOpen, op.serviceScope
+	if role != nil {
+		arg := role.Arguments.ForName("serviceKeys")
+		open = arg != nil && arg.Value.Raw == "true"
+	}
+	if need == "" && scope != nil {
+		need = scope.Arguments.ForName("scope").Value.Raw
+	}
 	switch {
 	case !guarded:
 		return mxRules(f, op, c, obj)
-	case !op.serviceOpen || !slices.Contains(c.scopes, op.serviceScope):
+	case !open || need == "" || !slices.Contains(c.scopes, need):
 		return "FORBIDDEN"
-	case obj == other:
+	case obj == other && op.reach != managerSees:
 		return "NOT_FOUND"
 	}
-	if p, ok := op.passed[obj]; ok {
+	if p, ok := op.servicePassed[obj]; ok {
 		return p
 	}
 	return "OK"

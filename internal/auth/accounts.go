@@ -125,13 +125,14 @@ func (s *Service) EnsureDefaultAccount(ctx context.Context) (*Account, error) {
 }
 
 // Account answers an account the caller may see: their own, or any for an admin. Others
-// are not found, so that account ids do not leak across tenants.
+// are not found, so that account ids do not leak across tenants. A service key holding read
+// sees its own.
 func (s *Service) Account(ctx context.Context, id int64) (*Account, error) {
-	p, err := requirePrincipal(ctx)
+	own, all, err := accountViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if p.User.AccountID != id && p.User.Role != RoleAdmin {
+	if own != id && !all {
 		return nil, Errorf(CodeNotFound, "account not found")
 	}
 	a, err := s.accounts.Account(ctx, id)
@@ -211,12 +212,55 @@ type AccountPage struct {
 // accountScanChunk is how many ids ListAccounts reads at once.
 const accountScanChunk = 128
 
+// accountViewer answers whose account the caller sees (own) and whether it sees every
+// account (all: an ADMIN); a service key holding read sees its own (serviceReadAccount).
+func accountViewer(ctx context.Context) (own int64, all bool, err error) {
+	if p := PrincipalFrom(ctx); p != nil && p.Service != nil {
+		if _, err := requireManager(ctx, serviceReadAccount); err != nil {
+			return 0, false, err
+		}
+		return p.Service.AccountID, false, nil
+	}
+	p, err := requirePrincipal(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	return p.User.AccountID, p.User.Role == RoleAdmin, nil
+}
+
+// ownAccountPage answers the page of req that the list of one account, id, holds.
+func (s *Service) ownAccountPage(ctx context.Context, id int64, req PageRequest) (*AccountPage, error) {
+	if _, _, err := req.size(); err != nil {
+		return nil, err
+	}
+	a, err := s.accounts.Account(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return &AccountPage{Accounts: []*Account{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find account: %w", err)
+	}
+	page := &AccountPage{Accounts: []*Account{}}
+	if (req.After == 0 || id > req.After) && (req.Before == 0 || id < req.Before) {
+		page.Accounts = append(page.Accounts, a)
+	}
+	page.HasPreviousPage = req.After > 0 && id <= req.After
+	page.HasNextPage = req.Before > 0 && id >= req.Before
+	return page, nil
+}
+
 // ListAccounts answers a page of every account, the Relay way (see PageRequest). Admins
-// only. Accounts have ids from one counter and the store keeps no index of them: a page
+// only; a service key holding read gets a list of its own account alone. Accounts have ids from one counter and the store keeps no index of them: a page
 // reads ids in chunks (one pipelined read each) between the cursors and the last id
 // assigned, skipping the ids no account holds (one a CreateAccount refused for a taken slug
 // used up, or a deleted account's).
 func (s *Service) ListAccounts(ctx context.Context, req PageRequest) (*AccountPage, error) {
+	if p := PrincipalFrom(ctx); p != nil && p.Service != nil {
+		if _, err := requireManager(ctx, serviceReadAccount); err != nil {
+			return nil, err
+		}
+		return s.ownAccountPage(ctx, p.Service.AccountID, req)
+	}
 	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}

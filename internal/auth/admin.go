@@ -110,9 +110,16 @@ func (s *Service) ListUsers(ctx context.Context, req PageRequest) (*UserPage, er
 }
 
 // User answers the user with that id: the caller, anyone for an admin, a user of their own
-// account for an account admin. Anyone else is not found, never forbidden, so that ids tell
-// nothing about who exists.
+// account for an account admin, and for a service key holding read the users an account admin
+// of its account sees. Anyone else is not found, never forbidden, so that ids tell nothing
+// about who exists.
 func (s *Service) User(ctx context.Context, id int64) (*User, error) {
+	if p := PrincipalFrom(ctx); p != nil && p.Service != nil {
+		if _, err := requireManager(ctx, serviceReadUsers); err != nil {
+			return nil, err
+		}
+		return s.managedUser(ctx, p, id)
+	}
 	p, err := requireScope(ctx, ScopeRead)
 	if err != nil {
 		return nil, err
@@ -131,19 +138,24 @@ func (s *Service) User(ctx context.Context, id int64) (*User, error) {
 // the store refuses to save a session of a disabled user (see SessionStore.CreateSession),
 // so a sign-in either sees the flag or made its session before the sweep looked. From then
 // on the user's sign-ins answer INVALID_CREDENTIALS. A call that fails after setting the
-// flag can be retried until it succeeds. Admins only, and not on themselves.
+// flag can be retried until it succeeds. Admins only, and not on themselves; a service key
+// holding admin, on the members of its account only (serviceSuspendUsers).
 func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) (ret *User, rerr error) {
 	defer func() {
 		s.noteUser(ctx, map[bool]audit.Type{true: audit.UserDisabled, false: audit.UserEnabled}[disabled], orID(ret, id), rerr, "")
 	}()
-	p, err := requireUserAdmin(ctx)
+	p, err := requireManager(ctx, serviceSuspendUsers)
 	if err != nil {
 		return nil, err
 	}
-	if id == p.User.ID && disabled {
+	if p.User != nil && id == p.User.ID && disabled {
 		return nil, Errorf(CodeInvalidInput, "you cannot disable your own account")
 	}
 	u, err := s.updateManaged(ctx, p, id, func(u *User) error {
+		// Inside the update, so that a member promoted meanwhile is not touched by a key.
+		if err := serviceActsOn(p, u); err != nil {
+			return err
+		}
 		u.Disabled = disabled
 		return nil
 	})
@@ -159,16 +171,19 @@ func (s *Service) SetUserDisabled(ctx context.Context, id int64, disabled bool) 
 	return u, nil
 }
 
-// DeleteSessionsOfUser ends every session of a user and answers how many. Admins only.
+// DeleteSessionsOfUser ends every session of a user and answers how many. Admins only; a
+// service key holding admin, for the members of its account only (serviceSuspendUsers).
 func (s *Service) DeleteSessionsOfUser(ctx context.Context, id int64) (ret int, rerr error) {
 	defer func() {
 		s.noteUser(ctx, audit.UserSessionsEnded, &User{ID: id}, rerr, fmt.Sprintf("ended %d sessions", ret))
 	}()
-	p, err := requireUserAdmin(ctx)
+	p, err := requireManager(ctx, serviceSuspendUsers)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := s.managedUser(ctx, p, id); err != nil {
+	if u, err := s.managedUser(ctx, p, id); err != nil {
+		return 0, err
+	} else if err := serviceActsOn(p, u); err != nil {
 		return 0, err
 	}
 	n, err := s.sessions.DeleteSessionsOf(ctx, id, 0)

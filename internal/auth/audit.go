@@ -330,11 +330,18 @@ func (s *Service) SecurityEvents(ctx context.Context, f EventFilter, after strin
 // an ACCOUNT_ADMIN reads their own account's, and the trails of the users they manage (any
 // other account or user is NOT_FOUND, as in the user-management operations). With neither
 // account nor user, an ADMIN reads the unattributed stream (sign-ins that named no known
-// user, refused attempts) and an ACCOUNT_ADMIN their account's.
+// user, refused attempts) and an ACCOUNT_ADMIN their account's. A service key holding admin
+// reads as an ACCOUNT_ADMIN of its account does (serviceReadAudit).
 func (s *Service) AuditEvents(ctx context.Context, f EventFilter, after string, limit int) (*EventPage, error) {
-	p, err := requireUserAdmin(ctx)
+	p, err := requireManager(ctx, serviceReadAudit)
 	if err != nil {
 		return nil, err
+	}
+	platform, own := false, int64(0)
+	if p.Service != nil {
+		own = p.Service.AccountID
+	} else {
+		platform, own = p.User.Role == RoleAdmin, p.User.AccountID
 	}
 	var st audit.Stream
 	switch {
@@ -344,12 +351,12 @@ func (s *Service) AuditEvents(ctx context.Context, f EventFilter, after string, 
 		}
 		st.User = f.User
 	case f.Account != 0:
-		if p.User.Role != RoleAdmin && f.Account != p.User.AccountID {
+		if !platform && f.Account != own {
 			return nil, Errorf(CodeNotFound, "account not found")
 		}
 		st.Account = f.Account
-	case p.User.Role != RoleAdmin:
-		st.Account = p.User.AccountID
+	case !platform:
+		st.Account = own
 	}
 	return s.listEvents(ctx, st, f, after, limit)
 }

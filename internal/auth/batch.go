@@ -58,15 +58,15 @@ func (s *Service) UsersByID(ctx context.Context, ids []int64) (map[int64]*User, 
 // (no such account, or one the caller may not see) is absent, so the caller gives the same
 // answer without learning which it was.
 func (s *Service) AccountsByID(ctx context.Context, ids []int64) (map[int64]*Account, error) {
-	p, err := requirePrincipal(ctx)
+	own, all, err := accountViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
 	visible := ids
-	if p.User.Role != RoleAdmin { // Account's rule: one's own account, or any as an admin
+	if !all { // Account's rule: one's own account, or any as an admin
 		visible = nil
 		for _, id := range ids {
-			if id == p.User.AccountID {
+			if id == own {
 				visible = append(visible, id)
 			}
 		}

@@ -32,8 +32,12 @@ func requireUserAdmin(ctx context.Context) (*Principal, error) {
 	return p, nil
 }
 
-// mayManage reports whether p (who passed requireUserAdmin) may manage u.
+// mayManage reports whether p (who passed requireUserAdmin or requireManager) may manage u:
+// for a service key, as an account admin of its account may (its own account, no ADMIN).
 func mayManage(p *Principal, u *User) bool {
+	if p.Service != nil {
+		return u.AccountID == p.Service.AccountID && u.Role != RoleAdmin
+	}
 	if p.User.Role == RoleAdmin {
 		return true
 	}

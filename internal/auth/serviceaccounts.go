@@ -172,6 +172,59 @@ func requireCaller(ctx context.Context) (*Principal, error) {
 	return nil, &Error{Code: CodeUnauthenticated, Message: MsgUnauthenticated}
 }
 
+// serviceRight names an operation a service key may use: every operation written for people
+// refuses service keys (requirePrincipal, requireUserAdmin), and one opens itself to them only
+// by asking for its right (requireManager), which names the scope the key must hold. The set
+// is what an ACCOUNT_ADMIN of the key's account may do that mints, changes or reveals no
+// credential and gives no role: reading, and revoking a member's access. Creating users,
+// setting an email, password or role, invitations, resets, renaming and deleting users,
+// webhooks and account changes stay closed: each either makes or changes a credential (a
+// reset or an address is a way to one), gives a role, or cannot be undone.
+type serviceRight int
+
+const (
+	// serviceReadUsers: user(id:) and the account of its own account's users (read).
+	serviceReadUsers serviceRight = iota + 1
+	// serviceReadAccount: its own account (read).
+	serviceReadAccount
+	// serviceReadAudit: its account's audit trail (admin).
+	serviceReadAudit
+	// serviceSuspendUsers: disable and enable a member of its account, end their sessions
+	// (admin). Revoking only: a disabled user gets back exactly what they had.
+	serviceSuspendUsers
+)
+
+// scope is the scope a key must hold for the right.
+func (r serviceRight) scope() Scope {
+	if r == serviceReadUsers || r == serviceReadAccount {
+		return ScopeRead
+	}
+	return ScopeAdmin
+}
+
+// requireManager answers the principal in ctx for an operation of account admins that is open
+// to service keys with right: a service principal holding the right's scope, or a person as
+// requireUserAdmin answers them.
+func requireManager(ctx context.Context, right serviceRight) (*Principal, error) {
+	if p := PrincipalFrom(ctx); p != nil && p.Service != nil {
+		if !p.HasScope(right.scope()) {
+			return nil, missingScope(right.scope())
+		}
+		return p, nil
+	}
+	return requireUserAdmin(ctx)
+}
+
+// serviceActsOn refuses a service key an action on u unless u is a member (mayManage has
+// already confined it to its own account without ADMINs): a machine never acts on a
+// person who manages others, so a leaked key cannot lock an account out of its admins.
+func serviceActsOn(p *Principal, u *User) error {
+	if p.Service != nil && u.Role != RoleMember {
+		return Errorf(CodeForbidden, "A service key acts on members only; this user is an account admin.")
+	}
+	return nil
+}
+
 // errNeedsPerson refuses a service key an operation that needs a person.
 func errNeedsPerson() error {
 	return Errorf(CodeForbidden, "This operation needs a user's session; a service key cannot use it.")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgraph/authgraph/internal/audit"
 	"github.com/authgraph/authgraph/internal/auth"
 )
 
@@ -25,7 +26,12 @@ type serviceFixture struct {
 
 func newServiceFixture(t *testing.T) *serviceFixture {
 	t.Helper()
-	f := &serviceFixture{lfixture: newLifecycleFixture(t, auth.Config{})}
+	return newServiceFixtureWith(t, auth.Config{})
+}
+
+func newServiceFixtureWith(t *testing.T, cfg auth.Config) *serviceFixture {
+	t.Helper()
+	f := &serviceFixture{lfixture: newLifecycleFixture(t, cfg)}
 	f.admin = f.as(t, "admin", "admin-password")
 	var err error
 	if f.acme, err = f.svc.CreateAccount(f.admin, "acme", "Acme"); err != nil {
@@ -254,5 +260,157 @@ func TestNoOperationPanicsForAServicePrincipal(t *testing.T) {
 	}
 	if called < 100 {
 		t.Fatalf("called only %d methods: the reflection is blind", called)
+	}
+}
+
+// What a service key may do beyond its service accounts: read its account's users (not
+// ADMINs), its account and its audit trail, and, with admin, disable, enable and end the
+// sessions of its members: never anything that mints or changes a credential or a role, never
+// an ADMIN or an account admin, never another account. Its actions are in the trail as the
+// service's, with the key.
+func TestServiceAccountRightsOverUsers(t *testing.T) {
+	trail := syncTrail{audit.NewRing(1000, 0, time.Now)}
+	f := newServiceFixtureWith(t, auth.Config{Auditor: trail})
+	mk := func(account, name string, role auth.Role) *auth.User {
+		u, err := f.svc.CreateUserInAccount(f.admin, account, name, name+"-password-long", role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	worker := mk("acme", "worker", auth.RoleMember)
+	f.loginIn(t, "acme", "worker", "worker-password-long")
+	boss, err := f.svc.User(f.acmeAdmin, auth.PrincipalFrom(f.acmeAdmin).User.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := mk("other", "stranger", auth.RoleMember)
+	root := auth.PrincipalFrom(f.admin).User
+	adminOnly, _ := f.serviceKey(t, f.sa.ID, auth.ScopeAdmin)
+	keyID := auth.PrincipalFrom(f.adminKey).Service.KeyID
+
+	// Reading, with read: the users an account admin of acme sees, its own account.
+	for name, ctx := range map[string]context.Context{"read": f.readKey, "read+admin": f.adminKey} {
+		if u, err := f.svc.User(ctx, worker.ID); err != nil || u.ID != worker.ID {
+			t.Fatalf("%s key reading a member of its account: %v, %v", name, u, err)
+		}
+		if u, err := f.svc.User(ctx, boss.ID); err != nil || u.ID != boss.ID {
+			t.Fatalf("%s key reading an account admin of its account: %v, %v", name, u, err)
+		}
+		for what, id := range map[string]int64{"an ADMIN": root.ID, "another account's user": stranger.ID, "nobody": 1 << 40} {
+			_, err := f.svc.User(ctx, id)
+			wantCode(t, name+" key reading "+what, err, auth.CodeNotFound)
+		}
+		if a, err := f.svc.Account(ctx, f.acme.ID); err != nil || a.ID != f.acme.ID {
+			t.Fatalf("%s key reading its account: %v, %v", name, a, err)
+		}
+		_, err := f.svc.Account(ctx, f.other.ID)
+		wantCode(t, name+" key reading another account", err, auth.CodeNotFound)
+		page, err := f.svc.ListAccounts(ctx, auth.PageRequest{})
+		if err != nil || len(page.Accounts) != 1 || page.Accounts[0].ID != f.acme.ID {
+			t.Fatalf("%s key listing accounts: %+v, %v", name, page, err)
+		}
+		if page, err := f.svc.ListAccounts(ctx, auth.PageRequest{After: f.acme.ID}); err != nil || len(page.Accounts) != 0 || !page.HasPreviousPage {
+			t.Fatalf("%s key listing accounts after its own: %+v, %v", name, page, err)
+		}
+		// What an account admin cannot read of a member either: their credentials.
+		_, err = f.svc.UserKeys(ctx, worker.ID)
+		wantCode(t, name+" key reading a member's keys", err, auth.CodeForbidden)
+		_, err = f.svc.Sessions(ctx, worker.ID)
+		wantCode(t, name+" key reading a member's sessions", err, auth.CodeForbidden)
+		_, err = f.svc.Passkeys(ctx, worker.ID)
+		wantCode(t, name+" key reading a member's passkeys", err, auth.CodeForbidden)
+	}
+	_, err = f.svc.User(adminOnly, worker.ID)
+	wantCode(t, "a key without read reading a user", err, auth.CodeForbidden)
+	_, err = f.svc.ListAccounts(adminOnly, auth.PageRequest{})
+	wantCode(t, "a key without read listing accounts", err, auth.CodeForbidden)
+
+	// Without admin: no trail, no action.
+	_, err = f.svc.AuditEvents(f.readKey, auth.EventFilter{}, "", 10)
+	wantCode(t, "a read key reading the trail", err, auth.CodeForbidden)
+	_, err = f.svc.SetUserDisabled(f.readKey, worker.ID, true)
+	wantCode(t, "a read key disabling a member", err, auth.CodeForbidden)
+	_, err = f.svc.DeleteSessionsOfUser(f.readKey, worker.ID)
+	wantCode(t, "a read key ending a member's sessions", err, auth.CodeForbidden)
+
+	// With admin: members of its account only.
+	if _, err := f.svc.DeleteSessionsOfUser(f.adminKey, worker.ID); err != nil {
+		t.Fatalf("ending a member's sessions: %v", err)
+	}
+	if sessions, err := f.svc.Sessions(f.admin, worker.ID); err != nil || len(sessions) != 0 {
+		t.Fatalf("a member's sessions after ending them: %d, %v", len(sessions), err)
+	}
+	f.loginIn(t, "acme", "worker", "worker-password-long")
+	if u, err := f.svc.SetUserDisabled(f.adminKey, worker.ID, true); err != nil || !u.Disabled {
+		t.Fatalf("disabling a member: %v, %v", u, err)
+	}
+	if _, err := f.svc.Login(context.Background(), auth.PasswordLogin{Account: "acme", Username: "worker", Password: "worker-password-long"}); err == nil {
+		t.Fatal("a disabled member signed in")
+	}
+	if sessions, err := f.svc.Sessions(f.admin, worker.ID); err != nil || len(sessions) != 0 {
+		t.Fatalf("a disabled member's sessions: %d, %v", len(sessions), err)
+	}
+	if u, err := f.svc.SetUserDisabled(f.adminKey, worker.ID, false); err != nil || u.Disabled {
+		t.Fatalf("enabling a member: %v, %v", u, err)
+	}
+	_, err = f.svc.SetUserDisabled(f.adminKey, boss.ID, true)
+	wantCode(t, "disabling an account admin", err, auth.CodeForbidden)
+	_, err = f.svc.DeleteSessionsOfUser(f.adminKey, boss.ID)
+	wantCode(t, "ending an account admin's sessions", err, auth.CodeForbidden)
+	for what, id := range map[string]int64{"an ADMIN": root.ID, "another account's user": stranger.ID} {
+		_, err = f.svc.SetUserDisabled(f.adminKey, id, true)
+		wantCode(t, "disabling "+what, err, auth.CodeNotFound)
+		_, err = f.svc.DeleteSessionsOfUser(f.adminKey, id)
+		wantCode(t, "ending the sessions of "+what, err, auth.CodeNotFound)
+	}
+	if u, _ := f.svc.User(f.admin, boss.ID); u.Disabled {
+		t.Fatal("the account admin was disabled")
+	}
+	if u, _ := f.svc.User(f.admin, stranger.ID); u.Disabled {
+		t.Fatal("another account's user was disabled")
+	}
+
+	// Still closed: everything that mints or changes a credential or a role, or destroys.
+	_, err = f.svc.CreateUserInAccount(f.adminKey, "acme", "minted", "minted-password-long", auth.RoleMember)
+	wantCode(t, "creating a user", err, auth.CodeForbidden)
+	_, err = f.svc.SetUserRole(f.adminKey, worker.ID, auth.RoleAccountAdmin)
+	wantCode(t, "giving a role", err, auth.CodeForbidden)
+	_, err = f.svc.SetUserEmail(f.adminKey, worker.ID, "worker@example.com")
+	wantCode(t, "setting an email", err, auth.CodeForbidden)
+	_, err = f.svc.RenameUser(f.adminKey, worker.ID, "renamed")
+	wantCode(t, "renaming a user", err, auth.CodeForbidden)
+	_, err = f.svc.DeleteUser(f.adminKey, worker.ID)
+	wantCode(t, "deleting a user", err, auth.CodeForbidden)
+	_, err = f.svc.RenameAccount(f.adminKey, f.acme.ID, "Mine")
+	wantCode(t, "renaming its account", err, auth.CodeForbidden)
+	_, err = f.svc.Webhooks(f.adminKey)
+	wantCode(t, "reading webhooks", err, auth.CodeForbidden)
+
+	// The trail: its own account's, as an account admin reads it; the actions are the
+	// service's, with the key.
+	page, err := f.svc.AuditEvents(f.adminKey, auth.EventFilter{}, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disabled *audit.Event
+	for i, e := range page.Events {
+		if e.AccountID != f.acme.ID {
+			t.Fatalf("a service key read another account's event: %+v", e)
+		}
+		if e.Type == audit.UserDisabled && e.UserID == worker.ID {
+			disabled = &page.Events[i]
+		}
+	}
+	if disabled == nil || disabled.ActorKind != audit.ActorService || disabled.ActorID != f.sa.ID || disabled.ActorKey != keyID || disabled.Outcome != audit.Success {
+		t.Fatalf("the disabling is not the service's: %+v", disabled)
+	}
+	if _, err := f.svc.AuditEvents(f.adminKey, auth.EventFilter{User: worker.ID}, "", 10); err != nil {
+		t.Fatalf("a member's trail: %v", err)
+	}
+	for what, flt := range map[string]auth.EventFilter{"another account": {Account: f.other.ID}, "an ADMIN": {User: root.ID},
+		"another account's user": {User: stranger.ID}} {
+		_, err = f.svc.AuditEvents(f.adminKey, flt, "", 10)
+		wantCode(t, "the trail of "+what, err, auth.CodeNotFound)
 	}
 }
