@@ -219,21 +219,23 @@ type ComplexityRoot struct {
 	}
 
 	SecurityEvent struct {
-		AccountID      func(childComplexity int) int
-		ActorKind      func(childComplexity int) int
-		ActorUserID    func(childComplexity int) int
-		ActorUserKeyID func(childComplexity int) int
-		ClientName     func(childComplexity int) int
-		Detail         func(childComplexity int) int
-		ID             func(childComplexity int) int
-		IP             func(childComplexity int) int
-		Outcome        func(childComplexity int) int
-		Reason         func(childComplexity int) int
-		SessionID      func(childComplexity int) int
-		Time           func(childComplexity int) int
-		Type           func(childComplexity int) int
-		UserAgent      func(childComplexity int) int
-		UserID         func(childComplexity int) int
+		AccountID             func(childComplexity int) int
+		ActorKind             func(childComplexity int) int
+		ActorServiceAccountID func(childComplexity int) int
+		ActorServiceKeyID     func(childComplexity int) int
+		ActorUserID           func(childComplexity int) int
+		ActorUserKeyID        func(childComplexity int) int
+		ClientName            func(childComplexity int) int
+		Detail                func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		IP                    func(childComplexity int) int
+		Outcome               func(childComplexity int) int
+		Reason                func(childComplexity int) int
+		SessionID             func(childComplexity int) int
+		Time                  func(childComplexity int) int
+		Type                  func(childComplexity int) int
+		UserAgent             func(childComplexity int) int
+		UserID                func(childComplexity int) int
 	}
 
 	SecurityEventConnection struct {
@@ -523,6 +525,8 @@ type SecurityEventResolver interface {
 	ActorKind(ctx context.Context, obj *audit.Event) (model.AuditActorKind, error)
 	ActorUserID(ctx context.Context, obj *audit.Event) (*gid.ID, error)
 	ActorUserKeyID(ctx context.Context, obj *audit.Event) (*gid.ID, error)
+	ActorServiceAccountID(ctx context.Context, obj *audit.Event) (*gid.ID, error)
+	ActorServiceKeyID(ctx context.Context, obj *audit.Event) (*gid.ID, error)
 	UserID(ctx context.Context, obj *audit.Event) (*gid.ID, error)
 	AccountID(ctx context.Context, obj *audit.Event) (*gid.ID, error)
 	IP(ctx context.Context, obj *audit.Event) (*string, error)
@@ -1604,6 +1608,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SecurityEvent.ActorKind(childComplexity), true
+	case "SecurityEvent.actorServiceAccountID":
+		if e.ComplexityRoot.SecurityEvent.ActorServiceAccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecurityEvent.ActorServiceAccountID(childComplexity), true
+	case "SecurityEvent.actorServiceKeyID":
+		if e.ComplexityRoot.SecurityEvent.ActorServiceKeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SecurityEvent.ActorServiceKeyID(childComplexity), true
 	case "SecurityEvent.actorUserID":
 		if e.ComplexityRoot.SecurityEvent.ActorUserID == nil {
 			break
@@ -4062,8 +4078,12 @@ type SecurityEvent {
   actorKind: AuditActorKind!
   "The acting user, if any."
   actorUserID: ObjectID
-  "The key whose session acted or signed in, if any."
+  "The user key whose session acted or signed in, if any."
   actorUserKeyID: ObjectID
+  "The service account that acted (actor ` + "`" + `SERVICE` + "`" + `), else null."
+  actorServiceAccountID: ObjectID
+  "The service key it acted through (actor ` + "`" + `SERVICE` + "`" + `), else null."
+  actorServiceKeyID: ObjectID
   "The user concerned, if any."
   userID: ObjectID
   "The account concerned, if any."
@@ -4803,6 +4823,10 @@ func (ec *executionContext) childFields_SecurityEvent(ctx context.Context, field
 		return ec.fieldContext_SecurityEvent_actorUserID(ctx, field)
 	case "actorUserKeyID":
 		return ec.fieldContext_SecurityEvent_actorUserKeyID(ctx, field)
+	case "actorServiceAccountID":
+		return ec.fieldContext_SecurityEvent_actorServiceAccountID(ctx, field)
+	case "actorServiceKeyID":
+		return ec.fieldContext_SecurityEvent_actorServiceKeyID(ctx, field)
 	case "userID":
 		return ec.fieldContext_SecurityEvent_userID(ctx, field)
 	case "accountID":
@@ -11924,6 +11948,52 @@ func (ec *executionContext) _SecurityEvent_actorUserKeyID(ctx context.Context, f
 	)
 }
 func (ec *executionContext) fieldContext_SecurityEvent_actorUserKeyID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SecurityEvent", field, true, true, "ObjectID")
+}
+
+func (ec *executionContext) _SecurityEvent_actorServiceAccountID(ctx context.Context, field graphql.CollectedField, obj *audit.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecurityEvent_actorServiceAccountID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SecurityEvent().ActorServiceAccountID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gid.ID) graphql.Marshaler {
+			return ec.marshalOObjectID2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SecurityEvent_actorServiceAccountID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SecurityEvent", field, true, true, "ObjectID")
+}
+
+func (ec *executionContext) _SecurityEvent_actorServiceKeyID(ctx context.Context, field graphql.CollectedField, obj *audit.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SecurityEvent_actorServiceKeyID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SecurityEvent().ActorServiceKeyID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gid.ID) graphql.Marshaler {
+			return ec.marshalOObjectID2ᚖgithubᚗcomᚋauthgraphᚋauthgraphᚋinternalᚋgidᚐID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SecurityEvent_actorServiceKeyID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SecurityEvent", field, true, true, "ObjectID")
 }
 
@@ -20408,6 +20478,18 @@ func (ec *executionContext) _SecurityEvent(ctx context.Context, sel ast.Selectio
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._SecurityEvent_actorUserKeyID(ctx, field, obj)
+				})
+		case "actorServiceAccountID":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SecurityEvent_actorServiceAccountID(ctx, field, obj)
+				})
+		case "actorServiceKeyID":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SecurityEvent_actorServiceKeyID(ctx, field, obj)
 				})
 		case "userID":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

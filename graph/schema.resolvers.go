@@ -735,7 +735,26 @@ func (r *securityEventResolver) ActorUserID(ctx context.Context, obj *audit.Even
 
 // ActorUserKeyID is the resolver for the actorUserKeyID field.
 func (r *securityEventResolver) ActorUserKeyID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	if obj.ActorKind == audit.ActorService {
+		return nil, nil // ActorKey names a service key (actorServiceKeyID)
+	}
 	return optionalID(typeUserKey, obj.ActorKey), nil
+}
+
+// ActorServiceAccountID is the resolver for the actorServiceAccountID field.
+func (r *securityEventResolver) ActorServiceAccountID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	if obj.ActorKind != audit.ActorService {
+		return nil, nil
+	}
+	return optionalID(typeServiceAccount, obj.ActorID), nil
+}
+
+// ActorServiceKeyID is the resolver for the actorServiceKeyID field.
+func (r *securityEventResolver) ActorServiceKeyID(ctx context.Context, obj *audit.Event) (*gid.ID, error) {
+	if obj.ActorKind != audit.ActorService {
+		return nil, nil
+	}
+	return optionalID(typeServiceKey, obj.ActorKey), nil
 }
 
 // UserID is the resolver for the userID field.
