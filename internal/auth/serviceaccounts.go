@@ -20,13 +20,14 @@ import (
 //
 // Rights. A service principal holds its key's scopes (a subset of its service account's),
 // confined to its own account. Only the scopes that mean something without a person may be
-// given: read, and admin, with which it may do what an ACCOUNT_ADMIN of its account may —
-// never an ADMIN's powers, whichever account it belongs to. It may never create, reroll or
-// delete a credential (service accounts, service keys, user keys): a machine mints nothing,
-// so no caller ends up holding more than it was given. Every operation that needs a person
-// (me, their keys, sessions, second factor, passkeys, password, email) refuses a service
-// principal with FORBIDDEN: requirePrincipal does, so an operation written for people is
-// closed to machines unless it opens itself (requireCaller).
+// given: read, and admin. It may do the part of what an ACCOUNT_ADMIN of its account may that
+// a serviceRight opens (reading, and suspending members) — never an ADMIN's powers, whichever
+// account it belongs to. It may never create, reroll or delete a credential (service
+// accounts, service keys, user keys): a machine mints nothing, so no caller ends up holding
+// more than it was given. Every operation that needs a person (me, their keys, sessions,
+// second factor, passkeys, password, email) refuses a service principal with FORBIDDEN:
+// requirePrincipal and requireUserAdmin do, so an operation written for people is closed to
+// machines unless it opens itself (requireCaller, requireManager).
 //
 // Managing. An ADMIN manages the service accounts of every account, an ACCOUNT_ADMIN those
 // of their own, both with a session holding the admin scope; the scopes given to a service
