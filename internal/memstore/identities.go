@@ -14,13 +14,8 @@ import (
 // first use, under s.mu.
 type identityState struct {
 	links map[identityKey]*auth.LinkedIdentity
-	flows map[token.Digest]*auth.AuthFlow
-	codes map[token.Digest]*auth.AppCode
-	// sweepAt is the number of stored flows at which expired ones are swept out: flows
-	// nobody finishes must not pile up.
-	sweepAt int
-	// codeSweepAt is sweepAt for codes.
-	codeSweepAt int
+	flows onceSet[auth.AuthFlow]
+	codes onceSet[auth.AppCode]
 }
 
 type identityKey struct{ provider, subject string }
@@ -28,8 +23,6 @@ type identityKey struct{ provider, subject string }
 func (e *identityState) init() {
 	if e.links == nil {
 		e.links = map[identityKey]*auth.LinkedIdentity{}
-		e.flows = map[token.Digest]*auth.AuthFlow{}
-		e.codes = map[token.Digest]*auth.AppCode{}
 	}
 }
 
@@ -37,23 +30,11 @@ func (e *identityState) init() {
 func (s *Store) CreateAuthFlow(_ context.Context, f *auth.AuthFlow) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := &s.identities
-	e.init()
-	now := s.clock.Now()
-	if len(e.flows) >= e.sweepAt {
-		for d, old := range e.flows {
-			if !now.Before(old.ExpiresAt) {
-				delete(e.flows, d)
-			}
-		}
-		e.sweepAt = 2*len(e.flows) + 64
-	}
-	if old, ok := e.flows[f.StateDigest]; ok && now.Before(old.ExpiresAt) {
-		return fmt.Errorf("memstore: create auth flow: %w", auth.ErrConflict)
-	}
 	c := *f
 	c.ExpiresAt = utc(f.ExpiresAt)
-	e.flows[f.StateDigest] = &c
+	if !s.identities.flows.put(f.StateDigest, c, c.ExpiresAt, s.clock.Now()) {
+		return fmt.Errorf("memstore: create auth flow: %w", auth.ErrConflict)
+	}
 	return nil
 }
 
@@ -61,40 +42,22 @@ func (s *Store) CreateAuthFlow(_ context.Context, f *auth.AuthFlow) error {
 func (s *Store) ConsumeAuthFlow(_ context.Context, d token.Digest) (*auth.AuthFlow, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.identities.init()
-	f, ok := s.identities.flows[d]
+	f, ok := s.identities.flows.take(d, s.clock.Now())
 	if !ok {
 		return nil, notFound("consume auth flow")
 	}
-	delete(s.identities.flows, d)
-	if !s.clock.Now().Before(f.ExpiresAt) {
-		return nil, notFound("consume auth flow")
-	}
-	c := *f
-	return &c, nil
+	return &f, nil
 }
 
 // CreateAppCode implements auth.IdentityStore.
 func (s *Store) CreateAppCode(_ context.Context, c *auth.AppCode) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := &s.identities
-	e.init()
-	now := s.clock.Now()
-	if len(e.codes) >= e.codeSweepAt {
-		for d, old := range e.codes {
-			if !now.Before(old.ExpiresAt) {
-				delete(e.codes, d)
-			}
-		}
-		e.codeSweepAt = 2*len(e.codes) + 64
-	}
-	if old, ok := e.codes[c.Digest]; ok && now.Before(old.ExpiresAt) {
-		return fmt.Errorf("memstore: create app code: %w", auth.ErrConflict)
-	}
 	cp := *c
 	cp.ExpiresAt = utc(c.ExpiresAt)
-	e.codes[c.Digest] = &cp
+	if !s.identities.codes.put(c.Digest, cp, cp.ExpiresAt, s.clock.Now()) {
+		return fmt.Errorf("memstore: create app code: %w", auth.ErrConflict)
+	}
 	return nil
 }
 
@@ -102,17 +65,11 @@ func (s *Store) CreateAppCode(_ context.Context, c *auth.AppCode) error {
 func (s *Store) ConsumeAppCode(_ context.Context, d token.Digest) (*auth.AppCode, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.identities.init()
-	c, ok := s.identities.codes[d]
+	c, ok := s.identities.codes.take(d, s.clock.Now())
 	if !ok {
 		return nil, notFound("consume app code")
 	}
-	delete(s.identities.codes, d)
-	if !s.clock.Now().Before(c.ExpiresAt) {
-		return nil, notFound("consume app code")
-	}
-	cp := *c
-	return &cp, nil
+	return &c, nil
 }
 
 // LinkIdentity implements auth.IdentityStore.
