@@ -37,34 +37,15 @@ func instrument(m *metrics.Metrics, opts transportOptions) middleware {
 				status = http.StatusOK
 			}
 			m.ObserveRequest(lbl.name, status, time.Since(start))
-			cred, err := requestCredential(r, opts)
-			if err == nil && cred.apiKey != "" {
-				switch status {
-				case http.StatusUnauthorized:
-					m.AuthOutcome(metrics.MethodAPIKey, metrics.OutcomeInvalidToken)
-				case http.StatusServiceUnavailable:
-					m.AuthOutcome(metrics.MethodAPIKey, metrics.OutcomeUnavailable)
-				case http.StatusTooManyRequests:
-					m.AuthOutcome(metrics.MethodAPIKey, metrics.OutcomeRateLimited)
-				case http.StatusForbidden:
-					m.AuthOutcome(metrics.MethodAPIKey, metrics.OutcomeQuotaExceeded)
-				case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-				default:
-					m.AuthOutcome(metrics.MethodAPIKey, metrics.OutcomeOK)
+			if cred, err := requestCredential(r, opts); err == nil {
+				method := metrics.MethodToken
+				if cred.apiKey != "" {
+					method = metrics.MethodAPIKey
 				}
-			}
-			if err == nil && cred.token != "" {
-				switch status {
-				case http.StatusUnauthorized:
-					m.AuthOutcome(metrics.MethodToken, metrics.OutcomeInvalidToken)
-				case http.StatusServiceUnavailable:
-					m.AuthOutcome(metrics.MethodToken, metrics.OutcomeUnavailable)
-				case http.StatusTooManyRequests:
-					m.AuthOutcome(metrics.MethodToken, metrics.OutcomeRateLimited)
-				case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-					// refused before the token was looked at
-				default:
-					m.AuthOutcome(metrics.MethodToken, metrics.OutcomeOK)
+				if cred.token != "" || cred.apiKey != "" {
+					if outcome, ok := authOutcome(status, method); ok {
+						m.AuthOutcome(method, outcome)
+					}
 				}
 			}
 		})
@@ -147,3 +128,24 @@ func (w *codeWriter) Flush() {
 }
 
 func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// authOutcome names what a request's status says of its credential; false for a request
+// refused before the credential was looked at. Only a service key is answered 403 for
+// itself (its quota is spent); a session's 403s are about the operation.
+func authOutcome(status int, method string) (string, bool) {
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		return "", false
+	case http.StatusUnauthorized:
+		return metrics.OutcomeInvalidToken, true
+	case http.StatusServiceUnavailable:
+		return metrics.OutcomeUnavailable, true
+	case http.StatusTooManyRequests:
+		return metrics.OutcomeRateLimited, true
+	case http.StatusForbidden:
+		if method == metrics.MethodAPIKey {
+			return metrics.OutcomeQuotaExceeded, true
+		}
+	}
+	return metrics.OutcomeOK, true
+}
