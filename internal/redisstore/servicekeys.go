@@ -187,22 +187,32 @@ func (s *Store) ServiceAccountsOf(ctx context.Context, accountID int64) ([]*auth
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = s.name.svcAccount(id)
-	}
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	out, err := mgetRecords(ctx, s.rdb, ids, s.name.svcAccount, decodeServiceAccount)
 	if err != nil {
 		return nil, fail(op, err)
 	}
-	var out []*auth.ServiceAccount
+	return out, nil
+}
+
+// mgetRecords reads the records of ids in one MGET (one slot: they share a hash tag) and
+// decodes those that exist, in the order of ids.
+func mgetRecords[T any](ctx context.Context, c redis.Cmdable, ids []int64, name func(int64) string, decode func(int64, []byte) (T, error)) ([]T, error) {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = name(id)
+	}
+	vals, err := c.MGet(ctx, names...).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []T
 	for i, v := range vals {
 		if str, ok := v.(string); ok {
-			sa, err := decodeServiceAccount(ids[i], []byte(str))
+			r, err := decode(ids[i], []byte(str))
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, sa)
+			out = append(out, r)
 		}
 	}
 	return out, nil
@@ -295,25 +305,7 @@ func (s *Store) readServiceKeys(ctx context.Context, c redis.Cmdable, idxKey str
 		}
 	}
 	slices.Sort(ids)
-	names := make([]string, len(ids))
-	for i, id := range ids {
-		names[i] = s.name.svcKey(id)
-	}
-	vals, err := c.MGet(ctx, names...).Result()
-	if err != nil {
-		return nil, err
-	}
-	var out []*auth.ServiceKey
-	for i, v := range vals {
-		if str, ok := v.(string); ok {
-			k, err := decodeServiceKey(ids[i], []byte(str))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, k)
-		}
-	}
-	return out, nil
+	return mgetRecords(ctx, c, ids, s.name.svcKey, decodeServiceKey)
 }
 
 // dropServiceKey queues the deletion of a key with its digest entries and index entry.
