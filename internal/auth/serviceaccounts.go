@@ -766,7 +766,7 @@ func (s *Service) forgetUsage(ctx context.Context, keyID int64) {
 func serviceDetail(sa *ServiceAccount, k *ServiceKey) string {
 	switch {
 	case k != nil:
-		return " key " + strconv.FormatInt(k.ID, 10) + " of service account " + strconv.FormatInt(k.ServiceAccountID, 10)
+		return "key " + strconv.FormatInt(k.ID, 10) + " of service account " + strconv.FormatInt(k.ServiceAccountID, 10)
 	case sa != nil:
 		return "service account " + strconv.FormatInt(sa.ID, 10) + " " + sa.Name
 	}
